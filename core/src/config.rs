@@ -1,0 +1,168 @@
+//! Where Ferry keeps its state, the node's settings (alias) and the trust store.
+
+use crate::error::{Error, Result};
+use crate::fsutil::write_private_atomic;
+use crate::identity::{normalize_fingerprint, same_fingerprint};
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+
+/// The config directory: `$FERRY_CONFIG_DIR`, else `$XDG_CONFIG_HOME/ferry`, else `~/.config/ferry`.
+/// (The CLI's `--config-dir` overrides all of them.)
+pub fn default_config_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("FERRY_CONFIG_DIR").filter(|v| !v.is_empty()) {
+        return PathBuf::from(d);
+    }
+    if let Some(d) = std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(d).join("ferry");
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    home.join(".config").join("ferry")
+}
+
+const ADJECTIVES: &[&str] = &[
+    "Brave", "Calm", "Clever", "Cosy", "Eager", "Fancy", "Gentle", "Happy", "Jolly", "Kind", "Lucky",
+    "Mellow", "Nice", "Proud", "Quick", "Quiet", "Shiny", "Silly", "Sunny", "Swift", "Tidy", "Witty",
+];
+const NOUNS: &[&str] = &[
+    "Apple", "Apricot", "Banana", "Cherry", "Coconut", "Fig", "Grape", "Kiwi", "Lemon", "Lime", "Mango",
+    "Melon", "Orange", "Papaya", "Peach", "Pear", "Plum", "Quince", "Raspberry", "Strawberry",
+];
+
+/// A friendly random alias such as "Sunny Mango".
+pub fn random_alias() -> String {
+    let mut rng = rand::thread_rng();
+    format!("{} {}", ADJECTIVES.choose(&mut rng).unwrap(), NOUNS.choose(&mut rng).unwrap())
+}
+
+/// Persistent node settings (`settings.json`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Settings {
+    pub alias: String,
+}
+
+impl Settings {
+    /// Loads `settings.json`, creating it with a random alias on first use.
+    pub fn load_or_create(dir: &Path) -> Result<Settings> {
+        let path = dir.join("settings.json");
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            if let Ok(s) = serde_json::from_str::<Settings>(&text) {
+                if !s.alias.trim().is_empty() {
+                    return Ok(s);
+                }
+            }
+        }
+        let s = Settings { alias: random_alias() };
+        s.save(dir)?;
+        Ok(s)
+    }
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        let text = serde_json::to_vec_pretty(self).map_err(|e| Error::invalid(e.to_string()))?;
+        write_private_atomic(&dir.join("settings.json"), &text)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct TrustedDevice {
+    pub fingerprint: String,
+    #[serde(default)]
+    pub alias: Option<String>,
+}
+
+/// Fingerprints of devices the user trusts (`trusted.json`). Only *certificate* fingerprints
+/// are ever checked against it.
+#[derive(Debug)]
+pub struct TrustStore {
+    path: PathBuf,
+    devices: RwLock<Vec<TrustedDevice>>,
+}
+
+impl TrustStore {
+    pub fn open(dir: &Path) -> Result<TrustStore> {
+        let path = dir.join("trusted.json");
+        let devices = match std::fs::read_to_string(&path) {
+            Ok(text) => serde_json::from_str(&text)
+                .map_err(|e| Error::invalid(format!("{} is damaged: {e}", path.display())))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(Error::io(format!("cannot read {}", path.display()), e)),
+        };
+        Ok(TrustStore { path, devices: RwLock::new(devices) })
+    }
+
+    /// An empty store that lives in memory only (tests, embedders without a config dir).
+    pub fn in_memory() -> TrustStore {
+        TrustStore { path: PathBuf::new(), devices: RwLock::new(Vec::new()) }
+    }
+
+    pub fn list(&self) -> Vec<TrustedDevice> {
+        self.devices.read().unwrap().clone()
+    }
+
+    pub fn is_trusted(&self, fingerprint: &str) -> bool {
+        self.devices.read().unwrap().iter().any(|d| same_fingerprint(&d.fingerprint, fingerprint))
+    }
+
+    /// Adds a fingerprint; returns false if it was already there.
+    pub fn add(&self, fingerprint: &str, alias: Option<String>) -> Result<bool> {
+        let fp = normalize_fingerprint(fingerprint)?;
+        let mut devices = self.devices.write().unwrap();
+        if devices.iter().any(|d| same_fingerprint(&d.fingerprint, &fp)) {
+            return Ok(false);
+        }
+        devices.push(TrustedDevice { fingerprint: fp, alias });
+        self.persist(&devices)?;
+        Ok(true)
+    }
+
+    /// Removes a fingerprint; returns false if it was not there.
+    pub fn remove(&self, fingerprint: &str) -> Result<bool> {
+        let fp = normalize_fingerprint(fingerprint)?;
+        let mut devices = self.devices.write().unwrap();
+        let before = devices.len();
+        devices.retain(|d| !same_fingerprint(&d.fingerprint, &fp));
+        if devices.len() == before {
+            return Ok(false);
+        }
+        self.persist(&devices)?;
+        Ok(true)
+    }
+
+    fn persist(&self, devices: &[TrustedDevice]) -> Result<()> {
+        if self.path.as_os_str().is_empty() {
+            return Ok(());
+        }
+        let text = serde_json::to_vec_pretty(devices).map_err(|e| Error::invalid(e.to_string()))?;
+        write_private_atomic(&self.path, &text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trust_store_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let fp = "0a".repeat(32);
+        let store = TrustStore::open(dir.path()).unwrap();
+        assert!(store.add(&fp, Some("Laptop".into())).unwrap());
+        assert!(!store.add(&fp.to_uppercase(), None).unwrap());
+        let again = TrustStore::open(dir.path()).unwrap();
+        assert!(again.is_trusted(&fp.to_uppercase()));
+        assert!(again.remove(&fp).unwrap());
+        assert!(!TrustStore::open(dir.path()).unwrap().is_trusted(&fp));
+        assert!(store.add("nope", None).is_err());
+    }
+
+    #[test]
+    fn settings_keep_alias() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Settings::load_or_create(dir.path()).unwrap();
+        let b = Settings::load_or_create(dir.path()).unwrap();
+        assert_eq!(a, b);
+        assert!(a.alias.contains(' '));
+    }
+}

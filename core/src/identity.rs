@@ -1,0 +1,169 @@
+//! The node's identity: an ECDSA P-256 key and a self-signed certificate, made once and kept in
+//! the config directory; the fingerprint is the SHA-256 of the certificate DER.
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::fsutil::write_private_atomic;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+const CERT_FILE: &str = "cert.pem";
+const KEY_FILE: &str = "key.pem";
+
+/// SHA-256 of a certificate's DER, as 64 uppercase hex characters.
+pub fn fingerprint_of(cert_der: &[u8]) -> String {
+    hex::encode_upper(Sha256::digest(cert_der))
+}
+
+/// Normalises a user-typed fingerprint (spaces and colons removed, uppercased) and checks it is
+/// 64 hex characters.
+pub fn normalize_fingerprint(input: &str) -> Result<String> {
+    let fp: String = input.chars().filter(|c| !c.is_whitespace() && *c != ':').collect::<String>().to_ascii_uppercase();
+    if fp.len() != 64 || !fp.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(Error::invalid(format!("not a fingerprint (64 hex characters expected): {input}")));
+    }
+    Ok(fp)
+}
+
+/// Case-insensitive fingerprint comparison.
+pub fn same_fingerprint(a: &str, b: &str) -> bool {
+    a.eq_ignore_ascii_case(b)
+}
+
+/// The first 16 characters, grouped for reading aloud: `AB12 CD34 EF56 7890`.
+pub fn short_fingerprint(fp: &str) -> String {
+    let head: Vec<char> = fp.chars().take(16).collect();
+    head.chunks(4).map(|c| c.iter().collect::<String>()).collect::<Vec<_>>().join(" ")
+}
+
+pub struct Identity {
+    cert: CertificateDer<'static>,
+    key: PrivatePkcs8KeyDer<'static>,
+    fingerprint: String,
+}
+
+impl Clone for Identity {
+    fn clone(&self) -> Self {
+        Identity { cert: self.cert.clone(), key: self.key.clone_key(), fingerprint: self.fingerprint.clone() }
+    }
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Identity").field("fingerprint", &self.fingerprint).finish_non_exhaustive()
+    }
+}
+
+impl Identity {
+    /// Makes a fresh identity in memory.
+    pub fn generate() -> Result<Identity> {
+        Self::generate_with_pem().map(|(id, _, _)| id)
+    }
+
+    /// Makes a fresh identity, also returning the certificate and key as PEM.
+    fn generate_with_pem() -> Result<(Identity, String, String)> {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
+            .map_err(|e| Error::new(ErrorKind::Internal, format!("key generation failed: {e}")))?;
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new())
+            .map_err(|e| Error::new(ErrorKind::Internal, e.to_string()))?;
+        params.distinguished_name.push(rcgen::DnType::CommonName, "Ferry User");
+        params.distinguished_name.push(rcgen::DnType::OrganizationName, "Ferry");
+        let now = time::OffsetDateTime::now_utc();
+        params.not_before = now - time::Duration::days(1);
+        params.not_after = now + time::Duration::days(365 * 10);
+        let mut serial = [0u8; 16];
+        rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut serial);
+        serial[0] &= 0x7f;
+        params.serial_number = Some(rcgen::SerialNumber::from_slice(&serial));
+        let cert = params
+            .self_signed(&key)
+            .map_err(|e| Error::new(ErrorKind::Internal, format!("certificate generation failed: {e}")))?;
+        let cert_der = CertificateDer::from(cert.der().to_vec());
+        let key_der = PrivatePkcs8KeyDer::from(key.serialize_der());
+        Ok((Identity::from_parts(cert_der, key_der), cert.pem(), key.serialize_pem()))
+    }
+
+    fn from_parts(cert: CertificateDer<'static>, key: PrivatePkcs8KeyDer<'static>) -> Identity {
+        let fingerprint = fingerprint_of(&cert);
+        Identity { cert, key, fingerprint }
+    }
+
+    /// Loads the identity from `dir`, making and storing a new one on first use.
+    pub fn load_or_create(dir: &Path) -> Result<Identity> {
+        match Self::load(dir)? {
+            Some(id) => Ok(id),
+            None => Self::reset(dir),
+        }
+    }
+
+    /// Loads the identity stored in `dir`, if there is one.
+    pub fn load(dir: &Path) -> Result<Option<Identity>> {
+        let (cert_path, key_path) = paths(dir);
+        if !cert_path.exists() || !key_path.exists() {
+            return Ok(None);
+        }
+        let cert = CertificateDer::from_pem_file(&cert_path)
+            .map_err(|e| Error::new(ErrorKind::Io, format!("cannot read {}: {e}", cert_path.display())))?;
+        let key = match PrivateKeyDer::from_pem_file(&key_path)
+            .map_err(|e| Error::new(ErrorKind::Io, format!("cannot read {}: {e}", key_path.display())))?
+        {
+            PrivateKeyDer::Pkcs8(k) => k,
+            _ => return Err(Error::invalid(format!("{}: expected a PKCS#8 private key", key_path.display()))),
+        };
+        Ok(Some(Identity::from_parts(cert, key)))
+    }
+
+    /// Makes a new identity and stores it in `dir`, replacing any old one.
+    pub fn reset(dir: &Path) -> Result<Identity> {
+        let (id, cert_pem, key_pem) = Identity::generate_with_pem()?;
+        let (cert_path, key_path) = paths(dir);
+        write_private_atomic(&key_path, key_pem.as_bytes())?;
+        write_private_atomic(&cert_path, cert_pem.as_bytes())?;
+        Ok(id)
+    }
+
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+    pub fn cert_der(&self) -> &CertificateDer<'static> {
+        &self.cert
+    }
+    pub fn key_der(&self) -> PrivateKeyDer<'static> {
+        PrivateKeyDer::Pkcs8(self.key.clone_key())
+    }
+}
+
+fn paths(dir: &Path) -> (PathBuf, PathBuf) {
+    (dir.join(CERT_FILE), dir.join(KEY_FILE))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_is_created_once_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Identity::load_or_create(dir.path()).unwrap();
+        let b = Identity::load_or_create(dir.path()).unwrap();
+        assert_eq!(a.fingerprint(), b.fingerprint());
+        assert_eq!(a.fingerprint().len(), 64);
+        assert!(a.fingerprint().chars().all(|c| c.is_ascii_digit() || c.is_ascii_uppercase()));
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join(KEY_FILE)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "private key must be readable by the owner only");
+        let c = Identity::reset(dir.path()).unwrap();
+        assert_ne!(a.fingerprint(), c.fingerprint());
+        assert_eq!(Identity::load(dir.path()).unwrap().unwrap().fingerprint(), c.fingerprint());
+    }
+
+    #[test]
+    fn fingerprint_normalisation() {
+        let fp = "ab".repeat(32);
+        assert_eq!(normalize_fingerprint(&fp).unwrap(), fp.to_uppercase());
+        assert!(normalize_fingerprint("xyz").is_err());
+        assert!(same_fingerprint(&fp, &fp.to_uppercase()));
+        assert_eq!(short_fingerprint(&fp.to_uppercase()), "ABAB ABAB ABAB ABAB");
+    }
+}

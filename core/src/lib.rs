@@ -1,0 +1,12 @@
+//! Ferry's protocol engine: LocalSend v2 (HTTP/1.1 over mutual TLS) for sending and receiving
+//! files and text between nearby devices. Pure Rust; knows nothing of any FFI.
+
+pub mod config;
+pub mod error;
+mod fsutil;
+pub mod identity;
+pub mod protocol;
+pub mod storage;
+pub mod tls;
+
+pub use error::{Error, ErrorKind, Result};

@@ -1,0 +1,270 @@
+//! Wire types of the LocalSend v2 protocol (JSON, camelCase), plus Ferry's negotiated extensions.
+//!
+//! Absent optionals are omitted when serialising; unknown fields are ignored when parsing.
+
+use serde::{Deserialize, Deserializer, Serialize};
+use std::collections::HashMap;
+
+/// The protocol version Ferry speaks.
+pub const PROTOCOL_VERSION: &str = "2.1";
+pub const DEFAULT_PORT: u16 = 53317;
+pub const API_PREFIX: &str = "/api/localsend/";
+
+/// Version of Ferry's own extension object (`"ferry": {...}` in info, register and prepare-upload).
+pub const FERRY_EXT_VERSION: u32 = 1;
+/// Feature: prepare-upload may carry empty folders in `ferry.emptyDirs`.
+pub const FEATURE_EMPTY_DIRS: &str = "emptyDirs";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceType {
+    Mobile,
+    Desktop,
+    Web,
+    Headless,
+    Server,
+}
+
+impl DeviceType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviceType::Mobile => "mobile",
+            DeviceType::Desktop => "desktop",
+            DeviceType::Web => "web",
+            DeviceType::Headless => "headless",
+            DeviceType::Server => "server",
+        }
+    }
+    /// Parses a device type; anything unknown is a desktop, as the reference says.
+    pub fn parse_lenient(s: &str) -> DeviceType {
+        match s.to_ascii_lowercase().as_str() {
+            "mobile" => DeviceType::Mobile,
+            "web" => DeviceType::Web,
+            "headless" => DeviceType::Headless,
+            "server" => DeviceType::Server,
+            _ => DeviceType::Desktop,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for DeviceType {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Ok(DeviceType::parse_lenient(&s))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Http,
+    Https,
+}
+
+impl Protocol {
+    pub fn scheme(self) -> &'static str {
+        match self {
+            Protocol::Http => "http",
+            Protocol::Https => "https",
+        }
+    }
+}
+
+/// Ferry's extension object. LocalSend peers ignore it; Ferry peers use it to negotiate additions.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FerryExt {
+    #[serde(default)]
+    pub version: u32,
+    #[serde(default)]
+    pub features: Vec<String>,
+}
+
+impl FerryExt {
+    pub fn current() -> Self {
+        FerryExt { version: FERRY_EXT_VERSION, features: vec![FEATURE_EMPTY_DIRS.to_string()] }
+    }
+    pub fn has(&self, feature: &str) -> bool {
+        self.features.iter().any(|f| f == feature)
+    }
+}
+
+/// DeviceInfo: the register body, multicast body and (without port/protocol) info responses.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceInfo {
+    #[serde(default)]
+    pub alias: String,
+    #[serde(default = "default_version")]
+    pub version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_type: Option<DeviceType>,
+    #[serde(default)]
+    pub fingerprint: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<Protocol>,
+    #[serde(default)]
+    pub download: bool,
+    /// Multicast only (v2 name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub announce: Option<bool>,
+    /// Multicast only (v1 name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub announcement: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ferry: Option<FerryExt>,
+}
+
+fn default_version() -> String {
+    "1.0".to_string()
+}
+
+impl DeviceInfo {
+    /// The same device info without the fields that info/register responses do not carry.
+    pub fn as_response(&self) -> DeviceInfo {
+        DeviceInfo { port: None, protocol: None, announce: None, announcement: None, ..self.clone() }
+    }
+    pub fn device_type_or_default(&self) -> DeviceType {
+        self.device_type.unwrap_or(DeviceType::Desktop)
+    }
+    pub fn ferry_has(&self, feature: &str) -> bool {
+        self.ferry.as_ref().is_some_and(|f| f.has(feature))
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileMetadata {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modified: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accessed: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileDto {
+    pub id: String,
+    pub file_name: String,
+    pub size: u64,
+    #[serde(default = "default_file_type")]
+    pub file_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// Apps up to 1.17 sent the checksum under this name; read, never written.
+    #[serde(default, skip_serializing)]
+    pub hash: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<FileMetadata>,
+}
+
+fn default_file_type() -> String {
+    "application/octet-stream".to_string()
+}
+
+impl FileDto {
+    /// The declared SHA-256 (from `sha256` or the older `hash`), lowercased.
+    pub fn checksum(&self) -> Option<String> {
+        self.sha256
+            .as_deref()
+            .or(self.hash.as_deref())
+            .map(|s| s.trim().to_ascii_lowercase())
+            .filter(|s| !s.is_empty())
+    }
+    /// True for a LocalSend text message: a `text/plain` file that carries its text as preview.
+    pub fn is_text_message(&self) -> bool {
+        self.preview.is_some() && (self.file_type == "text/plain" || self.file_type == "text")
+    }
+}
+
+/// Ferry's additions to a prepare-upload body.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PrepareExt {
+    /// Folders (relative, `/`-separated) to create even though no file is in them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub empty_dirs: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PrepareUploadRequest {
+    pub info: DeviceInfo,
+    pub files: HashMap<String, FileDto>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ferry: Option<PrepareExt>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PrepareUploadResponse {
+    pub session_id: String,
+    pub files: HashMap<String, String>,
+}
+
+/// Error body of the 1.18 app: `{"message": "..."}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub message: String,
+}
+
+/// Guesses a MIME type from a file name (the common cases; everything else is octet-stream).
+pub fn mime_for(name: &str) -> &'static str {
+    let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+    match ext.as_str() {
+        "txt" | "md" | "log" | "csv" => "text/plain",
+        "html" | "htm" => "text/html",
+        "json" => "application/json",
+        "pdf" => "application/pdf",
+        "zip" => "application/zip",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        "heic" => "image/heic",
+        "svg" => "image/svg+xml",
+        "mp4" => "video/mp4",
+        "mov" => "video/quicktime",
+        "mkv" => "video/x-matroska",
+        "webm" => "video/webm",
+        "mp3" => "audio/mpeg",
+        "ogg" => "audio/ogg",
+        "wav" => "audio/wav",
+        "flac" => "audio/flac",
+        "apk" => "application/vnd.android.package-archive",
+        _ => "application/octet-stream",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_info_lenient_parse() {
+        let j = r#"{"alias":"Nice Orange","version":"2.2","deviceModel":null,"deviceType":"toaster",
+                    "fingerprint":"AB","port":53317,"protocol":"https","download":true,"extra":1}"#;
+        let d: DeviceInfo = serde_json::from_str(j).unwrap();
+        assert_eq!(d.device_type, Some(DeviceType::Desktop));
+        assert_eq!(d.device_model, None);
+        assert_eq!(d.protocol, Some(Protocol::Https));
+        assert!(d.download);
+        let out = serde_json::to_value(d.as_response()).unwrap();
+        assert!(out.get("port").is_none() && out.get("protocol").is_none() && out.get("deviceModel").is_none());
+    }
+
+    #[test]
+    fn file_dto_hash_alias_and_omitted_optionals() {
+        let j = r#"{"id":"a","fileName":"x.bin","size":3,"fileType":"other","hash":"ABC","sha256":null}"#;
+        let f: FileDto = serde_json::from_str(j).unwrap();
+        assert_eq!(f.checksum().as_deref(), Some("abc"));
+        let out = serde_json::to_value(&f).unwrap();
+        assert!(out.get("sha256").is_none() && out.get("hash").is_none() && out.get("preview").is_none());
+    }
+}
