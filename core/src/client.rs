@@ -1,0 +1,319 @@
+//! The sending side's HTTP client: register, info, prepare-upload, upload, cancel.
+//!
+//! It always presents our client certificate (LocalSend 1.18 refuses clients without one) and
+//! pins the server's fingerprint whenever it knows it; otherwise it reads the fingerprint from
+//! the certificate the server presented.
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::identity::Identity;
+use crate::protocol::{DeviceInfo, ErrorBody, PrepareUploadRequest, PrepareUploadResponse, Protocol};
+use crate::util::percent_encode;
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+
+pub type Body = BoxBody<Bytes, std::io::Error>;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+const SMALL_REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+const MAX_RESPONSE_BODY: usize = 32 * 1024 * 1024;
+
+/// Where a peer listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerAddr {
+    pub host: String,
+    pub port: u16,
+    pub protocol: Protocol,
+}
+
+impl PeerAddr {
+    /// Parses `host`, `host:port`, `[v6]:port`; the default port is 53317.
+    pub fn parse(s: &str, protocol: Protocol) -> Result<PeerAddr> {
+        let s = s.trim();
+        let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+            let (h, tail) = rest.split_once(']').ok_or_else(|| Error::invalid(format!("bad address {s:?}")))?;
+            let port = match tail.strip_prefix(':') {
+                Some(p) => p.parse().map_err(|_| Error::invalid(format!("bad port in {s:?}")))?,
+                None => crate::protocol::DEFAULT_PORT,
+            };
+            (h.to_string(), port)
+        } else if s.matches(':').count() == 1 {
+            let (h, p) = s.split_once(':').expect("one colon");
+            (h.to_string(), p.parse().map_err(|_| Error::invalid(format!("bad port in {s:?}")))?)
+        } else {
+            (s.to_string(), crate::protocol::DEFAULT_PORT)
+        };
+        if host.is_empty() {
+            return Err(Error::invalid(format!("bad address {s:?}")));
+        }
+        Ok(PeerAddr { host, port, protocol })
+    }
+
+    fn authority(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl std::fmt::Display for PeerAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}://{}", self.protocol.scheme(), self.authority())
+    }
+}
+
+trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Stream for T {}
+
+/// One HTTP/1.1 connection to a peer (kept alive for many requests).
+pub struct Connection {
+    sender: SendRequest<Body>,
+    host: String,
+    /// The fingerprint of the server's certificate (HTTPS only).
+    pub server_fingerprint: Option<String>,
+}
+
+/// A peer's answer to register/info, with the identity its certificate proved.
+#[derive(Debug, Clone)]
+pub struct RemoteDevice {
+    pub info: DeviceInfo,
+    /// The certificate fingerprint (HTTPS) or the claimed one (HTTP).
+    pub fingerprint: String,
+    pub verified: bool,
+}
+
+/// The answer to prepare-upload.
+#[derive(Debug, Clone)]
+pub enum PrepareOutcome {
+    /// 200: the accepted files and their tokens.
+    Accepted(PrepareUploadResponse),
+    /// 204: nothing to transfer (text shown, or an empty selection accepted).
+    NothingToSend,
+}
+
+/// The outcome of one upload request.
+#[derive(Debug)]
+pub enum UploadStatus {
+    Ok,
+    ChecksumMismatch,
+    Rejected(Error),
+}
+
+/// A response's status and body.
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: Bytes,
+}
+
+impl Reply {
+    /// The `message` of a LocalSend error body, or the body as text.
+    pub fn message(&self) -> String {
+        serde_json::from_slice::<ErrorBody>(&self.body)
+            .map(|b| b.message)
+            .unwrap_or_else(|_| String::from_utf8_lossy(&self.body).chars().take(200).collect())
+    }
+}
+
+pub fn network_error(peer: &PeerAddr, e: impl std::fmt::Display) -> Error {
+    Error::new(ErrorKind::Network, format!("{peer}: {e}"))
+}
+
+/// Opens a connection. `expected` pins the server's certificate fingerprint (HTTPS).
+pub async fn connect(identity: &Identity, peer: &PeerAddr, expected: Option<&str>) -> Result<Connection> {
+    let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(peer.authority()))
+        .await
+        .map_err(|_| Error::new(ErrorKind::Timeout, format!("{peer}: connection timed out")))?
+        .map_err(|e| network_error(peer, e))?;
+    let _ = tcp.set_nodelay(true);
+    let (stream, server_fingerprint): (Box<dyn Stream>, Option<String>) = match peer.protocol {
+        Protocol::Http => (Box::new(tcp), None),
+        Protocol::Https => {
+            let config = crate::tls::client_config(identity, expected)?;
+            let name = rustls::pki_types::ServerName::try_from(peer.host.clone())
+                .unwrap_or_else(|_| rustls::pki_types::ServerName::try_from("ferry.local").expect("valid name").to_owned());
+            let connector = tokio_rustls::TlsConnector::from(config);
+            let tls = tokio::time::timeout(HANDSHAKE_TIMEOUT, connector.connect(name, tcp))
+                .await
+                .map_err(|_| Error::new(ErrorKind::Timeout, format!("{peer}: TLS handshake timed out")))?
+                .map_err(|e| {
+                    let text = e.to_string();
+                    if text.contains(crate::tls::FINGERPRINT_MISMATCH_TAG) {
+                        Error::new(ErrorKind::FingerprintMismatch, format!("{peer}: refusing to send: certificate {text}"))
+                    } else {
+                        Error::new(ErrorKind::Tls, format!("{peer}: TLS handshake failed: {text}"))
+                    }
+                })?;
+            let fp = crate::tls::peer_fingerprint(tls.get_ref().1.peer_certificates());
+            (Box::new(tls), fp)
+        }
+    };
+    let (sender, conn) = hyper::client::conn::http1::Builder::new()
+        .handshake::<_, Body>(TokioIo::new(stream))
+        .await
+        .map_err(|e| network_error(peer, e))?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(Connection { sender, host: peer.authority(), server_fingerprint })
+}
+
+pub fn empty_body() -> Body {
+    Empty::new().map_err(|never| match never {}).boxed()
+}
+
+pub fn bytes_body(b: impl Into<Bytes>) -> Body {
+    Full::new(b.into()).map_err(|never| match never {}).boxed()
+}
+
+impl Connection {
+    pub fn is_open(&self) -> bool {
+        !self.sender.is_closed()
+    }
+
+    /// Sends a request and reads the whole (bounded) response body.
+    pub async fn request(&mut self, method: Method, path_and_query: &str, body: Body, content_length: Option<u64>) -> Result<Reply> {
+        self.sender.ready().await.map_err(|e| Error::new(ErrorKind::Network, format!("connection lost: {e}")))?;
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path_and_query)
+            .header(hyper::header::HOST, &self.host)
+            .header(hyper::header::USER_AGENT, concat!("Ferry/", env!("CARGO_PKG_VERSION")));
+        if let Some(len) = content_length {
+            req = req.header(hyper::header::CONTENT_LENGTH, len);
+        }
+        let req = req.body(body).map_err(|e| Error::new(ErrorKind::Internal, e.to_string()))?;
+        let resp = self
+            .sender
+            .send_request(req)
+            .await
+            .map_err(|e| Error::new(ErrorKind::Network, format!("request failed: {e}")))?;
+        let status = resp.status();
+        let body = http_body_util::Limited::new(resp.into_body(), MAX_RESPONSE_BODY)
+            .collect()
+            .await
+            .map_err(|e| Error::new(ErrorKind::Network, format!("reading response failed: {e}")))?
+            .to_bytes();
+        Ok(Reply { status, body })
+    }
+
+    async fn small(&mut self, method: Method, path: &str, body: Body, len: Option<u64>) -> Result<Reply> {
+        tokio::time::timeout(SMALL_REQUEST_TIMEOUT, self.request(method, path, body, len))
+            .await
+            .map_err(|_| Error::new(ErrorKind::Timeout, "the peer did not answer in time"))?
+    }
+
+    fn device_from(&self, reply: &Reply) -> Result<RemoteDevice> {
+        let info: DeviceInfo = serde_json::from_slice(&reply.body)
+            .map_err(|e| Error::protocol(format!("unexpected device info: {e}")))?;
+        Ok(match &self.server_fingerprint {
+            Some(fp) => RemoteDevice { fingerprint: fp.clone(), info, verified: true },
+            None => RemoteDevice { fingerprint: info.fingerprint.clone(), info, verified: false },
+        })
+    }
+
+    /// `POST v2/register` with our info; the answer is the peer's info.
+    pub async fn register(&mut self, ours: &DeviceInfo) -> Result<RemoteDevice> {
+        let body = serde_json::to_vec(ours).expect("serialisable");
+        let len = body.len() as u64;
+        let reply = self.small(Method::POST, "/api/localsend/v2/register", bytes_body(body), Some(len)).await?;
+        if reply.status != StatusCode::OK {
+            return Err(Error::protocol(format!("register answered {}: {}", reply.status, reply.message())));
+        }
+        self.device_from(&reply)
+    }
+
+    /// `GET v2/info`.
+    pub async fn info(&mut self) -> Result<RemoteDevice> {
+        let reply = self.small(Method::GET, "/api/localsend/v2/info", empty_body(), None).await?;
+        if reply.status != StatusCode::OK {
+            return Err(Error::protocol(format!("info answered {}: {}", reply.status, reply.message())));
+        }
+        self.device_from(&reply)
+    }
+
+    /// `POST v2/prepare-upload`. Waits as long as the receiver's user takes to decide.
+    pub async fn prepare_upload(&mut self, req: &PrepareUploadRequest, pin: Option<&str>) -> Result<PrepareOutcome> {
+        let mut path = "/api/localsend/v2/prepare-upload".to_string();
+        if let Some(pin) = pin {
+            path.push_str("?pin=");
+            path.push_str(&percent_encode(pin));
+        }
+        let body = serde_json::to_vec(req).expect("serialisable");
+        let len = body.len() as u64;
+        let reply = self.request(Method::POST, &path, bytes_body(body), Some(len)).await?;
+        match reply.status {
+            StatusCode::OK => serde_json::from_slice(&reply.body)
+                .map(PrepareOutcome::Accepted)
+                .map_err(|e| Error::protocol(format!("unexpected prepare-upload answer: {e}"))),
+            StatusCode::NO_CONTENT => Ok(PrepareOutcome::NothingToSend),
+            StatusCode::UNAUTHORIZED => {
+                let msg = reply.message();
+                if pin.is_none() || msg.to_ascii_lowercase().contains("required") {
+                    Err(Error::new(ErrorKind::PinRequired, "the receiver requires a PIN"))
+                } else {
+                    Err(Error::new(ErrorKind::InvalidPin, "the PIN is wrong"))
+                }
+            }
+            StatusCode::FORBIDDEN => Err(Error::new(ErrorKind::Declined, "the receiver declined")),
+            StatusCode::CONFLICT => Err(Error::new(ErrorKind::Busy, "the receiver is busy with another transfer")),
+            StatusCode::TOO_MANY_REQUESTS => {
+                Err(Error::new(ErrorKind::TooManyAttempts, "too many PIN attempts; the receiver blocks this device for now"))
+            }
+            s => Err(Error::protocol(format!("prepare-upload answered {s}: {}", reply.message()))),
+        }
+    }
+
+    /// `POST v2/upload` with a streamed body of `size` bytes.
+    pub async fn upload(&mut self, session_id: &str, file_id: &str, token: &str, body: Body, size: u64) -> Result<UploadStatus> {
+        let path = format!(
+            "/api/localsend/v2/upload?sessionId={}&fileId={}&token={}",
+            percent_encode(session_id),
+            percent_encode(file_id),
+            percent_encode(token)
+        );
+        let reply = self.request(Method::POST, &path, body, Some(size)).await?;
+        Ok(match reply.status {
+            StatusCode::OK | StatusCode::NO_CONTENT => UploadStatus::Ok,
+            StatusCode::UNPROCESSABLE_ENTITY => UploadStatus::ChecksumMismatch,
+            StatusCode::FORBIDDEN => UploadStatus::Rejected(Error::new(
+                ErrorKind::Cancelled,
+                format!("the receiver refused the upload ({})", reply.message()),
+            )),
+            s => UploadStatus::Rejected(Error::protocol(format!("upload answered {s}: {}", reply.message()))),
+        })
+    }
+
+    /// `POST v2/cancel?sessionId=`.
+    pub async fn cancel(&mut self, session_id: &str) -> Result<()> {
+        let path = format!("/api/localsend/v2/cancel?sessionId={}", percent_encode(session_id));
+        self.small(Method::POST, &path, empty_body(), Some(0)).await.map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_addresses() {
+        let p = PeerAddr::parse("10.0.0.2", Protocol::Https).unwrap();
+        assert_eq!((p.host.as_str(), p.port), ("10.0.0.2", 53317));
+        let p = PeerAddr::parse("host:1234", Protocol::Http).unwrap();
+        assert_eq!((p.host.as_str(), p.port), ("host", 1234));
+        let p = PeerAddr::parse("[::1]:99", Protocol::Https).unwrap();
+        assert_eq!((p.host.as_str(), p.port, p.authority()), ("::1", 99, "[::1]:99".to_string()));
+        let p = PeerAddr::parse("fe80::1", Protocol::Https).unwrap();
+        assert_eq!(p.port, 53317);
+        assert!(PeerAddr::parse("host:x", Protocol::Https).is_err());
+        assert!(PeerAddr::parse("", Protocol::Https).is_err());
+    }
+}

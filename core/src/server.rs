@@ -1,0 +1,895 @@
+//! The receiving side: a LocalSend v2 server (HTTP/1.1, HTTPS by default).
+//!
+//! One receive session at a time. A session is *pending* while the user decides and *active*
+//! while files arrive. Uploads must match session id, file id, token and the sender's IP. Bodies
+//! are streamed to a hidden temporary file by a blocking writer that also hashes them; the file
+//! gets its name only when the declared size arrived and the checksum (when given) matched.
+
+use crate::config::TrustStore;
+use crate::error::{Error, ErrorKind, Result};
+use crate::identity::Identity;
+use crate::protocol::{DeviceInfo, DeviceType, ErrorBody, FileDto, PrepareUploadRequest, PrepareUploadResponse};
+use crate::storage::{parse_time, sanitize_relative_path, ReceiveDir};
+use crate::util::{canonical_ip, constant_time_eq, query_param, random_id};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use sha2::{Digest, Sha256};
+use std::collections::{HashMap, HashSet};
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::{oneshot, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+/// Largest JSON body accepted (prepare-upload with tens of thousands of files fits).
+const MAX_JSON_BODY: usize = 32 * 1024 * 1024;
+const MAX_SMALL_BODY: usize = 64 * 1024;
+const MAX_CONNECTIONS: usize = 256;
+const MAX_FILES_PER_SESSION: usize = 100_000;
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// An active session in which nothing arrives for this long is ended.
+const SESSION_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+const PIN_MAX_FAILURES: u32 = 3;
+const PIN_TABLE_MAX: usize = 4096;
+const CHECKSUM_TRIES: u32 = 3;
+const WRITER_QUEUE: usize = 32;
+const PROGRESS_STEP: u64 = 256 * 1024;
+
+/// Who decides about incoming transfers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReceivePolicy {
+    /// Accept senders whose certificate is trusted; ask the handler about everyone else.
+    Ask,
+    /// Accept everything without asking.
+    AcceptAll,
+    /// Accept senders whose certificate is trusted; decline everyone else.
+    TrustedOnly,
+}
+
+/// Who is sending.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SenderInfo {
+    pub alias: String,
+    pub device_model: Option<String>,
+    pub device_type: DeviceType,
+    /// The certificate fingerprint when `verified`, else whatever the body claimed.
+    pub fingerprint: String,
+    /// True when the fingerprint comes from the client certificate of this TLS connection.
+    pub verified: bool,
+    /// True when `verified` and the fingerprint is in the trust store.
+    pub trusted: bool,
+    pub ip: IpAddr,
+}
+
+/// A transfer request waiting for a decision.
+#[derive(Debug, Clone)]
+pub struct IncomingRequest {
+    pub session_id: String,
+    pub sender: SenderInfo,
+    /// Files sorted by name.
+    pub files: Vec<FileDto>,
+    /// Empty folders the sender also wants to create (Ferry senders only).
+    pub empty_dirs: Vec<String>,
+}
+
+impl IncomingRequest {
+    pub fn total_size(&self) -> u64 {
+        self.files.iter().map(|f| f.size).sum()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    AcceptAll,
+    /// Accept only these file ids (an empty set answers 204).
+    Accept(HashSet<String>),
+    Decline,
+}
+
+/// The answer to an [`IncomingRequest`]; dropping it unanswered declines.
+#[derive(Debug)]
+pub struct DecisionReply(oneshot::Sender<Decision>);
+
+impl DecisionReply {
+    pub fn send(self, decision: Decision) {
+        let _ = self.0.send(decision);
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionOutcome {
+    /// Every accepted file was handled; `failed` counts the ones that could not be saved.
+    Finished { saved: usize, failed: usize },
+    CancelledBySender,
+    CancelledByReceiver,
+    /// Nothing arrived for too long.
+    TimedOut,
+}
+
+#[derive(Debug, Clone)]
+pub enum ReceiveEvent {
+    /// An accepted session starts (after the decision).
+    SessionStarted { session_id: String, sender: SenderInfo, files: Vec<FileDto> },
+    /// A request was declined (by the user or the policy).
+    Declined { sender: SenderInfo },
+    FileProgress { session_id: String, file_id: String, received: u64, size: u64 },
+    FileCompleted { session_id: String, file_id: String, path: PathBuf },
+    /// A file failed; `retry` is true when the sender may send it again with the same token.
+    FileFailed { session_id: String, file_id: String, error: String, retry: bool },
+    SessionFinished { session_id: String, outcome: SessionOutcome },
+    /// Folders created for an accepted request.
+    FoldersCreated { session_id: String, paths: Vec<PathBuf> },
+}
+
+/// The application's side of a running server. All methods are called from the server's tasks
+/// and must not block for long.
+pub trait ReceiveHandler: Send + Sync + 'static {
+    /// Decide about a request (only asked when the policy says to ask).
+    fn on_request(&self, request: IncomingRequest, reply: DecisionReply);
+    /// A text message arrived (answered 204).
+    fn on_text(&self, sender: &SenderInfo, text: &str);
+    fn on_event(&self, event: ReceiveEvent);
+    /// A device registered with us (discovery answer or scan).
+    fn on_register(&self, _device: &DeviceInfo, _verified: bool, _ip: IpAddr) {}
+}
+
+#[derive(Clone)]
+pub struct ServerOptions {
+    pub identity: Identity,
+    /// Our DeviceInfo (alias, type, model, version, port, protocol).
+    pub info: DeviceInfo,
+    pub bind: SocketAddr,
+    pub https: bool,
+    pub receive_dir: ReceiveDir,
+    pub pin: Option<String>,
+    pub policy: ReceivePolicy,
+    pub trust: Arc<TrustStore>,
+    /// Verify `sha256` when the sender gives one (default true).
+    pub verify_checksums: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FileState {
+    Pending,
+    Receiving,
+    Done,
+    Failed,
+}
+
+struct SessionFile {
+    dto: FileDto,
+    token: String,
+    state: FileState,
+    tries: u32,
+}
+
+#[derive(PartialEq, Eq)]
+enum Phase {
+    Pending,
+    Active,
+}
+
+struct Session {
+    id: String,
+    sender: SenderInfo,
+    phase: Phase,
+    files: HashMap<String, SessionFile>,
+    cancel: CancellationToken,
+    last_activity: Arc<AtomicU64>,
+    saved: usize,
+    failed: usize,
+}
+
+struct Shared {
+    opts: ServerOptions,
+    info_json: Bytes,
+    handler: Arc<dyn ReceiveHandler>,
+    session: Mutex<Option<Session>>,
+    pin_failures: Mutex<HashMap<IpAddr, u32>>,
+    epoch: Instant,
+}
+
+impl Shared {
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+}
+
+/// A running server. Dropping it does not stop it; call [`ServerHandle::shutdown`].
+#[derive(Clone)]
+pub struct ServerHandle {
+    shared: Arc<Shared>,
+    local_addr: SocketAddr,
+    stop: CancellationToken,
+}
+
+impl ServerHandle {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+    pub fn fingerprint(&self) -> &str {
+        self.shared.opts.identity.fingerprint()
+    }
+    pub fn info(&self) -> &DeviceInfo {
+        &self.shared.opts.info
+    }
+    /// Stops accepting connections and closes open ones; a running session is cancelled.
+    pub fn shutdown(&self) {
+        self.cancel_session();
+        self.stop.cancel();
+    }
+    /// Ends the current session (pending or active) as cancelled by the receiver. Returns
+    /// whether there was one.
+    pub fn cancel_session(&self) -> bool {
+        end_session(&self.shared, None, SessionOutcome::CancelledByReceiver)
+    }
+    /// True while a session is pending or active.
+    pub fn busy(&self) -> bool {
+        self.shared.session.lock().unwrap().is_some()
+    }
+    /// Waits until the server stops.
+    pub async fn stopped(&self) {
+        self.stop.cancelled().await
+    }
+}
+
+/// Binds the listener and starts serving in the background.
+pub async fn start(opts: ServerOptions, handler: Arc<dyn ReceiveHandler>) -> Result<ServerHandle> {
+    let listener = TcpListener::bind(opts.bind)
+        .await
+        .map_err(|e| Error::new(ErrorKind::Network, format!("cannot listen on {}: {e}", opts.bind)))?;
+    let local_addr = listener.local_addr()?;
+    let mut info = opts.info.as_response();
+    info.fingerprint = opts.identity.fingerprint().to_string();
+    let info_json = Bytes::from(serde_json::to_vec(&info).expect("serialisable"));
+    let tls = if opts.https { Some(tokio_rustls::TlsAcceptor::from(crate::tls::server_config(&opts.identity)?)) } else { None };
+    let shared = Arc::new(Shared {
+        opts,
+        info_json,
+        handler,
+        session: Mutex::new(None),
+        pin_failures: Mutex::new(HashMap::new()),
+        epoch: Instant::now(),
+    });
+    let stop = CancellationToken::new();
+    tokio::spawn(accept_loop(listener, tls, shared.clone(), stop.clone()));
+    tokio::spawn(idle_watchdog(shared.clone(), stop.clone()));
+    Ok(ServerHandle { shared, local_addr, stop })
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    shared: Arc<Shared>,
+    stop: CancellationToken,
+) {
+    let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let permit = tokio::select! {
+            _ = stop.cancelled() => return,
+            p = limit.clone().acquire_owned() => p.expect("semaphore open"),
+        };
+        let (tcp, addr) = tokio::select! {
+            _ = stop.cancelled() => return,
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = tcp.set_nodelay(true);
+        let shared = shared.clone();
+        let tls = tls.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let ip = canonical_ip(addr.ip());
+            let work = async {
+                match tls {
+                    Some(acceptor) => {
+                        let stream = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                            Ok(Ok(s)) => s,
+                            Ok(Err(e)) => {
+                                tracing::debug!("TLS handshake with {addr} failed: {e}");
+                                return;
+                            }
+                            Err(_) => return,
+                        };
+                        let peer_fp = crate::tls::peer_fingerprint(stream.get_ref().1.peer_certificates());
+                        serve(stream, shared, ip, peer_fp).await
+                    }
+                    None => serve(tcp, shared, ip, None).await,
+                }
+            };
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                _ = work => {}
+            }
+        });
+    }
+}
+
+async fn serve<S>(stream: S, shared: Arc<Shared>, ip: IpAddr, peer_fp: Option<String>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let peer_fp = Arc::new(peer_fp);
+    let service = hyper::service::service_fn(move |req| {
+        let shared = shared.clone();
+        let peer_fp = peer_fp.clone();
+        async move { Ok::<_, std::convert::Infallible>(route(shared, ip, peer_fp.as_deref(), req).await) }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .keep_alive(true)
+        .max_buf_size(256 * 1024)
+        .serve_connection(TokioIo::new(stream), service);
+    if let Err(e) = conn.await {
+        tracing::debug!("connection from {ip} ended: {e}");
+    }
+}
+
+async fn idle_watchdog(shared: Arc<Shared>, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let now = shared.now_ms();
+        let stale = {
+            let guard = shared.session.lock().unwrap();
+            guard.as_ref().and_then(|s| {
+                let idle = now.saturating_sub(s.last_activity.load(Ordering::Relaxed));
+                let receiving = s.files.values().any(|f| f.state == FileState::Receiving);
+                (s.phase == Phase::Active && !receiving && idle > SESSION_IDLE_TIMEOUT.as_millis() as u64)
+                    .then(|| s.id.clone())
+            })
+        };
+        if let Some(id) = stale {
+            end_session(&shared, Some(&id), SessionOutcome::TimedOut);
+        }
+    }
+}
+
+type Resp = Response<Full<Bytes>>;
+
+fn empty(status: StatusCode) -> Resp {
+    let mut r = Response::new(Full::new(Bytes::new()));
+    *r.status_mut() = status;
+    r
+}
+
+fn json_bytes(status: StatusCode, body: Bytes) -> Resp {
+    let mut r = Response::new(Full::new(body));
+    *r.status_mut() = status;
+    r.headers_mut().insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/json"));
+    r
+}
+
+fn message(status: StatusCode, msg: &str) -> Resp {
+    let body = serde_json::to_vec(&ErrorBody { message: msg.to_string() }).expect("serialisable");
+    json_bytes(status, Bytes::from(body))
+}
+
+async fn route(shared: Arc<Shared>, ip: IpAddr, peer_fp: Option<&str>, req: Request<Incoming>) -> Resp {
+    let path = req.uri().path().trim_end_matches('/').to_string();
+    let Some(endpoint) = path.strip_prefix("/api/localsend/") else {
+        return message(StatusCode::NOT_FOUND, "Not found");
+    };
+    match (req.method(), endpoint) {
+        (&Method::POST, "v2/register") | (&Method::POST, "v1/register") => register(&shared, ip, peer_fp, req).await,
+        (&Method::GET, "v2/info") | (&Method::GET, "v1/info") => json_bytes(StatusCode::OK, shared.info_json.clone()),
+        (&Method::POST, "v2/prepare-upload") => prepare_upload(&shared, ip, peer_fp, req).await,
+        (&Method::POST, "v2/upload") => upload(&shared, ip, req).await,
+        (&Method::POST, "v2/cancel") => cancel(&shared, ip, req),
+        (_, "v2/register" | "v1/register" | "v2/info" | "v1/info" | "v2/prepare-upload" | "v2/upload" | "v2/cancel") => {
+            message(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed")
+        }
+        _ => message(StatusCode::NOT_FOUND, "Not found"),
+    }
+}
+
+async fn read_json<T: serde::de::DeserializeOwned>(req: Request<Incoming>, limit: usize) -> std::result::Result<T, Resp> {
+    let body = Limited::new(req.into_body(), limit)
+        .collect()
+        .await
+        .map_err(|_| message(StatusCode::BAD_REQUEST, "Request body too large or incomplete"))?
+        .to_bytes();
+    serde_json::from_slice(&body).map_err(|e| message(StatusCode::BAD_REQUEST, &format!("Invalid body: {e}")))
+}
+
+async fn register(shared: &Arc<Shared>, ip: IpAddr, peer_fp: Option<&str>, req: Request<Incoming>) -> Resp {
+    let mut info: DeviceInfo = match read_json(req, MAX_SMALL_BODY).await {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    // Over TLS a register only counts when the body fingerprint is the certificate's.
+    let verified = match peer_fp {
+        Some(fp) => {
+            if !info.fingerprint.eq_ignore_ascii_case(fp) {
+                tracing::debug!("register from {ip}: body fingerprint does not match its certificate; not counted");
+                return json_bytes(StatusCode::OK, shared.info_json.clone());
+            }
+            info.fingerprint = fp.to_string();
+            true
+        }
+        None => false,
+    };
+    if !info.fingerprint.eq_ignore_ascii_case(shared.opts.identity.fingerprint()) {
+        shared.handler.on_register(&info, verified, ip);
+    }
+    json_bytes(StatusCode::OK, shared.info_json.clone())
+}
+
+/// Checks the PIN (before the body is parsed). `None` means go on.
+fn check_pin(shared: &Shared, ip: IpAddr, query: Option<&str>) -> Option<Resp> {
+    let pin = shared.opts.pin.as_deref()?;
+    let mut failures = shared.pin_failures.lock().unwrap();
+    if failures.get(&ip).copied().unwrap_or(0) >= PIN_MAX_FAILURES {
+        return Some(message(StatusCode::TOO_MANY_REQUESTS, "Too many attempts"));
+    }
+    match query_param(query, "pin") {
+        None => Some(message(StatusCode::UNAUTHORIZED, "PIN required")),
+        Some(given) if constant_time_eq(&given, pin) => {
+            failures.remove(&ip);
+            None
+        }
+        Some(_) => {
+            if failures.len() >= PIN_TABLE_MAX && !failures.contains_key(&ip) {
+                // Keep the table bounded: forget addresses that are not blocked.
+                failures.retain(|_, n| *n >= PIN_MAX_FAILURES);
+                if failures.len() >= PIN_TABLE_MAX {
+                    failures.clear();
+                }
+            }
+            *failures.entry(ip).or_insert(0) += 1;
+            Some(message(StatusCode::UNAUTHORIZED, "Invalid PIN"))
+        }
+    }
+}
+
+/// Clears the pending session `id` if the prepare-upload request that opened it goes away.
+struct PendingGuard<'a> {
+    shared: &'a Shared,
+    id: String,
+    armed: bool,
+}
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            let mut guard = self.shared.session.lock().unwrap();
+            if guard.as_ref().is_some_and(|s| s.id == self.id && s.phase == Phase::Pending) {
+                *guard = None;
+            }
+        }
+    }
+}
+
+async fn prepare_upload(shared: &Arc<Shared>, ip: IpAddr, peer_fp: Option<&str>, req: Request<Incoming>) -> Resp {
+    if let Some(r) = check_pin(shared, ip, req.uri().query()) {
+        return r;
+    }
+    if shared.session.lock().unwrap().is_some() {
+        return message(StatusCode::CONFLICT, "Blocked by another session");
+    }
+    let body: PrepareUploadRequest = match read_json(req, MAX_JSON_BODY).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let only_dirs = body.ferry.as_ref().is_some_and(|f| !f.empty_dirs.is_empty());
+    if body.files.is_empty() && !only_dirs {
+        return message(StatusCode::BAD_REQUEST, "Request must contain at least one file");
+    }
+    if body.files.len() > MAX_FILES_PER_SESSION {
+        return message(StatusCode::BAD_REQUEST, "Too many files in one request");
+    }
+    let (fingerprint, verified) = match peer_fp {
+        Some(fp) => (fp.to_string(), true),
+        None => (body.info.fingerprint.clone(), false),
+    };
+    let trusted = verified && shared.opts.trust.is_trusted(&fingerprint);
+    let sender = SenderInfo {
+        alias: body.info.alias.chars().take(128).collect(),
+        device_model: body.info.device_model.clone().map(|m| m.chars().take(128).collect()),
+        device_type: body.info.device_type_or_default(),
+        fingerprint,
+        verified,
+        trusted,
+        ip,
+    };
+
+    // A text message is shown and answered 204; it never opens a session.
+    if body.files.len() == 1 {
+        let file = body.files.values().next().expect("one file");
+        if file.is_text_message() {
+            if shared.opts.policy == ReceivePolicy::TrustedOnly && !trusted {
+                shared.handler.on_event(ReceiveEvent::Declined { sender });
+                return message(StatusCode::FORBIDDEN, "Declined");
+            }
+            shared.handler.on_text(&sender, file.preview.as_deref().unwrap_or(""));
+            return empty(StatusCode::NO_CONTENT);
+        }
+    }
+
+    let mut files: Vec<FileDto> = Vec::with_capacity(body.files.len());
+    for (id, mut dto) in body.files {
+        if let Err(e) = sanitize_relative_path(&dto.file_name) {
+            return message(StatusCode::BAD_REQUEST, &e.message);
+        }
+        dto.id = id;
+        files.push(dto);
+    }
+    files.sort_by(|a, b| a.file_name.cmp(&b.file_name));
+    let empty_dirs = body.ferry.map(|f| f.empty_dirs).unwrap_or_default();
+    for d in &empty_dirs {
+        if let Err(e) = sanitize_relative_path(d) {
+            return message(StatusCode::BAD_REQUEST, &e.message);
+        }
+    }
+
+    let id = random_id();
+    let cancel = CancellationToken::new();
+    {
+        let mut guard = shared.session.lock().unwrap();
+        if guard.is_some() {
+            return message(StatusCode::CONFLICT, "Blocked by another session");
+        }
+        *guard = Some(Session {
+            id: id.clone(),
+            sender: sender.clone(),
+            phase: Phase::Pending,
+            files: HashMap::new(),
+            cancel: cancel.clone(),
+            last_activity: Arc::new(AtomicU64::new(shared.now_ms())),
+            saved: 0,
+            failed: 0,
+        });
+    }
+    let mut pending = PendingGuard { shared, id: id.clone(), armed: true };
+
+    let decision = match shared.opts.policy {
+        ReceivePolicy::AcceptAll => Decision::AcceptAll,
+        _ if trusted => Decision::AcceptAll,
+        ReceivePolicy::TrustedOnly => Decision::Decline,
+        ReceivePolicy::Ask => {
+            let (tx, rx) = oneshot::channel();
+            let request = IncomingRequest { session_id: id.clone(), sender: sender.clone(), files: files.clone(), empty_dirs: empty_dirs.clone() };
+            shared.handler.on_request(request, DecisionReply(tx));
+            tokio::select! {
+                d = rx => d.unwrap_or(Decision::Decline),
+                _ = cancel.cancelled() => return message(StatusCode::FORBIDDEN, "Cancelled"),
+            }
+        }
+    };
+    let accepted: Vec<FileDto> = match &decision {
+        Decision::AcceptAll => files,
+        Decision::Accept(ids) => files.into_iter().filter(|f| ids.contains(&f.id)).collect(),
+        Decision::Decline => Vec::new(),
+    };
+    if decision == Decision::Decline {
+        // The guard clears the pending session.
+        shared.handler.on_event(ReceiveEvent::Declined { sender });
+        return message(StatusCode::FORBIDDEN, "Declined");
+    }
+    // Empty folders come with an accepted request.
+    let mut made = Vec::new();
+    for d in &empty_dirs {
+        match shared.opts.receive_dir.create_dir(d) {
+            Ok(p) => made.push(p),
+            Err(e) => tracing::warn!("cannot create folder {d:?}: {e}"),
+        }
+    }
+    if accepted.is_empty() {
+        if !made.is_empty() {
+            shared.handler.on_event(ReceiveEvent::FoldersCreated { session_id: id.clone(), paths: made });
+        }
+        return empty(StatusCode::NO_CONTENT);
+    }
+    let mut tokens = HashMap::with_capacity(accepted.len());
+    {
+        let mut guard = shared.session.lock().unwrap();
+        let Some(session) = guard.as_mut().filter(|s| s.id == id && s.phase == Phase::Pending) else {
+            return message(StatusCode::FORBIDDEN, "Cancelled");
+        };
+        for dto in &accepted {
+            let token = random_id();
+            tokens.insert(dto.id.clone(), token.clone());
+            session.files.insert(dto.id.clone(), SessionFile { dto: dto.clone(), token, state: FileState::Pending, tries: 0 });
+        }
+        session.phase = Phase::Active;
+        session.last_activity.store(shared.now_ms(), Ordering::Relaxed);
+        pending.armed = false;
+    }
+    shared.handler.on_event(ReceiveEvent::SessionStarted { session_id: id.clone(), sender, files: accepted });
+    if !made.is_empty() {
+        shared.handler.on_event(ReceiveEvent::FoldersCreated { session_id: id.clone(), paths: made });
+    }
+    let resp = PrepareUploadResponse { session_id: id, files: tokens };
+    json_bytes(StatusCode::OK, Bytes::from(serde_json::to_vec(&resp).expect("serialisable")))
+}
+
+/// Ends the session (`id`, or whichever is current) with `outcome`. Returns whether one ended.
+fn end_session(shared: &Shared, id: Option<&str>, outcome: SessionOutcome) -> bool {
+    let session = {
+        let mut guard = shared.session.lock().unwrap();
+        match guard.as_ref() {
+            Some(s) if id.is_none_or(|id| s.id == id) => guard.take(),
+            _ => None,
+        }
+    };
+    match session {
+        Some(s) => {
+            s.cancel.cancel();
+            if s.phase == Phase::Active {
+                shared.handler.on_event(ReceiveEvent::SessionFinished { session_id: s.id, outcome });
+            }
+            true
+        }
+        None => false,
+    }
+}
+
+fn cancel(shared: &Arc<Shared>, ip: IpAddr, req: Request<Incoming>) -> Resp {
+    let session_id = query_param(req.uri().query(), "sessionId");
+    let target = {
+        let guard = shared.session.lock().unwrap();
+        match guard.as_ref() {
+            None => return empty(StatusCode::OK),
+            Some(s) if s.sender.ip != ip => return message(StatusCode::FORBIDDEN, "Not the sender of this session"),
+            Some(s) => match &session_id {
+                Some(sid) if *sid == s.id => s.id.clone(),
+                None if s.phase == Phase::Pending => s.id.clone(),
+                // Old senders cancel by IP alone.
+                None => s.id.clone(),
+                Some(_) => return message(StatusCode::FORBIDDEN, "Invalid session id"),
+            },
+        }
+    };
+    end_session(shared, Some(&target), SessionOutcome::CancelledBySender);
+    empty(StatusCode::OK)
+}
+
+enum WriterMsg {
+    Data(Bytes),
+    Finish,
+}
+
+enum UploadFailure {
+    Size { received: u64, declared: u64 },
+    Checksum,
+    Io(Error),
+    Aborted,
+}
+
+/// Resets a file to pending if its upload request goes away before it ends.
+struct UploadGuard {
+    shared: Arc<Shared>,
+    session_id: String,
+    file_id: String,
+    armed: bool,
+}
+
+impl Drop for UploadGuard {
+    fn drop(&mut self) {
+        if self.armed {
+            let mut guard = self.shared.session.lock().unwrap();
+            if let Some(s) = guard.as_mut().filter(|s| s.id == self.session_id) {
+                if let Some(f) = s.files.get_mut(&self.file_id).filter(|f| f.state == FileState::Receiving) {
+                    f.state = FileState::Pending;
+                }
+            }
+        }
+    }
+}
+
+async fn upload(shared: &Arc<Shared>, ip: IpAddr, req: Request<Incoming>) -> Resp {
+    let q = req.uri().query();
+    let (Some(session_id), Some(file_id), Some(token)) =
+        (query_param(q, "sessionId"), query_param(q, "fileId"), query_param(q, "token"))
+    else {
+        return message(StatusCode::BAD_REQUEST, "Missing parameters");
+    };
+    let (dto, cancel, activity) = {
+        let mut guard = shared.session.lock().unwrap();
+        let Some(s) = guard.as_mut().filter(|s| s.id == session_id) else {
+            return message(StatusCode::FORBIDDEN, "Invalid session id");
+        };
+        if s.sender.ip != ip {
+            return message(StatusCode::FORBIDDEN, "Invalid IP address");
+        }
+        if s.phase != Phase::Active {
+            return message(StatusCode::CONFLICT, "Session not accepted yet");
+        }
+        let Some(f) = s.files.get_mut(&file_id).filter(|f| constant_time_eq(&f.token, &token)) else {
+            return message(StatusCode::FORBIDDEN, "Invalid token");
+        };
+        match f.state {
+            FileState::Pending => {}
+            FileState::Receiving => return message(StatusCode::CONFLICT, "File is already being received"),
+            FileState::Done => return message(StatusCode::CONFLICT, "File already received"),
+            FileState::Failed => return message(StatusCode::FORBIDDEN, "File failed"),
+        }
+        f.state = FileState::Receiving;
+        s.last_activity.store(shared.now_ms(), Ordering::Relaxed);
+        (f.dto.clone(), s.cancel.clone(), s.last_activity.clone())
+    };
+    let mut guard = UploadGuard { shared: shared.clone(), session_id: session_id.clone(), file_id: file_id.clone(), armed: true };
+
+    let result = receive_body(shared, &session_id, &dto, req.into_body(), &cancel, &activity).await;
+    guard.armed = false;
+    finish_upload(shared, &session_id, &dto, result)
+}
+
+async fn receive_body(
+    shared: &Arc<Shared>,
+    session_id: &str,
+    dto: &FileDto,
+    mut body: Incoming,
+    cancel: &CancellationToken,
+    activity: &AtomicU64,
+) -> std::result::Result<PathBuf, UploadFailure> {
+    let receive_dir = shared.opts.receive_dir.clone();
+    let name = dto.file_name.clone();
+    let declared = dto.size;
+    let expected = if shared.opts.verify_checksums { dto.checksum() } else { None };
+    let modified = dto.metadata.as_ref().and_then(|m| m.modified.as_deref()).and_then(parse_time);
+    let accessed = dto.metadata.as_ref().and_then(|m| m.accessed.as_deref()).and_then(parse_time);
+
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<WriterMsg>(WRITER_QUEUE);
+    let writer = tokio::task::spawn_blocking(move || -> std::result::Result<PathBuf, UploadFailure> {
+        let mut part = receive_dir.begin_file(&name).map_err(UploadFailure::Io)?;
+        let mut hasher = expected.as_ref().map(|_| Sha256::new());
+        let mut written = 0u64;
+        loop {
+            match rx.blocking_recv() {
+                Some(WriterMsg::Data(chunk)) => {
+                    if let Some(h) = hasher.as_mut() {
+                        h.update(&chunk);
+                    }
+                    part.file().write_all(&chunk).map_err(|e| UploadFailure::Io(Error::io("cannot write received file", e)))?;
+                    written += chunk.len() as u64;
+                }
+                Some(WriterMsg::Finish) => break,
+                None => return Err(UploadFailure::Aborted),
+            }
+        }
+        if written != declared {
+            return Err(UploadFailure::Size { received: written, declared });
+        }
+        if let (Some(h), Some(want)) = (hasher, expected) {
+            if hex::encode(h.finalize()) != want {
+                return Err(UploadFailure::Checksum);
+            }
+        }
+        part.commit(modified, accessed).map_err(UploadFailure::Io)
+    });
+
+    let mut received = 0u64;
+    let mut reported = 0u64;
+    let outcome: std::result::Result<(), UploadFailure> = loop {
+        let frame = tokio::select! {
+            _ = cancel.cancelled() => break Err(UploadFailure::Aborted),
+            f = body.frame() => f,
+        };
+        match frame {
+            None => break Ok(()),
+            Some(Err(e)) => {
+                tracing::debug!("upload of {:?} broke off: {e}", dto.file_name);
+                break Err(UploadFailure::Aborted);
+            }
+            Some(Ok(frame)) => {
+                let Ok(data) = frame.into_data() else { continue };
+                received += data.len() as u64;
+                if received > declared {
+                    break Err(UploadFailure::Size { received, declared });
+                }
+                if tx.send(WriterMsg::Data(data)).await.is_err() {
+                    break Ok(()); // the writer failed; its error is reported below
+                }
+                if received - reported >= PROGRESS_STEP {
+                    reported = received;
+                    activity.store(shared.now_ms(), Ordering::Relaxed);
+                    shared.handler.on_event(ReceiveEvent::FileProgress {
+                        session_id: session_id.to_string(),
+                        file_id: dto.id.clone(),
+                        received,
+                        size: declared,
+                    });
+                }
+            }
+        }
+    };
+    match outcome {
+        Ok(()) => {
+            let _ = tx.send(WriterMsg::Finish).await;
+            drop(tx);
+        }
+        Err(e) => {
+            drop(tx); // the writer sees the channel close and drops (removes) the temporary file
+            let _ = writer.await;
+            return Err(e);
+        }
+    }
+    let result = writer.await.unwrap_or_else(|_| Err(UploadFailure::Io(Error::new(ErrorKind::Internal, "writer panicked"))));
+    if result.is_ok() && received != reported {
+        shared.handler.on_event(ReceiveEvent::FileProgress {
+            session_id: session_id.to_string(),
+            file_id: dto.id.clone(),
+            received,
+            size: declared,
+        });
+    }
+    result
+}
+
+fn finish_upload(shared: &Arc<Shared>, session_id: &str, dto: &FileDto, result: std::result::Result<PathBuf, UploadFailure>) -> Resp {
+    let mut events = Vec::new();
+    let mut finished = None;
+    let resp = {
+        let mut guard = shared.session.lock().unwrap();
+        let Some(s) = guard.as_mut().filter(|s| s.id == session_id) else {
+            // Cancelled meanwhile; the temporary file is already gone.
+            return message(StatusCode::FORBIDDEN, "Session cancelled");
+        };
+        s.last_activity.store(shared.now_ms(), Ordering::Relaxed);
+        let f = s.files.get_mut(&dto.id).expect("file of this session");
+        let (resp, failure) = match result {
+            Ok(path) => {
+                f.state = FileState::Done;
+                s.saved += 1;
+                events.push(ReceiveEvent::FileCompleted { session_id: session_id.to_string(), file_id: dto.id.clone(), path });
+                (empty(StatusCode::OK), None)
+            }
+            Err(UploadFailure::Checksum) => {
+                (message(StatusCode::UNPROCESSABLE_ENTITY, "Checksum mismatch"), Some("checksum mismatch".to_string()))
+            }
+            Err(UploadFailure::Size { received, declared }) => {
+                let m = if received > declared {
+                    format!("Body longer than the declared {declared} bytes")
+                } else {
+                    format!("Received {received} of the declared {declared} bytes")
+                };
+                (message(StatusCode::BAD_REQUEST, &m), Some(m))
+            }
+            Err(UploadFailure::Aborted) => (message(StatusCode::BAD_REQUEST, "Upload aborted"), Some("upload aborted".into())),
+            Err(UploadFailure::Io(e)) => (message(StatusCode::INTERNAL_SERVER_ERROR, &e.message), Some(e.message)),
+        };
+        if let Some(error) = failure {
+            f.tries += 1;
+            let retry = f.tries < CHECKSUM_TRIES;
+            if retry {
+                f.state = FileState::Pending;
+            } else {
+                f.state = FileState::Failed;
+                s.failed += 1;
+            }
+            events.push(ReceiveEvent::FileFailed { session_id: session_id.to_string(), file_id: dto.id.clone(), error, retry });
+        }
+        if s.files.values().all(|f| matches!(f.state, FileState::Done | FileState::Failed)) {
+            let s = guard.take().expect("session present");
+            finished = Some(SessionOutcome::Finished { saved: s.saved, failed: s.failed });
+        }
+        resp
+    };
+    for e in events {
+        shared.handler.on_event(e);
+    }
+    if let Some(outcome) = finished {
+        shared.handler.on_event(ReceiveEvent::SessionFinished { session_id: session_id.to_string(), outcome });
+    }
+    resp
+}
