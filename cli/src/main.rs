@@ -1,1 +1,400 @@
-fn main(){}
+//! `ferry`: send and receive files and text with Ferry and LocalSend devices nearby.
+
+mod output;
+
+use clap::{Args, Parser, Subcommand};
+use ferry_core::client::PeerAddr;
+use ferry_core::config::{default_config_dir, Settings, TrustStore};
+use ferry_core::identity::{normalize_fingerprint, Identity};
+use ferry_core::protocol::{DeviceType, Protocol, DEFAULT_PORT};
+use ferry_core::send::{self, Selection, SendOptions};
+use ferry_core::server::{self, ReceivePolicy, ServerOptions};
+use ferry_core::storage::ReceiveDir;
+use ferry_core::{Error, ErrorKind};
+use output::Output;
+use std::io::IsTerminal;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "ferry", version, about = "Send files and text to nearby devices (LocalSend compatible)")]
+struct Cli {
+    /// Where Ferry keeps its identity, settings and trusted devices.
+    #[arg(long, global = true, env = "FERRY_CONFIG_DIR", value_name = "DIR")]
+    config_dir: Option<PathBuf>,
+    /// Print one JSON event per line instead of progress bars.
+    #[arg(long, global = true)]
+    json: bool,
+    /// More logging (-v, -vv).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Receive files and text.
+    Receive(ReceiveArgs),
+    /// Send files and folders.
+    Send(SendArgs),
+    /// Send a text message.
+    Text(TextArgs),
+    /// Print this device's fingerprint (or make a new identity with --reset).
+    Identity {
+        /// Make a new key and certificate; peers that trusted the old one must trust the new one.
+        #[arg(long)]
+        reset: bool,
+    },
+    /// Manage trusted devices (their transfers are accepted without asking).
+    #[command(subcommand)]
+    Trust(TrustCommand),
+}
+
+#[derive(Args)]
+struct ReceiveArgs {
+    /// Folder to save into.
+    #[arg(long, short, value_name = "DIR")]
+    dir: Option<PathBuf>,
+    /// Accept every transfer without asking.
+    #[arg(long, short, conflicts_with = "trusted_only")]
+    yes: bool,
+    /// Accept trusted devices only; decline everyone else without asking.
+    #[arg(long)]
+    trusted_only: bool,
+    /// Require this PIN from senders.
+    #[arg(long)]
+    pin: Option<String>,
+    #[arg(long, default_value_t = DEFAULT_PORT)]
+    port: u16,
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR")]
+    bind: Option<IpAddr>,
+    /// Plain HTTP instead of HTTPS (no encryption).
+    #[arg(long)]
+    http: bool,
+    /// The name others see (saved for next time).
+    #[arg(long)]
+    alias: Option<String>,
+    /// Exit after the first transfer (or text) ends.
+    #[arg(long)]
+    once: bool,
+    /// Skip checksum verification of received files.
+    #[arg(long, hide = true)]
+    no_verify: bool,
+}
+
+#[derive(Args, Clone)]
+struct TargetArgs {
+    /// The receiver: HOST[:PORT].
+    #[arg(long, value_name = "HOST[:PORT]")]
+    to: String,
+    /// The receiver's certificate fingerprint; anything else is refused before sending.
+    #[arg(long, value_name = "FP")]
+    fingerprint: Option<String>,
+    /// The receiver's PIN.
+    #[arg(long)]
+    pin: Option<String>,
+    /// Plain HTTP instead of HTTPS.
+    #[arg(long)]
+    http: bool,
+    /// The name the receiver sees (saved for next time).
+    #[arg(long)]
+    alias: Option<String>,
+}
+
+#[derive(Args)]
+struct SendArgs {
+    /// Files and folders to send.
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    #[command(flatten)]
+    target: TargetArgs,
+    /// Files uploaded at the same time.
+    #[arg(long, default_value_t = 4)]
+    parallel: usize,
+}
+
+#[derive(Args)]
+struct TextArgs {
+    /// The message.
+    message: String,
+    #[command(flatten)]
+    target: TargetArgs,
+}
+
+#[derive(Subcommand)]
+enum TrustCommand {
+    /// Trust a device by its certificate fingerprint.
+    Add {
+        fingerprint: String,
+        #[arg(long)]
+        alias: Option<String>,
+    },
+    /// List trusted devices.
+    List,
+    /// Stop trusting a device.
+    Remove { fingerprint: String },
+}
+
+/// Exit codes (stable, documented in the README).
+fn exit_code(kind: ErrorKind) -> u8 {
+    match kind {
+        ErrorKind::InvalidInput => 2,
+        ErrorKind::Network | ErrorKind::Timeout | ErrorKind::Tls => 3,
+        ErrorKind::FingerprintMismatch => 4,
+        ErrorKind::Declined => 5,
+        ErrorKind::PinRequired | ErrorKind::InvalidPin | ErrorKind::TooManyAttempts => 6,
+        ErrorKind::Busy => 7,
+        ErrorKind::Cancelled => 8,
+        ErrorKind::ChecksumMismatch | ErrorKind::Protocol => 9,
+        ErrorKind::Io | ErrorKind::Internal => 1,
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = match cli.verbose {
+        0 => "warn",
+        1 => "info,ferry_core=debug",
+        _ => "debug",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG").unwrap_or_else(|_| filter.into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let out = Output::new(cli.json);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            out.error(&Error::new(ErrorKind::Internal, format!("cannot start: {e}")));
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli, out.clone())) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            out.error(&e);
+            ExitCode::from(exit_code(e.kind))
+        }
+    }
+}
+
+struct Node {
+    dir: PathBuf,
+    identity: Identity,
+    settings: Settings,
+}
+
+fn open_node(config_dir: Option<PathBuf>, alias: Option<&str>) -> Result<Node, Error> {
+    let dir = config_dir.unwrap_or_else(default_config_dir);
+    let identity = Identity::load_or_create(&dir)?;
+    let mut settings = Settings::load_or_create(&dir)?;
+    if let Some(a) = alias.map(str::trim).filter(|a| !a.is_empty()) {
+        if a != settings.alias {
+            settings.alias = a.to_string();
+            settings.save(&dir)?;
+        }
+    }
+    Ok(Node { dir, identity, settings })
+}
+
+/// `desktop` where a display exists, else `headless`.
+fn device_type() -> DeviceType {
+    if std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some() || cfg!(target_os = "macos") {
+        DeviceType::Desktop
+    } else {
+        DeviceType::Headless
+    }
+}
+
+fn device_model() -> String {
+    match std::env::consts::OS {
+        "linux" => "Linux".into(),
+        "macos" => "macOS".into(),
+        "windows" => "Windows".into(),
+        other => other.into(),
+    }
+}
+
+async fn run(cli: Cli, out: Output) -> Result<u8, Error> {
+    match cli.command {
+        Command::Identity { reset } => {
+            let dir = cli.config_dir.unwrap_or_else(default_config_dir);
+            let id = if reset { Identity::reset(&dir)? } else { Identity::load_or_create(&dir)? };
+            out.identity(id.fingerprint(), reset);
+            Ok(0)
+        }
+        Command::Trust(cmd) => {
+            let dir = cli.config_dir.unwrap_or_else(default_config_dir);
+            let store = TrustStore::open(&dir)?;
+            match cmd {
+                TrustCommand::Add { fingerprint, alias } => {
+                    let fp = normalize_fingerprint(&fingerprint)?;
+                    let added = store.add(&fp, alias)?;
+                    out.line(&format!("{} {}", if added { "Trusted" } else { "Already trusted:" }, fp));
+                }
+                TrustCommand::List => out.trust_list(&store.list()),
+                TrustCommand::Remove { fingerprint } => {
+                    if !store.remove(&fingerprint)? {
+                        return Err(Error::invalid(format!("not trusted: {fingerprint}")));
+                    }
+                    out.line(&format!("No longer trusted: {}", normalize_fingerprint(&fingerprint)?));
+                }
+            }
+            Ok(0)
+        }
+        Command::Receive(args) => receive(cli.config_dir, args, out).await,
+        Command::Send(args) => send_cmd(cli.config_dir, args, out).await,
+        Command::Text(args) => text_cmd(cli.config_dir, args, out).await,
+    }
+}
+
+fn default_receive_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("XDG_DOWNLOAD_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d).join("Ferry");
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+    home.join("Downloads").join("Ferry")
+}
+
+async fn receive(config_dir: Option<PathBuf>, args: ReceiveArgs, out: Output) -> Result<u8, Error> {
+    let node = open_node(config_dir, args.alias.as_deref())?;
+    let receive_dir = ReceiveDir::new(&args.dir.clone().unwrap_or_else(default_receive_dir))?;
+    let trust = Arc::new(TrustStore::open(&node.dir)?);
+    let protocol = if args.http { Protocol::Http } else { Protocol::Https };
+    let policy = if args.yes {
+        ReceivePolicy::AcceptAll
+    } else if args.trusted_only {
+        ReceivePolicy::TrustedOnly
+    } else {
+        ReceivePolicy::Ask
+    };
+    if let Some(pin) = &args.pin {
+        if pin.is_empty() {
+            return Err(Error::invalid("the PIN must not be empty"));
+        }
+    }
+    let info = ferry_core::device_info(&node.settings.alias, device_type(), &device_model(), node.identity.fingerprint(), args.port, protocol);
+    let bind = SocketAddr::new(args.bind.unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED)), args.port);
+    let opts = ServerOptions {
+        identity: node.identity.clone(),
+        info,
+        bind,
+        https: !args.http,
+        receive_dir: receive_dir.clone(),
+        pin: args.pin.clone(),
+        policy,
+        trust,
+        verify_checksums: !args.no_verify,
+    };
+    let interactive = policy != ReceivePolicy::AcceptAll && std::io::stdin().is_terminal();
+    let handler = Arc::new(output::ReceiveUi::new(out.clone(), args.once, interactive));
+    let server = match server::start(opts.clone(), handler.clone()).await {
+        Ok(s) => s,
+        // Hosts without IPv6: fall back to IPv4.
+        Err(e) if args.bind.is_none() => {
+            tracing::debug!("dual-stack bind failed ({e}); trying IPv4");
+            server::start(ServerOptions { bind: SocketAddr::from(([0, 0, 0, 0], args.port)), ..opts }, handler.clone()).await?
+        }
+        Err(e) => return Err(e),
+    };
+    let addrs: Vec<IpAddr> = ferry_core::net::interface_addrs()
+        .into_iter()
+        .filter(|a| !a.loopback && !matches!(a.addr, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80))
+        .map(|a| a.addr)
+        .collect();
+    out.receiving(&node.settings.alias, node.identity.fingerprint(), server.local_addr().port(), protocol, &addrs, receive_dir.root(), args.pin.is_some());
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {
+            if server.busy() {
+                out.line("Cancelling the running transfer.");
+            }
+            server.shutdown();
+            Ok(130)
+        }
+        _ = handler.done() => {
+            server.shutdown();
+            Ok(0)
+        }
+    }
+}
+
+fn send_options(node: &Node, target: &TargetArgs) -> Result<SendOptions, Error> {
+    let protocol = if target.http { Protocol::Http } else { Protocol::Https };
+    let peer = PeerAddr::parse(&target.to, protocol)?;
+    let expected = match &target.fingerprint {
+        Some(fp) => Some(normalize_fingerprint(fp)?),
+        None => None,
+    };
+    let info = ferry_core::device_info(&node.settings.alias, device_type(), &device_model(), node.identity.fingerprint(), DEFAULT_PORT, protocol);
+    Ok(SendOptions { identity: node.identity.clone(), info, peer, expected_fingerprint: expected, pin: target.pin.clone(), parallel: 4 })
+}
+
+/// Runs `attempt`, asking for a PIN on a terminal when the receiver wants one (3 tries).
+async fn with_pin_prompt<T, F, Fut>(mut opts: SendOptions, out: &Output, mut attempt: F) -> Result<T, Error>
+where
+    F: FnMut(SendOptions) -> Fut,
+    Fut: std::future::Future<Output = Result<T, Error>>,
+{
+    let mut tries = 0;
+    loop {
+        match attempt(opts.clone()).await {
+            Err(e) if matches!(e.kind, ErrorKind::PinRequired | ErrorKind::InvalidPin) && std::io::stdin().is_terminal() && tries < 3 => {
+                tries += 1;
+                let prompt = if e.kind == ErrorKind::PinRequired { "The receiver requires a PIN: " } else { "Wrong PIN, try again: " };
+                match out.prompt(prompt) {
+                    Some(pin) if !pin.is_empty() => opts.pin = Some(pin),
+                    _ => return Err(e),
+                }
+            }
+            r => return r,
+        }
+    }
+}
+
+async fn send_cmd(config_dir: Option<PathBuf>, args: SendArgs, out: Output) -> Result<u8, Error> {
+    let node = open_node(config_dir, args.target.alias.as_deref())?;
+    let mut opts = send_options(&node, &args.target)?;
+    opts.parallel = args.parallel;
+    let selection = Selection::from_paths(&args.paths)?;
+    let ui = Arc::new(output::SendUi::new(out.clone(), &selection));
+    let cancel = ferry_core::CancellationToken::new();
+    let c2 = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            c2.cancel();
+        }
+    });
+    let report = with_pin_prompt(opts, &out, |o| {
+        let (sel, ui, cancel) = (&selection, ui.clone(), cancel.clone());
+        async move { send::send_files(&o, sel, ui, cancel).await }
+    })
+    .await;
+    ui.finish();
+    match report {
+        Ok(r) => {
+            out.send_done(&r);
+            Ok(0)
+        }
+        Err(e) if e.kind == ErrorKind::Cancelled && cancel.is_cancelled() => {
+            out.line("Cancelled.");
+            Ok(130)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+async fn text_cmd(config_dir: Option<PathBuf>, args: TextArgs, out: Output) -> Result<u8, Error> {
+    let node = open_node(config_dir, args.target.alias.as_deref())?;
+    let opts = send_options(&node, &args.target)?;
+    let shown = with_pin_prompt(opts, &out, |o| {
+        let (msg, out) = (args.message.clone(), out.clone());
+        async move { send::send_text(&o, &msg, &move |e| out.send_event_line(&e)).await }
+    })
+    .await?;
+    out.text_sent(shown);
+    Ok(0)
+}

@@ -146,8 +146,12 @@ pub async fn connect(identity: &Identity, peer: &PeerAddr, expected: Option<&str
                 .map_err(|_| Error::new(ErrorKind::Timeout, format!("{peer}: TLS handshake timed out")))?
                 .map_err(|e| {
                     let text = e.to_string();
-                    if text.contains(crate::tls::FINGERPRINT_MISMATCH_TAG) {
-                        Error::new(ErrorKind::FingerprintMismatch, format!("{peer}: refusing to send: certificate {text}"))
+                    if let Some(i) = text.find(crate::tls::FINGERPRINT_MISMATCH_TAG) {
+                        let detail = &text[i + crate::tls::FINGERPRINT_MISMATCH_TAG.len()..];
+                        Error::new(
+                            ErrorKind::FingerprintMismatch,
+                            format!("{peer}: refusing to send: not the expected device (certificate fingerprint mismatch{detail})"),
+                        )
                     } else {
                         Error::new(ErrorKind::Tls, format!("{peer}: TLS handshake failed: {text}"))
                     }

@@ -1,0 +1,478 @@
+//! What the CLI prints: progress bars and sentences for people, or one JSON object per line.
+
+use ferry_core::client::RemoteDevice;
+use ferry_core::config::TrustedDevice;
+use ferry_core::identity::short_fingerprint;
+use ferry_core::protocol::{FileDto, Protocol};
+use ferry_core::send::{Selection, SendEvent, SendObserver, SendReport};
+use ferry_core::server::{Decision, DecisionReply, IncomingRequest, ReceiveEvent, ReceiveHandler, SenderInfo, SessionOutcome};
+use ferry_core::Error;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::io::{BufRead, Write};
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::Mutex;
+
+#[derive(Clone)]
+pub struct Output {
+    json: bool,
+}
+
+pub fn human_size(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut i = 0;
+    while v >= 1000.0 && i < UNITS.len() - 1 {
+        v /= 1000.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[i])
+    }
+}
+
+/// A progress bar on a terminal; `None` elsewhere, so that lines are printed plainly.
+fn bar(total: u64) -> Option<ProgressBar> {
+    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        return None;
+    }
+    let pb = ProgressBar::new(total);
+    pb.set_style(
+        ProgressStyle::with_template("{msg:30!} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    Some(pb)
+}
+
+fn verified_word(verified: bool) -> &'static str {
+    if verified {
+        "verified"
+    } else {
+        "UNVERIFIED"
+    }
+}
+
+impl Output {
+    pub fn new(json: bool) -> Output {
+        Output { json }
+    }
+
+    pub fn event(&self, v: Value) {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{v}");
+        let _ = out.flush();
+    }
+
+    pub fn line(&self, text: &str) {
+        if self.json {
+            self.event(json!({"event": "info", "message": text}));
+        } else {
+            println!("{text}");
+        }
+    }
+
+    pub fn error(&self, e: &Error) {
+        if self.json {
+            self.event(json!({"event": "error", "kind": e.kind.as_str(), "message": e.message}));
+        }
+        eprintln!("ferry: {}", e.message);
+    }
+
+    /// Asks a question on the terminal; `None` on end of input.
+    pub fn prompt(&self, question: &str) -> Option<String> {
+        eprint!("{question}");
+        let _ = std::io::stderr().flush();
+        let mut line = String::new();
+        match std::io::stdin().lock().read_line(&mut line) {
+            Ok(0) | Err(_) => None,
+            Ok(_) => Some(line.trim().to_string()),
+        }
+    }
+
+    pub fn identity(&self, fp: &str, reset: bool) {
+        if self.json {
+            self.event(json!({"event": "identity", "fingerprint": fp, "reset": reset}));
+        } else {
+            if reset {
+                println!("New identity made. Devices that trusted the old one must trust this one again.");
+            }
+            println!("{fp}");
+        }
+    }
+
+    pub fn trust_list(&self, devices: &[TrustedDevice]) {
+        if self.json {
+            for d in devices {
+                self.event(json!({"event": "trusted", "fingerprint": d.fingerprint, "alias": d.alias}));
+            }
+        } else if devices.is_empty() {
+            println!("No trusted devices.");
+        } else {
+            for d in devices {
+                println!("{}  {}", d.fingerprint, d.alias.as_deref().unwrap_or(""));
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn receiving(&self, alias: &str, fp: &str, port: u16, protocol: Protocol, addrs: &[IpAddr], dir: &Path, pin: bool) {
+        if self.json {
+            self.event(json!({"event": "ready", "alias": alias, "fingerprint": fp, "port": port,
+                "protocol": protocol.scheme(), "addresses": addrs, "dir": dir, "pin": pin}));
+            return;
+        }
+        println!("Ferry is receiving as \"{alias}\"");
+        println!("  fingerprint  {fp}");
+        println!("  short        {}", short_fingerprint(fp));
+        let list = if addrs.is_empty() {
+            "(no network interface is up)".to_string()
+        } else {
+            addrs.iter().map(|a| match a {
+                IpAddr::V6(_) => format!("[{a}]:{port}"),
+                IpAddr::V4(_) => format!("{a}:{port}"),
+            }).collect::<Vec<_>>().join("  ")
+        };
+        println!("  addresses    {list} ({})", protocol.scheme());
+        println!("  saving to    {}", dir.display());
+        if pin {
+            println!("  PIN          required");
+        }
+        println!("Press Ctrl+C to stop.");
+    }
+
+    pub fn send_event_line(&self, e: &SendEvent) {
+        match e {
+            SendEvent::Connected { device } => self.connected(device),
+            SendEvent::WaitingForAcceptance => {
+                if self.json {
+                    self.event(json!({"event": "waiting"}));
+                } else {
+                    println!("Waiting for the receiver to accept...");
+                }
+            }
+            SendEvent::Notice { message } => self.line(&format!("Note: {message}")),
+            _ => {}
+        }
+    }
+
+    fn connected(&self, d: &RemoteDevice) {
+        if self.json {
+            self.event(json!({"event": "connected", "alias": d.info.alias, "fingerprint": d.fingerprint,
+                "verified": d.verified, "deviceType": d.info.device_type_or_default().as_str()}));
+        } else {
+            println!(
+                "Connected to \"{}\" ({}, fingerprint {} {})",
+                d.info.alias,
+                d.info.device_type_or_default().as_str(),
+                short_fingerprint(&d.fingerprint),
+                if d.verified { "from its certificate" } else { "claimed, not verified: plain HTTP" }
+            );
+        }
+    }
+
+    pub fn send_done(&self, r: &SendReport) {
+        if self.json {
+            self.event(json!({"event": "done", "sent": r.sent, "skipped": r.skipped, "bytes": r.bytes, "sessionId": r.session_id}));
+        } else if r.sent == 0 && r.session_id.is_none() {
+            println!("Nothing was transferred (the receiver accepted no file).");
+        } else {
+            let skipped = if r.skipped > 0 { format!(" ({} not accepted by the receiver)", r.skipped) } else { String::new() };
+            println!("Sent {} file(s), {}{skipped}.", r.sent, human_size(r.bytes));
+        }
+    }
+
+    pub fn text_sent(&self, shown: bool) {
+        if self.json {
+            self.event(json!({"event": "done", "shown": shown}));
+        } else if shown {
+            println!("Message delivered.");
+        } else {
+            println!("Message delivered (saved as a text file by the receiver).");
+        }
+    }
+}
+
+/// Progress for `ferry send`.
+pub struct SendUi {
+    out: Output,
+    bar: Mutex<Option<ProgressBar>>,
+    names: Mutex<HashMap<String, String>>,
+    sent: Mutex<HashMap<String, u64>>,
+    local_names: usize,
+}
+
+impl SendUi {
+    pub fn new(out: Output, sel: &Selection) -> SendUi {
+        SendUi { out, bar: Mutex::new(None), names: Mutex::new(HashMap::new()), sent: Mutex::new(HashMap::new()), local_names: sel.files.len() }
+    }
+    pub fn finish(&self) {
+        if let Some(b) = self.bar.lock().unwrap().take() {
+            b.finish_and_clear();
+        }
+    }
+}
+
+impl SendObserver for SendUi {
+    fn on_event(&self, e: SendEvent) {
+        let json = self.out.json;
+        match &e {
+            SendEvent::Accepted { session_id, files } => {
+                let total: u64 = files.iter().map(|f| f.size).sum();
+                *self.names.lock().unwrap() = files.iter().map(|f| (f.id.clone(), f.file_name.clone())).collect();
+                if json {
+                    self.out.event(json!({"event": "accepted", "sessionId": session_id, "files": files.len(),
+                        "offered": self.local_names, "bytes": total}));
+                } else {
+                    println!("Accepted: {} of {} file(s), {}", files.len(), self.local_names, human_size(total));
+                    *self.bar.lock().unwrap() = bar(total);
+                }
+            }
+            SendEvent::FileProgress { file_id, sent, size } => {
+                let delta = {
+                    let mut m = self.sent.lock().unwrap();
+                    let prev = m.insert(file_id.clone(), *sent).unwrap_or(0);
+                    sent.saturating_sub(prev)
+                };
+                if json {
+                    self.out.event(json!({"event": "progress", "fileId": file_id, "sent": sent, "size": size}));
+                } else if let Some(b) = self.bar.lock().unwrap().as_ref() {
+                    b.inc(delta);
+                    if let Some(n) = self.names.lock().unwrap().get(file_id) {
+                        b.set_message(n.clone());
+                    }
+                }
+            }
+            SendEvent::FileCompleted { file_id } => {
+                if json {
+                    let name = self.names.lock().unwrap().get(file_id).cloned();
+                    self.out.event(json!({"event": "file_done", "fileId": file_id, "name": name}));
+                }
+            }
+            SendEvent::FileFailed { file_id, error, retry } => {
+                // A retried file starts again from zero.
+                let prev = self.sent.lock().unwrap().remove(file_id).unwrap_or(0);
+                let name = self.names.lock().unwrap().get(file_id).cloned().unwrap_or_default();
+                if json {
+                    self.out.event(json!({"event": "file_failed", "fileId": file_id, "name": name, "error": error, "retry": retry}));
+                } else {
+                    let msg = format!("{name}: {error}{}", if *retry { " (retrying)" } else { "" });
+                    match self.bar.lock().unwrap().as_ref() {
+                        Some(b) => {
+                            b.set_position(b.position().saturating_sub(prev));
+                            b.println(msg)
+                        }
+                        None => eprintln!("{msg}"),
+                    }
+                }
+            }
+            _ => self.out.send_event_line(&e),
+        }
+    }
+}
+
+/// The receiver's side of the CLI: prompts, progress, summaries.
+pub struct ReceiveUi {
+    out: Output,
+    once: bool,
+    interactive: bool,
+    done: tokio::sync::Notify,
+    bar: Mutex<Option<ProgressBar>>,
+    received: Mutex<HashMap<String, u64>>,
+    names: Mutex<HashMap<String, String>>,
+}
+
+impl ReceiveUi {
+    pub fn new(out: Output, once: bool, interactive: bool) -> ReceiveUi {
+        ReceiveUi {
+            out,
+            once,
+            interactive,
+            done: tokio::sync::Notify::new(),
+            bar: Mutex::new(None),
+            received: Mutex::new(HashMap::new()),
+            names: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Resolves when `--once` is set and the first transfer ended.
+    pub async fn done(&self) {
+        if self.once {
+            self.done.notified().await
+        } else {
+            std::future::pending().await
+        }
+    }
+
+    fn ended(&self) {
+        if self.once {
+            self.done.notify_one();
+        }
+    }
+
+    fn sender_json(s: &SenderInfo) -> Value {
+        json!({"alias": s.alias, "fingerprint": s.fingerprint, "verified": s.verified, "trusted": s.trusted,
+            "ip": s.ip, "deviceType": s.device_type.as_str(), "deviceModel": s.device_model})
+    }
+
+    fn sender_line(s: &SenderInfo) -> String {
+        format!(
+            "\"{}\" at {} ({}, fingerprint {}{})",
+            s.alias,
+            s.ip,
+            verified_word(s.verified),
+            short_fingerprint(&s.fingerprint),
+            if s.trusted { ", trusted" } else { "" }
+        )
+    }
+}
+
+fn describe_files(files: &[FileDto]) -> String {
+    let mut lines = Vec::new();
+    for f in files.iter().take(20) {
+        lines.push(format!("    {}  ({})", f.file_name, human_size(f.size)));
+    }
+    if files.len() > 20 {
+        lines.push(format!("    ... and {} more", files.len() - 20));
+    }
+    lines.join("\n")
+}
+
+impl ReceiveHandler for ReceiveUi {
+    fn on_request(&self, request: IncomingRequest, reply: DecisionReply) {
+        let out = self.out.clone();
+        let interactive = self.interactive;
+        std::thread::spawn(move || {
+            if out.json {
+                out.event(json!({"event": "request", "sessionId": request.session_id, "sender": ReceiveUi::sender_json(&request.sender),
+                    "files": request.files.iter().map(|f| json!({"id": f.id, "name": f.file_name, "size": f.size})).collect::<Vec<_>>(),
+                    "emptyDirs": request.empty_dirs, "bytes": request.total_size()}));
+            } else {
+                println!("Incoming transfer from {}", ReceiveUi::sender_line(&request.sender));
+                println!("  {} file(s), {}:", request.files.len(), human_size(request.total_size()));
+                println!("{}", describe_files(&request.files));
+                if !request.empty_dirs.is_empty() {
+                    println!("  and {} empty folder(s)", request.empty_dirs.len());
+                }
+            }
+            let answer = if interactive || !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                out.prompt("Accept? [y/N] ")
+            } else {
+                None
+            };
+            let accept = matches!(answer.as_deref().map(str::to_ascii_lowercase).as_deref(), Some("y" | "yes"));
+            reply.send(if accept { Decision::AcceptAll } else { Decision::Decline });
+        });
+    }
+
+    fn on_text(&self, sender: &SenderInfo, text: &str) {
+        if self.out.json {
+            self.out.event(json!({"event": "text", "sender": ReceiveUi::sender_json(sender), "text": text}));
+        } else {
+            println!("Message from {}:\n{}", ReceiveUi::sender_line(sender), text);
+        }
+        self.ended();
+    }
+
+    fn on_event(&self, event: ReceiveEvent) {
+        let json = self.out.json;
+        match event {
+            ReceiveEvent::SessionStarted { session_id, sender, files } => {
+                let total: u64 = files.iter().map(|f| f.size).sum();
+                *self.names.lock().unwrap() = files.iter().map(|f| (f.id.clone(), f.file_name.clone())).collect();
+                self.received.lock().unwrap().clear();
+                if json {
+                    self.out.event(json!({"event": "session_started", "sessionId": session_id, "sender": ReceiveUi::sender_json(&sender),
+                        "files": files.len(), "bytes": total}));
+                } else {
+                    println!("Receiving {} file(s), {} from {}", files.len(), human_size(total), ReceiveUi::sender_line(&sender));
+                    *self.bar.lock().unwrap() = bar(total);
+                }
+            }
+            ReceiveEvent::Declined { sender } => {
+                if json {
+                    self.out.event(json!({"event": "declined", "sender": ReceiveUi::sender_json(&sender)}));
+                } else {
+                    println!("Declined the transfer from {}", ReceiveUi::sender_line(&sender));
+                }
+                self.ended();
+            }
+            ReceiveEvent::FileProgress { session_id: _, file_id, received, size } => {
+                let delta = {
+                    let mut m = self.received.lock().unwrap();
+                    let prev = m.insert(file_id.clone(), received).unwrap_or(0);
+                    received.saturating_sub(prev)
+                };
+                if json {
+                    self.out.event(json!({"event": "progress", "fileId": file_id, "received": received, "size": size}));
+                } else if let Some(b) = self.bar.lock().unwrap().as_ref() {
+                    b.inc(delta);
+                    if let Some(n) = self.names.lock().unwrap().get(&file_id) {
+                        b.set_message(n.clone());
+                    }
+                }
+            }
+            ReceiveEvent::FileCompleted { session_id: _, file_id, path } => {
+                if json {
+                    self.out.event(json!({"event": "file_done", "fileId": file_id, "path": path}));
+                } else if let Some(b) = self.bar.lock().unwrap().as_ref() {
+                    b.println(format!("Saved {}", path.display()));
+                } else {
+                    println!("Saved {}", path.display());
+                }
+            }
+            ReceiveEvent::FileFailed { session_id: _, file_id, error, retry } => {
+                let prev = self.received.lock().unwrap().remove(&file_id).unwrap_or(0);
+                let name = self.names.lock().unwrap().get(&file_id).cloned().unwrap_or_default();
+                if json {
+                    self.out.event(json!({"event": "file_failed", "fileId": file_id, "name": name, "error": error, "retry": retry}));
+                } else {
+                    let msg = format!("{name}: {error}{}", if retry { " (the sender may retry)" } else { "" });
+                    match self.bar.lock().unwrap().as_ref() {
+                        Some(b) => {
+                            b.set_position(b.position().saturating_sub(prev));
+                            b.println(msg)
+                        }
+                        None => println!("{msg}"),
+                    }
+                }
+            }
+            ReceiveEvent::FoldersCreated { session_id: _, paths } => {
+                if json {
+                    self.out.event(json!({"event": "folders_created", "paths": paths}));
+                } else {
+                    for p in paths {
+                        println!("Created folder {}", p.display());
+                    }
+                }
+            }
+            ReceiveEvent::SessionFinished { session_id, outcome } => {
+                if let Some(b) = self.bar.lock().unwrap().take() {
+                    b.finish_and_clear();
+                }
+                let (word, saved, failed) = match outcome {
+                    SessionOutcome::Finished { saved, failed } => ("finished", saved, failed),
+                    SessionOutcome::CancelledBySender => ("cancelled_by_sender", 0, 0),
+                    SessionOutcome::CancelledByReceiver => ("cancelled_by_receiver", 0, 0),
+                    SessionOutcome::TimedOut => ("timed_out", 0, 0),
+                };
+                if json {
+                    self.out.event(json!({"event": "session_finished", "sessionId": session_id, "outcome": word, "saved": saved, "failed": failed}));
+                } else {
+                    match word {
+                        "finished" if failed == 0 => println!("Done: {saved} file(s) received."),
+                        "finished" => println!("Done: {saved} file(s) received, {failed} failed."),
+                        "cancelled_by_sender" => println!("The sender cancelled the transfer."),
+                        "cancelled_by_receiver" => println!("Transfer cancelled."),
+                        _ => println!("The transfer stopped: nothing arrived for too long."),
+                    }
+                }
+                self.ended();
+            }
+        }
+    }
+}
