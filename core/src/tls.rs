@@ -172,3 +172,18 @@ fn tls_err(e: rustls::Error) -> Error {
 pub fn peer_fingerprint(certs: Option<&[CertificateDer<'_>]>) -> Option<String> {
     certs.and_then(|c| c.first()).map(|c| fingerprint_of(c))
 }
+
+/// A client configuration that presents no certificate (as older and third-party senders do).
+/// Ferry itself always presents one; this exists for probing and for tests.
+pub fn client_config_without_cert(expected: Option<&str>) -> Result<Arc<rustls::ClientConfig>> {
+    let provider = provider();
+    let verifier =
+        Arc::new(PeerCertVerifier { algs: algorithms(&provider), expected: expected.map(|s| s.to_ascii_uppercase()) });
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(tls_err)?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
