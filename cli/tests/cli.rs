@@ -1,0 +1,193 @@
+//! The `ferry` binary as users and scripts run it: real processes on loopback.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const FERRY: &str = env!("CARGO_BIN_EXE_ferry");
+
+fn ferry(config: &Path) -> Command {
+    let mut c = Command::new(FERRY);
+    c.arg("--config-dir").arg(config).env_remove("FERRY_CONFIG_DIR");
+    c
+}
+
+/// A receiver started with `--json --port 0 --bind 127.0.0.1`; killed on drop.
+struct Receiver {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<serde_json::Value>,
+    port: u16,
+    fingerprint: String,
+}
+
+impl Receiver {
+    fn start(config: &Path, dir: &Path, extra: &[&str], stdin: Stdio) -> Receiver {
+        let mut child = ferry(config)
+            .args(["--json", "receive", "--port", "0", "--bind", "127.0.0.1", "--dir"])
+            .arg(dir)
+            .args(extra)
+            .stdin(stdin)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let out: ChildStdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+                    let _ = tx.send(v);
+                }
+            }
+        });
+        let ready = lines.recv_timeout(Duration::from_secs(20)).expect("ready event");
+        assert_eq!(ready["event"], "ready");
+        Receiver { port: ready["port"].as_u64().unwrap() as u16, fingerprint: ready["fingerprint"].as_str().unwrap().into(), child, lines }
+    }
+    fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+    fn wait_for(&self, event: &str) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(v) = self.lines.recv_timeout(Duration::from_millis(100)) {
+                if v["event"] == event {
+                    return v;
+                }
+            }
+        }
+        panic!("no {event} event");
+    }
+    fn wait_exit(&mut self) -> i32 {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s.code().unwrap_or(-1);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("receiver did not exit");
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn run(cmd: &mut Command) -> (i32, String, String) {
+    let out = cmd.stdin(Stdio::null()).output().unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+#[test]
+fn identity_is_stable_and_reset_changes_it() {
+    let cfg = tempfile::tempdir().unwrap();
+    let (c, a, _) = run(ferry(cfg.path()).arg("identity"));
+    assert_eq!(c, 0);
+    let (_, b, _) = run(ferry(cfg.path()).arg("identity"));
+    assert_eq!(a, b);
+    assert_eq!(a.trim().len(), 64);
+    let (c, r, _) = run(ferry(cfg.path()).args(["identity", "--reset"]));
+    assert_eq!(c, 0);
+    assert!(!r.contains(a.trim()));
+    // FERRY_CONFIG_DIR works like --config-dir.
+    let (_, d, _) = run(Command::new(FERRY).arg("identity").env("FERRY_CONFIG_DIR", cfg.path()));
+    assert_eq!(d.trim(), r.lines().last().unwrap().trim());
+}
+
+#[test]
+fn trust_add_list_remove() {
+    let cfg = tempfile::tempdir().unwrap();
+    let fp = "ab".repeat(32);
+    assert_eq!(run(ferry(cfg.path()).args(["trust", "add", &fp, "--alias", "Laptop"])).0, 0);
+    let (_, list, _) = run(ferry(cfg.path()).args(["trust", "list"]));
+    assert!(list.contains(&fp.to_uppercase()) && list.contains("Laptop"), "{list}");
+    assert_eq!(run(ferry(cfg.path()).args(["trust", "remove", &fp])).0, 0);
+    let (c, _, err) = run(ferry(cfg.path()).args(["trust", "remove", &fp]));
+    assert_eq!(c, 2, "{err}");
+    let (c, _, err) = run(ferry(cfg.path()).args(["trust", "add", "not-a-fingerprint"]));
+    assert_eq!(c, 2);
+    assert_eq!(err.lines().count(), 1, "one-line reason: {err}");
+}
+
+#[test]
+fn send_and_receive_once_with_json_events() {
+    let (rc, sc, out, src) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    std::fs::write(src.path().join("note.txt"), b"from the cli").unwrap();
+    let mut r = Receiver::start(rc.path(), out.path(), &["--yes", "--once"], Stdio::null());
+    let (c, stdout, err) = run(ferry(sc.path()).args(["--json", "send"]).arg(src.path().join("note.txt")).args(["--to", &r.addr(), "--fingerprint", &r.fingerprint]));
+    assert_eq!(c, 0, "{err}");
+    let events: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(events.first().unwrap()["event"], "connected");
+    assert_eq!(events.first().unwrap()["verified"], true);
+    assert_eq!(events.last().unwrap()["event"], "done");
+    let started = r.wait_for("session_started");
+    assert_eq!(started["sender"]["verified"], true);
+    let finished = r.wait_for("session_finished");
+    assert_eq!(finished["outcome"], "finished");
+    assert_eq!(r.wait_exit(), 0, "--once exits after the transfer");
+    assert_eq!(std::fs::read(out.path().join("note.txt")).unwrap(), b"from the cli");
+}
+
+#[test]
+fn text_message_over_http() {
+    let (rc, sc, out) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut r = Receiver::start(rc.path(), out.path(), &["--http", "--once"], Stdio::null());
+    let (c, stdout, err) = run(ferry(sc.path()).args(["text", "hello there", "--http", "--to", &r.addr()]));
+    assert_eq!(c, 0, "{err}");
+    assert!(stdout.contains("Message delivered"), "{stdout}");
+    let t = r.wait_for("text");
+    assert_eq!(t["text"], "hello there");
+    assert_eq!(t["sender"]["verified"], false);
+    assert_eq!(r.wait_exit(), 0);
+}
+
+#[test]
+fn wrong_fingerprint_refuses_before_sending() {
+    let (rc, sc, out, src) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    std::fs::write(src.path().join("secret.txt"), b"secret").unwrap();
+    let r = Receiver::start(rc.path(), out.path(), &["--yes"], Stdio::null());
+    let wrong = "0".repeat(64);
+    let (c, _, err) = run(ferry(sc.path()).arg("send").arg(src.path().join("secret.txt")).args(["--to", &r.addr(), "--fingerprint", &wrong]));
+    assert_eq!(c, 4, "{err}");
+    assert!(err.contains("fingerprint"), "{err}");
+    assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn pin_and_decline_exit_codes() {
+    let (rc, sc, out, src) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    std::fs::write(src.path().join("a.txt"), b"a").unwrap();
+    let r = Receiver::start(rc.path(), out.path(), &["--yes", "--pin", "1357"], Stdio::null());
+    let file = src.path().join("a.txt");
+    let (c, _, err) = run(ferry(sc.path()).arg("send").arg(&file).args(["--to", &r.addr()]));
+    assert_eq!(c, 6, "{err}");
+    let (c, _, err) = run(ferry(sc.path()).arg("send").arg(&file).args(["--to", &r.addr(), "--pin", "1357"]));
+    assert_eq!(c, 0, "{err}");
+    drop(r);
+
+    // The receiver's user answers "n" on standard input.
+    let r = Receiver::start(rc.path(), out.path(), &[], Stdio::piped());
+    let mut r = r;
+    r.child.stdin.take().unwrap().write_all(b"n\n").unwrap();
+    let (c, _, err) = run(ferry(sc.path()).arg("send").arg(&file).args(["--to", &r.addr()]));
+    assert_eq!(c, 5, "{err}");
+    r.wait_for("declined");
+}
+
+#[test]
+fn unreachable_receiver_is_a_one_line_error() {
+    let sc = tempfile::tempdir().unwrap();
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("a.txt"), b"a").unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (c, _, err) = run(ferry(sc.path()).arg("send").arg(src.path().join("a.txt")).args(["--to", &format!("127.0.0.1:{port}")]));
+    assert_eq!(c, 3, "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let (c, _, _) = run(ferry(sc.path()).args(["send", "/does/not/exist", "--to", "127.0.0.1:1"]));
+    assert_eq!(c, 2);
+}
