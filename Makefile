@@ -1,0 +1,52 @@
+# Ferry: every entry point. `make run` starts a receiver; `make test` is what CI runs.
+SHELL := /bin/bash
+CARGO ?= cargo
+FERRY_DEBUG := target/debug/ferry
+FERRY_RELEASE := target/release/ferry
+
+.PHONY: all build release run test test-rust test-interop setup bench demo clean help
+
+all: build
+
+help:
+	@echo "make run           build and start a receiver into ./received (asks before accepting)"
+	@echo "make test          build and run every test (unit, conformance, CLI, interop in namespaces)"
+	@echo "make bench         release build; throughput on loopback, written to target/bench/results.json"
+	@echo "make build         debug build of the workspace"
+	@echo "make release       release build (target/release/ferry)"
+
+build:
+	$(CARGO) build --workspace
+
+release:
+	$(CARGO) build --release -p ferry-cli
+
+# A receiver with sensible defaults: HTTPS on port 53317, files saved into ./received,
+# each transfer asked about on the terminal (pass ARGS="--yes" to accept everything).
+run: release
+	$(FERRY_RELEASE) receive --dir received $(ARGS)
+
+# Tools the tests need that a fresh machine may lack (Debian packages, the third-party
+# LocalSend peers from PyPI and npm into .tools/).
+setup:
+	@bash scripts/install-peers.sh
+
+test: setup test-rust test-interop
+
+test-rust:
+	$(CARGO) build --workspace --locked
+	$(CARGO) test --workspace --locked
+
+# Interop with LocalSend implementations nobody here wrote, inside network namespaces that the
+# script makes (needs root: CI has it). FERRY_SKIP_NETNS=1 skips it where that is impossible.
+test-interop: setup
+	@if [ "$${FERRY_SKIP_NETNS:-0}" = 1 ]; then echo "interop: skipped (FERRY_SKIP_NETNS=1)"; \
+	elif [ "$$(id -u)" != 0 ]; then echo "interop: needs root for network namespaces (or FERRY_SKIP_NETNS=1)"; exit 1; \
+	else FERRY_BIN=$(FERRY_DEBUG) bash tests/interop/ferry-interop.sh; fi
+
+bench: release
+	bash scripts/bench.sh
+
+clean:
+	$(CARGO) clean
+	rm -rf .tools
