@@ -24,6 +24,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const SMALL_REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 const MAX_RESPONSE_BODY: usize = 32 * 1024 * 1024;
+const JSON: &str = "application/json";
 
 /// Where a peer listens.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -185,6 +186,19 @@ impl Connection {
 
     /// Sends a request and reads the whole (bounded) response body.
     pub async fn request(&mut self, method: Method, path_and_query: &str, body: Body, content_length: Option<u64>) -> Result<Reply> {
+        self.request_typed(method, path_and_query, body, content_length, None).await
+    }
+
+    /// Like [`Connection::request`], with a `Content-Type` (strict receivers parse JSON only
+    /// when it says so).
+    pub async fn request_typed(
+        &mut self,
+        method: Method,
+        path_and_query: &str,
+        body: Body,
+        content_length: Option<u64>,
+        content_type: Option<&'static str>,
+    ) -> Result<Reply> {
         self.sender.ready().await.map_err(|e| Error::new(ErrorKind::Network, format!("connection lost: {e}")))?;
         let mut req = Request::builder()
             .method(method)
@@ -193,6 +207,9 @@ impl Connection {
             .header(hyper::header::USER_AGENT, concat!("Ferry/", env!("CARGO_PKG_VERSION")));
         if let Some(len) = content_length {
             req = req.header(hyper::header::CONTENT_LENGTH, len);
+        }
+        if let Some(ct) = content_type {
+            req = req.header(hyper::header::CONTENT_TYPE, ct);
         }
         let req = req.body(body).map_err(|e| Error::new(ErrorKind::Internal, e.to_string()))?;
         let resp = self
@@ -209,8 +226,8 @@ impl Connection {
         Ok(Reply { status, body })
     }
 
-    async fn small(&mut self, method: Method, path: &str, body: Body, len: Option<u64>) -> Result<Reply> {
-        tokio::time::timeout(SMALL_REQUEST_TIMEOUT, self.request(method, path, body, len))
+    async fn small(&mut self, method: Method, path: &str, body: Body, len: Option<u64>, ct: Option<&'static str>) -> Result<Reply> {
+        tokio::time::timeout(SMALL_REQUEST_TIMEOUT, self.request_typed(method, path, body, len, ct))
             .await
             .map_err(|_| Error::new(ErrorKind::Timeout, "the peer did not answer in time"))?
     }
@@ -228,7 +245,7 @@ impl Connection {
     pub async fn register(&mut self, ours: &DeviceInfo) -> Result<RemoteDevice> {
         let body = serde_json::to_vec(ours).expect("serialisable");
         let len = body.len() as u64;
-        let reply = self.small(Method::POST, "/api/localsend/v2/register", bytes_body(body), Some(len)).await?;
+        let reply = self.small(Method::POST, "/api/localsend/v2/register", bytes_body(body), Some(len), Some(JSON)).await?;
         if reply.status != StatusCode::OK {
             return Err(Error::protocol(format!("register answered {}: {}", reply.status, reply.message())));
         }
@@ -237,7 +254,7 @@ impl Connection {
 
     /// `GET v2/info`.
     pub async fn info(&mut self) -> Result<RemoteDevice> {
-        let reply = self.small(Method::GET, "/api/localsend/v2/info", empty_body(), None).await?;
+        let reply = self.small(Method::GET, "/api/localsend/v2/info", empty_body(), None, None).await?;
         if reply.status != StatusCode::OK {
             return Err(Error::protocol(format!("info answered {}: {}", reply.status, reply.message())));
         }
@@ -253,7 +270,7 @@ impl Connection {
         }
         let body = serde_json::to_vec(req).expect("serialisable");
         let len = body.len() as u64;
-        let reply = self.request(Method::POST, &path, bytes_body(body), Some(len)).await?;
+        let reply = self.request_typed(Method::POST, &path, bytes_body(body), Some(len), Some(JSON)).await?;
         match reply.status {
             StatusCode::OK => serde_json::from_slice(&reply.body)
                 .map(PrepareOutcome::Accepted)
@@ -284,7 +301,7 @@ impl Connection {
             percent_encode(file_id),
             percent_encode(token)
         );
-        let reply = self.request(Method::POST, &path, body, Some(size)).await?;
+        let reply = self.request_typed(Method::POST, &path, body, Some(size), Some("application/octet-stream")).await?;
         Ok(match reply.status {
             StatusCode::OK | StatusCode::NO_CONTENT => UploadStatus::Ok,
             StatusCode::UNPROCESSABLE_ENTITY => UploadStatus::ChecksumMismatch,
@@ -299,7 +316,7 @@ impl Connection {
     /// `POST v2/cancel?sessionId=`.
     pub async fn cancel(&mut self, session_id: &str) -> Result<()> {
         let path = format!("/api/localsend/v2/cancel?sessionId={}", percent_encode(session_id));
-        self.small(Method::POST, &path, empty_body(), Some(0)).await.map(|_| ())
+        self.small(Method::POST, &path, empty_body(), Some(0), None).await.map(|_| ())
     }
 }
 
