@@ -54,6 +54,9 @@ netns_create() {
         ip netns add "$ns" || return 1
         NETNS_CREATED+=("$ns")
         ip -n "$ns" link set lo up
+        # Outgoing connections take local ports above the ones tests listen on (53317 and
+        # neighbours), so a server never finds its port held by some client's socket.
+        ip netns exec "$ns" sysctl -qw net.ipv4.ip_local_port_range="60000 64999"
         # create the pair inside the switch namespace, move the host end straight in
         ip -n "$sw" link add "p$i" type veth peer name eth0 netns "$ns" || return 1
         ip -n "$sw" link set "p$i" master br0 up

@@ -191,3 +191,49 @@ fn unreachable_receiver_is_a_one_line_error() {
     let (c, _, _) = run(ferry(sc.path()).args(["send", "/does/not/exist", "--to", "127.0.0.1:1"]));
     assert_eq!(c, 2);
 }
+
+#[test]
+fn ctrl_c_on_the_sender_cancels_the_receivers_session() {
+    let (rc, sc, out, src) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    // Big enough that the transfer is still running when the signal comes.
+    let f = std::fs::File::create(src.path().join("big.bin")).unwrap();
+    f.set_len(512 << 20).unwrap();
+    let r = Receiver::start(rc.path(), out.path(), &["--yes", "--http"], Stdio::null());
+    let mut sender = ferry(sc.path())
+        .args(["--json", "send"])
+        .arg(src.path().join("big.bin"))
+        .args(["--http", "--to", &r.addr()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = sender.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    // Wait until bytes are flowing, then interrupt.
+    loop {
+        let line = lines.next().expect("sender output").unwrap();
+        if line.contains("\"progress\"") {
+            break;
+        }
+    }
+    unsafe { libc_kill(sender.id() as i32, 2) };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = sender.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "sender did not stop");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(130));
+    let finished = r.wait_for("session_finished");
+    assert_eq!(finished["outcome"], "cancelled_by_sender");
+    let left: Vec<_> = std::fs::read_dir(out.path()).unwrap().collect();
+    assert!(left.is_empty(), "nothing left behind: {left:?}");
+}
+
+extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}

@@ -18,6 +18,8 @@ use tokio_util::sync::CancellationToken;
 const READ_CHUNK: usize = 256 * 1024;
 const UPLOAD_TRIES: u32 = 3;
 const PROGRESS_STEP: u64 = 256 * 1024;
+/// A connection idle for longer than this is not reused (servers may have closed it).
+const IDLE_REUSE_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A file to send.
 #[derive(Debug, Clone)]
@@ -292,7 +294,13 @@ pub async fn send_files(
         return Err(Error::invalid("nothing to send: only empty folders, and the receiver cannot create them"));
     }
 
+    let hashed_at = std::time::Instant::now();
     let hashes = hash_files(&selection.files, &cancel).await?;
+    // Receivers close idle connections (Ferry after 30 s); hashing a large selection can take
+    // longer, so ask on a fresh connection, pinned to the identity learned in the hello.
+    if !conn.is_open() || hashed_at.elapsed() > IDLE_REUSE_LIMIT {
+        conn = client::connect(&opts.identity, &opts.peer, receiver_fp.as_deref().or(opts.expected_fingerprint.as_deref())).await?;
+    }
     let mut files = HashMap::with_capacity(selection.files.len());
     let mut by_id = HashMap::with_capacity(selection.files.len());
     for (f, sha) in selection.files.iter().zip(hashes) {

@@ -194,6 +194,9 @@ struct Shared {
     handler: Arc<dyn ReceiveHandler>,
     session: Mutex<Option<Session>>,
     pin_failures: Mutex<HashMap<IpAddr, u32>>,
+    /// Large JSON bodies are read one or two at a time, so many connections sending big
+    /// prepare-upload bodies cannot add up to unbounded memory.
+    big_bodies: Semaphore,
     epoch: Instant,
 }
 
@@ -257,6 +260,7 @@ pub async fn start(opts: ServerOptions, handler: Arc<dyn ReceiveHandler>) -> Res
         handler,
         session: Mutex::new(None),
         pin_failures: Mutex::new(HashMap::new()),
+        big_bodies: Semaphore::new(2),
         epoch: Instant::now(),
     });
     let stop = CancellationToken::new();
@@ -486,9 +490,12 @@ async fn prepare_upload(shared: &Arc<Shared>, ip: IpAddr, peer_fp: Option<&str>,
     if shared.session.lock().unwrap().is_some() {
         return message(StatusCode::CONFLICT, "Blocked by another session");
     }
-    let body: PrepareUploadRequest = match read_json(req, MAX_JSON_BODY).await {
-        Ok(b) => b,
-        Err(r) => return r,
+    let body: PrepareUploadRequest = {
+        let _permit = shared.big_bodies.acquire().await.expect("semaphore open");
+        match read_json(req, MAX_JSON_BODY).await {
+            Ok(b) => b,
+            Err(r) => return r,
+        }
     };
     let only_dirs = body.ferry.as_ref().is_some_and(|f| !f.empty_dirs.is_empty());
     if body.files.is_empty() && !only_dirs {

@@ -38,6 +38,32 @@ fn algorithms(provider: &CryptoProvider) -> WebPkiSupportedAlgorithms {
     provider.signature_verification_algorithms
 }
 
+/// The handshake-signature methods both verifiers share: rustls checks them with the
+/// provider's algorithms against the presented certificate's key.
+macro_rules! handshake_signature_checks {
+    () => {
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+            verify_tls12_signature(message, cert, dss, &self.algs)
+        }
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+            verify_tls13_signature(message, cert, dss, &self.algs)
+        }
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.algs.supported_schemes()
+        }
+    };
+}
+
 /// Server side: asks every client for a certificate but also serves clients without one.
 #[derive(Debug)]
 struct OptionalClientAuth {
@@ -63,25 +89,7 @@ impl ClientCertVerifier for OptionalClientAuth {
         check_self_signed(end_entity, now)?;
         Ok(ClientCertVerified::assertion())
     }
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.algs)
-    }
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.algs)
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algs.supported_schemes()
-    }
+    handshake_signature_checks!();
 }
 
 /// Client side: a self-signed server certificate, pinned to a fingerprint when one is expected.
@@ -111,25 +119,7 @@ impl ServerCertVerifier for PeerCertVerifier {
         check_self_signed(end_entity, now)?;
         Ok(ServerCertVerified::assertion())
     }
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.algs)
-    }
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.algs)
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algs.supported_schemes()
-    }
+    handshake_signature_checks!();
 }
 
 pub(crate) const FINGERPRINT_MISMATCH_TAG: &str = "fingerprint mismatch";
@@ -148,16 +138,20 @@ pub fn server_config(identity: &Identity) -> Result<Arc<rustls::ServerConfig>> {
     Ok(Arc::new(config))
 }
 
-/// The client configuration: always presents our certificate; pins `expected` when given.
-pub fn client_config(identity: &Identity, expected: Option<&str>) -> Result<Arc<rustls::ClientConfig>> {
+fn client_builder(expected: Option<&str>) -> Result<rustls::ConfigBuilder<rustls::ClientConfig, rustls::client::WantsClientCert>> {
     let provider = provider();
     let verifier =
         Arc::new(PeerCertVerifier { algs: algorithms(&provider), expected: expected.map(|s| s.to_ascii_uppercase()) });
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(tls_err)?
         .dangerous()
-        .with_custom_certificate_verifier(verifier)
+        .with_custom_certificate_verifier(verifier))
+}
+
+/// The client configuration: always presents our certificate; pins `expected` when given.
+pub fn client_config(identity: &Identity, expected: Option<&str>) -> Result<Arc<rustls::ClientConfig>> {
+    let mut config = client_builder(expected)?
         .with_client_auth_cert(vec![identity.cert_der().clone()], identity.key_der())
         .map_err(tls_err)?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
@@ -176,14 +170,5 @@ pub fn peer_fingerprint(certs: Option<&[CertificateDer<'_>]>) -> Option<String> 
 /// A client configuration that presents no certificate (as older and third-party senders do).
 /// Ferry itself always presents one; this exists for probing and for tests.
 pub fn client_config_without_cert(expected: Option<&str>) -> Result<Arc<rustls::ClientConfig>> {
-    let provider = provider();
-    let verifier =
-        Arc::new(PeerCertVerifier { algs: algorithms(&provider), expected: expected.map(|s| s.to_ascii_uppercase()) });
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(tls_err)?
-        .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
+    Ok(Arc::new(client_builder(expected)?.with_no_client_auth()))
 }
