@@ -130,7 +130,7 @@ impl Output {
         println!("  fingerprint  {fp}");
         println!("  short        {}", short_fingerprint(fp));
         let list = if addrs.is_empty() {
-            "(no network interface is up)".to_string()
+            format!("none but loopback: 127.0.0.1:{port}")
         } else {
             addrs.iter().map(|a| match a {
                 IpAddr::V6(_) => format!("[{a}]:{port}"),
