@@ -657,12 +657,10 @@ fn cancel(shared: &Arc<Shared>, ip: IpAddr, req: Request<Incoming>) -> Resp {
         match guard.as_ref() {
             None => return empty(StatusCode::OK),
             Some(s) if s.sender.ip != ip => return message(StatusCode::FORBIDDEN, "Not the sender of this session"),
+            // Without a session id (a pending request, or older senders) the IP decides.
             Some(s) => match &session_id {
-                Some(sid) if *sid == s.id => s.id.clone(),
-                None if s.phase == Phase::Pending => s.id.clone(),
-                // Old senders cancel by IP alone.
-                None => s.id.clone(),
-                Some(_) => return message(StatusCode::FORBIDDEN, "Invalid session id"),
+                Some(sid) if *sid != s.id => return message(StatusCode::FORBIDDEN, "Invalid session id"),
+                _ => s.id.clone(),
             },
         }
     };
