@@ -178,14 +178,16 @@ start_lsd() {
 
 # ================================ cases ======================================================
 
-# a. localsendd -> Ferry over HTTPS; localsendd presents its client certificate
-case_lsd_to_ferry_https() {
-    local port=53411 out="$CW/out" rxlog="$CW/ferry-rx.log" v fp
-    start_lsd 1 53511 enc || return 1
-    start_ferry_rx 2 "$port" "$rxlog" "$out" --once || return 1
+# a/b. localsendd -> Ferry. Over HTTPS localsendd presents its client certificate, so Ferry
+# must report the sender as verified with localsendd's fingerprint; over HTTP it must not.
+lsd_to_ferry() { # https|http PORT
+    local proto="$1" port="$2" out="$CW/out" rxlog="$CW/ferry-rx.log" v fp mode=enc rxargs=(--once)
+    [ "$proto" = http ] && { mode=plain; rxargs+=(--http); }
+    start_lsd 1 $((port + 100)) "$mode" || return 1
+    start_ferry_rx 2 "$port" "$rxlog" "$out" "${rxargs[@]}" || return 1
     DUMP+=("$rxlog" "$CW/send.log" "$LSD_LOG")
     netns_exec 1 timeout 60 "$VPY" "$LSD_SEND" --socket "$LSD_SOCK" --to "$IP2" --port "$port" \
-        --protocol https --timeout 50 "${FILES[@]}" >"$CW/send.log" 2>&1 \
+        --protocol "$proto" --timeout 50 "${FILES[@]}" >"$CW/send.log" 2>&1 \
         || { fail_with "localsendd send failed: $(tail -n1 "$CW/send.log")"; return 1; }
     wait_exit "$RX_PID" 15 || { fail_with "Ferry receiver (--once) did not exit"; return 1; }
     [ "$EXIT_RC" -eq 0 ] || { fail_with "Ferry receiver exit $EXIT_RC"; return 1; }
@@ -193,28 +195,16 @@ case_lsd_to_ferry_https() {
     v="$(py_json "$rxlog" 'count("session_finished", outcome="finished", failed=0, saved=3)')"
     [ "$v" = 1 ] || { fail_with "no session_finished{finished,saved=3,failed=0} event"; return 1; }
     v="$(py_json "$rxlog" 'first("session_started")["sender"]["verified"]')"
-    [ "$v" = true ] || { fail_with "session_started sender.verified = $v (want true: localsendd sent a client cert)"; return 1; }
-    fp="$(py_json "$rxlog" 'first("session_started")["sender"]["fingerprint"]')"
-    [ "${fp^^}" = "${LSD_FP^^}" ] || { fail_with "sender.fingerprint $fp != localsendd's $LSD_FP"; return 1; }
+    if [ "$proto" = http ]; then
+        [ "$v" = false ] || { fail_with "session_started sender.verified = $v over plain HTTP (want false)"; return 1; }
+    else
+        [ "$v" = true ] || { fail_with "session_started sender.verified = $v (want true: localsendd sent a client cert)"; return 1; }
+        fp="$(py_json "$rxlog" 'first("session_started")["sender"]["fingerprint"]')"
+        [ "${fp^^}" = "${LSD_FP^^}" ] || { fail_with "sender.fingerprint $fp != localsendd's $LSD_FP"; return 1; }
+    fi
 }
-
-# b. localsendd (--no-encryption) -> Ferry --http
-case_lsd_to_ferry_http() {
-    local port=53412 out="$CW/out" rxlog="$CW/ferry-rx.log" v
-    start_lsd 1 53512 plain || return 1
-    start_ferry_rx 2 "$port" "$rxlog" "$out" --once --http || return 1
-    DUMP+=("$rxlog" "$CW/send.log" "$LSD_LOG")
-    netns_exec 1 timeout 60 "$VPY" "$LSD_SEND" --socket "$LSD_SOCK" --to "$IP2" --port "$port" \
-        --protocol http --timeout 50 "${FILES[@]}" >"$CW/send.log" 2>&1 \
-        || { fail_with "localsendd send failed: $(tail -n1 "$CW/send.log")"; return 1; }
-    wait_exit "$RX_PID" 15 || { fail_with "Ferry receiver (--once) did not exit"; return 1; }
-    [ "$EXIT_RC" -eq 0 ] || { fail_with "Ferry receiver exit $EXIT_RC"; return 1; }
-    check_files "$out" && check_no_extra "$out" || return 1
-    v="$(py_json "$rxlog" 'count("session_finished", outcome="finished", failed=0, saved=3)')"
-    [ "$v" = 1 ] || { fail_with "no session_finished{finished,saved=3,failed=0} event"; return 1; }
-    v="$(py_json "$rxlog" 'first("session_started")["sender"]["verified"]')"
-    [ "$v" = false ] || { fail_with "session_started sender.verified = $v over plain HTTP (want false)"; return 1; }
-}
+case_lsd_to_ferry_https() { lsd_to_ferry https 53411; }
+case_lsd_to_ferry_http()  { lsd_to_ferry http 53412; }
 
 # c. npm localsend -> Ferry (one file per npm invocation; it always adds ?pin=123456)
 npm_to_ferry() { # PROTO PORT FERRY_EXTRA...
