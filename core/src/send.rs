@@ -151,6 +151,13 @@ pub struct SendOptions {
     pub parallel: usize,
 }
 
+impl SendOptions {
+    /// Opens a connection to the peer, pinned to `expected_fingerprint` when it is set.
+    async fn connect(&self) -> Result<Connection> {
+        client::connect(&self.identity, &self.peer, self.expected_fingerprint.as_deref()).await
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendReport {
     pub session_id: Option<String>,
@@ -163,12 +170,12 @@ pub struct SendReport {
 /// Connects, learns who the receiver is (register, falling back to info) and returns the
 /// connection pinned to that identity.
 pub async fn hello(opts: &SendOptions) -> Result<(Connection, RemoteDevice)> {
-    let mut conn = client::connect(&opts.identity, &opts.peer, opts.expected_fingerprint.as_deref()).await?;
+    let mut conn = opts.connect().await?;
     let device = match conn.register(&opts.info).await {
         Ok(d) => d,
         Err(e) if e.kind == ErrorKind::Protocol => {
             if !conn.is_open() {
-                conn = client::connect(&opts.identity, &opts.peer, opts.expected_fingerprint.as_deref()).await?;
+                conn = opts.connect().await?;
             }
             conn.info().await?
         }
@@ -283,6 +290,9 @@ pub async fn send_files(
         _ = cancel.cancelled() => return Err(Error::new(ErrorKind::Cancelled, "cancelled")),
     };
     let receiver_fp = device.verified.then(|| device.fingerprint.clone());
+    // Every later connection is pinned to the identity the receiver proved in the hello.
+    let pinned = SendOptions { expected_fingerprint: receiver_fp.clone().or_else(|| opts.expected_fingerprint.clone()), ..opts.clone() };
+    let opts = &pinned;
     let supports_dirs = device.info.ferry_has(FEATURE_EMPTY_DIRS);
     observer.on_event(SendEvent::Connected { device });
     if !selection.empty_dirs.is_empty() && !supports_dirs {
@@ -299,7 +309,7 @@ pub async fn send_files(
     // Receivers close idle connections (Ferry after 30 s); hashing a large selection can take
     // longer, so ask on a fresh connection, pinned to the identity learned in the hello.
     if !conn.is_open() || hashed_at.elapsed() > IDLE_REUSE_LIMIT {
-        conn = client::connect(&opts.identity, &opts.peer, receiver_fp.as_deref().or(opts.expected_fingerprint.as_deref())).await?;
+        conn = opts.connect().await?;
     }
     let mut files = HashMap::with_capacity(selection.files.len());
     let mut by_id = HashMap::with_capacity(selection.files.len());
@@ -334,7 +344,7 @@ pub async fn send_files(
         r = conn.prepare_upload(&req, opts.pin.as_deref()) => r?,
         _ = cancel.cancelled() => {
             // Withdraw the pending request (cancel without a session id, from our address).
-            if let Ok(mut c) = client::connect(&opts.identity, &opts.peer, receiver_fp.as_deref()).await {
+            if let Ok(mut c) = opts.connect().await {
                 let _ = c.request(hyper::Method::POST, "/api/localsend/v2/cancel", client::empty_body(), Some(0)).await;
             }
             return Err(Error::new(ErrorKind::Cancelled, "cancelled"));
@@ -369,7 +379,7 @@ pub async fn send_files(
     for _ in 0..workers {
         let conn = first.take();
         let (queue, observer, failed, cancel) = (queue.clone(), observer.clone(), failed.clone(), cancel.clone());
-        let opts = SendOptions { expected_fingerprint: receiver_fp.clone().or(opts.expected_fingerprint.clone()), ..opts.clone() };
+        let opts = opts.clone();
         let session_id = session_id.clone();
         tasks.spawn(async move { upload_worker(opts, conn, session_id, queue, observer, failed, cancel).await });
     }
@@ -381,7 +391,7 @@ pub async fn send_files(
         bytes += b;
     }
     if cancel.is_cancelled() {
-        if let Ok(mut c) = client::connect(&opts.identity, &opts.peer, receiver_fp.as_deref()).await {
+        if let Ok(mut c) = opts.connect().await {
             let _ = c.cancel(&session_id).await;
         }
         return Err(Error::new(ErrorKind::Cancelled, "cancelled"));
@@ -412,7 +422,7 @@ async fn upload_worker(
             tries += 1;
             let attempt = async {
                 if conn.as_ref().is_none_or(|c| !c.is_open()) {
-                    conn = Some(client::connect(&opts.identity, &opts.peer, opts.expected_fingerprint.as_deref()).await?);
+                    conn = Some(opts.connect().await?);
                 }
                 let body = file_body(&job.file.path, job.file.size, job.id.clone(), observer.clone())?;
                 conn.as_mut().expect("connected").upload(&session_id, &job.id, &job.token, body, job.file.size).await
