@@ -49,6 +49,78 @@ fn bar(total: u64) -> Option<ProgressBar> {
     Some(pb)
 }
 
+/// Byte progress over one transfer's files, shared by sending and receiving: the files' names,
+/// the bytes each file has reached, and a bar on a terminal.
+#[derive(Default)]
+struct Progress {
+    state: Mutex<ProgressState>,
+}
+
+#[derive(Default)]
+struct ProgressState {
+    bar: Option<ProgressBar>,
+    names: HashMap<String, String>,
+    reached: HashMap<String, u64>,
+}
+
+impl Progress {
+    /// A new transfer of `files`; `show_bar` draws a bar (where there is a terminal).
+    fn start(&self, files: &[FileDto], show_bar: bool) {
+        let mut st = self.state.lock().unwrap();
+        st.names = files.iter().map(|f| (f.id.clone(), f.file_name.clone())).collect();
+        st.reached.clear();
+        st.bar = if show_bar { bar(files.iter().map(|f| f.size).sum()) } else { None };
+    }
+
+    fn name(&self, file_id: &str) -> Option<String> {
+        self.state.lock().unwrap().names.get(file_id).cloned()
+    }
+
+    /// `file_id` has reached `bytes`; the bar moves by the difference.
+    fn advance(&self, file_id: &str, bytes: u64) {
+        let mut st = self.state.lock().unwrap();
+        let prev = st.reached.insert(file_id.to_string(), bytes).unwrap_or(0);
+        let name = st.names.get(file_id).cloned();
+        if let Some(b) = st.bar.as_ref() {
+            b.inc(bytes.saturating_sub(prev));
+            if let Some(n) = name {
+                b.set_message(n);
+            }
+        }
+    }
+
+    /// `file_id` failed: its bytes come off the bar (a retry starts from zero).
+    fn rewind(&self, file_id: &str) {
+        let mut st = self.state.lock().unwrap();
+        let prev = st.reached.remove(file_id).unwrap_or(0);
+        if let Some(b) = st.bar.as_ref() {
+            b.set_position(b.position().saturating_sub(prev));
+        }
+    }
+
+    /// Prints `msg` above the bar, or with `plain` where there is none.
+    fn println(&self, msg: String, plain: fn(&str)) {
+        match self.state.lock().unwrap().bar.as_ref() {
+            Some(b) => b.println(msg),
+            None => plain(&msg),
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(b) = self.state.lock().unwrap().bar.take() {
+            b.finish_and_clear();
+        }
+    }
+}
+
+fn stdout_line(msg: &str) {
+    println!("{msg}");
+}
+
+fn stderr_line(msg: &str) {
+    eprintln!("{msg}");
+}
+
 fn verified_word(verified: bool) -> &'static str {
     if verified {
         "verified"
@@ -200,20 +272,16 @@ impl Output {
 /// Progress for `ferry send`.
 pub struct SendUi {
     out: Output,
-    bar: Mutex<Option<ProgressBar>>,
-    names: Mutex<HashMap<String, String>>,
-    sent: Mutex<HashMap<String, u64>>,
-    local_names: usize,
+    progress: Progress,
+    offered: usize,
 }
 
 impl SendUi {
     pub fn new(out: Output, sel: &Selection) -> SendUi {
-        SendUi { out, bar: Mutex::new(None), names: Mutex::new(HashMap::new()), sent: Mutex::new(HashMap::new()), local_names: sel.files.len() }
+        SendUi { out, progress: Progress::default(), offered: sel.files.len() }
     }
     pub fn finish(&self) {
-        if let Some(b) = self.bar.lock().unwrap().take() {
-            b.finish_and_clear();
-        }
+        self.progress.finish();
     }
 }
 
@@ -223,51 +291,32 @@ impl SendObserver for SendUi {
         match &e {
             SendEvent::Accepted { session_id, files } => {
                 let total: u64 = files.iter().map(|f| f.size).sum();
-                *self.names.lock().unwrap() = files.iter().map(|f| (f.id.clone(), f.file_name.clone())).collect();
                 if json {
                     self.out.event(json!({"event": "accepted", "sessionId": session_id, "files": files.len(),
-                        "offered": self.local_names, "bytes": total}));
+                        "offered": self.offered, "bytes": total}));
                 } else {
-                    println!("Accepted: {} of {} file(s), {}", files.len(), self.local_names, human_size(total));
-                    *self.bar.lock().unwrap() = bar(total);
+                    println!("Accepted: {} of {} file(s), {}", files.len(), self.offered, human_size(total));
                 }
+                self.progress.start(files, !json);
             }
             SendEvent::FileProgress { file_id, sent, size } => {
-                let delta = {
-                    let mut m = self.sent.lock().unwrap();
-                    let prev = m.insert(file_id.clone(), *sent).unwrap_or(0);
-                    sent.saturating_sub(prev)
-                };
+                self.progress.advance(file_id, *sent);
                 if json {
                     self.out.event(json!({"event": "progress", "fileId": file_id, "sent": sent, "size": size}));
-                } else if let Some(b) = self.bar.lock().unwrap().as_ref() {
-                    b.inc(delta);
-                    if let Some(n) = self.names.lock().unwrap().get(file_id) {
-                        b.set_message(n.clone());
-                    }
                 }
             }
             SendEvent::FileCompleted { file_id } => {
                 if json {
-                    let name = self.names.lock().unwrap().get(file_id).cloned();
-                    self.out.event(json!({"event": "file_done", "fileId": file_id, "name": name}));
+                    self.out.event(json!({"event": "file_done", "fileId": file_id, "name": self.progress.name(file_id)}));
                 }
             }
             SendEvent::FileFailed { file_id, error, retry } => {
-                // A retried file starts again from zero.
-                let prev = self.sent.lock().unwrap().remove(file_id).unwrap_or(0);
-                let name = self.names.lock().unwrap().get(file_id).cloned().unwrap_or_default();
+                self.progress.rewind(file_id);
+                let name = self.progress.name(file_id).unwrap_or_default();
                 if json {
                     self.out.event(json!({"event": "file_failed", "fileId": file_id, "name": name, "error": error, "retry": retry}));
                 } else {
-                    let msg = format!("{name}: {error}{}", if *retry { " (retrying)" } else { "" });
-                    match self.bar.lock().unwrap().as_ref() {
-                        Some(b) => {
-                            b.set_position(b.position().saturating_sub(prev));
-                            b.println(msg)
-                        }
-                        None => eprintln!("{msg}"),
-                    }
+                    self.progress.println(format!("{name}: {error}{}", if *retry { " (retrying)" } else { "" }), stderr_line);
                 }
             }
             _ => self.out.send_event_line(&e),
@@ -281,9 +330,7 @@ pub struct ReceiveUi {
     once: bool,
     interactive: bool,
     done: tokio::sync::Notify,
-    bar: Mutex<Option<ProgressBar>>,
-    received: Mutex<HashMap<String, u64>>,
-    names: Mutex<HashMap<String, String>>,
+    progress: Progress,
 }
 
 impl ReceiveUi {
@@ -293,9 +340,7 @@ impl ReceiveUi {
             once,
             interactive,
             done: tokio::sync::Notify::new(),
-            bar: Mutex::new(None),
-            received: Mutex::new(HashMap::new()),
-            names: Mutex::new(HashMap::new()),
+            progress: Progress::default(),
         }
     }
 
@@ -383,15 +428,13 @@ impl ReceiveHandler for ReceiveUi {
         match event {
             ReceiveEvent::SessionStarted { session_id, sender, files } => {
                 let total: u64 = files.iter().map(|f| f.size).sum();
-                *self.names.lock().unwrap() = files.iter().map(|f| (f.id.clone(), f.file_name.clone())).collect();
-                self.received.lock().unwrap().clear();
                 if json {
                     self.out.event(json!({"event": "session_started", "sessionId": session_id, "sender": ReceiveUi::sender_json(&sender),
                         "files": files.len(), "bytes": total}));
                 } else {
                     println!("Receiving {} file(s), {} from {}", files.len(), human_size(total), ReceiveUi::sender_line(&sender));
-                    *self.bar.lock().unwrap() = bar(total);
                 }
+                self.progress.start(&files, !json);
             }
             ReceiveEvent::Declined { sender } => {
                 if json {
@@ -402,43 +445,25 @@ impl ReceiveHandler for ReceiveUi {
                 self.ended();
             }
             ReceiveEvent::FileProgress { session_id: _, file_id, received, size } => {
-                let delta = {
-                    let mut m = self.received.lock().unwrap();
-                    let prev = m.insert(file_id.clone(), received).unwrap_or(0);
-                    received.saturating_sub(prev)
-                };
+                self.progress.advance(&file_id, received);
                 if json {
                     self.out.event(json!({"event": "progress", "fileId": file_id, "received": received, "size": size}));
-                } else if let Some(b) = self.bar.lock().unwrap().as_ref() {
-                    b.inc(delta);
-                    if let Some(n) = self.names.lock().unwrap().get(&file_id) {
-                        b.set_message(n.clone());
-                    }
                 }
             }
             ReceiveEvent::FileCompleted { session_id: _, file_id, path } => {
                 if json {
                     self.out.event(json!({"event": "file_done", "fileId": file_id, "path": path}));
-                } else if let Some(b) = self.bar.lock().unwrap().as_ref() {
-                    b.println(format!("Saved {}", path.display()));
                 } else {
-                    println!("Saved {}", path.display());
+                    self.progress.println(format!("Saved {}", path.display()), stdout_line);
                 }
             }
             ReceiveEvent::FileFailed { session_id: _, file_id, error, retry } => {
-                let prev = self.received.lock().unwrap().remove(&file_id).unwrap_or(0);
-                let name = self.names.lock().unwrap().get(&file_id).cloned().unwrap_or_default();
+                self.progress.rewind(&file_id);
+                let name = self.progress.name(&file_id).unwrap_or_default();
                 if json {
                     self.out.event(json!({"event": "file_failed", "fileId": file_id, "name": name, "error": error, "retry": retry}));
                 } else {
-                    let msg = format!("{name}: {error}{}", if retry { " (the sender may retry)" } else { "" });
-                    match self.bar.lock().unwrap().as_ref() {
-                        Some(b) => {
-                            b.set_position(b.position().saturating_sub(prev));
-                            b.println(msg)
-                        }
-                        None => println!("{msg}"),
-                    }
+                    self.progress.println(format!("{name}: {error}{}", if retry { " (the sender may retry)" } else { "" }), stdout_line);
                 }
             }
             ReceiveEvent::FoldersCreated { session_id: _, paths } => {
@@ -451,9 +476,7 @@ impl ReceiveHandler for ReceiveUi {
                 }
             }
             ReceiveEvent::SessionFinished { session_id, outcome } => {
-                if let Some(b) = self.bar.lock().unwrap().take() {
-                    b.finish_and_clear();
-                }
+                self.progress.finish();
                 let (word, saved, failed) = match outcome {
                     SessionOutcome::Finished { saved, failed } => ("finished", saved, failed),
                     SessionOutcome::CancelledBySender => ("cancelled_by_sender", 0, 0),
