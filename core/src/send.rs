@@ -100,10 +100,6 @@ impl Selection {
         }
         Ok(())
     }
-
-    pub fn total_size(&self) -> u64 {
-        self.files.iter().map(|f| f.size).sum()
-    }
 }
 
 fn local_file(path: &Path, name: String, meta: &std::fs::Metadata) -> LocalFile {

@@ -184,8 +184,12 @@ struct Session {
     files: HashMap<String, SessionFile>,
     cancel: CancellationToken,
     last_activity: Arc<AtomicU64>,
-    saved: usize,
-    failed: usize,
+}
+
+impl Session {
+    fn count(&self, state: FileState) -> usize {
+        self.files.values().filter(|f| f.state == state).count()
+    }
 }
 
 struct Shared {
@@ -562,8 +566,6 @@ async fn prepare_upload(shared: &Arc<Shared>, ip: IpAddr, peer_fp: Option<&str>,
             files: HashMap::new(),
             cancel: cancel.clone(),
             last_activity: Arc::new(AtomicU64::new(shared.now_ms())),
-            saved: 0,
-            failed: 0,
         });
     }
     let mut pending = PendingGuard { shared, id: id.clone(), armed: true };
@@ -855,7 +857,6 @@ fn finish_upload(shared: &Arc<Shared>, session_id: &str, dto: &FileDto, result: 
         let (resp, failure) = match result {
             Ok(path) => {
                 f.state = FileState::Done;
-                s.saved += 1;
                 events.push(ReceiveEvent::FileCompleted { session_id: session_id.to_string(), file_id: dto.id.clone(), path });
                 (empty(StatusCode::OK), None)
             }
@@ -876,17 +877,12 @@ fn finish_upload(shared: &Arc<Shared>, session_id: &str, dto: &FileDto, result: 
         if let Some(error) = failure {
             f.tries += 1;
             let retry = f.tries < CHECKSUM_TRIES;
-            if retry {
-                f.state = FileState::Pending;
-            } else {
-                f.state = FileState::Failed;
-                s.failed += 1;
-            }
+            f.state = if retry { FileState::Pending } else { FileState::Failed };
             events.push(ReceiveEvent::FileFailed { session_id: session_id.to_string(), file_id: dto.id.clone(), error, retry });
         }
         if s.files.values().all(|f| matches!(f.state, FileState::Done | FileState::Failed)) {
             let s = guard.take().expect("session present");
-            finished = Some(SessionOutcome::Finished { saved: s.saved, failed: s.failed });
+            finished = Some(SessionOutcome::Finished { saved: s.count(FileState::Done), failed: s.count(FileState::Failed) });
         }
         resp
     };
