@@ -1,10 +1,12 @@
 //! `ferry`: send and receive files and text with Ferry and LocalSend devices nearby.
 
+mod discover;
 mod output;
 
 use clap::{Args, Parser, Subcommand};
 use ferry_core::client::PeerAddr;
 use ferry_core::config::{default_config_dir, Settings, TrustStore};
+use ferry_core::discovery::{DeviceRegistry, RegisteringHandler};
 use ferry_core::identity::{normalize_fingerprint, Identity};
 use ferry_core::protocol::{DeviceType, Protocol, DEFAULT_PORT};
 use ferry_core::send::{self, Selection, SendOptions};
@@ -42,6 +44,8 @@ enum Command {
     Send(SendArgs),
     /// Send a text message.
     Text(TextArgs),
+    /// List the devices nearby.
+    Devices(discover::DevicesArgs),
     /// Print this device's fingerprint (or make a new identity with --reset).
     Identity {
         /// Make a new key and certificate; peers that trusted the old one must trust the new one.
@@ -84,12 +88,14 @@ struct ReceiveArgs {
     /// Skip checksum verification of received files.
     #[arg(long, hide = true)]
     no_verify: bool,
+    #[command(flatten)]
+    discovery: discover::DiscoveryArgs,
 }
 
 #[derive(Args, Clone)]
 struct TargetArgs {
-    /// The receiver: HOST[:PORT].
-    #[arg(long, value_name = "HOST[:PORT]")]
+    /// The receiver: a device's alias or fingerprint prefix (found nearby), or HOST[:PORT].
+    #[arg(long, value_name = "NAME|HOST[:PORT]")]
     to: String,
     /// The receiver's certificate fingerprint; anything else is refused before sending.
     #[arg(long, value_name = "FP")]
@@ -103,6 +109,11 @@ struct TargetArgs {
     /// The name the receiver sees (saved for next time).
     #[arg(long)]
     alias: Option<String>,
+    /// How long to look for the device named by --to, in seconds.
+    #[arg(long, default_value_t = 4.0, value_name = "SECS")]
+    find_timeout: f64,
+    #[command(flatten)]
+    discovery: discover::DiscoveryArgs,
 }
 
 #[derive(Args)]
@@ -132,6 +143,9 @@ enum TrustCommand {
         fingerprint: String,
         #[arg(long)]
         alias: Option<String>,
+        /// Its address (HOST[:PORT]), probed directly when discovery does not find it.
+        #[arg(long, value_name = "HOST[:PORT]")]
+        address: Option<String>,
     },
     /// List trusted devices.
     List,
@@ -231,9 +245,15 @@ async fn run(cli: Cli, out: Output) -> Result<u8, Error> {
             let dir = cli.config_dir.unwrap_or_else(default_config_dir);
             let store = TrustStore::open(&dir)?;
             match cmd {
-                TrustCommand::Add { fingerprint, alias } => {
+                TrustCommand::Add { fingerprint, alias, address } => {
                     let fp = normalize_fingerprint(&fingerprint)?;
+                    if let Some(a) = &address {
+                        PeerAddr::parse(a, Protocol::Https)?;
+                    }
                     let added = store.add(&fp, alias)?;
+                    if address.is_some() {
+                        store.set_address(&fp, address)?;
+                    }
                     out.line(&format!("{} {}", if added { "Trusted" } else { "Already trusted:" }, fp));
                 }
                 TrustCommand::List => out.trust_list(&store.list()),
@@ -249,6 +269,10 @@ async fn run(cli: Cli, out: Output) -> Result<u8, Error> {
         Command::Receive(args) => receive(cli.config_dir, args, out).await,
         Command::Send(args) => send_cmd(cli.config_dir, args, out).await,
         Command::Text(args) => text_cmd(cli.config_dir, args, out).await,
+        Command::Devices(args) => {
+            let node = open_node(cli.config_dir, None)?;
+            discover::devices_cmd(node, args, out).await
+        }
     }
 }
 
@@ -292,12 +316,14 @@ async fn receive(config_dir: Option<PathBuf>, args: ReceiveArgs, out: Output) ->
     };
     let interactive = policy != ReceivePolicy::AcceptAll && std::io::stdin().is_terminal();
     let handler = Arc::new(output::ReceiveUi::new(out.clone(), args.once, interactive));
-    let server = match server::start(opts.clone(), handler.clone()).await {
+    let registry = Arc::new(DeviceRegistry::new(node.identity.fingerprint()));
+    let server_handler: Arc<dyn server::ReceiveHandler> = Arc::new(RegisteringHandler { inner: handler.clone(), registry: registry.clone() });
+    let server = match server::start(opts.clone(), server_handler.clone()).await {
         Ok(s) => s,
         // Hosts without IPv6: fall back to IPv4.
         Err(e) if args.bind.is_none() => {
             tracing::debug!("dual-stack bind failed ({e}); trying IPv4");
-            server::start(ServerOptions { bind: SocketAddr::from(([0, 0, 0, 0], args.port)), ..opts }, handler.clone()).await?
+            server::start(ServerOptions { bind: SocketAddr::from(([0, 0, 0, 0], args.port)), ..opts.clone() }, server_handler.clone()).await?
         }
         Err(e) => return Err(e),
     };
@@ -307,7 +333,28 @@ async fn receive(config_dir: Option<PathBuf>, args: ReceiveArgs, out: Output) ->
         .map(|a| a.addr)
         .collect();
     out.receiving(&node.settings.alias, node.identity.fingerprint(), server.local_addr().port(), protocol, &addrs, receive_dir.root(), args.pin.is_some());
-    tokio::select! {
+    let mut info = opts.info.clone();
+    info.port = Some(server.local_addr().port());
+    let discovery = match args.discovery.options(&node, &info, &opts.trust)? {
+        Some(dopts) => {
+            let mut events = registry.subscribe();
+            let d = discover::start(dopts, registry.clone());
+            out.discovering(&d.interfaces(), server.local_addr().port(), 0.0);
+            let (out, started) = (out.clone(), std::time::Instant::now());
+            tokio::spawn(async move {
+                loop {
+                    match events.recv().await {
+                        Ok(ev) => out.device_event(&ev, started.elapsed()),
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(_) => break,
+                    }
+                }
+            });
+            Some(d)
+        }
+        None => None,
+    };
+    let result = tokio::select! {
         _ = tokio::signal::ctrl_c() => {
             if server.busy() {
                 out.line("Cancelling the running transfer.");
@@ -319,15 +366,54 @@ async fn receive(config_dir: Option<PathBuf>, args: ReceiveArgs, out: Output) ->
             server.shutdown();
             Ok(0)
         }
+    };
+    if let Some(d) = discovery {
+        d.stop();
     }
+    result
 }
 
-fn send_options(node: &Node, target: &TargetArgs) -> Result<SendOptions, Error> {
-    let protocol = if target.http { Protocol::Http } else { Protocol::Https };
-    let peer = PeerAddr::parse(&target.to, protocol)?;
-    let expected = match &target.fingerprint {
+async fn send_options(node: &Node, target: &TargetArgs, out: &Output) -> Result<SendOptions, Error> {
+    let mut protocol = if target.http { Protocol::Http } else { Protocol::Https };
+    let mut expected = match &target.fingerprint {
         Some(fp) => Some(normalize_fingerprint(fp)?),
         None => None,
+    };
+    let peer = if discover::is_address(&target.to) || target.discovery.no_discovery {
+        PeerAddr::parse(&target.to, protocol)?
+    } else {
+        if !(target.find_timeout > 0.0 && target.find_timeout <= 600.0) {
+            return Err(Error::invalid("--find-timeout must be between 0 and 600 seconds"));
+        }
+        let wait = std::time::Duration::from_secs_f64(target.find_timeout);
+        match discover::find_device(node, &target.to, &target.discovery, protocol, wait, out).await {
+            Ok(device) => {
+                if let Some(fp) = &expected {
+                    if !ferry_core::identity::same_fingerprint(fp, &device.fingerprint) {
+                        return Err(Error::new(
+                            ErrorKind::FingerprintMismatch,
+                            format!("{} has fingerprint {}, not the one given", device.alias, device.fingerprint),
+                        ));
+                    }
+                }
+                out.target_found(&device);
+                protocol = device.protocol;
+                if protocol == Protocol::Https {
+                    expected = Some(device.fingerprint.clone());
+                }
+                device.peer()
+            }
+            // Not a device nearby; perhaps a host name.
+            Err(e) if e.kind == ErrorKind::InvalidInput && !e.message.contains("matches") => {
+                let candidate = PeerAddr::parse(&target.to, protocol)?;
+                if tokio::net::lookup_host((candidate.host.as_str(), candidate.port)).await.is_ok() {
+                    candidate
+                } else {
+                    return Err(e);
+                }
+            }
+            Err(e) => return Err(e),
+        }
     };
     let info = ferry_core::device_info(&node.settings.alias, device_type(), &device_model(), node.identity.fingerprint(), DEFAULT_PORT, protocol);
     Ok(SendOptions { identity: node.identity.clone(), info, peer, expected_fingerprint: expected, pin: target.pin.clone(), parallel: 4 })
@@ -357,7 +443,7 @@ where
 
 async fn send_cmd(config_dir: Option<PathBuf>, args: SendArgs, out: Output) -> Result<u8, Error> {
     let node = open_node(config_dir, args.target.alias.as_deref())?;
-    let mut opts = send_options(&node, &args.target)?;
+    let mut opts = send_options(&node, &args.target, &out).await?;
     opts.parallel = args.parallel;
     let selection = Selection::from_paths(&args.paths)?;
     let ui = Arc::new(output::SendUi::new(out.clone(), &selection));
@@ -389,7 +475,7 @@ async fn send_cmd(config_dir: Option<PathBuf>, args: SendArgs, out: Output) -> R
 
 async fn text_cmd(config_dir: Option<PathBuf>, args: TextArgs, out: Output) -> Result<u8, Error> {
     let node = open_node(config_dir, args.target.alias.as_deref())?;
-    let opts = send_options(&node, &args.target)?;
+    let opts = send_options(&node, &args.target, &out).await?;
     let shown = with_pin_prompt(opts, &out, |o| {
         let (msg, out) = (args.message.clone(), out.clone());
         async move { send::send_text(&o, &msg, &move |e| out.send_event_line(&e)).await }

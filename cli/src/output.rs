@@ -2,6 +2,7 @@
 
 use ferry_core::client::RemoteDevice;
 use ferry_core::config::TrustedDevice;
+use ferry_core::discovery::{ChosenInterface, Device, DiscoveryEvent};
 use ferry_core::identity::short_fingerprint;
 use ferry_core::protocol::{FileDto, Protocol};
 use ferry_core::send::{Selection, SendEvent, SendObserver, SendReport};
@@ -18,6 +19,23 @@ use std::sync::Mutex;
 #[derive(Clone)]
 pub struct Output {
     json: bool,
+}
+
+fn address_of(d: &Device) -> String {
+    let host = d.addresses.first().map(String::as_str).unwrap_or("?");
+    let host = if host.contains(':') { format!("[{host}]") } else { host.to_string() };
+    format!("{host}:{}{}", d.port, if d.protocol == Protocol::Http { " (http)" } else { "" })
+}
+
+fn device_line(d: &Device) -> String {
+    format!(
+        "{} at {} ({}, {}, {})",
+        d.alias,
+        address_of(d),
+        d.device_type.as_str(),
+        d.short_fingerprint(),
+        if d.verified { "verified" } else { "not verified" }
+    )
 }
 
 pub fn human_size(n: u64) -> String {
@@ -180,13 +198,14 @@ impl Output {
     pub fn trust_list(&self, devices: &[TrustedDevice]) {
         if self.json {
             for d in devices {
-                self.event(json!({"event": "trusted", "fingerprint": d.fingerprint, "alias": d.alias}));
+                self.event(json!({"event": "trusted", "fingerprint": d.fingerprint, "alias": d.alias, "address": d.address}));
             }
         } else if devices.is_empty() {
             println!("No trusted devices.");
         } else {
             for d in devices {
-                println!("{}  {}", d.fingerprint, d.alias.as_deref().unwrap_or(""));
+                let addr = d.address.as_deref().map(|a| format!("  at {a}")).unwrap_or_default();
+                println!("{}  {}{addr}", d.fingerprint, d.alias.as_deref().unwrap_or(""));
             }
         }
     }
@@ -215,6 +234,84 @@ impl Output {
             println!("  PIN          required");
         }
         println!("Press Ctrl+C to stop.");
+    }
+
+    /// Discovery started on these interfaces.
+    pub fn discovering(&self, interfaces: &[ChosenInterface], port: u16, seconds: f64) {
+        if self.json {
+            self.event(json!({"event": "discovering", "interfaces": interfaces, "port": port}));
+            return;
+        }
+        let list = if interfaces.is_empty() {
+            "no usable network interface (see --interface)".to_string()
+        } else {
+            interfaces.iter().map(|i| format!("{} {}", i.name, i.addr)).collect::<Vec<_>>().join(", ")
+        };
+        if seconds > 0.0 {
+            eprintln!("Looking for devices for {seconds} s on {list}");
+        } else {
+            println!("  discovery    {list}");
+        }
+    }
+
+    fn device_json(d: &Device) -> Value {
+        let mut v = serde_json::to_value(d).unwrap_or(Value::Null);
+        v["shortFingerprint"] = json!(d.short_fingerprint());
+        v
+    }
+
+    pub fn device_event(&self, e: &DiscoveryEvent, elapsed: std::time::Duration) {
+        let (name, d) = match e {
+            DiscoveryEvent::Found(d) => ("deviceFound", d),
+            DiscoveryEvent::Updated(d) => ("deviceUpdated", d),
+            DiscoveryEvent::Lost(d) => ("deviceLost", d),
+        };
+        if self.json {
+            self.event(json!({"event": name, "device": Output::device_json(d), "elapsedMs": elapsed.as_millis() as u64}));
+        } else {
+            match e {
+                DiscoveryEvent::Found(d) => eprintln!("Found {}", device_line(d)),
+                DiscoveryEvent::Lost(d) => eprintln!("Gone  {} ({})", d.alias, d.short_fingerprint()),
+                DiscoveryEvent::Updated(_) => {}
+            }
+        }
+    }
+
+    /// The final list of `ferry devices`.
+    pub fn devices(&self, list: &[Device]) {
+        if self.json {
+            self.event(json!({"event": "devices", "devices": list.iter().map(Output::device_json).collect::<Vec<_>>()}));
+            return;
+        }
+        if list.is_empty() {
+            println!("No devices found.");
+            return;
+        }
+        println!("{:<24} {:<26} {:<9} {:<9} {}", "ALIAS", "ADDRESS", "TYPE", "ID", "VERIFIED");
+        for d in list {
+            println!(
+                "{:<24} {:<26} {:<9} {:<9} {}",
+                d.alias,
+                address_of(d),
+                d.device_type.as_str(),
+                d.short_fingerprint(),
+                if d.verified { "yes" } else { "no" }
+            );
+        }
+    }
+
+    pub fn looking_for(&self, name: &str) {
+        if !self.json {
+            eprintln!("Looking for {name:?} nearby...");
+        }
+    }
+
+    pub fn target_found(&self, d: &Device) {
+        if self.json {
+            self.event(json!({"event": "target", "device": Output::device_json(d)}));
+        } else {
+            eprintln!("Sending to {}", device_line(d));
+        }
     }
 
     pub fn send_event_line(&self, e: &SendEvent) {

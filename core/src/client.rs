@@ -57,6 +57,18 @@ impl PeerAddr {
         Ok(PeerAddr { host, port, protocol })
     }
 
+    /// The socket address when the host is an IP literal, including `fe80::1%3` (a link-local
+    /// IPv6 address with its interface index).
+    pub fn socket_addr(&self) -> Option<std::net::SocketAddr> {
+        if let Ok(ip) = self.host.parse::<std::net::IpAddr>() {
+            return Some(std::net::SocketAddr::new(ip, self.port));
+        }
+        let (ip, scope) = self.host.split_once('%')?;
+        let ip: std::net::Ipv6Addr = ip.parse().ok()?;
+        let scope: u32 = scope.parse().ok()?;
+        Some(std::net::SocketAddr::V6(std::net::SocketAddrV6::new(ip, self.port, 0, scope)))
+    }
+
     fn authority(&self) -> String {
         if self.host.contains(':') {
             format!("[{}]:{}", self.host, self.port)
@@ -128,12 +140,30 @@ pub fn network_error(peer: &PeerAddr, e: impl std::fmt::Display) -> Error {
     Error::new(ErrorKind::Network, format!("{peer}: {e}"))
 }
 
+/// Opens a TCP connection to `peer` within `timeout` (a timeout is `ErrorKind::TimedOut`).
+pub async fn tcp_connect(peer: &PeerAddr, timeout: Duration) -> std::io::Result<TcpStream> {
+    let connecting = async {
+        match peer.socket_addr() {
+            Some(addr) => TcpStream::connect(addr).await,
+            None => TcpStream::connect(peer.authority()).await,
+        }
+    };
+    tokio::time::timeout(timeout, connecting)
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connection timed out"))?
+}
+
 /// Opens a connection. `expected` pins the server's certificate fingerprint (HTTPS).
 pub async fn connect(identity: &Identity, peer: &PeerAddr, expected: Option<&str>) -> Result<Connection> {
-    let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(peer.authority()))
-        .await
-        .map_err(|_| Error::new(ErrorKind::Timeout, format!("{peer}: connection timed out")))?
-        .map_err(|e| network_error(peer, e))?;
+    let tcp = tcp_connect(peer, CONNECT_TIMEOUT).await.map_err(|e| match e.kind() {
+        std::io::ErrorKind::TimedOut => Error::new(ErrorKind::Timeout, format!("{peer}: connection timed out")),
+        _ => network_error(peer, e),
+    })?;
+    connect_over(tcp, identity, peer, expected).await
+}
+
+/// Speaks HTTP (or TLS, then HTTP) over a TCP connection that is already open.
+pub async fn connect_over(tcp: TcpStream, identity: &Identity, peer: &PeerAddr, expected: Option<&str>) -> Result<Connection> {
     let _ = tcp.set_nodelay(true);
     let (stream, server_fingerprint): (Box<dyn Stream>, Option<String>) = match peer.protocol {
         Protocol::Http => (Box::new(tcp), None),
@@ -261,6 +291,16 @@ impl Connection {
         self.device_from(&reply)
     }
 
+    /// `GET v1/info?fingerprint=` (what apps of protocol 1 answer).
+    pub async fn info_v1(&mut self, our_fingerprint: &str) -> Result<RemoteDevice> {
+        let path = format!("/api/localsend/v1/info?fingerprint={}", percent_encode(our_fingerprint));
+        let reply = self.small(Method::GET, &path, empty_body(), None, None).await?;
+        if reply.status != StatusCode::OK {
+            return Err(Error::protocol(format!("info answered {}: {}", reply.status, reply.message())));
+        }
+        self.device_from(&reply)
+    }
+
     /// `POST v2/prepare-upload`. Waits as long as the receiver's user takes to decide.
     pub async fn prepare_upload(&mut self, req: &PrepareUploadRequest, pin: Option<&str>) -> Result<PrepareOutcome> {
         let mut path = "/api/localsend/v2/prepare-upload".to_string();
@@ -336,5 +376,8 @@ mod tests {
         assert_eq!(p.port, 53317);
         assert!(PeerAddr::parse("host:x", Protocol::Https).is_err());
         assert!(PeerAddr::parse("", Protocol::Https).is_err());
+        let p = PeerAddr::parse("[fe80::1%3]:80", Protocol::Https).unwrap();
+        assert_eq!(p.socket_addr(), Some(std::net::SocketAddr::V6(std::net::SocketAddrV6::new("fe80::1".parse().unwrap(), 80, 0, 3))));
+        assert_eq!(PeerAddr::parse("example.org", Protocol::Https).unwrap().socket_addr(), None);
     }
 }

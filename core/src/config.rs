@@ -70,6 +70,9 @@ pub struct TrustedDevice {
     pub fingerprint: String,
     #[serde(default)]
     pub alias: Option<String>,
+    /// Where to find it (`host[:port]`) when discovery does not: a favorite, probed directly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
 }
 
 /// Fingerprints of devices the user trusts (`trusted.json`). Only *certificate* fingerprints
@@ -112,7 +115,20 @@ impl TrustStore {
         if devices.iter().any(|d| same_fingerprint(&d.fingerprint, &fp)) {
             return Ok(false);
         }
-        devices.push(TrustedDevice { fingerprint: fp, alias });
+        devices.push(TrustedDevice { fingerprint: fp, alias, address: None });
+        self.persist(&devices)?;
+        Ok(true)
+    }
+
+    /// Sets (or clears) the saved address of a trusted device; false if it is not trusted.
+    pub fn set_address(&self, fingerprint: &str, address: Option<String>) -> Result<bool> {
+        let fp = normalize_fingerprint(fingerprint)?;
+        let mut devices = self.devices.write().unwrap();
+        let Some(d) = devices.iter_mut().find(|d| same_fingerprint(&d.fingerprint, &fp)) else { return Ok(false) };
+        if d.address == address {
+            return Ok(true);
+        }
+        d.address = address;
         self.persist(&devices)?;
         Ok(true)
     }
@@ -152,6 +168,9 @@ mod tests {
         assert!(!store.add(&fp.to_uppercase(), None).unwrap());
         let again = TrustStore::open(dir.path()).unwrap();
         assert!(again.is_trusted(&fp.to_uppercase()));
+        assert!(again.set_address(&fp, Some("10.0.0.2:53317".into())).unwrap());
+        assert_eq!(TrustStore::open(dir.path()).unwrap().list()[0].address.as_deref(), Some("10.0.0.2:53317"));
+        assert!(!again.set_address(&"0b".repeat(32), None).unwrap());
         assert!(again.remove(&fp).unwrap());
         assert!(!TrustStore::open(dir.path()).unwrap().is_trusted(&fp));
         assert!(store.add("nope", None).is_err());

@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod config;
+pub mod discovery;
 pub mod error;
 mod fsutil;
 pub mod identity;

@@ -8,6 +8,10 @@ pub struct InterfaceAddr {
     pub name: String,
     pub addr: IpAddr,
     pub loopback: bool,
+    /// The interface can send and receive multicast.
+    pub multicast: bool,
+    /// The interface index (IPv6 scope id, multicast interface).
+    pub index: u32,
 }
 
 /// The addresses of every interface that is up (IPv4 and IPv6).
@@ -38,7 +42,9 @@ pub fn interface_addrs() -> Vec<InterfaceAddr> {
             _ => continue,
         };
         let loopback = ifa.ifa_flags & (libc::IFF_LOOPBACK as libc::c_uint) != 0;
-        out.push(InterfaceAddr { name, addr, loopback });
+        let multicast = ifa.ifa_flags & (libc::IFF_MULTICAST as libc::c_uint) != 0;
+        let index = unsafe { libc::if_nametoindex(ifa.ifa_name) };
+        out.push(InterfaceAddr { name, addr, loopback, multicast, index });
     }
     unsafe { libc::freeifaddrs(head) };
     out

@@ -52,6 +52,8 @@ pub enum ReceivePolicy {
     AcceptAll,
     /// Accept senders whose certificate is trusted; decline everyone else.
     TrustedOnly,
+    /// Decline everything (a node that only lists devices, such as `ferry devices`).
+    DeclineAll,
 }
 
 /// Who is sending.
@@ -138,7 +140,9 @@ pub trait ReceiveHandler: Send + Sync + 'static {
     fn on_text(&self, sender: &SenderInfo, text: &str);
     fn on_event(&self, event: ReceiveEvent);
     /// A device registered with us (discovery answer or scan).
-    fn on_register(&self, _device: &DeviceInfo, _verified: bool, _ip: IpAddr) {}
+    /// `from` is the caller's address (the port is 0; an IPv6 link-local address carries
+    /// its scope id).
+    fn on_register(&self, _device: &DeviceInfo, _verified: bool, _from: SocketAddr) {}
 }
 
 #[derive(Clone)]
@@ -303,6 +307,10 @@ async fn accept_loop(
         tokio::spawn(async move {
             let _permit = permit;
             let ip = canonical_ip(addr.ip());
+            let scope = match addr {
+                SocketAddr::V6(v6) => v6.scope_id(),
+                SocketAddr::V4(_) => 0,
+            };
             let work = async {
                 match tls {
                     Some(acceptor) => {
@@ -315,9 +323,9 @@ async fn accept_loop(
                             Err(_) => return,
                         };
                         let peer_fp = crate::tls::peer_fingerprint(stream.get_ref().1.peer_certificates());
-                        serve(stream, shared, ip, peer_fp).await
+                        serve(stream, shared, ip, scope, peer_fp).await
                     }
-                    None => serve(tcp, shared, ip, None).await,
+                    None => serve(tcp, shared, ip, scope, None).await,
                 }
             };
             tokio::select! {
@@ -328,7 +336,7 @@ async fn accept_loop(
     }
 }
 
-async fn serve<S>(stream: S, shared: Arc<Shared>, ip: IpAddr, peer_fp: Option<String>)
+async fn serve<S>(stream: S, shared: Arc<Shared>, ip: IpAddr, scope: u32, peer_fp: Option<String>)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -336,7 +344,7 @@ where
     let service = hyper::service::service_fn(move |req| {
         let shared = shared.clone();
         let peer_fp = peer_fp.clone();
-        async move { Ok::<_, std::convert::Infallible>(route(shared, ip, peer_fp.as_deref(), req).await) }
+        async move { Ok::<_, std::convert::Infallible>(route(shared, ip, scope, peer_fp.as_deref(), req).await) }
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
@@ -392,13 +400,13 @@ fn message(status: StatusCode, msg: &str) -> Resp {
     json_bytes(status, Bytes::from(body))
 }
 
-async fn route(shared: Arc<Shared>, ip: IpAddr, peer_fp: Option<&str>, req: Request<Incoming>) -> Resp {
+async fn route(shared: Arc<Shared>, ip: IpAddr, scope: u32, peer_fp: Option<&str>, req: Request<Incoming>) -> Resp {
     let path = req.uri().path().trim_end_matches('/').to_string();
     let Some(endpoint) = path.strip_prefix("/api/localsend/") else {
         return message(StatusCode::NOT_FOUND, "Not found");
     };
     match (req.method(), endpoint) {
-        (&Method::POST, "v2/register") | (&Method::POST, "v1/register") => register(&shared, ip, peer_fp, req).await,
+        (&Method::POST, "v2/register") | (&Method::POST, "v1/register") => register(&shared, ip, scope, peer_fp, req).await,
         (&Method::GET, "v2/info") | (&Method::GET, "v1/info") => json_bytes(StatusCode::OK, shared.info_json.clone()),
         (&Method::POST, "v2/prepare-upload") => prepare_upload(&shared, ip, peer_fp, req).await,
         (&Method::POST, "v2/upload") => upload(&shared, ip, req).await,
@@ -419,7 +427,7 @@ async fn read_json<T: serde::de::DeserializeOwned>(req: Request<Incoming>, limit
     serde_json::from_slice(&body).map_err(|e| message(StatusCode::BAD_REQUEST, &format!("Invalid body: {e}")))
 }
 
-async fn register(shared: &Arc<Shared>, ip: IpAddr, peer_fp: Option<&str>, req: Request<Incoming>) -> Resp {
+async fn register(shared: &Arc<Shared>, ip: IpAddr, scope: u32, peer_fp: Option<&str>, req: Request<Incoming>) -> Resp {
     let mut info: DeviceInfo = match read_json(req, MAX_SMALL_BODY).await {
         Ok(i) => i,
         Err(r) => return r,
@@ -437,7 +445,11 @@ async fn register(shared: &Arc<Shared>, ip: IpAddr, peer_fp: Option<&str>, req: 
         None => false,
     };
     if !info.fingerprint.eq_ignore_ascii_case(shared.opts.identity.fingerprint()) {
-        shared.handler.on_register(&info, verified, ip);
+        let from = match ip {
+            IpAddr::V6(v6) => SocketAddr::V6(std::net::SocketAddrV6::new(v6, 0, 0, scope)),
+            IpAddr::V4(v4) => SocketAddr::from((v4, 0)),
+        };
+        shared.handler.on_register(&info, verified, from);
     }
     json_bytes(StatusCode::OK, shared.info_json.clone())
 }
@@ -527,7 +539,12 @@ async fn prepare_upload(shared: &Arc<Shared>, ip: IpAddr, peer_fp: Option<&str>,
     if body.files.len() == 1 {
         let file = body.files.values().next().expect("one file");
         if file.is_text_message() {
-            if shared.opts.policy == ReceivePolicy::TrustedOnly && !trusted {
+            let refuse = match shared.opts.policy {
+                ReceivePolicy::DeclineAll => true,
+                ReceivePolicy::TrustedOnly => !trusted,
+                _ => false,
+            };
+            if refuse {
                 shared.handler.on_event(ReceiveEvent::Declined { sender });
                 return message(StatusCode::FORBIDDEN, "Declined");
             }
@@ -571,6 +588,7 @@ async fn prepare_upload(shared: &Arc<Shared>, ip: IpAddr, peer_fp: Option<&str>,
     let mut pending = PendingGuard { shared, id: id.clone(), armed: true };
 
     let decision = match shared.opts.policy {
+        ReceivePolicy::DeclineAll => Decision::Decline,
         ReceivePolicy::AcceptAll => Decision::AcceptAll,
         _ if trusted => Decision::AcceptAll,
         ReceivePolicy::TrustedOnly => Decision::Decline,

@@ -1,0 +1,589 @@
+//! Finding devices nearby and being found: multicast announcements and answers, registers,
+//! a subnet scan where multicast does not get through, manual addresses and favorites, and
+//! liveness checks that drop devices which stopped answering.
+//!
+//! The wire behaviour follows LocalSend: announce a burst of three datagrams (at start, on a
+//! manual scan and when the interfaces change), answer an announcement with `POST v2/register`
+//! to its sender (pinned to the announced fingerprint), fall back to a UDP answer, and scan
+//! the /24 by HTTP when multicast finds nothing within a second.
+
+pub mod devices;
+pub mod interfaces;
+mod limiter;
+pub mod multicast;
+pub mod probe;
+
+pub use devices::{Device, DeviceRegistry, DiscoveryEvent, Sighting, Source, MAX_DEVICES};
+pub use interfaces::{ChosenInterface, InterfaceFilter};
+
+use crate::client::PeerAddr;
+use crate::error::{Error, Result};
+use crate::identity::{same_fingerprint, Identity};
+use crate::protocol::{DeviceInfo, Protocol, DEFAULT_PORT};
+use futures_util::StreamExt;
+use limiter::AnswerLimiter;
+use probe::ProbeError;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::UdpSocket;
+use tokio::sync::{watch, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+/// LocalSend's IPv4 group. It must stay inside 224.0.0.0/24 (some Android devices receive
+/// nothing else).
+pub const MULTICAST_V4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 167);
+/// LocalSend's IPv6 group (link-local scope).
+pub const MULTICAST_V6: Ipv6Addr = Ipv6Addr::new(0xff12, 0, 0, 0, 0, 0, 0xfd3a, 0xe420);
+
+/// When the bursts go out, after the start of the burst.
+const BURST: [u64; 3] = [100, 500, 2000];
+/// At most this many answers (HTTP registers) in flight.
+const MAX_ANSWERS_IN_FLIGHT: usize = 8;
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(2);
+/// At most this many probes of a subnet scan in flight.
+const SCAN_IN_FLIGHT: usize = 50;
+/// Interfaces whose /24 a scan covers.
+const SCAN_INTERFACES: usize = 3;
+/// A device whose liveness check fails this many times in a row (without a refusal) is lost.
+const REFRESH_FAILURES: u32 = 2;
+
+/// How discovery runs.
+#[derive(Clone)]
+pub struct DiscoveryOptions {
+    pub identity: Identity,
+    /// Our DeviceInfo as announced: the port and protocol our server listens with.
+    pub info: DeviceInfo,
+    pub multicast_v4: Ipv4Addr,
+    pub multicast_v6: Ipv6Addr,
+    pub multicast_port: u16,
+    /// Also announce and listen on IPv6 where an interface has it.
+    pub ipv6: bool,
+    pub interfaces: InterfaceFilter,
+    /// Scan when multicast found nothing within `scan_after` of the start.
+    pub auto_scan: bool,
+    pub scan_after: Duration,
+    /// The TCP port that scans and manual addresses without a port are probed on.
+    pub scan_port: u16,
+    /// Time limit of one scan probe.
+    pub probe_timeout: Duration,
+    /// Addresses the user gave, probed at start.
+    pub manual: Vec<PeerAddr>,
+    /// Favorites: a fingerprint and its last address, probed (pinned) at start.
+    pub favorites: Vec<(String, PeerAddr)>,
+    /// Devices not heard of for this long get a liveness check; `None` turns checks off.
+    pub refresh_interval: Option<Duration>,
+    /// How often the interface list is read for changes.
+    pub watch_interval: Duration,
+}
+
+impl DiscoveryOptions {
+    /// LocalSend's defaults: 224.0.0.167 and ff12::fd3a:e420 on port 53317, scans after 1 s,
+    /// 500 ms probes; liveness checks every 10 s.
+    pub fn new(identity: Identity, info: DeviceInfo) -> DiscoveryOptions {
+        DiscoveryOptions {
+            identity,
+            info,
+            multicast_v4: MULTICAST_V4,
+            multicast_v6: MULTICAST_V6,
+            multicast_port: DEFAULT_PORT,
+            ipv6: true,
+            interfaces: InterfaceFilter::default(),
+            auto_scan: true,
+            scan_after: Duration::from_secs(1),
+            scan_port: DEFAULT_PORT,
+            probe_timeout: Duration::from_millis(500),
+            manual: Vec::new(),
+            favorites: Vec::new(),
+            refresh_interval: Some(Duration::from_secs(10)),
+            watch_interval: Duration::from_secs(2),
+        }
+    }
+}
+
+struct McastSocket {
+    iface: ChosenInterface,
+    socket: Arc<UdpSocket>,
+    group: SocketAddr,
+    stop: CancellationToken,
+}
+
+struct Inner {
+    opts: DiscoveryOptions,
+    registry: Arc<DeviceRegistry>,
+    announce_datagram: Vec<u8>,
+    answer_datagram: Vec<u8>,
+    sockets: Mutex<BTreeMap<ChosenInterface, Arc<McastSocket>>>,
+    interfaces: watch::Sender<Vec<ChosenInterface>>,
+    limiter: Mutex<AnswerLimiter>,
+    answering: Arc<Semaphore>,
+    scanning: tokio::sync::Mutex<()>,
+    burst_generation: AtomicU64,
+    heard: AtomicU64,
+    stop: CancellationToken,
+}
+
+/// Running discovery. Dropping it stops it.
+pub struct Discovery {
+    inner: Arc<Inner>,
+}
+
+impl Drop for Discovery {
+    fn drop(&mut self) {
+        self.inner.stop.cancel();
+    }
+}
+
+/// Starts discovery in the background: opens the multicast sockets, announces, probes manual
+/// addresses and favorites, scans if multicast finds nothing, and keeps the list fresh.
+/// Devices go into `registry`, which the server's register handler should share.
+pub fn start(opts: DiscoveryOptions, registry: Arc<DeviceRegistry>) -> Discovery {
+    let inner = Arc::new(Inner {
+        announce_datagram: multicast::datagram(&opts.info, true),
+        answer_datagram: multicast::datagram(&opts.info, false),
+        registry,
+        sockets: Mutex::new(BTreeMap::new()),
+        interfaces: watch::channel(Vec::new()).0,
+        limiter: Mutex::new(AnswerLimiter::new(Duration::from_secs(1), 20, 1024)),
+        answering: Arc::new(Semaphore::new(MAX_ANSWERS_IN_FLIGHT)),
+        scanning: tokio::sync::Mutex::new(()),
+        burst_generation: AtomicU64::new(0),
+        heard: AtomicU64::new(0),
+        stop: CancellationToken::new(),
+        opts,
+    });
+    // Interfaces first, so that the caller can report them right away.
+    sync_interfaces(&inner, &mut BTreeSet::new());
+    tokio::spawn(watch_interfaces(inner.clone()));
+    burst(&inner);
+    for peer in inner.opts.manual.clone() {
+        let inner = inner.clone();
+        tokio::spawn(async move {
+            if let Err(e) = probe_address(&inner, &peer, None, Source::Manual).await {
+                tracing::info!("{peer}: {e}");
+            }
+        });
+    }
+    for (fp, peer) in inner.opts.favorites.clone() {
+        let inner = inner.clone();
+        tokio::spawn(async move {
+            if let Err(e) = probe_address(&inner, &peer, Some(&fp), Source::Favorite).await {
+                tracing::info!("favorite {peer}: {e}");
+            }
+        });
+    }
+    if inner.opts.auto_scan {
+        let inner = inner.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = inner.stop.cancelled() => return,
+                _ = tokio::time::sleep(inner.opts.scan_after) => {}
+            }
+            if inner.registry.is_empty() {
+                tracing::info!("multicast found nothing; scanning the local network");
+                scan_subnets(&inner).await;
+            }
+        });
+    }
+    if let Some(every) = inner.opts.refresh_interval {
+        tokio::spawn(refresh(inner.clone(), every));
+    }
+    Discovery { inner }
+}
+
+impl Discovery {
+    pub fn registry(&self) -> &Arc<DeviceRegistry> {
+        &self.inner.registry
+    }
+
+    /// The interface addresses in use now.
+    pub fn interfaces(&self) -> Vec<ChosenInterface> {
+        self.inner.interfaces.borrow().clone()
+    }
+
+    /// Changes of the interface addresses in use.
+    pub fn watch_interfaces(&self) -> watch::Receiver<Vec<ChosenInterface>> {
+        self.inner.interfaces.subscribe()
+    }
+
+    /// Interfaces whose multicast socket is open.
+    pub fn multicast_interfaces(&self) -> Vec<ChosenInterface> {
+        self.inner.sockets.lock().unwrap().keys().cloned().collect()
+    }
+
+    /// Sends an announcement burst now.
+    pub fn announce(&self) {
+        burst(&self.inner);
+    }
+
+    /// A manual scan: announces, then probes every address of the /24 of up to three
+    /// interfaces. Returns how many devices answered the probes.
+    pub async fn scan(&self) -> usize {
+        burst(&self.inner);
+        scan_subnets(&self.inner).await
+    }
+
+    /// Probes one address (a device the user typed in). With `expected`, the device must
+    /// prove that fingerprint.
+    pub async fn probe(&self, peer: &PeerAddr, expected: Option<&str>) -> Result<Device> {
+        probe_address(&self.inner, peer, expected, Source::Manual).await
+    }
+
+    /// Datagrams heard since the start (all of them, including malformed ones).
+    pub fn datagrams_heard(&self) -> u64 {
+        self.inner.heard.load(Ordering::Relaxed)
+    }
+
+    /// Stops every task and closes the sockets.
+    pub fn stop(&self) {
+        self.inner.stop.cancel();
+    }
+}
+
+/// A receive handler that also puts devices that register with the server into the device
+/// list, then passes everything on to `inner`.
+pub struct RegisteringHandler {
+    pub inner: Arc<dyn crate::server::ReceiveHandler>,
+    pub registry: Arc<DeviceRegistry>,
+}
+
+impl crate::server::ReceiveHandler for RegisteringHandler {
+    fn on_request(&self, request: crate::server::IncomingRequest, reply: crate::server::DecisionReply) {
+        self.inner.on_request(request, reply)
+    }
+    fn on_text(&self, sender: &crate::server::SenderInfo, text: &str) {
+        self.inner.on_text(sender, text)
+    }
+    fn on_event(&self, event: crate::server::ReceiveEvent) {
+        self.inner.on_event(event)
+    }
+    fn on_register(&self, device: &DeviceInfo, verified: bool, from: SocketAddr) {
+        self.registry.observe(Sighting::register(device, verified, from));
+        self.inner.on_register(device, verified, from)
+    }
+}
+
+/// Opens sockets for new interfaces, closes those of vanished ones. Returns whether the set
+/// of interfaces changed. `failed` remembers sockets that could not be opened (logged once).
+fn sync_interfaces(inner: &Arc<Inner>, failed: &mut BTreeSet<ChosenInterface>) -> bool {
+    let chosen: Vec<ChosenInterface> = inner
+        .opts
+        .interfaces
+        .choose(&crate::net::interface_addrs())
+        .into_iter()
+        .filter(|c| inner.opts.ipv6 || c.addr.is_ipv4())
+        .collect();
+    let changed = *inner.interfaces.borrow() != chosen;
+    if changed {
+        tracing::info!(
+            "discovery interfaces: {}",
+            if chosen.is_empty() { "none".to_string() } else { chosen.iter().map(|c| format!("{} {}", c.name, c.addr)).collect::<Vec<_>>().join(", ") }
+        );
+        inner.interfaces.send_replace(chosen.clone());
+    }
+    // One IPv4 socket per address, one IPv6 socket per interface.
+    let mut wanted: Vec<ChosenInterface> = Vec::new();
+    for c in chosen.iter().filter(|c| c.multicast) {
+        if c.addr.is_ipv6() && wanted.iter().any(|w| w.addr.is_ipv6() && w.index == c.index) {
+            continue;
+        }
+        wanted.push(c.clone());
+    }
+    let mut sockets = inner.sockets.lock().unwrap();
+    sockets.retain(|k, s| {
+        let keep = wanted.contains(k);
+        if !keep {
+            s.stop.cancel();
+        }
+        keep
+    });
+    failed.retain(|f| wanted.contains(f));
+    for c in wanted {
+        if sockets.contains_key(&c) {
+            continue;
+        }
+        match multicast::open(&c, inner.opts.multicast_v4, inner.opts.multicast_v6, inner.opts.multicast_port) {
+            Ok((socket, group)) => {
+                failed.remove(&c);
+                let s = Arc::new(McastSocket { iface: c.clone(), socket: Arc::new(socket), group, stop: inner.stop.child_token() });
+                tokio::spawn(listen(inner.clone(), s.clone()));
+                sockets.insert(c, s);
+            }
+            Err(e) => {
+                if failed.insert(c.clone()) {
+                    tracing::warn!("multicast on {} ({}) is unavailable: {e}", c.name, c.addr);
+                }
+            }
+        }
+    }
+    changed
+}
+
+async fn watch_interfaces(inner: Arc<Inner>) {
+    let mut failed = BTreeSet::new();
+    loop {
+        tokio::select! {
+            _ = inner.stop.cancelled() => break,
+            _ = tokio::time::sleep(inner.opts.watch_interval) => {}
+        }
+        if sync_interfaces(&inner, &mut failed) {
+            burst(&inner);
+        }
+    }
+    for s in inner.sockets.lock().unwrap().values() {
+        s.stop.cancel();
+    }
+}
+
+/// Starts an announcement burst; a newer burst replaces a running one.
+fn burst(inner: &Arc<Inner>) {
+    let generation = inner.burst_generation.fetch_add(1, Ordering::SeqCst) + 1;
+    let inner = inner.clone();
+    tokio::spawn(async move {
+        let mut at = 0;
+        for t in BURST {
+            tokio::select! {
+                _ = inner.stop.cancelled() => return,
+                _ = tokio::time::sleep(Duration::from_millis(t - at)) => {}
+            }
+            at = t;
+            if inner.burst_generation.load(Ordering::SeqCst) != generation {
+                return;
+            }
+            let sockets: Vec<Arc<McastSocket>> = inner.sockets.lock().unwrap().values().cloned().collect();
+            for s in sockets {
+                if let Err(e) = s.socket.send_to(&inner.announce_datagram, s.group).await {
+                    tracing::debug!("announce on {}: {e}", s.iface.name);
+                }
+            }
+        }
+    });
+}
+
+async fn listen(inner: Arc<Inner>, s: Arc<McastSocket>) {
+    let mut buf = vec![0u8; multicast::MAX_DATAGRAM + 1];
+    loop {
+        let (n, from) = tokio::select! {
+            _ = s.stop.cancelled() => return,
+            r = s.socket.recv_from(&mut buf) => match r {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::debug!("multicast receive on {}: {e}", s.iface.name);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        inner.heard.fetch_add(1, Ordering::Relaxed);
+        // A full buffer means the datagram was larger than we read: drop it.
+        if n > multicast::MAX_DATAGRAM {
+            continue;
+        }
+        let Some(heard) = multicast::parse(&buf[..n]) else { continue };
+        if same_fingerprint(&heard.info.fingerprint, inner.opts.identity.fingerprint()) {
+            continue;
+        }
+        let host = multicast::host_of(&from);
+        let port = heard.info.port.unwrap_or(DEFAULT_PORT);
+        let protocol = heard.info.protocol.unwrap_or(Protocol::Https);
+        inner.registry.observe(Sighting {
+            info: heard.info.clone(),
+            host: host.clone(),
+            ip: from.ip(),
+            port,
+            protocol,
+            verified: false,
+            source: Source::Multicast,
+        });
+        if !heard.announce || port == 0 {
+            continue;
+        }
+        if !inner.limiter.lock().unwrap().allow(from.ip()) {
+            continue;
+        }
+        let Ok(permit) = inner.answering.clone().try_acquire_owned() else { continue };
+        let (inner, s) = (inner.clone(), s.clone());
+        tokio::spawn(async move {
+            let _permit = permit;
+            answer(&inner, &s, heard.info, host, from.ip(), port, protocol).await;
+        });
+    }
+}
+
+/// Answers an announcement: register with the sender (pinned to its fingerprint over HTTPS);
+/// if that fails, a UDP answer to the group.
+async fn answer(inner: &Arc<Inner>, s: &McastSocket, info: DeviceInfo, host: String, ip: IpAddr, port: u16, protocol: Protocol) {
+    let peer = PeerAddr { host, port, protocol };
+    let expected = (protocol == Protocol::Https).then_some(info.fingerprint.as_str());
+    match probe::probe(&inner.opts.identity, &inner.opts.info, &peer, expected, ANSWER_TIMEOUT).await {
+        Ok(remote) => {
+            let mut info = remote.info;
+            info.fingerprint = remote.fingerprint;
+            inner.registry.observe(Sighting { info, host: peer.host, ip, port, protocol, verified: remote.verified, source: Source::Multicast });
+        }
+        Err(e) => {
+            tracing::debug!("{peer}: register answer failed ({e:?}); answering by UDP");
+            if let Err(e) = s.socket.send_to(&inner.answer_datagram, s.group).await {
+                tracing::debug!("UDP answer on {}: {e}", s.iface.name);
+            }
+        }
+    }
+}
+
+/// Probes one address (manual or favorite), trying the other protocol when the first does
+/// not speak, and adds what answers.
+async fn probe_address(inner: &Arc<Inner>, peer: &PeerAddr, expected: Option<&str>, source: Source) -> Result<Device> {
+    let timeout = inner.opts.probe_timeout.max(Duration::from_secs(2));
+    let (remote, protocol) = probe::probe_any(&inner.opts.identity, &inner.opts.info, peer, expected, timeout)
+        .await
+        .map_err(|e| e.into_error(peer))?;
+    if let Some(fp) = expected {
+        if !same_fingerprint(fp, &remote.fingerprint) {
+            return Err(Error::new(
+                crate::ErrorKind::FingerprintMismatch,
+                format!("{peer}: another device answered (fingerprint {})", crate::identity::short_fingerprint(&remote.fingerprint)),
+            ));
+        }
+    }
+    let ip = peer.socket_addr().map(|a| a.ip()).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    let mut info = remote.info;
+    info.fingerprint = remote.fingerprint.clone();
+    inner.registry.observe(Sighting { info, host: peer.host.clone(), ip, port: peer.port, protocol, verified: remote.verified, source });
+    inner.registry.get(&remote.fingerprint).ok_or_else(|| Error::invalid(format!("{peer} is this device")))
+}
+
+/// The hosts of the /24 of up to three IPv4 interfaces, without our own addresses.
+fn scan_targets(chosen: &[ChosenInterface]) -> Vec<Ipv4Addr> {
+    let own: Vec<Ipv4Addr> = chosen.iter().filter_map(|c| if let IpAddr::V4(a) = c.addr { Some(a) } else { None }).collect();
+    let mut nets: Vec<[u8; 3]> = Vec::new();
+    for a in &own {
+        let o = a.octets();
+        if a.is_link_local() || a.is_unspecified() {
+            continue;
+        }
+        let net = [o[0], o[1], o[2]];
+        if !nets.contains(&net) && nets.len() < SCAN_INTERFACES {
+            nets.push(net);
+        }
+    }
+    let mut out = Vec::new();
+    for n in nets {
+        for h in 1..=254u8 {
+            let ip = Ipv4Addr::new(n[0], n[1], n[2], h);
+            if !own.contains(&ip) {
+                out.push(ip);
+            }
+        }
+    }
+    out
+}
+
+async fn scan_subnets(inner: &Arc<Inner>) -> usize {
+    // One scan at a time; a scan asked for while one runs waits for it and returns nothing new.
+    let Ok(_guard) = inner.scanning.try_lock() else {
+        let _ = inner.scanning.lock().await;
+        return 0;
+    };
+    let targets = scan_targets(&inner.interfaces.borrow());
+    let first = inner.opts.info.protocol.unwrap_or(Protocol::Https);
+    let port = inner.opts.scan_port;
+    let scan = futures_util::stream::iter(targets)
+        .map(|ip| {
+            let inner = inner.clone();
+            async move {
+                let peer = PeerAddr { host: ip.to_string(), port, protocol: first };
+                let (remote, protocol) = probe::probe_any(&inner.opts.identity, &inner.opts.info, &peer, None, inner.opts.probe_timeout).await.ok()?;
+                let mut info = remote.info;
+                info.fingerprint = remote.fingerprint;
+                inner.registry.observe(Sighting { info, host: peer.host, ip: IpAddr::V4(ip), port, protocol, verified: remote.verified, source: Source::Scan });
+                Some(())
+            }
+        })
+        .buffer_unordered(SCAN_IN_FLIGHT)
+        .filter_map(|r| async move { r })
+        .count();
+    tokio::select! {
+        n = scan => n,
+        _ = inner.stop.cancelled() => 0,
+    }
+}
+
+/// Liveness checks: devices not heard of for `every` are asked again (pinned); one that
+/// refuses the connection, or fails twice, is dropped.
+async fn refresh(inner: Arc<Inner>, every: Duration) {
+    let mut failures: HashMap<String, u32> = HashMap::new();
+    loop {
+        tokio::select! {
+            _ = inner.stop.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        let stale = inner.registry.older_than(every);
+        failures.retain(|fp, _| inner.registry.get(fp).is_some());
+        let results: Vec<(Device, std::result::Result<(), bool>)> = futures_util::stream::iter(stale)
+            .map(|d| {
+                let inner = inner.clone();
+                async move {
+                    let r = check(&inner, &d).await;
+                    (d, r)
+                }
+            })
+            .buffer_unordered(8)
+            .collect()
+            .await;
+        for (d, r) in results {
+            match r {
+                Ok(()) => {
+                    failures.remove(&d.fingerprint);
+                }
+                Err(refused) => {
+                    let n = failures.entry(d.fingerprint.clone()).or_insert(0);
+                    *n += 1;
+                    if refused || *n >= REFRESH_FAILURES {
+                        tracing::info!("{} ({}) stopped answering", d.alias, d.short_fingerprint());
+                        failures.remove(&d.fingerprint);
+                        inner.registry.remove(&d.fingerprint);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Checks one device on each of its addresses. `Err(true)` when every address refused.
+async fn check(inner: &Arc<Inner>, d: &Device) -> std::result::Result<(), bool> {
+    let expected = (d.protocol == Protocol::Https).then_some(d.fingerprint.as_str());
+    let mut all_refused = true;
+    for peer in d.peers() {
+        match probe::probe(&inner.opts.identity, &inner.opts.info, &peer, expected, ANSWER_TIMEOUT).await {
+            Ok(remote) if same_fingerprint(&remote.fingerprint, &d.fingerprint) => {
+                let mut info = remote.info;
+                info.fingerprint = remote.fingerprint;
+                let ip = peer.socket_addr().map(|a| a.ip()).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+                inner.registry.observe(Sighting { info, host: peer.host, ip, port: d.port, protocol: d.protocol, verified: remote.verified, source: Source::Refresh });
+                inner.registry.touch(&d.fingerprint);
+                return Ok(());
+            }
+            Ok(_) => all_refused = false,
+            Err(ProbeError::Refused) => {}
+            Err(_) => all_refused = false,
+        }
+    }
+    Err(all_refused)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scan_targets_cover_up_to_three_slash_24s() {
+        let c = |name: &str, addr: &str| ChosenInterface { name: name.into(), addr: addr.parse().unwrap(), index: 1, multicast: true };
+        let t = scan_targets(&[c("a", "10.0.0.5"), c("a", "fe80::1"), c("b", "10.0.0.9"), c("c", "169.254.3.3"), c("d", "192.168.1.2"), c("e", "172.16.0.1"), c("f", "172.17.0.1")]);
+        assert_eq!(t.len(), 254 * 3 - 4);
+        assert!(!t.contains(&"10.0.0.5".parse().unwrap()) && !t.contains(&"10.0.0.9".parse().unwrap()));
+        assert!(t.contains(&"10.0.0.1".parse().unwrap()) && t.contains(&"172.16.0.254".parse().unwrap()));
+        assert!(!t.iter().any(|a| a.octets()[..3] == [172, 17, 0] || a.octets()[3] == 0 || a.octets()[3] == 255));
+    }
+}
