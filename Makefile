@@ -4,13 +4,14 @@ CARGO ?= cargo
 FERRY_DEBUG := target/debug/ferry
 FERRY_RELEASE := target/release/ferry
 
-.PHONY: all build release run test test-rust test-interop setup bench demo clean help
+.PHONY: all build release run test test-rust test-interop test-discovery setup bench demo clean help
 
 all: build
 
 help:
 	@echo "make run           build and start a receiver into ./received (asks before accepting)"
 	@echo "make test          build and run every test (unit, conformance, CLI, interop in namespaces)"
+	@echo "make demo          two private network namespaces: a receiver, and a sender that finds it by name"
 	@echo "make bench         release build; throughput on loopback, written to target/bench/results.json"
 	@echo "make build         debug build of the workspace"
 	@echo "make release       release build (target/release/ferry)"
@@ -31,7 +32,7 @@ run: release
 setup:
 	@bash scripts/install-peers.sh
 
-test: setup test-rust test-interop
+test: setup test-rust test-interop test-discovery
 
 test-rust:
 	$(CARGO) build --workspace --locked
@@ -43,6 +44,17 @@ test-interop: setup
 	@if [ "$${FERRY_SKIP_NETNS:-0}" = 1 ]; then echo "interop: skipped (FERRY_SKIP_NETNS=1)"; \
 	elif [ "$$(id -u)" != 0 ]; then echo "interop: needs root for network namespaces (or FERRY_SKIP_NETNS=1)"; exit 1; \
 	else FERRY_BIN=$(FERRY_DEBUG) bash tests/interop/ferry-interop.sh; fi
+
+# Discovery across hosts (Ferry, the LocalSend peers, a hostile neighbour), in namespaces the
+# script makes (root; FERRY_SKIP_NETNS=1 skips it).
+test-discovery: setup
+	@if [ "$${FERRY_SKIP_NETNS:-0}" = 1 ]; then echo "discovery: skipped (FERRY_SKIP_NETNS=1)"; \
+	elif [ "$$(id -u)" != 0 ]; then echo "discovery: needs root for network namespaces (or FERRY_SKIP_NETNS=1)"; exit 1; \
+	else FERRY_BIN=$(FERRY_DEBUG) bash tests/discovery/discovery.sh; fi
+
+# Discovery and a send by name between two private network namespaces (root).
+demo: release
+	bash scripts/demo.sh
 
 bench: release
 	bash scripts/bench.sh

@@ -28,7 +28,7 @@ one_run() {
     local mode=$1 port extra=() out="$W/out-$RANDOM"
     port=$(free_port)
     [ "$mode" = http ] && extra=(--http)
-    "$FERRY" --config-dir "$W/recv" receive --dir "$out" --yes --once --bind 127.0.0.1 --port "$port" "${extra[@]}" >/dev/null 2>&1 &
+    "$FERRY" --config-dir "$W/recv" receive --no-discovery --dir "$out" --yes --once --bind 127.0.0.1 --port "$port" "${extra[@]}" >/dev/null 2>&1 &
     local rpid=$!; pids+=("$rpid")
     for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.05; done
     local t0 t1

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 #[derive(Args, Clone, Debug)]
 pub struct DiscoveryArgs {
     /// Do not announce, answer announcements or scan.
-    #[arg(long)]
+    #[arg(long, env = "FERRY_NO_DISCOVERY", value_parser = clap::builder::FalseyValueParser::new())]
     pub no_discovery: bool,
     /// Use only interfaces matching PATTERN: a name with * and ? wildcards, an address or a
     /// network such as 192.168.1.0/24 (repeatable).

@@ -335,7 +335,15 @@ async fn receive(config_dir: Option<PathBuf>, args: ReceiveArgs, out: Output) ->
     out.receiving(&node.settings.alias, node.identity.fingerprint(), server.local_addr().port(), protocol, &addrs, receive_dir.root(), args.pin.is_some());
     let mut info = opts.info.clone();
     info.port = Some(server.local_addr().port());
-    let discovery = match args.discovery.options(&node, &info, &opts.trust)? {
+    // A receiver bound to one address announces only there; one bound to loopback cannot be
+    // reached from other devices, so it does not announce at all.
+    let mut dargs = args.discovery.clone();
+    match args.bind {
+        Some(ip) if ip.is_loopback() => dargs.no_discovery = true,
+        Some(ip) if !ip.is_unspecified() => dargs.interface = vec![ip.to_string()],
+        _ => {}
+    }
+    let discovery = match dargs.options(&node, &info, &opts.trust)? {
         Some(dopts) => {
             let mut events = registry.subscribe();
             let d = discover::start(dopts, registry.clone());

@@ -9,7 +9,8 @@ const FERRY: &str = env!("CARGO_BIN_EXE_ferry");
 
 fn ferry(config: &Path) -> Command {
     let mut c = Command::new(FERRY);
-    c.arg("--config-dir").arg(config).env_remove("FERRY_CONFIG_DIR");
+    // Never discover on this machine's real interfaces.
+    c.arg("--config-dir").arg(config).env_remove("FERRY_CONFIG_DIR").env("FERRY_NO_DISCOVERY", "1");
     c
 }
 
@@ -24,7 +25,7 @@ struct Receiver {
 impl Receiver {
     fn start(config: &Path, dir: &Path, extra: &[&str], stdin: Stdio) -> Receiver {
         let mut child = ferry(config)
-            .args(["--json", "receive", "--port", "0", "--bind", "127.0.0.1", "--dir"])
+            .args(["--json", "receive", "--no-discovery", "--port", "0", "--bind", "127.0.0.1", "--dir"])
             .arg(dir)
             .args(extra)
             .stdin(stdin)

@@ -69,46 +69,9 @@ head -c 70001 /dev/urandom >"$SRC/small.dat"
 FILES=("$SRC/random 5MB.bin" "$SRC/name with spaces.txt" "$SRC/small.dat")
 
 # --- helpers --------------------------------------------------------------------------------
-pass=0; fail=0; REASON=""; DUMP=()
-CASE_PIDS=()
-
-# bg HOST LOG CMD...   like netns_bg, also remembered for per-case cleanup
-bg() { netns_bg "$@"; CASE_PIDS+=("$NETNS_LAST_PID"); }
-kill_case_procs() {
-    local p
-    for p in "${CASE_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
-    for p in "${CASE_PIDS[@]}"; do netns_kill "$p" 3; done
-    CASE_PIDS=()
-}
-
-# run_case NAME FUNC   runs FUNC (which sets REASON and returns non-zero on failure)
-run_case() {
-    local name="$1" fn="$2" l
-    REASON=""; DUMP=()
-    CW="$W/${fn#case_}"; mkdir -p "$CW"
-    if "$fn"; then
-        pass=$((pass + 1)); echo "ok - $name"
-    else
-        fail=$((fail + 1)); echo "not ok - $name: ${REASON:-failed}"
-        for l in "${DUMP[@]}"; do
-            [ -f "$l" ] || continue
-            echo "#   --- ${l#"$W"/} (last 15 lines)"
-            tail -n 15 "$l" | sed 's/\x1b\[[0-9;]*[A-Za-z]//g; s/\r/\n/g' | tail -n 15 | sed 's/^/#   /'
-        done
-    fi
-    kill_case_procs
-}
-fail_with() { REASON="$1"; return 1; }
-
-# wait_exit PID TIMEOUT -> sets EXIT_RC (124 on timeout)
-wait_exit() {
-    local pid="$1" to="$2" t
-    for ((t = 0; t < to * 10; t++)); do
-        if ! kill -0 "$pid" 2>/dev/null; then wait "$pid" 2>/dev/null; EXIT_RC=$?; return 0; fi
-        sleep 0.1
-    done
-    EXIT_RC=124; return 1
-}
+# shellcheck source=../harness.sh
+source "$ROOT/tests/harness.sh"
+PY_JSON_PYTHON="$VPY"
 
 # check_files DIR   every file of FILES must exist in DIR by basename and be identical
 check_files() {
@@ -124,28 +87,6 @@ check_files() {
 check_no_extra() {
     local n; n="$(find "$1" -type f 2>/dev/null | wc -l)"
     [ "$n" -eq "${#FILES[@]}" ] || { fail_with "expected ${#FILES[@]} files in ${1#"$W"/}, found $n"; return 1; }
-}
-
-# jq-like reader for Ferry --json logs: py_json LOG PYTHON_EXPR_OVER_events
-py_json() {
-    "$VPY" - "$1" "$2" <<'PY'
-import json, sys
-evs = []
-for line in open(sys.argv[1], errors="replace"):
-    line = line.strip()
-    if line.startswith("{"):
-        try: evs.append(json.loads(line))
-        except ValueError: pass
-def first(name):
-    return next((e for e in evs if e.get("event") == name), None)
-def count(name, **kw):
-    return sum(1 for e in evs if e.get("event") == name and all(e.get(k) == v for k, v in kw.items()))
-try:
-    v = eval(sys.argv[2])
-except Exception as e:
-    v = "error:%s" % type(e).__name__
-print(json.dumps(v) if not isinstance(v, str) else v)
-PY
 }
 
 # start_ferry_rx HOST PORT LOG OUT [extra args...]   Ferry receiver with --json; waits for the port
