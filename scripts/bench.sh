@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Throughput of Ferry -> Ferry on loopback: a 1 GiB file over HTTPS and over plain HTTP, each
-# run RUNS times; prints a table with medians and writes target/bench/results.json.
-# Release binaries (make bench builds them). Only loopback traffic.
+# run RUNS times; discovery latency in a namespace pair (scripts/bench-discovery.sh, root only).
+# Prints a table with medians and writes target/bench/results.json.
+# Release binaries (make bench builds them). Only loopback and namespace traffic.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 FERRY="${FERRY_BIN:-$ROOT/target/release/ferry}"
@@ -51,15 +52,30 @@ for mode in https http; do
     echo "ferry->ferry $mode $SIZE_MIB MiB runs: ${vals[*]} MB/s" >&2
 done
 
+# Discovery latency needs a namespace pair (root); elsewhere it is left out.
+disc='{}'
+if [ "$(id -u)" -eq 0 ]; then
+    disc=$(FERRY_BIN="$FERRY" bash "$ROOT/scripts/bench-discovery.sh") || disc='{}'
+else
+    echo "bench: discovery latency skipped (needs root for network namespaces)" >&2
+fi
+
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//' || echo unknown)
 mkdir -p "$ROOT/target/bench"
-cat > "$ROOT/target/bench/results.json" <<JSON
-{"machine_cores": $(nproc), "machine_cpu": "$cpu", "file_mib": $SIZE_MIB, "runs": $RUNS,
- "ferry_https_1gib_mb_s": ${results[https]}, "ferry_http_1gib_mb_s": ${results[http]},
- "https_to_http_ratio": $(python3 -c "print(round(${results[https]}/${results[http]},3))")}
-JSON
+python3 - "$ROOT/target/bench/results.json" "$disc" <<PY
+import json, sys
+r = {"machine_cores": $(nproc), "machine_cpu": "$cpu", "file_mib": $SIZE_MIB, "runs": $RUNS,
+     "ferry_https_1gib_mb_s": ${results[https]}, "ferry_http_1gib_mb_s": ${results[http]},
+     "https_to_http_ratio": round(${results[https]} / ${results[http]}, 3)}
+r.update(json.loads(sys.argv[2]))
+json.dump(r, open(sys.argv[1], "w"), indent=1)
+PY
 printf '\n%-32s %12s\n' "figure (median of $RUNS)" "value"
 printf '%-32s %9s MB/s\n' "Ferry->Ferry $SIZE_MIB MiB, HTTPS" "${results[https]}"
 printf '%-32s %9s MB/s\n' "Ferry->Ferry $SIZE_MIB MiB, HTTP" "${results[http]}"
+python3 -c 'import json,sys
+d=json.loads(sys.argv[1])
+for k,label in [("discovery_multicast_ms","discovery, multicast"),("discovery_multicast_wall_ms","  process start to listed"),("discovery_scan_ms","discovery, scan (no multicast)")]:
+    if k in d: print("%-32s %9s ms" % (label, d[k]))' "$disc"
 echo "machine: $(nproc) cores, $cpu; files in $base"
 echo "written: target/bench/results.json"
