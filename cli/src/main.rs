@@ -348,6 +348,14 @@ async fn receive(config_dir: Option<PathBuf>, args: ReceiveArgs, out: Output) ->
             let mut events = registry.subscribe();
             let d = discover::start(dopts, registry.clone());
             out.discovering(&d.interfaces(), server.local_addr().port(), 0.0);
+            let (mut changes, out2, port) = (d.watch_interfaces(), out.clone(), server.local_addr().port());
+            changes.mark_unchanged();
+            tokio::spawn(async move {
+                while changes.changed().await.is_ok() {
+                    let now = changes.borrow_and_update().clone();
+                    out2.discovering(&now, port, 0.0);
+                }
+            });
             let (out, started) = (out.clone(), std::time::Instant::now());
             tokio::spawn(async move {
                 loop {

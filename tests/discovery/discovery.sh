@@ -17,6 +17,9 @@
 #   no multicast         multicast dropped (iptables) and no route: the subnet scan finds it
 #   IPv6 only            IPv4 multicast dropped and no scan: IPv6 multicast finds it
 #   interfaces           --interface / --exclude-interface choose what is used
+#   interface change     a new address is reported, announced from, and learnt by others
+#   manual and favorite  --peer and a trusted device's saved address are probed directly; a
+#                        favorite's address where another device answers lists nothing
 #   hostile neighbour    datagram and register floods: bounded answers and memory, honest
 #                        peers still found and served
 #
@@ -244,6 +247,42 @@ case_interfaces() {
         || { fail_with "--interface <subnet> chose other addresses"; return 1; }
 }
 
+case_interface_change() {
+    rx 1 Alpha || return 1
+    rx 2 Bravo || return 1
+    wait_log "$CW/Bravo.log" "len($(ev deviceFound Alpha)) > 0" 5 || { fail_with "Bravo never listed Alpha"; return 1; }
+    local extra
+    extra="$(netns_ip 1 | cut -d. -f1-3).111"
+    ip -n "$(netns_name 1)" addr add "$extra/24" dev eth0
+    # Alpha notices the new address, reports it and announces from it; Bravo learns it
+    wait_log "$CW/Alpha.log" "any('$extra' in [i['addr'] for i in e['interfaces']] for e in evs if e.get('event')=='discovering')" 6 \
+        || { ip -n "$(netns_name 1)" addr del "$extra/24" dev eth0; fail_with "Alpha did not report its new address"; return 1; }
+    wait_log "$CW/Bravo.log" "any('$extra' in e['device']['addresses'] for e in $(ev deviceUpdated Alpha) + $(ev deviceFound Alpha))" 6
+    local rc=$?
+    ip -n "$(netns_name 1)" addr del "$extra/24" dev eth0
+    [ "$rc" -eq 0 ] || { fail_with "Bravo did not learn Alpha's new address"; return 1; }
+}
+
+case_manual_and_favorite() {
+    block_mcast v4 1 2; block_mcast v6 1 2
+    rx 1 Alpha --no-scan || { unblock_mcast 1 2; return 1; }
+    # --peer: probed directly, no multicast, no scan
+    devices 2 "$CW/manual.log" --no-scan --peer "$(netns_ip 1)" --until Alpha --timeout 4
+    local rc1=$?
+    # a trusted device saved with its address is probed (pinned) at start
+    "$FERRY" --config-dir "$CW/lister.cfg" trust add "$(fp_of Alpha)" --alias Alpha --address "$(netns_ip 1):53317" >/dev/null
+    devices 2 "$CW/favorite.log" --no-scan --until Alpha --timeout 4
+    local rc2=$?
+    # a saved address where another device answers is not taken for the favorite
+    "$FERRY" --config-dir "$CW/lister.cfg" trust remove "$(fp_of Alpha)" >/dev/null
+    "$FERRY" --config-dir "$CW/lister.cfg" trust add "$(printf 'AB%.0s' {1..32})" --alias Fake --address "$(netns_ip 1):53317" >/dev/null
+    devices 2 "$CW/wrong.log" --no-scan --timeout 2
+    unblock_mcast 1 2
+    [ "$rc1" -eq 0 ] && [ "$(listed "$CW/manual.log" Alpha source manual)" = true ] || { fail_with "--peer did not find Alpha"; return 1; }
+    [ "$rc2" -eq 0 ] && [ "$(listed "$CW/favorite.log" Alpha source favorite)" = true ] || { fail_with "the favorite was not found"; return 1; }
+    [ "$(py_json "$CW/wrong.log" "first('devices')['devices'] == []")" = true ] || { fail_with "a device with another fingerprint was listed for a favorite"; return 1; }
+}
+
 vmrss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 case_hostile_neighbour() {
     rx 1 Alpha || return 1
@@ -291,6 +330,8 @@ run_case "localsendd and npm find ferry (http)"               case_peers_find_fe
 run_case "multicast blocked: the subnet scan finds it"       case_no_multicast_route
 run_case "IPv6 multicast alone finds it"                      case_ipv6_only
 run_case "--interface / --exclude-interface"                  case_interfaces
+run_case "a new address is reported and announced"           case_interface_change
+run_case "manual address and favorite (pinned) are probed"    case_manual_and_favorite
 run_case "hostile neighbour: floods bounded, honest served"   case_hostile_neighbour
 
 T_MS=$(( ($(date +%s%N) - T_START) / 1000000 ))
