@@ -1,12 +1,36 @@
 # shellcheck shell=bash
 # Case runner shared by the namespace test scripts (tests/interop/ferry-interop.sh,
-# tests/discovery/discovery.sh). Source it after tests/netns.sh; set W (work dir) first.
+# tests/discovery/discovery.sh). Source it (it sources tests/netns.sh), then:
 #
+#   harness_init NAME HOSTS     work dir $W, HOSTS namespaces, everything removed on exit
+#                               (KEEP_WORKDIR=1 keeps $W)
 #   run_case "name" case_fn     case_fn sets REASON (fail_with) and returns non-zero on failure;
 #                               CW is a fresh directory for the case; logs listed in DUMP are
 #                               shown when it fails; processes started with bg are stopped after it.
 #   py_json LOG EXPR            evaluates EXPR over the JSON lines of a `ferry --json` log
 #                               (first(name), count(name, key=value), evs)
+#   harness_summary             prints the runtime and "N passed, M failed"; fails if any failed
+
+# shellcheck source=netns.sh
+source "$(dirname "${BASH_SOURCE[0]}")/netns.sh"
+HARNESS_START=$(date +%s%N)
+
+harness_cleanup() {
+    netns_cleanup
+    if [ "${KEEP_WORKDIR:-0}" = 1 ]; then echo "# workdir kept: $W" >&2; else rm -rf "$W"; fi
+}
+harness_init() {
+    W="$(mktemp -d "/tmp/$1.XXXXXX")"
+    trap harness_cleanup EXIT
+    netns_create "$2" || { echo "$1: could not create namespaces" >&2; exit 2; }
+    trap harness_cleanup EXIT   # netns_create installs its own EXIT trap; this one also removes $W
+}
+harness_summary() {
+    local ms=$(( ($(date +%s%N) - HARNESS_START) / 1000000 ))
+    echo "# runtime $((ms / 1000)).$(printf '%03d' $((ms % 1000))) s"
+    echo "$pass passed, $fail failed"
+    [ "$fail" -eq 0 ]
+}
 
 pass=0; fail=0; REASON=""; DUMP=()
 CASE_PIDS=()

@@ -38,19 +38,9 @@ VPY="$ROOT/.tools/venv/bin/python"
 NPMLS="$ROOT/.tools/npm/node_modules/.bin/localsend"
 FLOOD="$ROOT/tests/discovery/flood.py"
 
-T_START=$(date +%s%N)
-# shellcheck source=../netns.sh
-source "$ROOT/tests/netns.sh"
-W="$(mktemp -d /tmp/ferry-discovery.XXXXXX)"
-cleanup() {
-    netns_cleanup
-    if [ "${KEEP_WORKDIR:-0}" = 1 ]; then echo "# workdir kept: $W" >&2; else rm -rf "$W"; fi
-}
-trap cleanup EXIT
-netns_create 4 || { echo "discovery: could not create namespaces" >&2; exit 2; }
-trap cleanup EXIT
 # shellcheck source=../harness.sh
 source "$ROOT/tests/harness.sh"
+harness_init ferry-discovery 4
 PY_JSON_PYTHON="$VPY"
 
 # rx HOST NAME [args...]   a Ferry receiver (--json, --yes) with its own config; its log is
@@ -334,7 +324,4 @@ run_case "a new address is reported and announced"           case_interface_chan
 run_case "manual address and favorite (pinned) are probed"    case_manual_and_favorite
 run_case "hostile neighbour: floods bounded, honest served"   case_hostile_neighbour
 
-T_MS=$(( ($(date +%s%N) - T_START) / 1000000 ))
-echo "# runtime $((T_MS / 1000)).$(printf '%03d' $((T_MS % 1000))) s"
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+harness_summary

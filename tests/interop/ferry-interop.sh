@@ -45,19 +45,11 @@ for b in "$LSD" "$VPY" "$NPMLS"; do
     [ -x "$b" ] || { echo "ferry-interop: missing $b after install-peers.sh" >&2; exit 2; }
 done
 
-T_START=$(date +%s%N)
-
-# shellcheck source=../netns.sh
-source "$ROOT/tests/netns.sh"
-W="$(mktemp -d /tmp/ferry-interop.XXXXXX)"
-cleanup() {
-    netns_cleanup
-    if [ "${KEEP_WORKDIR:-0}" = 1 ]; then echo "# workdir kept: $W" >&2; else rm -rf "$W"; fi
-}
-trap cleanup EXIT
+# shellcheck source=../harness.sh
+source "$ROOT/tests/harness.sh"
+PY_JSON_PYTHON="$VPY"
 # host 1: localsendd / second Ferry    host 2: Ferry    host 3: npm localsend
-netns_create 3 || { echo "ferry-interop: could not create namespaces" >&2; exit 2; }
-trap cleanup EXIT           # netns_create installs its own EXIT trap; ours also removes $W
+harness_init ferry-interop 3
 IP1="$(netns_ip 1)"; IP2="$(netns_ip 2)"; IP3="$(netns_ip 3)"
 
 # --- test data ------------------------------------------------------------------------------
@@ -69,10 +61,6 @@ head -c 70001 /dev/urandom >"$SRC/small.dat"
 FILES=("$SRC/random 5MB.bin" "$SRC/name with spaces.txt" "$SRC/small.dat")
 
 # --- helpers --------------------------------------------------------------------------------
-# shellcheck source=../harness.sh
-source "$ROOT/tests/harness.sh"
-PY_JSON_PYTHON="$VPY"
-
 # check_files DIR   every file of FILES must exist in DIR by basename and be identical
 check_files() {
     local dir="$1" f b
@@ -260,7 +248,4 @@ run_case "ferry -> npm localsend http"                       case_ferry_to_npm_h
 run_case "ferry -> ferry https --fingerprint (right)"        case_ferry_to_ferry_pinned
 run_case "ferry -> ferry https --fingerprint (wrong) refused" case_ferry_to_ferry_wrong_fp
 
-T_MS=$(( ($(date +%s%N) - T_START) / 1000000 ))
-echo "# runtime $((T_MS / 1000)).$(printf '%03d' $((T_MS % 1000))) s"
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+harness_summary
