@@ -30,20 +30,22 @@ impl ProbeError {
 }
 
 /// Probes `peer` with its protocol; the whole exchange is bounded by `timeout`.
-/// `expected` pins the certificate (HTTPS).
+/// `expected` pins the certificate (HTTPS). No TCP connection within the time is
+/// `Unreachable` (so that callers do not try the other protocol on a host that is not there).
 pub async fn probe(identity: &Identity, ours: &DeviceInfo, peer: &PeerAddr, expected: Option<&str>, timeout: Duration) -> Result<RemoteDevice, ProbeError> {
-    match tokio::time::timeout(timeout, probe_inner(identity, ours, peer, expected)).await {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let tcp = match client::tcp_connect(peer, timeout).await {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => return Err(ProbeError::Refused),
+        Err(_) => return Err(ProbeError::Unreachable),
+    };
+    match tokio::time::timeout_at(deadline, exchange(tcp, identity, ours, peer, expected)).await {
         Ok(r) => r,
         Err(_) => Err(ProbeError::Exchange(Error::new(ErrorKind::Timeout, format!("{peer}: no answer in time")))),
     }
 }
 
-async fn probe_inner(identity: &Identity, ours: &DeviceInfo, peer: &PeerAddr, expected: Option<&str>) -> Result<RemoteDevice, ProbeError> {
-    let tcp = match client::tcp_connect(peer, Duration::from_secs(30)).await {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => return Err(ProbeError::Refused),
-        Err(_) => return Err(ProbeError::Unreachable),
-    };
+async fn exchange(tcp: tokio::net::TcpStream, identity: &Identity, ours: &DeviceInfo, peer: &PeerAddr, expected: Option<&str>) -> Result<RemoteDevice, ProbeError> {
     let mut conn = client::connect_over(tcp, identity, peer, expected).await.map_err(ProbeError::Exchange)?;
     let mut ours = ours.clone();
     ours.announce = None;
@@ -53,7 +55,7 @@ async fn probe_inner(identity: &Identity, ours: &DeviceInfo, peer: &PeerAddr, ex
         Err(e) if e.kind == ErrorKind::Protocol => {
             // Protocol 1 apps have no v2/register.
             if !conn.is_open() {
-                let tcp = client::tcp_connect(peer, Duration::from_secs(30)).await.map_err(|_| ProbeError::Exchange(e))?;
+                let tcp = client::tcp_connect(peer, Duration::from_secs(5)).await.map_err(|_| ProbeError::Exchange(e))?;
                 conn = client::connect_over(tcp, identity, peer, expected).await.map_err(ProbeError::Exchange)?;
             }
             conn.info_v1(&ours.fingerprint).await.map_err(ProbeError::Exchange)
