@@ -63,14 +63,7 @@ impl DiscoveryArgs {
         o.ipv6 = !self.no_ipv6;
         o.refresh_interval = Some(Duration::from_secs(self.refresh_secs.max(1)));
         o.manual = self.peer.iter().map(|p| PeerAddr::parse(p, protocol)).collect::<Result<_, _>>()?;
-        o.favorites = trust
-            .list()
-            .into_iter()
-            .filter_map(|d| {
-                let addr = d.address.as_deref()?;
-                PeerAddr::parse(addr, Protocol::Https).ok().map(|p| (d.fingerprint, p))
-            })
-            .collect();
+        o.favorites = discovery::favorites(trust);
         Ok(Some(o))
     }
 }

@@ -37,6 +37,28 @@ pub fn short_fingerprint(fp: &str) -> String {
     head.chunks(4).map(|c| c.iter().collect::<String>()).collect::<Vec<_>>().join(" ")
 }
 
+/// The code two users compare to check that they see each other's real identity: both
+/// fingerprints (uppercase) sorted, concatenated, SHA-256. The first 128 bits are what
+/// LocalSend shows (as 16 icons); `digits` shows the first 64 of them as four groups of four
+/// decimal digits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerificationCode {
+    pub bytes: [u8; 16],
+    pub digits: String,
+}
+
+pub fn verification_code(a: &str, b: &str) -> VerificationCode {
+    let mut fps = [a.trim().to_ascii_uppercase(), b.trim().to_ascii_uppercase()];
+    fps.sort();
+    let digest = Sha256::digest(format!("{}{}", fps[0], fps[1]).as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    let n = u64::from_be_bytes(bytes[..8].try_into().expect("8 bytes")) % 10_000_000_000_000_000;
+    let d = format!("{n:016}");
+    let digits = [&d[0..4], &d[4..8], &d[8..12], &d[12..16]].join(" ");
+    VerificationCode { bytes, digits }
+}
+
 pub struct Identity {
     cert: CertificateDer<'static>,
     key: PrivatePkcs8KeyDer<'static>,
@@ -165,5 +187,16 @@ mod tests {
         assert!(normalize_fingerprint("xyz").is_err());
         assert!(same_fingerprint(&fp, &fp.to_uppercase()));
         assert_eq!(short_fingerprint(&fp.to_uppercase()), "ABAB ABAB ABAB ABAB");
+    }
+
+    #[test]
+    fn verification_codes_are_symmetric_and_differ() {
+        let a = "ab".repeat(32);
+        let b = "CD".repeat(32);
+        let c1 = super::verification_code(&a, &b);
+        let c2 = super::verification_code(&b, &a.to_uppercase());
+        assert_eq!(c1, c2);
+        assert_eq!(c1.digits.len(), 19);
+        assert_ne!(c1, super::verification_code(&a, &"CE".repeat(32)));
     }
 }

@@ -8,6 +8,7 @@ pub mod error;
 mod fsutil;
 pub mod identity;
 pub mod net;
+pub mod node;
 pub mod protocol;
 pub mod send;
 pub mod server;

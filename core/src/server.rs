@@ -104,6 +104,10 @@ impl DecisionReply {
     pub fn send(self, decision: Decision) {
         let _ = self.0.send(decision);
     }
+    /// The request is gone (withdrawn by its sender, or its session ended).
+    pub fn is_closed(&self) -> bool {
+        self.0.is_closed()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

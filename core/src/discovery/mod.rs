@@ -242,6 +242,18 @@ impl Discovery {
     }
 }
 
+/// Trusted devices with a saved address (favorites), to probe pinned at start.
+pub fn favorites(trust: &crate::config::TrustStore) -> Vec<(String, PeerAddr)> {
+    trust
+        .list()
+        .into_iter()
+        .filter_map(|d| {
+            let peer = PeerAddr::parse(d.address.as_deref()?, Protocol::Https).ok()?;
+            Some((d.fingerprint, peer))
+        })
+        .collect()
+}
+
 /// A receive handler that also puts devices that register with the server into the device
 /// list, then passes everything on to `inner`.
 pub struct RegisteringHandler {

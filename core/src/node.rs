@@ -1,0 +1,316 @@
+//! A whole Ferry device in one object: the server (receiving), discovery and the device list,
+//! sending, trust. Apps (through the FFI crate) drive this; it reports through one listener and
+//! takes decisions back by session id, so the answer to a request may come much later from a UI.
+
+use crate::client::PeerAddr;
+use crate::config::TrustStore;
+use crate::discovery::{self, Device, DeviceRegistry, Discovery, DiscoveryEvent, DiscoveryOptions, InterfaceFilter, Sighting, Source};
+use crate::error::{Error, ErrorKind, Result};
+use crate::identity::{same_fingerprint, verification_code, Identity, VerificationCode};
+use crate::protocol::{DeviceInfo, DeviceType, Protocol};
+use crate::send::{self, Selection, SendObserver, SendOptions, SendReport};
+use crate::server::{self, Decision, DecisionReply, IncomingRequest, ReceiveEvent, ReceiveHandler, ReceivePolicy, SenderInfo, ServerHandle, ServerOptions};
+use crate::storage::ReceiveDir;
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// At most this many requests wait for an answer at once (the server takes one session at a
+/// time, so more than one only happens with text messages racing).
+const MAX_PENDING: usize = 16;
+
+/// How a node runs.
+#[derive(Clone)]
+pub struct NodeConfig {
+    pub identity: Identity,
+    pub trust: Arc<TrustStore>,
+    pub alias: String,
+    pub device_type: DeviceType,
+    pub device_model: String,
+    /// TCP port of the server (0: any free port).
+    pub port: u16,
+    /// Address to listen on (default: every address).
+    pub bind: Option<IpAddr>,
+    /// HTTPS (default) or plain HTTP.
+    pub https: bool,
+    pub receive_dir: PathBuf,
+    pub pin: Option<String>,
+    pub policy: ReceivePolicy,
+    /// Announce, answer and scan; with `false` only addresses given to `add_address` are found.
+    pub discovery: bool,
+    pub interfaces: InterfaceFilter,
+    /// Multicast UDP port (LocalSend's 53317 by default).
+    pub multicast_port: u16,
+}
+
+/// What a node tells its app.
+pub trait NodeListener: Send + Sync + 'static {
+    /// A device was found, changed, or went away.
+    fn on_device(&self, _event: DiscoveryEvent) {}
+    /// Someone wants to send files: answer with [`Node::answer`] (now or later).
+    fn on_request(&self, _request: IncomingRequest) {}
+    /// A text message arrived (it was shown; nothing to answer).
+    fn on_text(&self, _sender: SenderInfo, _text: String) {}
+    /// Progress and outcome of receiving.
+    fn on_receive(&self, _event: ReceiveEvent) {}
+}
+
+/// Where to send: a device from the list (pinned to its fingerprint) or an address.
+#[derive(Debug, Clone)]
+pub enum Target {
+    Device { fingerprint: String },
+    Address { peer: PeerAddr, expected_fingerprint: Option<String> },
+}
+
+struct Handler {
+    registry: Arc<DeviceRegistry>,
+    pending: Arc<Mutex<HashMap<String, DecisionReply>>>,
+    listener: Arc<dyn NodeListener>,
+}
+
+impl ReceiveHandler for Handler {
+    fn on_request(&self, request: IncomingRequest, reply: DecisionReply) {
+        {
+            let mut pending = self.pending.lock().unwrap();
+            if pending.len() >= MAX_PENDING {
+                reply.send(Decision::Decline);
+                return;
+            }
+            pending.insert(request.session_id.clone(), reply);
+        }
+        self.listener.on_request(request);
+    }
+    fn on_text(&self, sender: &SenderInfo, text: &str) {
+        self.listener.on_text(sender.clone(), text.to_string());
+    }
+    fn on_event(&self, event: ReceiveEvent) {
+        match &event {
+            ReceiveEvent::SessionFinished { session_id, .. } => {
+                self.pending.lock().unwrap().remove(session_id);
+            }
+            ReceiveEvent::Declined { .. } => {
+                // A pending request withdrawn by its sender: nothing left to answer.
+                self.pending.lock().unwrap().retain(|_, r| !r.is_closed());
+            }
+            _ => {}
+        }
+        self.listener.on_receive(event);
+    }
+    fn on_register(&self, device: &DeviceInfo, verified: bool, from: SocketAddr) {
+        self.registry.observe(Sighting::register(device, verified, from));
+    }
+}
+
+/// A running node. Stops on [`Node::stop`] or when dropped.
+pub struct Node {
+    cfg: NodeConfig,
+    info: DeviceInfo,
+    server: ServerHandle,
+    discovery: Option<Discovery>,
+    registry: Arc<DeviceRegistry>,
+    pending: Arc<Mutex<HashMap<String, DecisionReply>>>,
+    stop: CancellationToken,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl Node {
+    /// Starts the server and (if enabled) discovery. Must run inside a tokio runtime.
+    pub async fn start(cfg: NodeConfig, listener: Arc<dyn NodeListener>) -> Result<Node> {
+        if cfg.alias.trim().is_empty() {
+            return Err(Error::invalid("the alias must not be empty"));
+        }
+        if cfg.pin.as_deref() == Some("") {
+            return Err(Error::invalid("the PIN must not be empty"));
+        }
+        let protocol = if cfg.https { Protocol::Https } else { Protocol::Http };
+        let fp = cfg.identity.fingerprint().to_string();
+        let mut info = crate::device_info(cfg.alias.trim(), cfg.device_type, &cfg.device_model, &fp, cfg.port, protocol);
+        let registry = Arc::new(DeviceRegistry::new(&fp));
+        let pending = Arc::new(Mutex::new(HashMap::new()));
+        let handler = Arc::new(Handler { registry: registry.clone(), pending: pending.clone(), listener: listener.clone() });
+        let mut opts = ServerOptions {
+            identity: cfg.identity.clone(),
+            info: info.clone(),
+            bind: SocketAddr::new(cfg.bind.unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED)), cfg.port),
+            https: cfg.https,
+            receive_dir: ReceiveDir::new(&cfg.receive_dir)?,
+            pin: cfg.pin.clone(),
+            policy: cfg.policy,
+            trust: cfg.trust.clone(),
+            verify_checksums: true,
+        };
+        let server = match server::start(opts.clone(), handler.clone()).await {
+            Ok(s) => s,
+            Err(_) if cfg.bind.is_none() => {
+                // No IPv6 on this host: IPv4 only.
+                opts.bind = SocketAddr::from(([0, 0, 0, 0], cfg.port));
+                server::start(opts, handler).await?
+            }
+            Err(e) => return Err(e),
+        };
+        info.port = Some(server.local_addr().port());
+        let stop = CancellationToken::new();
+        // Device events go to the listener in order, from one task.
+        let mut events = registry.subscribe();
+        let (l, s) = (listener.clone(), stop.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = s.cancelled() => break,
+                    e = events.recv() => match e {
+                        Ok(e) => l.on_device(e),
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(_) => break,
+                    },
+                }
+            }
+        });
+        let loopback_only = cfg.bind.is_some_and(|ip| ip.is_loopback());
+        let discovery = (cfg.discovery && !loopback_only).then(|| {
+            let mut o = DiscoveryOptions::new(cfg.identity.clone(), info.clone());
+            o.interfaces = cfg.interfaces.clone();
+            o.multicast_port = cfg.multicast_port;
+            o.favorites = discovery::favorites(&cfg.trust);
+            discovery::start(o, registry.clone())
+        });
+        Ok(Node { cfg, info, server, discovery, registry, pending, stop })
+    }
+
+    pub fn fingerprint(&self) -> &str {
+        self.cfg.identity.fingerprint()
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.server.local_addr().port()
+    }
+
+    /// Our DeviceInfo as others see it.
+    pub fn info(&self) -> &DeviceInfo {
+        &self.info
+    }
+
+    pub fn devices(&self) -> Vec<Device> {
+        self.registry.list()
+    }
+
+    pub fn registry(&self) -> &Arc<DeviceRegistry> {
+        &self.registry
+    }
+
+    /// The interface addresses discovery uses (empty with discovery off).
+    pub fn interfaces(&self) -> Vec<discovery::ChosenInterface> {
+        self.discovery.as_ref().map(|d| d.interfaces()).unwrap_or_default()
+    }
+
+    /// Announces and scans the local network; returns how many devices answered the scan.
+    pub async fn scan(&self) -> Result<usize> {
+        match &self.discovery {
+            Some(d) => Ok(d.scan().await),
+            None => Err(Error::invalid("discovery is off")),
+        }
+    }
+
+    /// Looks for a device at `address` (`host[:port]`), trying HTTPS then HTTP, and lists it.
+    pub async fn add_address(&self, address: &str) -> Result<Device> {
+        let peer = PeerAddr::parse(address, if self.cfg.https { Protocol::Https } else { Protocol::Http })?;
+        let (remote, protocol) = discovery::probe::probe_any(&self.cfg.identity, &self.info, &peer, None, Duration::from_secs(3))
+            .await
+            .map_err(|e| e.into_error(&peer))?;
+        if same_fingerprint(&remote.fingerprint, self.fingerprint()) {
+            return Err(Error::invalid(format!("{address} is this device")));
+        }
+        let ip = peer.socket_addr().map(|a| a.ip()).unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED));
+        let mut info = remote.info;
+        info.fingerprint = remote.fingerprint.clone();
+        self.registry.observe(Sighting { info, host: peer.host.clone(), ip, port: peer.port, protocol, verified: remote.verified, source: Source::Manual });
+        self.registry.get(&remote.fingerprint).ok_or_else(|| Error::new(ErrorKind::Internal, "the device list is full"))
+    }
+
+    /// Answers a pending request. Unknown (or already answered) session ids are an error.
+    pub fn answer(&self, session_id: &str, decision: Decision) -> Result<()> {
+        let reply = self.pending.lock().unwrap().remove(session_id);
+        match reply {
+            Some(r) if !r.is_closed() => {
+                r.send(decision);
+                Ok(())
+            }
+            _ => Err(Error::invalid(format!("no request {session_id} is waiting for an answer"))),
+        }
+    }
+
+    /// Cancels the session being received (pending or active). Returns whether there was one.
+    pub fn cancel_receive(&self) -> bool {
+        self.server.cancel_session()
+    }
+
+    pub fn trust(&self, fingerprint: &str, alias: Option<String>) -> Result<bool> {
+        self.cfg.trust.add(fingerprint, alias)
+    }
+
+    pub fn untrust(&self, fingerprint: &str) -> Result<bool> {
+        self.cfg.trust.remove(fingerprint)
+    }
+
+    pub fn is_trusted(&self, fingerprint: &str) -> bool {
+        self.cfg.trust.is_trusted(fingerprint)
+    }
+
+    /// The code both users compare to verify `peer_fingerprint`.
+    pub fn verification_code(&self, peer_fingerprint: &str) -> VerificationCode {
+        verification_code(self.fingerprint(), peer_fingerprint)
+    }
+
+    /// How to reach `target`: a listed device is pinned to its fingerprint (HTTPS).
+    pub fn send_options(&self, target: &Target, pin: Option<String>) -> Result<SendOptions> {
+        let (peer, expected) = match target {
+            Target::Device { fingerprint } => {
+                let d = self.registry.get(fingerprint).ok_or_else(|| Error::invalid(format!("no device {fingerprint} in the list")))?;
+                let expected = (d.protocol == Protocol::Https).then(|| d.fingerprint.clone());
+                (d.peer(), expected)
+            }
+            Target::Address { peer, expected_fingerprint } => (peer.clone(), expected_fingerprint.clone()),
+        };
+        let info = crate::device_info(&self.cfg.alias, self.cfg.device_type, &self.cfg.device_model, self.fingerprint(), self.port(), peer.protocol);
+        Ok(SendOptions { identity: self.cfg.identity.clone(), info, peer, expected_fingerprint: expected, pin, parallel: 4 })
+    }
+
+    /// Sends files and folders. `cancel` stops it (and cancels the session on the receiver).
+    pub async fn send_files(
+        &self,
+        target: &Target,
+        paths: &[PathBuf],
+        pin: Option<String>,
+        observer: Arc<dyn SendObserver>,
+        cancel: CancellationToken,
+    ) -> Result<SendReport> {
+        let opts = self.send_options(target, pin)?;
+        let selection = Selection::from_paths(paths)?;
+        send::send_files(&opts, &selection, observer, cancel).await
+    }
+
+    /// Sends a text message; true when the receiver showed it.
+    pub async fn send_text(&self, target: &Target, text: &str, pin: Option<String>, observer: &dyn SendObserver) -> Result<bool> {
+        let opts = self.send_options(target, pin)?;
+        send::send_text(&opts, text, observer).await
+    }
+
+    /// Stops discovery and the server (a running session is cancelled); pending requests are
+    /// declined.
+    pub fn stop(&self) {
+        self.stop.cancel();
+        if let Some(d) = &self.discovery {
+            d.stop();
+        }
+        self.server.shutdown();
+        self.pending.lock().unwrap().clear();
+    }
+}

@@ -1,0 +1,189 @@
+//! Two whole nodes (`ferry_core::node::Node`) on loopback, discovery off: finding by address,
+//! answering requests later by session id, sending files and text, trust, verification codes.
+
+use ferry_core::config::TrustStore;
+use ferry_core::discovery::{DiscoveryEvent, InterfaceFilter};
+use ferry_core::identity::Identity;
+use ferry_core::node::{Node, NodeConfig, NodeListener, Target};
+use ferry_core::protocol::DeviceType;
+use ferry_core::server::{Decision, IncomingRequest, ReceiveEvent, ReceivePolicy, SenderInfo, SessionOutcome};
+use ferry_core::{CancellationToken, ErrorKind};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+#[derive(Debug)]
+enum Heard {
+    Device(DiscoveryEvent),
+    Request(IncomingRequest),
+    Text(SenderInfo, String),
+    Receive(ReceiveEvent),
+}
+
+struct Listener(mpsc::UnboundedSender<Heard>);
+impl NodeListener for Listener {
+    fn on_device(&self, e: DiscoveryEvent) {
+        let _ = self.0.send(Heard::Device(e));
+    }
+    fn on_request(&self, r: IncomingRequest) {
+        let _ = self.0.send(Heard::Request(r));
+    }
+    fn on_text(&self, s: SenderInfo, t: String) {
+        let _ = self.0.send(Heard::Text(s, t));
+    }
+    fn on_receive(&self, e: ReceiveEvent) {
+        let _ = self.0.send(Heard::Receive(e));
+    }
+}
+
+struct TestNode {
+    node: Node,
+    heard: mpsc::UnboundedReceiver<Heard>,
+    dir: tempfile::TempDir,
+}
+
+impl TestNode {
+    async fn start(alias: &str) -> TestNode {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = NodeConfig {
+            identity: Identity::generate().unwrap(),
+            trust: Arc::new(TrustStore::in_memory()),
+            alias: alias.into(),
+            device_type: DeviceType::Mobile,
+            device_model: "Test".into(),
+            port: 0,
+            bind: Some("127.0.0.1".parse().unwrap()),
+            https: true,
+            receive_dir: dir.path().to_path_buf(),
+            pin: None,
+            policy: ReceivePolicy::Ask,
+            discovery: false,
+            interfaces: InterfaceFilter::default(),
+            multicast_port: 53317,
+        };
+        let (tx, heard) = mpsc::unbounded_channel();
+        let node = Node::start(cfg, Arc::new(Listener(tx))).await.unwrap();
+        assert!(node.interfaces().is_empty(), "discovery must be off");
+        TestNode { node, heard, dir }
+    }
+
+    async fn next<T>(&mut self, what: &str, f: impl Fn(Heard) -> Option<T>) -> T {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                if let Some(t) = f(self.heard.recv().await.expect("listener open")) {
+                    return t;
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+    }
+
+    fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.node.port())
+    }
+}
+
+#[tokio::test]
+async fn find_by_address_then_send_and_answer_later() {
+    let mut a = TestNode::start("Anna").await;
+    let mut b = TestNode::start("Ben").await;
+    let dev = a.node.add_address(&b.addr()).await.unwrap();
+    assert_eq!((dev.alias.as_str(), dev.verified), ("Ben", true));
+    assert_eq!(dev.fingerprint, b.node.fingerprint());
+    a.next("found", |h| matches!(h, Heard::Device(DiscoveryEvent::Found(_))).then_some(())).await;
+    // Ben learnt about Anna from her register.
+    let anna = b.next("Anna registered", |h| match h {
+        Heard::Device(DiscoveryEvent::Found(d)) => Some(d),
+        _ => None,
+    })
+    .await;
+    assert_eq!((anna.alias.as_str(), anna.verified), ("Anna", true));
+    assert_eq!(a.node.verification_code(b.node.fingerprint()), b.node.verification_code(a.node.fingerprint()));
+
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("keep.txt"), b"keep me").unwrap();
+    std::fs::write(src.path().join("skip.txt"), b"skip me").unwrap();
+    let target = Target::Device { fingerprint: dev.fingerprint.clone() };
+    let paths = vec![src.path().join("keep.txt"), src.path().join("skip.txt")];
+    let node_a = Arc::new(a.node);
+    let sending = {
+        let (n, t, p) = (node_a.clone(), target.clone(), paths.clone());
+        tokio::spawn(async move { n.send_files(&t, &p, None, Arc::new(|_| {}), CancellationToken::new()).await })
+    };
+    let req = b.next("request", |h| match h {
+        Heard::Request(r) => Some(r),
+        _ => None,
+    })
+    .await;
+    assert!(req.sender.verified && req.sender.fingerprint == node_a.fingerprint());
+    assert!(b.node.answer("no-such-session", Decision::AcceptAll).is_err());
+    // The answer comes later, from the "UI", by session id: only one of the two files.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let keep: HashSet<String> = req.files.iter().filter(|f| f.file_name == "keep.txt").map(|f| f.id.clone()).collect();
+    b.node.answer(&req.session_id, Decision::Accept(keep)).unwrap();
+    assert!(b.node.answer(&req.session_id, Decision::AcceptAll).is_err(), "answered twice");
+    let report = sending.await.unwrap().unwrap();
+    assert_eq!((report.sent, report.skipped), (1, 1));
+    let outcome = b
+        .next("finished", |h| match h {
+            Heard::Receive(ReceiveEvent::SessionFinished { outcome, .. }) => Some(outcome),
+            _ => None,
+        })
+        .await;
+    assert_eq!(outcome, SessionOutcome::Finished { saved: 1, failed: 0 });
+    assert_eq!(std::fs::read(b.dir.path().join("keep.txt")).unwrap(), b"keep me");
+    assert!(!b.dir.path().join("skip.txt").exists());
+
+    // Declined next time.
+    let sending = {
+        let (n, t, p) = (node_a.clone(), target.clone(), paths.clone());
+        tokio::spawn(async move { n.send_files(&t, &p, None, Arc::new(|_| {}), CancellationToken::new()).await })
+    };
+    let req = b.next("request", |h| match h {
+        Heard::Request(r) => Some(r),
+        _ => None,
+    })
+    .await;
+    b.node.answer(&req.session_id, Decision::Decline).unwrap();
+    assert_eq!(sending.await.unwrap().unwrap_err().kind, ErrorKind::Declined);
+
+    // Text.
+    assert!(node_a.send_text(&target, "hi Ben", None, &|_| {}).await.unwrap());
+    let (sender, text) = b.next("text", |h| match h {
+        Heard::Text(s, t) => Some((s, t)),
+        _ => None,
+    })
+    .await;
+    assert_eq!((sender.alias.as_str(), text.as_str()), ("Anna", "hi Ben"));
+}
+
+#[tokio::test]
+async fn trusted_senders_skip_the_question_and_stop_declines_pending() {
+    let a = TestNode::start("Anna").await;
+    let mut b = TestNode::start("Ben").await;
+    assert!(b.node.trust(a.node.fingerprint(), Some("Anna".into())).unwrap());
+    assert!(b.node.is_trusted(a.node.fingerprint()));
+    let dev = a.node.add_address(&b.addr()).await.unwrap();
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("t.txt"), b"trusted").unwrap();
+    let target = Target::Device { fingerprint: dev.fingerprint };
+    a.node.send_files(&target, &[src.path().join("t.txt")], None, Arc::new(|_| {}), CancellationToken::new()).await.unwrap();
+    assert_eq!(std::fs::read(b.dir.path().join("t.txt")).unwrap(), b"trusted");
+
+    // Untrusted again: the request waits; stopping Ben declines it.
+    assert!(b.node.untrust(a.node.fingerprint()).unwrap());
+    let node_a = Arc::new(a.node);
+    let sending = {
+        let (n, t, p) = (node_a.clone(), target.clone(), vec![src.path().join("t.txt")]);
+        tokio::spawn(async move { n.send_files(&t, &p, None, Arc::new(|_| {}), CancellationToken::new()).await })
+    };
+    b.next("request", |h| matches!(h, Heard::Request(_)).then_some(())).await;
+    b.node.stop();
+    let e = sending.await.unwrap().unwrap_err();
+    assert!(matches!(e.kind, ErrorKind::Declined | ErrorKind::Network | ErrorKind::Cancelled), "{e}");
+    // Sending to a device not in the list is a clear error.
+    let e = node_a.send_text(&Target::Device { fingerprint: "AB".repeat(32) }, "x", None, &|_| {}).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidInput);
+}
