@@ -4,7 +4,7 @@ CARGO ?= cargo
 FERRY_DEBUG := target/debug/ferry
 FERRY_RELEASE := target/release/ferry
 
-.PHONY: all build release run test test-rust test-interop test-discovery setup bench demo clean help
+.PHONY: all build release run test test-rust test-bindings test-kotlin test-interop test-discovery bindings android-libs ios-xcframework setup bench demo clean help
 
 all: build
 
@@ -12,6 +12,10 @@ help:
 	@echo "make run           build and start a receiver into ./received (asks before accepting)"
 	@echo "make test          build and run every test (unit, conformance, CLI, interop in namespaces)"
 	@echo "make demo          two private network namespaces: a receiver, and a sender that finds it by name"
+	@echo "make bindings      regenerate the Kotlin and Swift bindings (bindings/kotlin, bindings/swift)"
+	@echo "make test-kotlin   Kotlin tests of the bindings on the JVM"
+	@echo "make android-libs  Android .so files into android/app/src/main/jniLibs (needs the NDK)"
+	@echo "make ios-xcframework  XCFramework for the Swift package (needs macOS + Xcode)"
 	@echo "make bench         release build; throughput on loopback, written to target/bench/results.json"
 	@echo "make build         debug build of the workspace"
 	@echo "make release       release build (target/release/ferry)"
@@ -32,11 +36,31 @@ run: release
 setup:
 	@bash scripts/install-peers.sh
 
-test: setup test-rust test-interop test-discovery
+test: setup test-rust test-bindings test-kotlin test-interop test-discovery
 
 test-rust:
 	$(CARGO) build --workspace --locked
 	$(CARGO) test --workspace --locked
+
+# Generated bindings: `make bindings` rewrites them; `make test` fails when the committed ones
+# drift from the library, and checks the C header of the Swift bindings.
+bindings:
+	bash scripts/bindings.sh
+
+test-bindings:
+	bash scripts/bindings.sh --check
+	gcc -fsyntax-only -Wall -Werror -std=c11 bindings/tests/c/header_check.c
+
+# The generated Kotlin and its tests, compiled with -Werror and run on the JVM (kotlinc from
+# npm and JNA from Debian, installed by scripts/install-kotlin.sh).
+test-kotlin:
+	bash scripts/test-kotlin.sh
+
+android-libs:
+	bash scripts/android-libs.sh
+
+ios-xcframework:
+	bash scripts/ios-xcframework.sh
 
 # Interop with LocalSend implementations nobody here wrote, inside network namespaces that the
 # script makes (needs root: CI has it). FERRY_SKIP_NETNS=1 skips it where that is impossible.

@@ -1,0 +1,324 @@
+//! Ferry for Kotlin and Swift: a thin, stable API over ferry-core, exported with UniFFI
+//! proc-macros. This crate only translates: types (`types`), errors (`error`) and events
+//! (foreign listener traits). The engine, its rules and its tests live in ferry-core.
+//!
+//! One multi-threaded tokio runtime, owned here, runs every node. Long work (sending) returns a
+//! [`TransferHandle`] that cancels on `cancel()` and when it is dropped (closed).
+
+mod error;
+mod types;
+
+pub use error::FerryError;
+pub use types::*;
+
+use ferry_core::config::TrustStore;
+use ferry_core::discovery::{DiscoveryEvent, InterfaceFilter};
+use ferry_core::identity::Identity;
+use ferry_core::node::{self, Node, Target};
+use ferry_core::send::{SendEvent, SendObserver};
+use ferry_core::server;
+use ferry_core::CancellationToken;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+uniffi::setup_scaffolding!();
+
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(4)
+            .thread_name("ferry")
+            .enable_all()
+            .build()
+            .expect("the tokio runtime starts")
+    })
+}
+
+/// The library version.
+#[uniffi::export]
+pub fn ferry_version() -> String {
+    env!("CARGO_PKG_VERSION").to_string()
+}
+
+/// The code two users compare to check each other's identity (both fingerprints sorted,
+/// joined, SHA-256).
+#[uniffi::export]
+pub fn verification_code(fingerprint_a: String, fingerprint_b: String) -> VerificationCode {
+    let c = ferry_core::identity::verification_code(&fingerprint_a, &fingerprint_b);
+    VerificationCode { digits: c.digits, bytes: c.bytes.to_vec() }
+}
+
+/// Events of a node, implemented by the app. Called from Ferry's threads: hand work to the
+/// app's own thread (main thread, coroutine) and return quickly.
+#[uniffi::export(with_foreign)]
+pub trait NodeListener: Send + Sync {
+    fn on_device_found(&self, device: Device);
+    fn on_device_updated(&self, device: Device);
+    fn on_device_lost(&self, device: Device);
+    /// Answer with `FerryNode.answer(request.sessionId, ...)`, now or later.
+    fn on_request(&self, request: IncomingRequest);
+    fn on_text(&self, sender: Sender, text: String);
+    fn on_receive(&self, update: ReceiveUpdate);
+}
+
+/// Events of one send, implemented by the app.
+#[uniffi::export(with_foreign)]
+pub trait TransferListener: Send + Sync {
+    fn on_update(&self, update: SendUpdate);
+}
+
+struct ListenerBridge {
+    listener: Arc<dyn NodeListener>,
+    fingerprint: String,
+}
+
+impl node::NodeListener for ListenerBridge {
+    fn on_device(&self, event: DiscoveryEvent) {
+        match event {
+            DiscoveryEvent::Found(d) => self.listener.on_device_found(d.into()),
+            DiscoveryEvent::Updated(d) => self.listener.on_device_updated(d.into()),
+            DiscoveryEvent::Lost(d) => self.listener.on_device_lost(d.into()),
+        }
+    }
+    fn on_request(&self, r: server::IncomingRequest) {
+        let code = ferry_core::identity::verification_code(&self.fingerprint, &r.sender.fingerprint);
+        self.listener.on_request(IncomingRequest {
+            total_size: r.total_size(),
+            files: r.files.iter().map(types::offered).collect(),
+            session_id: r.session_id,
+            sender: r.sender.into(),
+            verification_code: code.digits,
+        });
+    }
+    fn on_text(&self, sender: server::SenderInfo, text: String) {
+        self.listener.on_text(sender.into(), text);
+    }
+    fn on_receive(&self, event: server::ReceiveEvent) {
+        self.listener.on_receive(event.into());
+    }
+}
+
+/// A Ferry device: receives, finds others, sends. Close it (or call `stop`) when done.
+#[derive(uniffi::Object)]
+pub struct FerryNode {
+    node: Arc<Node>,
+}
+
+#[uniffi::export(async_runtime = "tokio")]
+impl FerryNode {
+    /// Starts a node: loads (or makes) the identity in `config.configDir`, starts the server
+    /// and, if enabled, discovery.
+    #[uniffi::constructor]
+    pub fn start(config: NodeConfig, listener: Arc<dyn NodeListener>) -> Result<Arc<FerryNode>, FerryError> {
+        let dir = PathBuf::from(&config.config_dir);
+        let identity = Identity::load_or_create(&dir)?;
+        let trust = Arc::new(TrustStore::open(&dir)?);
+        let bind = match &config.bind_address {
+            Some(a) => Some(a.parse().map_err(|_| FerryError::InvalidInput { message: format!("not an IP address: {a}") })?),
+            None => None,
+        };
+        let cfg = node::NodeConfig {
+            trust,
+            alias: config.alias,
+            device_type: config.device_kind.into(),
+            device_model: config.device_model,
+            port: config.port,
+            bind,
+            https: config.encryption,
+            receive_dir: PathBuf::from(config.receive_dir),
+            pin: config.pin,
+            policy: config.receive_mode.into(),
+            discovery: config.discovery,
+            interfaces: InterfaceFilter::new(&config.interfaces_include, &config.interfaces_exclude)?,
+            multicast_port: ferry_core::protocol::DEFAULT_PORT,
+            identity: identity.clone(),
+        };
+        let bridge = Arc::new(ListenerBridge { listener, fingerprint: identity.fingerprint().to_string() });
+        let node = runtime().block_on(Node::start(cfg, bridge))?;
+        Ok(Arc::new(FerryNode { node: Arc::new(node) }))
+    }
+
+    /// This device's certificate fingerprint.
+    pub fn fingerprint(&self) -> String {
+        self.node.fingerprint().to_string()
+    }
+
+    /// The TCP port the node listens on.
+    pub fn port(&self) -> u16 {
+        self.node.port()
+    }
+
+    /// The devices found so far.
+    pub fn devices(&self) -> Vec<Device> {
+        self.node.devices().into_iter().map(Device::from).collect()
+    }
+
+    /// Announces and scans the local network; returns how many devices answered the scan.
+    pub async fn scan(&self) -> Result<u32, FerryError> {
+        Ok(self.node.scan().await? as u32)
+    }
+
+    /// Looks for a device at `address` (`host[:port]`) and lists it.
+    pub async fn add_address(&self, address: String) -> Result<Device, FerryError> {
+        Ok(self.node.add_address(&address).await?.into())
+    }
+
+    /// Answers a request from `NodeListener.onRequest`.
+    pub fn answer(&self, session_id: String, decision: Decision) -> Result<(), FerryError> {
+        Ok(self.node.answer(&session_id, decision.into())?)
+    }
+
+    /// Cancels what is being received. Returns whether something was.
+    pub fn cancel_receive(&self) -> bool {
+        self.node.cancel_receive()
+    }
+
+    /// Sends files and folders. Progress and the end go to `listener`; the handle cancels.
+    /// Bad input (no such device, unreadable path) fails here, before anything starts.
+    pub fn send_files(
+        &self,
+        target: SendTarget,
+        items: Vec<SendItem>,
+        pin: Option<String>,
+        listener: Arc<dyn TransferListener>,
+    ) -> Result<Arc<TransferHandle>, FerryError> {
+        let target = to_target(target)?;
+        let paths: Vec<PathBuf> = items
+            .into_iter()
+            .map(|i| match i {
+                SendItem::Path { path } => PathBuf::from(path),
+            })
+            .collect();
+        // Check the target and the paths now, so that mistakes are errors, not events.
+        self.node.send_options(&target, None)?;
+        ferry_core::send::Selection::from_paths(&paths)?;
+        let handle = Arc::new(TransferHandle { cancel: CancellationToken::new(), finished: Arc::new(AtomicBool::new(false)) });
+        let (node, cancel, finished) = (self.node.clone(), handle.cancel.clone(), handle.finished.clone());
+        runtime().spawn(async move {
+            let progress = Arc::new(Progress { listener: listener.clone(), state: Mutex::new(ProgressState::default()) });
+            let result = node.send_files(&target, &paths, pin, progress, cancel).await;
+            finished.store(true, Ordering::SeqCst);
+            listener.on_update(match result {
+                Ok(r) => SendUpdate::Finished { sent: r.sent as u32, skipped: r.skipped as u32, bytes: r.bytes },
+                Err(e) => SendUpdate::Failed { kind: e.kind.as_str().to_string(), error: e.message },
+            });
+        });
+        Ok(handle)
+    }
+
+    /// Sends a text message; true when the receiver showed it.
+    pub async fn send_text(&self, target: SendTarget, text: String, pin: Option<String>) -> Result<bool, FerryError> {
+        let target = to_target(target)?;
+        Ok(self.node.send_text(&target, &text, pin, &|_| {}).await?)
+    }
+
+    /// Trusts a device (its transfers are accepted without asking). False if it already was.
+    pub fn trust(&self, fingerprint: String, alias: Option<String>) -> Result<bool, FerryError> {
+        Ok(self.node.trust(&fingerprint, alias)?)
+    }
+
+    /// Stops trusting a device. False if it was not trusted.
+    pub fn untrust(&self, fingerprint: String) -> Result<bool, FerryError> {
+        Ok(self.node.untrust(&fingerprint)?)
+    }
+
+    pub fn is_trusted(&self, fingerprint: String) -> bool {
+        self.node.is_trusted(&fingerprint)
+    }
+
+    /// The code to compare with the user of `fingerprint`.
+    pub fn verification_code(&self, fingerprint: String) -> VerificationCode {
+        let c = self.node.verification_code(&fingerprint);
+        VerificationCode { digits: c.digits, bytes: c.bytes.to_vec() }
+    }
+
+    /// Stops receiving and discovery; a running receive is cancelled.
+    pub fn stop(&self) {
+        self.node.stop();
+    }
+}
+
+fn to_target(t: SendTarget) -> Result<Target, FerryError> {
+    Ok(match t {
+        SendTarget::Device { fingerprint } => Target::Device { fingerprint },
+        SendTarget::Address { address, encryption, fingerprint } => {
+            let protocol = if encryption { ferry_core::protocol::Protocol::Https } else { ferry_core::protocol::Protocol::Http };
+            let expected = match fingerprint {
+                Some(f) => Some(ferry_core::identity::normalize_fingerprint(&f)?),
+                None => None,
+            };
+            Target::Address { peer: ferry_core::client::PeerAddr::parse(&address, protocol)?, expected_fingerprint: expected }
+        }
+    })
+}
+
+/// A running send. `cancel()` stops it (the receiver is told); closing the handle does too.
+#[derive(uniffi::Object)]
+pub struct TransferHandle {
+    cancel: CancellationToken,
+    finished: Arc<AtomicBool>,
+}
+
+#[uniffi::export]
+impl TransferHandle {
+    pub fn cancel(&self) {
+        self.cancel.cancel();
+    }
+    /// True once the final update (finished or failed) was sent.
+    pub fn is_finished(&self) -> bool {
+        self.finished.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for TransferHandle {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+#[derive(Default)]
+struct ProgressState {
+    sizes: HashMap<String, u64>,
+    sent: HashMap<String, u64>,
+    total_size: u64,
+    total_sent: u64,
+}
+
+/// Turns ferry-core's send events into `SendUpdate`s with running totals.
+struct Progress {
+    listener: Arc<dyn TransferListener>,
+    state: Mutex<ProgressState>,
+}
+
+impl SendObserver for Progress {
+    fn on_event(&self, event: SendEvent) {
+        // The lock is held while the listener runs, so that updates from parallel uploads
+        // reach it in the order their totals were counted.
+        let mut s = self.state.lock().unwrap();
+        let update = match event {
+            SendEvent::Connected { device } => {
+                SendUpdate::Connected { alias: device.info.alias, fingerprint: device.fingerprint, verified: device.verified }
+            }
+            SendEvent::WaitingForAcceptance => SendUpdate::Waiting,
+            SendEvent::Accepted { files, .. } => {
+                s.sizes = files.iter().map(|f| (f.id.clone(), f.size)).collect();
+                s.total_size = files.iter().map(|f| f.size).sum();
+                SendUpdate::Accepted { file_ids: files.into_iter().map(|f| f.id).collect(), total_size: s.total_size }
+            }
+            SendEvent::FileProgress { file_id, sent, size } => {
+                let before = s.sent.insert(file_id.clone(), sent).unwrap_or(0);
+                // A retried file starts again from zero, and the total goes back with it.
+                s.total_sent = (s.total_sent + sent).saturating_sub(before);
+                SendUpdate::Progress { file_id, sent, size, total_sent: s.total_sent, total_size: s.total_size }
+            }
+            SendEvent::FileCompleted { file_id } => SendUpdate::FileSent { file_id },
+            SendEvent::FileFailed { file_id, error, retry } => SendUpdate::FileFailed { file_id, message: error, will_retry: retry },
+            SendEvent::Notice { message } => SendUpdate::Notice { message },
+        };
+        self.listener.on_update(update);
+        drop(s);
+    }
+}

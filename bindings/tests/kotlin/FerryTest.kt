@@ -1,0 +1,240 @@
+// Kotlin tests of the generated bindings, on a plain JVM against the host library
+// (make test-kotlin). Two nodes in one JVM on 127.0.0.1, discovery off.
+package app.ferry.core.test
+
+import app.ferry.core.*
+import java.io.File
+import java.nio.file.Files
+import java.util.concurrent.LinkedBlockingQueue
+import java.util.concurrent.TimeUnit
+import kotlin.test.assertEquals
+import kotlin.test.assertFailsWith
+import kotlin.test.assertFalse
+import kotlin.test.assertNotNull
+import kotlin.test.assertTrue
+import kotlin.test.fail
+import kotlinx.coroutines.runBlocking
+
+/** Records a node's events; `requests` get answered by the test. */
+class Recorder : NodeListener {
+    val events = LinkedBlockingQueue<Any>()
+    val requests = LinkedBlockingQueue<IncomingRequest>()
+    val texts = LinkedBlockingQueue<Pair<Sender, String>>()
+    val receives = LinkedBlockingQueue<ReceiveUpdate>()
+    override fun onDeviceFound(device: Device) { events.add(device) }
+    override fun onDeviceUpdated(device: Device) {}
+    override fun onDeviceLost(device: Device) {}
+    override fun onRequest(request: IncomingRequest) { requests.add(request) }
+    override fun onText(sender: Sender, text: String) { texts.add(sender to text) }
+    override fun onReceive(update: ReceiveUpdate) { receives.add(update) }
+}
+
+class Sends : TransferListener {
+    val updates = LinkedBlockingQueue<SendUpdate>()
+    override fun onUpdate(update: SendUpdate) { updates.add(update) }
+    /** Every update up to the final one (finished or failed). */
+    fun untilEnd(seconds: Long = 30): List<SendUpdate> {
+        val all = mutableListOf<SendUpdate>()
+        while (true) {
+            val u = updates.poll(seconds, TimeUnit.SECONDS) ?: fail("no final update after ${seconds}s: $all")
+            all.add(u)
+            if (u is SendUpdate.Finished || u is SendUpdate.Failed) return all
+        }
+    }
+}
+
+fun <T> LinkedBlockingQueue<T>.next(what: String, seconds: Long = 10): T =
+    poll(seconds, TimeUnit.SECONDS) ?: fail("timed out waiting for $what")
+
+inline fun <reified T> LinkedBlockingQueue<ReceiveUpdate>.nextOf(what: String): T {
+    while (true) {
+        val u = next(what)
+        if (u is T) return u
+    }
+}
+
+fun tempDir(name: String): File = Files.createTempDirectory("ferry-kt-$name").toFile()
+
+class TestNode(alias: String, pin: String? = null) {
+    val listener = Recorder()
+    val inbox = tempDir("$alias-in")
+    val node: FerryNode = FerryNode.start(
+        NodeConfig(
+            alias = alias, deviceKind = DeviceKind.MOBILE, deviceModel = "JVM", port = 0u,
+            configDir = tempDir("$alias-cfg").path, receiveDir = inbox.path, pin = pin,
+            encryption = true, discovery = false, interfacesInclude = listOf(), interfacesExclude = listOf(),
+            receiveMode = ReceiveMode.ASK, bindAddress = "127.0.0.1",
+        ),
+        listener,
+    )
+    val address get() = "127.0.0.1:${node.port()}"
+}
+
+val tests = linkedMapOf<String, () -> Unit>()
+fun test(name: String, body: () -> Unit) { tests[name] = body }
+
+fun main() {
+    val a = TestNode("Anna")
+    val b = TestNode("Ben")
+    val ben = runBlocking { a.node.addAddress(b.address) }
+
+    test("find by address: verified, with the same verification code on both sides") {
+        assertEquals("Ben", ben.alias)
+        assertTrue(ben.verified)
+        assertEquals(b.node.fingerprint(), ben.fingerprint)
+        assertTrue(a.node.devices().any { it.fingerprint == ben.fingerprint })
+        val mine = a.node.verificationCode(ben.fingerprint)
+        val theirs = b.node.verificationCode(a.node.fingerprint())
+        assertEquals(mine.digits, theirs.digits)
+        assertTrue(mine.bytes.contentEquals(theirs.bytes) && mine.bytes.size == 16)
+        assertEquals(mine.digits, verificationCode(b.node.fingerprint(), a.node.fingerprint()).digits)
+        assertEquals(19, a.node.verificationCode(ben.fingerprint).digits.length)
+    }
+
+    test("files and a folder, a subset accepted, progress in order summing to the sizes") {
+        val src = tempDir("src")
+        File(src, "keep.bin").writeBytes(ByteArray(3_000_000) { (it % 251).toByte() })
+        File(src, "skip.txt").writeText("not this one")
+        File(src, "album/2024").mkdirs()
+        File(src, "album/2024/photo.jpg").writeBytes(ByteArray(700_000) { 7 })
+        File(src, "album/notes.txt").writeText("notes")
+        val sends = Sends()
+        val handle = a.node.sendFiles(
+            SendTarget.Device(ben.fingerprint),
+            listOf(SendItem.Path(File(src, "keep.bin").path), SendItem.Path(File(src, "skip.txt").path), SendItem.Path(File(src, "album").path)),
+            null, sends,
+        )
+        val req = b.listener.requests.next("request")
+        assertEquals("Anna", req.sender.alias)
+        assertTrue(req.sender.verified)
+        assertEquals(a.node.verificationCode(b.node.fingerprint()).digits, req.verificationCode)
+        assertEquals(4, req.files.size)
+        val wanted = req.files.filter { it.name != "skip.txt" }
+        b.node.answer(req.sessionId, Decision.Accept(wanted.map { it.id }))
+        assertFailsWith<FerryException.InvalidInput> { b.node.answer(req.sessionId, Decision.AcceptAll) }
+        val updates = sends.untilEnd()
+        val end = updates.last()
+        assertTrue(end is SendUpdate.Finished, "ended with $end")
+        assertEquals(3u, end.sent)
+        assertEquals(1u, end.skipped)
+        assertTrue(handle.isFinished())
+        val accepted = updates.filterIsInstance<SendUpdate.Accepted>().single()
+        assertEquals(wanted.sumOf { it.size }, accepted.totalSize)
+        // per file: sent never goes down and ends at the size; the running total ends at the sum
+        val progress = updates.filterIsInstance<SendUpdate.Progress>()
+        for ((id, ps) in progress.groupBy { it.fileId }) {
+            assertEquals(ps.map { it.sent }, ps.map { it.sent }.sorted(), "file $id progress out of order")
+            assertEquals(ps.last().size, ps.last().sent)
+        }
+        assertEquals(progress.map { it.totalSent }, progress.map { it.totalSent }.sorted())
+        assertEquals(accepted.totalSize, progress.last().totalSent)
+        val fin = b.listener.receives.nextOf<ReceiveUpdate.Finished>("receive finished")
+        assertEquals(TransferOutcome.Finished(3u, 0u), fin.outcome)
+        assertTrue(File(src, "keep.bin").readBytes().contentEquals(File(b.inbox, "keep.bin").readBytes()))
+        assertEquals("notes", File(b.inbox, "album/notes.txt").readText())
+        assertEquals(700_000L, File(b.inbox, "album/2024/photo.jpg").length())
+        assertFalse(File(b.inbox, "skip.txt").exists())
+        handle.close()
+    }
+
+    test("a declined request ends the send as declined") {
+        val f = File(tempDir("d"), "no.txt").apply { writeText("no") }
+        val sends = Sends()
+        a.node.sendFiles(SendTarget.Device(ben.fingerprint), listOf(SendItem.Path(f.path)), null, sends).use {
+            val req = b.listener.requests.next("request")
+            b.node.answer(req.sessionId, Decision.Decline)
+            val end = sends.untilEnd().last()
+            assertTrue(end is SendUpdate.Failed && end.kind == "declined", "ended with $end")
+        }
+    }
+
+    test("text messages") {
+        assertTrue(runBlocking { a.node.sendText(SendTarget.Device(ben.fingerprint), "hello from Kotlin", null) })
+        val (sender, text) = b.listener.texts.next("text")
+        assertEquals("Anna", sender.alias)
+        assertEquals("hello from Kotlin", text)
+    }
+
+    test("the sender cancels") {
+        val big = File(tempDir("big"), "big.bin").apply { writeBytes(ByteArray(64 * 1024 * 1024)) }
+        val sends = Sends()
+        val handle = a.node.sendFiles(SendTarget.Device(ben.fingerprint), listOf(SendItem.Path(big.path)), null, sends)
+        val req = b.listener.requests.next("request")
+        b.node.answer(req.sessionId, Decision.AcceptAll)
+        while (sends.updates.next("progress") !is SendUpdate.Progress) {}
+        handle.cancel()
+        val end = sends.untilEnd().last()
+        assertTrue(end is SendUpdate.Failed && end.kind == "cancelled", "ended with $end")
+        val fin = b.listener.receives.nextOf<ReceiveUpdate.Finished>("receive finished")
+        assertEquals(TransferOutcome.CancelledBySender, fin.outcome)
+        assertFalse(File(b.inbox, "big.bin").exists(), "a cancelled file must not look complete")
+    }
+
+    test("the receiver cancels") {
+        val big = File(tempDir("big2"), "big2.bin").apply { writeBytes(ByteArray(64 * 1024 * 1024)) }
+        val sends = Sends()
+        a.node.sendFiles(SendTarget.Device(ben.fingerprint), listOf(SendItem.Path(big.path)), null, sends).use {
+            val req = b.listener.requests.next("request")
+            b.node.answer(req.sessionId, Decision.AcceptAll)
+            b.listener.receives.nextOf<ReceiveUpdate.Progress>("receive progress")
+            assertTrue(b.node.cancelReceive())
+            val end = sends.untilEnd().last()
+            assertTrue(end is SendUpdate.Failed, "ended with $end")
+            assertFalse(File(b.inbox, "big2.bin").exists())
+        }
+    }
+
+    test("PIN required, wrong PIN, and a device that is not the expected one are exceptions") {
+        val c = TestNode("Cleo", pin = "2468")
+        try {
+            val cleo = SendTarget.Address(c.address, true, null)
+            assertFailsWith<FerryException.PinRequired> { runBlocking { a.node.sendText(cleo, "x", null) } }
+            assertFailsWith<FerryException.InvalidPin> { runBlocking { a.node.sendText(cleo, "x", "1111") } }
+            assertTrue(runBlocking { a.node.sendText(cleo, "right pin", "2468") })
+            val pinned = SendTarget.Address(c.address, true, b.node.fingerprint())
+            assertFailsWith<FerryException.FingerprintMismatch> { runBlocking { a.node.sendText(pinned, "x", "2468") } }
+        } finally {
+            c.node.stop()
+            c.node.close()
+        }
+    }
+
+    test("bad input fails at once") {
+        assertFailsWith<FerryException.InvalidInput> {
+            a.node.sendFiles(SendTarget.Device("AB".repeat(32)), listOf(), null, Sends())
+        }
+        assertFailsWith<FerryException.InvalidInput> {
+            a.node.sendFiles(SendTarget.Device(ben.fingerprint), listOf(SendItem.Path("/no/such/file")), null, Sends())
+        }
+        assertFailsWith<FerryException.InvalidInput> { b.node.answer("no-such-session", Decision.AcceptAll) }
+    }
+
+    test("trust: a trusted sender is not asked") {
+        assertTrue(b.node.trust(a.node.fingerprint(), "Anna"))
+        assertTrue(b.node.isTrusted(a.node.fingerprint()))
+        val f = File(tempDir("t"), "trusted.txt").apply { writeText("straight in") }
+        val sends = Sends()
+        a.node.sendFiles(SendTarget.Device(ben.fingerprint), listOf(SendItem.Path(f.path)), null, sends).use {
+            assertTrue(sends.untilEnd().last() is SendUpdate.Finished)
+        }
+        assertTrue(b.listener.requests.isEmpty())
+        assertEquals("straight in", File(b.inbox, "trusted.txt").readText())
+        assertTrue(b.node.untrust(a.node.fingerprint()))
+    }
+
+    var failed = 0
+    for ((name, body) in tests) {
+        try {
+            body()
+            println("ok - $name")
+        } catch (e: Throwable) {
+            failed++
+            println("not ok - $name: $e")
+            e.printStackTrace(System.out)
+        }
+    }
+    a.node.stop(); b.node.stop()
+    a.node.close(); b.node.close()
+    println("${tests.size - failed} passed, $failed failed")
+    System.exit(if (failed == 0) 0 else 1)
+}

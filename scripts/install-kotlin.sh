@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what the Kotlin tests of the bindings need, where it is missing (idempotent, quiet):
+#   the Kotlin compiler from npm (kotlin-compiler, which also carries kotlin-test and
+#   kotlinx-coroutines) into .tools/kotlin, JNA from Debian (libjna-java), a JDK.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+KOTLIN_VERSION=2.4.20
+SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+need_apt=()
+[ -f /usr/share/java/jna.jar ] || need_apt+=(libjna-java)
+command -v javac >/dev/null 2>&1 || need_apt+=(default-jdk-headless)
+command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)
+if [ "${#need_apt[@]}" -gt 0 ]; then
+    echo "install-kotlin: apt-get install ${need_apt[*]}" >&2
+    $SUDO apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+KC="$ROOT/.tools/kotlin/node_modules/kotlin-compiler"
+if [ "$(cat "$KC/build.txt" 2>/dev/null)" != "$KOTLIN_VERSION" ]; then
+    echo "install-kotlin: npm kotlin-compiler@$KOTLIN_VERSION" >&2
+    mkdir -p "$ROOT/.tools/kotlin"
+    npm install --silent --no-audit --no-fund --prefix "$ROOT/.tools/kotlin" "kotlin-compiler@$KOTLIN_VERSION" >/dev/null 2>&1
+fi
+[ -x "$KC/bin/kotlinc" ] || { echo "install-kotlin: kotlinc missing after install" >&2; exit 1; }
