@@ -43,13 +43,14 @@ test-rust:
 	$(CARGO) test --workspace --locked
 
 # Generated bindings: `make bindings` rewrites them; `make test` fails when the committed ones
-# drift from the library, and checks the C header of the Swift bindings.
+# drift from the library, and checks the C header and the Swift syntax of the Swift bindings.
 bindings:
 	bash scripts/bindings.sh
 
 test-bindings:
 	bash scripts/bindings.sh --check
 	gcc -fsyntax-only -Wall -Werror -std=c11 bindings/tests/c/header_check.c
+	bash scripts/check-swift.sh bindings/swift
 
 # The generated Kotlin and its tests, compiled with -Werror and run on the JVM (kotlinc from
 # npm and JNA from Debian, installed by scripts/install-kotlin.sh).
