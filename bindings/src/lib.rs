@@ -6,9 +6,11 @@
 //! [`TransferHandle`] that cancels on `cancel()` and when it is dropped (closed).
 
 mod error;
+mod logging;
 mod types;
 
 pub use error::FerryError;
+pub use logging::{init_logging, LogLevel, LogListener};
 pub use types::*;
 
 use ferry_core::config::TrustStore;

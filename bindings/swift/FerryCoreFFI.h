@@ -292,6 +292,13 @@ typedef void (*UniffiCallbackInterfaceTransferListenerMethod0)(uint64_t, RustBuf
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_LOG_LISTENER_METHOD0
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_LOG_LISTENER_METHOD0
+typedef void (*UniffiCallbackInterfaceLogListenerMethod0)(uint64_t, RustBuffer, RustBuffer, RustBuffer, void* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
 #ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_NODE_LISTENER
 #define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_NODE_LISTENER
 typedef struct UniffiVTableCallbackInterfaceNodeListener {
@@ -313,6 +320,15 @@ typedef struct UniffiVTableCallbackInterfaceTransferListener {
     UniffiCallbackInterfaceClone _Nonnull uniffiClone;
     UniffiCallbackInterfaceTransferListenerMethod0 _Nonnull onUpdate;
 } UniffiVTableCallbackInterfaceTransferListener;
+
+#endif
+#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_LOG_LISTENER
+#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_LOG_LISTENER
+typedef struct UniffiVTableCallbackInterfaceLogListener {
+    UniffiCallbackInterfaceFree _Nonnull uniffiFree;
+    UniffiCallbackInterfaceClone _Nonnull uniffiClone;
+    UniffiCallbackInterfaceLogListenerMethod0 _Nonnull onLog;
+} UniffiVTableCallbackInterfaceLogListener;
 
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_CLONE_FERRYNODE
@@ -485,6 +501,26 @@ void uniffi_ferry_ffi_fn_init_callback_vtable_transferlistener(const UniffiVTabl
 void uniffi_ferry_ffi_fn_method_transferlistener_on_update(uint64_t ptr, RustBuffer update, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_CLONE_LOGLISTENER
+#define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_CLONE_LOGLISTENER
+uint64_t uniffi_ferry_ffi_fn_clone_loglistener(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_FREE_LOGLISTENER
+#define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_FREE_LOGLISTENER
+void uniffi_ferry_ffi_fn_free_loglistener(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_INIT_CALLBACK_VTABLE_LOGLISTENER
+#define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_INIT_CALLBACK_VTABLE_LOGLISTENER
+void uniffi_ferry_ffi_fn_init_callback_vtable_loglistener(const UniffiVTableCallbackInterfaceLogListener* _Nonnull vtable
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_METHOD_LOGLISTENER_ON_LOG
+#define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_METHOD_LOGLISTENER_ON_LOG
+void uniffi_ferry_ffi_fn_method_loglistener_on_log(uint64_t ptr, RustBuffer level, RustBuffer target, RustBuffer message, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_FUNC_FERRY_VERSION
 #define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_FUNC_FERRY_VERSION
 RustBuffer uniffi_ferry_ffi_fn_func_ferry_version(RustCallStatus *_Nonnull out_status
@@ -494,6 +530,11 @@ RustBuffer uniffi_ferry_ffi_fn_func_ferry_version(RustCallStatus *_Nonnull out_s
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_FUNC_VERIFICATION_CODE
 #define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_FUNC_VERIFICATION_CODE
 RustBuffer uniffi_ferry_ffi_fn_func_verification_code(RustBuffer fingerprint_a, RustBuffer fingerprint_b, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_FUNC_INIT_LOGGING
+#define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_FUNC_INIT_LOGGING
+void uniffi_ferry_ffi_fn_func_init_logging(RustBuffer level, RustBuffer listener, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_FFI_FERRY_FFI_RUSTBUFFER_ALLOC
@@ -768,6 +809,12 @@ uint16_t uniffi_ferry_ffi_checksum_func_verification_code(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_FUNC_INIT_LOGGING
+#define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_FUNC_INIT_LOGGING
+uint16_t uniffi_ferry_ffi_checksum_func_init_logging(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_METHOD_FERRYNODE_ADD_ADDRESS
 #define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_METHOD_FERRYNODE_ADD_ADDRESS
 uint16_t uniffi_ferry_ffi_checksum_method_ferrynode_add_address(void
@@ -903,6 +950,12 @@ uint16_t uniffi_ferry_ffi_checksum_method_transferhandle_is_finished(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_METHOD_TRANSFERLISTENER_ON_UPDATE
 #define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_METHOD_TRANSFERLISTENER_ON_UPDATE
 uint16_t uniffi_ferry_ffi_checksum_method_transferlistener_on_update(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_METHOD_LOGLISTENER_ON_LOG
+#define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_METHOD_LOGLISTENER_ON_LOG
+uint16_t uniffi_ferry_ffi_checksum_method_loglistener_on_log(void
     
 );
 #endif
