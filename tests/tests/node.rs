@@ -80,9 +80,22 @@ impl TestNode {
         .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
     }
 
+    async fn next_request(&mut self) -> IncomingRequest {
+        self.next("request", |h| match h {
+            Heard::Request(r) => Some(r),
+            _ => None,
+        })
+        .await
+    }
+
     fn addr(&self) -> String {
         format!("127.0.0.1:{}", self.node.port())
     }
+}
+
+fn spawn_send(node: &Arc<Node>, target: &Target, paths: &[std::path::PathBuf]) -> tokio::task::JoinHandle<ferry_core::Result<ferry_core::send::SendReport>> {
+    let (n, t, p) = (node.clone(), target.clone(), paths.to_vec());
+    tokio::spawn(async move { n.send_files(&t, &p, None, Arc::new(|_| {}), CancellationToken::new()).await })
 }
 
 #[tokio::test]
@@ -108,15 +121,8 @@ async fn find_by_address_then_send_and_answer_later() {
     let target = Target::Device { fingerprint: dev.fingerprint.clone() };
     let paths = vec![src.path().join("keep.txt"), src.path().join("skip.txt")];
     let node_a = Arc::new(a.node);
-    let sending = {
-        let (n, t, p) = (node_a.clone(), target.clone(), paths.clone());
-        tokio::spawn(async move { n.send_files(&t, &p, None, Arc::new(|_| {}), CancellationToken::new()).await })
-    };
-    let req = b.next("request", |h| match h {
-        Heard::Request(r) => Some(r),
-        _ => None,
-    })
-    .await;
+    let sending = spawn_send(&node_a, &target, &paths);
+    let req = b.next_request().await;
     assert!(req.sender.verified && req.sender.fingerprint == node_a.fingerprint());
     assert!(b.node.answer("no-such-session", Decision::AcceptAll).is_err());
     // The answer comes later, from the "UI", by session id: only one of the two files.
@@ -137,15 +143,8 @@ async fn find_by_address_then_send_and_answer_later() {
     assert!(!b.dir.path().join("skip.txt").exists());
 
     // Declined next time.
-    let sending = {
-        let (n, t, p) = (node_a.clone(), target.clone(), paths.clone());
-        tokio::spawn(async move { n.send_files(&t, &p, None, Arc::new(|_| {}), CancellationToken::new()).await })
-    };
-    let req = b.next("request", |h| match h {
-        Heard::Request(r) => Some(r),
-        _ => None,
-    })
-    .await;
+    let sending = spawn_send(&node_a, &target, &paths);
+    let req = b.next_request().await;
     b.node.answer(&req.session_id, Decision::Decline).unwrap();
     assert_eq!(sending.await.unwrap().unwrap_err().kind, ErrorKind::Declined);
 
@@ -175,10 +174,7 @@ async fn trusted_senders_skip_the_question_and_stop_declines_pending() {
     // Untrusted again: the request waits; stopping Ben declines it.
     assert!(b.node.untrust(a.node.fingerprint()).unwrap());
     let node_a = Arc::new(a.node);
-    let sending = {
-        let (n, t, p) = (node_a.clone(), target.clone(), vec![src.path().join("t.txt")]);
-        tokio::spawn(async move { n.send_files(&t, &p, None, Arc::new(|_| {}), CancellationToken::new()).await })
-    };
+    let sending = spawn_send(&node_a, &target, &[src.path().join("t.txt")]);
     b.next("request", |h| matches!(h, Heard::Request(_)).then_some(())).await;
     b.node.stop();
     let e = sending.await.unwrap().unwrap_err();
