@@ -287,7 +287,7 @@ impl Output {
             println!("No devices found.");
             return;
         }
-        println!("{:<24} {:<26} {:<9} {:<9} {}", "ALIAS", "ADDRESS", "TYPE", "ID", "VERIFIED");
+        println!("{:<24} {:<26} {:<9} {:<9} VERIFIED", "ALIAS", "ADDRESS", "TYPE", "ID");
         for d in list {
             println!(
                 "{:<24} {:<26} {:<9} {:<9} {}",

@@ -5,8 +5,8 @@
 use crate::client::PeerAddr;
 use crate::config::TrustStore;
 use crate::discovery::{self, Device, DeviceRegistry, Discovery, DiscoveryEvent, DiscoveryOptions, InterfaceFilter, Sighting, Source};
-use crate::error::{Error, ErrorKind, Result};
-use crate::identity::{same_fingerprint, verification_code, Identity, VerificationCode};
+use crate::error::{Error, Result};
+use crate::identity::{verification_code, Identity, VerificationCode};
 use crate::protocol::{DeviceInfo, DeviceType, Protocol};
 use crate::send::{self, Selection, SendObserver, SendOptions, SendReport};
 use crate::server::{self, Decision, DecisionReply, IncomingRequest, ReceiveEvent, ReceiveHandler, ReceivePolicy, SenderInfo, ServerHandle, ServerOptions};
@@ -222,17 +222,7 @@ impl Node {
     /// Looks for a device at `address` (`host[:port]`), trying HTTPS then HTTP, and lists it.
     pub async fn add_address(&self, address: &str) -> Result<Device> {
         let peer = PeerAddr::parse(address, if self.cfg.https { Protocol::Https } else { Protocol::Http })?;
-        let (remote, protocol) = discovery::probe::probe_any(&self.cfg.identity, &self.info, &peer, None, Duration::from_secs(3))
-            .await
-            .map_err(|e| e.into_error(&peer))?;
-        if same_fingerprint(&remote.fingerprint, self.fingerprint()) {
-            return Err(Error::invalid(format!("{address} is this device")));
-        }
-        let ip = peer.socket_addr().map(|a| a.ip()).unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED));
-        let mut info = remote.info;
-        info.fingerprint = remote.fingerprint.clone();
-        self.registry.observe(Sighting { info, host: peer.host.clone(), ip, port: peer.port, protocol, verified: remote.verified, source: Source::Manual });
-        self.registry.get(&remote.fingerprint).ok_or_else(|| Error::new(ErrorKind::Internal, "the device list is full"))
+        discovery::probe_and_list(&self.cfg.identity, &self.info, &self.registry, &peer, None, Source::Manual, Duration::from_secs(3)).await
     }
 
     /// Answers a pending request. Unknown (or already answered) session ids are an error.

@@ -111,6 +111,22 @@ pub struct Sighting {
 }
 
 impl Sighting {
+    /// A device that answered a probe of `peer` (with `protocol`, which may differ from the
+    /// one `peer` was first tried with).
+    pub fn answered(remote: crate::client::RemoteDevice, peer: &PeerAddr, protocol: Protocol, source: Source) -> Sighting {
+        let mut info = remote.info;
+        info.fingerprint = remote.fingerprint;
+        Sighting {
+            info,
+            host: peer.host.clone(),
+            ip: peer.socket_addr().map(|a| a.ip()).unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
+            port: peer.port,
+            protocol,
+            verified: remote.verified,
+            source,
+        }
+    }
+
     /// A device that registered with our server from `from`.
     pub fn register(info: &DeviceInfo, verified: bool, from: std::net::SocketAddr) -> Sighting {
         Sighting {
@@ -281,14 +297,6 @@ impl DeviceRegistry {
             self.emit(e.clone());
         }
         event
-    }
-
-    /// Marks a device as just heard of (a liveness check answered).
-    pub fn touch(&self, fingerprint: &str) {
-        if let Some(d) = self.devices.lock().unwrap().get_mut(&key_of(fingerprint)) {
-            d.seen_at = Instant::now();
-            d.last_seen_ms = now_ms();
-        }
     }
 
     /// Drops a device (it stopped answering). Emits `Lost`.

@@ -419,21 +419,19 @@ async fn listen(inner: Arc<Inner>, s: Arc<McastSocket>) {
         let (inner, s) = (inner.clone(), s.clone());
         tokio::spawn(async move {
             let _permit = permit;
-            answer(&inner, &s, heard.info, host, from.ip(), port, protocol).await;
+            answer(&inner, &s, heard.info, host, port, protocol).await;
         });
     }
 }
 
 /// Answers an announcement: register with the sender (pinned to its fingerprint over HTTPS);
 /// if that fails, a UDP answer to the group.
-async fn answer(inner: &Arc<Inner>, s: &McastSocket, info: DeviceInfo, host: String, ip: IpAddr, port: u16, protocol: Protocol) {
+async fn answer(inner: &Arc<Inner>, s: &McastSocket, info: DeviceInfo, host: String, port: u16, protocol: Protocol) {
     let peer = PeerAddr { host, port, protocol };
     let expected = (protocol == Protocol::Https).then_some(info.fingerprint.as_str());
     match probe::probe(&inner.opts.identity, &inner.opts.info, &peer, expected, ANSWER_TIMEOUT).await {
         Ok(remote) => {
-            let mut info = remote.info;
-            info.fingerprint = remote.fingerprint;
-            inner.registry.observe(Sighting { info, host: peer.host, ip, port, protocol, verified: remote.verified, source: Source::Multicast });
+            inner.registry.observe(Sighting::answered(remote, &peer, protocol, Source::Multicast));
         }
         Err(e) => {
             tracing::debug!("{peer}: register answer failed ({e:?}); answering by UDP");
@@ -448,9 +446,21 @@ async fn answer(inner: &Arc<Inner>, s: &McastSocket, info: DeviceInfo, host: Str
 /// not speak, and adds what answers.
 async fn probe_address(inner: &Arc<Inner>, peer: &PeerAddr, expected: Option<&str>, source: Source) -> Result<Device> {
     let timeout = inner.opts.probe_timeout.max(Duration::from_secs(2));
-    let (remote, protocol) = probe::probe_any(&inner.opts.identity, &inner.opts.info, peer, expected, timeout)
-        .await
-        .map_err(|e| e.into_error(peer))?;
+    probe_and_list(&inner.opts.identity, &inner.opts.info, &inner.registry, peer, expected, source, timeout).await
+}
+
+/// Probes `peer` (the other protocol too, when the first does not speak) and puts the device
+/// that answers into `registry`. With `expected`, the device must prove that fingerprint.
+pub async fn probe_and_list(
+    identity: &Identity,
+    ours: &DeviceInfo,
+    registry: &DeviceRegistry,
+    peer: &PeerAddr,
+    expected: Option<&str>,
+    source: Source,
+    timeout: Duration,
+) -> Result<Device> {
+    let (remote, protocol) = probe::probe_any(identity, ours, peer, expected, timeout).await.map_err(|e| e.into_error(peer))?;
     if let Some(fp) = expected {
         if !same_fingerprint(fp, &remote.fingerprint) {
             return Err(Error::new(
@@ -459,11 +469,12 @@ async fn probe_address(inner: &Arc<Inner>, peer: &PeerAddr, expected: Option<&st
             ));
         }
     }
-    let ip = peer.socket_addr().map(|a| a.ip()).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-    let mut info = remote.info;
-    info.fingerprint = remote.fingerprint.clone();
-    inner.registry.observe(Sighting { info, host: peer.host.clone(), ip, port: peer.port, protocol, verified: remote.verified, source });
-    inner.registry.get(&remote.fingerprint).ok_or_else(|| Error::invalid(format!("{peer} is this device")))
+    if same_fingerprint(&remote.fingerprint, identity.fingerprint()) {
+        return Err(Error::invalid(format!("{peer} is this device")));
+    }
+    let fingerprint = remote.fingerprint.clone();
+    registry.observe(Sighting::answered(remote, peer, protocol, source));
+    registry.get(&fingerprint).ok_or_else(|| Error::new(crate::ErrorKind::Internal, "the device list is full"))
 }
 
 /// The hosts of the /24 of up to three IPv4 interfaces, without our own addresses.
@@ -507,9 +518,7 @@ async fn scan_subnets(inner: &Arc<Inner>) -> usize {
             async move {
                 let peer = PeerAddr { host: ip.to_string(), port, protocol: first };
                 let (remote, protocol) = probe::probe_any(&inner.opts.identity, &inner.opts.info, &peer, None, inner.opts.probe_timeout).await.ok()?;
-                let mut info = remote.info;
-                info.fingerprint = remote.fingerprint;
-                inner.registry.observe(Sighting { info, host: peer.host, ip: IpAddr::V4(ip), port, protocol, verified: remote.verified, source: Source::Scan });
+                inner.registry.observe(Sighting::answered(remote, &peer, protocol, Source::Scan));
                 Some(())
             }
         })
@@ -570,11 +579,8 @@ async fn check(inner: &Arc<Inner>, d: &Device) -> std::result::Result<(), bool> 
     for peer in d.peers() {
         match probe::probe(&inner.opts.identity, &inner.opts.info, &peer, expected, ANSWER_TIMEOUT).await {
             Ok(remote) if same_fingerprint(&remote.fingerprint, &d.fingerprint) => {
-                let mut info = remote.info;
-                info.fingerprint = remote.fingerprint;
-                let ip = peer.socket_addr().map(|a| a.ip()).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-                inner.registry.observe(Sighting { info, host: peer.host, ip, port: d.port, protocol: d.protocol, verified: remote.verified, source: Source::Refresh });
-                inner.registry.touch(&d.fingerprint);
+                // A fresh sighting also marks the device as just heard of.
+                inner.registry.observe(Sighting::answered(remote, &peer, d.protocol, Source::Refresh));
                 return Ok(());
             }
             Ok(_) => all_refused = false,
