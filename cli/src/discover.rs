@@ -117,13 +117,8 @@ pub async fn start_lookup(node: &Node, args: &DiscoveryArgs, protocol: Protocol,
     };
     let handler: Arc<dyn ReceiveHandler> = Arc::new(RegisteringHandler { inner: Arc::new(Quiet), registry: registry.clone() });
     let mut server = None;
-    for bind in [
-        SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), DEFAULT_PORT),
-        SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT)),
-        SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0),
-        SocketAddr::from(([0, 0, 0, 0], 0)),
-    ] {
-        opts.bind = bind;
+    for port in [DEFAULT_PORT, 0] {
+        opts.bind = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port);
         if let Ok(s) = server::start(opts.clone(), handler.clone()).await {
             server = Some(s);
             break;

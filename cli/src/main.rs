@@ -318,15 +318,7 @@ async fn receive(config_dir: Option<PathBuf>, args: ReceiveArgs, out: Output) ->
     let handler = Arc::new(output::ReceiveUi::new(out.clone(), args.once, interactive));
     let registry = Arc::new(DeviceRegistry::new(node.identity.fingerprint()));
     let server_handler: Arc<dyn server::ReceiveHandler> = Arc::new(RegisteringHandler { inner: handler.clone(), registry: registry.clone() });
-    let server = match server::start(opts.clone(), server_handler.clone()).await {
-        Ok(s) => s,
-        // Hosts without IPv6: fall back to IPv4.
-        Err(e) if args.bind.is_none() => {
-            tracing::debug!("dual-stack bind failed ({e}); trying IPv4");
-            server::start(ServerOptions { bind: SocketAddr::from(([0, 0, 0, 0], args.port)), ..opts.clone() }, server_handler.clone()).await?
-        }
-        Err(e) => return Err(e),
-    };
+    let server = server::start(opts.clone(), server_handler).await?;
     let addrs: Vec<IpAddr> = ferry_core::net::interface_addrs()
         .into_iter()
         .filter(|a| !a.loopback && !matches!(a.addr, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80))

@@ -136,7 +136,7 @@ impl Node {
         let registry = Arc::new(DeviceRegistry::new(&fp));
         let pending = Arc::new(Mutex::new(HashMap::new()));
         let handler = Arc::new(Handler { registry: registry.clone(), pending: pending.clone(), listener: listener.clone() });
-        let mut opts = ServerOptions {
+        let opts = ServerOptions {
             identity: cfg.identity.clone(),
             info: info.clone(),
             bind: SocketAddr::new(cfg.bind.unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED)), cfg.port),
@@ -147,15 +147,7 @@ impl Node {
             trust: cfg.trust.clone(),
             verify_checksums: true,
         };
-        let server = match server::start(opts.clone(), handler.clone()).await {
-            Ok(s) => s,
-            Err(_) if cfg.bind.is_none() => {
-                // No IPv6 on this host: IPv4 only.
-                opts.bind = SocketAddr::from(([0, 0, 0, 0], cfg.port));
-                server::start(opts, handler).await?
-            }
-            Err(e) => return Err(e),
-        };
+        let server = server::start(opts, handler).await?;
         info.port = Some(server.local_addr().port());
         let stop = CancellationToken::new();
         // Device events go to the listener in order, from one task.

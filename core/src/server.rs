@@ -154,6 +154,8 @@ pub struct ServerOptions {
     pub identity: Identity,
     /// Our DeviceInfo (alias, type, model, version, port, protocol).
     pub info: DeviceInfo,
+    /// Where to listen. `[::]:port` (every address, both IP versions) falls back to
+    /// `0.0.0.0:port` on hosts without IPv6.
     pub bind: SocketAddr,
     pub https: bool,
     pub receive_dir: ReceiveDir,
@@ -258,9 +260,15 @@ impl ServerHandle {
 
 /// Binds the listener and starts serving in the background.
 pub async fn start(opts: ServerOptions, handler: Arc<dyn ReceiveHandler>) -> Result<ServerHandle> {
-    let listener = TcpListener::bind(opts.bind)
-        .await
-        .map_err(|e| Error::new(ErrorKind::Network, format!("cannot listen on {}: {e}", opts.bind)))?;
+    let listener = match TcpListener::bind(opts.bind).await {
+        Ok(l) => l,
+        Err(e) if opts.bind.ip() == IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED) => {
+            tracing::debug!("dual-stack bind failed ({e}); trying IPv4");
+            let v4 = SocketAddr::from(([0, 0, 0, 0], opts.bind.port()));
+            TcpListener::bind(v4).await.map_err(|e| Error::new(ErrorKind::Network, format!("cannot listen on {v4}: {e}")))?
+        }
+        Err(e) => return Err(Error::new(ErrorKind::Network, format!("cannot listen on {}: {e}", opts.bind))),
+    };
     let local_addr = listener.local_addr()?;
     let mut info = opts.info.as_response();
     info.fingerprint = opts.identity.fingerprint().to_string();
