@@ -11,12 +11,9 @@ FERRY="${FERRY_BIN:-$ROOT/target/release/ferry}"
 RUNS="${RUNS:-5}"
 [ "$(id -u)" -eq 0 ] || { echo "bench-discovery: needs root" >&2; exit 2; }
 command -v iptables-legacy >/dev/null || { echo "bench-discovery: iptables-legacy missing (make setup)" >&2; exit 2; }
-# shellcheck source=../tests/netns.sh
-source "$ROOT/tests/netns.sh"
-W="$(mktemp -d /tmp/ferry-bench-disc.XXXXXX)"
-trap 'netns_cleanup; rm -rf "$W"' EXIT
-netns_create 2 >/dev/null || exit 2
-trap 'netns_cleanup; rm -rf "$W"' EXIT
+# shellcheck source=../tests/harness.sh
+source "$ROOT/tests/harness.sh"
+harness_init ferry-bench-disc 2 >/dev/null
 # The lister's identity exists before timing starts.
 "$FERRY" --config-dir "$W/lister" identity >/dev/null
 
@@ -45,13 +42,8 @@ for _ in $(seq "$RUNS"); do
     r=$(one multicast) || { echo "bench-discovery: multicast run failed" >&2; exit 1; }
     m+=("${r% *}"); mw+=("${r#* }")
 done
-for i in 1 2; do
-    ns="$(netns_name "$i")"
-    ip netns exec "$ns" iptables-legacy -I INPUT -d 224.0.0.0/4 -j DROP
-    ip netns exec "$ns" iptables-legacy -I OUTPUT -d 224.0.0.0/4 -j DROP
-    ip netns exec "$ns" ip6tables-legacy -I INPUT -d ff12::/16 -j DROP
-    ip netns exec "$ns" ip6tables-legacy -I OUTPUT -d ff12::/16 -j DROP
-done
+netns_block_mcast v4 1 2
+netns_block_mcast v6 1 2
 for _ in $(seq "$RUNS"); do
     r=$(one scan) || { echo "bench-discovery: scan run failed" >&2; exit 1; }
     s+=("${r% *}")

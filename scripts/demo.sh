@@ -9,12 +9,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 FERRY="${FERRY_BIN:-$ROOT/target/release/ferry}"
 [ "$(id -u)" -eq 0 ] || { echo "demo: needs root (network namespaces)" >&2; exit 2; }
 [ -x "$FERRY" ] || { echo "demo: build Ferry first (make release)" >&2; exit 2; }
-# shellcheck source=../tests/netns.sh
-source "$ROOT/tests/netns.sh"
-W="$(mktemp -d /tmp/ferry-demo.XXXXXX)"
-trap 'netns_cleanup; rm -rf "$W"' EXIT
-netns_create 2 || exit 2
-trap 'netns_cleanup; rm -rf "$W"' EXIT
+# shellcheck source=../tests/harness.sh
+source "$ROOT/tests/harness.sh"
+harness_init ferry-demo 2
 echo "== host 1 ($(netns_ip 1)): ferry receive --alias Desk --yes"
 netns_bg 1 "$W/rx.log" "$FERRY" --config-dir "$W/desk" receive --alias Desk --yes --dir "$W/inbox"
 netns_wait_tcp 2 "$(netns_ip 1)" 53317 15 || exit 1

@@ -2,8 +2,13 @@
 # Case runner shared by the namespace test scripts (tests/interop/ferry-interop.sh,
 # tests/discovery/discovery.sh). Source it (it sources tests/netns.sh), then:
 #
+#   harness_require NAME BIN    root; the Ferry binary ($FERRY_BIN, else BIN under the repo) in
+#                               FERRY; the LocalSend peers (scripts/install-peers.sh) in LSD,
+#                               LSCTL, VPY, NPMLS
 #   harness_init NAME HOSTS     work dir $W, HOSTS namespaces, everything removed on exit
 #                               (KEEP_WORKDIR=1 keeps $W)
+#   lsd_env DIR                 sets LSD_RUN: localsendd with its state, config and control
+#                               socket (DIR/run/ctl.sock) in DIR; add its other flags
 #   run_case "name" case_fn     case_fn sets REASON (fail_with) and returns non-zero on failure;
 #                               CW is a fresh directory for the case; logs listed in DUMP are
 #                               shown when it fails; processes started with bg are stopped after it.
@@ -14,6 +19,31 @@
 # shellcheck source=netns.sh
 source "$(dirname "${BASH_SOURCE[0]}")/netns.sh"
 HARNESS_START=$(date +%s%N)
+HARNESS_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+harness_require() {
+    local name="$1" b
+    [ "$(id -u)" -eq 0 ] || { echo "$name: must run as root (network namespaces)" >&2; exit 2; }
+    FERRY="${FERRY_BIN:-$HARNESS_ROOT/$2}"
+    case "$FERRY" in /*) ;; *) FERRY="$PWD/$FERRY" ;; esac
+    [ -x "$FERRY" ] || { echo "$name: Ferry binary not found at $FERRY (cargo build -p ferry-cli, or set FERRY_BIN)" >&2; exit 2; }
+    "$HARNESS_ROOT/scripts/install-peers.sh" || { echo "$name: scripts/install-peers.sh failed" >&2; exit 2; }
+    LSD="$HARNESS_ROOT/.tools/venv/bin/localsendd"
+    LSCTL="$HARNESS_ROOT/.tools/venv/bin/localsendctl"
+    VPY="$HARNESS_ROOT/.tools/venv/bin/python"
+    NPMLS="$HARNESS_ROOT/.tools/npm/node_modules/.bin/localsend"
+    for b in "$LSD" "$LSCTL" "$VPY" "$NPMLS"; do
+        [ -x "$b" ] || { echo "$name: missing $b after install-peers.sh" >&2; exit 2; }
+    done
+    PY_JSON_PYTHON="$VPY"
+}
+
+lsd_env() {
+    local d="$1"
+    mkdir -p "$d"/{state,config,run}
+    LSD_RUN=(env HOME="$d" XDG_STATE_HOME="$d/state" XDG_CONFIG_HOME="$d/config" XDG_RUNTIME_DIR="$d/run"
+        "$LSD" --socket "$d/run/ctl.sock" --no-log-time)
+}
 
 harness_cleanup() {
     netns_cleanup

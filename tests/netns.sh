@@ -82,6 +82,32 @@ netns_bg() {
     NETNS_PIDS+=("$NETNS_LAST_PID")
 }
 
+# netns_block_mcast v4|v6 HOST...   drop that multicast (LocalSend's groups) in and out of the hosts, as
+# a network that filters multicast does; the route goes too. netns_unblock_mcast undoes it.
+netns_block_mcast() {
+    local fam="$1" i ns; shift
+    for i in "$@"; do
+        ns="$(netns_name "$i")"
+        if [ "$fam" = v4 ]; then
+            ip -n "$ns" route del 224.0.0.0/4 dev eth0 2>/dev/null
+            ip netns exec "$ns" iptables-legacy -I OUTPUT -d 224.0.0.0/4 -j DROP
+            ip netns exec "$ns" iptables-legacy -I INPUT -d 224.0.0.0/4 -j DROP
+        else
+            ip netns exec "$ns" ip6tables-legacy -I OUTPUT -d ff12::/16 -j DROP
+            ip netns exec "$ns" ip6tables-legacy -I INPUT -d ff12::/16 -j DROP
+        fi
+    done
+}
+netns_unblock_mcast() {
+    local i ns
+    for i in "$@"; do
+        ns="$(netns_name "$i")"
+        ip -n "$ns" route replace 224.0.0.0/4 dev eth0
+        ip netns exec "$ns" iptables-legacy -F
+        ip netns exec "$ns" ip6tables-legacy -F
+    done
+}
+
 # netns_kill PID [GRACE_SECONDS]   TERM, wait up to GRACE (default 3), then KILL
 netns_kill() {
     local pid="$1" grace="${2:-3}" t

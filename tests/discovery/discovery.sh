@@ -27,21 +27,11 @@
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-FERRY="${FERRY_BIN:-$ROOT/target/debug/ferry}"
-case "$FERRY" in /*) ;; *) FERRY="$PWD/$FERRY" ;; esac
-if [ "$(id -u)" -ne 0 ]; then echo "discovery: must run as root (network namespaces)" >&2; exit 2; fi
-[ -x "$FERRY" ] || { echo "discovery: Ferry binary not found at $FERRY (cargo build -p ferry-cli)" >&2; exit 2; }
-"$ROOT/scripts/install-peers.sh" || { echo "discovery: scripts/install-peers.sh failed" >&2; exit 2; }
-LSD="$ROOT/.tools/venv/bin/localsendd"
-LSCTL="$ROOT/.tools/venv/bin/localsendctl"
-VPY="$ROOT/.tools/venv/bin/python"
-NPMLS="$ROOT/.tools/npm/node_modules/.bin/localsend"
-FLOOD="$ROOT/tests/discovery/flood.py"
-
 # shellcheck source=../harness.sh
 source "$ROOT/tests/harness.sh"
+harness_require discovery target/debug/ferry
+FLOOD="$ROOT/tests/discovery/flood.py"
 harness_init ferry-discovery 4
-PY_JSON_PYTHON="$VPY"
 
 # rx HOST NAME [args...]   a Ferry receiver (--json, --yes) with its own config; its log is
 # $CW/NAME.log, files go to $CW/NAME.in; waits for its port; PID in RX_PID.
@@ -76,31 +66,6 @@ devices() {
 # listed LOG ALIAS KEY VALUE   the final list of a `devices` log has ALIAS with KEY == VALUE
 listed() {
     py_json "$1" "any(d['alias']=='$2' and str(d.get('$3')).lower()=='$4' for d in (first('devices') or {'devices':[]})['devices'])"
-}
-# block_mcast v4|v6 HOST...   drop that multicast (LocalSend's groups) in and out of the hosts, as
-# a network that filters multicast does; the route goes too. unblock_mcast undoes it.
-block_mcast() {
-    local fam="$1" i ns; shift
-    for i in "$@"; do
-        ns="$(netns_name "$i")"
-        if [ "$fam" = v4 ]; then
-            ip -n "$ns" route del 224.0.0.0/4 dev eth0 2>/dev/null
-            ip netns exec "$ns" iptables-legacy -I OUTPUT -d 224.0.0.0/4 -j DROP
-            ip netns exec "$ns" iptables-legacy -I INPUT -d 224.0.0.0/4 -j DROP
-        else
-            ip netns exec "$ns" ip6tables-legacy -I OUTPUT -d ff12::/16 -j DROP
-            ip netns exec "$ns" ip6tables-legacy -I INPUT -d ff12::/16 -j DROP
-        fi
-    done
-}
-unblock_mcast() {
-    local i ns
-    for i in "$@"; do
-        ns="$(netns_name "$i")"
-        ip -n "$ns" route replace 224.0.0.0/4 dev eth0
-        ip netns exec "$ns" iptables-legacy -F
-        ip netns exec "$ns" ip6tables-legacy -F
-    done
 }
 
 # ============================================================================================
@@ -166,10 +131,8 @@ case_stopped_node() {
 # encryption off on 3; Ferry looks from 4.
 start_lsd() {
     local h="$1" name="$2"; shift 2
-    mkdir -p "$CW/$name/run"
-    bg "$h" "$CW/$name.log" env HOME="$CW/$name" XDG_STATE_HOME="$CW/$name/state" XDG_CONFIG_HOME="$CW/$name/config" \
-        XDG_RUNTIME_DIR="$CW/$name/run" "$LSD" --alias "$name" --port 53317 --download-dir "$CW/$name/dl" \
-        --socket "$CW/$name/run/ctl.sock" --no-log-time "$@"
+    lsd_env "$CW/$name"
+    bg "$h" "$CW/$name.log" "${LSD_RUN[@]}" --alias "$name" --port 53317 --download-dir "$CW/$name/dl" "$@"
     DUMP+=("$CW/$name.log")
     netns_wait_tcp 4 "$(netns_ip "$h")" 53317 20 2>/dev/null || { fail_with "$name did not start"; return 1; }
 }
@@ -205,22 +168,22 @@ case_peers_find_ferry_https() { FERRY_PROTO="" peers_find_ferry --encryption; }
 case_peers_find_ferry_http() { FERRY_PROTO="--http" peers_find_ferry --no-encryption; }
 
 case_no_multicast_route() {
-    block_mcast v4 1 2; block_mcast v6 1 2
+    netns_block_mcast v4 1 2; netns_block_mcast v6 1 2
     # Alpha does not scan itself, so only the lister's scan can find it
-    rx 1 Alpha --no-scan || { unblock_mcast 1 2; return 1; }
+    rx 1 Alpha --no-scan || { netns_unblock_mcast 1 2; return 1; }
     devices 2 "$CW/devices.log" --until Alpha --timeout 6
     local rc=$?
-    unblock_mcast 1 2
+    netns_unblock_mcast 1 2
     [ "$rc" -eq 0 ] || { fail_with "ferry devices did not find Alpha (exit $rc)"; return 1; }
     [ "$(listed "$CW/devices.log" Alpha source scan)" = true ] || { fail_with "Alpha was not found by the scan"; return 1; }
 }
 
 case_ipv6_only() {
-    block_mcast v4 1 2
-    rx 1 Alpha --no-scan || { unblock_mcast 1 2; return 1; }
+    netns_block_mcast v4 1 2
+    rx 1 Alpha --no-scan || { netns_unblock_mcast 1 2; return 1; }
     devices 2 "$CW/devices.log" --no-scan --until Alpha --timeout 5
     local rc=$?
-    unblock_mcast 1 2
+    netns_unblock_mcast 1 2
     [ "$rc" -eq 0 ] || { fail_with "not found over IPv6 (exit $rc)"; return 1; }
     py_json "$CW/devices.log" "any(':' in a for d in first('devices')['devices'] for a in d['addresses'])" | grep -q true \
         || { fail_with "no IPv6 address listed"; return 1; }
@@ -254,8 +217,8 @@ case_interface_change() {
 }
 
 case_manual_and_favorite() {
-    block_mcast v4 1 2; block_mcast v6 1 2
-    rx 1 Alpha --no-scan || { unblock_mcast 1 2; return 1; }
+    netns_block_mcast v4 1 2; netns_block_mcast v6 1 2
+    rx 1 Alpha --no-scan || { netns_unblock_mcast 1 2; return 1; }
     # --peer: probed directly, no multicast, no scan
     devices 2 "$CW/manual.log" --no-scan --peer "$(netns_ip 1)" --until Alpha --timeout 4
     local rc1=$?
@@ -267,7 +230,7 @@ case_manual_and_favorite() {
     "$FERRY" --config-dir "$CW/lister.cfg" trust remove "$(fp_of Alpha)" >/dev/null
     "$FERRY" --config-dir "$CW/lister.cfg" trust add "$(printf 'AB%.0s' {1..32})" --alias Fake --address "$(netns_ip 1):53317" >/dev/null
     devices 2 "$CW/wrong.log" --no-scan --timeout 2
-    unblock_mcast 1 2
+    netns_unblock_mcast 1 2
     [ "$rc1" -eq 0 ] && [ "$(listed "$CW/manual.log" Alpha source manual)" = true ] || { fail_with "--peer did not find Alpha"; return 1; }
     [ "$rc2" -eq 0 ] && [ "$(listed "$CW/favorite.log" Alpha source favorite)" = true ] || { fail_with "the favorite was not found"; return 1; }
     [ "$(py_json "$CW/wrong.log" "first('devices')['devices'] == []")" = true ] || { fail_with "a device with another fingerprint was listed for a favorite"; return 1; }

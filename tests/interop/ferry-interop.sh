@@ -25,29 +25,10 @@
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-FERRY="${FERRY_BIN:-$ROOT/target/release/ferry}"
-case "$FERRY" in /*) ;; *) FERRY="$PWD/$FERRY" ;; esac
-
-if [ "$(id -u)" -ne 0 ]; then echo "ferry-interop: must run as root (network namespaces)" >&2; exit 2; fi
-if [ ! -x "$FERRY" ]; then
-    echo "ferry-interop: Ferry binary not found at $FERRY" >&2
-    echo "  build it with: cargo build --release -p ferry-cli   (or set FERRY_BIN)" >&2
-    exit 2
-fi
-
-"$ROOT/scripts/install-peers.sh" || { echo "ferry-interop: scripts/install-peers.sh failed" >&2; exit 2; }
-
-LSD="$ROOT/.tools/venv/bin/localsendd"
-VPY="$ROOT/.tools/venv/bin/python"
-NPMLS="$ROOT/.tools/npm/node_modules/.bin/localsend"
-LSD_SEND="$ROOT/tests/interop/lsd_send.py"
-for b in "$LSD" "$VPY" "$NPMLS"; do
-    [ -x "$b" ] || { echo "ferry-interop: missing $b after install-peers.sh" >&2; exit 2; }
-done
-
 # shellcheck source=../harness.sh
 source "$ROOT/tests/harness.sh"
-PY_JSON_PYTHON="$VPY"
+harness_require ferry-interop target/release/ferry
+LSD_SEND="$ROOT/tests/interop/lsd_send.py"
 # host 1: localsendd / second Ferry    host 2: Ferry    host 3: npm localsend
 harness_init ferry-interop 3
 IP1="$(netns_ip 1)"; IP2="$(netns_ip 2)"; IP3="$(netns_ip 3)"
@@ -92,11 +73,9 @@ start_ferry_rx() {
 start_lsd() {
     local h="$1" port="$2" mode="$3" d="$CW/lsd" enc=--encryption
     [ "$mode" = plain ] && enc=--no-encryption
-    mkdir -p "$d"/{state,config,run,dl}
+    lsd_env "$d"
     LSD_SOCK="$d/run/ctl.sock"; LSD_LOG="$CW/lsd.log"; LSD_DL="$d/dl"
-    bg "$h" "$LSD_LOG" env HOME="$d" XDG_STATE_HOME="$d/state" XDG_CONFIG_HOME="$d/config" \
-        XDG_RUNTIME_DIR="$d/run" "$LSD" --alias "lsd-$port" --port "$port" --download-dir "$LSD_DL" \
-        $enc --unattended --socket "$LSD_SOCK" --no-log-time
+    bg "$h" "$LSD_LOG" "${LSD_RUN[@]}" --alias "lsd-$port" --port "$port" --download-dir "$LSD_DL" $enc --unattended
     local from=2; [ "$h" = 2 ] && from=1
     netns_wait_tcp "$from" "$(netns_ip "$h")" "$port" 20 2>/dev/null \
         || { DUMP+=("$LSD_LOG"); fail_with "localsendd did not open port $port"; return 1; }

@@ -53,7 +53,9 @@ inline fun <reified T> LinkedBlockingQueue<ReceiveUpdate>.nextOf(what: String): 
     }
 }
 
-fun tempDir(name: String): File = Files.createTempDirectory("ferry-kt-$name").toFile()
+/** Every temporary folder the tests make; all are removed when the tests end. */
+val tempDirs = mutableListOf<File>()
+fun tempDir(name: String): File = Files.createTempDirectory("ferry-kt-$name").toFile().also { tempDirs.add(it) }
 
 class TestNode(alias: String, pin: String? = null) {
     val listener = Recorder()
@@ -235,6 +237,7 @@ fun main() {
     }
     a.node.stop(); b.node.stop()
     a.node.close(); b.node.close()
+    tempDirs.forEach { it.deleteRecursively() }
     println("${tests.size - failed} passed, $failed failed")
     System.exit(if (failed == 0) 0 else 1)
 }
