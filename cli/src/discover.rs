@@ -68,12 +68,6 @@ impl DiscoveryArgs {
     }
 }
 
-/// Starts discovery for a node whose server is already running with `handler` feeding
-/// `registry`.
-pub fn start(opts: DiscoveryOptions, registry: Arc<DeviceRegistry>) -> Discovery {
-    discovery::start(opts, registry)
-}
-
 /// A short-lived node that only finds devices: a server that answers registers (and declines
 /// transfers), announcements, scans.
 pub struct Lookup {

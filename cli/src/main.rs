@@ -338,7 +338,7 @@ async fn receive(config_dir: Option<PathBuf>, args: ReceiveArgs, out: Output) ->
     let discovery = match dargs.options(&node, &info, &opts.trust)? {
         Some(dopts) => {
             let mut events = registry.subscribe();
-            let d = discover::start(dopts, registry.clone());
+            let d = ferry_core::discovery::start(dopts, registry.clone());
             out.discovering(&d.interfaces(), server.local_addr().port(), 0.0);
             let (mut changes, out2, port) = (d.watch_interfaces(), out.clone(), server.local_addr().port());
             changes.mark_unchanged();

@@ -89,10 +89,6 @@ impl Device {
     pub fn short_fingerprint(&self) -> String {
         self.fingerprint.chars().take(8).collect()
     }
-    /// How long ago it was last heard of.
-    pub fn age(&self) -> Duration {
-        self.seen_at.elapsed()
-    }
 }
 
 /// One piece of evidence that a device exists.
@@ -147,14 +143,6 @@ pub enum DiscoveryEvent {
     Found(Device),
     Updated(Device),
     Lost(Device),
-}
-
-impl DiscoveryEvent {
-    pub fn device(&self) -> &Device {
-        match self {
-            DiscoveryEvent::Found(d) | DiscoveryEvent::Updated(d) | DiscoveryEvent::Lost(d) => d,
-        }
-    }
 }
 
 /// The device list. Share it (`Arc`) between the discovery service and the server's

@@ -121,7 +121,6 @@ struct Inner {
     answering: Arc<Semaphore>,
     scanning: tokio::sync::Mutex<()>,
     burst_generation: AtomicU64,
-    heard: AtomicU64,
     stop: CancellationToken,
 }
 
@@ -150,7 +149,6 @@ pub fn start(opts: DiscoveryOptions, registry: Arc<DeviceRegistry>) -> Discovery
         answering: Arc::new(Semaphore::new(MAX_ANSWERS_IN_FLIGHT)),
         scanning: tokio::sync::Mutex::new(()),
         burst_generation: AtomicU64::new(0),
-        heard: AtomicU64::new(0),
         stop: CancellationToken::new(),
         opts,
     });
@@ -229,11 +227,6 @@ impl Discovery {
     /// prove that fingerprint.
     pub async fn probe(&self, peer: &PeerAddr, expected: Option<&str>) -> Result<Device> {
         probe_address(&self.inner, peer, expected, Source::Manual).await
-    }
-
-    /// Datagrams heard since the start (all of them, including malformed ones).
-    pub fn datagrams_heard(&self) -> u64 {
-        self.inner.heard.load(Ordering::Relaxed)
     }
 
     /// Stops every task and closes the sockets.
@@ -388,7 +381,6 @@ async fn listen(inner: Arc<Inner>, s: Arc<McastSocket>) {
                 }
             },
         };
-        inner.heard.fetch_add(1, Ordering::Relaxed);
         // A full buffer means the datagram was larger than we read: drop it.
         if n > multicast::MAX_DATAGRAM {
             continue;
