@@ -11,7 +11,7 @@ LIBS="$KC/lib"
 CP="/usr/share/java/jna.jar:$LIBS/kotlinx-coroutines-core-jvm.jar:$LIBS/kotlin-test.jar"
 OUT="$ROOT/target/kotlin"
 rm -rf "$OUT"; mkdir -p "$OUT"
-"$KC/bin/kotlinc" -Werror -nowarn -jvm-target 17 -cp "$CP" -d "$OUT/ferry-test.jar" \
+"$KC/bin/kotlinc" -Werror -jvm-target 17 -cp "$CP" -d "$OUT/ferry-test.jar" \
     bindings/kotlin/app/ferry/core/ferry_ffi.kt bindings/tests/kotlin/*.kt 2>&1 | grep -v "^warning: unable to find kotlin-stdlib" || true
 [ -f "$OUT/ferry-test.jar" ] || { echo "test-kotlin: compilation failed" >&2; exit 1; }
 timeout 300 java -Djna.library.path="$ROOT/target/debug" -cp "$OUT/ferry-test.jar:$CP:$LIBS/kotlin-stdlib.jar" \

@@ -20,7 +20,12 @@ use ferry_core::node::{self, Node, Target};
 use ferry_core::send::{SendEvent, SendObserver};
 use ferry_core::server;
 use ferry_core::CancellationToken;
+use ferry_core::send::{LocalFile, Selection};
+use ferry_core::ErrorKind;
 use std::collections::HashMap;
+use std::fs::File;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -66,15 +71,43 @@ pub trait NodeListener: Send + Sync {
     fn on_receive(&self, update: ReceiveUpdate);
 }
 
+/// Where incoming files go, implemented by the app so that a file lands straight in its final
+/// place (Android: MediaStore or a SAF document; iOS: a file the app created) and nothing is
+/// stored twice. Set with `FerryNode.setFileSink`. Called on Ferry's blocking threads; may
+/// take a moment (creating a document), must not throw.
+#[uniffi::export(with_foreign)]
+pub trait FileSink: Send + Sync {
+    /// An accepted file starts arriving (again after a failed try).
+    fn open_file(&self, session_id: String, file: OfferedFile) -> FileDestination;
+    /// A file given a descriptor ended; the descriptor is closed. `complete`: every byte
+    /// arrived and the checksum matched (publish it, e.g. clear MediaStore's IS_PENDING).
+    /// Otherwise remove it: it failed or was cancelled (the sender may try again, with a new
+    /// `openFile`).
+    fn close_file(&self, session_id: String, file_id: String, complete: bool);
+}
+
 /// Events of one send, implemented by the app.
 #[uniffi::export(with_foreign)]
 pub trait TransferListener: Send + Sync {
     fn on_update(&self, update: SendUpdate);
 }
 
+type SinkSlot = Arc<Mutex<Option<Arc<dyn FileSink>>>>;
+
 struct ListenerBridge {
     listener: Arc<dyn NodeListener>,
     fingerprint: String,
+    sink: SinkSlot,
+    /// The sink that opened each (session, file), which is the one told when it closes.
+    opened: Mutex<HashMap<(String, String), Arc<dyn FileSink>>>,
+}
+
+/// Takes ownership of a descriptor handed over by the app.
+fn take_fd(fd: i32) -> ferry_core::Result<OwnedFd> {
+    if fd < 0 || unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+        return Err(ferry_core::Error::invalid(format!("{fd} is not an open file descriptor")));
+    }
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 impl node::NodeListener for ListenerBridge {
@@ -101,12 +134,77 @@ impl node::NodeListener for ListenerBridge {
     fn on_receive(&self, event: server::ReceiveEvent) {
         self.listener.on_receive(event.into());
     }
+    fn open_destination(&self, session_id: &str, file: &ferry_core::protocol::FileDto) -> ferry_core::Result<Option<File>> {
+        let Some(sink) = self.sink.lock().unwrap().clone() else { return Ok(None) };
+        let asked = std::panic::catch_unwind(AssertUnwindSafe(|| sink.open_file(session_id.to_string(), types::offered(file))));
+        let dest = asked.map_err(|_| ferry_core::Error::new(ErrorKind::Internal, "FileSink.openFile failed"))?;
+        let fd = match dest {
+            FileDestination::ReceiveDirectory => return Ok(None),
+            FileDestination::Refuse { reason } => return Err(ferry_core::Error::new(ErrorKind::Io, reason)),
+            FileDestination::Descriptor { fd } => fd,
+        };
+        let writable = take_fd(fd).and_then(|fd| {
+            let mode = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) } & libc::O_ACCMODE;
+            if mode == libc::O_RDONLY {
+                return Err(ferry_core::Error::invalid(format!("descriptor {} is not open for writing", fd.as_raw_fd())));
+            }
+            Ok(File::from(fd))
+        });
+        match writable {
+            Ok(out) => {
+                self.opened.lock().unwrap().insert((session_id.to_string(), file.id.clone()), sink);
+                Ok(Some(out))
+            }
+            Err(e) => {
+                // Whatever the app created for it is of no use: let it clean up.
+                sink.close_file(session_id.to_string(), file.id.clone(), false);
+                Err(e)
+            }
+        }
+    }
+    fn destination_closed(&self, session_id: &str, file_id: &str, complete: bool) {
+        let sink = self.opened.lock().unwrap().remove(&(session_id.to_string(), file_id.to_string()));
+        if let Some(sink) = sink {
+            let _ = std::panic::catch_unwind(AssertUnwindSafe(|| sink.close_file(session_id.to_string(), file_id.to_string(), complete)));
+        }
+    }
+}
+
+/// The selection of `items`. Every descriptor is taken (and so closed in the end) even when
+/// another item is bad.
+fn selection(items: Vec<SendItem>) -> Result<Selection, FerryError> {
+    let mut paths = Vec::new();
+    let mut fds = Vec::new();
+    let mut bad = None;
+    for item in items {
+        match item {
+            SendItem::Path { path } => paths.push(PathBuf::from(path)),
+            SendItem::Fd { fd, name, size, mime_type } => match take_fd(fd) {
+                Ok(fd) => fds.push((fd, name, size, mime_type)),
+                Err(e) => {
+                    bad.get_or_insert(e);
+                }
+            },
+        }
+    }
+    if let Some(e) = bad {
+        return Err(e.into());
+    }
+    let mut sel = if paths.is_empty() { Selection::default() } else { Selection::from_paths(&paths)? };
+    for (fd, name, size, mime) in fds {
+        sel.files.push(LocalFile::from_descriptor(fd, &name, size, mime)?);
+    }
+    if sel.files.is_empty() && sel.empty_dirs.is_empty() {
+        return Err(FerryError::InvalidInput { message: "nothing to send".into() });
+    }
+    Ok(sel)
 }
 
 /// A Ferry device: receives, finds others, sends. Close it (or call `stop`) when done.
 #[derive(uniffi::Object)]
 pub struct FerryNode {
     node: Arc<Node>,
+    sink: SinkSlot,
 }
 
 #[uniffi::export(async_runtime = "tokio")]
@@ -138,9 +236,15 @@ impl FerryNode {
             multicast_port: ferry_core::protocol::DEFAULT_PORT,
             identity: identity.clone(),
         };
-        let bridge = Arc::new(ListenerBridge { listener, fingerprint: identity.fingerprint().to_string() });
+        let sink = SinkSlot::default();
+        let bridge = Arc::new(ListenerBridge {
+            listener,
+            fingerprint: identity.fingerprint().to_string(),
+            sink: sink.clone(),
+            opened: Mutex::new(HashMap::new()),
+        });
         let node = runtime().block_on(Node::start(cfg, bridge))?;
-        Ok(Arc::new(FerryNode { node: Arc::new(node) }))
+        Ok(Arc::new(FerryNode { node: Arc::new(node), sink }))
     }
 
     /// This device's certificate fingerprint.
@@ -178,8 +282,14 @@ impl FerryNode {
         self.node.cancel_receive()
     }
 
-    /// Sends files and folders. Progress and the end go to `listener`; the handle cancels.
-    /// Bad input (no such device, unreadable path) fails here, before anything starts.
+    /// Where incoming files go: `None` (the default) saves them in the receive directory.
+    pub fn set_file_sink(&self, sink: Option<Arc<dyn FileSink>>) {
+        *self.sink.lock().unwrap() = sink;
+    }
+
+    /// Sends files, folders and descriptors. Progress and the end go to `listener`; the
+    /// handle cancels. Bad input (no such device, unreadable path) fails here, before anything
+    /// starts; descriptors are closed either way.
     pub fn send_files(
         &self,
         target: SendTarget,
@@ -187,21 +297,15 @@ impl FerryNode {
         pin: Option<String>,
         listener: Arc<dyn TransferListener>,
     ) -> Result<Arc<TransferHandle>, FerryError> {
+        // The selection first: it takes the descriptors, so that they are closed on any error.
+        let selection = selection(items)?;
         let target = to_target(target)?;
-        let paths: Vec<PathBuf> = items
-            .into_iter()
-            .map(|i| match i {
-                SendItem::Path { path } => PathBuf::from(path),
-            })
-            .collect();
-        // Check the target and the paths now, so that mistakes are errors, not events.
         self.node.send_options(&target, None)?;
-        ferry_core::send::Selection::from_paths(&paths)?;
         let handle = Arc::new(TransferHandle { cancel: CancellationToken::new(), finished: Arc::new(AtomicBool::new(false)) });
         let (node, cancel, finished) = (self.node.clone(), handle.cancel.clone(), handle.finished.clone());
         runtime().spawn(async move {
             let progress = Arc::new(Progress { listener: listener.clone(), state: Mutex::new(ProgressState::default()) });
-            let result = node.send_files(&target, &paths, pin, progress, cancel).await;
+            let result = node.send_files(&target, &selection, pin, progress, cancel).await;
             finished.store(true, Ordering::SeqCst);
             listener.on_update(match result {
                 Ok(r) => SendUpdate::Finished { sent: r.sent as u32, skipped: r.skipped as u32, bytes: r.bytes },
@@ -322,5 +426,42 @@ impl SendObserver for Progress {
         };
         self.listener.on_update(update);
         drop(s);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::os::fd::IntoRawFd;
+
+    #[test]
+    fn descriptors_are_taken_and_closed_even_when_another_item_is_bad() {
+        let (r, mut w) = std::io::pipe().unwrap();
+        let items = vec![
+            SendItem::Fd { fd: r.into_raw_fd(), name: "a.bin".into(), size: Some(1), mime_type: None },
+            SendItem::Fd { fd: -1, name: "b.bin".into(), size: Some(1), mime_type: None },
+        ];
+        let e = selection(items).unwrap_err();
+        assert!(matches!(e, FerryError::InvalidInput { .. }), "{e:?}");
+        // The read end was closed: writing fails with a broken pipe.
+        assert_eq!(w.write(b"x").unwrap_err().kind(), std::io::ErrorKind::BrokenPipe);
+    }
+
+    #[test]
+    fn a_selection_of_descriptors_and_paths() {
+        let dir = std::env::temp_dir().join(format!("ferry-ffi-sel-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("p.txt"), b"path").unwrap();
+        let fd = File::open(dir.join("p.txt")).unwrap().into_raw_fd();
+        let items = vec![
+            SendItem::Path { path: dir.join("p.txt").to_string_lossy().into_owned() },
+            SendItem::Fd { fd, name: "from-fd.txt".into(), size: None, mime_type: Some("text/x-test".into()) },
+        ];
+        let sel = selection(items).unwrap();
+        let names: Vec<_> = sel.files.iter().map(|f| (f.name.as_str(), f.size, f.mime.as_deref())).collect();
+        assert_eq!(names, vec![("p.txt", 4, None), ("from-fd.txt", 4, Some("text/x-test"))]);
+        assert!(matches!(selection(vec![]), Err(FerryError::InvalidInput { .. })));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

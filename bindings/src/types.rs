@@ -220,7 +220,9 @@ pub enum ReceiveUpdate {
     Started { session_id: String, sender: Sender, files: Vec<OfferedFile> },
     Declined { sender: Sender },
     Progress { session_id: String, file_id: String, received: u64, size: u64 },
-    FileSaved { session_id: String, file_id: String, path: String },
+    /// A file arrived whole: saved at `path`, or (`path` is `None`) written to the descriptor
+    /// that `FileSink.openFile` supplied.
+    FileSaved { session_id: String, file_id: String, path: Option<String> },
     FileFailed { session_id: String, file_id: String, message: String, will_retry: bool },
     FoldersCreated { session_id: String, paths: Vec<String> },
     Finished { session_id: String, outcome: TransferOutcome },
@@ -240,7 +242,7 @@ impl From<server::ReceiveEvent> for ReceiveUpdate {
             E::Declined { sender } => ReceiveUpdate::Declined { sender: sender.into() },
             E::FileProgress { session_id, file_id, received, size } => ReceiveUpdate::Progress { session_id, file_id, received, size },
             E::FileCompleted { session_id, file_id, path } => {
-                ReceiveUpdate::FileSaved { session_id, file_id, path: path.to_string_lossy().into_owned() }
+                ReceiveUpdate::FileSaved { session_id, file_id, path: path.map(|p| p.to_string_lossy().into_owned()) }
             }
             E::FileFailed { session_id, file_id, error, retry } => ReceiveUpdate::FileFailed { session_id, file_id, message: error, will_retry: retry },
             E::FoldersCreated { session_id, paths } => {
@@ -286,6 +288,27 @@ pub struct VerificationCode {
 pub enum SendItem {
     /// A file or folder on disk (folders are sent with their contents).
     Path { path: String },
+    /// An open, readable file descriptor, e.g. an Android document (`content://`) opened with
+    /// `ContentResolver.openFileDescriptor(uri, "r")`. Ferry takes ownership and closes it when
+    /// the send ends (on Android pass `ParcelFileDescriptor.detachFd()`).
+    /// `name` is what the receiver sees. A regular file's size comes from the descriptor; a
+    /// pipe (some providers stream their documents) needs `size`, is sent without a checksum
+    /// and is not retried. `mime_type`: `None` guesses it from the name.
+    Fd { fd: i32, name: String, size: Option<u64>, mime_type: Option<String> },
+}
+
+/// Where an incoming file goes, answered by `FileSink.openFile`.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum FileDestination {
+    /// The receive directory, as without a sink.
+    ReceiveDirectory,
+    /// This open, writable file descriptor (e.g. a new MediaStore entry or SAF document opened
+    /// with mode "w"). Ferry takes ownership, writes from its start (a regular file is
+    /// truncated first) and closes it before `FileSink.closeFile`. On Android pass
+    /// `ParcelFileDescriptor.detachFd()`.
+    Descriptor { fd: i32 },
+    /// Do not take this file (no space, no permission); it fails with `reason`.
+    Refuse { reason: String },
 }
 
 /// Where to send.
@@ -338,7 +361,9 @@ mod tests {
     fn receive_events_translate() {
         let u = ReceiveUpdate::from(server::ReceiveEvent::FileFailed { session_id: "s".into(), file_id: "f".into(), error: "bad".into(), retry: true });
         assert_eq!(u, ReceiveUpdate::FileFailed { session_id: "s".into(), file_id: "f".into(), message: "bad".into(), will_retry: true });
-        let u = ReceiveUpdate::from(server::ReceiveEvent::FileCompleted { session_id: "s".into(), file_id: "f".into(), path: "/in/a.txt".into() });
-        assert_eq!(u, ReceiveUpdate::FileSaved { session_id: "s".into(), file_id: "f".into(), path: "/in/a.txt".into() });
+        let u = ReceiveUpdate::from(server::ReceiveEvent::FileCompleted { session_id: "s".into(), file_id: "f".into(), path: Some("/in/a.txt".into()) });
+        assert_eq!(u, ReceiveUpdate::FileSaved { session_id: "s".into(), file_id: "f".into(), path: Some("/in/a.txt".into()) });
+        let u = ReceiveUpdate::from(server::ReceiveEvent::FileCompleted { session_id: "s".into(), file_id: "f".into(), path: None });
+        assert_eq!(u, ReceiveUpdate::FileSaved { session_id: "s".into(), file_id: "f".into(), path: None });
     }
 }

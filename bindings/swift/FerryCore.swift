@@ -503,6 +503,22 @@ fileprivate struct FfiConverterUInt32: FfiConverterPrimitive {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterInt32: FfiConverterPrimitive {
+    typealias FfiType = Int32
+    typealias SwiftType = Int32
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Int32 {
+        return try lift(readInt(&buf))
+    }
+
+    public static func write(_ value: Int32, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterUInt64: FfiConverterPrimitive {
     typealias FfiType = UInt64
     typealias SwiftType = UInt64
@@ -650,8 +666,9 @@ public protocol FerryNodeProtocol: AnyObject, Sendable {
     func scan() async throws  -> UInt32
     
     /**
-     * Sends files and folders. Progress and the end go to `listener`; the handle cancels.
-     * Bad input (no such device, unreadable path) fails here, before anything starts.
+     * Sends files, folders and descriptors. Progress and the end go to `listener`; the
+     * handle cancels. Bad input (no such device, unreadable path) fails here, before anything
+     * starts; descriptors are closed either way.
      */
     func sendFiles(target: SendTarget, items: [SendItem], pin: String?, listener: TransferListener) throws  -> TransferHandle
     
@@ -659,6 +676,11 @@ public protocol FerryNodeProtocol: AnyObject, Sendable {
      * Sends a text message; true when the receiver showed it.
      */
     func sendText(target: SendTarget, text: String, pin: String?) async throws  -> Bool
+    
+    /**
+     * Where incoming files go: `None` (the default) saves them in the receive directory.
+     */
+    func setFileSink(sink: FileSink?) 
     
     /**
      * Stops receiving and discovery; a running receive is cancelled.
@@ -861,8 +883,9 @@ open func scan()async throws  -> UInt32  {
 }
     
     /**
-     * Sends files and folders. Progress and the end go to `listener`; the handle cancels.
-     * Bad input (no such device, unreadable path) fails here, before anything starts.
+     * Sends files, folders and descriptors. Progress and the end go to `listener`; the
+     * handle cancels. Bad input (no such device, unreadable path) fails here, before anything
+     * starts; descriptors are closed either way.
      */
 open func sendFiles(target: SendTarget, items: [SendItem], pin: String?, listener: TransferListener)throws  -> TransferHandle  {
     return try  FfiConverterTypeTransferHandle_lift(try rustCallWithError(FfiConverterTypeFerryError_lift) {
@@ -894,6 +917,18 @@ open func sendText(target: SendTarget, text: String, pin: String?)async throws  
             liftFunc: FfiConverterBool.lift,
             errorHandler: FfiConverterTypeFerryError_lift
         )
+}
+    
+    /**
+     * Where incoming files go: `None` (the default) saves them in the receive directory.
+     */
+open func setFileSink(sink: FileSink?)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_ferry_ffi_fn_method_ferrynode_set_file_sink(
+            self.uniffiCloneHandle(),
+        FfiConverterOptionTypeFileSink.lower(sink),uniffiCallStatus
+    )
+}
 }
     
     /**
@@ -990,6 +1025,279 @@ public func FfiConverterTypeFerryNode_lift(_ handle: UInt64) throws -> FerryNode
 #endif
 public func FfiConverterTypeFerryNode_lower(_ value: FerryNode) -> UInt64 {
     return FfiConverterTypeFerryNode.lower(value)
+}
+
+
+
+
+
+
+/**
+ * Where incoming files go, implemented by the app so that a file lands straight in its final
+ * place (Android: MediaStore or a SAF document; iOS: a file the app created) and nothing is
+ * stored twice. Set with `FerryNode.setFileSink`. Called on Ferry's blocking threads; may
+ * take a moment (creating a document), must not throw.
+ */
+public protocol FileSink: AnyObject, Sendable {
+    
+    /**
+     * An accepted file starts arriving (again after a failed try).
+     */
+    func openFile(sessionId: String, file: OfferedFile)  -> FileDestination
+    
+    /**
+     * A file given a descriptor ended; the descriptor is closed. `complete`: every byte
+     * arrived and the checksum matched (publish it, e.g. clear MediaStore's IS_PENDING).
+     * Otherwise remove it: it failed or was cancelled (the sender may try again, with a new
+     * `openFile`).
+     */
+    func closeFile(sessionId: String, fileId: String, complete: Bool) 
+    
+}
+/**
+ * Where incoming files go, implemented by the app so that a file lands straight in its final
+ * place (Android: MediaStore or a SAF document; iOS: a file the app created) and nothing is
+ * stored twice. Set with `FerryNode.setFileSink`. Called on Ferry's blocking threads; may
+ * take a moment (creating a document), must not throw.
+ */
+open class FileSinkImpl: FileSink, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_ferry_ffi_fn_clone_filesink(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_ferry_ffi_fn_free_filesink(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * An accepted file starts arriving (again after a failed try).
+     */
+open func openFile(sessionId: String, file: OfferedFile) -> FileDestination  {
+    return try!  FfiConverterTypeFileDestination_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_ferry_ffi_fn_method_filesink_open_file(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(sessionId),
+        FfiConverterTypeOfferedFile_lower(file),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * A file given a descriptor ended; the descriptor is closed. `complete`: every byte
+     * arrived and the checksum matched (publish it, e.g. clear MediaStore's IS_PENDING).
+     * Otherwise remove it: it failed or was cancelled (the sender may try again, with a new
+     * `openFile`).
+     */
+open func closeFile(sessionId: String, fileId: String, complete: Bool)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_ferry_ffi_fn_method_filesink_close_file(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(sessionId),
+        FfiConverterString.lower(fileId),
+        FfiConverterBool.lower(complete),uniffiCallStatus
+    )
+}
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfaceFileSink {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfaceFileSink = UniffiVTableCallbackInterfaceFileSink(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypeFileSink.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface FileSink: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypeFileSink.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface FileSink: handle missing in uniffiClone")
+            }
+        },
+        openFile: { (
+            uniffiHandle: UInt64,
+            sessionId: RustBuffer,
+            file: RustBuffer,
+            uniffiOutReturn: UnsafeMutablePointer<RustBuffer>,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> FileDestination in
+                guard let uniffiObj = try? FfiConverterTypeFileSink.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return uniffiObj.openFile(
+                     sessionId: try FfiConverterString.lift(sessionId),
+                     file: try FfiConverterTypeOfferedFile_lift(file)
+                )
+            }
+
+            
+            let writeReturn = { uniffiOutReturn.pointee = FfiConverterTypeFileDestination_lower($0) }
+            uniffiTraitInterfaceCall(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn
+            )
+        },
+        closeFile: { (
+            uniffiHandle: UInt64,
+            sessionId: RustBuffer,
+            fileId: RustBuffer,
+            complete: Int8,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeFileSink.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return uniffiObj.closeFile(
+                     sessionId: try FfiConverterString.lift(sessionId),
+                     fileId: try FfiConverterString.lift(fileId),
+                     complete: try FfiConverterBool.lift(complete)
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCall(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceFileSink> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceFileSink>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitFileSink() {
+    uniffi_ferry_ffi_fn_init_callback_vtable_filesink(UniffiCallbackInterfaceFileSink.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFileSink: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<FileSink>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = FileSink
+
+    public static func lift(_ handle: UInt64) throws -> FileSink {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return FileSinkImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: FileSink) -> UInt64 {
+         if let rustImpl = value as? FileSinkImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FileSink {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: FileSink, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFileSink_lift(_ handle: UInt64) throws -> FileSink {
+    return try FfiConverterTypeFileSink.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFileSink_lower(_ value: FileSink) -> UInt64 {
+    return FfiConverterTypeFileSink.lower(value)
 }
 
 
@@ -2993,6 +3301,100 @@ public func FfiConverterTypeFerryError_lower(_ value: FerryError) -> RustBuffer 
 }
 
 
+/**
+ * Where an incoming file goes, answered by `FileSink.openFile`.
+ */
+
+public enum FileDestination: Equatable, Hashable {
+    
+    /**
+     * The receive directory, as without a sink.
+     */
+    case receiveDirectory
+    /**
+     * This open, writable file descriptor (e.g. a new MediaStore entry or SAF document opened
+     * with mode "w"). Ferry takes ownership, writes from its start (a regular file is
+     * truncated first) and closes it before `FileSink.closeFile`. On Android pass
+     * `ParcelFileDescriptor.detachFd()`.
+     */
+    case descriptor(fd: Int32
+    )
+    /**
+     * Do not take this file (no space, no permission); it fails with `reason`.
+     */
+    case refuse(reason: String
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension FileDestination: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeFileDestination: FfiConverterRustBuffer {
+    typealias SwiftType = FileDestination
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> FileDestination {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .receiveDirectory
+        
+        case 2: return .descriptor(fd: try FfiConverterInt32.read(from: &buf)
+        )
+        
+        case 3: return .refuse(reason: try FfiConverterString.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: FileDestination, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .receiveDirectory:
+            writeInt(&buf, Int32(1))
+        
+        
+        case let .descriptor(fd):
+            writeInt(&buf, Int32(2))
+            FfiConverterInt32.write(fd, into: &buf)
+            
+        
+        case let .refuse(reason):
+            writeInt(&buf, Int32(3))
+            FfiConverterString.write(reason, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFileDestination_lift(_ buf: RustBuffer) throws -> FileDestination {
+    return try FfiConverterTypeFileDestination.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeFileDestination_lower(_ value: FileDestination) -> RustBuffer {
+    return FfiConverterTypeFileDestination.lower(value)
+}
+
+
+
 
 public enum LogLevel: Equatable, Hashable {
     
@@ -3177,7 +3579,11 @@ public enum ReceiveUpdate: Equatable, Hashable {
     )
     case progress(sessionId: String, fileId: String, received: UInt64, size: UInt64
     )
-    case fileSaved(sessionId: String, fileId: String, path: String
+    /**
+     * A file arrived whole: saved at `path`, or (`path` is `None`) written to the descriptor
+     * that `FileSink.openFile` supplied.
+     */
+    case fileSaved(sessionId: String, fileId: String, path: String?
     )
     case fileFailed(sessionId: String, fileId: String, message: String, willRetry: Bool
     )
@@ -3215,7 +3621,7 @@ public struct FfiConverterTypeReceiveUpdate: FfiConverterRustBuffer {
         case 3: return .progress(sessionId: try FfiConverterString.read(from: &buf), fileId: try FfiConverterString.read(from: &buf), received: try FfiConverterUInt64.read(from: &buf), size: try FfiConverterUInt64.read(from: &buf)
         )
         
-        case 4: return .fileSaved(sessionId: try FfiConverterString.read(from: &buf), fileId: try FfiConverterString.read(from: &buf), path: try FfiConverterString.read(from: &buf)
+        case 4: return .fileSaved(sessionId: try FfiConverterString.read(from: &buf), fileId: try FfiConverterString.read(from: &buf), path: try FfiConverterOptionString.read(from: &buf)
         )
         
         case 5: return .fileFailed(sessionId: try FfiConverterString.read(from: &buf), fileId: try FfiConverterString.read(from: &buf), message: try FfiConverterString.read(from: &buf), willRetry: try FfiConverterBool.read(from: &buf)
@@ -3259,7 +3665,7 @@ public struct FfiConverterTypeReceiveUpdate: FfiConverterRustBuffer {
             writeInt(&buf, Int32(4))
             FfiConverterString.write(sessionId, into: &buf)
             FfiConverterString.write(fileId, into: &buf)
-            FfiConverterString.write(path, into: &buf)
+            FfiConverterOptionString.write(path, into: &buf)
             
         
         case let .fileFailed(sessionId,fileId,message,willRetry):
@@ -3313,6 +3719,16 @@ public enum SendItem: Equatable, Hashable {
      */
     case path(path: String
     )
+    /**
+     * An open, readable file descriptor, e.g. an Android document (`content://`) opened with
+     * `ContentResolver.openFileDescriptor(uri, "r")`. Ferry takes ownership and closes it when
+     * the send ends (on Android pass `ParcelFileDescriptor.detachFd()`).
+     * `name` is what the receiver sees. A regular file's size comes from the descriptor; a
+     * pipe (some providers stream their documents) needs `size`, is sent without a checksum
+     * and is not retried. `mime_type`: `None` guesses it from the name.
+     */
+    case fd(fd: Int32, name: String, size: UInt64?, mimeType: String?
+    )
 
 
 
@@ -3337,6 +3753,9 @@ public struct FfiConverterTypeSendItem: FfiConverterRustBuffer {
         case 1: return .path(path: try FfiConverterString.read(from: &buf)
         )
         
+        case 2: return .fd(fd: try FfiConverterInt32.read(from: &buf), name: try FfiConverterString.read(from: &buf), size: try FfiConverterOptionUInt64.read(from: &buf), mimeType: try FfiConverterOptionString.read(from: &buf)
+        )
+        
         default: throw UniffiInternalError.unexpectedEnumCase
         }
     }
@@ -3348,6 +3767,14 @@ public struct FfiConverterTypeSendItem: FfiConverterRustBuffer {
         case let .path(path):
             writeInt(&buf, Int32(1))
             FfiConverterString.write(path, into: &buf)
+            
+        
+        case let .fd(fd,name,size,mimeType):
+            writeInt(&buf, Int32(2))
+            FfiConverterInt32.write(fd, into: &buf)
+            FfiConverterString.write(name, into: &buf)
+            FfiConverterOptionUInt64.write(size, into: &buf)
+            FfiConverterOptionString.write(mimeType, into: &buf)
             
         }
     }
@@ -3720,6 +4147,30 @@ public func FfiConverterTypeTransferOutcome_lower(_ value: TransferOutcome) -> R
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionUInt64: FfiConverterRustBuffer {
+    typealias SwiftType = UInt64?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterUInt64.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterUInt64.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionString: FfiConverterRustBuffer {
     typealias SwiftType = String?
 
@@ -3736,6 +4187,30 @@ fileprivate struct FfiConverterOptionString: FfiConverterRustBuffer {
         switch try readInt(&buf) as Int8 {
         case 0: return nil
         case 1: return try FfiConverterString.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeFileSink: FfiConverterRustBuffer {
+    typealias SwiftType = FileSink?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeFileSink.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeFileSink.read(from: &buf)
         default: throw UniffiInternalError.unexpectedOptionalTag
         }
     }
@@ -3996,10 +4471,13 @@ private let initializationResult: InitializationResult = {
     if (uniffi_ferry_ffi_checksum_method_ferrynode_scan() != 27567) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_ferry_ffi_checksum_method_ferrynode_send_files() != 23431) {
+    if (uniffi_ferry_ffi_checksum_method_ferrynode_send_files() != 5093) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ferry_ffi_checksum_method_ferrynode_send_text() != 12006) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ferry_ffi_checksum_method_ferrynode_set_file_sink() != 21751) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ferry_ffi_checksum_method_ferrynode_stop() != 24146) {
@@ -4012,6 +4490,12 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ferry_ffi_checksum_method_ferrynode_verification_code() != 27679) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ferry_ffi_checksum_method_filesink_open_file() != 4787) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ferry_ffi_checksum_method_filesink_close_file() != 51458) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ferry_ffi_checksum_method_nodelistener_on_device_found() != 17690) {
@@ -4048,6 +4532,7 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
 
+    uniffiCallbackInitFileSink()
     uniffiCallbackInitLogListener()
     uniffiCallbackInitNodeListener()
     uniffiCallbackInitTransferListener()

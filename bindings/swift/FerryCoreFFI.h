@@ -243,6 +243,20 @@ typedef void (*UniffiForeignFutureCompleteVoid)(uint64_t, UniffiForeignFutureRes
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_FILE_SINK_METHOD0
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_FILE_SINK_METHOD0
+typedef void (*UniffiCallbackInterfaceFileSinkMethod0)(uint64_t, RustBuffer, RustBuffer, RustBuffer* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_FILE_SINK_METHOD1
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_FILE_SINK_METHOD1
+typedef void (*UniffiCallbackInterfaceFileSinkMethod1)(uint64_t, RustBuffer, RustBuffer, int8_t, void* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
 #ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_NODE_LISTENER_METHOD0
 #define UNIFFI_FFIDEF_CALLBACK_INTERFACE_NODE_LISTENER_METHOD0
 typedef void (*UniffiCallbackInterfaceNodeListenerMethod0)(uint64_t, RustBuffer, void* _Nonnull, 
@@ -297,6 +311,16 @@ typedef void (*UniffiCallbackInterfaceTransferListenerMethod0)(uint64_t, RustBuf
 typedef void (*UniffiCallbackInterfaceLogListenerMethod0)(uint64_t, RustBuffer, RustBuffer, RustBuffer, void* _Nonnull, 
         RustCallStatus *_Nonnull uniffiCallStatus
     );
+
+#endif
+#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_FILE_SINK
+#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_FILE_SINK
+typedef struct UniffiVTableCallbackInterfaceFileSink {
+    UniffiCallbackInterfaceFree _Nonnull uniffiFree;
+    UniffiCallbackInterfaceClone _Nonnull uniffiClone;
+    UniffiCallbackInterfaceFileSinkMethod0 _Nonnull openFile;
+    UniffiCallbackInterfaceFileSinkMethod1 _Nonnull closeFile;
+} UniffiVTableCallbackInterfaceFileSink;
 
 #endif
 #ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_NODE_LISTENER
@@ -396,6 +420,11 @@ uint64_t uniffi_ferry_ffi_fn_method_ferrynode_send_files(uint64_t ptr, RustBuffe
 uint64_t uniffi_ferry_ffi_fn_method_ferrynode_send_text(uint64_t ptr, RustBuffer target, RustBuffer text, RustBuffer pin
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_METHOD_FERRYNODE_SET_FILE_SINK
+#define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_METHOD_FERRYNODE_SET_FILE_SINK
+void uniffi_ferry_ffi_fn_method_ferrynode_set_file_sink(uint64_t ptr, RustBuffer sink, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_METHOD_FERRYNODE_STOP
 #define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_METHOD_FERRYNODE_STOP
 void uniffi_ferry_ffi_fn_method_ferrynode_stop(uint64_t ptr, RustCallStatus *_Nonnull out_status
@@ -414,6 +443,31 @@ int8_t uniffi_ferry_ffi_fn_method_ferrynode_untrust(uint64_t ptr, RustBuffer fin
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_METHOD_FERRYNODE_VERIFICATION_CODE
 #define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_METHOD_FERRYNODE_VERIFICATION_CODE
 RustBuffer uniffi_ferry_ffi_fn_method_ferrynode_verification_code(uint64_t ptr, RustBuffer fingerprint, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_CLONE_FILESINK
+#define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_CLONE_FILESINK
+uint64_t uniffi_ferry_ffi_fn_clone_filesink(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_FREE_FILESINK
+#define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_FREE_FILESINK
+void uniffi_ferry_ffi_fn_free_filesink(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_INIT_CALLBACK_VTABLE_FILESINK
+#define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_INIT_CALLBACK_VTABLE_FILESINK
+void uniffi_ferry_ffi_fn_init_callback_vtable_filesink(const UniffiVTableCallbackInterfaceFileSink* _Nonnull vtable
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_METHOD_FILESINK_OPEN_FILE
+#define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_METHOD_FILESINK_OPEN_FILE
+RustBuffer uniffi_ferry_ffi_fn_method_filesink_open_file(uint64_t ptr, RustBuffer session_id, RustBuffer file, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_METHOD_FILESINK_CLOSE_FILE
+#define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_METHOD_FILESINK_CLOSE_FILE
+void uniffi_ferry_ffi_fn_method_filesink_close_file(uint64_t ptr, RustBuffer session_id, RustBuffer file_id, int8_t complete, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_CLONE_NODELISTENER
@@ -875,6 +929,12 @@ uint16_t uniffi_ferry_ffi_checksum_method_ferrynode_send_text(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_METHOD_FERRYNODE_SET_FILE_SINK
+#define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_METHOD_FERRYNODE_SET_FILE_SINK
+uint16_t uniffi_ferry_ffi_checksum_method_ferrynode_set_file_sink(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_METHOD_FERRYNODE_STOP
 #define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_METHOD_FERRYNODE_STOP
 uint16_t uniffi_ferry_ffi_checksum_method_ferrynode_stop(void
@@ -896,6 +956,18 @@ uint16_t uniffi_ferry_ffi_checksum_method_ferrynode_untrust(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_METHOD_FERRYNODE_VERIFICATION_CODE
 #define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_METHOD_FERRYNODE_VERIFICATION_CODE
 uint16_t uniffi_ferry_ffi_checksum_method_ferrynode_verification_code(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_METHOD_FILESINK_OPEN_FILE
+#define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_METHOD_FILESINK_OPEN_FILE
+uint16_t uniffi_ferry_ffi_checksum_method_filesink_open_file(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_METHOD_FILESINK_CLOSE_FILE
+#define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_METHOD_FILESINK_CLOSE_FILE
+uint16_t uniffi_ferry_ffi_checksum_method_filesink_close_file(void
     
 );
 #endif

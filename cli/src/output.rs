@@ -551,7 +551,8 @@ impl ReceiveHandler for ReceiveUi {
                 if json {
                     self.out.event(json!({"event": "file_done", "fileId": file_id, "path": path}));
                 } else {
-                    self.progress.println(format!("Saved {}", path.display()), stdout_line);
+                    let to = path.map(|p| p.display().to_string()).unwrap_or_else(|| "the file supplied for it".into());
+                    self.progress.println(format!("Saved {to}"), stdout_line);
                 }
             }
             ReceiveEvent::FileFailed { session_id: _, file_id, error, retry } => {

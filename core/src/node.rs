@@ -7,7 +7,7 @@ use crate::config::TrustStore;
 use crate::discovery::{self, Device, DeviceRegistry, Discovery, DiscoveryEvent, DiscoveryOptions, InterfaceFilter, Sighting, Source};
 use crate::error::{Error, Result};
 use crate::identity::{verification_code, Identity, VerificationCode};
-use crate::protocol::{DeviceInfo, DeviceType, Protocol};
+use crate::protocol::{DeviceInfo, DeviceType, FileDto, Protocol};
 use crate::send::{self, Selection, SendObserver, SendOptions, SendReport};
 use crate::server::{self, Decision, DecisionReply, IncomingRequest, ReceiveEvent, ReceiveHandler, ReceivePolicy, SenderInfo, ServerHandle, ServerOptions};
 use crate::storage::ReceiveDir;
@@ -56,6 +56,13 @@ pub trait NodeListener: Send + Sync + 'static {
     fn on_text(&self, _sender: SenderInfo, _text: String) {}
     /// Progress and outcome of receiving.
     fn on_receive(&self, _event: ReceiveEvent) {}
+    /// See [`ReceiveHandler::open_destination`]: an app's own file for an accepted file, or
+    /// `None` for the receive directory.
+    fn open_destination(&self, _session_id: &str, _file: &FileDto) -> Result<Option<std::fs::File>> {
+        Ok(None)
+    }
+    /// See [`ReceiveHandler::destination_closed`].
+    fn destination_closed(&self, _session_id: &str, _file_id: &str, _complete: bool) {}
 }
 
 /// Where to send: a device from the list (pinned to its fingerprint) or an address.
@@ -101,6 +108,12 @@ impl ReceiveHandler for Handler {
     }
     fn on_register(&self, device: &DeviceInfo, verified: bool, from: SocketAddr) {
         self.registry.observe(Sighting::register(device, verified, from));
+    }
+    fn open_destination(&self, session_id: &str, file: &FileDto) -> Result<Option<std::fs::File>> {
+        self.listener.open_destination(session_id, file)
+    }
+    fn destination_closed(&self, session_id: &str, file_id: &str, complete: bool) {
+        self.listener.destination_closed(session_id, file_id, complete)
     }
 }
 
@@ -265,18 +278,18 @@ impl Node {
         Ok(SendOptions { identity: self.cfg.identity.clone(), info, peer, expected_fingerprint: expected, pin, parallel: 4 })
     }
 
-    /// Sends files and folders. `cancel` stops it (and cancels the session on the receiver).
+    /// Sends files and folders ([`Selection::from_paths`], or files from descriptors).
+    /// `cancel` stops it (and cancels the session on the receiver).
     pub async fn send_files(
         &self,
         target: &Target,
-        paths: &[PathBuf],
+        selection: &Selection,
         pin: Option<String>,
         observer: Arc<dyn SendObserver>,
         cancel: CancellationToken,
     ) -> Result<SendReport> {
         let opts = self.send_options(target, pin)?;
-        let selection = Selection::from_paths(paths)?;
-        send::send_files(&opts, &selection, observer, cancel).await
+        send::send_files(&opts, selection, observer, cancel).await
     }
 
     /// Sends a text message; true when the receiver showed it.

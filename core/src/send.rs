@@ -11,11 +11,18 @@ use futures_util::StreamExt;
 use http_body_util::{BodyExt, StreamBody};
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, VecDeque};
+use std::fs::File;
+use std::io::Read;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
 
 const READ_CHUNK: usize = 256 * 1024;
+/// Chunks read ahead of the socket per upload.
+const READ_AHEAD: usize = 4;
 const UPLOAD_TRIES: u32 = 3;
 const PROGRESS_STEP: u64 = 256 * 1024;
 /// A connection idle for longer than this is not reused (servers may have closed it).
@@ -24,12 +31,116 @@ const IDLE_REUSE_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
 /// A file to send.
 #[derive(Debug, Clone)]
 pub struct LocalFile {
-    pub path: PathBuf,
+    pub source: FileSource,
     /// The name the receiver sees (`folder/sub/name.ext` for folder contents).
     pub name: String,
     pub size: u64,
+    /// The MIME type to announce; `None`: guessed from the name.
+    pub mime: Option<String>,
     pub modified: Option<std::time::SystemTime>,
     pub accessed: Option<std::time::SystemTime>,
+}
+
+/// Where the bytes of a [`LocalFile`] come from.
+#[derive(Debug, Clone)]
+pub enum FileSource {
+    Path(PathBuf),
+    /// An open file descriptor, such as an Android document (`content://`) opened by the app.
+    Descriptor(Arc<Descriptor>),
+}
+
+/// An open file descriptor to send from. A regular file is read with positional reads, so
+/// hashing and retries never disturb each other; a pipe or socket can be read only once, so
+/// it is sent without a checksum and not retried.
+#[derive(Debug)]
+pub struct Descriptor {
+    file: File,
+    seekable: bool,
+    consumed: AtomicBool,
+}
+
+impl FileSource {
+    /// True when the bytes can be read more than once (for the checksum and for retries).
+    pub fn rereadable(&self) -> bool {
+        match self {
+            FileSource::Path(_) => true,
+            FileSource::Descriptor(d) => d.seekable,
+        }
+    }
+
+    /// Opens the bytes from their start.
+    pub fn open(&self) -> Result<Box<dyn Read + Send>> {
+        match self {
+            FileSource::Path(p) => Ok(Box::new(File::open(p).map_err(|e| Error::io(p.display(), e))?)),
+            FileSource::Descriptor(d) if d.seekable => Ok(Box::new(AtReader { desc: d.clone(), pos: 0 })),
+            FileSource::Descriptor(d) => {
+                if d.consumed.swap(true, Ordering::SeqCst) {
+                    return Err(Error::new(ErrorKind::Io, "a stream can be read only once; it cannot be sent again"));
+                }
+                Ok(Box::new(StreamReader(d.clone())))
+            }
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            FileSource::Path(p) => p.display().to_string(),
+            FileSource::Descriptor(_) => "file descriptor".into(),
+        }
+    }
+}
+
+/// Reads a seekable descriptor from the start without moving its shared offset.
+struct AtReader {
+    desc: Arc<Descriptor>,
+    pos: u64,
+}
+
+impl Read for AtReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.desc.file.read_at(buf, self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+struct StreamReader(Arc<Descriptor>);
+
+impl Read for StreamReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        (&self.0.file).read(buf)
+    }
+}
+
+impl LocalFile {
+    /// A file to send from an open descriptor, which Ferry now owns (and closes when the last
+    /// user of the selection is gone). `name` is what the receiver sees. A regular file's size
+    /// and times come from the descriptor; a pipe or socket needs `size`.
+    pub fn from_descriptor(fd: OwnedFd, name: &str, size: Option<u64>, mime: Option<String>) -> Result<LocalFile> {
+        let name = name.trim();
+        if name.is_empty() || name.contains('\0') {
+            return Err(Error::invalid(format!("{name:?} is not a file name")));
+        }
+        let file = File::from(fd);
+        let meta = file.metadata().map_err(|e| Error::io(format!("{name}: cannot inspect the file descriptor"), e))?;
+        if meta.is_dir() {
+            return Err(Error::invalid(format!("{name}: a folder cannot be sent from a file descriptor")));
+        }
+        let seekable = meta.is_file();
+        let size = match (seekable, size) {
+            (true, Some(s)) if s != meta.len() => {
+                tracing::warn!("{name}: the file is {} bytes, not the {s} given; sending {}", meta.len(), meta.len());
+                meta.len()
+            }
+            (true, _) => meta.len(),
+            (false, Some(s)) => s,
+            (false, None) => return Err(Error::invalid(format!("{name}: the size of a stream must be given"))),
+        };
+        let (modified, accessed) = if seekable { (meta.modified().ok(), meta.accessed().ok()) } else { (None, None) };
+        let mime = mime.map(|m| m.trim().to_string()).filter(|m| !m.is_empty());
+        let desc = Descriptor { file, seekable, consumed: AtomicBool::new(false) };
+        Ok(LocalFile { source: FileSource::Descriptor(Arc::new(desc)), name: name.to_string(), size, mime, modified, accessed })
+    }
 }
 
 /// What to send: files, and folders that are empty.
@@ -103,7 +214,14 @@ impl Selection {
 }
 
 fn local_file(path: &Path, name: String, meta: &std::fs::Metadata) -> LocalFile {
-    LocalFile { path: path.to_path_buf(), name, size: meta.len(), modified: meta.modified().ok(), accessed: meta.accessed().ok() }
+    LocalFile {
+        source: FileSource::Path(path.to_path_buf()),
+        name,
+        size: meta.len(),
+        mime: None,
+        modified: meta.modified().ok(),
+        accessed: meta.accessed().ok(),
+    }
 }
 
 /// Progress and outcome of a send, for progress bars and apps.
@@ -212,32 +330,36 @@ pub async fn send_text(opts: &SendOptions, text: &str, observer: &dyn SendObserv
     }
 }
 
-/// Computes the SHA-256 of every file (in parallel, off the async threads).
-async fn hash_files(files: &[LocalFile], cancel: &CancellationToken) -> Result<Vec<String>> {
+/// Computes the SHA-256 of every file that can be read twice (in parallel, off the async
+/// threads); a stream gets none.
+async fn hash_files(files: &[LocalFile], cancel: &CancellationToken) -> Result<Vec<Option<String>>> {
     let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).min(files.len().max(1));
-    let paths: Arc<Vec<PathBuf>> = Arc::new(files.iter().map(|f| f.path.clone()).collect());
+    let sources: Arc<Vec<FileSource>> = Arc::new(files.iter().map(|f| f.source.clone()).collect());
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let out = Arc::new(Mutex::new(vec![String::new(); files.len()]));
+    let out = Arc::new(Mutex::new(vec![None; files.len()]));
     let mut tasks = Vec::new();
     for _ in 0..workers {
-        let (paths, next, out, cancel) = (paths.clone(), next.clone(), out.clone(), cancel.clone());
+        let (sources, next, out, cancel) = (sources.clone(), next.clone(), out.clone(), cancel.clone());
         tasks.push(tokio::task::spawn_blocking(move || -> Result<()> {
             let mut buf = vec![0u8; READ_CHUNK];
             loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if i >= paths.len() || cancel.is_cancelled() {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= sources.len() || cancel.is_cancelled() {
                     return Ok(());
                 }
-                let mut f = std::fs::File::open(&paths[i]).map_err(|e| Error::io(paths[i].display(), e))?;
+                if !sources[i].rereadable() {
+                    continue;
+                }
+                let mut f = sources[i].open()?;
                 let mut h = Sha256::new();
                 loop {
-                    let n = std::io::Read::read(&mut f, &mut buf).map_err(|e| Error::io(paths[i].display(), e))?;
+                    let n = f.read(&mut buf).map_err(|e| Error::io(sources[i].describe(), e))?;
                     if n == 0 {
                         break;
                     }
                     h.update(&buf[..n]);
                 }
-                out.lock().unwrap()[i] = hex::encode(h.finalize());
+                out.lock().unwrap()[i] = Some(hex::encode(h.finalize()));
             }
         }));
     }
@@ -250,13 +372,31 @@ async fn hash_files(files: &[LocalFile], cancel: &CancellationToken) -> Result<V
     Ok(Arc::try_unwrap(out).map(|m| m.into_inner().unwrap()).unwrap_or_default())
 }
 
-/// A file body streamed from disk, reporting progress.
-fn file_body(path: &Path, size: u64, file_id: String, observer: Arc<dyn SendObserver>) -> Result<Body> {
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path.display(), e))?;
-    let reader = tokio_util::io::ReaderStream::with_capacity(tokio::fs::File::from_std(file), READ_CHUNK);
+/// A file body read on a blocking thread (a few chunks ahead of the socket), reporting
+/// progress.
+fn file_body(file: &LocalFile, file_id: String, observer: Arc<dyn SendObserver>) -> Result<Body> {
+    let mut reader = file.source.open()?;
+    let (size, what) = (file.size, file.source.describe());
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(READ_AHEAD);
+    tokio::task::spawn_blocking(move || loop {
+        let mut buf = vec![0u8; READ_CHUNK];
+        let chunk = match reader.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => {
+                buf.truncate(n);
+                Ok(Bytes::from(buf))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => Err(std::io::Error::new(e.kind(), format!("{what}: {e}"))),
+        };
+        let failed = chunk.is_err();
+        if tx.blocking_send(chunk).is_err() || failed {
+            return;
+        }
+    });
     let mut sent = 0u64;
     let mut reported = 0u64;
-    let stream = reader.map(move |chunk| {
+    let stream = tokio_stream_from(rx).map(move |chunk| {
         let chunk = chunk?;
         sent += chunk.len() as u64;
         if sent - reported >= PROGRESS_STEP || sent == size {
@@ -266,6 +406,10 @@ fn file_body(path: &Path, size: u64, file_id: String, observer: Arc<dyn SendObse
         Ok(hyper::body::Frame::data(chunk))
     });
     Ok(BodyExt::boxed(StreamBody::new(stream)))
+}
+
+fn tokio_stream_from<T: Send + 'static>(rx: tokio::sync::mpsc::Receiver<T>) -> impl futures_util::Stream<Item = T> {
+    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|v| (v, rx)) })
 }
 
 struct Job {
@@ -321,8 +465,8 @@ pub async fn send_files(
                 id: id.clone(),
                 file_name: f.name.clone(),
                 size: f.size,
-                file_type: mime_for(&f.name).to_string(),
-                sha256: Some(sha),
+                file_type: f.mime.clone().unwrap_or_else(|| mime_for(&f.name).to_string()),
+                sha256: sha,
                 hash: None,
                 preview: None,
                 metadata,
@@ -386,14 +530,13 @@ pub async fn send_files(
         sent += n;
         bytes += b;
     }
-    if cancel.is_cancelled() {
+    let failure = failed.lock().unwrap().take();
+    if cancel.is_cancelled() || failure.is_some() {
+        // End the session on the receiver too, so that it is free for the next transfer.
         if let Ok(mut c) = opts.connect().await {
             let _ = c.cancel(&session_id).await;
         }
-        return Err(Error::new(ErrorKind::Cancelled, "cancelled"));
-    }
-    if let Some(e) = failed.lock().unwrap().take() {
-        return Err(e);
+        return Err(failure.unwrap_or_else(|| Error::new(ErrorKind::Cancelled, "cancelled")));
     }
     Ok(SendReport { session_id: Some(session_id), sent, skipped, bytes, receiver_fingerprint: receiver_fp })
 }
@@ -414,13 +557,15 @@ async fn upload_worker(
         }
         let Some(job) = queue.lock().unwrap().pop_front() else { break };
         let mut tries = 0;
+        // A stream cannot be read again, so it gets one try.
+        let max_tries = if job.file.source.rereadable() { UPLOAD_TRIES } else { 1 };
         let result: Result<()> = loop {
             tries += 1;
             let attempt = async {
                 if conn.as_ref().is_none_or(|c| !c.is_open()) {
                     conn = Some(opts.connect().await?);
                 }
-                let body = file_body(&job.file.path, job.file.size, job.id.clone(), observer.clone())?;
+                let body = file_body(&job.file, job.id.clone(), observer.clone())?;
                 conn.as_mut().expect("connected").upload(&session_id, &job.id, &job.token, body, job.file.size).await
             };
             let status = tokio::select! {
@@ -429,14 +574,14 @@ async fn upload_worker(
             };
             match status {
                 Ok(UploadStatus::Ok) => break Ok(()),
-                Ok(UploadStatus::ChecksumMismatch) if tries < UPLOAD_TRIES => {
+                Ok(UploadStatus::ChecksumMismatch) if tries < max_tries => {
                     observer.on_event(SendEvent::FileFailed { file_id: job.id.clone(), error: "checksum mismatch".into(), retry: true });
                 }
                 Ok(UploadStatus::ChecksumMismatch) => {
                     break Err(Error::new(ErrorKind::ChecksumMismatch, format!("{}: checksum mismatch", job.file.name)))
                 }
                 Ok(UploadStatus::Rejected(e)) => break Err(e),
-                Err(e) if matches!(e.kind, ErrorKind::Network | ErrorKind::Timeout) && tries < UPLOAD_TRIES => {
+                Err(e) if matches!(e.kind, ErrorKind::Network | ErrorKind::Timeout) && tries < max_tries => {
                     conn = None;
                     observer.on_event(SendEvent::FileFailed { file_id: job.id.clone(), error: e.message, retry: true });
                 }

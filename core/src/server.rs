@@ -9,7 +9,7 @@ use crate::config::TrustStore;
 use crate::error::{Error, ErrorKind, Result};
 use crate::identity::Identity;
 use crate::protocol::{DeviceInfo, DeviceType, ErrorBody, FileDto, PrepareUploadRequest, PrepareUploadResponse};
-use crate::storage::{parse_time, sanitize_relative_path, ReceiveDir};
+use crate::storage::{parse_time, sanitize_relative_path, PartFile, ReceiveDir};
 use crate::util::{canonical_ip, constant_time_eq, query_param, random_id};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -18,7 +18,8 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
-use std::io::Write;
+use std::fs::File;
+use std::io::{Seek, SeekFrom, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -127,7 +128,9 @@ pub enum ReceiveEvent {
     /// A request was declined (by the user or the policy).
     Declined { sender: SenderInfo },
     FileProgress { session_id: String, file_id: String, received: u64, size: u64 },
-    FileCompleted { session_id: String, file_id: String, path: PathBuf },
+    /// A file arrived whole. `path` is where it was saved, `None` when it went to a file the
+    /// handler supplied ([`ReceiveHandler::open_destination`]).
+    FileCompleted { session_id: String, file_id: String, path: Option<PathBuf> },
     /// A file failed; `retry` is true when the sender may send it again with the same token.
     FileFailed { session_id: String, file_id: String, error: String, retry: bool },
     SessionFinished { session_id: String, outcome: SessionOutcome },
@@ -147,6 +150,83 @@ pub trait ReceiveHandler: Send + Sync + 'static {
     /// `from` is the caller's address (the port is 0; an IPv6 link-local address carries
     /// its scope id).
     fn on_register(&self, _device: &DeviceInfo, _verified: bool, _from: SocketAddr) {}
+    /// Where an accepted file goes, asked on a blocking thread when its upload starts: an open,
+    /// writable file (an app's document, so that nothing is stored twice) or `None` for the
+    /// receive directory. An error fails this upload.
+    fn open_destination(&self, _session_id: &str, _file: &FileDto) -> Result<Option<File>> {
+        Ok(None)
+    }
+    /// A file from [`ReceiveHandler::open_destination`] ended and is closed. When `complete`
+    /// is false it failed or was cancelled: remove what was written (the sender may try again,
+    /// with a new `open_destination`).
+    fn destination_closed(&self, _session_id: &str, _file_id: &str, _complete: bool) {}
+}
+
+/// A file supplied by the handler, being written.
+struct AppFile {
+    file: Option<File>,
+    handler: Arc<dyn ReceiveHandler>,
+    session_id: String,
+    file_id: String,
+    complete: bool,
+}
+
+impl AppFile {
+    fn new(mut file: File, handler: Arc<dyn ReceiveHandler>, session_id: String, file_id: String) -> Result<AppFile> {
+        let mut app = AppFile { file: None, handler, session_id, file_id, complete: false };
+        // A document opened without truncation ("w" on some Android providers) may hold old bytes.
+        let regular = file.metadata().map(|m| m.is_file()).unwrap_or(false);
+        if regular {
+            file.set_len(0).and_then(|_| file.seek(SeekFrom::Start(0))).map_err(|e| Error::io("cannot reset the supplied file", e))?;
+        }
+        app.file = Some(file);
+        Ok(app)
+    }
+
+    fn file(&mut self) -> &mut File {
+        self.file.as_mut().expect("open until finished")
+    }
+
+    fn finish(mut self, modified: Option<std::time::SystemTime>) {
+        let file = self.file.take().expect("open until finished");
+        if let Some(m) = modified {
+            // Not every document provider keeps times; that is no failure.
+            let _ = file.set_times(std::fs::FileTimes::new().set_modified(m));
+        }
+        drop(file);
+        self.complete = true;
+    }
+}
+
+impl Drop for AppFile {
+    fn drop(&mut self) {
+        self.file.take();
+        self.handler.destination_closed(&self.session_id, &self.file_id, self.complete);
+    }
+}
+
+enum Sink {
+    Part(PartFile),
+    App(AppFile),
+}
+
+impl Sink {
+    fn file(&mut self) -> &mut File {
+        match self {
+            Sink::Part(p) => p.file(),
+            Sink::App(a) => a.file(),
+        }
+    }
+
+    fn commit(self, modified: Option<std::time::SystemTime>, accessed: Option<std::time::SystemTime>) -> Result<Option<PathBuf>> {
+        match self {
+            Sink::Part(p) => p.commit(modified, accessed).map(Some),
+            Sink::App(a) => {
+                a.finish(modified);
+                Ok(None)
+            }
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -778,8 +858,9 @@ async fn receive_body(
     mut body: Incoming,
     cancel: &CancellationToken,
     activity: &AtomicU64,
-) -> std::result::Result<PathBuf, UploadFailure> {
+) -> std::result::Result<Option<PathBuf>, UploadFailure> {
     let receive_dir = shared.opts.receive_dir.clone();
+    let (handler, sid, offered) = (shared.handler.clone(), session_id.to_string(), dto.clone());
     let name = dto.file_name.clone();
     let declared = dto.size;
     let expected = if shared.opts.verify_checksums { dto.checksum() } else { None };
@@ -787,8 +868,11 @@ async fn receive_body(
     let accessed = dto.metadata.as_ref().and_then(|m| m.accessed.as_deref()).and_then(parse_time);
 
     let (tx, mut rx) = tokio::sync::mpsc::channel::<WriterMsg>(WRITER_QUEUE);
-    let writer = tokio::task::spawn_blocking(move || -> std::result::Result<PathBuf, UploadFailure> {
-        let mut part = receive_dir.begin_file(&name).map_err(UploadFailure::Io)?;
+    let writer = tokio::task::spawn_blocking(move || -> std::result::Result<Option<PathBuf>, UploadFailure> {
+        let mut part = match handler.open_destination(&sid, &offered).map_err(UploadFailure::Io)? {
+            Some(file) => Sink::App(AppFile::new(file, handler, sid, offered.id).map_err(UploadFailure::Io)?),
+            None => Sink::Part(receive_dir.begin_file(&name).map_err(UploadFailure::Io)?),
+        };
         let mut hasher = expected.as_ref().map(|_| Sha256::new());
         let mut written = 0u64;
         loop {
@@ -873,7 +957,7 @@ async fn receive_body(
     result
 }
 
-fn finish_upload(shared: &Arc<Shared>, session_id: &str, dto: &FileDto, result: std::result::Result<PathBuf, UploadFailure>) -> Resp {
+fn finish_upload(shared: &Arc<Shared>, session_id: &str, dto: &FileDto, result: std::result::Result<Option<PathBuf>, UploadFailure>) -> Resp {
     let mut events = Vec::new();
     let mut finished = None;
     let resp = {

@@ -59,7 +59,7 @@ async fn send_tree(https: bool) {
         assert_eq!(secs(&ma), secs(&mb), "{rel}: modification time kept");
     }
     // Progress: per file, increasing, ending at the size; the totals add up.
-    let events = events.lock().unwrap();
+    let events = events.lock().unwrap().clone();
     let mut last: std::collections::HashMap<String, u64> = Default::default();
     for e in events.iter() {
         if let SendEvent::FileProgress { file_id, sent, size } = e {

@@ -7,9 +7,14 @@ use ferry_core::identity::Identity;
 use ferry_core::node::{Node, NodeConfig, NodeListener, Target};
 use ferry_core::protocol::DeviceType;
 use ferry_core::server::{Decision, IncomingRequest, ReceiveEvent, ReceivePolicy, SenderInfo, SessionOutcome};
+use ferry_core::protocol::FileDto;
+use ferry_core::send::{LocalFile, Selection};
 use ferry_core::{CancellationToken, ErrorKind};
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::io::Write;
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -19,21 +24,36 @@ enum Heard {
     Request(IncomingRequest),
     Text(SenderInfo, String),
     Receive(ReceiveEvent),
+    /// `destination_closed(file_id, complete)`.
+    Closed(String, bool),
 }
 
-struct Listener(mpsc::UnboundedSender<Heard>);
+struct Listener {
+    tx: mpsc::UnboundedSender<Heard>,
+    /// When set, incoming files go to files the "app" creates here.
+    sink: Arc<Mutex<Option<PathBuf>>>,
+}
 impl NodeListener for Listener {
     fn on_device(&self, e: DiscoveryEvent) {
-        let _ = self.0.send(Heard::Device(e));
+        let _ = self.tx.send(Heard::Device(e));
     }
     fn on_request(&self, r: IncomingRequest) {
-        let _ = self.0.send(Heard::Request(r));
+        let _ = self.tx.send(Heard::Request(r));
     }
     fn on_text(&self, s: SenderInfo, t: String) {
-        let _ = self.0.send(Heard::Text(s, t));
+        let _ = self.tx.send(Heard::Text(s, t));
     }
     fn on_receive(&self, e: ReceiveEvent) {
-        let _ = self.0.send(Heard::Receive(e));
+        let _ = self.tx.send(Heard::Receive(e));
+    }
+    fn open_destination(&self, _session_id: &str, file: &FileDto) -> ferry_core::Result<Option<std::fs::File>> {
+        let Some(dir) = self.sink.lock().unwrap().clone() else { return Ok(None) };
+        // Like an app's document opened with "w": old, longer bytes in it, which Ferry must replace.
+        std::fs::write(dir.join(&file.file_name), vec![0xFF; 4_000_000]).unwrap();
+        Ok(Some(std::fs::OpenOptions::new().write(true).open(dir.join(&file.file_name)).unwrap()))
+    }
+    fn destination_closed(&self, _session_id: &str, file_id: &str, complete: bool) {
+        let _ = self.tx.send(Heard::Closed(file_id.to_string(), complete));
     }
 }
 
@@ -41,6 +61,7 @@ struct TestNode {
     node: Node,
     heard: mpsc::UnboundedReceiver<Heard>,
     dir: tempfile::TempDir,
+    sink: Arc<Mutex<Option<PathBuf>>>,
 }
 
 impl TestNode {
@@ -63,12 +84,13 @@ impl TestNode {
             multicast_port: 53317,
         };
         let (tx, heard) = mpsc::unbounded_channel();
-        let node = Node::start(cfg, Arc::new(Listener(tx))).await.unwrap();
+        let sink = Arc::new(Mutex::new(None));
+        let node = Node::start(cfg, Arc::new(Listener { tx, sink: sink.clone() })).await.unwrap();
         assert!(node.interfaces().is_empty(), "discovery must be off");
-        TestNode { node, heard, dir }
+        TestNode { node, heard, dir, sink }
     }
 
-    async fn next<T>(&mut self, what: &str, f: impl Fn(Heard) -> Option<T>) -> T {
+    async fn next<T>(&mut self, what: &str, mut f: impl FnMut(Heard) -> Option<T>) -> T {
         tokio::time::timeout(Duration::from_secs(10), async {
             loop {
                 if let Some(t) = f(self.heard.recv().await.expect("listener open")) {
@@ -95,7 +117,10 @@ impl TestNode {
 
 fn spawn_send(node: &Arc<Node>, target: &Target, paths: &[std::path::PathBuf]) -> tokio::task::JoinHandle<ferry_core::Result<ferry_core::send::SendReport>> {
     let (n, t, p) = (node.clone(), target.clone(), paths.to_vec());
-    tokio::spawn(async move { n.send_files(&t, &p, None, Arc::new(|_| {}), CancellationToken::new()).await })
+    tokio::spawn(async move {
+        let sel = Selection::from_paths(&p)?;
+        n.send_files(&t, &sel, None, Arc::new(|_| {}), CancellationToken::new()).await
+    })
 }
 
 #[tokio::test]
@@ -168,7 +193,8 @@ async fn trusted_senders_skip_the_question_and_stop_declines_pending() {
     let src = tempfile::tempdir().unwrap();
     std::fs::write(src.path().join("t.txt"), b"trusted").unwrap();
     let target = Target::Device { fingerprint: dev.fingerprint };
-    a.node.send_files(&target, &[src.path().join("t.txt")], None, Arc::new(|_| {}), CancellationToken::new()).await.unwrap();
+    let sel = Selection::from_paths(&[src.path().join("t.txt")]).unwrap();
+    a.node.send_files(&target, &sel, None, Arc::new(|_| {}), CancellationToken::new()).await.unwrap();
     assert_eq!(std::fs::read(b.dir.path().join("t.txt")).unwrap(), b"trusted");
 
     // Untrusted again: the request waits; stopping Ben declines it.
@@ -182,4 +208,105 @@ async fn trusted_senders_skip_the_question_and_stop_declines_pending() {
     // Sending to a device not in the list is a clear error.
     let e = node_a.send_text(&Target::Device { fingerprint: "AB".repeat(32) }, "x", None, &|_| {}).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::InvalidInput);
+}
+
+/// A pipe whose write end is fed `data` by a thread (a stream, like a cloud document).
+fn pipe_with(data: Vec<u8>) -> OwnedFd {
+    let (r, w) = std::io::pipe().unwrap();
+    std::thread::spawn(move || {
+        let mut w = w;
+        let _ = w.write_all(&data);
+    });
+    r.into()
+}
+
+fn collect_closed(heard: &mut Vec<(String, bool)>, h: Heard) -> Option<()> {
+    match h {
+        Heard::Closed(id, complete) => {
+            heard.push((id, complete));
+            None
+        }
+        Heard::Receive(ReceiveEvent::SessionFinished { .. }) => Some(()),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn send_from_descriptors_and_receive_into_supplied_files() {
+    let a = TestNode::start("Anna").await;
+    let mut b = TestNode::start("Ben").await;
+    let dev = a.node.add_address(&b.addr()).await.unwrap();
+    let src = tempfile::tempdir().unwrap();
+    let photo: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(src.path().join("IMG_0001"), &photo).unwrap();
+    let streamed: Vec<u8> = (0..1_000_000u32).map(|i| (i % 13) as u8).collect();
+    let fd: OwnedFd = std::fs::File::open(src.path().join("IMG_0001")).unwrap().into();
+    let sel = Selection {
+        files: vec![
+            // The size given is wrong; a regular file's own size wins.
+            LocalFile::from_descriptor(fd, "holiday.jpg", Some(1), Some("image/x-test".into())).unwrap(),
+            LocalFile::from_descriptor(pipe_with(streamed.clone()), "stream.bin", Some(streamed.len() as u64), None).unwrap(),
+        ],
+        empty_dirs: vec![],
+    };
+    assert!(LocalFile::from_descriptor(pipe_with(vec![1]), "nosize.bin", None, None).is_err(), "a stream needs its size");
+    let outside = tempfile::tempdir().unwrap();
+    *b.sink.lock().unwrap() = Some(outside.path().to_path_buf());
+
+    let node_a = Arc::new(a.node);
+    let (n, t) = (node_a.clone(), Target::Device { fingerprint: dev.fingerprint.clone() });
+    let sending = tokio::spawn(async move { n.send_files(&t, &sel, None, Arc::new(|_| {}), CancellationToken::new()).await });
+    let req = b.next_request().await;
+    let by_name = |n: &str| req.files.iter().find(|f| f.file_name == n).unwrap().clone();
+    let (jpg, bin) = (by_name("holiday.jpg"), by_name("stream.bin"));
+    assert_eq!((jpg.size, jpg.file_type.as_str()), (photo.len() as u64, "image/x-test"));
+    assert!(jpg.sha256.is_some(), "a regular file is hashed");
+    assert!(bin.sha256.is_none(), "a stream is read once, without a checksum");
+    b.node.answer(&req.session_id, Decision::AcceptAll).unwrap();
+    let report = sending.await.unwrap().unwrap();
+    assert_eq!(report.sent, 2);
+    let mut closed = Vec::new();
+    let mut saved = Vec::new();
+    b.next("finished", |h| match h {
+        Heard::Receive(ReceiveEvent::FileCompleted { path, .. }) => {
+            saved.push(path);
+            None
+        }
+        h => collect_closed(&mut closed, h),
+    })
+    .await;
+    closed.sort();
+    let mut want = vec![(jpg.id.clone(), true), (bin.id.clone(), true)];
+    want.sort();
+    assert_eq!(closed, want);
+    assert_eq!(saved, vec![None, None], "written to the supplied files, not saved");
+    assert_eq!(std::fs::read(outside.path().join("holiday.jpg")).unwrap(), photo);
+    assert_eq!(std::fs::read(outside.path().join("stream.bin")).unwrap(), streamed);
+    assert_eq!(std::fs::read_dir(b.dir.path()).unwrap().count(), 0, "nothing stored twice");
+}
+
+#[tokio::test]
+async fn a_stream_that_ends_early_fails_and_the_supplied_file_is_given_up() {
+    let a = TestNode::start("Anna").await;
+    let mut b = TestNode::start("Ben").await;
+    let dev = a.node.add_address(&b.addr()).await.unwrap();
+    // 1,000 bytes promised as 200,000: the body ends short.
+    let sel = Selection {
+        files: vec![LocalFile::from_descriptor(pipe_with(vec![9; 1000]), "short.bin", Some(200_000), None).unwrap()],
+        empty_dirs: vec![],
+    };
+    let outside = tempfile::tempdir().unwrap();
+    *b.sink.lock().unwrap() = Some(outside.path().to_path_buf());
+    b.node.trust(a.node.fingerprint(), None).unwrap();
+    let target = Target::Device { fingerprint: dev.fingerprint };
+    let e = a.node.send_files(&target, &sel, None, Arc::new(|_| {}), CancellationToken::new()).await.unwrap_err();
+    assert_ne!(e.kind, ErrorKind::Cancelled, "{e}");
+    let complete = b
+        .next("closed", |h| match h {
+            Heard::Closed(_, complete) => Some(complete),
+            _ => None,
+        })
+        .await;
+    assert!(!complete, "the app is told the file is incomplete");
+    assert_eq!(std::fs::read_dir(b.dir.path()).unwrap().count(), 0);
 }

@@ -53,6 +53,47 @@ inline fun <reified T> LinkedBlockingQueue<ReceiveUpdate>.nextOf(what: String): 
     }
 }
 
+/** The C library, for raw file descriptors as Android's ParcelFileDescriptor.detachFd() gives them. */
+interface LibC : com.sun.jna.Library {
+    fun open(path: String, flags: Int): Int
+    fun close(fd: Int): Int
+    fun pipe(fds: IntArray): Int
+    fun write(fd: Int, buf: ByteArray, count: com.sun.jna.NativeLong): com.sun.jna.NativeLong
+}
+val libc: LibC = com.sun.jna.Native.load("c", LibC::class.java)
+const val O_RDONLY = 0
+const val O_WRONLY = 1
+
+/** The read end of a pipe that a thread fills with `data` (a provider streaming a document). */
+fun pipeWith(data: ByteArray): Int {
+    val fds = IntArray(2)
+    check(libc.pipe(fds) == 0)
+    Thread {
+        var off = 0
+        while (off < data.size) {
+            val chunk = data.copyOfRange(off, minOf(off + 65536, data.size))
+            val n = libc.write(fds[1], chunk, com.sun.jna.NativeLong(chunk.size.toLong())).toInt()
+            if (n <= 0) break
+            off += n
+        }
+        libc.close(fds[1])
+    }.start()
+    return fds[0]
+}
+
+/** An app's sink: each incoming file goes to a new file in `dir`, opened as a raw descriptor. */
+class Sink(val dir: File, val refuse: String? = null) : FileSink {
+    val closed = LinkedBlockingQueue<Pair<String, Boolean>>()
+    override fun openFile(sessionId: String, file: OfferedFile): FileDestination {
+        if (refuse != null) return FileDestination.Refuse(refuse)
+        val f = File(dir, file.name).apply { writeBytes(ByteArray(5_000_000) { -1 }) } // old, longer content
+        val fd = libc.open(f.path, O_WRONLY)
+        check(fd >= 0)
+        return FileDestination.Descriptor(fd)
+    }
+    override fun closeFile(sessionId: String, fileId: String, complete: Boolean) { closed.add(fileId to complete) }
+}
+
 /** Every temporary folder the tests make; all are removed when the tests end. */
 val tempDirs = mutableListOf<File>()
 fun tempDir(name: String): File = Files.createTempDirectory("ferry-kt-$name").toFile().also { tempDirs.add(it) }
@@ -150,6 +191,78 @@ fun main() {
         }
     }
 
+    test("send from file descriptors (name, size, MIME) and receive into supplied descriptors") {
+        val src = tempDir("fd-src")
+        val photo = File(src, "IMG_0001").apply { writeBytes(ByteArray(2_500_000) { (it % 241).toByte() }) }
+        val streamed = ByteArray(1_200_000) { (it % 13).toByte() }
+        val outside = tempDir("fd-out")
+        val sink = Sink(outside)
+        b.node.setFileSink(sink)
+        try {
+            val sends = Sends()
+            val items = listOf(
+                SendItem.Fd(libc.open(photo.path, O_RDONLY), "holiday.jpg", null, "image/jpeg"),
+                SendItem.Fd(pipeWith(streamed), "stream.bin", streamed.size.toULong(), null),
+            )
+            a.node.sendFiles(SendTarget.Device(ben.fingerprint), items, null, sends).use {
+                val req = b.listener.requests.next("request")
+                val jpg = req.files.single { it.name == "holiday.jpg" }
+                val bin = req.files.single { it.name == "stream.bin" }
+                assertEquals("image/jpeg", jpg.mimeType)
+                assertEquals(photo.length().toULong(), jpg.size)
+                assertEquals(streamed.size.toULong(), bin.size)
+                b.node.answer(req.sessionId, Decision.AcceptAll)
+                val end = sends.untilEnd().last()
+                assertTrue(end is SendUpdate.Finished && end.sent == 2u, "ended with $end")
+                val saved = mutableListOf<ReceiveUpdate.FileSaved>()
+                while (true) {
+                    val u = b.listener.receives.next("receive updates")
+                    if (u is ReceiveUpdate.FileSaved) saved.add(u)
+                    if (u is ReceiveUpdate.Finished) { assertEquals(TransferOutcome.Finished(2u, 0u), u.outcome); break }
+                }
+                assertEquals(listOf<String?>(null, null), saved.map { it.path }, "written to the supplied descriptors")
+                val closed = setOf(sink.closed.next("closeFile"), sink.closed.next("closeFile"))
+                assertEquals(setOf(jpg.id to true, bin.id to true), closed)
+                assertTrue(photo.readBytes().contentEquals(File(outside, "holiday.jpg").readBytes()))
+                assertTrue(streamed.contentEquals(File(outside, "stream.bin").readBytes()))
+                assertEquals(0, b.inbox.listFiles()!!.count { it.name in setOf("holiday.jpg", "stream.bin") }, "nothing stored twice")
+            }
+        } finally {
+            b.node.setFileSink(null)
+        }
+    }
+
+    test("a supplied descriptor whose transfer is cancelled is closed as incomplete; a refused one fails") {
+        val big = File(tempDir("fd-big"), "big.bin").apply { writeBytes(ByteArray(64 * 1024 * 1024)) }
+        val sink = Sink(tempDir("fd-out2"))
+        b.node.setFileSink(sink)
+        try {
+            val sends = Sends()
+            val handle = a.node.sendFiles(SendTarget.Device(ben.fingerprint), listOf(SendItem.Path(big.path)), null, sends)
+            b.node.answer(b.listener.requests.next("request").sessionId, Decision.AcceptAll)
+            b.listener.receives.nextOf<ReceiveUpdate.Progress>("receive progress")
+            handle.cancel()
+            assertEquals(false, sink.closed.next("closeFile").second, "the app must remove the partial file")
+            b.listener.receives.nextOf<ReceiveUpdate.Finished>("receive finished")
+
+            b.node.setFileSink(Sink(tempDir("fd-out3"), refuse = "no space left"))
+            val f = File(tempDir("fd-small"), "small.txt").apply { writeText("small") }
+            val again = Sends()
+            a.node.sendFiles(SendTarget.Device(ben.fingerprint), listOf(SendItem.Path(f.path)), null, again).use {
+                b.node.answer(b.listener.requests.next("request").sessionId, Decision.AcceptAll)
+                val failed = b.listener.receives.nextOf<ReceiveUpdate.FileFailed>("file failed")
+                assertEquals("no space left", failed.message)
+                val end = again.untilEnd().last()
+                assertTrue(end is SendUpdate.Failed, "ended with $end")
+                // The sender gave up and ended the session, so the receiver is free again.
+                val fin = b.listener.receives.nextOf<ReceiveUpdate.Finished>("receive finished")
+                assertEquals(TransferOutcome.CancelledBySender, fin.outcome)
+            }
+        } finally {
+            b.node.setFileSink(null)
+        }
+    }
+
     test("text messages") {
         assertTrue(runBlocking { a.node.sendText(SendTarget.Device(ben.fingerprint), "hello from Kotlin", null) })
         val (sender, text) = b.listener.texts.next("text")
@@ -209,6 +322,12 @@ fun main() {
             a.node.sendFiles(SendTarget.Device(ben.fingerprint), listOf(SendItem.Path("/no/such/file")), null, Sends())
         }
         assertFailsWith<FerryException.InvalidInput> { b.node.answer("no-such-session", Decision.AcceptAll) }
+        assertFailsWith<FerryException.InvalidInput> {
+            a.node.sendFiles(SendTarget.Device(ben.fingerprint), listOf(SendItem.Fd(-1, "x.bin", 1u, null)), null, Sends())
+        }
+        assertFailsWith<FerryException.InvalidInput>("a stream needs its size") {
+            a.node.sendFiles(SendTarget.Device(ben.fingerprint), listOf(SendItem.Fd(pipeWith(ByteArray(1)), "x.bin", null, null)), null, Sends())
+        }
     }
 
     test("trust: a trusted sender is not asked") {

@@ -657,6 +657,12 @@ internal open class UniffiForeignFutureResultVoid(
 internal interface UniffiForeignFutureCompleteVoid : com.sun.jna.Callback {
     fun callback(`callbackData`: Long,`result`: UniffiForeignFutureResultVoid.UniffiByValue,)
 }
+internal interface UniffiCallbackInterfaceFileSinkMethod0 : com.sun.jna.Callback {
+    fun callback(`uniffiHandle`: Long,`sessionId`: RustBuffer.ByValue,`file`: RustBuffer.ByValue,`uniffiOutReturn`: RustBuffer,uniffiCallStatus: UniffiRustCallStatus,)
+}
+internal interface UniffiCallbackInterfaceFileSinkMethod1 : com.sun.jna.Callback {
+    fun callback(`uniffiHandle`: Long,`sessionId`: RustBuffer.ByValue,`fileId`: RustBuffer.ByValue,`complete`: Byte,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
+}
 internal interface UniffiCallbackInterfaceNodeListenerMethod0 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`device`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
 }
@@ -680,6 +686,28 @@ internal interface UniffiCallbackInterfaceTransferListenerMethod0 : com.sun.jna.
 }
 internal interface UniffiCallbackInterfaceLogListenerMethod0 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`level`: RustBuffer.ByValue,`target`: RustBuffer.ByValue,`message`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
+}
+@Structure.FieldOrder("uniffiFree", "uniffiClone", "openFile", "closeFile")
+internal open class UniffiVTableCallbackInterfaceFileSink(
+    @JvmField internal var `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+    @JvmField internal var `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+    @JvmField internal var `openFile`: UniffiCallbackInterfaceFileSinkMethod0? = null,
+    @JvmField internal var `closeFile`: UniffiCallbackInterfaceFileSinkMethod1? = null,
+) : Structure() {
+    class UniffiByValue(
+        `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+        `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+        `openFile`: UniffiCallbackInterfaceFileSinkMethod0? = null,
+        `closeFile`: UniffiCallbackInterfaceFileSinkMethod1? = null,
+    ): UniffiVTableCallbackInterfaceFileSink(`uniffiFree`,`uniffiClone`,`openFile`,`closeFile`,), Structure.ByValue
+
+   internal fun uniffiSetValue(other: UniffiVTableCallbackInterfaceFileSink) {
+        `uniffiFree` = other.`uniffiFree`
+        `uniffiClone` = other.`uniffiClone`
+        `openFile` = other.`openFile`
+        `closeFile` = other.`closeFile`
+    }
+
 }
 @Structure.FieldOrder("uniffiFree", "uniffiClone", "onDeviceFound", "onDeviceUpdated", "onDeviceLost", "onRequest", "onText", "onReceive")
 internal open class UniffiVTableCallbackInterfaceNodeListener(
@@ -804,6 +832,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_ferry_ffi_checksum_method_ferrynode_send_text(
     ): Int
+    external fun uniffi_ferry_ffi_checksum_method_ferrynode_set_file_sink(
+    ): Int
     external fun uniffi_ferry_ffi_checksum_method_ferrynode_stop(
     ): Int
     external fun uniffi_ferry_ffi_checksum_method_ferrynode_trust(
@@ -811,6 +841,10 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_ferry_ffi_checksum_method_ferrynode_untrust(
     ): Int
     external fun uniffi_ferry_ffi_checksum_method_ferrynode_verification_code(
+    ): Int
+    external fun uniffi_ferry_ffi_checksum_method_filesink_open_file(
+    ): Int
+    external fun uniffi_ferry_ffi_checksum_method_filesink_close_file(
     ): Int
     external fun uniffi_ferry_ffi_checksum_method_nodelistener_on_device_found(
     ): Int
@@ -850,6 +884,7 @@ internal object UniffiLib {
 
     init {
         Native.register(UniffiLib::class.java, findLibraryName(componentName = "ferry_ffi"))
+        uniffiCallbackInterfaceFileSink.register(this)
         uniffiCallbackInterfaceLogListener.register(this)
         uniffiCallbackInterfaceNodeListener.register(this)
         uniffiCallbackInterfaceTransferListener.register(this)
@@ -883,6 +918,8 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_ferry_ffi_fn_method_ferrynode_send_text(`ptr`: Long,`target`: RustBuffer.ByValue,`text`: RustBuffer.ByValue,`pin`: RustBuffer.ByValue,
     ): Long
+    external fun uniffi_ferry_ffi_fn_method_ferrynode_set_file_sink(`ptr`: Long,`sink`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_ferry_ffi_fn_method_ferrynode_stop(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_ferry_ffi_fn_method_ferrynode_trust(`ptr`: Long,`fingerprint`: RustBuffer.ByValue,`alias`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -891,6 +928,16 @@ internal object UniffiLib {
     ): Byte
     external fun uniffi_ferry_ffi_fn_method_ferrynode_verification_code(`ptr`: Long,`fingerprint`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_ferry_ffi_fn_clone_filesink(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_ferry_ffi_fn_free_filesink(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_ferry_ffi_fn_init_callback_vtable_filesink(`vtable`: UniffiVTableCallbackInterfaceFileSink,
+    ): Unit
+    external fun uniffi_ferry_ffi_fn_method_filesink_open_file(`ptr`: Long,`sessionId`: RustBuffer.ByValue,`file`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_ferry_ffi_fn_method_filesink_close_file(`ptr`: Long,`sessionId`: RustBuffer.ByValue,`fileId`: RustBuffer.ByValue,`complete`: Byte,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_ferry_ffi_fn_clone_nodelistener(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_ferry_ffi_fn_free_nodelistener(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1091,10 +1138,13 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_ferry_ffi_checksum_method_ferrynode_scan() and 0xFFFF) != 27567) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_ferry_ffi_checksum_method_ferrynode_send_files() and 0xFFFF) != 23431) {
+    if ((lib.uniffi_ferry_ffi_checksum_method_ferrynode_send_files() and 0xFFFF) != 5093) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_ferry_ffi_checksum_method_ferrynode_send_text() and 0xFFFF) != 12006) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_ferry_ffi_checksum_method_ferrynode_set_file_sink() and 0xFFFF) != 21751) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_ferry_ffi_checksum_method_ferrynode_stop() and 0xFFFF) != 24146) {
@@ -1107,6 +1157,12 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_ferry_ffi_checksum_method_ferrynode_verification_code() and 0xFFFF) != 27679) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_ferry_ffi_checksum_method_filesink_open_file() and 0xFFFF) != 4787) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_ferry_ffi_checksum_method_filesink_close_file() and 0xFFFF) != 51458) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_ferry_ffi_checksum_method_nodelistener_on_device_found() and 0xFFFF) != 17690) {
@@ -1423,6 +1479,29 @@ public object FfiConverterUInt: FfiConverter<UInt, Int> {
 /**
  * @suppress
  */
+public object FfiConverterInt: FfiConverter<Int, Int> {
+    override fun lift(value: Int): Int {
+        return value
+    }
+
+    override fun read(buf: ByteBuffer): Int {
+        return buf.getInt()
+    }
+
+    override fun lower(value: Int): Int {
+        return value
+    }
+
+    override fun allocationSize(value: Int) = 4UL
+
+    override fun write(value: Int, buf: ByteBuffer) {
+        buf.putInt(value)
+    }
+}
+
+/**
+ * @suppress
+ */
 public object FfiConverterULong: FfiConverter<ULong, Long> {
     override fun lift(value: Long): ULong {
         return value.toULong()
@@ -1681,8 +1760,9 @@ public interface FerryNodeInterface {
     suspend fun `scan`(): kotlin.UInt
     
     /**
-     * Sends files and folders. Progress and the end go to `listener`; the handle cancels.
-     * Bad input (no such device, unreadable path) fails here, before anything starts.
+     * Sends files, folders and descriptors. Progress and the end go to `listener`; the
+     * handle cancels. Bad input (no such device, unreadable path) fails here, before anything
+     * starts; descriptors are closed either way.
      */
     fun `sendFiles`(`target`: SendTarget, `items`: List<SendItem>, `pin`: kotlin.String?, `listener`: TransferListener): TransferHandle
     
@@ -1690,6 +1770,11 @@ public interface FerryNodeInterface {
      * Sends a text message; true when the receiver showed it.
      */
     suspend fun `sendText`(`target`: SendTarget, `text`: kotlin.String, `pin`: kotlin.String?): kotlin.Boolean
+    
+    /**
+     * Where incoming files go: `None` (the default) saves them in the receive directory.
+     */
+    fun `setFileSink`(`sink`: FileSink?)
     
     /**
      * Stops receiving and discovery; a running receive is cancelled.
@@ -1965,8 +2050,9 @@ open class FerryNode: Disposable, AutoCloseable, FerryNodeInterface
 
     
     /**
-     * Sends files and folders. Progress and the end go to `listener`; the handle cancels.
-     * Bad input (no such device, unreadable path) fails here, before anything starts.
+     * Sends files, folders and descriptors. Progress and the end go to `listener`; the
+     * handle cancels. Bad input (no such device, unreadable path) fails here, before anything
+     * starts; descriptors are closed either way.
      */
     @Throws(FerryException::class)override fun `sendFiles`(`target`: SendTarget, `items`: List<SendItem>, `pin`: kotlin.String?, `listener`: TransferListener): TransferHandle {
             return FfiConverterTypeTransferHandle.lift(
@@ -2011,6 +2097,22 @@ open class FerryNode: Disposable, AutoCloseable, FerryNodeInterface
         FerryException.ErrorHandler,
     )
     }
+
+    
+    /**
+     * Where incoming files go: `None` (the default) saves them in the receive directory.
+     */override fun `setFileSink`(`sink`: FileSink?)
+        = 
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_ferry_ffi_fn_method_ferrynode_set_file_sink(
+        it,
+        
+        FfiConverterOptionalTypeFileSink.lower(`sink`),_status)
+}
+    }
+    
+    
 
     
     /**
@@ -2131,6 +2233,382 @@ public object FfiConverterTypeFerryNode: FfiConverter<FerryNode, Long> {
     override fun allocationSize(value: FerryNode) = 8UL
 
     override fun write(value: FerryNode, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
+ * Where incoming files go, implemented by the app so that a file lands straight in its final
+ * place (Android: MediaStore or a SAF document; iOS: a file the app created) and nothing is
+ * stored twice. Set with `FerryNode.setFileSink`. Called on Ferry's blocking threads; may
+ * take a moment (creating a document), must not throw.
+ */
+public interface FileSink {
+    
+    /**
+     * An accepted file starts arriving (again after a failed try).
+     */
+    fun `openFile`(`sessionId`: kotlin.String, `file`: OfferedFile): FileDestination
+    
+    /**
+     * A file given a descriptor ended; the descriptor is closed. `complete`: every byte
+     * arrived and the checksum matched (publish it, e.g. clear MediaStore's IS_PENDING).
+     * Otherwise remove it: it failed or was cancelled (the sender may try again, with a new
+     * `openFile`).
+     */
+    fun `closeFile`(`sessionId`: kotlin.String, `fileId`: kotlin.String, `complete`: kotlin.Boolean)
+    
+    companion object
+}
+
+/**
+ * Where incoming files go, implemented by the app so that a file lands straight in its final
+ * place (Android: MediaStore or a SAF document; iOS: a file the app created) and nothing is
+ * stored twice. Set with `FerryNode.setFileSink`. Called on Ferry's blocking threads; may
+ * take a moment (creating a document), must not throw.
+ */
+open class FileSinkImpl: Disposable, AutoCloseable, FileSink
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_ferry_ffi_fn_free_filesink(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_ferry_ffi_fn_clone_filesink(handle, status)
+        }
+    }
+
+    
+    /**
+     * An accepted file starts arriving (again after a failed try).
+     */override fun `openFile`(`sessionId`: kotlin.String, `file`: OfferedFile): FileDestination {
+            return FfiConverterTypeFileDestination.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_ferry_ffi_fn_method_filesink_open_file(
+        it,
+        
+        FfiConverterString.lower(`sessionId`),
+        FfiConverterTypeOfferedFile.lower(`file`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * A file given a descriptor ended; the descriptor is closed. `complete`: every byte
+     * arrived and the checksum matched (publish it, e.g. clear MediaStore's IS_PENDING).
+     * Otherwise remove it: it failed or was cancelled (the sender may try again, with a new
+     * `openFile`).
+     */override fun `closeFile`(`sessionId`: kotlin.String, `fileId`: kotlin.String, `complete`: kotlin.Boolean)
+        = 
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_ferry_ffi_fn_method_filesink_close_file(
+        it,
+        
+        FfiConverterString.lower(`sessionId`),
+        FfiConverterString.lower(`fileId`),
+        FfiConverterBoolean.lower(`complete`),_status)
+}
+    }
+    
+    
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+
+// Put the implementation in an object so we don't pollute the top-level namespace
+internal object uniffiCallbackInterfaceFileSink {
+    internal object `openFile`: UniffiCallbackInterfaceFileSinkMethod0 {
+        override fun callback(`uniffiHandle`: Long,`sessionId`: RustBuffer.ByValue,`file`: RustBuffer.ByValue,`uniffiOutReturn`: RustBuffer,uniffiCallStatus: UniffiRustCallStatus,) {
+            val uniffiObj = FfiConverterTypeFileSink.handleMap.get(uniffiHandle)
+            val makeCall = { ->
+                uniffiObj.`openFile`(
+                    FfiConverterString.lift(`sessionId`),
+                    FfiConverterTypeOfferedFile.lift(`file`),
+                )
+            }
+            val writeReturn = { value: FileDestination -> uniffiOutReturn.setValue(FfiConverterTypeFileDestination.lower(value)) }
+            uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
+        }
+    }
+    internal object `closeFile`: UniffiCallbackInterfaceFileSinkMethod1 {
+        override fun callback(`uniffiHandle`: Long,`sessionId`: RustBuffer.ByValue,`fileId`: RustBuffer.ByValue,`complete`: Byte,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,) {
+            val uniffiObj = FfiConverterTypeFileSink.handleMap.get(uniffiHandle)
+            val makeCall = { ->
+                uniffiObj.`closeFile`(
+                    FfiConverterString.lift(`sessionId`),
+                    FfiConverterString.lift(`fileId`),
+                    FfiConverterBoolean.lift(`complete`),
+                )
+            }
+            val writeReturn = { _: Unit -> Unit }
+            uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
+        }
+    }
+
+    internal object uniffiFree: UniffiCallbackInterfaceFree {
+        override fun callback(handle: Long) {
+            FfiConverterTypeFileSink.handleMap.remove(handle)
+        }
+    }
+
+    internal object uniffiClone: UniffiCallbackInterfaceClone {
+        override fun callback(handle: Long): Long {
+            return FfiConverterTypeFileSink.handleMap.clone(handle)
+        }
+    }
+
+    internal var vtable = UniffiVTableCallbackInterfaceFileSink.UniffiByValue(
+        uniffiFree,
+        uniffiClone,
+        `openFile`,
+        `closeFile`,
+    )
+
+    // Registers the foreign callback with the Rust side.
+    // This method is generated for each callback interface.
+    internal fun register(lib: UniffiLib) {
+        lib.uniffi_ferry_ffi_fn_init_callback_vtable_filesink(vtable)
+    }
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeFileSink: FfiConverter<FileSink, Long> {
+    internal val handleMap = UniffiHandleMap<FileSink>()
+
+    override fun lower(value: FileSink): Long {
+        if (value is FileSinkImpl) {
+             // Rust-implemented object.  Clone the handle and return it
+            return value.uniffiCloneHandle()
+         } else {
+            // Kotlin object, generate a new vtable handle and return that.
+            return handleMap.insert(value)
+         }
+    }
+
+    override fun lift(value: Long): FileSink {
+        if ((value and 1.toLong()) == 0.toLong()) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return FileSinkImpl(UniffiWithHandle, value)
+        } else {
+            // Kotlin-generated handle, get the object from the handle map
+            return handleMap.remove(value)
+        }
+    }
+
+    override fun read(buf: ByteBuffer): FileSink {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: FileSink) = 8UL
+
+    override fun write(value: FileSink, buf: ByteBuffer) {
         buf.putLong(lower(value))
     }
 }
@@ -4344,6 +4822,118 @@ public object FfiConverterTypeFerryError : FfiConverterRustBuffer<FerryException
 
 
 
+/**
+ * Where an incoming file goes, answered by `FileSink.openFile`.
+ */
+sealed class FileDestination {
+    
+    /**
+     * The receive directory, as without a sink.
+     */
+    object ReceiveDirectory : FileDestination()
+    
+    
+    /**
+     * This open, writable file descriptor (e.g. a new MediaStore entry or SAF document opened
+     * with mode "w"). Ferry takes ownership, writes from its start (a regular file is
+     * truncated first) and closes it before `FileSink.closeFile`. On Android pass
+     * `ParcelFileDescriptor.detachFd()`.
+     */
+    data class Descriptor(
+        val `fd`: kotlin.Int) : FileDestination()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * Do not take this file (no space, no permission); it fails with `reason`.
+     */
+    data class Refuse(
+        val `reason`: kotlin.String) : FileDestination()
+        
+    {
+        
+
+        companion object
+    }
+    
+
+    
+
+    
+    
+
+
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeFileDestination : FfiConverterRustBuffer<FileDestination>{
+    override fun read(buf: ByteBuffer): FileDestination {
+        return when(buf.getInt()) {
+            1 -> FileDestination.ReceiveDirectory
+            2 -> FileDestination.Descriptor(
+                FfiConverterInt.read(buf),
+                )
+            3 -> FileDestination.Refuse(
+                FfiConverterString.read(buf),
+                )
+            else -> throw RuntimeException("invalid enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: FileDestination): ULong = when(value) {
+        is FileDestination.ReceiveDirectory -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is FileDestination.Descriptor -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterInt.allocationSize(value.`fd`)
+            )
+        }
+        is FileDestination.Refuse -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+        }
+    }
+
+    override fun write(value: FileDestination, buf: ByteBuffer) {
+        when(value) {
+            is FileDestination.ReceiveDirectory -> {
+                buf.putInt(1)
+                Unit
+            }
+            is FileDestination.Descriptor -> {
+                buf.putInt(2)
+                FfiConverterInt.write(value.`fd`, buf)
+                Unit
+            }
+            is FileDestination.Refuse -> {
+                buf.putInt(3)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+}
+
+
+
+
+
 
 enum class LogLevel {
     
@@ -4465,10 +5055,14 @@ sealed class ReceiveUpdate {
         companion object
     }
     
+    /**
+     * A file arrived whole: saved at `path`, or (`path` is `None`) written to the descriptor
+     * that `FileSink.openFile` supplied.
+     */
     data class FileSaved(
         val `sessionId`: kotlin.String, 
         val `fileId`: kotlin.String, 
-        val `path`: kotlin.String) : ReceiveUpdate()
+        val `path`: kotlin.String?) : ReceiveUpdate()
         
     {
         
@@ -4541,7 +5135,7 @@ public object FfiConverterTypeReceiveUpdate : FfiConverterRustBuffer<ReceiveUpda
             4 -> ReceiveUpdate.FileSaved(
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
-                FfiConverterString.read(buf),
+                FfiConverterOptionalString.read(buf),
                 )
             5 -> ReceiveUpdate.FileFailed(
                 FfiConverterString.read(buf),
@@ -4594,7 +5188,7 @@ public object FfiConverterTypeReceiveUpdate : FfiConverterRustBuffer<ReceiveUpda
                 4UL
                 + FfiConverterString.allocationSize(value.`sessionId`)
                 + FfiConverterString.allocationSize(value.`fileId`)
-                + FfiConverterString.allocationSize(value.`path`)
+                + FfiConverterOptionalString.allocationSize(value.`path`)
             )
         }
         is ReceiveUpdate.FileFailed -> {
@@ -4651,7 +5245,7 @@ public object FfiConverterTypeReceiveUpdate : FfiConverterRustBuffer<ReceiveUpda
                 buf.putInt(4)
                 FfiConverterString.write(value.`sessionId`, buf)
                 FfiConverterString.write(value.`fileId`, buf)
-                FfiConverterString.write(value.`path`, buf)
+                FfiConverterOptionalString.write(value.`path`, buf)
                 Unit
             }
             is ReceiveUpdate.FileFailed -> {
@@ -4699,6 +5293,26 @@ sealed class SendItem {
         companion object
     }
     
+    /**
+     * An open, readable file descriptor, e.g. an Android document (`content://`) opened with
+     * `ContentResolver.openFileDescriptor(uri, "r")`. Ferry takes ownership and closes it when
+     * the send ends (on Android pass `ParcelFileDescriptor.detachFd()`).
+     * `name` is what the receiver sees. A regular file's size comes from the descriptor; a
+     * pipe (some providers stream their documents) needs `size`, is sent without a checksum
+     * and is not retried. `mime_type`: `None` guesses it from the name.
+     */
+    data class Fd(
+        val `fd`: kotlin.Int, 
+        val `name`: kotlin.String, 
+        val `size`: kotlin.ULong?, 
+        val `mimeType`: kotlin.String?) : SendItem()
+        
+    {
+        
+
+        companion object
+    }
+    
 
     
 
@@ -4718,6 +5332,12 @@ public object FfiConverterTypeSendItem : FfiConverterRustBuffer<SendItem>{
             1 -> SendItem.Path(
                 FfiConverterString.read(buf),
                 )
+            2 -> SendItem.Fd(
+                FfiConverterInt.read(buf),
+                FfiConverterString.read(buf),
+                FfiConverterOptionalULong.read(buf),
+                FfiConverterOptionalString.read(buf),
+                )
             else -> throw RuntimeException("invalid enum value, something is very wrong!!")
         }
     }
@@ -4730,6 +5350,16 @@ public object FfiConverterTypeSendItem : FfiConverterRustBuffer<SendItem>{
                 + FfiConverterString.allocationSize(value.`path`)
             )
         }
+        is SendItem.Fd -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterInt.allocationSize(value.`fd`)
+                + FfiConverterString.allocationSize(value.`name`)
+                + FfiConverterOptionalULong.allocationSize(value.`size`)
+                + FfiConverterOptionalString.allocationSize(value.`mimeType`)
+            )
+        }
     }
 
     override fun write(value: SendItem, buf: ByteBuffer) {
@@ -4737,6 +5367,14 @@ public object FfiConverterTypeSendItem : FfiConverterRustBuffer<SendItem>{
             is SendItem.Path -> {
                 buf.putInt(1)
                 FfiConverterString.write(value.`path`, buf)
+                Unit
+            }
+            is SendItem.Fd -> {
+                buf.putInt(2)
+                FfiConverterInt.write(value.`fd`, buf)
+                FfiConverterString.write(value.`name`, buf)
+                FfiConverterOptionalULong.write(value.`size`, buf)
+                FfiConverterOptionalString.write(value.`mimeType`, buf)
                 Unit
             }
         }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
@@ -5275,6 +5913,38 @@ public object FfiConverterTypeTransferOutcome : FfiConverterRustBuffer<TransferO
 /**
  * @suppress
  */
+public object FfiConverterOptionalULong: FfiConverterRustBuffer<kotlin.ULong?> {
+    override fun read(buf: ByteBuffer): kotlin.ULong? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterULong.read(buf)
+    }
+
+    override fun allocationSize(value: kotlin.ULong?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterULong.allocationSize(value)
+        }
+    }
+
+    override fun write(value: kotlin.ULong?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterULong.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterOptionalString: FfiConverterRustBuffer<kotlin.String?> {
     override fun read(buf: ByteBuffer): kotlin.String? {
         if (buf.get().toInt() == 0) {
@@ -5297,6 +5967,38 @@ public object FfiConverterOptionalString: FfiConverterRustBuffer<kotlin.String?>
         } else {
             buf.put(1)
             FfiConverterString.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalTypeFileSink: FfiConverterRustBuffer<FileSink?> {
+    override fun read(buf: ByteBuffer): FileSink? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeFileSink.read(buf)
+    }
+
+    override fun allocationSize(value: FileSink?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeFileSink.allocationSize(value)
+        }
+    }
+
+    override fun write(value: FileSink?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeFileSink.write(value, buf)
         }
     }
 }
