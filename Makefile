@@ -81,8 +81,9 @@ test-discovery: setup
 demo: release
 	bash scripts/demo.sh
 
-bench: release
-	bash scripts/bench.sh
+bench:
+	$(CARGO) build --release -p ferry-cli -p ferry-tests --bin ferry --bin ferry-raw-baseline
+	python3 scripts/bench.py
 
 clean:
 	$(CARGO) clean

@@ -126,6 +126,10 @@ struct SendArgs {
     /// Files uploaded at the same time.
     #[arg(long, default_value_t = 4)]
     parallel: usize,
+    /// Send SHA-256 checksums for the receiver to verify also over HTTPS (where TLS already
+    /// protects every byte; over HTTP they are always sent).
+    #[arg(long)]
+    checksum: bool,
 }
 
 #[derive(Args)]
@@ -424,7 +428,7 @@ async fn send_options(node: &Node, target: &TargetArgs, out: &Output) -> Result<
         }
     };
     let info = ferry_core::device_info(&node.settings.alias, device_type(), &device_model(), node.identity.fingerprint(), DEFAULT_PORT, protocol);
-    Ok(SendOptions { identity: node.identity.clone(), info, peer, expected_fingerprint: expected, pin: target.pin.clone(), parallel: 4 })
+    Ok(SendOptions { identity: node.identity.clone(), info, peer, expected_fingerprint: expected, pin: target.pin.clone(), parallel: 4, checksums: Default::default() })
 }
 
 /// Runs `attempt`, asking for a PIN on a terminal when the receiver wants one (3 tries).
@@ -453,6 +457,9 @@ async fn send_cmd(config_dir: Option<PathBuf>, args: SendArgs, out: Output) -> R
     let node = open_node(config_dir, args.target.alias.as_deref())?;
     let mut opts = send_options(&node, &args.target, &out).await?;
     opts.parallel = args.parallel;
+    if args.checksum {
+        opts.checksums = send::Checksums::Always;
+    }
     let selection = Selection::from_paths(&args.paths)?;
     let ui = Arc::new(output::SendUi::new(out.clone(), &selection));
     let cancel = ferry_core::CancellationToken::new();

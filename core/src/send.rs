@@ -3,7 +3,7 @@
 use crate::client::{self, Body, Connection, PeerAddr, PrepareOutcome, RemoteDevice, UploadStatus};
 use crate::error::{Error, ErrorKind, Result};
 use crate::identity::Identity;
-use crate::protocol::{mime_for, DeviceInfo, FileDto, FileMetadata, PrepareExt, PrepareUploadRequest, FEATURE_EMPTY_DIRS};
+use crate::protocol::{mime_for, DeviceInfo, FileDto, FileMetadata, PrepareExt, PrepareUploadRequest, Protocol, FEATURE_EMPTY_DIRS};
 use crate::storage::format_time;
 use crate::util::random_id;
 use bytes::Bytes;
@@ -263,6 +263,21 @@ pub struct SendOptions {
     pub pin: Option<String>,
     /// Files uploaded at the same time.
     pub parallel: usize,
+    /// When to send SHA-256 checksums.
+    pub checksums: Checksums,
+}
+
+/// When the sender computes SHA-256 checksums (the optional `sha256` of each file), which the
+/// receiver verifies before it keeps a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Checksums {
+    /// Over plain HTTP only. Over HTTPS every byte is already authenticated by TLS (AES-GCM or
+    /// ChaCha20-Poly1305), and hashing a big file costs more than encrypting it: it would be
+    /// read twice and hashed on both sides.
+    #[default]
+    Auto,
+    Always,
+    Never,
 }
 
 impl SendOptions {
@@ -445,7 +460,12 @@ pub async fn send_files(
     }
 
     let hashed_at = std::time::Instant::now();
-    let hashes = hash_files(&selection.files, &cancel).await?;
+    let hash = match opts.checksums {
+        Checksums::Always => true,
+        Checksums::Never => false,
+        Checksums::Auto => opts.peer.protocol == Protocol::Http,
+    };
+    let hashes = if hash { hash_files(&selection.files, &cancel).await? } else { vec![None; selection.files.len()] };
     // Receivers close idle connections (Ferry after 30 s); hashing a large selection can take
     // longer, so ask on a fresh connection, pinned to the identity learned in the hello.
     if !conn.is_open() || hashed_at.elapsed() > IDLE_REUSE_LIMIT {
@@ -606,4 +626,36 @@ async fn upload_worker(
         }
     }
     (sent, bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[tokio::test]
+    async fn streams_are_not_hashed_and_read_once_files_are_hashed_from_the_start() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.txt"), b"abc").unwrap();
+        let mut f = File::open(dir.path().join("a.txt")).unwrap();
+        let mut first = [0u8; 1];
+        f.read_exact(&mut first).unwrap(); // a descriptor whose offset has moved
+        let from_fd = LocalFile::from_descriptor(f.into(), "a.txt", None, None).unwrap();
+        let (r, mut w) = std::io::pipe().unwrap();
+        w.write_all(b"xyz").unwrap();
+        drop(w);
+        let stream = LocalFile::from_descriptor(r.into(), "s.bin", Some(3), None).unwrap();
+        assert!(!stream.source.rereadable());
+        let hashes = hash_files(&[from_fd.clone(), stream.clone()], &CancellationToken::new()).await.unwrap();
+        let abc = hex::encode(Sha256::digest(b"abc"));
+        assert_eq!(hashes, vec![Some(abc), None]);
+        // The descriptor reads whole again (positional reads); the stream only once.
+        let mut all = String::new();
+        from_fd.source.open().unwrap().read_to_string(&mut all).unwrap();
+        assert_eq!(all, "abc");
+        let mut s = String::new();
+        stream.source.open().unwrap().read_to_string(&mut s).unwrap();
+        assert_eq!(s, "xyz");
+        assert!(stream.source.open().is_err(), "a stream cannot be read twice");
+    }
 }

@@ -19,6 +19,7 @@ fn options(node: &Node, https: bool) -> SendOptions {
         expected_fingerprint: None,
         pin: None,
         parallel: 3,
+        checksums: send::Checksums::Always,
     }
 }
 

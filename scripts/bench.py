@@ -1,0 +1,354 @@
+#!/usr/bin/env python3
+"""Ferry's benchmark (`make bench`): every figure of docs/PERFORMANCE.md, measured side by side
+in one run on loopback (discovery in a namespace pair, as root).
+
+Release binaries: target/release/ferry and target/release/ferry-raw-baseline.
+Environment: RUNS (default 3), SIZE_MIB (1024), SMALL_FILES (10000), BIG_RSS_MIB (4096),
+SKIP (comma-separated parts to leave out: raw,big,small,medium,rss,startup,discovery).
+Prints a table of medians and writes target/bench/results.json (one key per figure).
+Only loopback traffic here; scripts/bench-discovery.sh makes its own namespaces.
+"""
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FERRY = os.environ.get("FERRY_BIN", os.path.join(ROOT, "target/release/ferry"))
+RAW = os.path.join(ROOT, "target/release/ferry-raw-baseline")
+RUNS = int(os.environ.get("RUNS", "3"))
+SIZE_MIB = int(os.environ.get("SIZE_MIB", "1024"))
+SMALL_FILES = int(os.environ.get("SMALL_FILES", "10000"))
+BIG_RSS_MIB = int(os.environ.get("BIG_RSS_MIB", "4096"))
+SKIP = set(filter(None, os.environ.get("SKIP", "").split(",")))
+STEP_TIMEOUT = 900  # seconds, for any one process
+
+results = {}
+notes = []
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def median(xs):
+    return round(statistics.median(xs), 1)
+
+
+def workdir():
+    """Files live in RAM when /dev/shm has room, so the disk does not set the pace."""
+    need = (BIG_RSS_MIB * 2 + SIZE_MIB * 3 + 2048) * 1024 * 1024
+    for base in ("/dev/shm", tempfile.gettempdir()):
+        try:
+            if shutil.disk_usage(base).free > need:
+                return tempfile.mkdtemp(prefix="ferry-bench.", dir=base), base
+        except OSError:
+            pass
+    return tempfile.mkdtemp(prefix="ferry-bench."), tempfile.gettempdir()
+
+
+W, BASE = workdir()
+children = []
+
+
+def cleanup():
+    for p in children:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    shutil.rmtree(W, ignore_errors=True)
+
+
+class Receiver:
+    """`ferry receive --json --yes --once` on 127.0.0.1; timestamps every event it prints."""
+
+    def __init__(self, cfg, out, http=False, once=True):
+        args = [FERRY, "--json", "--config-dir", cfg, "receive", "--no-discovery", "--bind", "127.0.0.1",
+                "--port", "0", "--yes", "--dir", out]
+        if once:
+            args.append("--once")
+        if http:
+            args.append("--http")
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1)
+        children.append(self.proc)
+        self.rss = PeakRss(self.proc.pid)
+        self.events = []  # (monotonic time, event)
+        self.ready = threading.Event()
+        self.port = None
+        self.rusage = None
+        threading.Thread(target=self._read, daemon=True).start()
+        if not self.ready.wait(30):
+            raise RuntimeError("receiver did not start")
+
+    def _read(self):
+        for line in self.proc.stdout:
+            t = time.monotonic()
+            try:
+                e = json.loads(line)
+            except ValueError:
+                continue
+            if e.get("event") == "ready":
+                self.port = e["port"]
+                self.ready_at = t
+                self.ready.set()
+            elif e.get("event") in ("file_done", "session_started", "session_finished", "file_failed"):
+                self.events.append((t, e))
+
+    def wait(self):
+        deadline = time.monotonic() + STEP_TIMEOUT
+        while time.monotonic() < deadline:
+            pid, status, ru = os.wait4(self.proc.pid, os.WNOHANG)
+            if pid:
+                self.proc.returncode = os.waitstatus_to_exitcode(status)
+                self.rusage = ru
+                return
+            time.sleep(0.02)
+        self.proc.kill()
+        raise RuntimeError("receiver did not finish")
+
+    def times(self, name):
+        return [t for t, e in self.events if e.get("event") == name]
+
+
+class PeakRss:
+    """Follows a process's VmHWM (peak resident memory of its own image; a child's rusage
+    would also count the Python process it was forked from)."""
+
+    def __init__(self, pid):
+        self.pid, self.kib, self.stop = pid, 0, threading.Event()
+        threading.Thread(target=self._poll, daemon=True).start()
+
+    def _poll(self):
+        while not self.stop.is_set():
+            try:
+                with open(f"/proc/{self.pid}/status") as f:
+                    for line in f:
+                        if line.startswith("VmHWM:"):
+                            self.kib = max(self.kib, int(line.split()[1]))
+            except (OSError, ValueError):
+                return
+            time.sleep(0.01)
+
+    def mib(self):
+        self.stop.set()
+        return round(self.kib / 1024, 1)
+
+
+def send(cfg, paths, port, http=False, extra=()):
+    """Runs `ferry send`; returns (seconds, peak RSS follower)."""
+    args = [FERRY, "--config-dir", cfg, "send", *paths, "--to", f"127.0.0.1:{port}", *extra]
+    if http:
+        args.append("--http")
+    t0 = time.monotonic()
+    p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    children.append(p)
+    rss = PeakRss(p.pid)
+    deadline = t0 + STEP_TIMEOUT
+    while True:
+        pid, status, ru = os.wait4(p.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.monotonic() > deadline:
+            p.kill()
+            raise RuntimeError("send timed out")
+        time.sleep(0.005)
+    secs = time.monotonic() - t0
+    code = os.waitstatus_to_exitcode(status)
+    p.returncode = code
+    if code != 0:
+        raise RuntimeError(f"send failed ({code}): {p.stderr.read().decode(errors='replace')[-400:]}")
+    rss.stop.set()
+    return secs, rss
+
+
+def same_files(a, b):
+    return subprocess.run(["diff", "-rq", a, b], stdout=subprocess.DEVNULL).returncode == 0
+
+
+def make_file(path, mib, seed_file=None):
+    """Random bytes (copied from `seed_file` when given, which is faster)."""
+    with open(path, "wb") as f:
+        if seed_file:
+            seed = open(seed_file, "rb").read()
+            left = mib * 1024 * 1024
+            while left:
+                k = min(left, len(seed))
+                f.write(seed[:k])
+                left -= k
+        else:
+            for _ in range(mib):
+                f.write(os.urandom(1024 * 1024))
+
+
+def transfer(paths, http=False, extra=()):
+    """One Ferry -> Ferry transfer into a fresh folder. Returns (secs, receiver, sender's PeakRss)."""
+    out = tempfile.mkdtemp(dir=W, prefix="in.")
+    r = Receiver(os.path.join(W, "recv-id"), out, http=http)
+    secs, ru = send(os.path.join(W, "send-id"), paths, r.port, http=http, extra=extra)
+    r.wait()
+    for p in paths:
+        dest = os.path.join(out, os.path.basename(p))
+        ok = same_files(p, dest) if os.path.isdir(p) else subprocess.run(["cmp", "-s", p, dest]).returncode == 0
+        if not ok:
+            raise RuntimeError(f"{p}: received copy differs")
+    shutil.rmtree(out)
+    return secs, r, ru
+
+
+def part_raw():
+    for mode in ("tcp", "tls"):
+        vals = []
+        for _ in range(RUNS):
+            out = subprocess.run([RAW, mode, str(SIZE_MIB)], capture_output=True, text=True, timeout=STEP_TIMEOUT)
+            vals.append(float(out.stdout.strip()))
+        log(f"raw {mode} {SIZE_MIB} MiB: {vals} MB/s")
+        results[f"raw_{mode}_mb_s"] = median(vals)
+
+
+def part_big(big):
+    size = os.path.getsize(big)
+    for proto in ("https", "http"):
+        vals = []
+        for _ in range(RUNS):
+            secs, _, _ = transfer([big], http=proto == "http")
+            vals.append(size / secs / 1e6)
+        log(f"ferry {proto} {SIZE_MIB} MiB: {[round(v, 1) for v in vals]} MB/s")
+        results[f"ferry_{proto}_1gib_mb_s"] = median(vals)
+    if "raw_tls_mb_s" in results:
+        results["ferry_https_to_raw_tls_ratio"] = round(results["ferry_https_1gib_mb_s"] / results["raw_tls_mb_s"], 3)
+        results["ferry_http_to_raw_tcp_ratio"] = round(results["ferry_http_1gib_mb_s"] / results["raw_tcp_mb_s"], 3)
+
+
+def part_small():
+    d = os.path.join(W, "small")
+    os.makedirs(d)
+    for i in range(SMALL_FILES):
+        with open(os.path.join(d, f"f{i:05d}.bin"), "wb") as f:
+            f.write(os.urandom(4096))
+    overall, first, last = [], [], []
+    k = min(1000, SMALL_FILES // 2)
+    for _ in range(RUNS):
+        secs, r, _ = transfer([d])
+        done = sorted(r.times("file_done"))
+        start = r.times("session_started")[0]
+        if len(done) != SMALL_FILES:
+            raise RuntimeError(f"{len(done)} of {SMALL_FILES} small files reported")
+        overall.append(SMALL_FILES / secs)
+        first.append(k / (done[k - 1] - start))
+        last.append(k / (done[-1] - done[-k - 1]))
+    log(f"small files: overall {[round(v) for v in overall]}, first {k} {[round(v) for v in first]}, "
+        f"last {k} {[round(v) for v in last]} files/s")
+    results["small_4k_files_per_s"] = median(overall)
+    results["small_4k_first_1000_files_per_s"] = median(first)
+    results["small_4k_last_1000_files_per_s"] = median(last)
+    results["small_4k_last_to_first_ratio"] = round(results["small_4k_last_1000_files_per_s"] / results["small_4k_first_1000_files_per_s"], 3)
+    shutil.rmtree(d)
+
+
+def part_medium(seed):
+    d = os.path.join(W, "medium")
+    os.makedirs(d)
+    for i in range(100):
+        make_file(os.path.join(d, f"m{i:03d}.bin"), 10, seed_file=seed)
+    vals = []
+    for _ in range(RUNS):
+        secs, _, _ = transfer([d])
+        vals.append(100 * 10 * 1024 * 1024 / secs / 1e6)
+    log(f"100 x 10 MiB: {[round(v, 1) for v in vals]} MB/s")
+    results["medium_100x10mib_mb_s"] = median(vals)
+    results["medium_100x10mib_files_per_s"] = round(results["medium_100x10mib_mb_s"] * 1e6 / (10 * 1024 * 1024), 2)
+    shutil.rmtree(d)
+
+
+def part_rss(seed):
+    f = os.path.join(W, "huge.bin")
+    make_file(f, BIG_RSS_MIB, seed_file=seed)
+    secs, r, rss = transfer([f])
+    os.unlink(f)
+    results["rss_4gib_sender_mib"] = rss.mib()
+    results["rss_4gib_receiver_mib"] = r.rss.mib()
+    results["rss_4gib_https_mb_s"] = round(BIG_RSS_MIB * 1024 * 1024 / secs / 1e6, 1)
+    log(f"{BIG_RSS_MIB} MiB: sender peak {results['rss_4gib_sender_mib']} MiB, "
+        f"receiver peak {results['rss_4gib_receiver_mib']} MiB, {results['rss_4gib_https_mb_s']} MB/s")
+
+
+def part_startup():
+    """Process start to the `ready` line (server listening), with and without an identity."""
+    def once(cfg):
+        out = os.path.join(W, "startup-in")
+        r = Receiver(cfg, out, once=False)
+        ms = (r.ready_at - r.started) * 1000
+        r.proc.terminate()
+        r.wait()
+        return ms
+    existing = os.path.join(W, "startup-id")
+    once(existing)  # makes the identity
+    runs = max(RUNS, 5)
+    warm = [once(existing) for _ in range(runs)]
+    fresh = [once(os.path.join(W, f"startup-new-{i}")) for i in range(runs)]
+    log(f"ready: existing identity {[round(v, 1) for v in warm]} ms, new identity {[round(v, 1) for v in fresh]} ms")
+    results["ready_existing_identity_ms"] = median(warm)
+    results["ready_new_identity_ms"] = median(fresh)
+
+
+def part_discovery():
+    if os.geteuid() != 0:
+        notes.append("discovery latency skipped (needs root for network namespaces)")
+        return
+    out = subprocess.run(["bash", os.path.join(ROOT, "scripts/bench-discovery.sh")], capture_output=True, text=True,
+                         env={**os.environ, "FERRY_BIN": FERRY}, timeout=STEP_TIMEOUT)
+    sys.stderr.write(out.stderr)
+    try:
+        results.update(json.loads(out.stdout))
+    except ValueError:
+        notes.append("discovery latency failed")
+
+
+def main():
+    for b in (FERRY, RAW):
+        if not os.access(b, os.X_OK):
+            sys.exit(f"bench: {b} missing (make bench builds it)")
+    try:
+        big = os.path.join(W, "big.bin")
+        make_file(big, SIZE_MIB)
+        seed = os.path.join(W, "seed.bin")
+        make_file(seed, 64)
+        parts = [("raw", part_raw), ("big", lambda: part_big(big)), ("small", part_small),
+                 ("medium", lambda: part_medium(seed)), ("rss", lambda: part_rss(seed)),
+                 ("startup", part_startup), ("discovery", part_discovery)]
+        for name, fn in parts:
+            if name not in SKIP:
+                log(f"== {name}")
+                fn()
+    finally:
+        cleanup()
+    cpu = "unknown"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    doc = {"machine": {"cores": os.cpu_count(), "cpu": cpu, "files_in": BASE, "runs": RUNS}, **results}
+    os.makedirs(os.path.join(ROOT, "target/bench"), exist_ok=True)
+    with open(os.path.join(ROOT, "target/bench/results.json"), "w") as f:
+        json.dump(doc, f, indent=1)
+    print(f"\n{'figure (median of ' + str(RUNS) + ')':<44} {'value':>12}")
+    units = [("_mb_s", "MB/s"), ("_files_per_s", "files/s"), ("_mib", "MiB"), ("_ms", "ms"), ("_ratio", "x")]
+    for k, v in results.items():
+        unit = next((u for suffix, u in units if k.endswith(suffix)), "")
+        print(f"{k:<44} {v:>12} {unit}")
+    for n in notes:
+        print(f"note: {n}")
+    print(f"machine: {os.cpu_count()} cores, {cpu}; files in {BASE}")
+    print("written: target/bench/results.json")
+
+
+if __name__ == "__main__":
+    main()
