@@ -272,13 +272,17 @@ struct Session {
     sender: SenderInfo,
     phase: Phase,
     files: HashMap<String, SessionFile>,
+    /// Files saved and files given up, kept as counts so that ending a file costs the same
+    /// however many the session has.
+    saved: usize,
+    failed: usize,
     cancel: CancellationToken,
     last_activity: Arc<AtomicU64>,
 }
 
 impl Session {
-    fn count(&self, state: FileState) -> usize {
-        self.files.values().filter(|f| f.state == state).count()
+    fn all_ended(&self) -> bool {
+        self.saved + self.failed == self.files.len()
     }
 }
 
@@ -673,6 +677,8 @@ async fn prepare_upload(shared: &Arc<Shared>, ip: IpAddr, peer_fp: Option<&str>,
             sender: sender.clone(),
             phase: Phase::Pending,
             files: HashMap::new(),
+            saved: 0,
+            failed: 0,
             cancel: cancel.clone(),
             last_activity: Arc::new(AtomicU64::new(shared.now_ms())),
         });
@@ -780,6 +786,21 @@ fn cancel(shared: &Arc<Shared>, ip: IpAddr, req: Request<Incoming>) -> Resp {
     empty(StatusCode::OK)
 }
 
+/// Writes every chunk, with as few system calls as the kernel allows.
+fn write_all_vectored(file: &mut File, chunks: &[Bytes]) -> std::io::Result<()> {
+    let mut slices: Vec<std::io::IoSlice<'_>> = chunks.iter().filter(|c| !c.is_empty()).map(|c| std::io::IoSlice::new(c)).collect();
+    let mut rest = &mut slices[..];
+    while !rest.is_empty() {
+        match file.write_vectored(rest) {
+            Ok(0) => return Err(std::io::Error::new(std::io::ErrorKind::WriteZero, "wrote nothing")),
+            Ok(n) => std::io::IoSlice::advance_slices(&mut rest, n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 enum WriterMsg {
     Data(Bytes),
     Finish,
@@ -875,18 +896,31 @@ async fn receive_body(
         };
         let mut hasher = expected.as_ref().map(|_| Sha256::new());
         let mut written = 0u64;
-        loop {
-            match rx.blocking_recv() {
-                Some(WriterMsg::Data(chunk)) => {
-                    if let Some(h) = hasher.as_mut() {
-                        h.update(&chunk);
-                    }
-                    part.file().write_all(&chunk).map_err(|e| UploadFailure::Io(Error::io("cannot write received file", e)))?;
-                    written += chunk.len() as u64;
+        let mut batch: Vec<Bytes> = Vec::with_capacity(WRITER_QUEUE);
+        let mut finished = false;
+        while !finished {
+            // Everything that is waiting goes out in one vectored write.
+            let mut next = rx.blocking_recv();
+            loop {
+                match next {
+                    Some(WriterMsg::Data(chunk)) => batch.push(chunk),
+                    Some(WriterMsg::Finish) => finished = true,
+                    None => return Err(UploadFailure::Aborted),
                 }
-                Some(WriterMsg::Finish) => break,
-                None => return Err(UploadFailure::Aborted),
+                if finished || batch.len() >= WRITER_QUEUE {
+                    break;
+                }
+                match rx.try_recv() {
+                    Ok(m) => next = Some(m),
+                    Err(_) => break,
+                }
             }
+            if let Some(h) = hasher.as_mut() {
+                batch.iter().for_each(|c| h.update(c));
+            }
+            written += batch.iter().map(|c| c.len() as u64).sum::<u64>();
+            write_all_vectored(part.file(), &batch).map_err(|e| UploadFailure::Io(Error::io("cannot write received file", e)))?;
+            batch.clear();
         }
         if written != declared {
             return Err(UploadFailure::Size { received: written, declared });
@@ -971,6 +1005,7 @@ fn finish_upload(shared: &Arc<Shared>, session_id: &str, dto: &FileDto, result: 
         let (resp, failure) = match result {
             Ok(path) => {
                 f.state = FileState::Done;
+                s.saved += 1;
                 events.push(ReceiveEvent::FileCompleted { session_id: session_id.to_string(), file_id: dto.id.clone(), path });
                 (empty(StatusCode::OK), None)
             }
@@ -992,11 +1027,12 @@ fn finish_upload(shared: &Arc<Shared>, session_id: &str, dto: &FileDto, result: 
             f.tries += 1;
             let retry = f.tries < CHECKSUM_TRIES;
             f.state = if retry { FileState::Pending } else { FileState::Failed };
+            s.failed += usize::from(!retry);
             events.push(ReceiveEvent::FileFailed { session_id: session_id.to_string(), file_id: dto.id.clone(), error, retry });
         }
-        if s.files.values().all(|f| matches!(f.state, FileState::Done | FileState::Failed)) {
+        if s.all_ended() {
             let s = guard.take().expect("session present");
-            finished = Some(SessionOutcome::Finished { saved: s.count(FileState::Done), failed: s.count(FileState::Failed) });
+            finished = Some(SessionOutcome::Finished { saved: s.saved, failed: s.failed });
         }
         resp
     };
