@@ -395,8 +395,10 @@ fn file_body(file: &LocalFile, file_id: String, observer: Arc<dyn SendObserver>)
     let (size, what) = (file.size, file.source.describe());
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(READ_AHEAD);
     let (home, pool) = std::sync::mpsc::channel::<Vec<u8>>();
+    // A small file gets a small buffer (one byte more than its size, to see the end at once).
+    let chunk_len = usize::try_from(size).unwrap_or(usize::MAX).saturating_add(1).min(READ_CHUNK);
     tokio::task::spawn_blocking(move || loop {
-        let mut buf = pool.try_recv().unwrap_or_else(|_| vec![0u8; READ_CHUNK]);
+        let mut buf = pool.try_recv().unwrap_or_else(|_| vec![0u8; chunk_len]);
         let chunk = match reader.read(&mut buf) {
             Ok(0) => return,
             Ok(len) => Ok(Bytes::from_owner(PooledChunk { buf, len, home: home.clone() })),
