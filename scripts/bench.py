@@ -82,7 +82,6 @@ class Receiver:
         self.events = []  # (monotonic time, event)
         self.ready = threading.Event()
         self.port = None
-        self.rusage = None
         threading.Thread(target=self._read, daemon=True).start()
         if not self.ready.wait(30):
             raise RuntimeError("receiver did not start")
@@ -102,16 +101,11 @@ class Receiver:
                 self.events.append((t, e))
 
     def wait(self):
-        deadline = time.monotonic() + STEP_TIMEOUT
-        while time.monotonic() < deadline:
-            pid, status, ru = os.wait4(self.proc.pid, os.WNOHANG)
-            if pid:
-                self.proc.returncode = os.waitstatus_to_exitcode(status)
-                self.rusage = ru
-                return
-            time.sleep(0.02)
-        self.proc.kill()
-        raise RuntimeError("receiver did not finish")
+        try:
+            self.proc.wait(timeout=STEP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            raise RuntimeError("receiver did not finish")
 
     def times(self, name):
         return [t for t, e in self.events if e.get("event") == name]
@@ -147,23 +141,19 @@ def send(cfg, paths, port, http=False, extra=()):
     if http:
         args.append("--http")
     t0 = time.monotonic()
-    p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    err = tempfile.TemporaryFile()  # a file, not a pipe: a full pipe would stall the sender
+    p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err)
     children.append(p)
     rss = PeakRss(p.pid)
-    deadline = t0 + STEP_TIMEOUT
-    while True:
-        pid, status, ru = os.wait4(p.pid, os.WNOHANG)
-        if pid:
-            break
-        if time.monotonic() > deadline:
-            p.kill()
-            raise RuntimeError("send timed out")
-        time.sleep(0.005)
+    try:
+        code = p.wait(timeout=STEP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        raise RuntimeError("send timed out")
     secs = time.monotonic() - t0
-    code = os.waitstatus_to_exitcode(status)
-    p.returncode = code
     if code != 0:
-        raise RuntimeError(f"send failed ({code}): {p.stderr.read().decode(errors='replace')[-400:]}")
+        err.seek(0)
+        raise RuntimeError(f"send failed ({code}): {err.read().decode(errors='replace')[-400:]}")
     rss.stop.set()
     return secs, rss
 
@@ -172,11 +162,10 @@ def same_files(a, b):
     return subprocess.run(["diff", "-rq", a, b], stdout=subprocess.DEVNULL).returncode == 0
 
 
-def make_file(path, mib, seed_file=None):
-    """Random bytes (copied from `seed_file` when given, which is faster)."""
+def make_file(path, mib, seed=None):
+    """Random bytes (copied from the bytes `seed` when given, which is faster)."""
     with open(path, "wb") as f:
-        if seed_file:
-            seed = open(seed_file, "rb").read()
+        if seed:
             left = mib * 1024 * 1024
             while left:
                 k = min(left, len(seed))
@@ -256,7 +245,7 @@ def part_medium(seed):
     d = os.path.join(W, "medium")
     os.makedirs(d)
     for i in range(100):
-        make_file(os.path.join(d, f"m{i:03d}.bin"), 10, seed_file=seed)
+        make_file(os.path.join(d, f"m{i:03d}.bin"), 10, seed=seed)
     vals = []
     for _ in range(RUNS):
         secs, _, _ = transfer([d])
@@ -269,7 +258,7 @@ def part_medium(seed):
 
 def part_rss(seed):
     f = os.path.join(W, "huge.bin")
-    make_file(f, BIG_RSS_MIB, seed_file=seed)
+    make_file(f, BIG_RSS_MIB, seed=seed)
     secs, r, rss = transfer([f])
     os.unlink(f)
     results["rss_4gib_sender_mib"] = rss.mib()
@@ -318,8 +307,7 @@ def main():
     try:
         big = os.path.join(W, "big.bin")
         make_file(big, SIZE_MIB)
-        seed = os.path.join(W, "seed.bin")
-        make_file(seed, 64)
+        seed = os.urandom(64 * 1024 * 1024)
         parts = [("raw", part_raw), ("big", lambda: part_big(big)), ("small", part_small),
                  ("medium", lambda: part_medium(seed)), ("rss", lambda: part_rss(seed)),
                  ("startup", part_startup), ("discovery", part_discovery)]

@@ -428,7 +428,7 @@ async fn send_options(node: &Node, target: &TargetArgs, out: &Output) -> Result<
         }
     };
     let info = ferry_core::device_info(&node.settings.alias, device_type(), &device_model(), node.identity.fingerprint(), DEFAULT_PORT, protocol);
-    Ok(SendOptions { identity: node.identity.clone(), info, peer, expected_fingerprint: expected, pin: target.pin.clone(), parallel: 4, checksums: Default::default() })
+    Ok(SendOptions::new(node.identity.clone(), info, peer, expected, target.pin.clone()))
 }
 
 /// Runs `attempt`, asking for a PIN on a terminal when the receiver wants one (3 tries).

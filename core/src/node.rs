@@ -275,7 +275,7 @@ impl Node {
             Target::Address { peer, expected_fingerprint } => (peer.clone(), expected_fingerprint.clone()),
         };
         let info = crate::device_info(&self.cfg.alias, self.cfg.device_type, &self.cfg.device_model, self.fingerprint(), self.port(), peer.protocol);
-        Ok(SendOptions { identity: self.cfg.identity.clone(), info, peer, expected_fingerprint: expected, pin, parallel: 4, checksums: Default::default() })
+        Ok(SendOptions::new(self.cfg.identity.clone(), info, peer, expected, pin))
     }
 
     /// Sends files and folders ([`Selection::from_paths`], or files from descriptors).

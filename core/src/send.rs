@@ -281,6 +281,11 @@ pub enum Checksums {
 }
 
 impl SendOptions {
+    /// Options with the defaults: 4 parallel uploads, checksums where TLS does not protect.
+    pub fn new(identity: Identity, info: DeviceInfo, peer: PeerAddr, expected_fingerprint: Option<String>, pin: Option<String>) -> SendOptions {
+        SendOptions { identity, info, peer, expected_fingerprint, pin, parallel: 4, checksums: Checksums::Auto }
+    }
+
     /// Opens a connection to the peer, pinned to `expected_fingerprint` when it is set.
     async fn connect(&self) -> Result<Connection> {
         client::connect(&self.identity, &self.peer, self.expected_fingerprint.as_deref()).await
@@ -393,7 +398,7 @@ async fn hash_files(files: &[LocalFile], cancel: &CancellationToken) -> Result<V
 fn file_body(file: &LocalFile, file_id: String, observer: Arc<dyn SendObserver>) -> Result<Body> {
     let mut reader = file.source.open()?;
     let (size, what) = (file.size, file.source.describe());
-    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(READ_AHEAD);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(READ_AHEAD);
     let (home, pool) = std::sync::mpsc::channel::<Vec<u8>>();
     // A small file gets a small buffer (one byte more than its size, to see the end at once).
     let chunk_len = usize::try_from(size).unwrap_or(usize::MAX).saturating_add(1).min(READ_CHUNK);
@@ -412,7 +417,7 @@ fn file_body(file: &LocalFile, file_id: String, observer: Arc<dyn SendObserver>)
     });
     let mut sent = 0u64;
     let mut reported = 0u64;
-    let stream = tokio_stream_from(rx).map(move |chunk| {
+    let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)).map(move |chunk| {
         let chunk = chunk?;
         sent += chunk.len() as u64;
         if sent - reported >= PROGRESS_STEP || sent == size {
@@ -441,10 +446,6 @@ impl Drop for PooledChunk {
     fn drop(&mut self) {
         let _ = self.home.send(std::mem::take(&mut self.buf));
     }
-}
-
-fn tokio_stream_from<T: Send + 'static>(rx: tokio::sync::mpsc::Receiver<T>) -> impl futures_util::Stream<Item = T> {
-    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|v| (v, rx)) })
 }
 
 struct Job {

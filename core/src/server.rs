@@ -173,6 +173,7 @@ struct AppFile {
 
 impl AppFile {
     fn new(mut file: File, handler: Arc<dyn ReceiveHandler>, session_id: String, file_id: String) -> Result<AppFile> {
+        // Made before anything can fail, so that its drop tells the handler about a failure too.
         let mut app = AppFile { file: None, handler, session_id, file_id, complete: false };
         // A document opened without truncation ("w" on some Android providers) may hold old bytes.
         let regular = file.metadata().map(|m| m.is_file()).unwrap_or(false);
@@ -896,23 +897,18 @@ async fn receive_body(
         };
         let mut hasher = expected.as_ref().map(|_| Sha256::new());
         let mut written = 0u64;
+        let mut msgs: Vec<WriterMsg> = Vec::with_capacity(WRITER_QUEUE);
         let mut batch: Vec<Bytes> = Vec::with_capacity(WRITER_QUEUE);
         let mut finished = false;
         while !finished {
             // Everything that is waiting goes out in one vectored write.
-            let mut next = rx.blocking_recv();
-            loop {
-                match next {
-                    Some(WriterMsg::Data(chunk)) => batch.push(chunk),
-                    Some(WriterMsg::Finish) => finished = true,
-                    None => return Err(UploadFailure::Aborted),
-                }
-                if finished || batch.len() >= WRITER_QUEUE {
-                    break;
-                }
-                match rx.try_recv() {
-                    Ok(m) => next = Some(m),
-                    Err(_) => break,
+            if rx.blocking_recv_many(&mut msgs, WRITER_QUEUE) == 0 {
+                return Err(UploadFailure::Aborted);
+            }
+            for m in msgs.drain(..) {
+                match m {
+                    WriterMsg::Data(chunk) => batch.push(chunk),
+                    WriterMsg::Finish => finished = true,
                 }
             }
             if let Some(h) = hasher.as_mut() {
