@@ -335,6 +335,11 @@ impl FerryNode {
         self.node.is_trusted(&fingerprint)
     }
 
+    /// The trusted devices, in the order they were added.
+    pub fn trusted_devices(&self) -> Vec<TrustedDevice> {
+        self.node.trusted_devices().into_iter().map(TrustedDevice::from).collect()
+    }
+
     /// The code to compare with the user of `fingerprint`.
     pub fn verification_code(&self, fingerprint: String) -> VerificationCode {
         let c = self.node.verification_code(&fingerprint);

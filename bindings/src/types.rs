@@ -47,6 +47,8 @@ pub enum ReceiveMode {
     AcceptAll,
     /// Trusted devices are accepted; everyone else is declined.
     TrustedOnly,
+    /// Everyone is asked about, trusted devices too (quick save off).
+    AskAll,
 }
 
 impl From<ReceiveMode> for ReceivePolicy {
@@ -55,6 +57,7 @@ impl From<ReceiveMode> for ReceivePolicy {
             ReceiveMode::Ask => ReceivePolicy::Ask,
             ReceiveMode::AcceptAll => ReceivePolicy::AcceptAll,
             ReceiveMode::TrustedOnly => ReceivePolicy::TrustedOnly,
+            ReceiveMode::AskAll => ReceivePolicy::AskAll,
         }
     }
 }
@@ -226,6 +229,9 @@ pub enum ReceiveUpdate {
     FileFailed { session_id: String, file_id: String, message: String, will_retry: bool },
     FoldersCreated { session_id: String, paths: Vec<String> },
     Finished { session_id: String, outcome: TransferOutcome },
+    /// A request from `NodeListener.onRequest` is over without being accepted (declined,
+    /// cancelled or abandoned by its sender): close its prompt.
+    RequestClosed { session_id: String },
 }
 
 pub(crate) fn offered(f: &ferry_core::protocol::FileDto) -> OfferedFile {
@@ -249,6 +255,7 @@ impl From<server::ReceiveEvent> for ReceiveUpdate {
                 ReceiveUpdate::FoldersCreated { session_id, paths: paths.iter().map(|p| p.to_string_lossy().into_owned()).collect() }
             }
             E::SessionFinished { session_id, outcome } => ReceiveUpdate::Finished { session_id, outcome: outcome.into() },
+            E::RequestClosed { session_id } => ReceiveUpdate::RequestClosed { session_id },
         }
     }
 }
@@ -326,6 +333,12 @@ pub struct TrustedDevice {
     pub fingerprint: String,
     pub alias: Option<String>,
     pub address: Option<String>,
+}
+
+impl From<ferry_core::config::TrustedDevice> for TrustedDevice {
+    fn from(t: ferry_core::config::TrustedDevice) -> Self {
+        TrustedDevice { fingerprint: t.fingerprint, alias: t.alias, address: t.address }
+    }
 }
 
 #[cfg(test)]

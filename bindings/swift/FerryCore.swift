@@ -693,6 +693,11 @@ public protocol FerryNodeProtocol: AnyObject, Sendable {
     func trust(fingerprint: String, alias: String?) throws  -> Bool
     
     /**
+     * The trusted devices, in the order they were added.
+     */
+    func trustedDevices()  -> [TrustedDevice]
+    
+    /**
      * Stops trusting a device. False if it was not trusted.
      */
     func untrust(fingerprint: String) throws  -> Bool
@@ -952,6 +957,18 @@ open func trust(fingerprint: String, alias: String?)throws  -> Bool  {
             self.uniffiCloneHandle(),
         FfiConverterString.lower(fingerprint),
         FfiConverterOptionString.lower(alias),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The trusted devices, in the order they were added.
+     */
+open func trustedDevices() -> [TrustedDevice]  {
+    return try!  FfiConverterSequenceTypeTrustedDevice.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_ferry_ffi_fn_method_ferrynode_trusted_devices(
+            self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
 }
@@ -3500,6 +3517,10 @@ public enum ReceiveMode: Equatable, Hashable {
      * Trusted devices are accepted; everyone else is declined.
      */
     case trustedOnly
+    /**
+     * Everyone is asked about, trusted devices too (quick save off).
+     */
+    case askAll
 
 
 
@@ -3527,6 +3548,8 @@ public struct FfiConverterTypeReceiveMode: FfiConverterRustBuffer {
         
         case 3: return .trustedOnly
         
+        case 4: return .askAll
+        
         default: throw UniffiInternalError.unexpectedEnumCase
         }
     }
@@ -3545,6 +3568,10 @@ public struct FfiConverterTypeReceiveMode: FfiConverterRustBuffer {
         
         case .trustedOnly:
             writeInt(&buf, Int32(3))
+        
+        
+        case .askAll:
+            writeInt(&buf, Int32(4))
         
         }
     }
@@ -3591,6 +3618,12 @@ public enum ReceiveUpdate: Equatable, Hashable {
     )
     case finished(sessionId: String, outcome: TransferOutcome
     )
+    /**
+     * A request from `NodeListener.onRequest` is over without being accepted (declined,
+     * cancelled or abandoned by its sender): close its prompt.
+     */
+    case requestClosed(sessionId: String
+    )
 
 
 
@@ -3631,6 +3664,9 @@ public struct FfiConverterTypeReceiveUpdate: FfiConverterRustBuffer {
         )
         
         case 7: return .finished(sessionId: try FfiConverterString.read(from: &buf), outcome: try FfiConverterTypeTransferOutcome.read(from: &buf)
+        )
+        
+        case 8: return .requestClosed(sessionId: try FfiConverterString.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -3686,6 +3722,11 @@ public struct FfiConverterTypeReceiveUpdate: FfiConverterRustBuffer {
             writeInt(&buf, Int32(7))
             FfiConverterString.write(sessionId, into: &buf)
             FfiConverterTypeTransferOutcome.write(outcome, into: &buf)
+            
+        
+        case let .requestClosed(sessionId):
+            writeInt(&buf, Int32(8))
+            FfiConverterString.write(sessionId, into: &buf)
             
         }
     }
@@ -4318,6 +4359,31 @@ fileprivate struct FfiConverterSequenceTypeOfferedFile: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterSequenceTypeTrustedDevice: FfiConverterRustBuffer {
+    typealias SwiftType = [TrustedDevice]
+
+    public static func write(_ value: [TrustedDevice], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeTrustedDevice.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [TrustedDevice] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [TrustedDevice]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeTrustedDevice.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceTypeSendItem: FfiConverterRustBuffer {
     typealias SwiftType = [SendItem]
 
@@ -4484,6 +4550,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ferry_ffi_checksum_method_ferrynode_trust() != 44826) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ferry_ffi_checksum_method_ferrynode_trusted_devices() != 51264) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ferry_ffi_checksum_method_ferrynode_untrust() != 9165) {

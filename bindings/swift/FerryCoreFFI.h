@@ -435,6 +435,11 @@ void uniffi_ferry_ffi_fn_method_ferrynode_stop(uint64_t ptr, RustCallStatus *_No
 int8_t uniffi_ferry_ffi_fn_method_ferrynode_trust(uint64_t ptr, RustBuffer fingerprint, RustBuffer alias, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_METHOD_FERRYNODE_TRUSTED_DEVICES
+#define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_METHOD_FERRYNODE_TRUSTED_DEVICES
+RustBuffer uniffi_ferry_ffi_fn_method_ferrynode_trusted_devices(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_METHOD_FERRYNODE_UNTRUST
 #define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_METHOD_FERRYNODE_UNTRUST
 int8_t uniffi_ferry_ffi_fn_method_ferrynode_untrust(uint64_t ptr, RustBuffer fingerprint, RustCallStatus *_Nonnull out_status
@@ -944,6 +949,12 @@ uint16_t uniffi_ferry_ffi_checksum_method_ferrynode_stop(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_METHOD_FERRYNODE_TRUST
 #define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_METHOD_FERRYNODE_TRUST
 uint16_t uniffi_ferry_ffi_checksum_method_ferrynode_trust(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_METHOD_FERRYNODE_TRUSTED_DEVICES
+#define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_METHOD_FERRYNODE_TRUSTED_DEVICES
+uint16_t uniffi_ferry_ffi_checksum_method_ferrynode_trusted_devices(void
     
 );
 #endif

@@ -594,6 +594,11 @@ impl ReceiveHandler for ReceiveUi {
                 }
                 self.ended();
             }
+            ReceiveEvent::RequestClosed { session_id } => {
+                if json {
+                    self.out.event(json!({"event": "request_closed", "sessionId": session_id}));
+                }
+            }
         }
     }
 }

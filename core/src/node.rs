@@ -98,9 +98,9 @@ impl ReceiveHandler for Handler {
             ReceiveEvent::SessionFinished { session_id, .. } => {
                 self.pending.lock().unwrap().remove(session_id);
             }
-            ReceiveEvent::Declined { .. } => {
-                // A pending request withdrawn by its sender: nothing left to answer.
-                self.pending.lock().unwrap().retain(|_, r| !r.is_closed());
+            ReceiveEvent::RequestClosed { session_id } => {
+                // Declined, or withdrawn by its sender: nothing left to answer.
+                self.pending.lock().unwrap().remove(session_id);
             }
             _ => {}
         }
@@ -257,6 +257,10 @@ impl Node {
 
     pub fn is_trusted(&self, fingerprint: &str) -> bool {
         self.cfg.trust.is_trusted(fingerprint)
+    }
+
+    pub fn trusted_devices(&self) -> Vec<crate::config::TrustedDevice> {
+        self.cfg.trust.list()
     }
 
     /// The code both users compare to verify `peer_fingerprint`.

@@ -55,6 +55,8 @@ pub enum ReceivePolicy {
     TrustedOnly,
     /// Decline everything (a node that only lists devices, such as `ferry devices`).
     DeclineAll,
+    /// Ask the handler about every sender, trusted or not ("quick save" off).
+    AskAll,
 }
 
 /// Who is sending.
@@ -136,6 +138,10 @@ pub enum ReceiveEvent {
     SessionFinished { session_id: String, outcome: SessionOutcome },
     /// Folders created for an accepted request.
     FoldersCreated { session_id: String, paths: Vec<PathBuf> },
+    /// A request the handler was asked about is over without being accepted: declined,
+    /// cancelled or abandoned by its sender. Nothing is left to answer (an app closes its
+    /// prompt).
+    RequestClosed { session_id: String },
 }
 
 /// The application's side of a running server. All methods are called from the server's tasks
@@ -583,14 +589,21 @@ struct PendingGuard<'a> {
     shared: &'a Shared,
     id: String,
     armed: bool,
+    /// The handler was asked about it (and is told when it closes unanswered).
+    asked: bool,
 }
 
 impl Drop for PendingGuard<'_> {
     fn drop(&mut self) {
         if self.armed {
-            let mut guard = self.shared.session.lock().unwrap();
-            if guard.as_ref().is_some_and(|s| s.id == self.id && s.phase == Phase::Pending) {
-                *guard = None;
+            {
+                let mut guard = self.shared.session.lock().unwrap();
+                if guard.as_ref().is_some_and(|s| s.id == self.id && s.phase == Phase::Pending) {
+                    *guard = None;
+                }
+            }
+            if self.asked {
+                self.shared.handler.on_event(ReceiveEvent::RequestClosed { session_id: std::mem::take(&mut self.id) });
             }
         }
     }
@@ -684,15 +697,16 @@ async fn prepare_upload(shared: &Arc<Shared>, ip: IpAddr, peer_fp: Option<&str>,
             last_activity: Arc::new(AtomicU64::new(shared.now_ms())),
         });
     }
-    let mut pending = PendingGuard { shared, id: id.clone(), armed: true };
+    let mut pending = PendingGuard { shared, id: id.clone(), armed: true, asked: false };
 
     let decision = match shared.opts.policy {
         ReceivePolicy::DeclineAll => Decision::Decline,
         ReceivePolicy::AcceptAll => Decision::AcceptAll,
-        _ if trusted => Decision::AcceptAll,
+        ReceivePolicy::Ask | ReceivePolicy::TrustedOnly if trusted => Decision::AcceptAll,
         ReceivePolicy::TrustedOnly => Decision::Decline,
-        ReceivePolicy::Ask => {
+        ReceivePolicy::Ask | ReceivePolicy::AskAll => {
             let (tx, rx) = oneshot::channel();
+            pending.asked = true;
             let request = IncomingRequest { session_id: id.clone(), sender: sender.clone(), files: files.clone(), empty_dirs: empty_dirs.clone() };
             shared.handler.on_request(request, DecisionReply(tx));
             tokio::select! {

@@ -838,6 +838,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_ferry_ffi_checksum_method_ferrynode_trust(
     ): Int
+    external fun uniffi_ferry_ffi_checksum_method_ferrynode_trusted_devices(
+    ): Int
     external fun uniffi_ferry_ffi_checksum_method_ferrynode_untrust(
     ): Int
     external fun uniffi_ferry_ffi_checksum_method_ferrynode_verification_code(
@@ -924,6 +926,8 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_ferry_ffi_fn_method_ferrynode_trust(`ptr`: Long,`fingerprint`: RustBuffer.ByValue,`alias`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Byte
+    external fun uniffi_ferry_ffi_fn_method_ferrynode_trusted_devices(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_ferry_ffi_fn_method_ferrynode_untrust(`ptr`: Long,`fingerprint`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Byte
     external fun uniffi_ferry_ffi_fn_method_ferrynode_verification_code(`ptr`: Long,`fingerprint`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1151,6 +1155,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_ferry_ffi_checksum_method_ferrynode_trust() and 0xFFFF) != 44826) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_ferry_ffi_checksum_method_ferrynode_trusted_devices() and 0xFFFF) != 51264) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_ferry_ffi_checksum_method_ferrynode_untrust() and 0xFFFF) != 9165) {
@@ -1787,6 +1794,11 @@ public interface FerryNodeInterface {
     fun `trust`(`fingerprint`: kotlin.String, `alias`: kotlin.String?): kotlin.Boolean
     
     /**
+     * The trusted devices, in the order they were added.
+     */
+    fun `trustedDevices`(): List<TrustedDevice>
+    
+    /**
      * Stops trusting a device. False if it was not trusted.
      */
     fun `untrust`(`fingerprint`: kotlin.String): kotlin.Boolean
@@ -2142,6 +2154,22 @@ open class FerryNode: Disposable, AutoCloseable, FerryNodeInterface
         
         FfiConverterString.lower(`fingerprint`),
         FfiConverterOptionalString.lower(`alias`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The trusted devices, in the order they were added.
+     */override fun `trustedDevices`(): List<TrustedDevice> {
+            return FfiConverterSequenceTypeTrustedDevice.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_ferry_ffi_fn_method_ferrynode_trusted_devices(
+        it,
+        _status)
 }
     }
     )
@@ -4988,7 +5016,11 @@ enum class ReceiveMode {
     /**
      * Trusted devices are accepted; everyone else is declined.
      */
-    TRUSTED_ONLY;
+    TRUSTED_ONLY,
+    /**
+     * Everyone is asked about, trusted devices too (quick save off).
+     */
+    ASK_ALL;
 
     
 
@@ -5102,6 +5134,19 @@ sealed class ReceiveUpdate {
         companion object
     }
     
+    /**
+     * A request from `NodeListener.onRequest` is over without being accepted (declined,
+     * cancelled or abandoned by its sender): close its prompt.
+     */
+    data class RequestClosed(
+        val `sessionId`: kotlin.String) : ReceiveUpdate()
+        
+    {
+        
+
+        companion object
+    }
+    
 
     
 
@@ -5150,6 +5195,9 @@ public object FfiConverterTypeReceiveUpdate : FfiConverterRustBuffer<ReceiveUpda
             7 -> ReceiveUpdate.Finished(
                 FfiConverterString.read(buf),
                 FfiConverterTypeTransferOutcome.read(buf),
+                )
+            8 -> ReceiveUpdate.RequestClosed(
+                FfiConverterString.read(buf),
                 )
             else -> throw RuntimeException("invalid enum value, something is very wrong!!")
         }
@@ -5217,6 +5265,13 @@ public object FfiConverterTypeReceiveUpdate : FfiConverterRustBuffer<ReceiveUpda
                 + FfiConverterTypeTransferOutcome.allocationSize(value.`outcome`)
             )
         }
+        is ReceiveUpdate.RequestClosed -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`sessionId`)
+            )
+        }
     }
 
     override fun write(value: ReceiveUpdate, buf: ByteBuffer) {
@@ -5266,6 +5321,11 @@ public object FfiConverterTypeReceiveUpdate : FfiConverterRustBuffer<ReceiveUpda
                 buf.putInt(7)
                 FfiConverterString.write(value.`sessionId`, buf)
                 FfiConverterTypeTransferOutcome.write(value.`outcome`, buf)
+                Unit
+            }
+            is ReceiveUpdate.RequestClosed -> {
+                buf.putInt(8)
+                FfiConverterString.write(value.`sessionId`, buf)
                 Unit
             }
         }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
@@ -6115,6 +6175,34 @@ public object FfiConverterSequenceTypeOfferedFile: FfiConverterRustBuffer<List<O
         buf.putInt(value.size)
         value.iterator().forEach {
             FfiConverterTypeOfferedFile.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceTypeTrustedDevice: FfiConverterRustBuffer<List<TrustedDevice>> {
+    override fun read(buf: ByteBuffer): List<TrustedDevice> {
+        val len = buf.getInt()
+        return List<TrustedDevice>(len) {
+            FfiConverterTypeTrustedDevice.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<TrustedDevice>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterTypeTrustedDevice.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<TrustedDevice>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterTypeTrustedDevice.write(it, buf)
         }
     }
 }
