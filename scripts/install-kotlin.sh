@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs what the Kotlin tests of the bindings need, where it is missing (idempotent, quiet):
 #   the Kotlin compiler from npm (kotlin-compiler, which also carries kotlin-test and
-#   kotlinx-coroutines) into .tools/kotlin, JNA from Debian (libjna-java), a JDK.
+#   kotlinx-coroutines) into .tools/kotlin, JNA and JUnit 4 from Debian (libjna-java, junit4), a JDK.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 KOTLIN_VERSION=2.4.20
 SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
 need_apt=()
 [ -f /usr/share/java/jna.jar ] || need_apt+=(libjna-java)
+[ -f /usr/share/java/junit4.jar ] || need_apt+=(junit4)
 command -v javac >/dev/null 2>&1 || need_apt+=(default-jdk-headless)
 command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)
 if [ "${#need_apt[@]}" -gt 0 ]; then

@@ -1,0 +1,599 @@
+package app.ferry.logic
+
+import app.ferry.core.Decision
+import app.ferry.core.Device
+import app.ferry.core.FerryException
+import app.ferry.core.FerryNode
+import app.ferry.core.FileDestination
+import app.ferry.core.FileSink
+import app.ferry.core.IncomingRequest
+import app.ferry.core.NodeConfig
+import app.ferry.core.NodeListener
+import app.ferry.core.OfferedFile
+import app.ferry.core.ReceiveUpdate
+import app.ferry.core.SendItem
+import app.ferry.core.SendTarget
+import app.ferry.core.SendUpdate
+import app.ferry.core.Sender
+import app.ferry.core.TransferHandle
+import app.ferry.core.TransferListener
+import app.ferry.core.TransferOutcome
+import java.io.File
+import java.util.concurrent.ConcurrentHashMap
+import java.util.concurrent.atomic.AtomicInteger
+import java.util.concurrent.atomic.AtomicLong
+import kotlinx.coroutines.CoroutineScope
+import kotlinx.coroutines.Job
+import kotlinx.coroutines.delay
+import kotlinx.coroutines.flow.MutableStateFlow
+import kotlinx.coroutines.flow.SharingStarted
+import kotlinx.coroutines.flow.StateFlow
+import kotlinx.coroutines.flow.asStateFlow
+import kotlinx.coroutines.flow.combine
+import kotlinx.coroutines.flow.stateIn
+import kotlinx.coroutines.flow.update
+import kotlinx.coroutines.isActive
+import kotlinx.coroutines.launch
+import kotlinx.coroutines.withTimeoutOrNull
+
+/**
+ * Ferry for an app: one node, its state as flows, and what the user can do. Pure Kotlin (no
+ * Android); the app supplies the platform parts ([DiscoveryLock], [DocumentSaver]).
+ *
+ * Thread-safe: the node calls in from its own threads; flows may be collected anywhere.
+ *
+ * @param dataDir settings, history and the node's identity and trusted devices live here.
+ */
+class FerryController(
+    private val dataDir: File,
+    private val device: DeviceInfo,
+    private val scope: CoroutineScope,
+    private val lock: DiscoveryLock = DiscoveryLock.None,
+    private val saver: DocumentSaver? = null,
+    private val network: NetworkOptions = NetworkOptions(),
+    private val clock: () -> Long = System::currentTimeMillis,
+) : AutoCloseable {
+    private val settingsStore = SettingsStore(File(dataDir, "settings.properties")) {
+        Settings(alias = device.defaultAlias.take(Settings.MAX_ALIAS).ifBlank { "Ferry" }, deviceKind = device.kind)
+    }
+    private val historyStore = HistoryStore(File(dataDir, "history.tsv"))
+
+    private val _settings = MutableStateFlow(settingsStore.load())
+    private val _node = MutableStateFlow<NodeState>(NodeState.Stopped)
+    private val found = MutableStateFlow<Map<String, Device>>(emptyMap())
+    private val _discovering = MutableStateFlow(false)
+    private val _requests = MutableStateFlow<List<PendingRequest>>(emptyList())
+    private val _transfers = MutableStateFlow<List<Transfer>>(emptyList())
+    private val _history = MutableStateFlow(historyStore.all())
+    private val _texts = MutableStateFlow<List<ReceivedText>>(emptyList())
+    private val _trusted = MutableStateFlow<List<TrustedEntry>>(emptyList())
+
+    val settings: StateFlow<Settings> = _settings.asStateFlow()
+    val node: StateFlow<NodeState> = _node.asStateFlow()
+    /** Found devices and favorites: favorites first, then by name. */
+    val devices: StateFlow<List<NearbyDevice>> = combine(found, _settings) { f, s -> merge(f, s.favorites) }
+        .stateIn(scope, SharingStarted.Eagerly, emptyList())
+    /** True while the discovery lock is held (a scan runs or the nearby list is shown). */
+    val discovering: StateFlow<Boolean> = _discovering.asStateFlow()
+    /** Incoming transfers waiting for an answer, oldest first. */
+    val requests: StateFlow<List<PendingRequest>> = _requests.asStateFlow()
+    /** Running transfers and finished ones until dismissed, newest first. */
+    val transfers: StateFlow<List<Transfer>> = _transfers.asStateFlow()
+    /** Finished transfers and texts, newest first, kept across runs. */
+    val history: StateFlow<List<HistoryEntry>> = _history.asStateFlow()
+    /** Text messages not dismissed yet, newest first. */
+    val texts: StateFlow<List<ReceivedText>> = _texts.asStateFlow()
+    val trusted: StateFlow<List<TrustedEntry>> = _trusted.asStateFlow()
+
+    private val nodeLock = Any()
+    @Volatile private var ferry: FerryNode? = null
+    private var restartWhenIdle = false
+    private val sends = ConcurrentHashMap<String, TransferHandle>()
+    private val sendIds = AtomicInteger()
+    private val textIds = AtomicLong()
+    /** Requests the user declined (to tell a decline from a withdrawal). */
+    private val declined = ConcurrentHashMap.newKeySet<String>()
+    /** Per receive session: offered files, and where each went. */
+    private val sessions = ConcurrentHashMap<String, ReceiveSession>()
+    private val openDocs = ConcurrentHashMap<Pair<String, String>, SavedDocument>()
+
+    private var discoveryHolders = 0
+    private var rescanJob: Job? = null
+
+    private class ReceiveSession(val sender: Sender, val files: List<OfferedFile>) {
+        val received = ConcurrentHashMap<String, Long>()
+        val locations = ConcurrentHashMap<String, String>()
+        val saved = ConcurrentHashMap.newKeySet<String>()
+    }
+
+    // ---- the node ----------------------------------------------------------------------
+
+    /** Starts the node (receiving, discovery) with the current settings. Idempotent. */
+    fun start(): NodeState = synchronized(nodeLock) {
+        if (ferry != null) return _node.value
+        val s = _settings.value
+        val receiveDir = (s.destination as? Destination.Directory)?.let { File(it.path) } ?: device.fallbackReceiveDir
+        val config = NodeConfig(
+            alias = s.alias,
+            deviceKind = s.deviceKind,
+            deviceModel = device.model,
+            port = s.port.toUShort(),
+            configDir = File(dataDir, "node").path,
+            receiveDir = receiveDir.path,
+            pin = s.pin,
+            encryption = s.encryption,
+            discovery = network.discovery,
+            interfacesInclude = network.interfacesInclude,
+            interfacesExclude = network.interfacesExclude,
+            receiveMode = s.quickSave.receiveMode,
+            bindAddress = network.bindAddress,
+        )
+        val state = try {
+            val n = FerryNode.start(config, Listener())
+            n.setFileSink(Sink())
+            ferry = n
+            NodeState.Running(n.fingerprint(), n.port().toInt())
+        } catch (e: FerryException) {
+            NodeState.Failed(e.message ?: "Ferry could not start")
+        }
+        _node.value = state
+        refreshTrusted()
+        if (state is NodeState.Running) probeFavorites()
+        state
+    }
+
+    /** Stops receiving and discovery; running sends go on until they end. */
+    fun stop() {
+        synchronized(nodeLock) {
+            val n = ferry ?: return
+            ferry = null
+            n.stop()
+            n.destroy()
+            found.value = emptyMap()
+            _requests.value = emptyList()
+            _node.value = NodeState.Stopped
+        }
+    }
+
+    override fun close() {
+        sends.values.forEach { it.cancel() }
+        stop()
+    }
+
+    private fun restart() {
+        synchronized(nodeLock) {
+            if (ferry == null) return
+            stop()
+            start()
+        }
+    }
+
+    private fun requireNode(): FerryNode = ferry ?: throw IllegalStateException("Ferry is not running")
+
+    /** The network changed (Wi-Fi joined or left): listen and announce afresh when idle, else rescan. */
+    fun onNetworkChanged() {
+        if (ferry == null) return
+        if (isReceiving()) scope.launch { runCatching { rescan() } } else restart()
+    }
+
+    private fun isReceiving() = _transfers.value.any { it.direction == Direction.RECEIVE && !it.state.finished } || _requests.value.isNotEmpty()
+
+    // ---- settings ----------------------------------------------------------------------
+
+    /** Changes settings (validated, saved); restarts the node when it must. */
+    fun updateSettings(change: (Settings) -> Settings): Settings {
+        val (old, new) = synchronized(nodeLock) {
+            val old = _settings.value
+            val new = change(old).validate()
+            settingsStore.save(new)
+            _settings.value = new
+            old to new
+        }
+        if (old.needsRestart(new)) {
+            if (isReceiving()) synchronized(nodeLock) { restartWhenIdle = true } else restart()
+        }
+        return new
+    }
+
+    // ---- nearby devices ----------------------------------------------------------------
+
+    private fun merge(found: Map<String, Device>, favorites: List<Favorite>): List<NearbyDevice> {
+        val fav = favorites.associateBy { it.fingerprint }
+        val online = found.values.map { d ->
+            NearbyDevice(d.fingerprint, d.alias, d.deviceKind, d.deviceModel, d.addresses.firstOrNull()?.let { hostPort(it, d.port.toInt()) },
+                d.verified, d.encryption, d.fingerprint in fav, online = true)
+        }
+        val offline = favorites.filter { it.fingerprint !in found }.map { f ->
+            NearbyDevice(f.fingerprint, f.alias, app.ferry.core.DeviceKind.MOBILE, null, f.address, verified = false,
+                encryption = _settings.value.encryption, favorite = true, online = false)
+        }
+        return (online + offline).sortedWith(compareByDescending<NearbyDevice> { it.favorite }.thenBy { it.alias.lowercase() })
+    }
+
+    /**
+     * Holds the discovery lock and rescans now and every [NetworkOptions.rescanEveryMs] until
+     * closed (the nearby list or the share picker is on screen).
+     */
+    fun holdDiscovery(): AutoCloseable {
+        acquireDiscovery()
+        synchronized(this) {
+            if (rescanJob == null) rescanJob = scope.launch {
+                while (isActive) {
+                    runCatching { scanOnce() }
+                    delay(network.rescanEveryMs)
+                }
+            }
+        }
+        val closed = java.util.concurrent.atomic.AtomicBoolean()
+        return AutoCloseable { if (closed.compareAndSet(false, true)) releaseDiscovery() }
+    }
+
+    /** Announces and scans once ("pull to refresh"); the lock is held for it. Returns how many answered. */
+    suspend fun rescan(): Int {
+        acquireDiscovery()
+        try {
+            return scanOnce()
+        } finally {
+            scope.launch {
+                delay(network.scanLingerMs)
+                releaseDiscovery()
+            }
+        }
+    }
+
+    private suspend fun scanOnce(): Int {
+        val n = requireNode()
+        val answered = n.scan().toInt()
+        refreshFound()
+        return answered
+    }
+
+    private fun acquireDiscovery() {
+        synchronized(this) {
+            if (discoveryHolders++ == 0) {
+                lock.acquire()
+                _discovering.value = true
+            }
+        }
+    }
+
+    private fun releaseDiscovery() {
+        synchronized(this) {
+            if (--discoveryHolders == 0) {
+                rescanJob?.cancel()
+                rescanJob = null
+                lock.release()
+                _discovering.value = false
+            }
+        }
+    }
+
+    private fun refreshFound() {
+        val n = ferry ?: return
+        found.value = n.devices().associateBy { it.fingerprint }
+    }
+
+    /** Looks for a device at `host[:port]` and lists it. Throws [FerryException] when nothing answers. */
+    suspend fun addByAddress(address: String, favorite: Boolean = false): NearbyDevice {
+        val d = requireNode().addAddress(address.trim())
+        found.update { it + (d.fingerprint to d) }
+        if (favorite) setFavorite(d.fingerprint, true)
+        return merge(mapOf(d.fingerprint to d), _settings.value.favorites).first { it.fingerprint == d.fingerprint }
+    }
+
+    /** Keeps a device in the list (and reaches it at its last address when discovery does not). */
+    fun setFavorite(fingerprint: String, favorite: Boolean) {
+        updateSettings { s ->
+            val rest = s.favorites.filter { it.fingerprint != fingerprint }
+            if (!favorite) return@updateSettings s.copy(favorites = rest)
+            val d = found.value[fingerprint]
+            val old = s.favorites.firstOrNull { it.fingerprint == fingerprint }
+            val fav = Favorite(fingerprint, d?.alias ?: old?.alias ?: fingerprint.take(8),
+                d?.addresses?.firstOrNull()?.let { hostPort(it, d.port.toInt()) } ?: old?.address)
+            s.copy(favorites = rest + fav)
+        }
+    }
+
+    /** Favorites not found by discovery are asked directly (in the background). */
+    private fun probeFavorites() {
+        val favs = _settings.value.favorites.filter { it.address != null }
+        if (favs.isEmpty()) return
+        scope.launch {
+            for (f in favs) {
+                if (f.fingerprint in found.value) continue
+                val n = ferry ?: return@launch
+                val d = withTimeoutOrNull(5_000) { runCatching { n.addAddress(f.address!!) }.getOrNull() } ?: continue
+                if (d.fingerprint == f.fingerprint) found.update { it + (d.fingerprint to d) }
+            }
+        }
+    }
+
+    // ---- sending -----------------------------------------------------------------------
+
+    private fun targetOf(d: NearbyDevice): SendTarget =
+        if (d.fingerprint in found.value) SendTarget.Device(d.fingerprint)
+        else SendTarget.Address(d.address ?: throw IllegalArgumentException("${d.alias} cannot be reached: no address"), d.encryption,
+            if (d.encryption) d.fingerprint else null)
+
+    /**
+     * Sends files (paths, or descriptors from the content resolver, which Ferry takes over and
+     * closes) to [to]. Returns the transfer's id; its progress is in [transfers]. Throws
+     * [FerryException] for bad input before anything starts.
+     */
+    fun send(to: NearbyDevice, items: List<SendItem>, pin: String? = null): String {
+        val n = requireNode()
+        val id = "send-${sendIds.incrementAndGet()}"
+        val names = items.map { item -> when (item) { is SendItem.Path -> File(item.path).name; is SendItem.Fd -> item.name } }
+        val t = Transfer(id, Direction.SEND, to.alias, to.fingerprint, names, 0, 0, 0, 0, TransferState.WAITING, startedAtMs = clock())
+        _transfers.update { listOf(t) + it }
+        val handle = try {
+            n.sendFiles(targetOf(to), items, pin, SendProgress(id))
+        } catch (e: Exception) {
+            _transfers.update { list -> list.filter { it.id != id } }
+            throw e
+        }
+        // The final update may already have come (and removed nothing): keep the handle only while running.
+        if (!handle.isFinished()) sends[id] = handle
+        if (handle.isFinished()) sends.remove(id)
+        return id
+    }
+
+    /** Sends a text message. True when the receiver showed it. */
+    suspend fun sendText(to: NearbyDevice, text: String, pin: String? = null): Boolean {
+        val shown = requireNode().sendText(targetOf(to), text, pin)
+        record(HistoryEntry("text-${clock()}-${textIds.incrementAndGet()}", Direction.SEND, to.alias, to.fingerprint, emptyList(),
+            text.toByteArray().size.toLong(), if (shown) HistoryOutcome.DONE else HistoryOutcome.DECLINED, null, clock(), text))
+        return shown
+    }
+
+    /** Cancels a transfer, sent or received. */
+    fun cancel(transferId: String) {
+        sends[transferId]?.let { it.cancel(); return }
+        if (transferId.startsWith(RECEIVE) && _transfers.value.any { it.id == transferId && !it.state.finished }) ferry?.cancelReceive()
+    }
+
+    /** Removes finished transfers from [transfers]. */
+    fun dismissFinished() {
+        _transfers.update { list -> list.filter { !it.state.finished } }
+    }
+
+    private inner class SendProgress(private val id: String) : TransferListener {
+        private val sizes = ConcurrentHashMap<String, Long>()
+
+        override fun onUpdate(update: SendUpdate) {
+            when (update) {
+                is SendUpdate.Connected -> change { it.copy(peerAlias = update.alias, peerFingerprint = update.fingerprint) }
+                is SendUpdate.Waiting -> change { it.copy(state = TransferState.WAITING) }
+                is SendUpdate.Accepted -> change { it.copy(state = TransferState.RUNNING, bytesTotal = update.totalSize.toLong()) }
+                is SendUpdate.Progress -> {
+                    sizes[update.fileId] = update.size.toLong()
+                    change { it.copy(state = TransferState.RUNNING, bytesDone = update.totalSent.toLong(), bytesTotal = update.totalSize.toLong()) }
+                }
+                is SendUpdate.FileSent -> change { it.copy(filesDone = it.filesDone + 1) }
+                is SendUpdate.FileFailed -> if (!update.willRetry) change { it.copy(filesFailed = it.filesFailed + 1) }
+                is SendUpdate.Notice -> {}
+                is SendUpdate.Finished -> finish { t ->
+                    val state = if (update.sent == 0u && update.skipped > 0u) TransferState.DECLINED else TransferState.DONE
+                    t.copy(state = state, filesDone = update.sent.toInt(), bytesDone = update.bytes.toLong())
+                }
+                is SendUpdate.Failed -> finish { t ->
+                    val state = when (update.kind) {
+                        "cancelled" -> TransferState.CANCELLED
+                        "declined" -> TransferState.DECLINED
+                        else -> TransferState.FAILED
+                    }
+                    t.copy(state = state, message = update.error, errorKind = update.kind)
+                }
+            }
+        }
+
+        private fun change(f: (Transfer) -> Transfer) = _transfers.update { list -> list.map { if (it.id == id) f(it) else it } }
+
+        private fun finish(f: (Transfer) -> Transfer) {
+            sends.remove(id)
+            change(f)
+            val t = _transfers.value.firstOrNull { it.id == id } ?: return
+            val outcome = when (t.state) {
+                TransferState.DONE -> if (t.filesFailed > 0 || t.filesDone < t.fileNames.size) HistoryOutcome.PARTIAL else HistoryOutcome.DONE
+                TransferState.CANCELLED -> HistoryOutcome.CANCELLED
+                TransferState.DECLINED -> HistoryOutcome.DECLINED
+                else -> HistoryOutcome.FAILED
+            }
+            record(HistoryEntry(id + "-" + t.startedAtMs, Direction.SEND, t.peerAlias, t.peerFingerprint,
+                t.fileNames.map { HistoryFile(it, 0, null) }, t.bytesDone, outcome, t.message, clock()))
+        }
+    }
+
+    // ---- receiving ---------------------------------------------------------------------
+
+    /** Accepts a request: every file, or only [fileIds]. [trustSender] also trusts a verified sender. */
+    fun accept(sessionId: String, fileIds: Set<String>? = null, trustSender: Boolean = false) {
+        val req = _requests.value.firstOrNull { it.sessionId == sessionId }
+        if (trustSender && req != null && req.verified) trust(req.senderFingerprint, req.senderAlias)
+        val decision = if (fileIds == null || req != null && fileIds.containsAll(req.files.map { it.id })) Decision.AcceptAll
+            else Decision.Accept(fileIds.toList())
+        answer(sessionId, decision)
+    }
+
+    fun decline(sessionId: String) {
+        declined.add(sessionId)
+        answer(sessionId, Decision.Decline)
+    }
+
+    private fun answer(sessionId: String, decision: Decision) {
+        try {
+            requireNode().answer(sessionId, decision)
+        } finally {
+            // Answered, or gone already (the sender gave up): either way nothing is waiting.
+            _requests.update { list -> list.filter { it.sessionId != sessionId } }
+        }
+    }
+
+    fun dismissText(id: Long) {
+        _texts.update { list -> list.filter { it.id != id } }
+    }
+
+    private inner class Listener : NodeListener {
+        override fun onDeviceFound(device: Device) = found.update { it + (device.fingerprint to device) }
+        override fun onDeviceUpdated(device: Device) = found.update { it + (device.fingerprint to device) }
+        override fun onDeviceLost(device: Device) = found.update { it - device.fingerprint }
+
+        override fun onRequest(request: IncomingRequest) {
+            val s = request.sender
+            val r = PendingRequest(request.sessionId, s.alias, s.deviceModel, s.deviceKind, s.fingerprint, s.address, s.verified, s.trusted,
+                request.verificationCode, request.files, request.totalSize.toLong(), clock())
+            sessions[request.sessionId] = ReceiveSession(s, request.files)
+            _requests.update { it + r }
+        }
+
+        override fun onText(sender: Sender, text: String) {
+            val t = ReceivedText(textIds.incrementAndGet(), sender.alias, sender.fingerprint, sender.verified, text, clock())
+            _texts.update { listOf(t) + it }
+            record(HistoryEntry("text-${t.atMs}-${t.id}", Direction.RECEIVE, sender.alias, sender.fingerprint, emptyList(),
+                text.toByteArray().size.toLong(), HistoryOutcome.DONE, null, t.atMs, text))
+        }
+
+        override fun onReceive(update: ReceiveUpdate) {
+            when (update) {
+                is ReceiveUpdate.Started -> {
+                    val session = ReceiveSession(update.sender, update.files)
+                    sessions[update.sessionId] = session
+                    _requests.update { list -> list.filter { it.sessionId != update.sessionId } }
+                    val t = Transfer(RECEIVE + update.sessionId, Direction.RECEIVE, update.sender.alias, update.sender.fingerprint,
+                        update.files.map { it.name }, 0, update.files.sumOf { it.size.toLong() }, 0, 0, TransferState.RUNNING, startedAtMs = clock())
+                    _transfers.update { listOf(t) + it }
+                }
+                is ReceiveUpdate.Progress -> {
+                    val session = sessions[update.sessionId] ?: return
+                    session.received[update.fileId] = update.received.toLong()
+                    val done = session.received.values.sum()
+                    change(update.sessionId) { it.copy(bytesDone = done) }
+                }
+                is ReceiveUpdate.FileSaved -> {
+                    val session = sessions[update.sessionId] ?: return
+                    session.saved.add(update.fileId)
+                    update.path?.let { session.locations[update.fileId] = it }
+                    change(update.sessionId) { it.copy(filesDone = session.saved.size) }
+                }
+                is ReceiveUpdate.FileFailed -> {
+                    val session = sessions[update.sessionId] ?: return
+                    session.received.remove(update.fileId)
+                    if (!update.willRetry) change(update.sessionId) { it.copy(filesFailed = it.filesFailed + 1, message = update.message) }
+                }
+                is ReceiveUpdate.FoldersCreated -> {}
+                is ReceiveUpdate.Declined -> {}
+                is ReceiveUpdate.Finished -> finished(update.sessionId, update.outcome)
+                is ReceiveUpdate.RequestClosed -> closed(update.sessionId)
+            }
+        }
+
+        private fun change(sessionId: String, f: (Transfer) -> Transfer) =
+            _transfers.update { list -> list.map { if (it.id == RECEIVE + sessionId) f(it) else it } }
+
+        private fun finished(sessionId: String, outcome: TransferOutcome) {
+            val session = sessions.remove(sessionId)
+            val (state, result) = when (outcome) {
+                is TransferOutcome.Finished -> if (outcome.failed > 0u) TransferState.DONE to HistoryOutcome.PARTIAL else TransferState.DONE to HistoryOutcome.DONE
+                TransferOutcome.CancelledBySender, TransferOutcome.CancelledByReceiver -> TransferState.CANCELLED to HistoryOutcome.CANCELLED
+                TransferOutcome.TimedOut -> TransferState.FAILED to HistoryOutcome.FAILED
+            }
+            val message = when (outcome) {
+                TransferOutcome.CancelledBySender -> "Cancelled by the sender"
+                TransferOutcome.TimedOut -> "Nothing arrived for too long"
+                else -> null
+            }
+            change(sessionId) { it.copy(state = state, message = message ?: it.message) }
+            val t = _transfers.value.firstOrNull { it.id == RECEIVE + sessionId }
+            if (session != null) {
+                val files = session.files.filter { it.id in session.saved }.map { f -> HistoryFile(f.name, f.size.toLong(), session.locations[f.id]) }
+                record(HistoryEntry(RECEIVE + sessionId, Direction.RECEIVE, session.sender.alias, session.sender.fingerprint, files,
+                    files.sumOf { it.size }, result, message ?: t?.message, clock()))
+            }
+            openDocs.keys.removeAll { it.first == sessionId }
+            maybeRestart()
+        }
+
+        private fun closed(sessionId: String) {
+            _requests.update { list -> list.filter { it.sessionId != sessionId } }
+            val session = sessions.remove(sessionId) ?: return
+            val byUs = declined.remove(sessionId)
+            record(HistoryEntry(RECEIVE + sessionId, Direction.RECEIVE, session.sender.alias, session.sender.fingerprint,
+                session.files.map { HistoryFile(it.name, it.size.toLong(), null) }, 0,
+                if (byUs) HistoryOutcome.DECLINED else HistoryOutcome.CANCELLED, if (byUs) null else "Withdrawn by the sender", clock()))
+            maybeRestart()
+        }
+    }
+
+    private fun maybeRestart() {
+        val now = synchronized(nodeLock) { restartWhenIdle.also { if (it && !isReceiving()) restartWhenIdle = false } }
+        if (now && !isReceiving()) scope.launch { restart() }
+    }
+
+    /** Sends incoming files to the app's [DocumentSaver] (MediaStore, SAF) when the destination is one. */
+    private inner class Sink : FileSink {
+        override fun openFile(sessionId: String, file: OfferedFile): FileDestination {
+            val dest = _settings.value.destination
+            val s = saver
+            if (s == null || dest is Destination.Directory) return FileDestination.ReceiveDirectory
+            return try {
+                val doc = s.create(dest, sessionId, file)
+                openDocs[sessionId to file.id] = doc
+                sessions[sessionId]?.locations?.put(file.id, doc.location)
+                FileDestination.Descriptor(doc.fd)
+            } catch (e: Exception) {
+                FileDestination.Refuse(e.message ?: "cannot create ${file.name}")
+            }
+        }
+
+        override fun closeFile(sessionId: String, fileId: String, complete: Boolean) {
+            val doc = openDocs.remove(sessionId to fileId) ?: return
+            try {
+                if (complete) doc.publish() else {
+                    doc.discard()
+                    sessions[sessionId]?.locations?.remove(fileId)
+                }
+            } catch (_: Exception) {
+                // The document stays as it is; nothing else to do from here.
+            }
+        }
+    }
+
+    // ---- trust and history -------------------------------------------------------------
+
+    /** Trusts a device (quick save from trusted devices; a badge). */
+    fun trust(fingerprint: String, alias: String?) {
+        requireNode().trust(fingerprint, alias)
+        refreshTrusted()
+    }
+
+    fun untrust(fingerprint: String) {
+        requireNode().untrust(fingerprint)
+        refreshTrusted()
+    }
+
+    /** The code to compare with the user of [fingerprint]. */
+    fun verificationCode(fingerprint: String): String = requireNode().verificationCode(fingerprint).digits
+
+    private fun refreshTrusted() {
+        val n = ferry ?: return
+        _trusted.value = n.trustedDevices().map { TrustedEntry(it.fingerprint, it.alias, n.verificationCode(it.fingerprint).digits) }
+    }
+
+    private fun record(e: HistoryEntry) {
+        _history.value = historyStore.add(e)
+    }
+
+    fun removeHistory(id: String) {
+        _history.value = historyStore.remove(id)
+    }
+
+    fun clearHistory() {
+        _history.value = historyStore.clear()
+    }
+
+    private companion object {
+        const val RECEIVE = "receive-"
+
+        fun hostPort(host: String, port: Int) = if (host.contains(':') && !host.startsWith("[")) "[$host]:$port" else "$host:$port"
+    }
+}

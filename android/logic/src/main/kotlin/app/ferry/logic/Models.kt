@@ -1,0 +1,94 @@
+package app.ferry.logic
+
+import app.ferry.core.DeviceKind
+import app.ferry.core.OfferedFile
+
+/** A device in the nearby list: found now, or a favorite that is not around. */
+data class NearbyDevice(
+    val fingerprint: String,
+    val alias: String,
+    val kind: DeviceKind,
+    val model: String?,
+    /** `host:port` to reach it, or null. */
+    val address: String?,
+    /** A TLS handshake proved its fingerprint. */
+    val verified: Boolean,
+    val encryption: Boolean,
+    val favorite: Boolean,
+    /** Found by discovery (or answered) in this run; false for a favorite not seen. */
+    val online: Boolean,
+)
+
+/** A transfer waiting for the user's answer. */
+data class PendingRequest(
+    val sessionId: String,
+    val senderAlias: String,
+    val senderModel: String?,
+    val senderKind: DeviceKind,
+    val senderFingerprint: String,
+    val senderAddress: String,
+    /** Its certificate proved the fingerprint (HTTPS). */
+    val verified: Boolean,
+    val trusted: Boolean,
+    /** The code both users compare ("1234 5678 9012 3456"). */
+    val verificationCode: String,
+    val files: List<OfferedFile>,
+    val totalSize: Long,
+    val receivedAtMs: Long,
+)
+
+enum class Direction { SEND, RECEIVE }
+
+enum class TransferState {
+    /** Connecting, or waiting for the receiver's answer. */
+    WAITING,
+    RUNNING,
+    DONE,
+    FAILED,
+    CANCELLED,
+    DECLINED;
+
+    val finished: Boolean get() = this != WAITING && this != RUNNING
+}
+
+data class Transfer(
+    /** "send-N" or "receive-<session id>". */
+    val id: String,
+    val direction: Direction,
+    val peerAlias: String,
+    val peerFingerprint: String?,
+    val fileNames: List<String>,
+    val bytesDone: Long,
+    val bytesTotal: Long,
+    val filesDone: Int,
+    val filesFailed: Int,
+    val state: TransferState,
+    /** Why it failed, for people. */
+    val message: String? = null,
+    /** The stable error kind of a failed send ("declined", "pin_required", ...). */
+    val errorKind: String? = null,
+    val startedAtMs: Long,
+) {
+    /** 0..1, or null while the size is unknown. */
+    val fraction: Float? get() = if (bytesTotal > 0) (bytesDone.toDouble() / bytesTotal).toFloat().coerceIn(0f, 1f) else null
+}
+
+/** A text message that arrived. */
+data class ReceivedText(
+    val id: Long,
+    val senderAlias: String,
+    val senderFingerprint: String,
+    val verified: Boolean,
+    val text: String,
+    val atMs: Long,
+)
+
+/** A trusted device and the code to compare with its user. */
+data class TrustedEntry(val fingerprint: String, val alias: String?, val verificationCode: String)
+
+/** The node's state. */
+sealed class NodeState {
+    object Stopped : NodeState()
+    data class Running(val fingerprint: String, val port: Int) : NodeState()
+    data class Failed(val message: String) : NodeState()
+}
