@@ -387,12 +387,14 @@ class FerryController(
             }
         }
 
-        private fun change(f: (Transfer) -> Transfer) = _transfers.update { list -> list.map { if (it.id == id) f(it) else it } }
+        /** Changes the transfer while it runs: an update that comes late (parallel uploads) never undoes the end. */
+        private fun change(f: (Transfer) -> Transfer) =
+            _transfers.update { list -> list.map { if (it.id == id && !it.state.finished) f(it) else it } }
 
+        /** The end: recorded in the history first, so that a finished transfer is always in it. */
         private fun finish(f: (Transfer) -> Transfer) {
             sends.remove(id)
-            change(f)
-            val t = _transfers.value.firstOrNull { it.id == id } ?: return
+            val t = _transfers.value.firstOrNull { it.id == id }?.takeIf { !it.state.finished }?.let(f) ?: return
             val outcome = when (t.state) {
                 TransferState.DONE -> if (t.filesFailed > 0 || t.filesDone < t.fileNames.size) HistoryOutcome.PARTIAL else HistoryOutcome.DONE
                 TransferState.CANCELLED -> HistoryOutcome.CANCELLED
@@ -401,6 +403,7 @@ class FerryController(
             }
             record(HistoryEntry(id + "-" + t.startedAtMs, Direction.SEND, t.peerAlias, t.peerFingerprint,
                 t.fileNames.map { HistoryFile(it, 0, null) }, t.bytesDone, outcome, t.message, clock()))
+            change { t }
         }
     }
 
@@ -488,7 +491,7 @@ class FerryController(
         }
 
         private fun change(sessionId: String, f: (Transfer) -> Transfer) =
-            _transfers.update { list -> list.map { if (it.id == RECEIVE + sessionId) f(it) else it } }
+            _transfers.update { list -> list.map { if (it.id == RECEIVE + sessionId && !it.state.finished) f(it) else it } }
 
         private fun finished(sessionId: String, outcome: TransferOutcome) {
             val session = sessions.remove(sessionId)
@@ -502,13 +505,13 @@ class FerryController(
                 TransferOutcome.TimedOut -> "Nothing arrived for too long"
                 else -> null
             }
-            change(sessionId) { it.copy(state = state, message = message ?: it.message) }
             val t = _transfers.value.firstOrNull { it.id == RECEIVE + sessionId }
             if (session != null) {
                 val files = session.files.filter { it.id in session.saved }.map { f -> HistoryFile(f.name, f.size.toLong(), session.locations[f.id]) }
                 record(HistoryEntry(RECEIVE + sessionId, Direction.RECEIVE, session.sender.alias, session.sender.fingerprint, files,
                     files.sumOf { it.size }, result, message ?: t?.message, clock()))
             }
+            change(sessionId) { it.copy(state = state, message = message ?: it.message) }
             openDocs.keys.removeAll { it.first == sessionId }
             maybeRestart()
         }

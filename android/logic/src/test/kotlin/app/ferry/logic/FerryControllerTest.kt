@@ -196,7 +196,7 @@ class FerryControllerTest {
         val entry = rx.history.await("declined in history") { l -> l.any { it.outcome == HistoryOutcome.DECLINED } }.first()
         assertEquals(3, entry.files.size)
         assertTrue(rx.requests.value.isEmpty())
-        assertEquals(HistoryOutcome.DECLINED, tx.history.value.first().outcome)
+        assertEquals(HistoryOutcome.DECLINED, tx.history.value.first().outcome, "a finished transfer is in the history")
     }
 
     @Test
@@ -215,7 +215,7 @@ class FerryControllerTest {
         assertEquals(TransferState.CANCELLED, cancelled.state, "$cancelled")
         assertTrue(cancelled.bytesDone < big.length())
         val got = rx.transfers.await("receiver sees the cancel") { l -> l.any { it.direction == Direction.RECEIVE && it.state.finished } }.first()
-        assertEquals(TransferState.CANCELLED, got.state)
+        assertEquals(TransferState.CANCELLED, got.state, "$got")
         assertFalse(File(inbox("Receiver"), "huge.bin").exists(), "no partial file under the real name")
         assertEquals(HistoryOutcome.CANCELLED, rx.history.await("rx history") { it.isNotEmpty() }.first().outcome)
         assertEquals(HistoryOutcome.CANCELLED, tx.history.await("tx history") { it.isNotEmpty() }.first().outcome)
@@ -320,7 +320,8 @@ class FerryControllerTest {
         rx.requests.await("the request to close") { it.isEmpty() }
         val entry = rx.history.await("withdrawn in history") { l -> l.any { it.outcome == HistoryOutcome.CANCELLED } }.first()
         assertEquals(listOf("w.txt"), entry.files.map { it.name })
-        assertEquals(TransferState.CANCELLED, tx.finished(id).state)
+        val withdrawn = tx.finished(id)
+        assertEquals(TransferState.CANCELLED, withdrawn.state, "$withdrawn")
     }
 
     @Test
