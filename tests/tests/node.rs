@@ -66,6 +66,10 @@ struct TestNode {
 
 impl TestNode {
     async fn start(alias: &str) -> TestNode {
+        Self::start_with(alias, ReceivePolicy::Ask).await
+    }
+
+    async fn start_with(alias: &str, policy: ReceivePolicy) -> TestNode {
         let dir = tempfile::tempdir().unwrap();
         let cfg = NodeConfig {
             identity: Identity::generate().unwrap(),
@@ -78,7 +82,7 @@ impl TestNode {
             https: true,
             receive_dir: dir.path().to_path_buf(),
             pin: None,
-            policy: ReceivePolicy::Ask,
+            policy,
             discovery: false,
             interfaces: InterfaceFilter::default(),
             multicast_port: 53317,
@@ -208,6 +212,36 @@ async fn trusted_senders_skip_the_question_and_stop_declines_pending() {
     // Sending to a device not in the list is a clear error.
     let e = node_a.send_text(&Target::Device { fingerprint: "AB".repeat(32) }, "x", None, &|_| {}).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::InvalidInput);
+}
+
+#[tokio::test]
+async fn ask_all_asks_about_trusted_senders_and_closed_requests_are_announced() {
+    let a = TestNode::start("Anna").await;
+    let mut b = TestNode::start_with("Ben", ReceivePolicy::AskAll).await;
+    b.node.trust(a.node.fingerprint(), None).unwrap();
+    let dev = a.node.add_address(&b.addr()).await.unwrap();
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("t.txt"), b"asked").unwrap();
+    let target = Target::Device { fingerprint: dev.fingerprint };
+    let node_a = Arc::new(a.node);
+
+    // Trusted, and still asked (quick save off); declining closes the request.
+    let sending = spawn_send(&node_a, &target, &[src.path().join("t.txt")]);
+    let r = b.next_request().await;
+    assert!(r.sender.trusted);
+    b.node.answer(&r.session_id, Decision::Decline).unwrap();
+    let closed = b.next("closed", |h| match h { Heard::Receive(ReceiveEvent::RequestClosed { session_id }) => Some(session_id), _ => None }).await;
+    assert_eq!(closed, r.session_id);
+    assert_eq!(sending.await.unwrap().unwrap_err().kind, ErrorKind::Declined);
+
+    // A sender that gives up while asked about: the request closes, nothing is left to answer.
+    let sending = spawn_send(&node_a, &target, &[src.path().join("t.txt")]);
+    let r = b.next_request().await;
+    sending.abort();
+    let closed = b.next("closed", |h| match h { Heard::Receive(ReceiveEvent::RequestClosed { session_id }) => Some(session_id), _ => None }).await;
+    assert_eq!(closed, r.session_id);
+    assert_eq!(b.node.answer(&r.session_id, Decision::AcceptAll).unwrap_err().kind, ErrorKind::InvalidInput);
+    assert!(!b.dir.path().join("t.txt").exists());
 }
 
 /// A pipe whose write end is fed `data` by a thread (a stream, like a cloud document).
