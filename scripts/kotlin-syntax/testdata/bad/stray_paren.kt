@@ -1,0 +1,6 @@
+// expect-error: 5
+package bad
+
+fun main() {
+    println("hi"))
+}

@@ -1,0 +1,5 @@
+// expect-error: 6
+package bad
+
+/* this comment never ends
+fun f() = 1
