@@ -4,7 +4,7 @@ CARGO ?= cargo
 FERRY_DEBUG := target/debug/ferry
 FERRY_RELEASE := target/release/ferry
 
-.PHONY: all build release run test test-rust test-bindings test-kotlin test-interop test-discovery bindings android-libs ios-xcframework setup bench demo clean help
+.PHONY: all build release run test test-rust test-bindings test-kotlin test-android test-interop test-discovery bindings android-libs ios-xcframework setup bench demo clean help
 
 all: build
 
@@ -14,6 +14,7 @@ help:
 	@echo "make demo          two private network namespaces: a receiver, and a sender that finds it by name"
 	@echo "make bindings      regenerate the Kotlin and Swift bindings (bindings/kotlin, bindings/swift)"
 	@echo "make test-kotlin   Kotlin tests of the bindings on the JVM"
+	@echo "make test-android  the Android app's logic tests (JVM) and its syntax, manifest and resource checks"
 	@echo "make android-libs  Android .so files into android/app/src/main/jniLibs (needs the NDK)"
 	@echo "make ios-xcframework  XCFramework for the Swift package (needs macOS + Xcode)"
 	@echo "make bench         release build; throughput on loopback, written to target/bench/results.json"
@@ -36,7 +37,7 @@ run: release
 setup:
 	@bash scripts/install-peers.sh
 
-test: setup test-rust test-bindings test-kotlin test-interop test-discovery
+test: setup test-rust test-bindings test-kotlin test-android test-interop test-discovery
 
 test-rust:
 	$(CARGO) build --workspace --locked
@@ -56,6 +57,17 @@ test-bindings:
 # npm and JNA from Debian, installed by scripts/install-kotlin.sh).
 test-kotlin:
 	bash scripts/test-kotlin.sh
+
+# The Android app: its logic module's JUnit tests on the JVM (real nodes on loopback, the host
+# library), then what can be checked without an Android SDK: every Kotlin file of android/
+# through the Kotlin compiler's parser, and the manifest and resources (each checker proves
+# first that it catches what it should).
+test-android:
+	bash scripts/test-android-logic.sh
+	bash scripts/kotlin-syntax.sh --self-test >/dev/null
+	bash scripts/kotlin-syntax.sh android
+	python3 scripts/check-android.py --self-test >/dev/null
+	python3 scripts/check-android.py android
 
 android-libs:
 	bash scripts/android-libs.sh

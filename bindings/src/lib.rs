@@ -58,6 +58,17 @@ pub fn verification_code(fingerprint_a: String, fingerprint_b: String) -> Verifi
     VerificationCode { digits: c.digits, bytes: c.bytes.to_vec() }
 }
 
+/// Closes the descriptors among `items` (`SendItem.Fd`), for an app that took them over and
+/// then does not send after all (`sendFiles` closes them itself, whatever happens).
+#[uniffi::export]
+pub fn release_send_items(items: Vec<SendItem>) {
+    for item in items {
+        if let SendItem::Fd { fd, .. } = item {
+            drop(take_fd(fd));
+        }
+    }
+}
+
 /// Events of a node, implemented by the app. Called from Ferry's threads: hand work to the
 /// app's own thread (main thread, coroutine) and return quickly.
 #[uniffi::export(with_foreign)]

@@ -4464,6 +4464,17 @@ public func ferryVersion() -> String  {
 })
 }
 /**
+ * Closes the descriptors among `items` (`SendItem.Fd`), for an app that took them over and
+ * then does not send after all (`sendFiles` closes them itself, whatever happens).
+ */
+public func releaseSendItems(items: [SendItem])  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_ferry_ffi_fn_func_release_send_items(
+        FfiConverterSequenceTypeSendItem.lower(items),uniffiCallStatus
+    )
+}
+}
+/**
  * The code two users compare to check each other's identity (both fingerprints sorted,
  * joined, SHA-256).
  */
@@ -4505,6 +4516,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.contractVersionMismatch
     }
     if (uniffi_ferry_ffi_checksum_func_ferry_version() != 54560) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ferry_ffi_checksum_func_release_send_items() != 41339) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ferry_ffi_checksum_func_verification_code() != 38355) {

@@ -586,6 +586,11 @@ RustBuffer uniffi_ferry_ffi_fn_func_ferry_version(RustCallStatus *_Nonnull out_s
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_FUNC_RELEASE_SEND_ITEMS
+#define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_FUNC_RELEASE_SEND_ITEMS
+void uniffi_ferry_ffi_fn_func_release_send_items(RustBuffer items, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_FUNC_VERIFICATION_CODE
 #define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_FUNC_VERIFICATION_CODE
 RustBuffer uniffi_ferry_ffi_fn_func_verification_code(RustBuffer fingerprint_a, RustBuffer fingerprint_b, RustCallStatus *_Nonnull out_status
@@ -859,6 +864,12 @@ void ffi_ferry_ffi_rust_future_complete_void(uint64_t handle, RustCallStatus *_N
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_FUNC_FERRY_VERSION
 #define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_FUNC_FERRY_VERSION
 uint16_t uniffi_ferry_ffi_checksum_func_ferry_version(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_FUNC_RELEASE_SEND_ITEMS
+#define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_FUNC_RELEASE_SEND_ITEMS
+uint16_t uniffi_ferry_ffi_checksum_func_release_send_items(void
     
 );
 #endif

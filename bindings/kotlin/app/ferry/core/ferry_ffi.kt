@@ -808,6 +808,8 @@ internal object IntegrityCheckingUniffiLib {
     internal fun ensureInitialized() = Unit
     external fun uniffi_ferry_ffi_checksum_func_ferry_version(
     ): Int
+    external fun uniffi_ferry_ffi_checksum_func_release_send_items(
+    ): Int
     external fun uniffi_ferry_ffi_checksum_func_verification_code(
     ): Int
     external fun uniffi_ferry_ffi_checksum_func_init_logging(
@@ -986,6 +988,8 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_ferry_ffi_fn_func_ferry_version(uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_ferry_ffi_fn_func_release_send_items(`items`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_ferry_ffi_fn_func_verification_code(`fingerprintA`: RustBuffer.ByValue,`fingerprintB`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_ferry_ffi_fn_func_init_logging(`level`: RustBuffer.ByValue,`listener`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1110,6 +1114,9 @@ private fun uniffiCheckContractApiVersion(lib: IntegrityCheckingUniffiLib) {
 @Suppress("UNUSED_PARAMETER")
 private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_ferry_ffi_checksum_func_ferry_version() and 0xFFFF) != 54560) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_ferry_ffi_checksum_func_release_send_items() and 0xFFFF) != 41339) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_ferry_ffi_checksum_func_verification_code() and 0xFFFF) != 38355) {
@@ -6253,6 +6260,20 @@ public object FfiConverterSequenceTypeSendItem: FfiConverterRustBuffer<List<Send
 }
     )
     }
+    
+
+        /**
+         * Closes the descriptors among `items` (`SendItem.Fd`), for an app that took them over and
+         * then does not send after all (`sendFiles` closes them itself, whatever happens).
+         */ fun `releaseSendItems`(`items`: List<SendItem>)
+        = 
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_ferry_ffi_fn_func_release_send_items(
+    
+        
+        FfiConverterSequenceTypeSendItem.lower(`items`),_status)
+}
+    
     
 
         /**

@@ -18,6 +18,7 @@ import app.ferry.core.Sender
 import app.ferry.core.TransferHandle
 import app.ferry.core.TransferListener
 import app.ferry.core.TransferOutcome
+import app.ferry.core.releaseSendItems
 import java.io.File
 import java.util.concurrent.ConcurrentHashMap
 import java.util.concurrent.atomic.AtomicInteger
@@ -172,7 +173,11 @@ class FerryController(
 
     /** The network changed (Wi-Fi joined or left): listen and announce afresh when idle, else rescan. */
     fun onNetworkChanged() {
-        if (ferry == null) return
+        if (ferry == null) {
+            // A node that could not start (no network yet) gets another try.
+            if (_node.value is NodeState.Failed) start()
+            return
+        }
         if (isReceiving()) scope.launch { runCatching { rescan() } } else restart()
     }
 
@@ -204,7 +209,7 @@ class FerryController(
                 d.verified, d.encryption, d.fingerprint in fav, online = true)
         }
         val offline = favorites.filter { it.fingerprint !in found }.map { f ->
-            NearbyDevice(f.fingerprint, f.alias, app.ferry.core.DeviceKind.MOBILE, null, f.address, verified = false,
+            NearbyDevice(f.fingerprint, f.alias, f.kind, null, f.address, verified = false,
                 encryption = _settings.value.encryption, favorite = true, online = false)
         }
         return (online + offline).sortedWith(compareByDescending<NearbyDevice> { it.favorite }.thenBy { it.alias.lowercase() })
@@ -289,7 +294,8 @@ class FerryController(
             val d = found.value[fingerprint]
             val old = s.favorites.firstOrNull { it.fingerprint == fingerprint }
             val fav = Favorite(fingerprint, d?.alias ?: old?.alias ?: fingerprint.take(8),
-                d?.addresses?.firstOrNull()?.let { hostPort(it, d.port.toInt()) } ?: old?.address)
+                d?.addresses?.firstOrNull()?.let { hostPort(it, d.port.toInt()) } ?: old?.address,
+                d?.deviceKind ?: old?.kind ?: app.ferry.core.DeviceKind.MOBILE)
             s.copy(favorites = rest + fav)
         }
     }
@@ -317,17 +323,24 @@ class FerryController(
 
     /**
      * Sends files (paths, or descriptors from the content resolver, which Ferry takes over and
-     * closes) to [to]. Returns the transfer's id; its progress is in [transfers]. Throws
-     * [FerryException] for bad input before anything starts.
+     * closes, whatever happens) to [to]. Returns the transfer's id; its progress is in
+     * [transfers]. Throws [FerryException] for bad input, IllegalStateException when the node is
+     * not running, before anything starts.
      */
     fun send(to: NearbyDevice, items: List<SendItem>, pin: String? = null): String {
-        val n = requireNode()
-        val id = "send-${sendIds.incrementAndGet()}"
+        val (n, target) = try {
+            requireNode() to targetOf(to)
+        } catch (e: Exception) {
+            releaseSendItems(items)
+            throw e
+        }
+        val started = clock()
+        val id = "send-$started-${sendIds.incrementAndGet()}"
         val names = items.map { item -> when (item) { is SendItem.Path -> File(item.path).name; is SendItem.Fd -> item.name } }
-        val t = Transfer(id, Direction.SEND, to.alias, to.fingerprint, names, 0, 0, 0, 0, TransferState.WAITING, startedAtMs = clock())
+        val t = Transfer(id, Direction.SEND, to.alias, to.fingerprint, names, 0, 0, 0, 0, TransferState.WAITING, startedAtMs = started)
         _transfers.update { listOf(t) + it }
         val handle = try {
-            n.sendFiles(targetOf(to), items, pin, SendProgress(id))
+            n.sendFiles(target, items, pin, SendProgress(id))
         } catch (e: Exception) {
             _transfers.update { list -> list.filter { it.id != id } }
             throw e
@@ -350,6 +363,11 @@ class FerryController(
     fun cancel(transferId: String) {
         sends[transferId]?.let { it.cancel(); return }
         if (transferId.startsWith(RECEIVE) && _transfers.value.any { it.id == transferId && !it.state.finished }) ferry?.cancelReceive()
+    }
+
+    /** Removes one finished transfer from [transfers]. */
+    fun dismiss(transferId: String) {
+        _transfers.update { list -> list.filter { it.id != transferId || !it.state.finished } }
     }
 
     /** Removes finished transfers from [transfers]. */
@@ -378,8 +396,8 @@ class FerryController(
                 }
                 is SendUpdate.Failed -> finish { t ->
                     val state = when (update.kind) {
-                        "cancelled" -> TransferState.CANCELLED
-                        "declined" -> TransferState.DECLINED
+                        ErrorKinds.CANCELLED -> TransferState.CANCELLED
+                        ErrorKinds.DECLINED -> TransferState.DECLINED
                         else -> TransferState.FAILED
                     }
                     t.copy(state = state, message = update.error, errorKind = update.kind)
@@ -401,7 +419,7 @@ class FerryController(
                 TransferState.DECLINED -> HistoryOutcome.DECLINED
                 else -> HistoryOutcome.FAILED
             }
-            record(HistoryEntry(id + "-" + t.startedAtMs, Direction.SEND, t.peerAlias, t.peerFingerprint,
+            record(HistoryEntry(id, Direction.SEND, t.peerAlias, t.peerFingerprint,
                 t.fileNames.map { HistoryFile(it, 0, null) }, t.bytesDone, outcome, t.message, clock()))
             change { t }
         }

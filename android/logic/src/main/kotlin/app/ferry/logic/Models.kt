@@ -51,8 +51,21 @@ enum class TransferState {
     val finished: Boolean get() = this != WAITING && this != RUNNING
 }
 
+/** The stable kinds of [Transfer.errorKind] an app acts on (ferry-ffi's error kinds). */
+object ErrorKinds {
+    const val PIN_REQUIRED = "pin_required"
+    const val INVALID_PIN = "invalid_pin"
+    const val TOO_MANY_ATTEMPTS = "too_many_attempts"
+    const val DECLINED = "declined"
+    const val CANCELLED = "cancelled"
+    const val BUSY = "busy"
+    const val NETWORK = "network"
+    const val TIMEOUT = "timeout"
+    const val FINGERPRINT_MISMATCH = "fingerprint_mismatch"
+}
+
 data class Transfer(
-    /** "send-N" or "receive-<session id>". */
+    /** "send-<start ms>-N" or "receive-<session id>"; also the id of its [HistoryEntry] once it ends. */
     val id: String,
     val direction: Direction,
     val peerAlias: String,

@@ -35,7 +35,7 @@ sealed class Destination {
 }
 
 /** A device kept in the list even when it is not around, reached directly at [address]. */
-data class Favorite(val fingerprint: String, val alias: String, val address: String?)
+data class Favorite(val fingerprint: String, val alias: String, val address: String?, val kind: DeviceKind = DeviceKind.MOBILE)
 
 data class Settings(
     val alias: String,
@@ -95,7 +95,8 @@ class SettingsStore(private val file: File, private val defaults: () -> Settings
         }
         val favorites = (0 until (p.getProperty("favorites")?.toIntOrNull() ?: 0)).mapNotNull { i ->
             val fp = p.getProperty("favorite.$i.fingerprint") ?: return@mapNotNull null
-            Favorite(fp, p.getProperty("favorite.$i.alias") ?: fp.take(8), p.getProperty("favorite.$i.address"))
+            Favorite(fp, p.getProperty("favorite.$i.alias") ?: fp.take(8), p.getProperty("favorite.$i.address"),
+                p.getProperty("favorite.$i.kind")?.let { v -> DeviceKind.entries.firstOrNull { it.name == v } } ?: DeviceKind.MOBILE)
         }
         val destination = when (p.getProperty("destination")) {
             "folder" -> p.getProperty("destination.uri")?.let { Destination.Folder(it, p.getProperty("destination.label") ?: it) }
@@ -143,6 +144,7 @@ class SettingsStore(private val file: File, private val defaults: () -> Settings
             p.setProperty("favorite.$i.fingerprint", f.fingerprint)
             p.setProperty("favorite.$i.alias", f.alias)
             f.address?.let { p.setProperty("favorite.$i.address", it) }
+            p.setProperty("favorite.$i.kind", f.kind.name)
         }
         writeAtomically(file) { out -> p.store(out, "Ferry settings") }
     }

@@ -334,7 +334,15 @@ class FerryControllerTest {
 
         val d = tx.addByAddress("127.0.0.1:$port", favorite = true)
         assertTrue(d.favorite && d.online)
-        assertEquals(listOf(Favorite(d.fingerprint, "Receiver", "127.0.0.1:$port")), tx.settings.value.favorites)
+        assertEquals(listOf(Favorite(d.fingerprint, "Receiver", "127.0.0.1:$port", DeviceKind.DESKTOP)), tx.settings.value.favorites)
+
+        // A device that cannot be reached fails before anything starts, and the descriptor
+        // handed over is closed all the same.
+        val fd = libc.open(file("x.txt", 3).path, O_RDONLY, 0)
+        val nowhere = d.copy(fingerprint = "AB".repeat(32), address = null, online = false)
+        assertFailsWith<IllegalArgumentException> { tx.send(nowhere, listOf(SendItem.Fd(fd, "x.txt", null, null))) }
+        assertEquals(-1, libc.fcntl(fd, 1 /* F_GETFD */))
+        assertTrue(tx.transfers.value.isEmpty())
 
         // The lock is held while the list is shown, and only then.
         assertFalse(lock.held)
@@ -357,6 +365,7 @@ class FerryControllerTest {
         running(again)
         val offline = again.devices.await("favorite listed") { l -> l.any { it.fingerprint == d.fingerprint } }.first()
         assertTrue(offline.favorite)
+        assertEquals(DeviceKind.DESKTOP, offline.kind)
         running(rx)
         again.stop(); running(again)
         again.devices.await("favorite online") { l -> l.any { it.fingerprint == d.fingerprint && it.online } }

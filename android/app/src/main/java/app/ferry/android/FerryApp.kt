@@ -1,0 +1,136 @@
+package app.ferry.android
+
+import android.app.Application
+import android.os.Build
+import android.provider.Settings as AndroidSettings
+import android.util.Log
+import androidx.lifecycle.DefaultLifecycleObserver
+import androidx.lifecycle.LifecycleOwner
+import app.ferry.android.platform.AndroidDocumentSaver
+import app.ferry.android.platform.MulticastDiscoveryLock
+import app.ferry.android.platform.NetworkWatcher
+import app.ferry.core.DeviceKind
+import app.ferry.logic.DeviceInfo
+import app.ferry.logic.FerryController
+import app.ferry.logic.NodeState
+import java.io.File
+import java.util.concurrent.atomic.AtomicInteger
+import kotlinx.coroutines.CoroutineScope
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.ExperimentalCoroutinesApi
+import kotlinx.coroutines.Job
+import kotlinx.coroutines.SupervisorJob
+import kotlinx.coroutines.delay
+import kotlinx.coroutines.flow.distinctUntilChanged
+import kotlinx.coroutines.flow.map
+import kotlinx.coroutines.launch
+import kotlinx.coroutines.withContext
+
+/**
+ * The process's one [FerryController] and who keeps its node running.
+ *
+ * The node runs while an activity of the app is started (discovery, sending) or while
+ * [ReceiveService] runs (receiving is on). Sends go on after the node stops. Starting and stopping
+ * the node are blocking (files, JNI): they run in order on [nodeDispatcher].
+ */
+class FerryApp : Application() {
+    /** Lives as long as the process: the controller's flows, network changes, node start/stop. */
+    val scope = CoroutineScope(SupervisorJob() + Dispatchers.Default)
+
+    lateinit var controller: FerryController
+        private set
+
+    @OptIn(ExperimentalCoroutinesApi::class)
+    private val nodeDispatcher = Dispatchers.IO.limitedParallelism(1)
+    private val startedActivities = AtomicInteger()
+    private var stopJob: Job? = null
+
+    /** Set by [ReceiveService] while it runs (main thread). */
+    @Volatile
+    var serviceRunning = false
+        internal set
+
+    override fun onCreate() {
+        super.onCreate()
+        val alias = AndroidSettings.Global.getString(contentResolver, AndroidSettings.Global.DEVICE_NAME)
+            ?.takeIf { it.isNotBlank() } ?: Build.MODEL
+        val fallbackDir = getExternalFilesDir(null)?.let { File(it, "received") } ?: File(filesDir, "received")
+        controller = FerryController(
+            dataDir = File(filesDir, "ferry"),
+            device = DeviceInfo(alias, Build.MODEL, DeviceKind.MOBILE, fallbackDir),
+            scope = scope,
+            lock = MulticastDiscoveryLock(this),
+            saver = AndroidDocumentSaver(this),
+        )
+        Notifications.createChannels(this)
+        // Requests do not outlive the process: prompts left from an earlier one answer nothing.
+        Notifications.cancelStaleRequests(this)
+
+        NetworkWatcher(this) {
+            scope.launch(nodeDispatcher) {
+                // A node that could not start (no network yet) gets another chance.
+                if (controller.node.value is NodeState.Running) controller.onNetworkChanged()
+                else if (nodeWanted()) controller.start()
+            }
+        }.start()
+
+        scope.launch(Dispatchers.Main) {
+            controller.settings.map { it.receiving }.distinctUntilChanged().collect { receiving ->
+                // Turning receiving off is the service's to handle (it watches the same flow).
+                if (receiving) startReceivingIfAllowed()
+            }
+        }
+    }
+
+    /** Starts the node if it is not running (idempotent); returns its state. */
+    suspend fun startNode(): NodeState = withContext(nodeDispatcher) { controller.start() }
+
+    /** Keeps the node running while [owner] is started (the app is on screen). */
+    fun keepNodeWhileStarted(owner: LifecycleOwner) {
+        owner.lifecycle.addObserver(object : DefaultLifecycleObserver {
+            override fun onStart(owner: LifecycleOwner) {
+                startedActivities.incrementAndGet()
+                stopJob?.cancel()
+                stopJob = null
+                scope.launch { startNode() }
+                startReceivingIfAllowed()
+            }
+
+            override fun onStop(owner: LifecycleOwner) {
+                startedActivities.decrementAndGet()
+                stopNodeIfUnused()
+            }
+        })
+    }
+
+    /**
+     * Starts [ReceiveService] when receiving is on, the permissions it needs are granted and the
+     * app is in the foreground (a foreground service cannot be started from the background).
+     */
+    fun startReceivingIfAllowed() {
+        if (!controller.settings.value.receiving || serviceRunning) return
+        if (startedActivities.get() == 0 || !Permissions.canReceive(this)) return
+        ReceiveService.start(this)
+    }
+
+    private fun nodeWanted() = startedActivities.get() > 0 || serviceRunning
+
+    /** Stops the node a little after nothing needs it (an activity may be about to start again). */
+    fun stopNodeIfUnused() {
+        stopJob?.cancel()
+        stopJob = scope.launch(Dispatchers.Main) {
+            delay(IDLE_STOP_DELAY_MS)
+            withContext(nodeDispatcher) {
+                if (!nodeWanted()) {
+                    Log.i(TAG, "nothing uses the node: stopping it")
+                    controller.stop()
+                }
+            }
+        }
+    }
+
+    companion object {
+        private const val TAG = "Ferry"
+        private const val IDLE_STOP_DELAY_MS = 10_000L
+    }
+}
