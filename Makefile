@@ -4,7 +4,7 @@ CARGO ?= cargo
 FERRY_DEBUG := target/debug/ferry
 FERRY_RELEASE := target/release/ferry
 
-.PHONY: all build release run test test-rust test-bindings test-kotlin test-android test-interop test-discovery bindings android-libs ios-xcframework setup bench demo clean help
+.PHONY: all build release run test test-rust test-bindings test-kotlin test-android test-ios test-interop test-discovery bindings android-libs ios-xcframework setup bench demo clean help
 
 all: build
 
@@ -15,6 +15,7 @@ help:
 	@echo "make bindings      regenerate the Kotlin and Swift bindings (bindings/kotlin, bindings/swift)"
 	@echo "make test-kotlin   Kotlin tests of the bindings on the JVM"
 	@echo "make test-android  the Android app's logic tests (JVM) and its syntax, manifest and resource checks"
+	@echo "make test-ios      the iOS app's Swift syntax, XcodeGen spec, plists and entitlements checks"
 	@echo "make android-libs  Android .so files into android/app/src/main/jniLibs (needs the NDK)"
 	@echo "make ios-xcframework  XCFramework for the Swift package (needs macOS + Xcode)"
 	@echo "make bench         release build; throughput on loopback, written to target/bench/results.json"
@@ -37,7 +38,7 @@ run: release
 setup:
 	@bash scripts/install-peers.sh
 
-test: setup test-rust test-bindings test-kotlin test-android test-interop test-discovery
+test: setup test-rust test-bindings test-kotlin test-android test-ios test-interop test-discovery
 
 test-rust:
 	$(CARGO) build --workspace --locked
@@ -68,6 +69,12 @@ test-android:
 	bash scripts/kotlin-syntax.sh android
 	python3 scripts/check-android.py --self-test >/dev/null
 	python3 scripts/check-android.py android
+
+# The iOS app, without Xcode: every Swift file of ios/ through tree-sitter's Swift grammar, and
+# the XcodeGen spec, Info.plists and entitlements. (FerryKit's XCTest tests need a Mac:
+# make ios-xcframework, then cd ios/FerryKit && swift test.)
+test-ios:
+	bash scripts/check-ios.sh
 
 android-libs:
 	bash scripts/android-libs.sh
