@@ -47,7 +47,13 @@ kotlin {
 dependencies {
     implementation(project(":logic"))
     // The Android build of JNA: the AAR carries libjnidispatch.so for every ABI.
-    implementation(libs.jna) { artifact { type = "aar" } }
+    // Both: an artifact's extension defaults to "jar", which would fetch the JVM jar as an "aar".
+    implementation(libs.jna) {
+        artifact {
+            type = "aar"
+            extension = "aar"
+        }
+    }
 
     implementation(libs.androidx.core.ktx)
     implementation(libs.androidx.activity.compose)

@@ -15,6 +15,7 @@ import app.ferry.logic.FerryController
 import app.ferry.logic.NodeState
 import java.io.File
 import java.util.concurrent.atomic.AtomicInteger
+import kotlinx.coroutines.CoroutineExceptionHandler
 import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.ExperimentalCoroutinesApi
@@ -34,8 +35,14 @@ import kotlinx.coroutines.withContext
  * the node are blocking (files, JNI): they run in order on [nodeDispatcher].
  */
 class FerryApp : Application() {
-    /** Lives as long as the process: the controller's flows, network changes, node start/stop. */
-    val scope = CoroutineScope(SupervisorJob() + Dispatchers.Default)
+    /**
+     * Lives as long as the process: the controller's flows, network changes, node start/stop.
+     * A failure in one of its coroutines (a panic reported by the node, say) is logged: without
+     * the handler it would end the process.
+     */
+    val scope = CoroutineScope(
+        SupervisorJob() + Dispatchers.Default + CoroutineExceptionHandler { _, e -> Log.e(TAG, "background work failed", e) },
+    )
 
     lateinit var controller: FerryController
         private set
@@ -52,8 +59,9 @@ class FerryApp : Application() {
 
     override fun onCreate() {
         super.onCreate()
-        val alias = AndroidSettings.Global.getString(contentResolver, AndroidSettings.Global.DEVICE_NAME)
-            ?.takeIf { it.isNotBlank() } ?: Build.MODEL
+        // The name the user gave the device (Settings > About); some builds refuse to tell it.
+        val alias = runCatching { AndroidSettings.Global.getString(contentResolver, AndroidSettings.Global.DEVICE_NAME) }
+            .getOrNull()?.takeIf { it.isNotBlank() } ?: Build.MODEL
         val fallbackDir = getExternalFilesDir(null)?.let { File(it, "received") } ?: File(filesDir, "received")
         controller = FerryController(
             dataDir = File(filesDir, "ferry"),
@@ -82,8 +90,18 @@ class FerryApp : Application() {
         }
     }
 
-    /** Starts the node if it is not running (idempotent); returns its state. */
-    suspend fun startNode(): NodeState = withContext(nodeDispatcher) { controller.start() }
+    /**
+     * Starts the node if it is not running (idempotent); returns its state. Never throws: what the
+     * controller does not turn into [NodeState.Failed] itself (an internal error) is turned here.
+     */
+    suspend fun startNode(): NodeState = withContext(nodeDispatcher) {
+        try {
+            controller.start()
+        } catch (e: Exception) {
+            Log.e(TAG, "the node could not start", e)
+            NodeState.Failed(e.message ?: getString(R.string.error_generic))
+        }
+    }
 
     /** Keeps the node running while [owner] is started (the app is on screen). */
     fun keepNodeWhileStarted(owner: LifecycleOwner) {

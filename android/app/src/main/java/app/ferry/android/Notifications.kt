@@ -165,7 +165,7 @@ object Notifications {
         return builder.build()
     }
 
-    fun postStatus(context: Context, status: ServiceStatus) = post(context, null, ID_STATUS, status(context, status))
+    fun postStatus(context: Context, current: ServiceStatus) = post(context, null, ID_STATUS, status(context, current))
 
     fun cancelStatus(context: Context) = NotificationManagerCompat.from(context).cancel(ID_STATUS)
 
@@ -288,8 +288,14 @@ object Notifications {
 
     // ---- helpers -----------------------------------------------------------------------------
 
+    /** Started from a notification, outside any activity: a new task (or the app's, brought forward). */
     private fun openApp(context: Context, intent: Intent, key: String): PendingIntent =
-        PendingIntent.getActivity(context, key.hashCode(), intent, PendingIntent.FLAG_IMMUTABLE or PendingIntent.FLAG_UPDATE_CURRENT)
+        PendingIntent.getActivity(
+            context,
+            key.hashCode(),
+            intent.addFlags(Intent.FLAG_ACTIVITY_NEW_TASK),
+            PendingIntent.FLAG_IMMUTABLE or PendingIntent.FLAG_UPDATE_CURRENT,
+        )
 
     // The permission is checked right above; lint does not follow the SDK guard.
     @SuppressLint("MissingPermission")

@@ -86,6 +86,12 @@ class AndroidDocumentSaver(context: Context) : DocumentSaver {
             if (!dir.isDirectory && !dir.mkdirs()) throw IOException(context.getString(R.string.error_save_storage))
             reserve(dir, path.name)
         }
+        // Before the descriptor is opened, so that nothing can throw once it is (it would leak).
+        val location = try {
+            FileProvider.getUriForFile(context, fileProviderAuthority(context), target).toString()
+        } catch (_: IllegalArgumentException) {
+            target.path // outside the provider's paths: kept as a path (opening it then fails politely)
+        }
         val pfd = try {
             ParcelFileDescriptor.open(
                 pending,
@@ -97,7 +103,7 @@ class AndroidDocumentSaver(context: Context) : DocumentSaver {
         }
         return Doc(
             fd = pfd.detachFd(),
-            location = FileProvider.getUriForFile(context, fileProviderAuthority(context), target).toString(),
+            location = location,
             onPublish = {
                 if (!pending.renameTo(target)) throw IOException("cannot rename $pending")
                 MediaScannerConnection.scanFile(context, arrayOf(target.path), arrayOf(mime), null)

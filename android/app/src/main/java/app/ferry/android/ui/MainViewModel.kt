@@ -232,8 +232,14 @@ class MainViewModel(application: Application) : AndroidViewModel(application) {
 
     fun clearHistory() = io { controller.clearHistory() }
 
-    /** After permissions changed: receiving may start now. */
-    fun onPermissionsChanged() = app.startReceivingIfAllowed()
+    /**
+     * After permissions changed: receiving may start now, and a node that could not start
+     * without the local network permission gets another try (idempotent when it runs).
+     */
+    fun onPermissionsChanged() {
+        app.startReceivingIfAllowed()
+        viewModelScope.launch { app.startNode() }
+    }
 
     /** The first launch asks for the permissions receiving needs, once; later ones do not nag. */
     fun takeFirstRun(): Boolean {

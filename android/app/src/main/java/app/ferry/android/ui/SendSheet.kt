@@ -82,7 +82,7 @@ fun SendSheet(
                     Text(stringResource(R.string.send_files))
                 }
                 FilledTonalButton(
-                    onClick = { pickMedia.launch(PickVisualMediaRequest(mediaType = ActivityResultContracts.PickVisualMedia.ImageAndVideo)) },
+                    onClick = { pickMedia.launch(PickVisualMediaRequest(ActivityResultContracts.PickVisualMedia.ImageAndVideo)) },
                     modifier = Modifier.weight(1f),
                 ) {
                     Icon(Icons.Outlined.PhotoLibrary, contentDescription = null, modifier = Modifier.padding(end = 8.dp))
