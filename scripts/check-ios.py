@@ -30,6 +30,12 @@ def load_plist(path, problems):
     return None
 
 
+def target_settings(t) -> dict:
+    """A target's build settings: XcodeGen takes a flat map or one with `base` (and configs)."""
+    settings = t.get("settings") or {}
+    return {**{k: v for k, v in settings.items() if k not in ("base", "configs", "groups")}, **(settings.get("base") or {})}
+
+
 def check(root: Path) -> list:
     p = []
     spec_path = root / "project.yml"
@@ -53,8 +59,9 @@ def check(root: Path) -> list:
             path = s if isinstance(s, str) else (s or {}).get("path")
             if path and not (root / path).exists():
                 p.append(f"project.yml: {name}: source {path} does not exist")
-        info = (t.get("info") or {}).get("path") or (t.get("settings") or {}).get("base", {}).get("INFOPLIST_FILE")
-        ent = (t.get("entitlements") or {}).get("path") or (t.get("settings") or {}).get("base", {}).get("CODE_SIGN_ENTITLEMENTS")
+        settings = target_settings(t)
+        info = (t.get("info") or {}).get("path") or settings.get("INFOPLIST_FILE")
+        ent = (t.get("entitlements") or {}).get("path") or settings.get("CODE_SIGN_ENTITLEMENTS")
         for what, path in (("Info.plist", info), ("entitlements", ent)):
             if not path:
                 p.append(f"project.yml: {name}: no {what}")
@@ -64,7 +71,7 @@ def check(root: Path) -> list:
         if "FerryKit" not in deps:
             p.append(f"project.yml: {name}: does not depend on the FerryKit package")
     if ext:
-        base = (ext.get("settings") or {}).get("base") or ext.get("settings") or {}
+        base = target_settings(ext)
         if str(base.get("APPLICATION_EXTENSION_API_ONLY", "")).upper() not in ("YES", "TRUE"):
             p.append("project.yml: FerryShare: APPLICATION_EXTENSION_API_ONLY is not YES")
         flags = base.get("OTHER_LDFLAGS", [])
@@ -176,6 +183,16 @@ def make(root: Path, spec=None, info=None, ent=None, ext=None, ext_ent=None, kit
     (root / "FerryKit/Tests/FerryKitTests/T.swift").write_text("import XCTest\nfinal class T: XCTestCase { func testX() {} }\n")
 
 
+def flat_settings(spec):
+    spec = copy.deepcopy(spec)
+    for t in spec["targets"].values():
+        settings = t.setdefault("settings", {}).pop("base", {})
+        settings["INFOPLIST_FILE"] = t.pop("info")["path"]
+        settings["CODE_SIGN_ENTITLEMENTS"] = t.pop("entitlements")["path"]
+        t["settings"].update(settings)
+    return spec
+
+
 def self_test() -> int:
     def without(d, *path):
         d = copy.deepcopy(d)
@@ -187,6 +204,7 @@ def self_test() -> int:
 
     cases = [
         ("good", {}, None),
+        ("good, flat settings", {"spec": flat_settings(GOOD_SPEC)}, None),
         ("no local network text", {"info": without(GOOD_INFO, "NSLocalNetworkUsageDescription")}, "NSLocalNetworkUsageDescription"),
         ("no multicast entitlement", {"ent": without(GOOD_ENT, "com.apple.developer.networking.multicast")}, "multicast"),
         ("extension outside the group", {"ext_ent": {"com.apple.security.application-groups": ["group.other"]}}, "FerryShare.entitlements"),

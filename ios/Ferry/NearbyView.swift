@@ -1,0 +1,215 @@
+import FerryKit
+import SwiftUI
+import UIKit
+
+/// Devices nearby (found now, and favorites), running transfers and received texts.
+struct NearbyView: View {
+    @Environment(FerryModel.self) private var model
+    @State private var hold: DiscoveryHold?
+    @State private var sendTarget: NearbyDevice?
+    @State private var addingAddress = false
+    @State private var address = ""
+    @State private var errorMessage: String?
+
+    var body: some View {
+        NavigationStack {
+            List {
+                NodeStatusSection()
+                if !model.texts.isEmpty {
+                    Section("Messages") {
+                        ForEach(model.texts) { text in
+                            ReceivedTextRow(text: text)
+                        }
+                    }
+                }
+                if !model.transfers.isEmpty {
+                    TransfersView()
+                }
+                Section {
+                    if model.devices.isEmpty {
+                        ContentUnavailableView {
+                            Label("Looking for devices", systemImage: "antenna.radiowaves.left.and.right")
+                        } description: {
+                            Text("Devices with Ferry or LocalSend open on this network appear here. Pull to scan again, or add one by its IP address.")
+                        }
+                    }
+                    ForEach(model.devices) { device in
+                        Button {
+                            sendTarget = device
+                        } label: {
+                            DeviceRow(device: device)
+                        }
+                        .accessibilityHint("Sends files or a message")
+                        .swipeActions(edge: .leading) {
+                            Button {
+                                setFavorite(device, !device.favorite)
+                            } label: {
+                                Label(device.favorite ? "Remove Favorite" : "Favorite",
+                                      systemImage: device.favorite ? "star.slash" : "star")
+                            }
+                            .tint(.yellow)
+                        }
+                        .contextMenu {
+                            Button {
+                                setFavorite(device, !device.favorite)
+                            } label: {
+                                Label(device.favorite ? "Remove Favorite" : "Favorite",
+                                      systemImage: device.favorite ? "star.slash" : "star")
+                            }
+                        }
+                    }
+                } header: {
+                    HStack(spacing: 6) {
+                        Text("Nearby devices")
+                        if model.discovering {
+                            ProgressView()
+                                .controlSize(.mini)
+                                .accessibilityLabel("Scanning")
+                        }
+                    }
+                }
+            }
+            .refreshable { await model.rescan() }
+            .navigationTitle("Ferry")
+            .toolbar {
+                ToolbarItem(placement: .primaryAction) {
+                    Button {
+                        address = ""
+                        addingAddress = true
+                    } label: {
+                        Label("Add by IP Address", systemImage: "plus")
+                    }
+                }
+            }
+            .alert("Add by IP Address", isPresented: $addingAddress) {
+                TextField("192.168.1.20:53317", text: $address)
+                    .keyboardType(.numbersAndPunctuation)
+                    .textInputAutocapitalization(.never)
+                    .autocorrectionDisabled()
+                Button("Add") { add(favorite: false) }
+                Button("Add as Favorite") { add(favorite: true) }
+                Button("Cancel", role: .cancel) {}
+            } message: {
+                Text("The device's address, and its port if it is not 53317. A favorite stays in the list and is asked at this address when it is not found.")
+            }
+            .alert("Ferry", isPresented: showingError) {
+                Button("OK", role: .cancel) {}
+            } message: {
+                Text(errorMessage ?? "")
+            }
+            .sheet(item: $sendTarget) { device in
+                SendSheet(device: device)
+            }
+            // Discovery runs (and rescans every 30 s) only while the list is on screen.
+            .onAppear {
+                if hold == nil { hold = model.holdDiscovery() }
+            }
+            .onDisappear {
+                hold?.release()
+                hold = nil
+            }
+        }
+    }
+
+    private var showingError: Binding<Bool> {
+        Binding(get: { errorMessage != nil }, set: { if !$0 { errorMessage = nil } })
+    }
+
+    private func add(favorite: Bool) {
+        let address = address.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !address.isEmpty else { return }
+        Task {
+            do {
+                try await model.addByAddress(address, favorite: favorite)
+            } catch {
+                errorMessage = "Nothing answered at \(address). \(ErrorKinds.message(for: error))"
+            }
+        }
+    }
+
+    private func setFavorite(_ device: NearbyDevice, _ favorite: Bool) {
+        do {
+            try model.setFavorite(device.fingerprint, favorite: favorite)
+        } catch {
+            errorMessage = ErrorKinds.message(for: error)
+        }
+    }
+}
+
+/// The node's state when it is not simply running.
+private struct NodeStatusSection: View {
+    @Environment(FerryModel.self) private var model
+
+    var body: some View {
+        switch model.nodeState {
+        case .running:
+            EmptyView()
+        case .stopped:
+            Section {
+                Label("Ferry is paused", systemImage: "pause.circle")
+                    .foregroundStyle(.secondary)
+            }
+        case let .failed(message):
+            Section {
+                VStack(alignment: .leading, spacing: 8) {
+                    Label("Ferry could not start", systemImage: "exclamationmark.triangle.fill")
+                        .foregroundStyle(.orange)
+                    Text(message)
+                        .font(.callout)
+                        .foregroundStyle(.secondary)
+                    Button("Try Again") { model.start() }
+                        .buttonStyle(.bordered)
+                }
+                .padding(.vertical, 4)
+            }
+        }
+    }
+}
+
+private struct ReceivedTextRow: View {
+    @Environment(FerryModel.self) private var model
+    let text: ReceivedText
+
+    var body: some View {
+        VStack(alignment: .leading, spacing: 6) {
+            HStack {
+                Text(text.senderAlias)
+                    .font(.subheadline.weight(.semibold))
+                if text.verified {
+                    Image(systemName: "checkmark.seal.fill")
+                        .foregroundStyle(.green)
+                        .imageScale(.small)
+                        .accessibilityLabel("Verified")
+                }
+                Spacer()
+                Text(text.receivedAt, style: .time)
+                    .font(.caption)
+                    .foregroundStyle(.secondary)
+            }
+            Text(text.text)
+                .textSelection(.enabled)
+            HStack(spacing: 16) {
+                Button {
+                    UIPasteboard.general.string = text.text
+                } label: {
+                    Label("Copy", systemImage: "doc.on.doc")
+                }
+                ShareLink(item: text.text) {
+                    Label("Share", systemImage: "square.and.arrow.up")
+                }
+                if let link = URL(string: text.text.trimmingCharacters(in: .whitespacesAndNewlines)),
+                   link.scheme == "https" || link.scheme == "http" {
+                    Link(destination: link) {
+                        Label("Open", systemImage: "safari")
+                    }
+                }
+            }
+            .buttonStyle(.borderless)
+            .font(.callout)
+        }
+        .padding(.vertical, 2)
+        .swipeActions {
+            Button("Dismiss", role: .destructive) { model.dismissText(text.id) }
+        }
+    }
+}

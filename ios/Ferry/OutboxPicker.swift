@@ -1,0 +1,148 @@
+import FerryKit
+import Observation
+import SwiftUI
+
+/// What the share extension left in the App Group, and which batch waits for a device.
+@MainActor
+@Observable
+final class ShareInbox {
+    /// The batch whose device picker is shown.
+    var presented: OutboxBatch?
+
+    private let outbox = SharedOutbox.appGroup()
+    /// Batches being sent: kept on disk until their transfer ends.
+    @ObservationIgnored private var sending: Set<UUID> = []
+
+    /// Shows the next waiting batch (or `preferred`, the one the extension just opened Ferry for).
+    func refresh(preferring preferred: UUID? = nil) {
+        guard presented == nil, let outbox else { return }
+        let waiting = outbox.pending().filter { !sending.contains($0.id) }
+        presented = waiting.first { $0.id == preferred } ?? waiting.first
+    }
+
+    /// `ferry://outbox?id=<uuid>`, from the share extension.
+    func open(_ url: URL) {
+        guard url.scheme == "ferry", url.host() == "outbox" else { return }
+        let id = URLComponents(url: url, resolvingAgainstBaseURL: false)?
+            .queryItems?.first { $0.name == "id" }?.value
+            .flatMap(UUID.init(uuidString:))
+        refresh(preferring: id)
+    }
+
+    /// The batch is on its way: hidden now, removed once `finished`.
+    func startedSending(_ batch: OutboxBatch) {
+        sending.insert(batch.id)
+        if presented?.id == batch.id { presented = nil }
+    }
+
+    func finished(_ batch: OutboxBatch) {
+        sending.remove(batch.id)
+        try? outbox?.remove(batch)
+        refresh()
+    }
+
+    /// Removes a batch that was sent (text only) or that the user gave up.
+    func discard(_ batch: OutboxBatch) {
+        if presented?.id == batch.id { presented = nil }
+        try? outbox?.remove(batch)
+        refresh()
+    }
+}
+
+/// Picks the device for files and text shared from another app.
+struct OutboxPicker: View {
+    let batch: OutboxBatch
+    @Environment(FerryModel.self) private var model
+    @Environment(ShareInbox.self) private var inbox
+    @State private var hold: DiscoveryHold?
+    @State private var busy = false
+    @State private var textSent = false
+    @State private var errorMessage: String?
+
+    var body: some View {
+        NavigationStack {
+            List {
+                Section("Sharing") {
+                    ForEach(batch.files, id: \.url) { file in
+                        Label(file.name, systemImage: "doc")
+                    }
+                    if let text = batch.text {
+                        Label(text, systemImage: "text.quote")
+                            .lineLimit(3)
+                    }
+                }
+                Section {
+                    if model.devices.isEmpty {
+                        HStack(spacing: 12) {
+                            ProgressView()
+                            Text("Looking for devices…")
+                                .foregroundStyle(.secondary)
+                        }
+                    }
+                    ForEach(model.devices) { device in
+                        Button {
+                            send(to: device)
+                        } label: {
+                            DeviceRow(device: device)
+                        }
+                        .accessibilityHint("Sends what you shared to this device")
+                    }
+                } header: {
+                    Text("Choose a device")
+                } footer: {
+                    if let errorMessage {
+                        Label(errorMessage, systemImage: "exclamationmark.triangle.fill")
+                            .foregroundStyle(.red)
+                    }
+                }
+            }
+            .disabled(busy)
+            .refreshable { await model.rescan() }
+            .navigationTitle("Send with Ferry")
+            .navigationBarTitleDisplayMode(.inline)
+            .toolbar {
+                ToolbarItem(placement: .cancellationAction) {
+                    Button("Cancel") { inbox.discard(batch) }
+                }
+            }
+            .onAppear {
+                if hold == nil { hold = model.holdDiscovery() }
+            }
+            .onDisappear {
+                hold?.release()
+                hold = nil
+            }
+        }
+    }
+
+    private func send(to device: NearbyDevice) {
+        errorMessage = nil
+        busy = true
+        let batch = batch
+        let inbox = inbox
+        Task {
+            defer { busy = false }
+            do {
+                // The text first: it is quick, and a failure leaves everything to try again.
+                if let text = batch.text, !textSent {
+                    guard try await model.sendText(to: device, text: text) else {
+                        errorMessage = "\(device.alias) did not show the message."
+                        return
+                    }
+                    textSent = true
+                }
+                guard !batch.files.isEmpty else {
+                    inbox.discard(batch)
+                    return
+                }
+                try model.send(to: device, items: batch.files.map { OutgoingItem.file($0.url) }) { _ in
+                    // Sent, declined or failed: the shared copies are not needed any more.
+                    inbox.finished(batch)
+                }
+                inbox.startedSending(batch)
+            } catch {
+                errorMessage = ErrorKinds.message(for: error)
+            }
+        }
+    }
+}

@@ -1,0 +1,116 @@
+import FerryKit
+import SwiftUI
+
+/// Running transfers, and finished ones until they are cleared: a section of the nearby list.
+struct TransfersView: View {
+    @Environment(FerryModel.self) private var model
+
+    var body: some View {
+        Section {
+            ForEach(model.transfers) { transfer in
+                TransferRow(transfer: transfer)
+            }
+        } header: {
+            HStack {
+                Text("Transfers")
+                Spacer()
+                if model.transfers.contains(where: { $0.state.isFinished }) {
+                    Button("Clear Finished") { model.dismissFinished() }
+                        .font(.caption)
+                        .textCase(nil)
+                }
+            }
+        }
+    }
+}
+
+struct TransferRow: View {
+    let transfer: Transfer
+    @Environment(FerryModel.self) private var model
+
+    var body: some View {
+        VStack(alignment: .leading, spacing: 6) {
+            HStack(spacing: 10) {
+                Image(systemName: transfer.direction == .send ? "arrow.up.circle.fill" : "arrow.down.circle.fill")
+                    .font(.title3)
+                    .foregroundStyle(stateColor)
+                    .accessibilityHidden(true)
+                VStack(alignment: .leading, spacing: 1) {
+                    Text(title)
+                        .lineLimit(1)
+                    Text(files)
+                        .font(.caption)
+                        .foregroundStyle(.secondary)
+                        .lineLimit(1)
+                }
+                Spacer(minLength: 8)
+                if !transfer.state.isFinished {
+                    Button {
+                        model.cancel(transfer.id)
+                    } label: {
+                        Image(systemName: "xmark.circle.fill")
+                            .font(.title3)
+                            .foregroundStyle(.secondary)
+                    }
+                    .buttonStyle(.borderless)
+                    .accessibilityLabel("Cancel transfer")
+                }
+            }
+            if !transfer.state.isFinished {
+                ProgressView(value: transfer.fraction ?? 0)
+                    .accessibilityHidden(true)
+            }
+            Text(status)
+                .font(.caption)
+                .foregroundStyle(transfer.state == .failed ? Color.red : Color.secondary)
+        }
+        .padding(.vertical, 2)
+        .accessibilityElement(children: .contain)
+        .accessibilityLabel("\(title), \(status)")
+        .swipeActions {
+            if transfer.state.isFinished {
+                Button("Remove", role: .destructive) { model.dismiss(transfer.id) }
+            }
+        }
+    }
+
+    private var title: String {
+        transfer.direction == .send ? "To \(transfer.peerAlias)" : "From \(transfer.peerAlias)"
+    }
+
+    private var files: String {
+        guard let first = transfer.fileNames.first else { return "" }
+        let more = transfer.fileNames.count - 1
+        return more > 0 ? "\(first) and \(more) more" : first
+    }
+
+    private var stateColor: Color {
+        switch transfer.state {
+        case .waiting, .running: .accentColor
+        case .done: .green
+        case .failed: .red
+        case .cancelled, .declined: .secondary
+        }
+    }
+
+    private var status: String {
+        switch transfer.state {
+        case .waiting:
+            return transfer.direction == .send ? "Waiting for \(transfer.peerAlias) to accept…" : "Starting…"
+        case .running:
+            let percent = transfer.fraction.map { " (\(Int(($0 * 100).rounded()))%)" } ?? ""
+            return "\(transfer.bytesDone.bytes) of \(transfer.bytesTotal.bytes)\(percent)"
+        case .done:
+            let verb = transfer.direction == .send ? "Sent" : "Received"
+            let count = transfer.filesDone == 1 ? "1 file" : "\(transfer.filesDone) files"
+            let failed = transfer.filesFailed > 0 ? ", \(transfer.filesFailed) failed" : ""
+            return "\(verb) \(count)\(failed)"
+        case .failed:
+            return ErrorKinds.describe(kind: transfer.errorKind, message: transfer.message) ?? "Failed."
+        case .cancelled:
+            return transfer.message ?? "Cancelled."
+        case .declined:
+            return "Declined by \(transfer.peerAlias)."
+        }
+    }
+}
