@@ -4,19 +4,11 @@
 # library (target/debug/libferry_ffi.so): real nodes on 127.0.0.1, discovery off. This is what
 # `./gradlew :logic:test` runs where Gradle and Maven Central are at hand.
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
-bash scripts/install-kotlin.sh
-cargo build -q -p ferry-ffi --locked
-KC="$ROOT/.tools/kotlin/node_modules/kotlin-compiler"
-LIBS="$KC/lib"
-CP="/usr/share/java/jna.jar:$LIBS/kotlinx-coroutines-core-jvm.jar:$LIBS/kotlin-test.jar:$LIBS/kotlin-test-junit.jar:/usr/share/java/junit4.jar:/usr/share/java/hamcrest.jar"
+source "$(dirname "${BASH_SOURCE[0]}")/kotlin-env.sh"
+CP="$CP:$LIBS/kotlin-test-junit.jar:/usr/share/java/junit4.jar:/usr/share/java/hamcrest.jar"
 OUT="$ROOT/target/android-logic"
-rm -rf "$OUT"; mkdir -p "$OUT"
 mapfile -t SOURCES < <(find android/logic/src/main/kotlin android/logic/src/test/kotlin -name '*.kt' | sort)
-"$KC/bin/kotlinc" -Werror -jvm-target 17 -cp "$CP" -d "$OUT/logic-test.jar" \
-    bindings/kotlin/app/ferry/core/ferry_ffi.kt "${SOURCES[@]}" 2>&1 | grep -v "^warning: unable to find kotlin-stdlib" || true
-[ -f "$OUT/logic-test.jar" ] || { echo "test-android-logic: compilation failed" >&2; exit 1; }
+kotlin_compile "$OUT/logic-test.jar" bindings/kotlin/app/ferry/core/ferry_ffi.kt "${SOURCES[@]}"
 TESTS=$(cd android/logic/src/test/kotlin && grep -l "@Test" -r . | sed 's|^\./||; s|\.kt$||; s|/|.|g')
 timeout 600 java -Djna.library.path="$ROOT/target/debug" -Djava.io.tmpdir="${TMPDIR:-/tmp}" \
     -cp "$OUT/logic-test.jar:$CP:$LIBS/kotlin-stdlib.jar" org.junit.runner.JUnitCore $TESTS

@@ -65,15 +65,17 @@ final class AppDelegate: NSObject, UIApplicationDelegate, UNUserNotificationCent
         return true
     }
 
-    func userNotificationCenter(_ center: UNUserNotificationCenter,
-                                didReceive response: UNNotificationResponse) async {
+    // Nonisolated: UserNotifications calls these off the main actor (the class is main-actor
+    // isolated through UIApplicationDelegate); only the URL, a Sendable value, goes back to it.
+    nonisolated func userNotificationCenter(_ center: UNUserNotificationCenter,
+                                            didReceive response: UNNotificationResponse) async {
         guard let link = response.notification.request.content.userInfo["url"] as? String,
               let url = URL(string: link), url.scheme == "ferry" else { return }
-        await MainActor.run { _ = UIApplication.shared.open(url) }
+        await MainActor.run { UIApplication.shared.open(url) }
     }
 
-    func userNotificationCenter(_ center: UNUserNotificationCenter,
-                                willPresent notification: UNNotification) async -> UNNotificationPresentationOptions {
+    nonisolated func userNotificationCenter(_ center: UNUserNotificationCenter,
+                                            willPresent notification: UNNotification) async -> UNNotificationPresentationOptions {
         [.banner, .list]
     }
 }

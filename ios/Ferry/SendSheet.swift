@@ -1,3 +1,4 @@
+import CoreTransferable
 import FerryKit
 import PhotosUI
 import SwiftUI
@@ -19,7 +20,9 @@ struct SendSheet: View {
         NavigationStack {
             Form {
                 Section {
-                    PhotosPicker(selection: $photoItems, maxSelectionCount: 100, matching: .any(of: [.images, .videos])) {
+                    // `.current`: the originals (HEIC, HEVC), not copies transcoded for compatibility.
+                    PhotosPicker(selection: $photoItems, maxSelectionCount: 100, matching: .any(of: [.images, .videos]),
+                                 preferredItemEncoding: .current) {
                         Label("Photos and Videos", systemImage: "photo.on.rectangle.angled")
                     }
                     Button {

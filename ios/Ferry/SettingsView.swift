@@ -128,7 +128,7 @@ struct SettingsView: View {
                     Button("Done") { focus = nil }
                 }
             }
-            .onAppear(perform: loadDrafts)
+            .onAppear { loadDrafts() }
             .onChange(of: focus) { old, _ in
                 // A field is saved when it loses focus (the number pad has no return key).
                 if let old { commit(old) }
@@ -175,7 +175,7 @@ struct SettingsView: View {
                     apply { $0.saveMediaToPhotos = false }
                     return
                 }
-                Task {
+                Task { @MainActor in
                     if await PhotoSaver.requestAccess() {
                         apply { $0.saveMediaToPhotos = true }
                     } else {

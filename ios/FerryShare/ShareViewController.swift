@@ -58,6 +58,8 @@ final class ShareViewController: UIViewController {
                 case nil: continue
                 }
             }
+            // Cancelled while the last item loaded: no batch for Ferry to offer later.
+            try Task.checkCancellation()
             let batch = try outbox.enqueue(items: files, text: texts.isEmpty ? nil : texts.joined(separator: "\n"), moving: true)
             state.phase = .ready(batch)
             openFerry()

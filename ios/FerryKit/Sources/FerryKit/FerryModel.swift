@@ -809,12 +809,13 @@ public final class FerryModel {
                 t.bytesDone = Int64(clamping: bytes)
             }
         case let .failed(error, kind):
+            let state: TransferState = switch kind {
+            case ErrorKinds.cancelled: .cancelled
+            case ErrorKinds.declined: .declined
+            default: .failed
+            }
             finishSend(id) { t in
-                t.state = switch kind {
-                case ErrorKinds.cancelled: .cancelled
-                case ErrorKinds.declined: .declined
-                default: .failed
-                }
+                t.state = state
                 t.message = error
                 t.errorKind = kind
             }

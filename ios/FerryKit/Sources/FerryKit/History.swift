@@ -60,7 +60,9 @@ public final class HistoryStore {
     public init(url: URL, limit: Int = 500) {
         self.url = url
         self.limit = limit
-        let loaded = (try? Data(contentsOf: url)).flatMap { try? Self.decoder.decode([Lossy].self, from: $0) } ?? []
+        // `HistoryStore`, not `Self`: a closure using the dynamic `Self` would capture `self`
+        // before `entries` is initialized.
+        let loaded = (try? Data(contentsOf: url)).flatMap { try? HistoryStore.decoder.decode([Lossy].self, from: $0) } ?? []
         entries = Array(loaded.compactMap(\.entry).prefix(limit))
     }
 

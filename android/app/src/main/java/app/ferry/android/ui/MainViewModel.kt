@@ -57,8 +57,8 @@ class MainViewModel(application: Application) : AndroidViewModel(application) {
     private val _tab = MutableStateFlow(Tab.NEARBY)
     val tab: StateFlow<Tab> = _tab.asStateFlow()
 
-    private val _refreshing = MutableStateFlow(false)
-    val refreshing: StateFlow<Boolean> = _refreshing.asStateFlow()
+    private val rescanner = Rescan(app, viewModelScope) { report(it) }
+    val refreshing: StateFlow<Boolean> = rescanner.refreshing
 
     /** Requests the user put aside (swiped the sheet away): still answerable from the notification. */
     private val hiddenRequests = MutableStateFlow<Set<String>>(emptySet())
@@ -99,24 +99,7 @@ class MainViewModel(application: Application) : AndroidViewModel(application) {
     /** Holds discovery while the nearby list is on screen; close it when it leaves. */
     fun holdDiscovery(): AutoCloseable = controller.holdDiscovery()
 
-    fun rescan() {
-        if (_refreshing.value) return
-        _refreshing.value = true
-        viewModelScope.launch {
-            try {
-                withContext(Dispatchers.IO) {
-                    app.startNode()
-                    controller.rescan()
-                }
-            } catch (e: CancellationException) {
-                throw e
-            } catch (e: Exception) {
-                report(app.userMessage(e))
-            } finally {
-                _refreshing.value = false
-            }
-        }
-    }
+    fun rescan() = rescanner.start()
 
     /** Looks for a device at `host[:port]`; [onFound] runs when it answered. */
     fun addByAddress(address: String, favorite: Boolean, onFound: () -> Unit) {

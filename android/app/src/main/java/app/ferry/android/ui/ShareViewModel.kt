@@ -52,8 +52,8 @@ class ShareViewModel(application: Application) : AndroidViewModel(application) {
     private val _notice = MutableStateFlow<String?>(null)
     val notice: StateFlow<String?> = _notice.asStateFlow()
 
-    private val _refreshing = MutableStateFlow(false)
-    val refreshing: StateFlow<Boolean> = _refreshing.asStateFlow()
+    private val rescanner = Rescan(app, viewModelScope) { _notice.value = it }
+    val refreshing: StateFlow<Boolean> = rescanner.refreshing
 
     /** The send started from this sheet, followed live. */
     val transfer: StateFlow<Transfer?> = combine(_phase, controller.transfers) { phase, transfers ->
@@ -69,24 +69,7 @@ class ShareViewModel(application: Application) : AndroidViewModel(application) {
 
     fun holdDiscovery(): AutoCloseable = controller.holdDiscovery()
 
-    fun rescan() {
-        if (_refreshing.value) return
-        _refreshing.value = true
-        viewModelScope.launch {
-            try {
-                withContext(Dispatchers.IO) {
-                    app.startNode()
-                    controller.rescan()
-                }
-            } catch (e: CancellationException) {
-                throw e
-            } catch (e: Exception) {
-                _notice.value = app.userMessage(e)
-            } finally {
-                _refreshing.value = false
-            }
-        }
-    }
+    fun rescan() = rescanner.start()
 
     fun pick(device: NearbyDevice, pin: String? = null) {
         val what = _outgoing.value ?: return
