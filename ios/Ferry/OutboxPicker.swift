@@ -113,6 +113,7 @@ struct OutboxPicker: View {
                 hold = nil
             }
         }
+        .presentsIncomingRequests()
     }
 
     private func send(to device: NearbyDevice) {

@@ -88,6 +88,7 @@ struct SendSheet: View {
                 Task { await sendPhotos(items) }
             }
         }
+        .presentsIncomingRequests()
     }
 
     private func send(_ items: [OutgoingItem]) {
