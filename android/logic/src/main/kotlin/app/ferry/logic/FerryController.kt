@@ -72,7 +72,7 @@ class FerryController(
     val settings: StateFlow<Settings> = _settings.asStateFlow()
     val node: StateFlow<NodeState> = _node.asStateFlow()
     /** Found devices and favorites: favorites first, then by name. */
-    val devices: StateFlow<List<NearbyDevice>> = combine(found, _settings) { f, s -> merge(f, s.favorites) }
+    val devices: StateFlow<List<NearbyDevice>> = combine(found, _settings) { f, s -> merge(f, s) }
         .stateIn(scope, SharingStarted.Eagerly, emptyList())
     /** True while the discovery lock is held (a scan runs or the nearby list is shown). */
     val discovering: StateFlow<Boolean> = _discovering.asStateFlow()
@@ -202,7 +202,8 @@ class FerryController(
 
     // ---- nearby devices ----------------------------------------------------------------
 
-    private fun merge(found: Map<String, Device>, favorites: List<Favorite>): List<NearbyDevice> {
+    private fun merge(found: Map<String, Device>, settings: Settings): List<NearbyDevice> {
+        val favorites = settings.favorites
         val fav = favorites.associateBy { it.fingerprint }
         val online = found.values.map { d ->
             NearbyDevice(d.fingerprint, d.alias, d.deviceKind, d.deviceModel, d.addresses.firstOrNull()?.let { hostPort(it, d.port.toInt()) },
@@ -210,7 +211,7 @@ class FerryController(
         }
         val offline = favorites.filter { it.fingerprint !in found }.map { f ->
             NearbyDevice(f.fingerprint, f.alias, f.kind, null, f.address, verified = false,
-                encryption = _settings.value.encryption, favorite = true, online = false)
+                encryption = settings.encryption, favorite = true, online = false)
         }
         return (online + offline).sortedWith(compareByDescending<NearbyDevice> { it.favorite }.thenBy { it.alias.lowercase() })
     }
@@ -283,7 +284,7 @@ class FerryController(
         val d = requireNode().addAddress(address.trim())
         found.update { it + (d.fingerprint to d) }
         if (favorite) setFavorite(d.fingerprint, true)
-        return merge(mapOf(d.fingerprint to d), _settings.value.favorites).first { it.fingerprint == d.fingerprint }
+        return merge(mapOf(d.fingerprint to d), _settings.value).first { it.fingerprint == d.fingerprint }
     }
 
     /** Keeps a device in the list (and reaches it at its last address when discovery does not). */
@@ -346,7 +347,7 @@ class FerryController(
             throw e
         }
         // The final update may already have come (and removed nothing): keep the handle only while running.
-        if (!handle.isFinished()) sends[id] = handle
+        sends[id] = handle
         if (handle.isFinished()) sends.remove(id)
         return id
     }
@@ -376,15 +377,12 @@ class FerryController(
     }
 
     private inner class SendProgress(private val id: String) : TransferListener {
-        private val sizes = ConcurrentHashMap<String, Long>()
-
         override fun onUpdate(update: SendUpdate) {
             when (update) {
                 is SendUpdate.Connected -> change { it.copy(peerAlias = update.alias, peerFingerprint = update.fingerprint) }
                 is SendUpdate.Waiting -> change { it.copy(state = TransferState.WAITING) }
                 is SendUpdate.Accepted -> change { it.copy(state = TransferState.RUNNING, bytesTotal = update.totalSize.toLong()) }
                 is SendUpdate.Progress -> {
-                    sizes[update.fileId] = update.size.toLong()
                     change { it.copy(state = TransferState.RUNNING, bytesDone = update.totalSent.toLong(), bytesTotal = update.totalSize.toLong()) }
                 }
                 is SendUpdate.FileSent -> change { it.copy(filesDone = it.filesDone + 1) }
@@ -546,8 +544,8 @@ class FerryController(
     }
 
     private fun maybeRestart() {
-        val now = synchronized(nodeLock) { restartWhenIdle.also { if (it && !isReceiving()) restartWhenIdle = false } }
-        if (now && !isReceiving()) scope.launch { restart() }
+        val now = synchronized(nodeLock) { (restartWhenIdle && !isReceiving()).also { if (it) restartWhenIdle = false } }
+        if (now) scope.launch { restart() }
     }
 
     /** Sends incoming files to the app's [DocumentSaver] (MediaStore, SAF) when the destination is one. */
