@@ -1,4 +1,5 @@
-//! Small file-system helpers shared by the config stores.
+//! Small file-system helpers: atomic private files for the config stores, and the checked `*at` layer received
+//! files go through (see [`SafeName`]).
 
 use crate::error::{Error, Result};
 use std::fs;
@@ -154,7 +155,7 @@ pub(crate) fn open_or_create_dir_at(parent: BorrowedFd<'_>, name: &SafeName) -> 
             open_dir_at(parent, name)
         }
         Err(e) if e.raw_os_error() == Some(Errno::LOOP.raw_os_error()) || e.raw_os_error() == Some(Errno::NOTDIR.raw_os_error()) => {
-            Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{name:?} exists and is not a folder (or is a symlink)")))
+            Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{:?} exists and is not a folder (or is a symlink)", name.as_str())))
         }
         Err(e) => Err(e),
     }
