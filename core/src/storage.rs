@@ -303,9 +303,14 @@ impl ReceiveDir {
     /// live receiver (also another process on the same folder) is writing stay. The walk never follows a symlink, and
     /// is bounded: [`STALE_SCAN_MAX_DEPTH`] folders deep, [`STALE_SCAN_MAX_ENTRIES`] entries in all.
     pub fn clean_stale_parts(&self) -> usize {
+        self.clean_stale_parts_within(STALE_SCAN_MAX_DEPTH, STALE_SCAN_MAX_ENTRIES)
+    }
+
+    /// [`ReceiveDir::clean_stale_parts`] with other bounds: `max_depth` folders deep, `max_entries` entries in all.
+    pub fn clean_stale_parts_within(&self, max_depth: usize, max_entries: usize) -> usize {
         let Ok(root) = self.open_root() else { return 0 };
-        let mut budget = STALE_SCAN_MAX_ENTRIES;
-        clean_dir(root.as_fd(), 0, &mut budget)
+        let mut budget = max_entries;
+        clean_dir(root.as_fd(), 0, max_depth, &mut budget)
     }
 }
 
@@ -317,7 +322,7 @@ fn still_named(dir: BorrowedFd<'_>, name: &SafeName, file: &File) -> bool {
     }
 }
 
-fn clean_dir(dir: BorrowedFd<'_>, depth: usize, budget: &mut usize) -> usize {
+fn clean_dir(dir: BorrowedFd<'_>, depth: usize, max_depth: usize, budget: &mut usize) -> usize {
     let Ok(entries) = rustix::fs::Dir::read_from(dir) else { return 0 };
     let mut removed = 0;
     for entry in entries {
@@ -337,9 +342,9 @@ fn clean_dir(dir: BorrowedFd<'_>, depth: usize, budget: &mut usize) -> usize {
             }
         }
         match file_type {
-            rustix::fs::FileType::Directory if depth + 1 < STALE_SCAN_MAX_DEPTH => {
+            rustix::fs::FileType::Directory if depth + 1 < max_depth => {
                 if let Ok(sub) = fsutil::open_dir_at(dir, &name) {
-                    removed += clean_dir(sub.as_fd(), depth + 1, budget);
+                    removed += clean_dir(sub.as_fd(), depth + 1, max_depth, budget);
                 }
             }
             rustix::fs::FileType::RegularFile if is_temp_file_name(name.as_str()) => {
@@ -911,6 +916,50 @@ mod tests {
         let rd = ReceiveDir::new(&t.dest).unwrap();
         assert!(!shallow.exists() && too_deep.exists());
         assert_eq!(rd.clean_stale_parts(), 0);
+    }
+
+    #[test]
+    fn cleanup_is_bounded_in_entries() {
+        let t = tree();
+        let rd = ReceiveDir::new(&t.dest).unwrap();
+        for i in 0..50 {
+            std::fs::write(t.dest.join(format!("f{i}")), b"").unwrap();
+        }
+        let part = plant_part(&t.dest, "6666666666666666");
+        // Two entries of 51 seen: the part is (almost surely) not among them.
+        let first = rd.clean_stale_parts_within(STALE_SCAN_MAX_DEPTH, 2);
+        assert_eq!(usize::from(!part.exists()), first);
+        assert_eq!(rd.clean_stale_parts_within(STALE_SCAN_MAX_DEPTH, 1000) + first, 1);
+        assert!(!part.exists());
+    }
+
+    /// A receiver starting (cleaning) while another one writes never takes a file being written. (It may take a
+    /// temporary file in the instant between its creation and its lock; the writer sees that and picks another.)
+    #[test]
+    fn cleaning_races_writing_without_losing_a_file() {
+        let t = tree();
+        let rd = ReceiveDir::new(&t.dest).unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let cleaner = {
+            let (rd, stop) = (rd.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut rounds = 0u32;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) && rounds < 100_000 {
+                    rd.clean_stale_parts();
+                    rounds += 1;
+                }
+                rounds
+            })
+        };
+        for i in 0..300 {
+            let mut p = rd.begin_file(&format!("race/{i}.bin")).unwrap();
+            p.file().write_all(&[i as u8; 64]).unwrap();
+            let saved = p.commit(None, None).unwrap();
+            assert_eq!(std::fs::read(&saved).unwrap(), [i as u8; 64]);
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(cleaner.join().unwrap() > 0);
+        assert_eq!(std::fs::read_dir(t.dest.join("race")).unwrap().count(), 300);
     }
 
     #[test]
