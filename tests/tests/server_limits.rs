@@ -349,3 +349,48 @@ async fn oversized_bodies_are_refused_unread() {
     assert_eq!(read_response(&mut s).await.status, 413);
     n.honest(&raw, None, "after-big.txt", Duration::from_secs(5)).await;
 }
+
+/// A file list that would take too much memory once parsed is refused while parsing (here 100,000
+/// tiny entries in a 4 MB body), before anyone is asked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_lists_too_big_for_memory_are_refused() {
+    let n = LNode::start(None, &[], ServerLimits::default()).await;
+    let raw = Raw::https(n.addr(), None).from_source("127.9.0.1");
+    let mut files = serde_json::Map::new();
+    for i in 0..100_000 {
+        let id = format!("{i:x}");
+        files.insert(id.clone(), json!({"id": "", "fileName": id, "size": 1}));
+    }
+    let mut body = prepare_body("HUGE", &[]);
+    body["files"] = serde_json::Value::Object(files);
+    let r = raw.post_json(P, &body).await;
+    assert_eq!(r.status, 400, "{}", r.message());
+    assert!(n.handler.requests().is_empty() && !n.handle.busy());
+    n.honest(&raw, None, "after-huge.txt", Duration::from_secs(5)).await;
+}
+
+/// JSON bodies being read count against one byte budget across connections: while one body
+/// holds most of it, another big body is answered 503 at once; the first gets 408 at its deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_bodies_share_one_memory_budget() {
+    let limits = ServerLimits { large_body_timeout: Duration::from_secs(3), ..Default::default() };
+    let n = LNode::start(None, &[], limits).await;
+    let a = Raw::https(n.addr(), None).from_source("127.10.0.1");
+    let b = Raw::https(n.addr(), None).from_source("127.10.0.2");
+    let mut first = start_request(&a, P, 12 * 1024 * 1024, &vec![b' '; 10 * 1024 * 1024]).await;
+    // Let the server take in what was sent.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The answer may come (and the connection close) before everything is written.
+    let (mut rd, mut wr) = tokio::io::split(start_request(&b, P, 4 * 1024 * 1024, b"").await);
+    let writer = tokio::spawn(async move {
+        let _ = wr.write_all(&vec![b' '; 4 * 1024 * 1024]).await;
+        let _ = wr.flush().await;
+        wr
+    });
+    let r = read_response(&mut rd).await;
+    drop(writer.await);
+    assert_eq!(r.status, 503, "{}", r.message());
+    assert_eq!(read_response(&mut first).await.status, 408);
+    let honest = Raw::https(n.addr(), None).from_source("127.10.0.3");
+    n.honest(&honest, None, "after-budget.txt", Duration::from_secs(5)).await;
+}
