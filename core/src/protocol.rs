@@ -20,7 +20,7 @@ pub const MAX_PREPARE_FILES: usize = 100_000;
 pub const MAX_PREPARE_EMPTY_DIRS: usize = 10_000;
 /// Most memory the files of one parsed prepare-upload request may take (their structs and
 /// strings); parsing stops here, so what a peer sends costs a bounded amount however it is shaped.
-pub const MAX_PREPARE_FILES_MEMORY: usize = 16 * 1024 * 1024;
+pub const MAX_PREPARE_FILES_MEMORY: usize = 12 * 1024 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
