@@ -172,6 +172,8 @@ pub struct IncomingRequest {
     pub session_id: String,
     pub sender: Sender,
     pub files: Vec<OfferedFile>,
+    /// Empty folders that come with the files (counted with them in what is shown).
+    pub empty_folders: u32,
     pub total_size: u64,
     /// The code both users compare to check the sender's identity.
     pub verification_code: String,
@@ -232,6 +234,10 @@ pub enum ReceiveUpdate {
     /// A request from `NodeListener.onRequest` is over without being accepted (declined,
     /// cancelled or abandoned by its sender): close its prompt.
     RequestClosed { session_id: String },
+    /// Someone sent a wrong PIN (few of these, however many guesses): `failures` recently from
+    /// every address together; `locked_seconds` when PIN checks are now locked for everyone but
+    /// trusted devices.
+    PinFailed { ip: String, failures: u32, locked_seconds: Option<u64> },
 }
 
 pub(crate) fn offered(f: &ferry_core::protocol::FileDto) -> OfferedFile {
@@ -256,6 +262,9 @@ impl From<server::ReceiveEvent> for ReceiveUpdate {
             }
             E::SessionFinished { session_id, outcome } => ReceiveUpdate::Finished { session_id, outcome: outcome.into() },
             E::RequestClosed { session_id } => ReceiveUpdate::RequestClosed { session_id },
+            E::PinFailed { ip, failures_total, locked_for } => {
+                ReceiveUpdate::PinFailed { ip: ip.to_string(), failures: failures_total, locked_seconds: locked_for.map(|d| d.as_secs_f64().ceil() as u64) }
+            }
         }
     }
 }
