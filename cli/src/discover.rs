@@ -211,9 +211,20 @@ pub fn is_address(to: &str) -> bool {
     }
 }
 
-/// Finds the device `to` names (an alias or a fingerprint prefix) with a short lookup.
-/// `Ok(None)` when nothing matched and `to` might be a host name.
-pub async fn find_device(node: &Node, to: &str, args: &DiscoveryArgs, protocol: Protocol, wait: Duration, out: &Output) -> Result<Device, Error> {
+/// Finds the device `to` names (an alias or a fingerprint prefix) with a short lookup. A
+/// match that must be pinned (`expected` given, or trusted) but is not verified yet is only a
+/// claim: the lookup goes on until TLS proves it or the time is up.
+#[allow(clippy::too_many_arguments)]
+pub async fn find_device(
+    node: &Node,
+    to: &str,
+    args: &DiscoveryArgs,
+    protocol: Protocol,
+    wait: Duration,
+    expected: Option<&str>,
+    trust: &TrustStore,
+    out: &Output,
+) -> Result<Device, Error> {
     let registry = Arc::new(DeviceRegistry::new(node.identity.fingerprint()));
     let mut events = registry.subscribe();
     let lookup = start_lookup(node, args, protocol, registry.clone()).await?;
@@ -231,7 +242,8 @@ pub async fn find_device(node: &Node, to: &str, args: &DiscoveryArgs, protocol: 
             _ = tokio::time::sleep(grace_left) => break,
             ev = events.recv() => match ev {
                 Ok(DiscoveryEvent::Found(_)) | Ok(DiscoveryEvent::Updated(_)) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                    if matched_at.is_none() && registry.find(to).is_ok() {
+                    let settled = registry.find(to).is_ok_and(|d| d.verified || !ferry_core::node::is_pinned(&d, expected, trust));
+                    if matched_at.is_none() && settled {
                         matched_at = Some(Instant::now());
                     }
                 }
