@@ -122,7 +122,11 @@ impl Identity {
     /// an error that says how to go on (nothing is overwritten without being asked).
     pub fn load_or_create(dir: &Path) -> Result<Identity> {
         ensure_private_dir(dir)?;
-        let _lock = DirLock::exclusive(dir)?;
+        let _lock = match DirLock::exclusive(dir) {
+            Ok(l) => l,
+            // A folder we may not write to (read-only configuration): its identity as it is.
+            Err(e) => return Self::load_unlocked(dir)?.ok_or(e),
+        };
         match Self::load_unlocked(dir)? {
             Some(id) => Ok(id),
             None => Self::create_unlocked(dir),
@@ -344,6 +348,22 @@ mod tests {
         assert_eq!(fingerprint_of(&cert), first.fingerprint());
         let fresh = Identity::reset(a.path()).unwrap();
         assert_eq!(Identity::load_or_create(a.path()).unwrap().fingerprint(), fresh.fingerprint());
+    }
+
+    #[test]
+    fn an_identity_that_cannot_be_locked_is_still_loaded() {
+        // A lock file that cannot be opened stands for a folder we may not write to.
+        let dir = tempfile::tempdir().unwrap();
+        let id = Identity::load_or_create(dir.path()).unwrap();
+        std::fs::remove_file(dir.path().join(LOCK_FILE)).unwrap();
+        std::fs::create_dir(dir.path().join(LOCK_FILE)).unwrap();
+        assert_eq!(Identity::load_or_create(dir.path()).unwrap().fingerprint(), id.fingerprint());
+        assert_eq!(Identity::load(dir.path()).unwrap().unwrap().fingerprint(), id.fingerprint());
+        // Nothing to load and no lock: an error, and no identity made without the lock.
+        let fresh = tempfile::tempdir().unwrap();
+        std::fs::create_dir(fresh.path().join(LOCK_FILE)).unwrap();
+        assert!(Identity::load_or_create(fresh.path()).is_err());
+        assert!(!fresh.path().join(KEY_FILE).exists());
     }
 
     #[test]
