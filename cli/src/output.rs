@@ -497,11 +497,13 @@ impl Prompter {
     fn ask(self: &Arc<Self>, session_id: &str, show: impl FnOnce(), reply: &DecisionReply) -> PromptEnd {
         self.start_reader();
         let mut st = self.state.lock().unwrap();
+        // Stamped before printing: a line read once the prompt is (being) shown answers it.
+        let shown_at = Instant::now();
         show();
         if st.eof {
             return PromptEnd::NoInput;
         }
-        st.shown = Some((session_id.to_string(), Instant::now()));
+        st.shown = Some((session_id.to_string(), shown_at));
         st.answer = None;
         st.closed = false;
         loop {

@@ -305,3 +305,36 @@ fn display_withdrawn_request_never_takes_an_answer() {
     assert!(!out.contains("Receiving 1 file(s), 3 B from \"First\""), "{out}");
     assert_eq!(out.matches("withdrew the request").count(), 1, "{out}");
 }
+
+#[test]
+fn display_peer_error_messages_are_escaped_on_the_sending_side() {
+    // A "receiver" that answers every request with a hostile error message.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let body = serde_json::json!({"message": "nope\u{1b}]0;pwned\u{7}\u{1b}[2J\u{9b}1A\u{202e}\nferry: fake second line"}).to_string();
+        for (n, conn) in listener.incoming().enumerate() {
+            let Ok(mut s) = conn else { break };
+            let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut head = Vec::new();
+            let mut b = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && head.len() < 65536 && s.read(&mut b).map(|n| n == 1).unwrap_or(false) {
+                head.push(b[0]);
+            }
+            let _ = write!(s, "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+            if n > 50 {
+                break;
+            }
+        }
+    });
+    let (sc, src) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    std::fs::write(src.path().join("a.txt"), b"abc").unwrap();
+    let out = ferry(sc.path()).arg("send").arg(src.path().join("a.txt")).args(["--http", "--to", &format!("127.0.0.1:{port}")]).stdin(Stdio::null()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    let mut all = out.stdout.clone();
+    all.extend(&out.stderr);
+    assert_inert(&all, "sender output");
+    assert!(stderr.contains("nope\\x1b]0;pwned\\x07\\x1b[2J\\u{9b}1A\\u{202e}\\nferry: fake second line"), "{stderr}");
+    assert!(!stderr.lines().any(|l| l.starts_with("ferry: fake")), "{stderr}");
+}
