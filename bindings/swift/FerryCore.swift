@@ -2389,6 +2389,10 @@ public struct IncomingRequest: Equatable, Hashable {
     public var sessionId: String
     public var sender: Sender
     public var files: [OfferedFile]
+    /**
+     * Empty folders that come with the files (counted with them in what is shown).
+     */
+    public var emptyFolders: UInt32
     public var totalSize: UInt64
     /**
      * The code both users compare to check the sender's identity.
@@ -2397,13 +2401,17 @@ public struct IncomingRequest: Equatable, Hashable {
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
-    public init(sessionId: String, sender: Sender, files: [OfferedFile], totalSize: UInt64, 
+    public init(sessionId: String, sender: Sender, files: [OfferedFile], 
+        /**
+         * Empty folders that come with the files (counted with them in what is shown).
+         */emptyFolders: UInt32, totalSize: UInt64, 
         /**
          * The code both users compare to check the sender's identity.
          */verificationCode: String) {
         self.sessionId = sessionId
         self.sender = sender
         self.files = files
+        self.emptyFolders = emptyFolders
         self.totalSize = totalSize
         self.verificationCode = verificationCode
     }
@@ -2427,6 +2435,7 @@ public struct FfiConverterTypeIncomingRequest: FfiConverterRustBuffer {
                 sessionId: FfiConverterString.read(from: &buf), 
                 sender: FfiConverterTypeSender.read(from: &buf), 
                 files: FfiConverterSequenceTypeOfferedFile.read(from: &buf), 
+                emptyFolders: FfiConverterUInt32.read(from: &buf), 
                 totalSize: FfiConverterUInt64.read(from: &buf), 
                 verificationCode: FfiConverterString.read(from: &buf)
         )
@@ -2436,6 +2445,7 @@ public struct FfiConverterTypeIncomingRequest: FfiConverterRustBuffer {
         FfiConverterString.write(value.sessionId, into: &buf)
         FfiConverterTypeSender.write(value.sender, into: &buf)
         FfiConverterSequenceTypeOfferedFile.write(value.files, into: &buf)
+        FfiConverterUInt32.write(value.emptyFolders, into: &buf)
         FfiConverterUInt64.write(value.totalSize, into: &buf)
         FfiConverterString.write(value.verificationCode, into: &buf)
     }
@@ -3624,6 +3634,13 @@ public enum ReceiveUpdate: Equatable, Hashable {
      */
     case requestClosed(sessionId: String
     )
+    /**
+     * Someone sent a wrong PIN (few of these, however many guesses): `failures` recently from
+     * every address together; `locked_seconds` when PIN checks are now locked for everyone but
+     * trusted devices.
+     */
+    case pinFailed(ip: String, failures: UInt32, lockedSeconds: UInt64?
+    )
 
 
 
@@ -3667,6 +3684,9 @@ public struct FfiConverterTypeReceiveUpdate: FfiConverterRustBuffer {
         )
         
         case 8: return .requestClosed(sessionId: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 9: return .pinFailed(ip: try FfiConverterString.read(from: &buf), failures: try FfiConverterUInt32.read(from: &buf), lockedSeconds: try FfiConverterOptionUInt64.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -3727,6 +3747,13 @@ public struct FfiConverterTypeReceiveUpdate: FfiConverterRustBuffer {
         case let .requestClosed(sessionId):
             writeInt(&buf, Int32(8))
             FfiConverterString.write(sessionId, into: &buf)
+            
+        
+        case let .pinFailed(ip,failures,lockedSeconds):
+            writeInt(&buf, Int32(9))
+            FfiConverterString.write(ip, into: &buf)
+            FfiConverterUInt32.write(failures, into: &buf)
+            FfiConverterOptionUInt64.write(lockedSeconds, into: &buf)
             
         }
     }

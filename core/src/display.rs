@@ -10,38 +10,14 @@
 
 use std::borrow::Cow;
 
-/// The Unicode "format" characters (general category Cf, Unicode 15): invisible characters that
-/// change how the text around them is shown (bidirectional overrides and isolates, zero-width
-/// characters, the byte order mark, tags, ...).
-const FORMAT_RANGES: &[(u32, u32)] = &[
-    (0x00AD, 0x00AD),
-    (0x0600, 0x0605),
-    (0x061C, 0x061C),
-    (0x06DD, 0x06DD),
-    (0x070F, 0x070F),
-    (0x0890, 0x0891),
-    (0x08E2, 0x08E2),
-    (0x180E, 0x180E),
-    (0x200B, 0x200F),
-    (0x202A, 0x202E),
-    (0x2060, 0x2064),
-    (0x2066, 0x206F),
-    (0xFEFF, 0xFEFF),
-    (0xFFF9, 0xFFFB),
-    (0x110BD, 0x110BD),
-    (0x110CD, 0x110CD),
-    (0x13430, 0x1343F),
-    (0x1BCA0, 0x1BCA3),
-    (0x1D173, 0x1D17A),
-    (0xE0001, 0xE0001),
-    (0xE0020, 0xE007F),
-];
-
-/// True for a Unicode format character (general category Cf), such as U+202E (right-to-left
-/// override), U+2066..U+2069 (bidirectional isolates), U+200B..U+200F or U+FEFF.
+/// True for a Unicode format character (general category Cf): invisible characters that change
+/// how the text around them is shown, such as U+202E (right-to-left override), U+2066..U+2069
+/// (bidirectional isolates), U+200B..U+200F, U+FEFF or the tag characters. Saved file names drop
+/// them too ([`crate::storage`]).
 pub fn is_format(c: char) -> bool {
-    let c = c as u32;
-    c >= 0xAD && FORMAT_RANGES.iter().any(|&(lo, hi)| (lo..=hi).contains(&c))
+    use unicode_general_category::{get_general_category, GeneralCategory};
+    // Below U+0600 only U+00AD is one: most text (ASCII, Latin) needs no table look-up.
+    c == '\u{ad}' || (c >= '\u{600}' && get_general_category(c) == GeneralCategory::Format)
 }
 
 /// True for a character that [`escape`] shows escaped: a control character (C0, DEL, C1), a

@@ -106,7 +106,7 @@ impl Default for ServerLimits {
     fn default() -> Self {
         ServerLimits {
             body_stall_timeout: Duration::from_secs(30),
-            session_idle_timeout: Duration::from_secs(300),
+            session_idle_timeout: Duration::from_secs(120),
             small_body_timeout: Duration::from_secs(10),
             large_body_timeout: Duration::from_secs(60),
             header_timeout: Duration::from_secs(30),

@@ -24,7 +24,7 @@ use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use unicode_general_category::{get_general_category, GeneralCategory};
+use crate::display::is_format;
 
 const MAX_COMPONENT_BYTES: usize = fsutil::MAX_NAME_BYTES;
 const MAX_DEPTH: usize = 64;
@@ -84,13 +84,6 @@ pub fn safe_components(name: &str) -> Result<Vec<SafeName>> {
     Ok(out)
 }
 
-/// Whether `c` is left out of saved file names: Unicode format characters (general category Cf: bidirectional
-/// controls such as U+202E, zero-width characters, U+FEFF, tags, ...).
-pub fn is_format_char(c: char) -> bool {
-    // Below U+0600 only U+00AD is one: most names (ASCII, Latin) need no table look-up.
-    c == '\u{ad}' || (c >= '\u{600}' && get_general_category(c) == GeneralCategory::Format)
-}
-
 /// Whether `s` is a name made only of dots (`.`, `..`, `...`), or empty.
 fn dot_only(s: &str) -> bool {
     s.bytes().all(|b| b == b'.')
@@ -115,7 +108,7 @@ fn reserved_on_windows(s: &str) -> bool {
 pub fn sanitize_component(part: &str) -> String {
     let mut s: String = part
         .chars()
-        .filter(|&c| !is_format_char(c))
+        .filter(|&c| !is_format(c))
         .map(|c| {
             let odd = c.is_control() || matches!(c, '<' | '>' | ':' | '"' | '|' | '?' | '*' | '/' | '\\' | '\u{2028}' | '\u{2029}');
             if odd {
@@ -585,7 +578,7 @@ mod tests {
     fn assert_valid_name(c: &str) {
         assert!(SafeName::is_valid(c), "invalid component {c:?}");
         assert!(c.len() <= 255, "{} bytes: {c:?}", c.len());
-        assert!(!c.chars().any(|ch| ch.is_control() || is_format_char(ch)), "control or format character in {c:?}");
+        assert!(!c.chars().any(|ch| ch.is_control() || is_format(ch)), "control or format character in {c:?}");
         assert!(!c.ends_with(['.', ' ']), "trailing dot or space in {c:?}");
     }
 
@@ -676,7 +669,7 @@ mod tests {
         assert_eq!(sanitize_component("tag\u{e0001}\u{e0041}s"), "tags");
         assert_eq!(sanitize_component("\u{202a}\u{202b}\u{202c}\u{202d}\u{202e}\u{2060}\u{2061}\u{2062}\u{2063}\u{2064}"), "untitled");
         assert_eq!(sanitize_component("line\u{2028}sep\u{0085}x"), "line_sep_x");
-        assert!(is_format_char('\u{202e}') && is_format_char('\u{feff}') && is_format_char('\u{600}') && !is_format_char('a'));
+        assert!(is_format('\u{202e}') && is_format('\u{feff}') && is_format('\u{600}') && !is_format('a'));
         assert_eq!(sanitize_relative_path("dir\u{202e}/\u{200b}/f\u{2066}.txt").unwrap(), vec!["dir", "untitled", "f.txt"]);
         let t = tree();
         let rd = ReceiveDir::new(&t.dest).unwrap();

@@ -254,6 +254,21 @@ fn pipe_with(data: Vec<u8>) -> OwnedFd {
     r.into()
 }
 
+/// A pipe that yields `data` and then ends, but only once `ready` holds (checked for at most
+/// 10 s): a body that ends short only after the receiver has seen its upload start.
+fn pipe_ending_when(data: Vec<u8>, ready: impl Fn() -> bool + Send + 'static) -> OwnedFd {
+    let (r, w) = std::io::pipe().unwrap();
+    std::thread::spawn(move || {
+        let mut w = w;
+        let _ = w.write_all(&data);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !ready() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    });
+    r.into()
+}
+
 fn collect_closed(heard: &mut Vec<(String, bool)>, h: Heard) -> Option<()> {
     match h {
         Heard::Closed(id, complete) => {
@@ -323,12 +338,14 @@ async fn a_stream_that_ends_early_fails_and_the_supplied_file_is_given_up() {
     let a = TestNode::start("Anna").await;
     let mut b = TestNode::start("Ben").await;
     let dev = a.node.add_address(&b.addr()).await.unwrap();
-    // 1,000 bytes promised as 200,000: the body ends short.
+    // 1,000 bytes promised as 200,000: the body ends short, once the receiver has opened the
+    // app's file for it (before that, the upload may not have left the sender at all).
+    let outside = tempfile::tempdir().unwrap();
+    let opened = outside.path().join("short.bin");
     let sel = Selection {
-        files: vec![LocalFile::from_descriptor(pipe_with(vec![9; 1000]), "short.bin", Some(200_000), None).unwrap()],
+        files: vec![LocalFile::from_descriptor(pipe_ending_when(vec![9; 1000], move || opened.exists()), "short.bin", Some(200_000), None).unwrap()],
         empty_dirs: vec![],
     };
-    let outside = tempfile::tempdir().unwrap();
     *b.sink.lock().unwrap() = Some(outside.path().to_path_buf());
     b.node.trust(a.node.fingerprint(), None).unwrap();
     let target = Target::Device { fingerprint: dev.fingerprint };

@@ -4149,6 +4149,11 @@ data class IncomingRequest (
     , 
     var `files`: List<OfferedFile>
     , 
+    /**
+     * Empty folders that come with the files (counted with them in what is shown).
+     */
+    var `emptyFolders`: kotlin.UInt
+    , 
     var `totalSize`: kotlin.ULong
     , 
     /**
@@ -4174,6 +4179,7 @@ public object FfiConverterTypeIncomingRequest: FfiConverterRustBuffer<IncomingRe
             FfiConverterString.read(buf),
             FfiConverterTypeSender.read(buf),
             FfiConverterSequenceTypeOfferedFile.read(buf),
+            FfiConverterUInt.read(buf),
             FfiConverterULong.read(buf),
             FfiConverterString.read(buf),
         )
@@ -4183,6 +4189,7 @@ public object FfiConverterTypeIncomingRequest: FfiConverterRustBuffer<IncomingRe
             FfiConverterString.allocationSize(value.`sessionId`) +
             FfiConverterTypeSender.allocationSize(value.`sender`) +
             FfiConverterSequenceTypeOfferedFile.allocationSize(value.`files`) +
+            FfiConverterUInt.allocationSize(value.`emptyFolders`) +
             FfiConverterULong.allocationSize(value.`totalSize`) +
             FfiConverterString.allocationSize(value.`verificationCode`)
     )
@@ -4191,6 +4198,7 @@ public object FfiConverterTypeIncomingRequest: FfiConverterRustBuffer<IncomingRe
             FfiConverterString.write(value.`sessionId`, buf)
             FfiConverterTypeSender.write(value.`sender`, buf)
             FfiConverterSequenceTypeOfferedFile.write(value.`files`, buf)
+            FfiConverterUInt.write(value.`emptyFolders`, buf)
             FfiConverterULong.write(value.`totalSize`, buf)
             FfiConverterString.write(value.`verificationCode`, buf)
     }
@@ -5161,6 +5169,22 @@ sealed class ReceiveUpdate {
         companion object
     }
     
+    /**
+     * Someone sent a wrong PIN (few of these, however many guesses): `failures` recently from
+     * every address together; `locked_seconds` when PIN checks are now locked for everyone but
+     * trusted devices.
+     */
+    data class PinFailed(
+        val `ip`: kotlin.String, 
+        val `failures`: kotlin.UInt, 
+        val `lockedSeconds`: kotlin.ULong?) : ReceiveUpdate()
+        
+    {
+        
+
+        companion object
+    }
+    
 
     
 
@@ -5212,6 +5236,11 @@ public object FfiConverterTypeReceiveUpdate : FfiConverterRustBuffer<ReceiveUpda
                 )
             8 -> ReceiveUpdate.RequestClosed(
                 FfiConverterString.read(buf),
+                )
+            9 -> ReceiveUpdate.PinFailed(
+                FfiConverterString.read(buf),
+                FfiConverterUInt.read(buf),
+                FfiConverterOptionalULong.read(buf),
                 )
             else -> throw RuntimeException("invalid enum value, something is very wrong!!")
         }
@@ -5286,6 +5315,15 @@ public object FfiConverterTypeReceiveUpdate : FfiConverterRustBuffer<ReceiveUpda
                 + FfiConverterString.allocationSize(value.`sessionId`)
             )
         }
+        is ReceiveUpdate.PinFailed -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`ip`)
+                + FfiConverterUInt.allocationSize(value.`failures`)
+                + FfiConverterOptionalULong.allocationSize(value.`lockedSeconds`)
+            )
+        }
     }
 
     override fun write(value: ReceiveUpdate, buf: ByteBuffer) {
@@ -5340,6 +5378,13 @@ public object FfiConverterTypeReceiveUpdate : FfiConverterRustBuffer<ReceiveUpda
             is ReceiveUpdate.RequestClosed -> {
                 buf.putInt(8)
                 FfiConverterString.write(value.`sessionId`, buf)
+                Unit
+            }
+            is ReceiveUpdate.PinFailed -> {
+                buf.putInt(9)
+                FfiConverterString.write(value.`ip`, buf)
+                FfiConverterUInt.write(value.`failures`, buf)
+                FfiConverterOptionalULong.write(value.`lockedSeconds`, buf)
                 Unit
             }
         }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
