@@ -133,6 +133,9 @@ class FerryApp : Application() {
 
     private fun nodeWanted() = startedActivities.get() > 0 || serviceRunning
 
+    /** An activity of the app is started (on screen): what it shows need not be notified. */
+    val inForeground: Boolean get() = startedActivities.get() > 0
+
     /** Stops the node a little after nothing needs it (an activity may be about to start again). */
     fun stopNodeIfUnused() {
         stopJob?.cancel()

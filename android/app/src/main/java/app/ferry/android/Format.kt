@@ -5,6 +5,8 @@ import android.text.format.DateUtils
 import android.text.format.Formatter
 import app.ferry.core.FerryException
 import java.io.IOException
+import java.text.DateFormat
+import java.util.Date
 
 /** A message for people about what went wrong. */
 fun Context.userMessage(e: Throwable): String = when (e) {
@@ -26,6 +28,21 @@ fun Context.userMessage(e: Throwable): String = when (e) {
 }
 
 fun Context.formatSize(bytes: Long): String = Formatter.formatShortFileSize(this, bytes)
+
+/** How many files and empty folders: "3 files, 2 empty folders"; "3 files" without folders, "1 empty folder" without files. */
+fun Context.formatCounts(files: Int, emptyFolders: Int): String {
+    val f = resources.getQuantityString(R.plurals.count_files, files, files)
+    if (emptyFolders <= 0) return f
+    val d = resources.getQuantityString(R.plurals.count_empty_folders, emptyFolders, emptyFolders)
+    return if (files == 0) d else getString(R.string.list_two, f, d)
+}
+
+/** What a request holds: "3 files, 2 empty folders, 1.2 MB". */
+fun Context.formatContents(files: Int, emptyFolders: Int, bytes: Long): String =
+    getString(R.string.list_two, formatCounts(files, emptyFolders), formatSize(bytes))
+
+/** A time of day to the second (PIN locks last seconds to minutes). */
+fun formatClock(atMs: Long): String = DateFormat.getTimeInstance(DateFormat.MEDIUM).format(Date(atMs))
 
 fun Context.formatTime(atMs: Long): String =
     DateUtils.formatDateTime(this, atMs, DateUtils.FORMAT_SHOW_DATE or DateUtils.FORMAT_SHOW_TIME or DateUtils.FORMAT_ABBREV_MONTH)

@@ -38,6 +38,7 @@ class NotificationActionReceiver : BroadcastReceiver() {
                 Notifications.cancelText(context, id)
             }
             ACTION_DISMISS_TEXT -> controller.dismissText(intent.getLongExtra(EXTRA_TEXT_ID, -1))
+            ACTION_DISMISS_PIN_WARNING -> controller.dismissPinWarning()
             ACTION_ACCEPT, ACTION_DECLINE, ACTION_CANCEL, ACTION_STOP_RECEIVING -> {
                 val pending = goAsync()
                 app.scope.launch(Dispatchers.IO) {
@@ -75,6 +76,7 @@ class NotificationActionReceiver : BroadcastReceiver() {
         const val ACTION_CANCEL = "app.ferry.android.action.CANCEL"
         const val ACTION_COPY_TEXT = "app.ferry.android.action.COPY_TEXT"
         const val ACTION_DISMISS_TEXT = "app.ferry.android.action.DISMISS_TEXT"
+        const val ACTION_DISMISS_PIN_WARNING = "app.ferry.android.action.DISMISS_PIN_WARNING"
         const val ACTION_STOP_RECEIVING = "app.ferry.android.action.STOP_RECEIVING"
 
         const val EXTRA_SESSION = "app.ferry.android.extra.SESSION"

@@ -17,6 +17,7 @@ import app.ferry.android.NotificationActionReceiver.Companion.ACTION_ACCEPT
 import app.ferry.android.NotificationActionReceiver.Companion.ACTION_CANCEL
 import app.ferry.android.NotificationActionReceiver.Companion.ACTION_COPY_TEXT
 import app.ferry.android.NotificationActionReceiver.Companion.ACTION_DECLINE
+import app.ferry.android.NotificationActionReceiver.Companion.ACTION_DISMISS_PIN_WARNING
 import app.ferry.android.NotificationActionReceiver.Companion.ACTION_DISMISS_TEXT
 import app.ferry.android.NotificationActionReceiver.Companion.ACTION_STOP_RECEIVING
 import app.ferry.android.NotificationActionReceiver.Companion.EXTRA_SESSION
@@ -27,6 +28,7 @@ import app.ferry.logic.Direction
 import app.ferry.logic.HistoryEntry
 import app.ferry.logic.NodeState
 import app.ferry.logic.PendingRequest
+import app.ferry.logic.PinWarning
 import app.ferry.logic.ReceivedText
 import app.ferry.logic.Transfer
 import app.ferry.logic.TransferState
@@ -72,10 +74,13 @@ object Notifications {
     const val CHANNEL_REQUESTS = "requests"
     const val CHANNEL_TRANSFERS = "transfers"
     const val CHANNEL_TEXTS = "texts"
+    const val CHANNEL_ALERTS = "alerts"
 
     /** The foreground service's notification: ready to receive, or the running transfers. */
     const val ID_STATUS = 1
     private const val ID_TIMEOUT = 2
+    /** Wrong PINs sent to this device: one notification, updated with the count. */
+    private const val ID_PIN_WARNING = 3
     /** Tagged by session id. */
     private const val ID_REQUEST = 10
     /** Tagged by transfer id. */
@@ -98,6 +103,10 @@ object Notifications {
                 NotificationChannelCompat.Builder(CHANNEL_TEXTS, NotificationManagerCompat.IMPORTANCE_DEFAULT)
                     .setName(context.getString(R.string.channel_texts))
                     .setDescription(context.getString(R.string.channel_texts_description))
+                    .build(),
+                NotificationChannelCompat.Builder(CHANNEL_ALERTS, NotificationManagerCompat.IMPORTANCE_DEFAULT)
+                    .setName(context.getString(R.string.channel_alerts))
+                    .setDescription(context.getString(R.string.channel_alerts_description))
                     .build(),
             ),
         )
@@ -187,7 +196,7 @@ object Notifications {
     // ---- requests ---------------------------------------------------------------------------
 
     fun postRequest(context: Context, r: PendingRequest) {
-        val title = context.resources.getQuantityString(R.plurals.notify_request_title, r.files.size, shownName(r.senderAlias), r.files.size)
+        val title = context.getString(R.string.notify_request_title, shownName(r.senderAlias), context.formatCounts(r.files.size, r.emptyFolders))
         val trust = context.getString(if (r.verified) R.string.request_verified else R.string.request_not_verified)
         val text = context.getString(R.string.notify_request_text, trust, context.formatSize(r.totalSize))
         val details = text + "\n" + context.getString(R.string.notify_request_code, formatCode(r.verificationCode))
@@ -287,6 +296,34 @@ object Notifications {
     }
 
     fun cancelText(context: Context, id: Long) = NotificationManagerCompat.from(context).cancel(id.toString(), ID_TEXT)
+
+    // ---- wrong PINs ------------------------------------------------------------------------
+
+    /**
+     * Someone sent wrong PINs (the app is in the background): "Wrong PIN entered n times from
+     * ADDRESS", and whether PIN checks are locked. Updated in place; it alerts once. Swiping it
+     * away dismisses the warning in the app too.
+     */
+    fun postPinWarning(context: Context, w: PinWarning) {
+        val title = context.resources.getQuantityString(R.plurals.pin_warning_title, w.failures, w.failures, w.shownAddress)
+        val until = w.lockedUntilMs?.takeIf { w.locked(System.currentTimeMillis()) }
+        val text = if (until != null) context.getString(R.string.pin_warning_locked, formatClock(until)) else context.getString(R.string.pin_warning_text)
+        val n = NotificationCompat.Builder(context, CHANNEL_ALERTS)
+            .setSmallIcon(R.drawable.ic_notification)
+            .setContentTitle(title)
+            .setContentText(text)
+            .setStyle(NotificationCompat.BigTextStyle().bigText(text))
+            .setCategory(NotificationCompat.CATEGORY_STATUS)
+            .setWhen(w.atMs)
+            .setOnlyAlertOnce(true)
+            .setAutoCancel(true)
+            .setContentIntent(openApp(context, MainActivity.intent(context), "pin-warning"))
+            .setDeleteIntent(NotificationActionReceiver.pendingIntent(context, ACTION_DISMISS_PIN_WARNING, "pin-warning"))
+            .build()
+        post(context, null, ID_PIN_WARNING, n)
+    }
+
+    fun cancelPinWarning(context: Context) = NotificationManagerCompat.from(context).cancel(ID_PIN_WARNING)
 
     // ---- helpers -----------------------------------------------------------------------------
 

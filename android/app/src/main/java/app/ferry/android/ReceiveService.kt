@@ -105,6 +105,13 @@ class ReceiveService : LifecycleService() {
             controller.transfers.collect { transfers -> onTransfers(transfers) }
         }
         lifecycleScope.launch {
+            // Wrong PINs: the main screen shows them; in the background a notification does.
+            controller.pinWarning.collect { w ->
+                if (w == null) Notifications.cancelPinWarning(this@ReceiveService)
+                else if (!app.inForeground) Notifications.postPinWarning(this@ReceiveService, w)
+            }
+        }
+        lifecycleScope.launch {
             controller.texts.collect { texts ->
                 val now = texts.map { it.id }.toSet()
                 (postedTexts - now).forEach { Notifications.cancelText(this@ReceiveService, it) }

@@ -68,6 +68,7 @@ class FerryController(
     private val _history = MutableStateFlow(historyStore.all())
     private val _texts = MutableStateFlow<List<ReceivedText>>(emptyList())
     private val _trusted = MutableStateFlow<List<TrustedEntry>>(emptyList())
+    private val _pinWarning = MutableStateFlow<PinWarning?>(null)
 
     val settings: StateFlow<Settings> = _settings.asStateFlow()
     val node: StateFlow<NodeState> = _node.asStateFlow()
@@ -85,6 +86,8 @@ class FerryController(
     /** Text messages not dismissed yet, newest first. */
     val texts: StateFlow<List<ReceivedText>> = _texts.asStateFlow()
     val trusted: StateFlow<List<TrustedEntry>> = _trusted.asStateFlow()
+    /** Wrong PINs sent to this device: the latest count, until [dismissPinWarning]. */
+    val pinWarning: StateFlow<PinWarning?> = _pinWarning.asStateFlow()
 
     private val nodeLock = Any()
     @Volatile private var ferry: FerryNode? = null
@@ -458,6 +461,11 @@ class FerryController(
         _texts.update { list -> list.filter { it.id != id } }
     }
 
+    /** The user saw the PIN warning; the next wrong PIN shows a new one. */
+    fun dismissPinWarning() {
+        _pinWarning.value = null
+    }
+
     private inner class Listener : NodeListener {
         override fun onDeviceFound(device: Device) = found.update { it + (device.fingerprint to device) }
         override fun onDeviceUpdated(device: Device) = found.update { it + (device.fingerprint to device) }
@@ -473,7 +481,7 @@ class FerryController(
                 return
             }
             val r = PendingRequest(request.sessionId, s.alias, s.deviceModel, s.deviceKind, s.fingerprint, s.address, s.verified, s.trusted,
-                request.verificationCode, request.files, request.totalSize.toLong(), clock())
+                request.verificationCode, request.files, request.totalSize.toLong(), clock(), request.emptyFolders.toInt())
             sessions[request.sessionId] = ReceiveSession(s, request.files)
             _requests.update { it + r }
         }
@@ -521,6 +529,7 @@ class FerryController(
                 is ReceiveUpdate.Declined -> {}
                 is ReceiveUpdate.Finished -> finished(update.sessionId, update.outcome)
                 is ReceiveUpdate.RequestClosed -> closed(update.sessionId)
+                is ReceiveUpdate.PinFailed -> onPinFailed(update)
             }
         }
 
@@ -558,6 +567,17 @@ class FerryController(
                 session.files.map { HistoryFile(it.name, it.size.toLong(), null) }, 0,
                 if (byUs) HistoryOutcome.DECLINED else HistoryOutcome.CANCELLED, if (byUs) null else "Withdrawn by the sender", clock()))
             maybeRestart()
+        }
+    }
+
+    /** A wrong PIN reached this node: the warning shows the latest count, and how long PIN checks are locked. */
+    internal fun onPinFailed(update: ReceiveUpdate.PinFailed) {
+        val now = clock()
+        val until = update.lockedSeconds?.let { now + it.coerceAtMost(MAX_LOCK_SECONDS.toULong()).toLong() * 1000 }
+        _pinWarning.update { old ->
+            // A lock still running is not forgotten by a later report without one.
+            val kept = old?.lockedUntilMs?.takeIf { it > now }
+            PinWarning(update.ip, update.failures.toInt(), listOfNotNull(until, kept).maxOrNull(), now)
         }
     }
 
@@ -630,6 +650,8 @@ class FerryController(
 
     private companion object {
         const val RECEIVE = "receive-"
+        /** Longer locks are shown as this long (a year): no overflow of the clock. */
+        const val MAX_LOCK_SECONDS = 365L * 24 * 3600
 
         fun hostPort(host: String, port: Int) = if (host.contains(':') && !host.startsWith("[")) "[$host]:$port" else "$host:$port"
     }

@@ -35,7 +35,30 @@ data class PendingRequest(
     val files: List<OfferedFile>,
     val totalSize: Long,
     val receivedAtMs: Long,
+    /** Empty folders the request also creates: with [files], what the user accepts. */
+    val emptyFolders: Int = 0,
 )
+
+/**
+ * Someone sent wrong PINs to this device (Ferry tells at most one every 2 seconds, and when a
+ * lock starts): shown until the user dismisses it.
+ */
+data class PinWarning(
+    /** The address the last wrong PIN came from, as the node saw it (show [shownAddress]). */
+    val address: String,
+    /** Wrong PINs this device counted recently, from every address together. */
+    val failures: Int,
+    /** Until when (ms, the controller's clock) PIN checks are locked for everyone but trusted devices; null when they are not. */
+    val lockedUntilMs: Long?,
+    /** When the last wrong PIN was told (the controller's clock). */
+    val atMs: Long,
+) {
+    /** [address] made safe to show on one line. */
+    val shownAddress: String get() = shownName(address)
+
+    /** PIN checks are locked at [nowMs]. */
+    fun locked(nowMs: Long): Boolean = lockedUntilMs != null && nowMs < lockedUntilMs
+}
 
 enum class Direction { SEND, RECEIVE }
 

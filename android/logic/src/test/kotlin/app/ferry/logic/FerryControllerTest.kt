@@ -6,12 +6,14 @@ package app.ferry.logic
 import app.ferry.core.DeviceKind
 import app.ferry.core.FerryException
 import app.ferry.core.OfferedFile
+import app.ferry.core.ReceiveUpdate
 import app.ferry.core.SendItem
 import java.io.File
 import java.io.RandomAccessFile
 import java.nio.file.Files
 import java.util.concurrent.CopyOnWriteArrayList
 import java.util.concurrent.atomic.AtomicInteger
+import java.util.concurrent.atomic.AtomicLong
 import kotlin.random.Random
 import kotlin.test.assertContentEquals
 import kotlin.test.assertEquals
@@ -75,9 +77,15 @@ class FerryControllerTest {
         root.deleteRecursively()
     }
 
-    private fun controller(name: String, lock: DiscoveryLock = DiscoveryLock.None, saver: DocumentSaver? = null, port: Int = 0): FerryController {
+    private fun controller(
+        name: String,
+        lock: DiscoveryLock = DiscoveryLock.None,
+        saver: DocumentSaver? = null,
+        port: Int = 0,
+        clock: () -> Long = System::currentTimeMillis,
+    ): FerryController {
         val c = FerryController(File(root, name), DeviceInfo(name, "JVM test", DeviceKind.DESKTOP, File(root, "$name-inbox")), scope,
-            lock, saver, NetworkOptions(discovery = false, bindAddress = "127.0.0.1", scanLingerMs = 0))
+            lock, saver, NetworkOptions(discovery = false, bindAddress = "127.0.0.1", scanLingerMs = 0), clock)
         if (c.settings.value.port != port) c.updateSettings { it.copy(port = port) }
         controllers.add(c)
         return c
@@ -133,6 +141,7 @@ class FerryControllerTest {
         assertEquals(tx.verificationCode(rxNode.fingerprint), req.verificationCode, "both users see the same code")
         assertEquals(listOf("a.txt", "big.bin", "photo.jpg"), req.files.map { it.name }.sorted())
         assertEquals(1000L + (32 shl 20) + 70_000, req.totalSize)
+        assertEquals(0, req.emptyFolders)
         assertEquals(TransferState.WAITING, tx.transfers.value.first { it.id == id }.state)
 
         rx.accept(req.sessionId)
@@ -440,6 +449,86 @@ class FerryControllerTest {
         assertContentEquals(two.readBytes(), File(docs, "two.mp4").readBytes())
         assertNull(inbox("Receiver").list()?.firstOrNull { !it.startsWith(".") }, "nothing stored twice")
         assertTrue(discarded.isEmpty())
+    }
+
+    @Test
+    fun aWrongPinIsShownOnTheReceiverUntilDismissed() = runBlocking {
+        val rx = controller("Receiver")
+        val tx = controller("Sender")
+        rx.updateSettings { it.copy(pin = "4711") }
+        running(rx); running(tx)
+        assertNull(rx.pinWarning.value)
+        val f = file("guess.txt", 10)
+        val device = tx.find(rx)
+
+        val wrong = tx.finished(tx.send(device, listOf(SendItem.Path(f.path)), pin = "1234"))
+        assertEquals(ErrorKinds.INVALID_PIN, wrong.errorKind, "$wrong")
+        val w = assertNotNull(rx.pinWarning.await("the receiver's PIN warning") { it != null })
+        assertEquals("127.0.0.1", w.address)
+        assertEquals("127.0.0.1", w.shownAddress)
+        assertEquals(1, w.failures)
+        assertNull(w.lockedUntilMs, "one wrong PIN locks nothing")
+        assertFalse(w.locked(System.currentTimeMillis()))
+        assertTrue(rx.requests.value.isEmpty(), "a wrong PIN is never asked about")
+        assertFalse(File(inbox("Receiver"), "guess.txt").exists())
+        assertNull(tx.pinWarning.value, "the sender is not warned about its own guess")
+
+        rx.dismissPinWarning()
+        assertNull(rx.pinWarning.value)
+        // The right PIN warns of nothing.
+        val id = tx.send(device, listOf(SendItem.Path(f.path)), pin = "4711")
+        rx.accept(rx.request().sessionId)
+        assertEquals(TransferState.DONE, tx.finished(id).state)
+        assertNull(rx.pinWarning.value)
+    }
+
+    @Test
+    fun aPinLockIsShownUntilItEndsAndTheAddressIsMadeSafe() {
+        val now = AtomicLong(1_000_000)
+        val c = controller("Receiver", clock = { now.get() })
+        c.onPinFailed(ReceiveUpdate.PinFailed("10.0.0.7", 6u, 4uL))
+        val locked = assertNotNull(c.pinWarning.value)
+        assertEquals(6, locked.failures)
+        assertEquals(1_004_000L, locked.lockedUntilMs)
+        assertTrue(locked.locked(now.get()))
+        assertFalse(locked.locked(1_004_000))
+
+        // A later report without a lock (a trusted device's wrong PIN) keeps the running lock.
+        now.set(1_002_000)
+        c.onPinFailed(ReceiveUpdate.PinFailed("10.0.0.8", 7u, null))
+        assertEquals(PinWarning("10.0.0.8", 7, 1_004_000, 1_002_000), c.pinWarning.value)
+        // Once it is over it is not shown any more.
+        now.set(1_005_000)
+        c.onPinFailed(ReceiveUpdate.PinFailed("1.2.3.4\u202e\n", 8u, null))
+        val after = assertNotNull(c.pinWarning.value)
+        assertNull(after.lockedUntilMs)
+        assertEquals("1.2.3.4\\u{202e}\\n", after.shownAddress)
+        // A lock longer than any clock can add stays a number in the future.
+        c.onPinFailed(ReceiveUpdate.PinFailed("10.0.0.9", 9u, ULong.MAX_VALUE))
+        assertTrue(assertNotNull(c.pinWarning.value?.lockedUntilMs) > now.get())
+        c.dismissPinWarning()
+        assertNull(c.pinWarning.value)
+    }
+
+    @Test
+    fun aFolderWithAnEmptyFolderInsideIsAskedAboutWithItsFolderCount() = runBlocking {
+        val rx = controller("Receiver")
+        val tx = controller("Sender")
+        running(rx); running(tx)
+        val album = File(root, "out/Album").apply { mkdirs() }
+        assertTrue(File(album, "empty").mkdir())
+        val photo = File(album, "photo.jpg").apply { writeBytes(Random(7).nextBytes(500)) }
+
+        val id = tx.send(tx.find(rx), listOf(SendItem.Path(album.path)))
+        val req = rx.request()
+        assertEquals(listOf("Album/photo.jpg"), req.files.map { it.name })
+        assertEquals(1, req.emptyFolders)
+        assertEquals(500L, req.totalSize)
+        rx.accept(req.sessionId)
+        assertEquals(TransferState.DONE, tx.finished(id).state)
+        rx.transfers.await("receive to end") { l -> l.any { it.direction == Direction.RECEIVE && it.state.finished } }
+        assertContentEquals(photo.readBytes(), File(inbox("Receiver"), "Album/photo.jpg").readBytes())
+        assertTrue(File(inbox("Receiver"), "Album/empty").isDirectory, "the empty folder was made")
     }
 
     @Test

@@ -52,6 +52,8 @@ class MainViewModel(application: Application) : AndroidViewModel(application) {
     val history = controller.history
     val texts = controller.texts
     val trusted = controller.trusted
+    /** Wrong PINs sent to this device, until dismissed. */
+    val pinWarning = controller.pinWarning
 
     val outbox = Outbox(app, viewModelScope)
 
@@ -166,6 +168,8 @@ class MainViewModel(application: Application) : AndroidViewModel(application) {
     }
 
     fun dismissText(id: Long) = controller.dismissText(id)
+
+    fun dismissPinWarning() = controller.dismissPinWarning()
 
     // ---- settings ----------------------------------------------------------------------------
 

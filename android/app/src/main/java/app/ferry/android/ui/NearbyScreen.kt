@@ -13,6 +13,8 @@ import androidx.compose.foundation.lazy.items
 import androidx.compose.foundation.selection.toggleable
 import androidx.compose.material.icons.Icons
 import androidx.compose.material.icons.outlined.Add
+import androidx.compose.material.icons.outlined.Close
+import androidx.compose.material.icons.outlined.GppMaybe
 import androidx.compose.material.icons.outlined.WifiOff
 import androidx.compose.material3.Card
 import androidx.compose.material3.CardDefaults
@@ -27,12 +29,16 @@ import androidx.compose.material3.Text
 import androidx.compose.material3.TopAppBar
 import androidx.compose.material3.pulltorefresh.PullToRefreshBox
 import androidx.compose.runtime.Composable
+import androidx.compose.runtime.LaunchedEffect
 import androidx.compose.runtime.getValue
+import androidx.compose.runtime.mutableLongStateOf
 import androidx.compose.runtime.mutableStateOf
+import androidx.compose.runtime.remember
 import androidx.compose.runtime.saveable.rememberSaveable
 import androidx.compose.runtime.setValue
 import androidx.compose.ui.Alignment
 import androidx.compose.ui.Modifier
+import androidx.compose.ui.res.pluralStringResource
 import androidx.compose.ui.res.stringResource
 import androidx.compose.ui.semantics.Role
 import androidx.compose.ui.unit.dp
@@ -40,10 +46,13 @@ import androidx.lifecycle.compose.collectAsStateWithLifecycle
 import app.ferry.android.Outgoing
 import app.ferry.android.Permissions
 import app.ferry.android.R
+import app.ferry.android.formatClock
 import app.ferry.android.shortFingerprint
 import app.ferry.logic.NearbyDevice
 import app.ferry.logic.NodeState
+import app.ferry.logic.PinWarning
 import app.ferry.logic.Settings
+import kotlinx.coroutines.delay
 
 /**
  * Devices around (found now, and favorites), receiving on/off with this device's status,
@@ -58,6 +67,7 @@ fun NearbyScreen(vm: MainViewModel, gate: PermissionGate, modifier: Modifier = M
     val transfers by vm.transfers.collectAsStateWithLifecycle()
     val refreshing by vm.refreshing.collectAsStateWithLifecycle()
     val discovering by vm.discovering.collectAsStateWithLifecycle()
+    val pinWarning by vm.pinWarning.collectAsStateWithLifecycle()
     var showAdd by rememberSaveable { mutableStateOf(false) }
     // A fingerprint: a device is looked up again in the live list (it may have changed).
     var sendTo by rememberSaveable { mutableStateOf<String?>(null) }
@@ -96,6 +106,15 @@ fun NearbyScreen(vm: MainViewModel, gate: PermissionGate, modifier: Modifier = M
                         },
                         modifier = Modifier.padding(horizontal = 16.dp, vertical = 8.dp),
                     )
+                }
+                pinWarning?.let { w ->
+                    item(key = "pin-warning") {
+                        PinWarningCard(
+                            warning = w,
+                            onDismiss = vm::dismissPinWarning,
+                            modifier = Modifier.padding(horizontal = 16.dp, vertical = 8.dp),
+                        )
+                    }
                 }
                 if (!networkAllowed) {
                     item(key = "permission") {
@@ -200,6 +219,47 @@ private fun ReceivingCard(settings: Settings, node: NodeState, onReceivingChange
                 )
             }
             Switch(checked = settings.receiving, onCheckedChange = null)
+        }
+    }
+}
+
+/**
+ * Wrong PINs were sent to this device: how many, the address of the last one, and until when
+ * Ferry refuses every PIN (the line goes when that time has passed). Shown until dismissed.
+ */
+@Composable
+private fun PinWarningCard(warning: PinWarning, onDismiss: () -> Unit, modifier: Modifier = Modifier) {
+    var now by remember(warning) { mutableLongStateOf(System.currentTimeMillis()) }
+    LaunchedEffect(warning) {
+        val until = warning.lockedUntilMs ?: return@LaunchedEffect
+        while (until > System.currentTimeMillis()) delay(until - System.currentTimeMillis())
+        now = System.currentTimeMillis()
+    }
+    Card(
+        colors = CardDefaults.cardColors(containerColor = MaterialTheme.colorScheme.errorContainer),
+        modifier = modifier.fillMaxWidth(),
+    ) {
+        Row(Modifier.padding(start = 16.dp, top = 8.dp, bottom = 16.dp, end = 4.dp)) {
+            Icon(Icons.Outlined.GppMaybe, contentDescription = null, modifier = Modifier.padding(top = 8.dp))
+            Column(
+                verticalArrangement = Arrangement.spacedBy(4.dp),
+                modifier = Modifier
+                    .weight(1f)
+                    .padding(start = 12.dp, top = 8.dp),
+            ) {
+                Text(
+                    pluralStringResource(R.plurals.pin_warning_title, warning.failures, warning.failures, warning.shownAddress),
+                    style = MaterialTheme.typography.titleSmall,
+                )
+                Text(stringResource(R.string.pin_warning_text), style = MaterialTheme.typography.bodyMedium)
+                val until = warning.lockedUntilMs
+                if (until != null && warning.locked(now)) {
+                    Text(stringResource(R.string.pin_warning_locked, formatClock(until)), style = MaterialTheme.typography.bodyMedium)
+                }
+            }
+            IconButton(onClick = onDismiss) {
+                Icon(Icons.Outlined.Close, contentDescription = stringResource(R.string.pin_warning_dismiss))
+            }
         }
     }
 }

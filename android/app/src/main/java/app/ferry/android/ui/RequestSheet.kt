@@ -34,7 +34,6 @@ import androidx.compose.runtime.setValue
 import androidx.compose.ui.Alignment
 import androidx.compose.ui.Modifier
 import androidx.compose.ui.platform.LocalContext
-import androidx.compose.ui.res.pluralStringResource
 import androidx.compose.ui.res.stringResource
 import androidx.compose.ui.semantics.Role
 import androidx.compose.ui.semantics.contentDescription
@@ -46,6 +45,7 @@ import androidx.compose.ui.unit.dp
 import androidx.compose.ui.unit.sp
 import app.ferry.android.R
 import app.ferry.android.formatCode
+import app.ferry.android.formatContents
 import app.ferry.android.formatSize
 import app.ferry.logic.PendingRequest
 import app.ferry.logic.shownName
@@ -85,7 +85,7 @@ fun RequestSheet(
                 }
             }
             Text(
-                pluralStringResource(R.plurals.request_wants_to_send, request.files.size, request.files.size, context.formatSize(request.totalSize)),
+                stringResource(R.string.request_wants_to_send, context.formatContents(request.files.size, request.emptyFolders, request.totalSize)),
                 style = MaterialTheme.typography.bodyLarge,
             )
 
