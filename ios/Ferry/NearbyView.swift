@@ -15,6 +15,7 @@ struct NearbyView: View {
         NavigationStack {
             List {
                 NodeStatusSection()
+                PinWarningSection()
                 if !model.texts.isEmpty {
                     Section("Messages") {
                         ForEach(model.texts) { text in
@@ -158,6 +159,34 @@ private struct NodeStatusSection: View {
                         .font(.callout)
                         .foregroundStyle(.secondary)
                     Button("Try Again") { model.start() }
+                        .buttonStyle(.bordered)
+                }
+                .padding(.vertical, 4)
+            }
+        }
+    }
+}
+
+/// Wrong PINs sent to this device: how many, from where, and whether PINs are refused for now.
+/// Shown until dismissed.
+private struct PinWarningSection: View {
+    @Environment(FerryModel.self) private var model
+
+    var body: some View {
+        if let warning = model.pinWarning {
+            Section {
+                VStack(alignment: .leading, spacing: 8) {
+                    Label("Wrong PIN entered \(counted(warning.failures, "time", "times")) from \(warning.shownAddress)",
+                          systemImage: "exclamationmark.shield.fill")
+                        .foregroundStyle(.red)
+                    Text("Someone tried to send files to this device with a wrong PIN. If it was not someone you know, keep your PIN to yourself.")
+                        .font(.callout)
+                        .foregroundStyle(.secondary)
+                    if let until = warning.lockedUntil, warning.isLocked() {
+                        Text("Ferry refuses every PIN until \(until.formatted(date: .omitted, time: .standard)) (trusted devices excepted).")
+                            .font(.callout)
+                    }
+                    Button("Dismiss") { model.dismissPinWarning() }
                         .buttonStyle(.bordered)
                 }
                 .padding(.vertical, 4)

@@ -37,6 +37,22 @@ extension Int64 {
     var bytes: String { formatted(.byteCount(style: .file)) }
 }
 
+/// "3 files", "1 empty folder".
+func counted(_ count: Int, _ one: String, _ many: String) -> String {
+    count == 1 ? "1 \(one)" : "\(count) \(many)"
+}
+
+extension PendingRequest {
+    /// What the request holds: "3 files, 2 empty folders, 1.2 MB" (no folders: "3 files, 1.2 MB").
+    var contents: String {
+        var parts: [String] = []
+        if !files.isEmpty || emptyFolders == 0 { parts.append(counted(files.count, "file", "files")) }
+        if emptyFolders > 0 { parts.append(counted(emptyFolders, "empty folder", "empty folders")) }
+        parts.append(totalSize.bytes)
+        return parts.joined(separator: ", ")
+    }
+}
+
 /// A device's symbol, name and details, as a list row shows it.
 struct DeviceRow: View {
     let device: NearbyDevice

@@ -32,7 +32,7 @@ struct RequestSheet: View {
                         }
                     }
                     .accessibilityElement(children: .combine)
-                    Text("wants to send you \(request.files.count == 1 ? "a file" : "\(request.files.count) files") (\(request.totalSize.bytes)).")
+                    Text("wants to send you \(request.contents).")
                 }
 
                 Section {
@@ -70,6 +70,10 @@ struct RequestSheet: View {
                             }
                         }
                         .accessibilityValue(selected.contains(file.id) ? "Selected" : "Not selected")
+                    }
+                    if request.emptyFolders > 0 {
+                        Label(counted(request.emptyFolders, "empty folder", "empty folders"), systemImage: "folder")
+                            .foregroundStyle(.secondary)
                     }
                 } header: {
                     HStack {

@@ -101,6 +101,8 @@ public final class FerryModel {
     /// Text messages not dismissed yet, newest first.
     public private(set) var texts: [ReceivedText] = []
     public private(set) var trusted: [TrustedEntry] = []
+    /// Wrong PINs sent to this device: the latest count, until `dismissPinWarning()`.
+    public private(set) var pinWarning: PinWarning?
     public private(set) var settings: Settings
     public private(set) var nodeState: NodeState = .stopped
     /// True while discovery is held or a scan lingers.
@@ -123,6 +125,8 @@ public final class FerryModel {
     // MARK: Internals
 
     private static let receivePrefix = "receive-"
+    /// Longer PIN locks are shown as this long (a year).
+    private static let maxLockSeconds: UInt64 = 365 * 24 * 3600
 
     private let paths: FerryPaths
     private let device: DeviceInfo
@@ -556,6 +560,11 @@ public final class FerryModel {
         try requireNode().answer(sessionId: sessionId, decision: decision)
     }
 
+    /// The user saw the PIN warning; the next wrong PIN shows a new one.
+    public func dismissPinWarning() {
+        pinWarning = nil
+    }
+
     public func dismissText(_ id: Int) {
         texts.removeAll { $0.id == id }
     }
@@ -654,7 +663,8 @@ public final class FerryModel {
             sessionId: request.sessionId, senderAlias: sender.alias, senderModel: sender.deviceModel,
             senderKind: DeviceType(sender.deviceKind), senderFingerprint: sender.fingerprint, senderAddress: sender.address,
             verified: sender.verified, trusted: sender.trusted, verificationCode: request.verificationCode,
-            files: request.files.map(RequestFile.init), totalSize: Int64(clamping: request.totalSize), receivedAt: .now
+            files: request.files.map(RequestFile.init), totalSize: Int64(clamping: request.totalSize),
+            emptyFolders: Int(request.emptyFolders), receivedAt: .now
         ))
     }
 
@@ -710,7 +720,19 @@ public final class FerryModel {
         case let .requestClosed(sessionId):
             closeRequest(sessionId, message: nil)
             maybeRestart()
+        case let .pinFailed(ip, failures, lockedSeconds):
+            pinFailed(ip: ip, failures: failures, lockedSeconds: lockedSeconds)
         }
+    }
+
+    /// A wrong PIN reached this node: the warning shows the latest count, and how long PIN
+    /// checks are locked.
+    func pinFailed(ip: String, failures: UInt32, lockedSeconds: UInt64?, at now: Date = .now) {
+        let until = lockedSeconds.map { now.addingTimeInterval(TimeInterval(min($0, Self.maxLockSeconds))) }
+        // A lock still running is not forgotten by a later report without one.
+        let kept = pinWarning?.lockedUntil.flatMap { $0 > now ? $0 : nil }
+        let lockedUntil = [until, kept].compactMap { $0 }.max()
+        pinWarning = PinWarning(address: ip, failures: Int(failures), lockedUntil: lockedUntil, date: now)
     }
 
     /// The end of a receive: recorded in the history first, so that a finished transfer is

@@ -82,9 +82,33 @@ public struct PendingRequest: Identifiable, Hashable, Sendable {
     public var verificationCode: String
     public var files: [RequestFile]
     public var totalSize: Int64
+    /// Empty folders the request also creates: with `files`, what the user accepts.
+    public var emptyFolders: Int
     public var receivedAt: Date
 
     public var id: String { sessionId }
+}
+
+/// Someone sent wrong PINs to this device (Ferry tells at most one every 2 seconds, and when a
+/// lock starts): shown until the user dismisses it.
+public struct PinWarning: Hashable, Sendable {
+    /// The address the last wrong PIN came from, as the node saw it (show `shownAddress`).
+    public var address: String
+    /// Wrong PINs this device counted recently, from every address together.
+    public var failures: Int
+    /// Until when PIN checks are locked for everyone but trusted devices; nil when they are not.
+    public var lockedUntil: Date?
+    /// When the last wrong PIN was told.
+    public var date: Date
+
+    /// `address` made safe to show on one line.
+    public var shownAddress: String { shownName(address) }
+
+    /// Whether PIN checks are locked at `now`.
+    public func isLocked(at now: Date = .now) -> Bool {
+        guard let lockedUntil else { return false }
+        return now < lockedUntil
+    }
 }
 
 public enum Direction: String, Codable, Sendable {

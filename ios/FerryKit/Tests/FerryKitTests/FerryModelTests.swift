@@ -504,6 +504,99 @@ final class FerryModelTests: XCTestCase {
         XCTAssertNil(outbox.batch(id: batch.id))
     }
 
+    @MainActor
+    func testAWrongPinIsShownOnTheReceiverUntilDismissed() async throws {
+        let h = try Harness()
+        defer { h.close() }
+        let rx = try h.model("Receiver")
+        let tx = try h.model("Sender")
+        try rx.updateSettings { $0.pin = "4711" }
+        try h.running(rx)
+        try h.running(tx)
+        XCTAssertNil(rx.pinWarning)
+        let f = try h.file("guess.txt", size: 10)
+        let device = try await h.find(rx, from: tx)
+
+        let wrong = try await tx.finished(try tx.send(to: device, items: [.file(f)], pin: "1234"))
+        XCTAssertEqual(wrong.errorKind, ErrorKinds.invalidPin, "\(wrong)")
+        let warning = try await eventually("the receiver's PIN warning") { rx.pinWarning }
+        XCTAssertEqual(warning.address, "127.0.0.1")
+        XCTAssertEqual(warning.shownAddress, "127.0.0.1")
+        XCTAssertEqual(warning.failures, 1)
+        XCTAssertNil(warning.lockedUntil, "one wrong PIN locks nothing")
+        XCTAssertFalse(warning.isLocked())
+        XCTAssertTrue(rx.requests.isEmpty, "a wrong PIN is never asked about")
+        XCTAssertEqual(h.received("Receiver"), [])
+        XCTAssertNil(tx.pinWarning, "the sender is not warned about its own guess")
+
+        rx.dismissPinWarning()
+        XCTAssertNil(rx.pinWarning)
+        // The right PIN warns of nothing.
+        let id = try tx.send(to: device, items: [.file(f)], pin: "4711")
+        let request = try await rx.firstRequest()
+        try rx.accept(request.sessionId)
+        let sent = try await tx.finished(id)
+        XCTAssertEqual(sent.state, .done, "\(sent)")
+        XCTAssertNil(rx.pinWarning)
+    }
+
+    @MainActor
+    func testAPinLockIsShownUntilItEndsAndTheAddressIsMadeSafe() throws {
+        let h = try Harness()
+        defer { h.close() }
+        let model = try h.model("Receiver")
+        let start = Date(timeIntervalSince1970: 1_000_000)
+        model.pinFailed(ip: "10.0.0.7", failures: 6, lockedSeconds: 4, at: start)
+        let locked = try XCTUnwrap(model.pinWarning)
+        XCTAssertEqual(locked.failures, 6)
+        XCTAssertEqual(locked.lockedUntil, start + 4)
+        XCTAssertTrue(locked.isLocked(at: start))
+        XCTAssertFalse(locked.isLocked(at: start + 4))
+
+        // A later report without a lock (a trusted device's wrong PIN) keeps the running lock.
+        model.pinFailed(ip: "10.0.0.8", failures: 7, lockedSeconds: nil, at: start + 2)
+        XCTAssertEqual(model.pinWarning, PinWarning(address: "10.0.0.8", failures: 7, lockedUntil: start + 4, date: start + 2))
+        // Once it is over it is not shown any more.
+        model.pinFailed(ip: "1.2.3.4\u{202E}\n", failures: 8, lockedSeconds: nil, at: start + 5)
+        let after = try XCTUnwrap(model.pinWarning)
+        XCTAssertNil(after.lockedUntil)
+        XCTAssertEqual(after.shownAddress, "1.2.3.4\\u{202e}\\n")
+        // A lock longer than any clock can add stays a date in the future.
+        model.pinFailed(ip: "10.0.0.9", failures: 9, lockedSeconds: .max, at: start + 5)
+        XCTAssertGreaterThan(try XCTUnwrap(model.pinWarning?.lockedUntil), start + 5)
+        model.dismissPinWarning()
+        XCTAssertNil(model.pinWarning)
+    }
+
+    @MainActor
+    func testAFolderWithAnEmptyFolderInsideIsAskedAboutWithItsFolderCount() async throws {
+        let h = try Harness()
+        defer { h.close() }
+        let rx = try h.model("Receiver")
+        let tx = try h.model("Sender")
+        try h.running(rx)
+        try h.running(tx)
+        let photo = try h.file("Album/photo.jpg", size: 500)
+        let album = h.root.appending(path: "out/Album", directoryHint: .isDirectory)
+        try FileManager.default.createDirectory(at: album.appending(path: "empty", directoryHint: .isDirectory), withIntermediateDirectories: false)
+        let device = try await h.find(rx, from: tx)
+
+        let id = try tx.send(to: device, items: [.file(album)])
+        let request = try await rx.firstRequest()
+        XCTAssertEqual(request.files.map(\.name), ["Album/photo.jpg"])
+        XCTAssertEqual(request.emptyFolders, 1)
+        XCTAssertEqual(request.totalSize, 500)
+        try rx.accept(request.sessionId)
+        let sent = try await tx.finished(id)
+        XCTAssertEqual(sent.state, .done, "\(sent)")
+        _ = try await eventually("the receive to end") { rx.transfers.first { $0.direction == .receive && $0.state.isFinished } }
+        let inbox = h.inbox("Receiver")
+        XCTAssertEqual(try Data(contentsOf: inbox.appending(path: "Album/photo.jpg")), try Data(contentsOf: photo))
+        var isDirectory: ObjCBool = false
+        let empty = inbox.appending(path: "Album/empty").path(percentEncoded: false)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: empty, isDirectory: &isDirectory) && isDirectory.boolValue, "the empty folder was made")
+    }
+
     func testHistoryKeepsAnyNameIsCappedAndSurvivesDamage() throws {
         let root = FileManager.default.temporaryDirectory.appending(path: "ferry-history-\(UUID().uuidString)", directoryHint: .isDirectory)
         defer { try? FileManager.default.removeItem(at: root) }
