@@ -36,3 +36,199 @@ pub fn write_private_atomic(path: &Path, data: &[u8]) -> Result<()> {
     }
     Ok(())
 }
+
+// ---------------------------------------------------------------------------------------------------------------------
+// The `*at` layer received files go through.
+//
+// Every call below takes a [`SafeName`]: one path component that was checked when it was made and is checked again on
+// every call, so `.`, `..`, an empty name or a name with `/` never reaches the kernel, whatever the sanitiser above did.
+// Nothing here follows a symlink: folders are opened with `O_NOFOLLOW | O_DIRECTORY`, files are created with
+// `O_CREAT | O_EXCL | O_NOFOLLOW`, `linkat` is called without `AT_SYMLINK_FOLLOW` and `fstatat` with
+// `AT_SYMLINK_NOFOLLOW`. There is no `unsafe` here: the calls go through `rustix`.
+
+use rustix::fs::{AtFlags, FlockOperation, Mode, OFlags};
+use rustix::io::Errno;
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+/// Longest single file name (one path component) Ferry writes, in bytes.
+pub const MAX_NAME_BYTES: usize = 255;
+
+/// One file name (a single path component) that is safe to hand to an `*at` call below the destination: not empty, not
+/// `.`, `..` or any other name made only of dots, no `/`, `\` or NUL, at most 255 bytes.
+///
+/// The only way to make one is [`SafeName::new`], which checks all of this.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SafeName(String);
+
+/// Why `name` is not a safe single file name, if it is not.
+fn name_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        Some("empty name")
+    } else if name.bytes().all(|b| b == b'.') {
+        Some("name made only of dots (path traversal)")
+    } else if name.contains(['/', '\\']) {
+        Some("path separator in a name (path traversal)")
+    } else if name.contains('\0') {
+        Some("NUL character")
+    } else if name.len() > MAX_NAME_BYTES {
+        Some("name longer than 255 bytes")
+    } else {
+        None
+    }
+}
+
+impl SafeName {
+    /// Checks `name` and wraps it; refuses empty, dot-only, separator- or NUL-containing and over-long names.
+    pub fn new(name: &str) -> io::Result<SafeName> {
+        match name_problem(name) {
+            None => Ok(SafeName(name.to_string())),
+            Some(why) => Err(io::Error::new(io::ErrorKind::InvalidInput, format!("refused file name {name:?}: {why}"))),
+        }
+    }
+
+    /// Whether [`SafeName::new`] would accept `name`.
+    pub fn is_valid(name: &str) -> bool {
+        name_problem(name).is_none()
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The name, checked once more: every `*at` call goes through this, so the layer refuses a bad name on its own.
+    fn checked(&self) -> io::Result<&str> {
+        match name_problem(&self.0) {
+            None => Ok(&self.0),
+            Some(why) => Err(io::Error::new(io::ErrorKind::InvalidInput, format!("refused file name {:?}: {why}", self.0))),
+        }
+    }
+}
+
+impl std::fmt::Display for SafeName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl AsRef<str> for SafeName {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<std::path::Path> for SafeName {
+    fn as_ref(&self) -> &std::path::Path {
+        std::path::Path::new(&self.0)
+    }
+}
+
+/// Opens an absolute folder (the destination itself) for the `*at` calls below it.
+pub(crate) fn open_dir(path: &Path) -> io::Result<OwnedFd> {
+    Ok(rustix::fs::open(path, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?)
+}
+
+/// Opens the sub-folder `name` of `parent`; a symlink (`ELOOP`) or a non-folder (`ENOTDIR`) is an error.
+pub(crate) fn open_dir_at(parent: BorrowedFd<'_>, name: &SafeName) -> io::Result<OwnedFd> {
+    let name = name.checked()?;
+    Ok(rustix::fs::openat(parent, name, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?)
+}
+
+/// Creates the folder `name` in `parent` (mode 0755 before umask); an existing entry of any kind is `AlreadyExists`.
+pub(crate) fn mkdir_at(parent: BorrowedFd<'_>, name: &SafeName) -> io::Result<()> {
+    let name = name.checked()?;
+    Ok(rustix::fs::mkdirat(parent, name, Mode::from_raw_mode(0o755))?)
+}
+
+/// Opens (creating if needed) the sub-folder `name` of `parent`, never following a symlink.
+pub(crate) fn open_or_create_dir_at(parent: BorrowedFd<'_>, name: &SafeName) -> io::Result<OwnedFd> {
+    match open_dir_at(parent, name) {
+        Ok(fd) => Ok(fd),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            match mkdir_at(parent, name) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e),
+            }
+            open_dir_at(parent, name)
+        }
+        Err(e) if e.raw_os_error() == Some(Errno::LOOP.raw_os_error()) || e.raw_os_error() == Some(Errno::NOTDIR.raw_os_error()) => {
+            Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{name:?} exists and is not a folder (or is a symlink)")))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Creates the new file `name` in `parent` for writing (mode 0644 before umask); never opens an existing entry.
+pub(crate) fn create_new_file_at(parent: BorrowedFd<'_>, name: &SafeName) -> io::Result<File> {
+    let name = name.checked()?;
+    let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    Ok(File::from(rustix::fs::openat(parent, name, flags, Mode::from_raw_mode(0o644))?))
+}
+
+/// Opens the existing entry `name` in `parent` for reading without following a symlink and without blocking (a FIFO
+/// planted under the destination does not hang the caller).
+pub(crate) fn open_existing_nofollow_at(parent: BorrowedFd<'_>, name: &SafeName) -> io::Result<File> {
+    let name = name.checked()?;
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
+    Ok(File::from(rustix::fs::openat(parent, name, flags, Mode::empty())?))
+}
+
+/// Gives the entry `old` of `dir` the additional name `new` in the same folder; never replaces an existing `new` and
+/// never follows a symlink named `old`.
+pub(crate) fn link_at(dir: BorrowedFd<'_>, old: &SafeName, new: &SafeName) -> io::Result<()> {
+    let (old, new) = (old.checked()?, new.checked()?);
+    Ok(rustix::fs::linkat(dir, old, dir, new, AtFlags::empty())?)
+}
+
+/// Renames `old` to `new` in `dir`. This replaces an existing `new`: callers check first (see [`exists_at`]).
+pub(crate) fn rename_at(dir: BorrowedFd<'_>, old: &SafeName, new: &SafeName) -> io::Result<()> {
+    let (old, new) = (old.checked()?, new.checked()?);
+    Ok(rustix::fs::renameat(dir, old, dir, new)?)
+}
+
+/// Removes the file (or symlink, never its target) `name` from `dir`.
+pub(crate) fn unlink_file_at(dir: BorrowedFd<'_>, name: &SafeName) -> io::Result<()> {
+    let name = name.checked()?;
+    Ok(rustix::fs::unlinkat(dir, name, AtFlags::empty())?)
+}
+
+/// The status of the entry `name` in `dir` itself (a symlink is not followed).
+pub(crate) fn stat_at_nofollow(dir: BorrowedFd<'_>, name: &SafeName) -> io::Result<rustix::fs::Stat> {
+    let name = name.checked()?;
+    Ok(rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)?)
+}
+
+/// Whether `dir` has an entry `name` of any kind (a dangling symlink counts).
+pub(crate) fn exists_at(dir: BorrowedFd<'_>, name: &SafeName) -> io::Result<bool> {
+    match stat_at_nofollow(dir, name) {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Takes an exclusive `flock` on `file` without waiting: `Ok(false)` when another open file holds it.
+pub(crate) fn try_lock_exclusive(file: impl AsFd) -> io::Result<bool> {
+    match rustix::fs::flock(file, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(true),
+        Err(e) if e == Errno::WOULDBLOCK || e == Errno::AGAIN => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Whether `a` and `b` are the same file (device and inode).
+pub(crate) fn same_file(a: &rustix::fs::Stat, b: &rustix::fs::Stat) -> bool {
+    a.st_dev == b.st_dev && a.st_ino == b.st_ino
+}
+
+/// The status of an open file.
+pub(crate) fn fstat(file: impl AsFd) -> io::Result<rustix::fs::Stat> {
+    Ok(rustix::fs::fstat(file)?)
+}
+
+/// Whether a status is that of a regular file.
+pub(crate) fn is_regular(st: &rustix::fs::Stat) -> bool {
+    rustix::fs::FileType::from_raw_mode(st.st_mode as _) == rustix::fs::FileType::RegularFile
+}

@@ -2,34 +2,54 @@
 //!
 //! * A file name from a peer is split on `/` (and `\`) into components; `..`, `.`, empty
 //!   components, absolute paths, drive letters and NUL are refused, every other component is
-//!   sanitised.
+//!   sanitised (control and reserved characters replaced, Unicode format characters such as
+//!   U+202E dropped, shortened to 255 bytes, numbered on collision), and the result of every
+//!   transformation is checked again: a saved component is never empty, never made only of dots,
+//!   never contains `/`, `\` or NUL (see [`SafeName`]).
+//! * The file-system layer itself only takes [`SafeName`]s and checks them again on every `*at`
+//!   call, independent of the sanitiser.
 //! * Folders are opened one component at a time with `openat(O_NOFOLLOW | O_DIRECTORY)` starting
 //!   from the destination's descriptor, so nothing is ever written outside the destination, also
 //!   not through a symlink that already sits in it.
-//! * Data goes into a hidden temporary file next to the final name, created with `O_EXCL`; it
-//!   gets its final name only on [`PartFile::commit`], without replacing anything (`name (2).ext`
-//!   on collision). A [`PartFile`] dropped without commit removes its temporary file.
+//! * Data goes into a hidden temporary file next to the final name, created with `O_EXCL` and held
+//!   under an exclusive `flock` for its whole life; it gets its final name only on
+//!   [`PartFile::commit`], without replacing anything (`name (2).ext` on collision). A [`PartFile`]
+//!   dropped without commit removes its temporary file; one left by a receiver that was killed is
+//!   removed by [`ReceiveDir::clean_stale_parts`] when the next receiver starts.
 
 use crate::error::{Error, ErrorKind, Result};
-use std::ffi::CString;
+use crate::fsutil;
+pub use crate::fsutil::SafeName;
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use unicode_general_category::{get_general_category, GeneralCategory};
 
-const MAX_COMPONENT_BYTES: usize = 255;
+const MAX_COMPONENT_BYTES: usize = fsutil::MAX_NAME_BYTES;
 const MAX_DEPTH: usize = 64;
 const MAX_PATH_BYTES: usize = 4096;
+/// A kept extension is at most this long (bytes, with its dot) when a name must be shortened.
+const MAX_KEPT_EXT_BYTES: usize = 16;
 pub const TEMP_PREFIX: &str = ".ferry-";
 pub const TEMP_SUFFIX: &str = ".part";
+/// How deep [`ReceiveDir::clean_stale_parts`] looks below the destination.
+pub const STALE_SCAN_MAX_DEPTH: usize = 16;
+/// How many folder entries [`ReceiveDir::clean_stale_parts`] looks at, at most.
+pub const STALE_SCAN_MAX_ENTRIES: usize = 100_000;
 
 fn path_error(name: &str, why: &str) -> Error {
     Error::new(ErrorKind::InvalidInput, format!("refused file name {name:?}: {why}"))
 }
 
-/// Splits and sanitises a peer-supplied relative path (`fileName`).
+/// Splits and sanitises a peer-supplied relative path (`fileName`); every returned component is a valid
+/// [`SafeName`].
 pub fn sanitize_relative_path(name: &str) -> Result<Vec<String>> {
+    Ok(safe_components(name)?.into_iter().map(|c| c.as_str().to_string()).collect())
+}
+
+/// [`sanitize_relative_path`] as checked names, for the file-system layer.
+pub fn safe_components(name: &str) -> Result<Vec<SafeName>> {
     if name.is_empty() {
         return Err(path_error(name, "empty name"));
     }
@@ -55,107 +75,153 @@ pub fn sanitize_relative_path(name: &str) -> Result<Vec<String>> {
         match part {
             "" => return Err(path_error(name, "empty path component")),
             "." | ".." => return Err(path_error(name, "path traversal")),
-            _ => out.push(sanitize_component(part)),
+            _ => {}
         }
+        // Checked again after sanitising: the sanitised form is what reaches the file system.
+        let clean = sanitize_component(part);
+        out.push(SafeName::new(&clean).map_err(|e| path_error(name, &e.to_string()))?);
     }
     Ok(out)
 }
 
-/// Makes one path component safe on every platform Ferry runs on.
+/// Whether `c` is left out of saved file names: Unicode format characters (general category Cf: bidirectional
+/// controls such as U+202E, zero-width characters, U+FEFF, tags, ...).
+pub fn is_format_char(c: char) -> bool {
+    get_general_category(c) == GeneralCategory::Format
+}
+
+/// Whether `s` is a name made only of dots (`.`, `..`, `...`), or empty.
+fn dot_only(s: &str) -> bool {
+    s.bytes().all(|b| b == b'.')
+}
+
+/// Whether a sanitised name would be taken for one of Ferry's own temporary files.
+fn looks_like_temp(s: &str) -> bool {
+    s.starts_with(TEMP_PREFIX) && s.ends_with(TEMP_SUFFIX)
+}
+
+/// Whether a name is reserved on Windows (`CON`, `com1.txt`, ...).
+fn reserved_on_windows(s: &str) -> bool {
+    let stem_upper = s.split('.').next().unwrap_or("").trim_end().to_ascii_uppercase();
+    matches!(stem_upper.as_str(), "CON" | "PRN" | "AUX" | "NUL")
+        || ((stem_upper.starts_with("COM") || stem_upper.starts_with("LPT"))
+            && stem_upper.len() == 4
+            && stem_upper.as_bytes()[3].is_ascii_digit())
+}
+
+/// Makes one path component safe on every platform Ferry runs on. The result is always a valid [`SafeName`]:
+/// not empty, not made only of dots, without `/`, `\`, NUL, control or format characters, at most 255 bytes.
 pub fn sanitize_component(part: &str) -> String {
     let mut s: String = part
         .chars()
-        .map(|c| if c.is_control() || matches!(c, '<' | '>' | ':' | '"' | '|' | '?' | '*') { '_' } else { c })
+        .filter(|&c| !is_format_char(c))
+        .map(|c| {
+            let odd = c.is_control() || matches!(c, '<' | '>' | ':' | '"' | '|' | '?' | '*' | '/' | '\\' | '\u{2028}' | '\u{2029}');
+            if odd {
+                '_'
+            } else {
+                c
+            }
+        })
         .collect();
-    // Windows drops trailing dots and spaces.
-    while s.ends_with('.') || s.ends_with(' ') {
-        s.pop();
+    // Each step below may undo what an earlier one ensured (shortening can leave trailing dots, trimming can make a
+    // reserved name, a prefix can make it too long): repeat until nothing changes. Three rounds always suffice.
+    for _ in 0..4 {
+        // Windows drops trailing dots and spaces.
+        let trimmed = s.trim_end_matches(['.', ' ']).len();
+        s.truncate(trimmed);
+        if s.is_empty() {
+            return "untitled".to_string();
+        }
+        if reserved_on_windows(&s) || looks_like_temp(&s) {
+            s.insert(0, '_');
+        }
+        if s.len() <= MAX_COMPONENT_BYTES {
+            break;
+        }
+        s = truncate_component(&s, MAX_COMPONENT_BYTES);
     }
-    if s.is_empty() {
-        return "untitled".to_string();
+    // The last line: whatever the steps above did, never hand out an invalid name.
+    if SafeName::is_valid(&s) && s.len() <= MAX_COMPONENT_BYTES && !s.ends_with(['.', ' ']) {
+        s
+    } else {
+        "untitled".to_string()
     }
-    let stem_upper = s.split('.').next().unwrap_or("").trim_end().to_ascii_uppercase();
-    let reserved = matches!(stem_upper.as_str(), "CON" | "PRN" | "AUX" | "NUL")
-        || ((stem_upper.starts_with("COM") || stem_upper.starts_with("LPT"))
-            && stem_upper.len() == 4
-            && stem_upper.as_bytes()[3].is_ascii_digit());
-    if reserved {
-        s.insert(0, '_');
-    }
-    truncate_component(&s, MAX_COMPONENT_BYTES)
 }
 
-/// Shortens a name to at most `max` bytes, keeping a short extension.
+/// The longest prefix of `s` of at most `max` bytes that ends on a character boundary.
+fn floor_chars(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut cut = max;
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    &s[..cut]
+}
+
+/// Shortens a name to at most `max` bytes, keeping a short extension when the rest keeps more than dots.
+/// The result may be empty or dot-only only when `s` itself starts with `max` dots; callers check.
 fn truncate_component(s: &str, max: usize) -> String {
     if s.len() <= max {
         return s.to_string();
     }
     let (stem, ext) = split_ext(s);
-    let ext = if ext.len() <= 16 { ext } else { "" };
-    let mut cut = max - ext.len();
-    while !stem.is_char_boundary(cut.min(stem.len())) {
-        cut -= 1;
+    if !ext.is_empty() && ext.len() <= MAX_KEPT_EXT_BYTES && ext.len() < max {
+        let kept = floor_chars(stem, max - ext.len());
+        if !dot_only(kept) {
+            return format!("{kept}{ext}");
+        }
     }
-    format!("{}{}", &stem[..cut.min(stem.len())], ext)
+    floor_chars(s, max).to_string()
 }
 
-/// `("photo", ".jpg")`; a leading dot is part of the stem (`.bashrc` has no extension).
+/// `("photo", ".jpg")`. The stem always keeps something other than dots: `.bashrc` and `...x` have no extension.
 fn split_ext(name: &str) -> (&str, &str) {
     match name.rfind('.') {
-        Some(i) if i > 0 => (&name[..i], &name[i..]),
+        Some(i) if !dot_only(&name[..i]) => (&name[..i], &name[i..]),
         _ => (name, ""),
     }
 }
 
-/// The n-th collision alternative: `name (n).ext`.
+/// The n-th collision alternative of a name: `name (n).ext` (n = 1 is the name itself).
+///
+/// `name` is sanitised first ([`sanitize_component`]; a sanitised name is kept as it is), and the result is always a
+/// valid [`SafeName`] of at most 255 bytes: the stem is shortened for the suffix and, when the extension alone leaves
+/// no room, the extension too.
 pub fn numbered_name(name: &str, n: u32) -> String {
+    let base = sanitize_component(name);
     if n <= 1 {
-        return name.to_string();
+        return base;
     }
-    let (stem, ext) = split_ext(name);
     let suffix = format!(" ({n})");
-    let stem = truncate_component(stem, MAX_COMPONENT_BYTES.saturating_sub(suffix.len() + ext.len()));
-    format!("{stem}{suffix}{ext}")
-}
-
-fn cstr(s: &str) -> io::Result<CString> {
-    CString::new(s).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in name"))
-}
-
-fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
-    if ret < 0 {
-        Err(io::Error::last_os_error())
+    let (stem, ext) = split_ext(&base);
+    let first_char = stem.chars().next().map_or(0, char::len_utf8);
+    let room = MAX_COMPONENT_BYTES.saturating_sub(suffix.len() + ext.len());
+    let (stem, ext) = if room >= first_char {
+        (floor_chars(stem, room), ext)
     } else {
-        Ok(ret)
-    }
+        // The extension alone leaves no room: keep the stem's first character and cut the extension.
+        let stem = floor_chars(stem, first_char);
+        let ext = floor_chars(ext, MAX_COMPONENT_BYTES - stem.len() - suffix.len()).trim_end_matches(['.', ' ']);
+        (stem, ext)
+    };
+    let out = format!("{stem}{suffix}{ext}");
+    debug_assert!(out.len() <= MAX_COMPONENT_BYTES && SafeName::is_valid(&out), "{out:?}");
+    out
 }
 
-fn open_dir_at(parent: RawFd, name: &str) -> io::Result<OwnedFd> {
-    let c = cstr(name)?;
-    let fd = cvt(unsafe {
-        libc::openat(parent, c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC)
-    })?;
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+/// The name of a temporary file: `.ferry-` + 16 hex digits + `.part`.
+fn temp_file_name() -> String {
+    format!("{TEMP_PREFIX}{:016x}{TEMP_SUFFIX}", rand::random::<u64>())
 }
 
-/// Opens (creating if needed) the sub-folder `name` of `parent`, never following a symlink.
-fn open_or_create_dir_at(parent: RawFd, name: &str) -> io::Result<OwnedFd> {
-    match open_dir_at(parent, name) {
-        Ok(fd) => Ok(fd),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            let c = cstr(name)?;
-            match cvt(unsafe { libc::mkdirat(parent, c.as_ptr(), 0o755) }) {
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(e),
-            }
-            open_dir_at(parent, name)
-        }
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) || e.raw_os_error() == Some(libc::ENOTDIR) => Err(
-            io::Error::new(io::ErrorKind::InvalidInput, format!("{name:?} exists and is not a folder (or is a symlink)")),
-        ),
-        Err(e) => Err(e),
-    }
+/// Whether `name` is exactly the form of [`temp_file_name`].
+fn is_temp_file_name(name: &str) -> bool {
+    name.strip_prefix(TEMP_PREFIX)
+        .and_then(|r| r.strip_suffix(TEMP_SUFFIX))
+        .is_some_and(|hex| hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// The folder received files go to.
@@ -165,11 +231,17 @@ pub struct ReceiveDir {
 }
 
 impl ReceiveDir {
-    /// Uses `root` (created if missing) as the destination.
+    /// Uses `root` (created if missing) as the destination, and removes the temporary files that receivers which
+    /// were killed left in it ([`ReceiveDir::clean_stale_parts`]).
     pub fn new(root: &Path) -> Result<ReceiveDir> {
         std::fs::create_dir_all(root).map_err(|e| Error::io(format!("cannot create {}", root.display()), e))?;
         let root = root.canonicalize().map_err(|e| Error::io(format!("cannot open {}", root.display()), e))?;
-        Ok(ReceiveDir { root })
+        let dir = ReceiveDir { root };
+        let removed = dir.clean_stale_parts();
+        if removed > 0 {
+            tracing::info!("removed {removed} unfinished file(s) left in {} by an earlier receiver", dir.root.display());
+        }
+        Ok(dir)
     }
 
     pub fn root(&self) -> &Path {
@@ -177,62 +249,113 @@ impl ReceiveDir {
     }
 
     fn open_root(&self) -> io::Result<OwnedFd> {
-        let c = CString::new(self.root.as_os_str().as_bytes())
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in destination"))?;
-        let fd = cvt(unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) })?;
-        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+        fsutil::open_dir(&self.root)
     }
 
     /// Opens the folder made of `dirs` below the destination, creating what is missing.
-    fn open_subdir(&self, dirs: &[String]) -> io::Result<OwnedFd> {
+    fn open_subdir(&self, dirs: &[SafeName]) -> io::Result<OwnedFd> {
         let mut fd = self.open_root()?;
         for d in dirs {
-            fd = open_or_create_dir_at(fd.as_raw_fd(), d)?;
+            fd = fsutil::open_or_create_dir_at(fd.as_fd(), d)?;
         }
         Ok(fd)
     }
 
     /// Creates a (possibly empty) folder given as a peer-supplied relative path.
     pub fn create_dir(&self, rel: &str) -> Result<PathBuf> {
-        let comps = sanitize_relative_path(rel)?;
+        let comps = safe_components(rel)?;
         self.open_subdir(&comps).map_err(|e| Error::io(format!("cannot create folder {rel:?}"), e))?;
         Ok(comps.iter().fold(self.root.clone(), |p, c| p.join(c)))
     }
 
     /// Starts receiving the file `rel` (a peer-supplied relative path).
     pub fn begin_file(&self, rel: &str) -> Result<PartFile> {
-        let mut comps = sanitize_relative_path(rel)?;
+        let mut comps = safe_components(rel)?;
         let name = comps.pop().expect("at least one component");
         let dir_fd = self.open_subdir(&comps).map_err(|e| Error::io(format!("cannot create folder for {rel:?}"), e))?;
         let dir_path = comps.iter().fold(self.root.clone(), |p, c| p.join(c));
         for _ in 0..16 {
-            let temp_name = format!("{TEMP_PREFIX}{:016x}{TEMP_SUFFIX}", rand::random::<u64>());
-            let c = cstr(&temp_name)?;
-            let res = cvt(unsafe {
-                libc::openat(
-                    dir_fd.as_raw_fd(),
-                    c.as_ptr(),
-                    libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-                    0o644 as libc::c_uint,
-                )
-            });
-            match res {
-                Ok(fd) => {
-                    return Ok(PartFile {
-                        dir_fd,
-                        dir_path,
-                        final_name: name,
-                        temp_name,
-                        file: Some(unsafe { File::from_raw_fd(fd) }),
-                        committed: false,
-                    })
-                }
+            let temp_name = SafeName::new(&temp_file_name())?;
+            let file = match fsutil::create_new_file_at(dir_fd.as_fd(), &temp_name) {
+                Ok(file) => file,
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(Error::io(format!("cannot create a file for {rel:?}"), e)),
+            };
+            // The lock says "a live receiver writes this" for as long as the file is open. A cleaner in another
+            // receiver that got to the fresh file first has removed (or is removing) its name: pick another.
+            if !fsutil::try_lock_exclusive(&file).map_err(|e| Error::io("cannot lock a received file", e))? || !still_named(dir_fd.as_fd(), &temp_name, &file) {
+                continue;
             }
+            return Ok(PartFile { dir_fd, dir_path, final_name: name, temp_name, file: Some(file), committed: false });
         }
         Err(Error::new(ErrorKind::Io, "cannot pick a temporary file name"))
     }
+
+    /// Removes the temporary files (`.ferry-*.part`) that receivers which are gone left below the destination, and
+    /// returns how many. A temporary file is removed only when its exclusive lock can be taken at once, so the files a
+    /// live receiver (also another process on the same folder) is writing stay. The walk never follows a symlink, and
+    /// is bounded: [`STALE_SCAN_MAX_DEPTH`] folders deep, [`STALE_SCAN_MAX_ENTRIES`] entries in all.
+    pub fn clean_stale_parts(&self) -> usize {
+        let Ok(root) = self.open_root() else { return 0 };
+        let mut budget = STALE_SCAN_MAX_ENTRIES;
+        clean_dir(root.as_fd(), 0, &mut budget)
+    }
+}
+
+/// Whether `name` in `dir` is still the open `file`.
+fn still_named(dir: BorrowedFd<'_>, name: &SafeName, file: &File) -> bool {
+    match (fsutil::stat_at_nofollow(dir, name), fsutil::fstat(file)) {
+        (Ok(a), Ok(b)) => fsutil::same_file(&a, &b),
+        _ => false,
+    }
+}
+
+fn clean_dir(dir: BorrowedFd<'_>, depth: usize, budget: &mut usize) -> usize {
+    let Ok(entries) = rustix::fs::Dir::read_from(dir) else { return 0 };
+    let mut removed = 0;
+    for entry in entries {
+        if *budget == 0 {
+            break;
+        }
+        *budget -= 1;
+        let Ok(entry) = entry else { break };
+        // Names Ferry never writes (not UTF-8, `.`, `..`, ...) are passed over.
+        let Ok(name) = entry.file_name().to_str() else { continue };
+        let Ok(name) = SafeName::new(name) else { continue };
+        let mut file_type = entry.file_type();
+        if file_type == rustix::fs::FileType::Unknown {
+            match fsutil::stat_at_nofollow(dir, &name) {
+                Ok(st) => file_type = rustix::fs::FileType::from_raw_mode(st.st_mode as _),
+                Err(_) => continue,
+            }
+        }
+        match file_type {
+            rustix::fs::FileType::Directory if depth + 1 < STALE_SCAN_MAX_DEPTH => {
+                if let Ok(sub) = fsutil::open_dir_at(dir, &name) {
+                    removed += clean_dir(sub.as_fd(), depth + 1, budget);
+                }
+            }
+            rustix::fs::FileType::RegularFile if is_temp_file_name(name.as_str()) => {
+                removed += usize::from(remove_if_stale(dir, &name));
+            }
+            _ => {}
+        }
+    }
+    removed
+}
+
+/// Removes the temporary file `name` from `dir` if it is a regular file no live receiver holds locked.
+fn remove_if_stale(dir: BorrowedFd<'_>, name: &SafeName) -> bool {
+    let Ok(file) = fsutil::open_existing_nofollow_at(dir, name) else { return false };
+    match fsutil::fstat(&file) {
+        Ok(st) if fsutil::is_regular(&st) => {}
+        _ => return false,
+    }
+    if !matches!(fsutil::try_lock_exclusive(&file), Ok(true)) {
+        return false;
+    }
+    // Only if the name still is the file this lock is on.
+    still_named(dir, name, &file) && fsutil::unlink_file_at(dir, name).is_ok()
 }
 
 /// A file being received: a hidden temporary file that becomes visible only on commit.
@@ -240,8 +363,9 @@ impl ReceiveDir {
 pub struct PartFile {
     dir_fd: OwnedFd,
     dir_path: PathBuf,
-    final_name: String,
-    temp_name: String,
+    final_name: SafeName,
+    temp_name: SafeName,
+    /// Open, and so holding the exclusive lock, until the file has its final name (or is removed).
     file: Option<File>,
     committed: bool,
 }
@@ -256,10 +380,9 @@ impl PartFile {
         self.dir_path.join(&self.temp_name)
     }
 
-    /// Applies times, closes the file and gives it its final name (numbered on collision).
+    /// Applies times, gives the file its final name (numbered on collision) and closes it.
     /// Returns the final path.
     pub fn commit(mut self, modified: Option<std::time::SystemTime>, accessed: Option<std::time::SystemTime>) -> Result<PathBuf> {
-        let file = self.file.take().expect("file open until commit");
         let mut times = std::fs::FileTimes::new();
         if let Some(m) = modified {
             times = times.set_modified(m);
@@ -268,50 +391,47 @@ impl PartFile {
             times = times.set_accessed(a);
         }
         if modified.is_some() || accessed.is_some() {
-            file.set_times(times).map_err(|e| Error::io("cannot set file times", e))?;
+            self.file().set_times(times).map_err(|e| Error::io("cannot set file times", e))?;
         }
-        drop(file);
-        let temp = cstr(&self.temp_name)?;
-        let dir = self.dir_fd.as_raw_fd();
+        // The file stays open (locked) while it is named, so no cleaner takes it in between.
+        let dir = self.dir_fd.as_fd();
         for n in 1..=10_000u32 {
-            let candidate = numbered_name(&self.final_name, n);
-            let c = cstr(&candidate)?;
+            let candidate = SafeName::new(&numbered_name(self.final_name.as_str(), n)).map_err(|e| Error::io("cannot name received file", e))?;
             // A hard link never replaces an existing entry; then drop the temporary name.
-            match cvt(unsafe { libc::linkat(dir, temp.as_ptr(), dir, c.as_ptr(), 0) }) {
-                Ok(_) => {
-                    let _ = unsafe { libc::unlinkat(dir, temp.as_ptr(), 0) };
+            match fsutil::link_at(dir, &self.temp_name, &candidate) {
+                Ok(()) => {
+                    let _ = fsutil::unlink_file_at(dir, &self.temp_name);
                     self.committed = true;
+                    self.file.take();
                     return Ok(self.dir_path.join(candidate));
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-                Err(e) if matches!(e.raw_os_error(), Some(libc::EPERM) | Some(libc::EOPNOTSUPP) | Some(libc::EXDEV)) => {
+                Err(e) if [rustix::io::Errno::PERM, rustix::io::Errno::OPNOTSUPP, rustix::io::Errno::XDEV]
+                    .iter()
+                    .any(|c| e.raw_os_error() == Some(c.raw_os_error())) =>
+                {
                     // File systems without hard links (FAT, some Android storage): check, then rename.
-                    let exists = unsafe {
-                        let mut st: libc::stat = std::mem::zeroed();
-                        libc::fstatat(dir, c.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) == 0
-                    };
-                    if exists {
+                    if fsutil::exists_at(dir, &candidate).map_err(|e| Error::io("cannot name received file", e))? {
                         continue;
                     }
-                    cvt(unsafe { libc::renameat(dir, temp.as_ptr(), dir, c.as_ptr()) })
-                        .map_err(|e| Error::io("cannot rename received file", e))?;
+                    fsutil::rename_at(dir, &self.temp_name, &candidate).map_err(|e| Error::io("cannot rename received file", e))?;
                     self.committed = true;
+                    self.file.take();
                     return Ok(self.dir_path.join(candidate));
                 }
                 Err(e) => return Err(Error::io("cannot name received file", e)),
             }
         }
-        Err(Error::new(ErrorKind::Io, format!("too many files named {:?}", self.final_name)))
+        Err(Error::new(ErrorKind::Io, format!("too many files named {:?}", self.final_name.as_str())))
     }
 }
 
 impl Drop for PartFile {
     fn drop(&mut self) {
         if !self.committed {
+            // Removed while still locked, then closed.
+            let _ = fsutil::unlink_file_at(self.dir_fd.as_fd(), &self.temp_name);
             self.file.take();
-            if let Ok(c) = cstr(&self.temp_name) {
-                unsafe { libc::unlinkat(self.dir_fd.as_raw_fd(), c.as_ptr(), 0) };
-            }
         }
     }
 }
