@@ -232,6 +232,10 @@ pub enum ReceiveUpdate {
     /// A request from `NodeListener.onRequest` is over without being accepted (declined,
     /// cancelled or abandoned by its sender): close its prompt.
     RequestClosed { session_id: String },
+    /// Someone sent a wrong PIN (few of these, however many guesses): `failures` recently from
+    /// every address together; `locked_seconds` when PIN checks are now locked for everyone but
+    /// trusted devices.
+    PinFailed { ip: String, failures: u32, locked_seconds: Option<u64> },
 }
 
 pub(crate) fn offered(f: &ferry_core::protocol::FileDto) -> OfferedFile {
@@ -256,6 +260,9 @@ impl From<server::ReceiveEvent> for ReceiveUpdate {
             }
             E::SessionFinished { session_id, outcome } => ReceiveUpdate::Finished { session_id, outcome: outcome.into() },
             E::RequestClosed { session_id } => ReceiveUpdate::RequestClosed { session_id },
+            E::PinFailed { ip, failures_total, locked_for } => {
+                ReceiveUpdate::PinFailed { ip: ip.to_string(), failures: failures_total, locked_seconds: locked_for.map(|d| d.as_secs_f64().ceil() as u64) }
+            }
         }
     }
 }

@@ -599,6 +599,16 @@ impl ReceiveHandler for ReceiveUi {
                     self.out.event(json!({"event": "request_closed", "sessionId": session_id}));
                 }
             }
+            ReceiveEvent::PinFailed { ip, failures_total, locked_for } => {
+                // Only an address and numbers: nothing a peer chose, nothing to escape.
+                let locked = locked_for.map(|d| d.as_secs_f64().ceil() as u64);
+                if json {
+                    self.out.event(json!({"event": "pin_failed", "ip": ip.to_string(), "failures": failures_total, "lockedSeconds": locked}));
+                } else {
+                    let lock = locked.map(|s| format!("; PIN checks locked for {s} s")).unwrap_or_default();
+                    self.progress.println(format!("Warning: wrong PIN from {ip} ({failures_total} recently){lock}"), stderr_line);
+                }
+            }
         }
     }
 }

@@ -14,6 +14,10 @@ pub const API_PREFIX: &str = "/api/localsend/";
 pub const FERRY_EXT_VERSION: u32 = 1;
 /// Feature: prepare-upload may carry empty folders in `ferry.emptyDirs`.
 pub const FEATURE_EMPTY_DIRS: &str = "emptyDirs";
+/// Most files (plus empty folders) one prepare-upload request may carry; parsing stops here.
+pub const MAX_PREPARE_FILES: usize = 100_000;
+/// Most empty folders one prepare-upload request may carry; parsing stops here.
+pub const MAX_PREPARE_EMPTY_DIRS: usize = 10_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -188,7 +192,7 @@ impl FileDto {
 #[serde(rename_all = "camelCase")]
 pub struct PrepareExt {
     /// Folders (relative, `/`-separated) to create even though no file is in them.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "bounded_dirs")]
     pub empty_dirs: Vec<String>,
 }
 
@@ -196,9 +200,54 @@ pub struct PrepareExt {
 #[serde(rename_all = "camelCase")]
 pub struct PrepareUploadRequest {
     pub info: DeviceInfo,
+    #[serde(deserialize_with = "bounded_files")]
     pub files: HashMap<String, FileDto>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ferry: Option<PrepareExt>,
+}
+
+/// `emptyDirs`, refused as soon as it holds more than [`MAX_PREPARE_EMPTY_DIRS`] entries.
+fn bounded_dirs<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    struct V;
+    impl<'de> serde::de::Visitor<'de> for V {
+        type Value = Vec<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            write!(f, "a list of at most {MAX_PREPARE_EMPTY_DIRS} folders")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some(s) = seq.next_element::<String>()? {
+                if out.len() >= MAX_PREPARE_EMPTY_DIRS {
+                    return Err(serde::de::Error::custom("too many folders in one request"));
+                }
+                out.push(s);
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_seq(V)
+}
+
+/// `files`, refused as soon as it holds more than [`MAX_PREPARE_FILES`] entries.
+fn bounded_files<'de, D: Deserializer<'de>>(d: D) -> Result<HashMap<String, FileDto>, D::Error> {
+    struct V;
+    impl<'de> serde::de::Visitor<'de> for V {
+        type Value = HashMap<String, FileDto>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            write!(f, "a map of at most {MAX_PREPARE_FILES} files")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut out = HashMap::new();
+            while let Some((k, v)) = map.next_entry::<String, FileDto>()? {
+                if out.len() >= MAX_PREPARE_FILES {
+                    return Err(serde::de::Error::custom("too many files in one request"));
+                }
+                out.insert(k, v);
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_map(V)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

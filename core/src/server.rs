@@ -12,7 +12,7 @@ use crate::protocol::{DeviceInfo, DeviceType, ErrorBody, FileDto, PrepareUploadR
 use crate::storage::{parse_time, sanitize_relative_path, PartFile, ReceiveDir};
 use crate::util::{canonical_ip, constant_time_eq, query_param, random_id};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -26,23 +26,87 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
-use tokio::sync::{oneshot, Semaphore};
+use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-/// Largest JSON body accepted (prepare-upload with tens of thousands of files fits).
-const MAX_JSON_BODY: usize = 32 * 1024 * 1024;
+/// Largest prepare-upload body accepted (a request with 100,000 files fits).
+const MAX_JSON_BODY: usize = 24 * 1024 * 1024;
 const MAX_SMALL_BODY: usize = 64 * 1024;
-const MAX_CONNECTIONS: usize = 256;
-const MAX_FILES_PER_SESSION: usize = 100_000;
+/// Bytes of JSON bodies being read, counted together over every connection. A body that would
+/// take more is answered 503 at once, so hostile bodies cannot add up to unbounded memory (and a
+/// slow body only holds the bytes it actually sent).
+const JSON_BYTES_BUDGET: usize = 24 * 1024 * 1024;
+/// Files plus empty folders in one request.
+const MAX_ITEMS_PER_REQUEST: usize = crate::protocol::MAX_PREPARE_FILES;
+/// Empty folders in one request (also counted in [`MAX_ITEMS_PER_REQUEST`]).
+const MAX_EMPTY_DIRS: usize = crate::protocol::MAX_PREPARE_EMPTY_DIRS;
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
-/// An active session in which nothing arrives for this long is ended.
-const SESSION_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// Wrong PINs from one address before that address is refused for the server's lifetime.
 const PIN_MAX_FAILURES: u32 = 3;
-const PIN_TABLE_MAX: usize = 4096;
 const CHECKSUM_TRIES: u32 = 3;
 const WRITER_QUEUE: usize = 32;
 const PROGRESS_STEP: u64 = 256 * 1024;
+/// At most one [`ReceiveEvent::PinFailed`] in this time, except when a lock starts.
+const PIN_EVENT_GAP: Duration = Duration::from_secs(2);
+
+/// Limits and timeouts of a running server. The defaults are what Ferry uses; tests shorten them.
+///
+/// PIN guessing: every wrong PIN counts against its address (refused after 3) and against one
+/// budget shared by all addresses. After `pin_free_failures` wrong PINs, each further wrong PIN
+/// locks PIN checks for everyone for `pin_lock_base`, doubling with every further wrong PIN up to
+/// `pin_lock_max`; while locked, prepare-upload with a PIN is answered 429 without looking at the
+/// PIN, so exactly one guess fits into each lock. The count is forgotten after `pin_forget_after`
+/// without a wrong PIN. With the defaults (5 free, 1 s doubling to 120 s, forgotten after an hour)
+/// an attacker with any number of addresses gets at most 5 + 7 (locks of 1..64 s, 127 s together)
+/// + 29 (120 s locks in the rest of the hour) = 41 guesses in the first hour and 30 in every
+/// further one: a 4-digit PIN (10,000 values) has a 0.41 % chance to fall in an hour and needs
+/// about 166 hours for even odds. Trusted devices (verified by their TLS certificate) are not held
+/// by the lock, so a stranger guessing PINs cannot stop a trusted device from sending.
+#[derive(Debug, Clone)]
+pub struct ServerLimits {
+    /// An upload whose body makes no progress for this long fails (the sender may retry it).
+    pub body_stall_timeout: Duration,
+    /// An accepted session in which no byte arrives for this long ends as timed out, whether a
+    /// file is being received or not.
+    pub session_idle_timeout: Duration,
+    /// Whole-body deadline for small JSON bodies (register, text messages).
+    pub small_body_timeout: Duration,
+    /// Whole-body deadline for prepare-upload bodies.
+    pub large_body_timeout: Duration,
+    /// Time to send a request head, and the longest a kept-alive connection may sit idle.
+    pub header_timeout: Duration,
+    /// Connections open at once, from everyone.
+    pub max_connections: usize,
+    /// Connections open at once from one address; more are closed at once.
+    pub max_connections_per_ip: usize,
+    /// Wrong PINs (all addresses together) before wrong PINs lock PIN checks.
+    pub pin_free_failures: u32,
+    pub pin_lock_base: Duration,
+    pub pin_lock_max: Duration,
+    pub pin_forget_after: Duration,
+    /// Addresses remembered with their wrong PINs. When full, addresses that are not refused
+    /// are forgotten; refused ones never are, and a new address then counts only globally.
+    pub pin_table_max: usize,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits {
+            body_stall_timeout: Duration::from_secs(30),
+            session_idle_timeout: Duration::from_secs(300),
+            small_body_timeout: Duration::from_secs(10),
+            large_body_timeout: Duration::from_secs(60),
+            header_timeout: Duration::from_secs(30),
+            max_connections: 256,
+            max_connections_per_ip: 24,
+            pin_free_failures: 5,
+            pin_lock_base: Duration::from_secs(1),
+            pin_lock_max: Duration::from_secs(120),
+            pin_forget_after: Duration::from_secs(3600),
+            pin_table_max: 4096,
+        }
+    }
+}
 
 /// Who decides about incoming transfers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,6 +206,10 @@ pub enum ReceiveEvent {
     /// cancelled or abandoned by its sender. Nothing is left to answer (an app closes its
     /// prompt).
     RequestClosed { session_id: String },
+    /// Someone sent a wrong PIN (at most one event per attempt, and few of them: see
+    /// [`ServerLimits`]). `failures_total` counts recent wrong PINs from every address;
+    /// `locked_for` is set when PIN checks are now locked for everyone but trusted devices.
+    PinFailed { ip: IpAddr, failures_total: u32, locked_for: Option<Duration> },
 }
 
 /// The application's side of a running server. All methods are called from the server's tasks
@@ -298,11 +366,21 @@ struct Shared {
     info_json: Bytes,
     handler: Arc<dyn ReceiveHandler>,
     session: Mutex<Option<Session>>,
-    pin_failures: Mutex<HashMap<IpAddr, u32>>,
-    /// Large JSON bodies are read one or two at a time, so many connections sending big
-    /// prepare-upload bodies cannot add up to unbounded memory.
-    big_bodies: Semaphore,
+    pin: Mutex<PinState>,
+    /// Bytes of JSON bodies being read, see [`JSON_BYTES_BUDGET`].
+    json_budget: Arc<Semaphore>,
+    limits: ServerLimits,
     epoch: Instant,
+}
+
+/// Wrong PINs, per address and all together (see [`ServerLimits`]).
+#[derive(Default)]
+struct PinState {
+    per_ip: HashMap<IpAddr, u32>,
+    failures: u32,
+    last_failure: Option<Instant>,
+    locked_until: Option<Instant>,
+    last_event: Option<Instant>,
 }
 
 impl Shared {
@@ -349,8 +427,13 @@ impl ServerHandle {
     }
 }
 
-/// Binds the listener and starts serving in the background.
+/// Binds the listener and starts serving in the background, with the default [`ServerLimits`].
 pub async fn start(opts: ServerOptions, handler: Arc<dyn ReceiveHandler>) -> Result<ServerHandle> {
+    start_with_limits(opts, ServerLimits::default(), handler).await
+}
+
+/// [`start`] with other limits and timeouts.
+pub async fn start_with_limits(opts: ServerOptions, limits: ServerLimits, handler: Arc<dyn ReceiveHandler>) -> Result<ServerHandle> {
     let listener = match TcpListener::bind(opts.bind).await {
         Ok(l) => l,
         Err(e) if opts.bind.ip() == IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED) => {
@@ -370,8 +453,9 @@ pub async fn start(opts: ServerOptions, handler: Arc<dyn ReceiveHandler>) -> Res
         info_json,
         handler,
         session: Mutex::new(None),
-        pin_failures: Mutex::new(HashMap::new()),
-        big_bodies: Semaphore::new(2),
+        pin: Mutex::new(PinState::default()),
+        json_budget: Arc::new(Semaphore::new(JSON_BYTES_BUDGET)),
+        limits,
         epoch: Instant::now(),
     });
     let stop = CancellationToken::new();
@@ -380,13 +464,45 @@ pub async fn start(opts: ServerOptions, handler: Arc<dyn ReceiveHandler>) -> Res
     Ok(ServerHandle { shared, local_addr, stop })
 }
 
+/// Open connections per address; a slot is given back when its guard drops.
+struct ConnSlot {
+    table: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    ip: IpAddr,
+}
+
+impl ConnSlot {
+    fn take(table: &Arc<Mutex<HashMap<IpAddr, usize>>>, ip: IpAddr, max: usize) -> Option<ConnSlot> {
+        let mut t = table.lock().unwrap();
+        let n = t.entry(ip).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(ConnSlot { table: table.clone(), ip })
+    }
+}
+
+impl Drop for ConnSlot {
+    fn drop(&mut self) {
+        let mut t = self.table.lock().unwrap();
+        if let Some(n) = t.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                t.remove(&self.ip);
+            }
+        }
+    }
+}
+
 async fn accept_loop(
     listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
     shared: Arc<Shared>,
     stop: CancellationToken,
 ) {
-    let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let limit = Arc::new(Semaphore::new(shared.limits.max_connections.max(1)));
+    // Every address gets a bounded share, so that one address cannot take every connection.
+    let per_ip: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::new(Mutex::new(HashMap::new()));
     loop {
         let permit = tokio::select! {
             _ = stop.cancelled() => return,
@@ -403,13 +519,18 @@ async fn accept_loop(
                 }
             },
         };
+        let ip = canonical_ip(addr.ip());
+        let Some(slot) = ConnSlot::take(&per_ip, ip, shared.limits.max_connections_per_ip.max(1)) else {
+            tracing::debug!("too many connections from {ip}; closing a new one");
+            drop(tcp);
+            continue;
+        };
         let _ = tcp.set_nodelay(true);
         let shared = shared.clone();
         let tls = tls.clone();
         let stop = stop.clone();
         tokio::spawn(async move {
-            let _permit = permit;
-            let ip = canonical_ip(addr.ip());
+            let _permit = (permit, slot);
             let scope = match addr {
                 SocketAddr::V6(v6) => v6.scope_id(),
                 SocketAddr::V4(_) => 0,
@@ -444,6 +565,8 @@ where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let peer_fp = Arc::new(peer_fp);
+    // Also closes a kept-alive connection on which no new request starts in this time.
+    let shared_timeout = shared.limits.header_timeout;
     let service = hyper::service::service_fn(move |req| {
         let shared = shared.clone();
         let peer_fp = peer_fp.clone();
@@ -451,7 +574,7 @@ where
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .header_read_timeout(shared_timeout)
         .keep_alive(true)
         .max_buf_size(256 * 1024)
         .serve_connection(TokioIo::new(stream), service);
@@ -461,20 +584,21 @@ where
 }
 
 async fn idle_watchdog(shared: Arc<Shared>, stop: CancellationToken) {
-    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    let idle_limit = shared.limits.session_idle_timeout;
+    let mut tick = tokio::time::interval((idle_limit / 4).clamp(Duration::from_millis(100), Duration::from_secs(5)));
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tick.tick() => {}
         }
         let now = shared.now_ms();
+        // Counted from the last byte that arrived: a file being received that stopped arriving
+        // does not keep the session (and so every other sender) waiting.
         let stale = {
             let guard = shared.session.lock().unwrap();
             guard.as_ref().and_then(|s| {
                 let idle = now.saturating_sub(s.last_activity.load(Ordering::Relaxed));
-                let receiving = s.files.values().any(|f| f.state == FileState::Receiving);
-                (s.phase == Phase::Active && !receiving && idle > SESSION_IDLE_TIMEOUT.as_millis() as u64)
-                    .then(|| s.id.clone())
+                (s.phase == Phase::Active && idle > idle_limit.as_millis() as u64).then(|| s.id.clone())
             })
         };
         if let Some(id) = stale {
@@ -521,17 +645,73 @@ async fn route(shared: Arc<Shared>, ip: IpAddr, scope: u32, peer_fp: Option<&str
     }
 }
 
-async fn read_json<T: serde::de::DeserializeOwned>(req: Request<Incoming>, limit: usize) -> std::result::Result<T, Resp> {
-    let body = Limited::new(req.into_body(), limit)
-        .collect()
-        .await
-        .map_err(|_| message(StatusCode::BAD_REQUEST, "Request body too large or incomplete"))?
-        .to_bytes();
-    serde_json::from_slice(&body).map_err(|e| message(StatusCode::BAD_REQUEST, &format!("Invalid body: {e}")))
+/// Reads a whole body into chunks within `deadline`, counting its bytes against the shared
+/// JSON budget (the returned permit holds them until the body is dropped).
+async fn read_body(shared: &Shared, req: Request<Incoming>, limit: usize, deadline: Duration) -> std::result::Result<(BodyChunks, OwnedSemaphorePermit), Resp> {
+    let declared = req.headers().get(hyper::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(message(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large"));
+    }
+    let budget = shared.json_budget.clone();
+    let mut body = req.into_body();
+    let read = async move {
+        let mut held = budget.clone().try_acquire_many_owned(0).expect("semaphore open");
+        let mut chunks = std::collections::VecDeque::new();
+        let mut total = 0usize;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|_| message(StatusCode::BAD_REQUEST, "Request body incomplete"))?;
+            let Ok(data) = frame.into_data() else { continue };
+            total += data.len();
+            if total > limit {
+                return Err(message(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large"));
+            }
+            let more = u32::try_from(data.len()).ok().and_then(|n| budget.clone().try_acquire_many_owned(n).ok());
+            let Some(more) = more else {
+                return Err(message(StatusCode::SERVICE_UNAVAILABLE, "Busy; try again later"));
+            };
+            held.merge(more);
+            chunks.push_back(data);
+        }
+        Ok((BodyChunks(chunks), held))
+    };
+    match tokio::time::timeout(deadline, read).await {
+        Ok(r) => r,
+        Err(_) => Err(message(StatusCode::REQUEST_TIMEOUT, "Request body too slow")),
+    }
+}
+
+/// A body as received, read (and freed) front to back.
+struct BodyChunks(std::collections::VecDeque<Bytes>);
+
+impl std::io::Read for BodyChunks {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while let Some(front) = self.0.front_mut() {
+            if front.is_empty() {
+                self.0.pop_front();
+                continue;
+            }
+            let n = front.len().min(buf.len());
+            buf[..n].copy_from_slice(&front[..n]);
+            bytes::Buf::advance(front, n);
+            return Ok(n);
+        }
+        Ok(0)
+    }
+}
+
+async fn read_json<T: serde::de::DeserializeOwned>(shared: &Shared, req: Request<Incoming>, limit: usize, deadline: Duration) -> std::result::Result<T, Resp> {
+    let (mut chunks, _permit) = read_body(shared, req, limit, deadline).await?;
+    let parsed = if chunks.0.len() <= 1 {
+        serde_json::from_slice(chunks.0.front().map(|b| &b[..]).unwrap_or_default())
+    } else {
+        // Parsed straight from the chunks, never copied into one buffer.
+        serde_json::from_reader(std::io::BufReader::with_capacity(64 * 1024, &mut chunks))
+    };
+    parsed.map_err(|e| message(StatusCode::BAD_REQUEST, &format!("Invalid body: {e}")))
 }
 
 async fn register(shared: &Arc<Shared>, ip: IpAddr, scope: u32, peer_fp: Option<&str>, req: Request<Incoming>) -> Resp {
-    let mut info: DeviceInfo = match read_json(req, MAX_SMALL_BODY).await {
+    let mut info: DeviceInfo = match read_json(shared, req, MAX_SMALL_BODY, shared.limits.small_body_timeout).await {
         Ok(i) => i,
         Err(r) => return r,
     };
@@ -557,31 +737,65 @@ async fn register(shared: &Arc<Shared>, ip: IpAddr, scope: u32, peer_fp: Option<
     json_bytes(StatusCode::OK, shared.info_json.clone())
 }
 
-/// Checks the PIN (before the body is parsed). `None` means go on.
-fn check_pin(shared: &Shared, ip: IpAddr, query: Option<&str>) -> Option<Resp> {
+/// Checks the PIN (before the body is parsed). `None` means go on. `trusted`: the connection's
+/// certificate is a trusted device's, which the global lock does not hold (see [`ServerLimits`]).
+fn check_pin(shared: &Shared, ip: IpAddr, trusted: bool, query: Option<&str>) -> Option<Resp> {
     let pin = shared.opts.pin.as_deref()?;
-    let mut failures = shared.pin_failures.lock().unwrap();
-    if failures.get(&ip).copied().unwrap_or(0) >= PIN_MAX_FAILURES {
-        return Some(message(StatusCode::TOO_MANY_REQUESTS, "Too many attempts"));
-    }
-    match query_param(query, "pin") {
-        None => Some(message(StatusCode::UNAUTHORIZED, "PIN required")),
-        Some(given) if constant_time_eq(&given, pin) => {
-            failures.remove(&ip);
-            None
+    let limits = &shared.limits;
+    let now = Instant::now();
+    let event = {
+        let mut st = shared.pin.lock().unwrap();
+        if st.per_ip.get(&ip).copied().unwrap_or(0) >= PIN_MAX_FAILURES {
+            return Some(message(StatusCode::TOO_MANY_REQUESTS, "Too many attempts"));
         }
-        Some(_) => {
-            if failures.len() >= PIN_TABLE_MAX && !failures.contains_key(&ip) {
-                // Keep the table bounded: forget addresses that are not blocked.
-                failures.retain(|_, n| *n >= PIN_MAX_FAILURES);
-                if failures.len() >= PIN_TABLE_MAX {
-                    failures.clear();
-                }
+        let locked = st.locked_until.is_some_and(|t| now < t);
+        if !locked && st.last_failure.is_some_and(|t| now.duration_since(t) >= limits.pin_forget_after) {
+            st.failures = 0;
+        }
+        if locked && !trusted {
+            // Not even looked at: one guess per lock, from any number of addresses.
+            return Some(message(StatusCode::TOO_MANY_REQUESTS, "Too many wrong PINs; try again later"));
+        }
+        match query_param(query, "pin") {
+            None => return Some(message(StatusCode::UNAUTHORIZED, "PIN required")),
+            Some(given) if constant_time_eq(&given, pin) => {
+                st.per_ip.remove(&ip);
+                return None;
             }
-            *failures.entry(ip).or_insert(0) += 1;
-            Some(message(StatusCode::UNAUTHORIZED, "Invalid PIN"))
+            Some(_) => {}
         }
+        st.failures = st.failures.saturating_add(1);
+        st.last_failure = Some(now);
+        if let Some(n) = st.per_ip.get_mut(&ip) {
+            *n += 1;
+        } else {
+            if st.per_ip.len() >= limits.pin_table_max {
+                // Make room by forgetting addresses that are not refused; refused ones stay
+                // refused, and when none can go the new address counts only globally.
+                st.per_ip.retain(|_, n| *n >= PIN_MAX_FAILURES);
+            }
+            if st.per_ip.len() < limits.pin_table_max {
+                st.per_ip.insert(ip, 1);
+            }
+        }
+        let locked_for = (st.failures > limits.pin_free_failures).then(|| {
+            let doublings = (st.failures - limits.pin_free_failures - 1).min(30);
+            limits.pin_lock_base.saturating_mul(1u32 << doublings).min(limits.pin_lock_max)
+        });
+        if let Some(d) = locked_for {
+            let until = now + d;
+            st.locked_until = Some(st.locked_until.map_or(until, |t| t.max(until)));
+        }
+        let tell = locked_for.is_some() || st.last_event.is_none_or(|t| now.duration_since(t) >= PIN_EVENT_GAP);
+        if tell {
+            st.last_event = Some(now);
+        }
+        tell.then(|| ReceiveEvent::PinFailed { ip, failures_total: st.failures, locked_for })
+    };
+    if let Some(e) = event {
+        shared.handler.on_event(e);
     }
+    Some(message(StatusCode::UNAUTHORIZED, "Invalid PIN"))
 }
 
 /// Clears the pending session `id` if the prepare-upload request that opened it goes away.
@@ -610,25 +824,26 @@ impl Drop for PendingGuard<'_> {
 }
 
 async fn prepare_upload(shared: &Arc<Shared>, ip: IpAddr, peer_fp: Option<&str>, req: Request<Incoming>) -> Resp {
-    if let Some(r) = check_pin(shared, ip, req.uri().query()) {
+    let trusted_cert = peer_fp.is_some_and(|fp| shared.opts.trust.is_trusted(fp));
+    if let Some(r) = check_pin(shared, ip, trusted_cert, req.uri().query()) {
         return r;
     }
     if shared.session.lock().unwrap().is_some() {
         return message(StatusCode::CONFLICT, "Blocked by another session");
     }
-    let body: PrepareUploadRequest = {
-        let _permit = shared.big_bodies.acquire().await.expect("semaphore open");
-        match read_json(req, MAX_JSON_BODY).await {
-            Ok(b) => b,
-            Err(r) => return r,
-        }
+    // Parsing stops early at the item caps (see `protocol`), so an over-long list costs no more
+    // than the body it came in.
+    let body: PrepareUploadRequest = match read_json(shared, req, MAX_JSON_BODY, shared.limits.large_body_timeout).await {
+        Ok(b) => b,
+        Err(r) => return r,
     };
-    let only_dirs = body.ferry.as_ref().is_some_and(|f| !f.empty_dirs.is_empty());
-    if body.files.is_empty() && !only_dirs {
+    let dir_count = body.ferry.as_ref().map_or(0, |f| f.empty_dirs.len());
+    if body.files.is_empty() && dir_count == 0 {
         return message(StatusCode::BAD_REQUEST, "Request must contain at least one file");
     }
-    if body.files.len() > MAX_FILES_PER_SESSION {
-        return message(StatusCode::BAD_REQUEST, "Too many files in one request");
+    // One budget for files and folders, checked before anything is created or anyone is asked.
+    if dir_count > MAX_EMPTY_DIRS || body.files.len() + dir_count > MAX_ITEMS_PER_REQUEST {
+        return message(StatusCode::BAD_REQUEST, "Too many files and folders in one request");
     }
     let (fingerprint, verified) = match peer_fp {
         Some(fp) => (fp.to_string(), true),
@@ -826,6 +1041,8 @@ enum UploadFailure {
     Checksum,
     Io(Error),
     Aborted,
+    /// Nothing arrived for [`ServerLimits::body_stall_timeout`].
+    Stalled,
 }
 
 /// Resets a file to pending if its upload request goes away before it ends.
@@ -945,10 +1162,14 @@ async fn receive_body(
 
     let mut received = 0u64;
     let mut reported = 0u64;
+    let stall = shared.limits.body_stall_timeout;
     let outcome: std::result::Result<(), UploadFailure> = loop {
         let frame = tokio::select! {
             _ = cancel.cancelled() => break Err(UploadFailure::Aborted),
-            f = body.frame() => f,
+            f = tokio::time::timeout(stall, body.frame()) => match f {
+                Ok(f) => f,
+                Err(_) => break Err(UploadFailure::Stalled),
+            },
         };
         match frame {
             None => break Ok(()),
@@ -959,6 +1180,8 @@ async fn receive_body(
             Some(Ok(frame)) => {
                 let Ok(data) = frame.into_data() else { continue };
                 received += data.len() as u64;
+                // The session's idle time counts from the last byte (one relaxed store).
+                activity.store(shared.now_ms(), Ordering::Relaxed);
                 if received > declared {
                     break Err(UploadFailure::Size { received, declared });
                 }
@@ -967,7 +1190,6 @@ async fn receive_body(
                 }
                 if received - reported >= PROGRESS_STEP {
                     reported = received;
-                    activity.store(shared.now_ms(), Ordering::Relaxed);
                     shared.handler.on_event(ReceiveEvent::FileProgress {
                         session_id: session_id.to_string(),
                         file_id: dto.id.clone(),
@@ -1031,6 +1253,7 @@ fn finish_upload(shared: &Arc<Shared>, session_id: &str, dto: &FileDto, result: 
                 (message(StatusCode::BAD_REQUEST, &m), Some(m))
             }
             Err(UploadFailure::Aborted) => (message(StatusCode::BAD_REQUEST, "Upload aborted"), Some("upload aborted".into())),
+            Err(UploadFailure::Stalled) => (message(StatusCode::REQUEST_TIMEOUT, "Upload stalled"), Some("nothing arrived for too long".into())),
             Err(UploadFailure::Io(e)) => (message(StatusCode::INTERNAL_SERVER_ERROR, &e.message), Some(e.message)),
         };
         if let Some(error) = failure {
