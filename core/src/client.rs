@@ -153,8 +153,25 @@ pub async fn tcp_connect(peer: &PeerAddr, timeout: Duration) -> std::io::Result<
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connection timed out"))?
 }
 
-/// Opens a connection. `expected` pins the server's certificate fingerprint (HTTPS).
+/// The refusal to reach a pinned receiver over plain HTTP (which proves no identity).
+pub fn pinned_over_http(peer: &PeerAddr, fingerprint: &str) -> Error {
+    Error::new(
+        ErrorKind::FingerprintMismatch,
+        format!(
+            "{peer}: refusing to send over plain HTTP to a pinned receiver (fingerprint {}): HTTP cannot prove who answers, so Ferry reaches a pinned device only over HTTPS with its certificate checked",
+            crate::identity::short_fingerprint(fingerprint)
+        ),
+    )
+}
+
+/// Opens a connection. `expected` pins the server's certificate fingerprint (HTTPS only: a
+/// pinned plain HTTP connection is refused before anything is sent).
 pub async fn connect(identity: &Identity, peer: &PeerAddr, expected: Option<&str>) -> Result<Connection> {
+    if let Some(fp) = expected {
+        if peer.protocol == Protocol::Http {
+            return Err(pinned_over_http(peer, fp));
+        }
+    }
     let tcp = tcp_connect(peer, CONNECT_TIMEOUT).await.map_err(|e| match e.kind() {
         std::io::ErrorKind::TimedOut => Error::new(ErrorKind::Timeout, format!("{peer}: connection timed out")),
         _ => network_error(peer, e),
@@ -162,8 +179,15 @@ pub async fn connect(identity: &Identity, peer: &PeerAddr, expected: Option<&str
     connect_over(tcp, identity, peer, expected).await
 }
 
-/// Speaks HTTP (or TLS, then HTTP) over a TCP connection that is already open.
+/// Speaks HTTP (or TLS, then HTTP) over a TCP connection that is already open. A pinned
+/// connection (`expected`) over plain HTTP is refused: HTTP proves no identity, so the pin
+/// would be silently ignored.
 pub async fn connect_over(tcp: TcpStream, identity: &Identity, peer: &PeerAddr, expected: Option<&str>) -> Result<Connection> {
+    if let Some(fp) = expected {
+        if peer.protocol == Protocol::Http {
+            return Err(pinned_over_http(peer, fp));
+        }
+    }
     let _ = tcp.set_nodelay(true);
     let (stream, server_fingerprint): (Box<dyn Stream>, Option<String>) = match peer.protocol {
         Protocol::Http => (Box::new(tcp), None),

@@ -2,7 +2,7 @@
 //! the config directory; the fingerprint is the SHA-256 of the certificate DER.
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::fsutil::write_private_atomic;
+use crate::fsutil::ensure_private_dir;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use sha2::{Digest, Sha256};
@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 
 const CERT_FILE: &str = "cert.pem";
 const KEY_FILE: &str = "key.pem";
+/// Held (flock) while the identity is read or made, so that processes starting at once agree.
+const LOCK_FILE: &str = ".identity.lock";
 
 /// SHA-256 of a certificate's DER, as 64 uppercase hex characters.
 pub fn fingerprint_of(cert_der: &[u8]) -> String {
@@ -111,16 +113,32 @@ impl Identity {
         Identity { cert, key, fingerprint }
     }
 
-    /// Loads the identity from `dir`, making and storing a new one on first use.
+    /// Loads the identity from `dir`, making and storing a new one on first use. Several
+    /// processes starting at once on a fresh folder make one identity between them: creation
+    /// happens under a lock on a file in `dir`, and whoever takes the lock second finds the
+    /// first one's identity and uses it. A key and certificate that do not belong together are
+    /// an error that says how to go on (nothing is overwritten without being asked).
     pub fn load_or_create(dir: &Path) -> Result<Identity> {
-        match Self::load(dir)? {
+        ensure_private_dir(dir)?;
+        let _lock = DirLock::exclusive(dir)?;
+        match Self::load_unlocked(dir)? {
             Some(id) => Ok(id),
-            None => Self::reset(dir),
+            None => Self::create_unlocked(dir),
         }
     }
 
-    /// Loads the identity stored in `dir`, if there is one.
+    /// Loads the identity stored in `dir`, if there is one (`None` when the key or the
+    /// certificate is missing). A key that does not belong to the certificate is an error.
     pub fn load(dir: &Path) -> Result<Option<Identity>> {
+        if !dir.is_dir() {
+            return Ok(None);
+        }
+        // A folder we may not write to (read-only configuration) is read without the lock.
+        let _lock = DirLock::shared(dir).ok();
+        Self::load_unlocked(dir)
+    }
+
+    fn load_unlocked(dir: &Path) -> Result<Option<Identity>> {
         let (cert_path, key_path) = paths(dir);
         if !cert_path.exists() || !key_path.exists() {
             return Ok(None);
@@ -133,15 +151,51 @@ impl Identity {
             PrivateKeyDer::Pkcs8(k) => k,
             _ => return Err(Error::invalid(format!("{}: expected a PKCS#8 private key", key_path.display()))),
         };
+        check_pair(&cert, &key).map_err(|why| {
+            Error::new(
+                ErrorKind::Io,
+                format!(
+                    "the identity in {} is broken: {} and {} do not belong together ({why}); make a new identity with `ferry identity --reset` (devices that trusted this one must trust the new one)",
+                    dir.display(),
+                    KEY_FILE,
+                    CERT_FILE
+                ),
+            )
+        })?;
         Ok(Some(Identity::from_parts(cert, key)))
     }
 
     /// Makes a new identity and stores it in `dir`, replacing any old one.
     pub fn reset(dir: &Path) -> Result<Identity> {
+        ensure_private_dir(dir)?;
+        let _lock = DirLock::exclusive(dir)?;
+        Self::create_unlocked(dir)
+    }
+
+    /// Writes a fresh key and certificate. The caller holds the lock: both are written to
+    /// temporary files and synced before either is renamed into place, so readers see the
+    /// old pair or the new one.
+    fn create_unlocked(dir: &Path) -> Result<Identity> {
         let (id, cert_pem, key_pem) = Identity::generate_with_pem()?;
         let (cert_path, key_path) = paths(dir);
-        write_private_atomic(&key_path, key_pem.as_bytes())?;
-        write_private_atomic(&cert_path, cert_pem.as_bytes())?;
+        let key_tmp = write_temp(dir, KEY_FILE, key_pem.as_bytes())?;
+        let cert_tmp = match write_temp(dir, CERT_FILE, cert_pem.as_bytes()) {
+            Ok(t) => t,
+            Err(e) => {
+                let _ = std::fs::remove_file(&key_tmp);
+                return Err(e);
+            }
+        };
+        let renamed = std::fs::rename(&key_tmp, &key_path).and_then(|_| std::fs::rename(&cert_tmp, &cert_path));
+        if let Err(e) = renamed {
+            let _ = std::fs::remove_file(&key_tmp);
+            let _ = std::fs::remove_file(&cert_tmp);
+            return Err(Error::io(format!("cannot store the identity in {}", dir.display()), e));
+        }
+        // The renames themselves survive a crash only once the folder is synced.
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
         Ok(id)
     }
 
@@ -158,6 +212,74 @@ impl Identity {
 
 fn paths(dir: &Path) -> (PathBuf, PathBuf) {
     (dir.join(CERT_FILE), dir.join(KEY_FILE))
+}
+
+/// Checks that `key` is the private key of `cert` (the check a TLS server makes at start).
+fn check_pair(cert: &CertificateDer<'static>, key: &PrivatePkcs8KeyDer<'static>) -> std::result::Result<(), String> {
+    let provider = crate::tls::provider();
+    let signing = provider.key_provider.load_private_key(PrivateKeyDer::Pkcs8(key.clone_key())).map_err(|e| e.to_string())?;
+    rustls::sign::CertifiedKey::new(vec![cert.clone()], signing).keys_match().map_err(|e| e.to_string())
+}
+
+/// Writes `data` to a new temporary file in `dir` (mode 0600, synced) and returns its path.
+fn write_temp(dir: &Path, name: &str, data: &[u8]) -> Result<PathBuf> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut suffix = [0u8; 8];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut suffix);
+    let tmp = dir.join(format!(".{name}.{}.{}.tmp", std::process::id(), hex::encode(suffix)));
+    let res = (|| -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()
+    })();
+    match res {
+        Ok(()) => Ok(tmp),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(Error::io(format!("cannot write {}", dir.join(name).display()), e))
+        }
+    }
+}
+
+/// An advisory lock (flock) on the identity's lock file, released when dropped (or when the
+/// process dies, so a crash never leaves it held).
+struct DirLock {
+    _file: std::fs::File,
+}
+
+impl DirLock {
+    fn exclusive(dir: &Path) -> Result<DirLock> {
+        Self::take(dir, libc::LOCK_EX)
+    }
+
+    fn shared(dir: &Path) -> Result<DirLock> {
+        Self::take(dir, libc::LOCK_SH)
+    }
+
+    fn take(dir: &Path, how: libc::c_int) -> Result<DirLock> {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = dir.join(LOCK_FILE);
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
+        loop {
+            // SAFETY: flock on a descriptor this function owns for the whole call.
+            if unsafe { libc::flock(file.as_raw_fd(), how) } == 0 {
+                return Ok(DirLock { _file: file });
+            }
+            let e = std::io::Error::last_os_error();
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                return Err(Error::io(format!("cannot lock {}", path.display()), e));
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -178,6 +300,40 @@ mod tests {
         let c = Identity::reset(dir.path()).unwrap();
         assert_ne!(a.fingerprint(), c.fingerprint());
         assert_eq!(Identity::load(dir.path()).unwrap().unwrap().fingerprint(), c.fingerprint());
+    }
+
+    #[test]
+    fn identities_made_at_once_are_one_identity() {
+        for _ in 0..5 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("fresh");
+            let fps: Vec<String> = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..12).map(|_| s.spawn(|| Identity::load_or_create(&path).unwrap().fingerprint().to_string())).collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            assert!(fps.iter().all(|f| f == &fps[0]), "{fps:?}");
+            let loaded = Identity::load(&path).unwrap().unwrap();
+            assert_eq!(loaded.fingerprint(), fps[0]);
+            crate::tls::server_config(&loaded).expect("the stored key belongs to the stored certificate");
+            let left: Vec<_> = std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().file_name()).filter(|n| n.to_string_lossy().ends_with(".tmp")).collect();
+            assert!(left.is_empty(), "temporary files left: {left:?}");
+        }
+    }
+
+    #[test]
+    fn a_key_of_another_certificate_is_reported_with_the_way_out() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let first = Identity::load_or_create(a.path()).unwrap();
+        Identity::load_or_create(b.path()).unwrap();
+        std::fs::copy(b.path().join(KEY_FILE), a.path().join(KEY_FILE)).unwrap();
+        for e in [Identity::load(a.path()).unwrap_err(), Identity::load_or_create(a.path()).unwrap_err()] {
+            assert!(e.message.contains("do not belong together") && e.message.contains("ferry identity --reset"), "{e}");
+        }
+        // Nothing was overwritten: the certificate is still the first one, until a reset.
+        let cert = CertificateDer::from_pem_file(a.path().join(CERT_FILE)).unwrap();
+        assert_eq!(fingerprint_of(&cert), first.fingerprint());
+        let fresh = Identity::reset(a.path()).unwrap();
+        assert_eq!(Identity::load_or_create(a.path()).unwrap().fingerprint(), fresh.fingerprint());
     }
 
     #[test]

@@ -5,8 +5,8 @@
 use crate::client::PeerAddr;
 use crate::config::TrustStore;
 use crate::discovery::{self, Device, DeviceRegistry, Discovery, DiscoveryEvent, DiscoveryOptions, InterfaceFilter, Sighting, Source};
-use crate::error::{Error, Result};
-use crate::identity::{verification_code, Identity, VerificationCode};
+use crate::error::{Error, ErrorKind, Result};
+use crate::identity::{same_fingerprint, short_fingerprint, verification_code, Identity, VerificationCode};
 use crate::protocol::{DeviceInfo, DeviceType, FileDto, Protocol};
 use crate::send::{self, Selection, SendObserver, SendOptions, SendReport};
 use crate::server::{self, Decision, DecisionReply, IncomingRequest, ReceiveEvent, ReceiveHandler, ReceivePolicy, SenderInfo, ServerHandle, ServerOptions};
@@ -65,11 +65,79 @@ pub trait NodeListener: Send + Sync + 'static {
     fn destination_closed(&self, _session_id: &str, _file_id: &str, _complete: bool) {}
 }
 
-/// Where to send: a device from the list (pinned to its fingerprint) or an address.
+/// Where to send: a device from the list or an address (see [`Node::resolve`]).
 #[derive(Debug, Clone)]
 pub enum Target {
     Device { fingerprint: String },
     Address { peer: PeerAddr, expected_fingerprint: Option<String> },
+}
+
+/// Where a send goes and how: the address, and the fingerprint its certificate must have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub peer: PeerAddr,
+    /// Pinned during the TLS handshake; always set for a pinned receiver (which is only ever
+    /// reached over HTTPS).
+    pub expected_fingerprint: Option<String>,
+}
+
+/// Why a device is pinned (reached only over HTTPS, its certificate checked), if it is.
+fn pinned_because(device: &Device, expected: Option<&str>, trust: &TrustStore) -> Option<&'static str> {
+    if expected.is_some() {
+        Some("pinned to the fingerprint given")
+    } else if trust.is_trusted(&device.fingerprint) {
+        Some("a trusted device")
+    } else if device.verified {
+        Some("verified by its certificate")
+    } else {
+        None
+    }
+}
+
+/// True when `device` may only be reached over HTTPS with its certificate pinned: a
+/// fingerprint was given for it (`expected`), it is trusted, or TLS proved its identity.
+pub fn is_pinned(device: &Device, expected: Option<&str>, trust: &TrustStore) -> bool {
+    pinned_because(device, expected, trust).is_some()
+}
+
+/// The one rule for reaching a device from the list. A pinned device (see [`is_pinned`]) is
+/// reached only over HTTPS with its certificate pinned: a sighting that says it speaks plain
+/// HTTP (which anyone can send: announcements and registers are not authenticated) is refused
+/// before anything is sent, with [`ErrorKind::FingerprintMismatch`]. An unpinned device that
+/// says HTTP is reached over HTTP, as its address would be; one that says HTTPS is pinned to
+/// the fingerprint it claims.
+pub fn resolve_device(device: &Device, expected: Option<&str>, trust: &TrustStore) -> Result<Route> {
+    if let Some(fp) = expected {
+        if !same_fingerprint(fp, &device.fingerprint) {
+            return Err(Error::new(
+                ErrorKind::FingerprintMismatch,
+                format!("{} has fingerprint {}, not the one given; refusing to send", device.alias, short_fingerprint(&device.fingerprint)),
+            ));
+        }
+    }
+    let peer = device.peer();
+    match (pinned_because(device, expected, trust), peer.protocol) {
+        (Some(why), Protocol::Http) => Err(Error::new(
+            ErrorKind::FingerprintMismatch,
+            format!(
+                "refusing to send: {} ({}) is {why}, but a sighting says it speaks plain HTTP ({}); a pinned device is reached only over HTTPS with its certificate checked (the sighting may be forged)",
+                device.alias,
+                short_fingerprint(&device.fingerprint),
+                peer
+            ),
+        )),
+        (_, Protocol::Https) => Ok(Route { peer, expected_fingerprint: Some(device.fingerprint.clone()) }),
+        (None, Protocol::Http) => Ok(Route { peer, expected_fingerprint: None }),
+    }
+}
+
+/// The same rule for an address: with a fingerprint it is reached only over HTTPS, so plain
+/// HTTP together with a fingerprint is refused before anything is sent.
+pub fn resolve_address(peer: PeerAddr, expected: Option<String>) -> Result<Route> {
+    match &expected {
+        Some(fp) if peer.protocol == Protocol::Http => Err(crate::client::pinned_over_http(&peer, fp)),
+        _ => Ok(Route { peer, expected_fingerprint: expected }),
+    }
 }
 
 struct Handler {
@@ -268,18 +336,24 @@ impl Node {
         verification_code(self.fingerprint(), peer_fingerprint)
     }
 
-    /// How to reach `target`: a listed device is pinned to its fingerprint (HTTPS).
-    pub fn send_options(&self, target: &Target, pin: Option<String>) -> Result<SendOptions> {
-        let (peer, expected) = match target {
+    /// How to reach `target`, by [`resolve_device`] and [`resolve_address`]: a trusted or
+    /// verified device, or one given with a fingerprint, only over HTTPS with its certificate
+    /// pinned.
+    pub fn resolve(&self, target: &Target) -> Result<Route> {
+        match target {
             Target::Device { fingerprint } => {
                 let d = self.registry.get(fingerprint).ok_or_else(|| Error::invalid(format!("no device {fingerprint} in the list")))?;
-                let expected = (d.protocol == Protocol::Https).then(|| d.fingerprint.clone());
-                (d.peer(), expected)
+                resolve_device(&d, None, &self.cfg.trust)
             }
-            Target::Address { peer, expected_fingerprint } => (peer.clone(), expected_fingerprint.clone()),
-        };
+            Target::Address { peer, expected_fingerprint } => resolve_address(peer.clone(), expected_fingerprint.clone()),
+        }
+    }
+
+    /// How to reach `target` (see [`Node::resolve`]), as options for [`send`].
+    pub fn send_options(&self, target: &Target, pin: Option<String>) -> Result<SendOptions> {
+        let Route { peer, expected_fingerprint } = self.resolve(target)?;
         let info = crate::device_info(&self.cfg.alias, self.cfg.device_type, &self.cfg.device_model, self.fingerprint(), self.port(), peer.protocol);
-        Ok(SendOptions::new(self.cfg.identity.clone(), info, peer, expected, pin))
+        Ok(SendOptions::new(self.cfg.identity.clone(), info, peer, expected_fingerprint, pin))
     }
 
     /// Sends files and folders ([`Selection::from_paths`], or files from descriptors).
@@ -311,5 +385,123 @@ impl Node {
         }
         self.server.shutdown();
         self.pending.lock().unwrap().clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::discovery::Source;
+    use std::net::Ipv4Addr;
+
+    fn sighting(fp: &str, protocol: Protocol, port: u16, verified: bool) -> Sighting {
+        let info = crate::device_info("Laptop", DeviceType::Desktop, "Linux", fp, port, protocol);
+        let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        Sighting { info, host: ip.to_string(), ip, port, protocol, verified, source: Source::Multicast }
+    }
+
+    fn listed(s: Sighting) -> Device {
+        let r = DeviceRegistry::new("OWN");
+        let fp = s.info.fingerprint.clone();
+        r.observe(s);
+        r.get(&fp).unwrap()
+    }
+
+    #[test]
+    fn a_pinned_device_is_never_reached_over_http() {
+        let fp = "AB".repeat(32);
+        let trust = TrustStore::in_memory();
+        let forged = listed(sighting(&fp, Protocol::Http, 8080, false));
+        // Unpinned and unverified: reached like an address, over HTTP, with nothing pinned.
+        let r = resolve_device(&forged, None, &trust).unwrap();
+        assert_eq!((r.peer.protocol, r.expected_fingerprint), (Protocol::Http, None));
+        // Given a fingerprint, or trusted: refused, with the mismatch kind (exit 4).
+        let e = resolve_device(&forged, Some(&fp), &trust).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::FingerprintMismatch, "{e}");
+        assert!(e.message.contains("plain HTTP") && e.message.contains("refusing"), "{e}");
+        trust.add(&fp, None).unwrap();
+        let e = resolve_device(&forged, None, &trust).unwrap_err();
+        assert!(e.kind == ErrorKind::FingerprintMismatch && e.message.contains("trusted"), "{e}");
+        // Over HTTPS a trusted or claimed fingerprint is pinned in the handshake.
+        let https = listed(sighting(&fp, Protocol::Https, 53317, false));
+        assert_eq!(resolve_device(&https, None, &trust).unwrap().expected_fingerprint, Some(fp.clone()));
+        let e = resolve_device(&https, Some(&"CD".repeat(32)), &trust).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::FingerprintMismatch);
+    }
+
+    #[test]
+    fn an_address_with_a_fingerprint_is_reached_over_https_only() {
+        let fp = "AB".repeat(32);
+        let http = PeerAddr::parse("127.0.0.1:9", Protocol::Http).unwrap();
+        assert_eq!(resolve_address(http.clone(), Some(fp.clone())).unwrap_err().kind, ErrorKind::FingerprintMismatch);
+        assert_eq!(resolve_address(http.clone(), None).unwrap().expected_fingerprint, None);
+        let https = PeerAddr { protocol: Protocol::Https, ..http };
+        assert_eq!(resolve_address(https, Some(fp.clone())).unwrap().expected_fingerprint, Some(fp));
+    }
+
+    #[test]
+    fn a_register_that_says_http_is_not_listed_as_verified() {
+        let fp = "AB".repeat(32);
+        let info = crate::device_info("Laptop", DeviceType::Desktop, "Linux", &fp, 8080, Protocol::Http);
+        let d = listed(Sighting::register(&info, true, "127.0.0.1:1".parse().unwrap()));
+        assert!(!d.verified && d.protocol == Protocol::Http);
+        assert!(resolve_device(&d, None, &TrustStore::in_memory()).is_ok(), "unpinned: like an address");
+    }
+
+    /// The apps' path: a node whose list holds a forged sighting of a trusted device (its
+    /// fingerprint, plain HTTP, another address) sends nothing there, text or files.
+    #[tokio::test]
+    async fn a_node_sends_nothing_to_a_forged_sighting_of_a_trusted_device() {
+        let dir = tempfile::tempdir().unwrap();
+        let trusted = Identity::generate().unwrap();
+        let trust = Arc::new(TrustStore::in_memory());
+        trust.add(trusted.fingerprint(), Some("Laptop".into())).unwrap();
+        let cfg = NodeConfig {
+            identity: Identity::generate().unwrap(),
+            trust,
+            alias: "Me".into(),
+            device_type: DeviceType::Desktop,
+            device_model: "Linux".into(),
+            port: 0,
+            bind: Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            https: true,
+            receive_dir: dir.path().to_path_buf(),
+            pin: None,
+            policy: ReceivePolicy::DeclineAll,
+            discovery: false,
+            interfaces: InterfaceFilter::default(),
+            multicast_port: 0,
+        };
+        struct Quiet;
+        impl NodeListener for Quiet {}
+        let node = Node::start(cfg, Arc::new(Quiet)).await.unwrap();
+        // The "attacker": a plain TCP listener that counts connections.
+        let attacker = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = attacker.local_addr().unwrap().port();
+        let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let c2 = connections.clone();
+        tokio::spawn(async move {
+            while let Ok((s, _)) = attacker.accept().await {
+                c2.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                drop(s);
+            }
+        });
+        node.registry().observe(sighting(trusted.fingerprint(), Protocol::Http, port, false));
+        let target = Target::Device { fingerprint: trusted.fingerprint().to_string() };
+        let e = node.send_text(&target, "secret", None, &|_| {}).await.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::FingerprintMismatch, "{e}");
+        let file = dir.path().join("secret.txt");
+        std::fs::write(&file, b"secret").unwrap();
+        let sel = Selection::from_paths(&[file]).unwrap();
+        let e = node.send_files(&target, &sel, None, Arc::new(|_| {}), CancellationToken::new()).await.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::FingerprintMismatch, "{e}");
+        // An address with a fingerprint over HTTP: refused too.
+        let peer = PeerAddr::parse(&format!("127.0.0.1:{port}"), Protocol::Http).unwrap();
+        let addr = Target::Address { peer, expected_fingerprint: Some(trusted.fingerprint().to_string()) };
+        let e = node.send_text(&addr, "secret", None, &|_| {}).await.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::FingerprintMismatch, "{e}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(connections.load(std::sync::atomic::Ordering::SeqCst), 0, "nothing may reach the forged address");
+        node.stop();
     }
 }

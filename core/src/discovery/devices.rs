@@ -123,15 +123,18 @@ impl Sighting {
         }
     }
 
-    /// A device that registered with our server from `from`.
+    /// A device that registered with our server from `from`. Its client certificate
+    /// (`verified`) proves who registered, but a device that says it listens with plain HTTP is
+    /// listed unverified: what would be reached there proves nothing.
     pub fn register(info: &DeviceInfo, verified: bool, from: std::net::SocketAddr) -> Sighting {
+        let protocol = info.protocol.unwrap_or(Protocol::Https);
         Sighting {
             info: info.clone(),
             host: super::multicast::host_of(&from),
             ip: from.ip(),
             port: info.port.unwrap_or(DEFAULT_PORT),
-            protocol: info.protocol.unwrap_or(Protocol::Https),
-            verified,
+            protocol,
+            verified: verified && protocol == Protocol::Https,
             source: Source::Register,
         }
     }

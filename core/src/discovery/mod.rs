@@ -454,6 +454,10 @@ pub async fn probe_and_list(
 ) -> Result<Device> {
     let (remote, protocol) = probe::probe_any(identity, ours, peer, expected, timeout).await.map_err(|e| e.into_error(peer))?;
     if let Some(fp) = expected {
+        if !remote.verified {
+            // Plain HTTP proves nothing: a claimed fingerprint never stands for a pinned one.
+            return Err(crate::client::pinned_over_http(&PeerAddr { protocol, ..peer.clone() }, fp));
+        }
         if !same_fingerprint(fp, &remote.fingerprint) {
             return Err(Error::new(
                 crate::ErrorKind::FingerprintMismatch,

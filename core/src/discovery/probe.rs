@@ -66,7 +66,8 @@ async fn exchange(tcp: tokio::net::TcpStream, identity: &Identity, ours: &Device
 
 /// Probes `host:port` trying `first` and, when TCP connects but that protocol's exchange
 /// fails, the other one (a LocalSend device may run with encryption off). Returns the device
-/// and the protocol it answered on.
+/// and the protocol it answered on. A pinned probe (`expected`) never falls back to plain
+/// HTTP, which cannot prove the fingerprint: a failed handshake there is a mismatch.
 pub async fn probe_any(
     identity: &Identity,
     ours: &DeviceInfo,
@@ -81,6 +82,19 @@ pub async fn probe_any(
                 Protocol::Https => Protocol::Http,
                 Protocol::Http => Protocol::Https,
             };
+            if let (Some(fp), Protocol::Http) = (expected, other) {
+                if e.kind == ErrorKind::Tls {
+                    return Err(ProbeError::Exchange(Error::new(
+                        ErrorKind::FingerprintMismatch,
+                        format!(
+                            "{peer}: no TLS handshake proving fingerprint {} ({}); a pinned device is reached only over HTTPS",
+                            crate::identity::short_fingerprint(fp),
+                            e.message
+                        ),
+                    )));
+                }
+                return Err(ProbeError::Exchange(e));
+            }
             let alt = PeerAddr { protocol: other, ..peer.clone() };
             match probe(identity, ours, &alt, expected, timeout).await {
                 Ok(d) => Ok((d, other)),
