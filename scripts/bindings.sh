@@ -10,10 +10,11 @@ cd "$ROOT"
 CARGO="${CARGO:-cargo}"
 case "$(uname -s)" in Darwin) LIB=libferry_ffi.dylib ;; *) LIB=libferry_ffi.so ;; esac
 "$CARGO" build -q -p ferry-ffi --locked
-BINDGEN=(target/debug/uniffi-bindgen)
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+BINDGEN=("$TARGET_DIR/debug/uniffi-bindgen")
 GEN="$(mktemp -d)"; trap 'rm -rf "$GEN"' EXIT
-"${BINDGEN[@]}" generate --library "target/debug/$LIB" --language kotlin --out-dir "$GEN/kotlin" --no-format >/dev/null
-"${BINDGEN[@]}" generate --library "target/debug/$LIB" --language swift --out-dir "$GEN/swift" --no-format >/dev/null
+"${BINDGEN[@]}" generate --library "$TARGET_DIR/debug/$LIB" --language kotlin --out-dir "$GEN/kotlin" --no-format >/dev/null
+"${BINDGEN[@]}" generate --library "$TARGET_DIR/debug/$LIB" --language swift --out-dir "$GEN/swift" --no-format >/dev/null
 # The generated files (bindings/swift also holds the hand-written Package.swift).
 FILES=(kotlin/app/ferry/core/ferry_ffi.kt swift/FerryCore.swift swift/FerryCoreFFI.h swift/FerryCoreFFI.modulemap)
 if [ "${1:-}" = --check ]; then

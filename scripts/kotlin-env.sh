@@ -6,6 +6,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 bash scripts/install-kotlin.sh
 cargo build -q -p ferry-ffi --locked
+# Where cargo put the host library (CARGO_TARGET_DIR when set).
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 KC="$ROOT/.tools/kotlin/node_modules/kotlin-compiler"
 LIBS="$KC/lib"
 CP="/usr/share/java/jna.jar:$LIBS/kotlinx-coroutines-core-jvm.jar:$LIBS/kotlin-test.jar"

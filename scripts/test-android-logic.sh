@@ -10,5 +10,5 @@ OUT="$ROOT/target/android-logic"
 mapfile -t SOURCES < <(find android/logic/src/main/kotlin android/logic/src/test/kotlin -name '*.kt' | sort)
 kotlin_compile "$OUT/logic-test.jar" bindings/kotlin/app/ferry/core/ferry_ffi.kt "${SOURCES[@]}"
 TESTS=$(cd android/logic/src/test/kotlin && grep -l "@Test" -r . | sed 's|^\./||; s|\.kt$||; s|/|.|g')
-timeout 600 java -Djna.library.path="$ROOT/target/debug" -Djava.io.tmpdir="${TMPDIR:-/tmp}" \
+timeout 600 java -Djna.library.path="$TARGET_DIR/debug" -Djava.io.tmpdir="${TMPDIR:-/tmp}" \
     -cp "$OUT/logic-test.jar:$CP:$LIBS/kotlin-stdlib.jar" org.junit.runner.JUnitCore $TESTS

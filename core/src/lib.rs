@@ -4,6 +4,7 @@
 pub mod client;
 pub mod config;
 pub mod discovery;
+pub mod display;
 pub mod error;
 mod fsutil;
 pub mod identity;
