@@ -11,7 +11,7 @@ use crate::{prepare_body, sha256_hex, Answer, Io, Raw, RawResponse, Scripted};
 use ferry_core::config::TrustStore;
 use ferry_core::identity::Identity;
 use ferry_core::protocol::{DeviceType, Protocol};
-use ferry_core::server::{self, ReceivePolicy, ServerHandle, ServerOptions};
+use ferry_core::server::{self, ReceivePolicy, ServerHandle, ServerLimits, ServerOptions};
 use ferry_core::storage::ReceiveDir;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -35,11 +35,27 @@ pub struct TargetConfig {
     pub pin: Option<String>,
     pub policy: ReceivePolicy,
     pub answer: Answer,
+    pub limits: ServerLimits,
+}
+
+/// The server's limits with its timeouts shortened so that slow and stalled attacks end within
+/// seconds (the mechanisms are the same as with Ferry's defaults).
+pub fn test_limits() -> ServerLimits {
+    ServerLimits {
+        body_stall_timeout: Duration::from_millis(1500),
+        session_idle_timeout: Duration::from_secs(4),
+        small_body_timeout: Duration::from_secs(2),
+        large_body_timeout: Duration::from_secs(3),
+        header_timeout: Duration::from_secs(2),
+        pin_lock_base: Duration::from_millis(500),
+        pin_lock_max: Duration::from_secs(2),
+        ..ServerLimits::default()
+    }
 }
 
 impl Default for TargetConfig {
     fn default() -> Self {
-        TargetConfig { https: true, pin: None, policy: ReceivePolicy::AcceptAll, answer: Answer::AcceptAll }
+        TargetConfig { https: true, pin: None, policy: ReceivePolicy::AcceptAll, answer: Answer::AcceptAll, limits: test_limits() }
     }
 }
 
@@ -74,8 +90,7 @@ pub fn snapshot(root: &Path, skip: Option<&Path>) -> Snapshot {
             } else if meta.is_dir() {
                 "dir".to_string()
             } else {
-                use std::os::unix::fs::MetadataExt;
-                format!("file {} bytes, {} links, sha256 {}", meta.len(), meta.nlink(), sha256_hex(&std::fs::read(&p).unwrap_or_default()))
+                format!("file {} bytes, sha256 {}", meta.len(), sha256_hex(&std::fs::read(&p).unwrap_or_default()))
             };
             out.insert(rel, what);
             if meta.is_dir() {
@@ -125,7 +140,7 @@ impl Target {
             trust: trust.clone(),
             verify_checksums: true,
         };
-        let handle = server::start(opts, handler.clone()).await.unwrap();
+        let handle = server::start_with_limits(opts, cfg.limits.clone(), handler.clone()).await.unwrap();
         Target { handle, handler, identity, cfg, root, dest, trust }
     }
 
@@ -188,13 +203,26 @@ impl Target {
     /// A sender with its own certificate sends one file from [`HONEST_IP`]; it must arrive.
     pub async fn honest_transfer(&self) -> Result<(), String> {
         let me = Identity::generate().unwrap();
+        // The person at the receiver trusts the honest device (trusted-only and asking
+        // receivers let it in without a question), and answers yes from now on.
+        self.trust.add(me.fingerprint(), Some("Honest".into())).map_err(|e| e.to_string())?;
+        *self.handler.answer.lock().unwrap() = Answer::AcceptAll;
         let raw = self.raw_with_cert(HONEST_IP, &me);
         let data = b"an honest file".to_vec();
         let name = format!("honest-{}.txt", ferry_core::random_id());
         let body = prepare_body(me.fingerprint(), &[(&name, &data)]);
-        let r = exchange(&raw, "POST", &format!("{PREPARE}{}", self.pin_query()), "", body.to_string().as_bytes())
-            .await
-            .map_err(|e| format!("honest prepare-upload: {e}"))?;
+        // A PIN lock (429) ends within pin_lock_max; a session being torn down (409) at once.
+        let deadline = Instant::now() + self.cfg.limits.pin_lock_max + Duration::from_secs(5);
+        let r = loop {
+            let r = exchange(&raw, "POST", &format!("{PREPARE}{}", self.pin_query()), "", body.to_string().as_bytes())
+                .await
+                .map_err(|e| format!("honest prepare-upload: {e}"))?;
+            if (r.status == 429 || r.status == 409) && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+            break r;
+        };
         if r.status != 200 {
             return Err(format!("honest prepare-upload answered {}: {}", r.status, String::from_utf8_lossy(&r.body)));
         }
@@ -298,6 +326,11 @@ pub async fn exchange(raw: &Raw, method: &str, path: &str, extra_headers: &str, 
 
 /// Sends `head` (complete request head) and `body` as given, then reads a response.
 pub async fn exchange_raw(raw: &Raw, head: &[u8], body: &[u8]) -> Result<RawResponse, String> {
+    exchange_raw_within(raw, head, body, Duration::from_secs(15)).await
+}
+
+/// [`exchange_raw`] waiting up to `limit` for the response.
+pub async fn exchange_raw_within(raw: &Raw, head: &[u8], body: &[u8], limit: Duration) -> Result<RawResponse, String> {
     let mut s = connect(raw).await?;
     let write = async {
         s.write_all(head).await?;
@@ -306,8 +339,8 @@ pub async fn exchange_raw(raw: &Raw, head: &[u8], body: &[u8]) -> Result<RawResp
         }
         s.flush().await
     };
-    let _ = tokio::time::timeout(Duration::from_secs(15), write).await;
-    read_response_within(&mut s, Duration::from_secs(15)).await
+    let _ = tokio::time::timeout(limit, write).await;
+    read_response_within(&mut s, limit).await
 }
 
 pub async fn post_json(raw: &Raw, path: &str, v: &serde_json::Value) -> Result<RawResponse, String> {
