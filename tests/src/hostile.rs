@@ -36,6 +36,8 @@ pub struct TargetConfig {
     pub policy: ReceivePolicy,
     pub answer: Answer,
     pub limits: ServerLimits,
+    /// The receiver's alias (what senders are shown).
+    pub alias: String,
 }
 
 /// The server's limits with its timeouts shortened so that slow and stalled attacks end within
@@ -55,7 +57,7 @@ pub fn test_limits() -> ServerLimits {
 
 impl Default for TargetConfig {
     fn default() -> Self {
-        TargetConfig { https: true, pin: None, policy: ReceivePolicy::AcceptAll, answer: Answer::AcceptAll, limits: test_limits() }
+        TargetConfig { https: true, pin: None, policy: ReceivePolicy::AcceptAll, answer: Answer::AcceptAll, limits: test_limits(), alias: "Target".into() }
     }
 }
 
@@ -125,7 +127,7 @@ impl Target {
         std::fs::write(root.path().join("home/user/notes.txt"), b"notes").unwrap();
         let trust = Arc::new(TrustStore::in_memory());
         let protocol = if cfg.https { Protocol::Https } else { Protocol::Http };
-        let info = ferry_core::device_info("Target", DeviceType::Headless, "Linux", identity.fingerprint(), 0, protocol);
+        let info = ferry_core::device_info(&cfg.alias, DeviceType::Headless, "Linux", identity.fingerprint(), 0, protocol);
         let handler = Scripted::new(cfg.answer.clone());
         let receive_dir = ReceiveDir::new(&dest).unwrap();
         let dest = receive_dir.root().to_path_buf();

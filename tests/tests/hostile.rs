@@ -954,6 +954,22 @@ fn all_attacks() -> Vec<Attack> {
         }
         cli.verify().await
     }
+    terminal_escapes_in_receiver_alias_on_sender ["terminal"] || TargetConfig { alias: format!("Printer{OSC_TITLE}{CLEAR}\u{202e}{FAKE}"), ..Default::default() } => |t| {
+        let bin = ferry_bin().ok_or("the ferry binary is not built (cargo build -p ferry-cli, or set FERRY_BIN)")?;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("doc.txt");
+        std::fs::write(&file, b"doc").unwrap();
+        let port = t.addr().port();
+        let out = tokio::task::spawn_blocking({
+            let cfgdir = dir.path().join("c");
+            move || std::process::Command::new(bin).arg("--config-dir").arg(cfgdir).args(["send", "--to", &format!("127.0.0.1:{port}")]).arg(&file).output()
+        }).await.unwrap().map_err(|e| e.to_string())?;
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        check!(out.status.success(), "ferry send to a receiver with a hostile alias failed: {text}");
+        check!(terminal_controls(&text).is_empty(), "terminal controls from the receiver's alias reach the sender's output: {:?}", terminal_controls(&text));
+        check!(!text.lines().any(|l| l.starts_with("FAKE-BLOCK")), "a newline in the receiver's alias forged lines:\n{text}");
+        Ok(())
+    }
     // ---- identity: certificate swap, pinning over HTTP ------------------------------------
     certificate_swap_at_the_same_address ["identity"] plain => |_t| {
         let victim = Target::start(TargetConfig::default()).await;
