@@ -51,7 +51,10 @@ pub fn names(data: &[u8]) {
             check_component(c, &s);
         }
         let last = comps.last().unwrap();
-        let mut seen = vec![last.clone()];
+        // Numbered alternatives differ from each other. (One may equal the name itself: a
+        // 255-byte name whose stem ends in " (3)" is its own third alternative. That is harmless,
+        // because a commit never replaces an existing file; it just tries the next number.)
+        let mut seen: Vec<String> = Vec::new();
         for n in [2u32, 3, 10, 99, 100, 255, 1000, 65_535, u32::MAX] {
             let numbered = numbered_name(last, n);
             check_component(&numbered, &s);
@@ -131,7 +134,15 @@ pub fn storage(data: &[u8]) {
     let after_outside: Vec<String> = tree(&root).into_iter().filter(|p| !p.starts_with("a/b/dest")).collect();
     assert_eq!(before_outside, after_outside, "something appeared outside the destination for {s:?}");
     assert_eq!(std::fs::read(root.join("outside").join("target.txt")).unwrap(), b"outside", "{s:?} wrote through a link");
-    let parts: Vec<String> = tree(&dest).into_iter().filter(|p| p.rsplit('/').next().unwrap().starts_with(".ferry-")).collect();
+    // A peer may name a file `.ferry-...` (it is saved under that name); a temporary file is
+    // `.ferry-*.part`, and none may be left or be made by a peer.
+    let parts: Vec<String> = tree(&dest)
+        .into_iter()
+        .filter(|p| {
+            let name = p.rsplit('/').next().unwrap();
+            name.starts_with(ferry_core::storage::TEMP_PREFIX) && name.ends_with(ferry_core::storage::TEMP_SUFFIX)
+        })
+        .collect();
     assert!(parts.is_empty(), "temporary files left for {s:?}: {parts:?}");
 }
 
