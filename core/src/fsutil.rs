@@ -1,4 +1,5 @@
-//! Small file-system helpers shared by the config stores.
+//! Small file-system helpers: atomic private files for the config stores, and the checked `*at` layer received
+//! files go through (see [`SafeName`]).
 
 use crate::error::{Error, Result};
 use std::fs;
@@ -154,7 +155,7 @@ pub(crate) fn open_or_create_dir_at(parent: BorrowedFd<'_>, name: &SafeName) -> 
             open_dir_at(parent, name)
         }
         Err(e) if e.raw_os_error() == Some(Errno::LOOP.raw_os_error()) || e.raw_os_error() == Some(Errno::NOTDIR.raw_os_error()) => {
-            Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{name:?} exists and is not a folder (or is a symlink)")))
+            Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{:?} exists and is not a folder (or is a symlink)", name.as_str())))
         }
         Err(e) => Err(e),
     }
@@ -231,4 +232,76 @@ pub(crate) fn fstat(file: impl AsFd) -> io::Result<rustix::fs::Stat> {
 /// Whether a status is that of a regular file.
 pub(crate) fn is_regular(st: &rustix::fs::Stat) -> bool {
     rustix::fs::FileType::from_raw_mode(st.st_mode as _) == rustix::fs::FileType::RegularFile
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn safe_names_refuse_traversal_and_odd_names() {
+        let long = "x".repeat(256);
+        for bad in ["", ".", "..", "...", "a/b", "/", "../x", "a\\b", "\\", "a\0b", long.as_str()] {
+            assert!(SafeName::new(bad).is_err(), "{bad:?} must be refused");
+            assert!(!SafeName::is_valid(bad));
+        }
+        for good in ["a", ".bashrc", "..a", "a..", "x".repeat(255).as_str(), "é"] {
+            assert_eq!(SafeName::new(good).unwrap().as_str(), good);
+        }
+    }
+
+    /// The `*at` layer checks the name on every call on its own: a bad name that got into a `SafeName` some other way
+    /// (here: built directly, as only this module can) never reaches the kernel.
+    #[test]
+    fn every_at_call_refuses_a_bad_name_by_itself() {
+        let tmp = tempfile::tempdir().unwrap();
+        let inner = tmp.path().join("inner");
+        std::fs::create_dir(&inner).unwrap();
+        std::fs::write(inner.join("f"), b"f").unwrap();
+        let dir = open_dir(&inner).unwrap();
+        let d = dir.as_fd();
+        let good = SafeName::new("f").unwrap();
+        for raw in ["", ".", "..", "...", "../escaped", "a/b", "/tmp", "a\\b", "a\0b"] {
+            let bad = SafeName(raw.to_string());
+            let refused = |r: io::Result<()>| matches!(r, Err(e) if e.kind() == io::ErrorKind::InvalidInput);
+            assert!(refused(open_dir_at(d, &bad).map(drop)), "openat {raw:?}");
+            assert!(refused(mkdir_at(d, &bad)), "mkdirat {raw:?}");
+            assert!(refused(open_or_create_dir_at(d, &bad).map(drop)), "open or mkdir {raw:?}");
+            assert!(refused(create_new_file_at(d, &bad).map(drop)), "create {raw:?}");
+            assert!(refused(open_existing_nofollow_at(d, &bad).map(drop)), "open {raw:?}");
+            assert!(refused(link_at(d, &good, &bad)), "linkat to {raw:?}");
+            assert!(refused(link_at(d, &bad, &good)), "linkat from {raw:?}");
+            assert!(refused(rename_at(d, &good, &bad)), "renameat to {raw:?}");
+            assert!(refused(rename_at(d, &bad, &good)), "renameat from {raw:?}");
+            assert!(refused(unlink_file_at(d, &bad)), "unlinkat {raw:?}");
+            assert!(refused(stat_at_nofollow(d, &bad).map(drop)), "fstatat {raw:?}");
+            assert!(refused(exists_at(d, &bad).map(drop)), "exists {raw:?}");
+        }
+        // Nothing was made or moved anywhere.
+        let names = |p: &Path| {
+            let mut v: Vec<_> = fs::read_dir(p).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+            v.sort();
+            v
+        };
+        assert_eq!(names(tmp.path()), ["inner"]);
+        assert_eq!(names(&inner), ["f"]);
+        // Good names work.
+        let sub = SafeName::new("sub").unwrap();
+        open_or_create_dir_at(d, &sub).unwrap();
+        create_new_file_at(d, &SafeName::new("g").unwrap()).unwrap();
+        assert!(create_new_file_at(d, &good).is_err(), "an existing file is never opened for writing");
+        assert!(exists_at(d, &sub).unwrap());
+    }
+
+    #[test]
+    fn a_lock_is_seen_from_another_open_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("l");
+        let a = File::create(&p).unwrap();
+        let b = File::open(&p).unwrap();
+        assert!(try_lock_exclusive(&a).unwrap());
+        assert!(!try_lock_exclusive(&b).unwrap());
+        drop(a);
+        assert!(try_lock_exclusive(&b).unwrap());
+    }
 }

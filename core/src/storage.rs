@@ -87,7 +87,8 @@ pub fn safe_components(name: &str) -> Result<Vec<SafeName>> {
 /// Whether `c` is left out of saved file names: Unicode format characters (general category Cf: bidirectional
 /// controls such as U+202E, zero-width characters, U+FEFF, tags, ...).
 pub fn is_format_char(c: char) -> bool {
-    get_general_category(c) == GeneralCategory::Format
+    // Below U+0600 only U+00AD is one: most names (ASCII, Latin) need no table look-up.
+    c == '\u{ad}' || (c >= '\u{600}' && get_general_category(c) == GeneralCategory::Format)
 }
 
 /// Whether `s` is a name made only of dots (`.`, `..`, `...`), or empty.
@@ -283,7 +284,13 @@ impl ReceiveDir {
             };
             // The lock says "a live receiver writes this" for as long as the file is open. A cleaner in another
             // receiver that got to the fresh file first has removed (or is removing) its name: pick another.
-            if !fsutil::try_lock_exclusive(&file).map_err(|e| Error::io("cannot lock a received file", e))? || !still_named(dir_fd.as_fd(), &temp_name, &file) {
+            match fsutil::try_lock_exclusive(&file) {
+                Ok(true) => {}
+                Ok(false) => continue,
+                // A file system without locks: the file is received all the same; no cleaner ever takes it for stale.
+                Err(e) => tracing::debug!("cannot lock {}: {e}", dir_path.join(&temp_name).display()),
+            }
+            if !still_named(dir_fd.as_fd(), &temp_name, &file) {
                 continue;
             }
             return Ok(PartFile { dir_fd, dir_path, final_name: name, temp_name, file: Some(file), committed: false });
@@ -296,9 +303,14 @@ impl ReceiveDir {
     /// live receiver (also another process on the same folder) is writing stay. The walk never follows a symlink, and
     /// is bounded: [`STALE_SCAN_MAX_DEPTH`] folders deep, [`STALE_SCAN_MAX_ENTRIES`] entries in all.
     pub fn clean_stale_parts(&self) -> usize {
+        self.clean_stale_parts_within(STALE_SCAN_MAX_DEPTH, STALE_SCAN_MAX_ENTRIES)
+    }
+
+    /// [`ReceiveDir::clean_stale_parts`] with other bounds: `max_depth` folders deep, `max_entries` entries in all.
+    pub fn clean_stale_parts_within(&self, max_depth: usize, max_entries: usize) -> usize {
         let Ok(root) = self.open_root() else { return 0 };
-        let mut budget = STALE_SCAN_MAX_ENTRIES;
-        clean_dir(root.as_fd(), 0, &mut budget)
+        let mut budget = max_entries;
+        clean_dir(root.as_fd(), 0, max_depth, &mut budget)
     }
 }
 
@@ -310,7 +322,7 @@ fn still_named(dir: BorrowedFd<'_>, name: &SafeName, file: &File) -> bool {
     }
 }
 
-fn clean_dir(dir: BorrowedFd<'_>, depth: usize, budget: &mut usize) -> usize {
+fn clean_dir(dir: BorrowedFd<'_>, depth: usize, max_depth: usize, budget: &mut usize) -> usize {
     let Ok(entries) = rustix::fs::Dir::read_from(dir) else { return 0 };
     let mut removed = 0;
     for entry in entries {
@@ -330,9 +342,9 @@ fn clean_dir(dir: BorrowedFd<'_>, depth: usize, budget: &mut usize) -> usize {
             }
         }
         match file_type {
-            rustix::fs::FileType::Directory if depth + 1 < STALE_SCAN_MAX_DEPTH => {
+            rustix::fs::FileType::Directory if depth + 1 < max_depth => {
                 if let Ok(sub) = fsutil::open_dir_at(dir, &name) {
-                    removed += clean_dir(sub.as_fd(), depth + 1, budget);
+                    removed += clean_dir(sub.as_fd(), depth + 1, max_depth, budget);
                 }
             }
             rustix::fs::FileType::RegularFile if is_temp_file_name(name.as_str()) => {
@@ -517,6 +529,437 @@ mod tests {
         p.file().write_all(b"x").unwrap();
         assert_eq!(p.commit(None, None).unwrap(), rd.root().join("t (2).txt"));
         assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+    }
+
+    /// A destination a few folders deep inside a temporary tree, so a climb out of it lands somewhere a scan sees.
+    struct Tree {
+        tmp: tempfile::TempDir,
+        base: PathBuf,
+        dest: PathBuf,
+        outside: PathBuf,
+    }
+
+    fn tree() -> Tree {
+        let tmp = tempfile::tempdir().unwrap();
+        let base = tmp.path().canonicalize().unwrap();
+        let dest = base.join("a/b/c/dest");
+        let outside = base.join("outside");
+        std::fs::create_dir_all(&dest).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("target.txt"), b"original").unwrap();
+        Tree { tmp, base, dest, outside }
+    }
+
+    impl Tree {
+        /// Every entry of the whole temporary tree (symlinks not followed) is the destination's chain of folders, the
+        /// untouched `outside` folder, or below the destination.
+        fn assert_nothing_outside(&self) {
+            let chain: Vec<PathBuf> = ["a", "a/b", "a/b/c", "a/b/c/dest", "outside", "outside/target.txt"].iter().map(|p| self.base.join(p)).collect();
+            let mut stack = vec![self.base.clone()];
+            let mut seen = 0usize;
+            while let Some(dir) = stack.pop() {
+                for e in std::fs::read_dir(&dir).unwrap() {
+                    let path = e.unwrap().path();
+                    seen += 1;
+                    assert!(path.starts_with(&self.dest) || chain.contains(&path), "written outside the destination: {}", path.display());
+                    if std::fs::symlink_metadata(&path).unwrap().is_dir() {
+                        stack.push(path);
+                    }
+                }
+            }
+            assert!(seen >= chain.len());
+            assert_eq!(std::fs::read(self.outside.join("target.txt")).unwrap(), b"original");
+            let _ = &self.tmp;
+        }
+    }
+
+    /// Every component of `p` below `root` is a valid saved name.
+    fn assert_valid_below(root: &Path, p: &Path) {
+        let rel = p.strip_prefix(root).unwrap_or_else(|_| panic!("{} is not below {}", p.display(), root.display()));
+        for c in rel.components() {
+            let std::path::Component::Normal(c) = c else { panic!("odd component in {}", p.display()) };
+            assert_valid_name(c.to_str().unwrap());
+        }
+    }
+
+    fn assert_valid_name(c: &str) {
+        assert!(SafeName::is_valid(c), "invalid component {c:?}");
+        assert!(c.len() <= 255, "{} bytes: {c:?}", c.len());
+        assert!(!c.chars().any(|ch| ch.is_control() || is_format_char(ch)), "control or format character in {c:?}");
+        assert!(!c.ends_with(['.', ' ']), "trailing dot or space in {c:?}");
+    }
+
+    fn save(rd: &ReceiveDir, name: &str) -> Result<PathBuf> {
+        let mut p = rd.begin_file(name)?;
+        p.file().write_all(b"data").unwrap();
+        p.commit(None, None)
+    }
+
+    /// Components that shortening used to turn into `..` or `.`, or into nothing, some with multibyte characters at the
+    /// 255-byte boundary.
+    fn shortening_attacks() -> Vec<String> {
+        let x = |n| "x".repeat(n);
+        vec![
+            format!("...{}", x(300)),
+            format!(".{}", x(300)),
+            format!("..{}", x(300)),
+            format!("...{}", "é".repeat(150)),
+            format!("..{}", "€".repeat(100)),
+            format!("...{}", "😀".repeat(70)),
+            format!("..{}é", x(252)),
+            format!("..{}😀", x(251)),
+            format!("{}.{}", ".".repeat(254), x(20)),
+            format!("{}.jpg", ".".repeat(300)),
+            ".".repeat(300),
+            format!("{}{}", ".".repeat(250), "é".repeat(10)),
+            format!(". . .{}", x(300)),
+            format!("..\u{202e}{}", x(300)),
+            "..\u{202e}".to_string(),
+            ".\u{200b}.".to_string(),
+            "\u{feff}..\u{2066}".to_string(),
+            format!("{}.{}", "é".repeat(127), x(300)),
+        ]
+    }
+
+    #[test]
+    fn traversal_through_shortening_never_leaves_the_destination() {
+        let t = tree();
+        let rd = ReceiveDir::new(&t.dest).unwrap();
+        for attack in shortening_attacks() {
+            let clean = sanitize_component(&attack);
+            assert_valid_name(&clean);
+            // Several such components in a row used to climb out; then ordinary ones walk down elsewhere.
+            for depth in [1, 2, 4, 6] {
+                let mut path = vec![attack.as_str(); depth].join("/");
+                path.push_str("/evil.txt");
+                if let Ok(saved) = save(&rd, &path) {
+                    assert_valid_below(rd.root(), &saved);
+                }
+                let dir = format!("{}/outside/made", vec![attack.as_str(); depth].join("/"));
+                if let Ok(made) = rd.create_dir(&dir) {
+                    assert_valid_below(rd.root(), &made);
+                    assert!(made.is_dir());
+                }
+            }
+            if let Ok(saved) = save(&rd, &attack) {
+                assert_valid_below(rd.root(), &saved);
+            }
+        }
+        assert!(!t.base.join("a/b/c/evil.txt").exists() && !t.base.join("a/evil.txt").exists());
+        t.assert_nothing_outside();
+    }
+
+    #[test]
+    fn shortening_keeps_a_real_name() {
+        assert_eq!(sanitize_component(&format!("...{}", "x".repeat(300))), format!("...{}", "x".repeat(252)));
+        assert_eq!(sanitize_component(&format!(".{}", "x".repeat(300))), format!(".{}", "x".repeat(254)));
+        assert_eq!(sanitize_component(&".".repeat(300)), "untitled");
+        // Only dots before the last one: no extension to keep, and the cut leaves only dots.
+        assert_eq!(sanitize_component(&format!("{}.jpg", ".".repeat(300))), "untitled");
+        // A short extension is kept, the stem cut on a character boundary.
+        let s = sanitize_component(&format!("{}.jpg", "é".repeat(200)));
+        assert_eq!(s, format!("{}.jpg", "é".repeat(125)));
+        // Trimming after shortening can make a reserved name: it is caught after the last step too.
+        assert_eq!(sanitize_component(&format!("CON{}x", " ".repeat(300))), "_CON");
+        // A received file never looks like one of Ferry's temporary files.
+        assert_eq!(sanitize_component(".ferry-0123456789abcdef.part"), "_.ferry-0123456789abcdef.part");
+        // A separator given to the component sanitiser directly does not survive.
+        assert_eq!(sanitize_component("a/../b\\c"), "a_.._b_c");
+    }
+
+    #[test]
+    fn format_characters_are_dropped_from_saved_names() {
+        assert_eq!(sanitize_component("invoice\u{202e}fdp.exe"), "invoicefdp.exe");
+        assert_eq!(sanitize_component("a\u{200b}b\u{200c}c\u{200d}d\u{200e}e\u{200f}f"), "abcdef");
+        assert_eq!(sanitize_component("\u{2066}x\u{2067}y\u{2068}z\u{2069}"), "xyz");
+        assert_eq!(sanitize_component("\u{feff}bom.txt\u{00ad}"), "bom.txt");
+        assert_eq!(sanitize_component("tag\u{e0001}\u{e0041}s"), "tags");
+        assert_eq!(sanitize_component("\u{202a}\u{202b}\u{202c}\u{202d}\u{202e}\u{2060}\u{2061}\u{2062}\u{2063}\u{2064}"), "untitled");
+        assert_eq!(sanitize_component("line\u{2028}sep\u{0085}x"), "line_sep_x");
+        assert!(is_format_char('\u{202e}') && is_format_char('\u{feff}') && is_format_char('\u{600}') && !is_format_char('a'));
+        assert_eq!(sanitize_relative_path("dir\u{202e}/\u{200b}/f\u{2066}.txt").unwrap(), vec!["dir", "untitled", "f.txt"]);
+        let t = tree();
+        let rd = ReceiveDir::new(&t.dest).unwrap();
+        assert_eq!(save(&rd, "invoice\u{202e}fdp.exe").unwrap(), rd.root().join("invoicefdp.exe"));
+        assert_eq!(save(&rd, "\u{202e}\u{202e}").unwrap(), rd.root().join("untitled"));
+        assert_eq!(rd.create_dir("d\u{200b}/\u{feff}..").unwrap(), rd.root().join("d/untitled"));
+        t.assert_nothing_outside();
+    }
+
+    #[test]
+    fn numbered_names_stay_within_255_bytes() {
+        let cases = [
+            format!("{}.{}", "s".repeat(54), "e".repeat(200)),
+            format!("a.{}", "e".repeat(253)),
+            format!("é.{}", "e".repeat(252)),
+            format!("😀.{}", "€".repeat(83)),
+            format!("{}.{}", "é".repeat(27), "é".repeat(100)),
+            "x".repeat(255),
+            format!("{}.txt", "é".repeat(125)),
+            format!(".{}", "x".repeat(254)),
+            format!("..{}.{}", "x".repeat(10), "y".repeat(242)),
+        ];
+        for name in &cases {
+            assert!(name.len() <= 255, "{}", name.len());
+            assert_eq!(&numbered_name(name, 1), name);
+            for n in [2, 3, 10, 99_999, u32::MAX] {
+                let numbered = numbered_name(name, n);
+                assert_valid_name(&numbered);
+                assert!(numbered.contains(&format!(" ({n})")), "{numbered:?}");
+            }
+        }
+        assert_eq!(numbered_name(&format!("{}.{}", "s".repeat(54), "e".repeat(200)), 2), format!("{} (2).{}", "s".repeat(50), "e".repeat(200)));
+        assert_eq!(numbered_name(&format!("a.{}", "e".repeat(253)), 2), format!("a (2).{}", "e".repeat(249)));
+        // Anything handed in comes out valid.
+        for odd in ["", ".", "..", "a/b", "...", "\u{202e}"] {
+            assert_valid_name(&numbered_name(odd, 1));
+            assert_valid_name(&numbered_name(odd, 7));
+        }
+    }
+
+    #[test]
+    fn same_long_name_three_times_gets_three_files() {
+        let t = tree();
+        let rd = ReceiveDir::new(&t.dest).unwrap();
+        for name in [format!("{}.{}", "s".repeat(54), "e".repeat(200)), format!("a.{}", "e".repeat(253)), format!("😀.{}", "€".repeat(83))] {
+            let mut saved = Vec::new();
+            for _ in 0..3 {
+                let p = save(&rd, &name).unwrap_or_else(|e| panic!("{} bytes: {e}", name.len()));
+                assert_valid_below(rd.root(), &p);
+                saved.push(p);
+            }
+            saved.dedup();
+            assert_eq!(saved.len(), 3);
+            assert!(saved.iter().all(|p| std::fs::read(p).unwrap() == b"data"));
+        }
+        t.assert_nothing_outside();
+    }
+
+    #[test]
+    fn planted_symlinks_and_hard_links_are_never_followed_or_overwritten() {
+        let t = tree();
+        let rd = ReceiveDir::new(&t.dest).unwrap();
+        let target = t.outside.join("target.txt");
+        // A hard link to a file outside, at the final name: a new name is picked, the outside file keeps its bytes.
+        std::fs::hard_link(&target, rd.root().join("h.txt")).unwrap();
+        assert_eq!(save(&rd, "h.txt").unwrap(), rd.root().join("h (2).txt"));
+        // A dangling symlink at the final name counts as taken.
+        std::os::unix::fs::symlink(t.outside.join("nothing"), rd.root().join("d.txt")).unwrap();
+        assert_eq!(save(&rd, "d.txt").unwrap(), rd.root().join("d (2).txt"));
+        assert!(!t.outside.join("nothing").exists());
+        // A symlink where the shortened form of a long component lands is not followed.
+        let long = format!("...{}", "x".repeat(300));
+        std::os::unix::fs::symlink(&t.outside, rd.root().join(sanitize_component(&long))).unwrap();
+        assert!(rd.begin_file(&format!("{long}/evil.txt")).is_err());
+        assert!(rd.create_dir(&format!("{long}/evil")).is_err());
+        // A symlink to a folder outside, in the middle and at the end of a folder path.
+        std::os::unix::fs::symlink(&t.outside, rd.root().join("up")).unwrap();
+        assert!(rd.begin_file("up/evil.txt").is_err());
+        assert!(rd.create_dir("up").is_err());
+        assert!(rd.create_dir("up/x").is_err());
+        // A symlink at the final name of a file: a new name.
+        std::os::unix::fs::symlink(&target, rd.root().join("t.txt")).unwrap();
+        assert_eq!(save(&rd, "t.txt").unwrap(), rd.root().join("t (2).txt"));
+        t.assert_nothing_outside();
+        assert_eq!(std::fs::read_dir(&t.outside).unwrap().count(), 1);
+    }
+
+    /// Hostile names built from pieces, deterministic.
+    fn hostile_names(count: usize, seed: u64) -> Vec<String> {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let pieces: &[&str] = &[
+            "..", ".", "/", "\\", "...", "a", "x", " ", ":", "*", "é", "€", "😀", "\u{202e}", "\u{200b}", "\u{feff}", "\u{2066}",
+            "\u{e0001}", "\u{00ad}", "\n", "\u{7f}", "CON", "com1", ".ferry-", ".part", "0123456789abcdef", ".txt", ". ", "\u{301}",
+        ];
+        (0..count)
+            .map(|_| {
+                let mut s = String::new();
+                for _ in 0..rng.gen_range(1..10) {
+                    match rng.gen_range(0..10) {
+                        0 => s.push_str(&".".repeat(rng.gen_range(1..300))),
+                        1 => s.push_str(&"x".repeat(rng.gen_range(1..300))),
+                        2 => s.push_str(&"é".repeat(rng.gen_range(1..150))),
+                        3 => s.push_str(&"😀".repeat(rng.gen_range(1..80))),
+                        _ => s.push_str(pieces[rng.gen_range(0..pieces.len())]),
+                    }
+                }
+                s
+            })
+            .collect()
+    }
+
+    #[test]
+    fn randomized_hostile_names_stay_valid_and_inside() {
+        let t = tree();
+        let rd = ReceiveDir::new(&t.dest).unwrap();
+        let names = hostile_names(3000, 0x5eed_f0e5);
+        let (mut saved, mut refused) = (0, 0);
+        for (i, name) in names.iter().enumerate() {
+            let clean = sanitize_component(name);
+            assert_valid_name(&clean);
+            assert_eq!(sanitize_component(&clean), clean, "sanitising twice changes {name:?}");
+            assert_eq!(numbered_name(&clean, 1), clean);
+            assert_valid_name(&numbered_name(name, 1 + (i as u32 % 5) * 1000));
+            match sanitize_relative_path(name) {
+                Ok(comps) => comps.iter().for_each(|c| assert_valid_name(c)),
+                Err(_) => refused += 1,
+            }
+            // The file system: every third name as a file, every fifth as a folder.
+            if i % 3 == 0 {
+                if let Ok(p) = save(&rd, name) {
+                    assert_valid_below(rd.root(), &p);
+                    saved += 1;
+                }
+            }
+            if i % 5 == 0 {
+                if let Ok(p) = rd.create_dir(name) {
+                    assert_valid_below(rd.root(), &p);
+                }
+            }
+        }
+        assert!(saved > 300 && refused > 100, "saved {saved}, refused {refused}");
+        t.assert_nothing_outside();
+    }
+
+    fn plant_part(dir: &Path, hex: &str) -> PathBuf {
+        let p = dir.join(format!("{TEMP_PREFIX}{hex}{TEMP_SUFFIX}"));
+        std::fs::write(&p, b"half").unwrap();
+        p
+    }
+
+    #[test]
+    fn stale_parts_are_removed_at_start_live_ones_stay() {
+        let t = tree();
+        std::fs::create_dir_all(t.dest.join("sub/deeper")).unwrap();
+        let stale = [plant_part(&t.dest, "0123456789abcdef"), plant_part(&t.dest.join("sub/deeper"), "00000000000000ff")];
+        // Not Ferry's: other names, a folder, a symlink with the name of a part, a part behind a symlinked folder.
+        let keep = [t.dest.join(".ferry-notes.part"), t.dest.join("x.part"), t.dest.join(format!("{TEMP_PREFIX}1111111111111111{TEMP_SUFFIX}"))];
+        std::fs::write(&keep[0], b"k").unwrap();
+        std::fs::write(&keep[1], b"k").unwrap();
+        std::fs::create_dir(&keep[2]).unwrap();
+        let outside_part = plant_part(&t.outside, "2222222222222222");
+        std::os::unix::fs::symlink(&outside_part, t.dest.join(format!("{TEMP_PREFIX}3333333333333333{TEMP_SUFFIX}"))).unwrap();
+        std::os::unix::fs::symlink(&t.outside, t.dest.join("link")).unwrap();
+
+        // A file being written by a live receiver in this process (its own open file, its own lock).
+        let other = ReceiveDir::new(&t.dest).unwrap();
+        assert!(stale.iter().all(|p| !p.exists()), "stale parts are removed when a receiver starts");
+        let mut live = other.begin_file("sub/live.bin").unwrap();
+        live.file().write_all(b"live").unwrap();
+        let rd = ReceiveDir::new(&t.dest).unwrap();
+        assert_eq!(rd.clean_stale_parts(), 0);
+        assert!(live.temp_path().exists());
+        assert_eq!(live.commit(None, None).unwrap(), t.dest.join("sub/live.bin"));
+        assert!(keep.iter().all(|p| p.symlink_metadata().is_ok()));
+        assert!(outside_part.exists(), "nothing behind a symlink is touched");
+        std::fs::remove_file(&outside_part).unwrap();
+        std::fs::remove_file(t.dest.join("link")).unwrap();
+        std::fs::remove_file(t.dest.join(format!("{TEMP_PREFIX}3333333333333333{TEMP_SUFFIX}"))).unwrap();
+        t.assert_nothing_outside();
+    }
+
+    /// Whether some other open file holds the lock on `path` (polled, bounded).
+    fn wait_locked_elsewhere(path: &Path) -> bool {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::time::Instant::now() < deadline {
+            if let Ok(f) = File::open(path) {
+                if !crate::fsutil::try_lock_exclusive(&f).unwrap() {
+                    return true;
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        false
+    }
+
+    #[test]
+    fn a_part_locked_by_another_process_stays_until_it_dies() {
+        let t = tree();
+        let rd = ReceiveDir::new(&t.dest).unwrap();
+        let part = plant_part(&t.dest, "abcdefabcdef0123");
+        // flock(1) holds the lock as a live receiver in another process would; skipped where it is missing.
+        // The shell becomes `sleep` holding the locked descriptor, so killing that one process frees the lock.
+        if std::process::Command::new("flock").arg("--version").output().is_err() {
+            eprintln!("flock(1) not found: cross-process part skipped");
+            return;
+        }
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "exec 9<\"$0\" && flock -x 9 && exec sleep 60"])
+            .arg(&part)
+            .spawn()
+            .unwrap();
+        let locked = wait_locked_elsewhere(&part);
+        let kept = rd.clean_stale_parts();
+        let still_there = part.exists();
+        // Killed like a receiver by SIGKILL: its lock goes with it.
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(locked, "flock(1) did not take the lock in time");
+        assert_eq!(kept, 0);
+        assert!(still_there, "a part a live process holds locked is kept");
+        assert_eq!(rd.clean_stale_parts(), 1);
+        assert!(!part.exists());
+        t.assert_nothing_outside();
+    }
+
+    #[test]
+    fn cleanup_is_bounded_in_depth() {
+        let t = tree();
+        let mut deep = t.dest.clone();
+        for i in 0..STALE_SCAN_MAX_DEPTH + 2 {
+            deep.push(format!("d{i}"));
+        }
+        std::fs::create_dir_all(&deep).unwrap();
+        let too_deep = plant_part(&deep, "4444444444444444");
+        let shallow = plant_part(&t.dest.join("d0/d1"), "5555555555555555");
+        let rd = ReceiveDir::new(&t.dest).unwrap();
+        assert!(!shallow.exists() && too_deep.exists());
+        assert_eq!(rd.clean_stale_parts(), 0);
+    }
+
+    #[test]
+    fn cleanup_is_bounded_in_entries() {
+        let t = tree();
+        let rd = ReceiveDir::new(&t.dest).unwrap();
+        for i in 0..50 {
+            std::fs::write(t.dest.join(format!("f{i}")), b"").unwrap();
+        }
+        let part = plant_part(&t.dest, "6666666666666666");
+        // Two entries of 51 seen: the part is (almost surely) not among them.
+        let first = rd.clean_stale_parts_within(STALE_SCAN_MAX_DEPTH, 2);
+        assert_eq!(usize::from(!part.exists()), first);
+        assert_eq!(rd.clean_stale_parts_within(STALE_SCAN_MAX_DEPTH, 1000) + first, 1);
+        assert!(!part.exists());
+    }
+
+    /// A receiver starting (cleaning) while another one writes never takes a file being written. (It may take a
+    /// temporary file in the instant between its creation and its lock; the writer sees that and picks another.)
+    #[test]
+    fn cleaning_races_writing_without_losing_a_file() {
+        let t = tree();
+        let rd = ReceiveDir::new(&t.dest).unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let cleaner = {
+            let (rd, stop) = (rd.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut rounds = 0u32;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) && rounds < 100_000 {
+                    rd.clean_stale_parts();
+                    rounds += 1;
+                }
+                rounds
+            })
+        };
+        for i in 0..300 {
+            let mut p = rd.begin_file(&format!("race/{i}.bin")).unwrap();
+            p.file().write_all(&[i as u8; 64]).unwrap();
+            let saved = p.commit(None, None).unwrap();
+            assert_eq!(std::fs::read(&saved).unwrap(), [i as u8; 64]);
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(cleaner.join().unwrap() > 0);
+        assert_eq!(std::fs::read_dir(t.dest.join("race")).unwrap().count(), 300);
     }
 
     #[test]
