@@ -134,6 +134,7 @@ impl node::NodeListener for ListenerBridge {
         self.listener.on_request(IncomingRequest {
             total_size: r.total_size(),
             files: r.files.iter().map(types::offered).collect(),
+            empty_folders: r.empty_dirs.len() as u32,
             session_id: r.session_id,
             sender: r.sender.into(),
             verification_code: code.digits,

@@ -172,6 +172,8 @@ pub struct IncomingRequest {
     pub session_id: String,
     pub sender: Sender,
     pub files: Vec<OfferedFile>,
+    /// Empty folders that come with the files (counted with them in what is shown).
+    pub empty_folders: u32,
     pub total_size: u64,
     /// The code both users compare to check the sender's identity.
     pub verification_code: String,

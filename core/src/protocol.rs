@@ -18,6 +18,9 @@ pub const FEATURE_EMPTY_DIRS: &str = "emptyDirs";
 pub const MAX_PREPARE_FILES: usize = 100_000;
 /// Most empty folders one prepare-upload request may carry; parsing stops here.
 pub const MAX_PREPARE_EMPTY_DIRS: usize = 10_000;
+/// Most memory the files of one parsed prepare-upload request may take (their structs and
+/// strings); parsing stops here, so what a peer sends costs a bounded amount however it is shaped.
+pub const MAX_PREPARE_FILES_MEMORY: usize = 12 * 1024 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -204,6 +207,63 @@ pub struct PrepareUploadRequest {
     pub files: HashMap<String, FileDto>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ferry: Option<PrepareExt>,
+}
+
+/// A prepare-upload request as a receiver reads it: the files as a list, each with its map key
+/// as `id`, in the order sent. Parsing stops at [`MAX_PREPARE_FILES`] files or
+/// [`MAX_PREPARE_FILES_MEMORY`] bytes of them. Duplicate keys are kept (the receiver refuses them).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IncomingPrepare {
+    pub info: DeviceInfo,
+    #[serde(deserialize_with = "bounded_file_list")]
+    pub files: Vec<FileDto>,
+    #[serde(default)]
+    pub ferry: Option<PrepareExt>,
+}
+
+impl FileDto {
+    /// Bytes this file takes in memory (its struct and the strings it owns).
+    pub fn memory_size(&self) -> usize {
+        let opt = |s: &Option<String>| s.as_ref().map_or(0, String::capacity);
+        let meta = self.metadata.as_ref().map_or(0, |m| opt(&m.modified) + opt(&m.accessed));
+        std::mem::size_of::<FileDto>()
+            + self.id.capacity()
+            + self.file_name.capacity()
+            + self.file_type.capacity()
+            + opt(&self.sha256)
+            + opt(&self.hash)
+            + opt(&self.preview)
+            + meta
+    }
+}
+
+fn bounded_file_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<FileDto>, D::Error> {
+    struct V;
+    impl<'de> serde::de::Visitor<'de> for V {
+        type Value = Vec<FileDto>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            write!(f, "a map of at most {MAX_PREPARE_FILES} files")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            let mut memory = 0usize;
+            while let Some((key, mut dto)) = map.next_entry::<String, FileDto>()? {
+                if out.len() >= MAX_PREPARE_FILES {
+                    return Err(serde::de::Error::custom("too many files in one request"));
+                }
+                dto.id = key;
+                memory += dto.memory_size();
+                if memory > MAX_PREPARE_FILES_MEMORY {
+                    return Err(serde::de::Error::custom("the file list of this request is too large"));
+                }
+                out.push(dto);
+            }
+            out.shrink_to_fit();
+            Ok(out)
+        }
+    }
+    d.deserialize_map(V)
 }
 
 /// `emptyDirs`, refused as soon as it holds more than [`MAX_PREPARE_EMPTY_DIRS`] entries.

@@ -4,13 +4,19 @@
 //! while files arrive. Uploads must match session id, file id, token and the sender's IP. Bodies
 //! are streamed to a hidden temporary file by a blocking writer that also hashes them; the file
 //! gets its name only when the declared size arrived and the checksum (when given) matched.
+//!
+//! Hostile peers are bounded by [`ServerLimits`]: a global PIN failure budget with doubling locks,
+//! a share of the connections per address, deadlines on every request head and body, a stall
+//! timeout on uploads and an idle timeout on sessions counted from the last byte, and one memory
+//! budget for JSON bodies plus caps on what a parsed file list may take (files and empty folders
+//! counted together).
 
 use crate::config::TrustStore;
 use crate::error::{Error, ErrorKind, Result};
 use crate::identity::Identity;
-use crate::protocol::{DeviceInfo, DeviceType, ErrorBody, FileDto, PrepareUploadRequest, PrepareUploadResponse};
+use crate::protocol::{DeviceInfo, DeviceType, ErrorBody, FileDto, IncomingPrepare};
 use crate::storage::{parse_time, sanitize_relative_path, PartFile, ReceiveDir};
-use crate::util::{canonical_ip, constant_time_eq, query_param, random_id};
+use crate::util::{canonical_ip, constant_time_eq, format_id, query_param, random_id, random_id_bytes};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -29,13 +35,20 @@ use tokio::net::TcpListener;
 use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-/// Largest prepare-upload body accepted (a request with 100,000 files fits).
-const MAX_JSON_BODY: usize = 24 * 1024 * 1024;
+/// Largest prepare-upload body accepted. Together with [`JSON_BYTES_BUDGET`], the parsing caps of
+/// `protocol` (at most 12 MiB of parsed file list, one list at a time) and small connection
+/// buffers, this keeps the receiver's memory under 64 MiB whatever peers send (measured with
+/// `ferry receive`: at most 61 MB, with an accepted 45,000-file session and 250 connections
+/// holding 60 KB request heads). A request of about 35,000 files with checksums (45,000 without)
+/// fits; bigger ones are refused (400/413) before anyone is asked.
+const MAX_JSON_BODY: usize = 12 * 1024 * 1024;
 const MAX_SMALL_BODY: usize = 64 * 1024;
 /// Bytes of JSON bodies being read, counted together over every connection. A body that would
 /// take more is answered 503 at once, so hostile bodies cannot add up to unbounded memory (and a
 /// slow body only holds the bytes it actually sent).
-const JSON_BYTES_BUDGET: usize = 24 * 1024 * 1024;
+const JSON_BYTES_BUDGET: usize = 12 * 1024 * 1024;
+/// The same for small bodies (register), which are read even while a session runs.
+const SMALL_BYTES_BUDGET: usize = 2 * 1024 * 1024;
 /// Files plus empty folders in one request.
 const MAX_ITEMS_PER_REQUEST: usize = crate::protocol::MAX_PREPARE_FILES;
 /// Empty folders in one request (also counted in [`MAX_ITEMS_PER_REQUEST`]).
@@ -143,8 +156,8 @@ pub struct SenderInfo {
 pub struct IncomingRequest {
     pub session_id: String,
     pub sender: SenderInfo,
-    /// Files sorted by name.
-    pub files: Vec<FileDto>,
+    /// Files sorted by name (shared, as a request may list many).
+    pub files: Arc<Vec<FileDto>>,
     /// Empty folders the sender also wants to create (Ferry senders only).
     pub empty_dirs: Vec<String>,
 }
@@ -190,7 +203,7 @@ pub enum SessionOutcome {
 #[derive(Debug, Clone)]
 pub enum ReceiveEvent {
     /// An accepted session starts (after the decision).
-    SessionStarted { session_id: String, sender: SenderInfo, files: Vec<FileDto> },
+    SessionStarted { session_id: String, sender: SenderInfo, files: Arc<Vec<FileDto>> },
     /// A request was declined (by the user or the policy).
     Declined { sender: SenderInfo },
     FileProgress { session_id: String, file_id: String, received: u64, size: u64 },
@@ -329,11 +342,11 @@ enum FileState {
     Failed,
 }
 
+/// The state of one accepted file; `Session::files` holds its description at the same index.
 struct SessionFile {
-    dto: FileDto,
-    token: String,
+    token: [u8; 16],
     state: FileState,
-    tries: u32,
+    tries: u8,
 }
 
 #[derive(PartialEq, Eq)]
@@ -346,7 +359,11 @@ struct Session {
     id: String,
     sender: SenderInfo,
     phase: Phase,
-    files: HashMap<String, SessionFile>,
+    /// The accepted files (shared with the event that announced them, never copied).
+    files: Arc<Vec<FileDto>>,
+    slots: Vec<SessionFile>,
+    /// Indexes into `files`, sorted by file id.
+    by_id: Vec<u32>,
     /// Files saved and files given up, kept as counts so that ending a file costs the same
     /// however many the session has.
     saved: usize,
@@ -359,6 +376,10 @@ impl Session {
     fn all_ended(&self) -> bool {
         self.saved + self.failed == self.files.len()
     }
+    /// The index of file `id`.
+    fn find(&self, id: &str) -> Option<usize> {
+        self.by_id.binary_search_by(|&i| self.files[i as usize].id.as_str().cmp(id)).ok().map(|k| self.by_id[k] as usize)
+    }
 }
 
 struct Shared {
@@ -367,8 +388,13 @@ struct Shared {
     handler: Arc<dyn ReceiveHandler>,
     session: Mutex<Option<Session>>,
     pin: Mutex<PinState>,
+    /// Held from parsing a prepare-upload body until its session exists (or the request is
+    /// refused), so that one parsed file list exists at a time.
+    parse_lock: tokio::sync::Mutex<()>,
     /// Bytes of JSON bodies being read, see [`JSON_BYTES_BUDGET`].
     json_budget: Arc<Semaphore>,
+    /// Bytes of small bodies being read, see [`SMALL_BYTES_BUDGET`].
+    small_budget: Arc<Semaphore>,
     limits: ServerLimits,
     epoch: Instant,
 }
@@ -454,7 +480,9 @@ pub async fn start_with_limits(opts: ServerOptions, limits: ServerLimits, handle
         handler,
         session: Mutex::new(None),
         pin: Mutex::new(PinState::default()),
+        parse_lock: tokio::sync::Mutex::new(()),
         json_budget: Arc::new(Semaphore::new(JSON_BYTES_BUDGET)),
+        small_budget: Arc::new(Semaphore::new(SMALL_BYTES_BUDGET)),
         limits,
         epoch: Instant::now(),
     });
@@ -576,7 +604,8 @@ where
         .timer(TokioTimer::new())
         .header_read_timeout(shared_timeout)
         .keep_alive(true)
-        .max_buf_size(256 * 1024)
+        // Bounds what one connection buffers (a request head, a piece of body).
+        .max_buf_size(64 * 1024)
         .serve_connection(TokioIo::new(stream), service);
     if let Err(e) = conn.await {
         tracing::debug!("connection from {ip} ended: {e}");
@@ -645,14 +674,15 @@ async fn route(shared: Arc<Shared>, ip: IpAddr, scope: u32, peer_fp: Option<&str
     }
 }
 
-/// Reads a whole body into chunks within `deadline`, counting its bytes against the shared
-/// JSON budget (the returned permit holds them until the body is dropped).
+/// Reads a whole body into chunks within `deadline`, counting its bytes against a shared budget
+/// (the returned permit holds them until the body is dropped): the small one for bodies up to
+/// [`MAX_SMALL_BODY`], else the JSON one.
 async fn read_body(shared: &Shared, req: Request<Incoming>, limit: usize, deadline: Duration) -> std::result::Result<(BodyChunks, OwnedSemaphorePermit), Resp> {
     let declared = req.headers().get(hyper::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(message(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large"));
     }
-    let budget = shared.json_budget.clone();
+    let budget = if limit <= MAX_SMALL_BODY { shared.small_budget.clone() } else { shared.json_budget.clone() };
     let mut body = req.into_body();
     let read = async move {
         let mut held = budget.clone().try_acquire_many_owned(0).expect("semaphore open");
@@ -700,7 +730,11 @@ impl std::io::Read for BodyChunks {
 }
 
 async fn read_json<T: serde::de::DeserializeOwned>(shared: &Shared, req: Request<Incoming>, limit: usize, deadline: Duration) -> std::result::Result<T, Resp> {
-    let (mut chunks, _permit) = read_body(shared, req, limit, deadline).await?;
+    let (chunks, _permit) = read_body(shared, req, limit, deadline).await?;
+    parse_chunks(chunks)
+}
+
+fn parse_chunks<T: serde::de::DeserializeOwned>(mut chunks: BodyChunks) -> std::result::Result<T, Resp> {
     let parsed = if chunks.0.len() <= 1 {
         serde_json::from_slice(chunks.0.front().map(|b| &b[..]).unwrap_or_default())
     } else {
@@ -831,11 +865,24 @@ async fn prepare_upload(shared: &Arc<Shared>, ip: IpAddr, peer_fp: Option<&str>,
     if shared.session.lock().unwrap().is_some() {
         return message(StatusCode::CONFLICT, "Blocked by another session");
     }
-    // Parsing stops early at the item caps (see `protocol`), so an over-long list costs no more
-    // than the body it came in.
-    let body: PrepareUploadRequest = match read_json(shared, req, MAX_JSON_BODY, shared.limits.large_body_timeout).await {
+    let (chunks, budget) = match read_body(shared, req, MAX_JSON_BODY, shared.limits.large_body_timeout).await {
         Ok(b) => b,
         Err(r) => return r,
+    };
+    // One file list at a time: parsed under the lock, which is held until the session exists.
+    let Ok(parse_guard) = tokio::time::timeout(shared.limits.large_body_timeout, shared.parse_lock.lock()).await else {
+        return message(StatusCode::SERVICE_UNAVAILABLE, "Busy; try again later");
+    };
+    if shared.session.lock().unwrap().is_some() {
+        return message(StatusCode::CONFLICT, "Blocked by another session");
+    }
+    // Parsing stops at the caps of `protocol` (files, folders, memory), off the async threads.
+    let parsed = tokio::task::spawn_blocking(move || parse_chunks::<IncomingPrepare>(chunks)).await;
+    drop(budget);
+    let body = match parsed {
+        Ok(Ok(b)) => b,
+        Ok(Err(r)) => return r,
+        Err(_) => return message(StatusCode::INTERNAL_SERVER_ERROR, "Parsing failed"),
     };
     let dir_count = body.ferry.as_ref().map_or(0, |f| f.empty_dirs.len());
     if body.files.is_empty() && dir_count == 0 {
@@ -862,7 +909,7 @@ async fn prepare_upload(shared: &Arc<Shared>, ip: IpAddr, peer_fp: Option<&str>,
 
     // A text message is shown and answered 204; it never opens a session.
     if body.files.len() == 1 {
-        let file = body.files.values().next().expect("one file");
+        let file = &body.files[0];
         if file.is_text_message() {
             let refuse = match shared.opts.policy {
                 ReceivePolicy::DeclineAll => true,
@@ -878,15 +925,18 @@ async fn prepare_upload(shared: &Arc<Shared>, ip: IpAddr, peer_fp: Option<&str>,
         }
     }
 
-    let mut files: Vec<FileDto> = Vec::with_capacity(body.files.len());
-    for (id, mut dto) in body.files {
+    let mut files = body.files;
+    for dto in &files {
         if let Err(e) = sanitize_relative_path(&dto.file_name) {
             return message(StatusCode::BAD_REQUEST, &e.message);
         }
-        dto.id = id;
-        files.push(dto);
+    }
+    // Ids are the keys of a JSON object: one file per id.
+    if index_by_id(&files).windows(2).any(|w| files[w[0] as usize].id == files[w[1] as usize].id) {
+        return message(StatusCode::BAD_REQUEST, "Duplicate file id");
     }
     files.sort_by(|a, b| a.file_name.cmp(&b.file_name));
+    let files = Arc::new(files);
     let empty_dirs = body.ferry.map(|f| f.empty_dirs).unwrap_or_default();
     for d in &empty_dirs {
         if let Err(e) = sanitize_relative_path(d) {
@@ -905,13 +955,16 @@ async fn prepare_upload(shared: &Arc<Shared>, ip: IpAddr, peer_fp: Option<&str>,
             id: id.clone(),
             sender: sender.clone(),
             phase: Phase::Pending,
-            files: HashMap::new(),
+            files: Arc::new(Vec::new()),
+            slots: Vec::new(),
+            by_id: Vec::new(),
             saved: 0,
             failed: 0,
             cancel: cancel.clone(),
             last_activity: Arc::new(AtomicU64::new(shared.now_ms())),
         });
     }
+    drop(parse_guard);
     let mut pending = PendingGuard { shared, id: id.clone(), armed: true, asked: false };
 
     let decision = match shared.opts.policy {
@@ -930,10 +983,10 @@ async fn prepare_upload(shared: &Arc<Shared>, ip: IpAddr, peer_fp: Option<&str>,
             }
         }
     };
-    let accepted: Vec<FileDto> = match &decision {
+    let accepted: Arc<Vec<FileDto>> = match &decision {
         Decision::AcceptAll => files,
-        Decision::Accept(ids) => files.into_iter().filter(|f| ids.contains(&f.id)).collect(),
-        Decision::Decline => Vec::new(),
+        Decision::Accept(ids) => Arc::new(files.iter().filter(|f| ids.contains(&f.id)).cloned().collect()),
+        Decision::Decline => Arc::new(Vec::new()),
     };
     if decision == Decision::Decline {
         // The guard clears the pending session.
@@ -954,27 +1007,48 @@ async fn prepare_upload(shared: &Arc<Shared>, ip: IpAddr, peer_fp: Option<&str>,
         }
         return empty(StatusCode::NO_CONTENT);
     }
-    let mut tokens = HashMap::with_capacity(accepted.len());
+    let slots: Vec<SessionFile> = accepted.iter().map(|_| SessionFile { token: random_id_bytes(), state: FileState::Pending, tries: 0 }).collect();
+    let tokens: Vec<[u8; 16]> = slots.iter().map(|s| s.token).collect();
+    let by_id = index_by_id(&accepted);
     {
         let mut guard = shared.session.lock().unwrap();
         let Some(session) = guard.as_mut().filter(|s| s.id == id && s.phase == Phase::Pending) else {
             return message(StatusCode::FORBIDDEN, "Cancelled");
         };
-        for dto in &accepted {
-            let token = random_id();
-            tokens.insert(dto.id.clone(), token.clone());
-            session.files.insert(dto.id.clone(), SessionFile { dto: dto.clone(), token, state: FileState::Pending, tries: 0 });
-        }
+        session.files = accepted.clone();
+        session.slots = slots;
+        session.by_id = by_id;
         session.phase = Phase::Active;
         session.last_activity.store(shared.now_ms(), Ordering::Relaxed);
         pending.armed = false;
     }
+    // The answer is written straight from the lists (no map of every id and token).
+    let mut out = Vec::with_capacity(64 + accepted.len() * 84);
+    out.extend_from_slice(b"{\"sessionId\":");
+    serde_json::to_writer(&mut out, &id).expect("serialisable");
+    out.extend_from_slice(b",\"files\":{");
+    for (i, (dto, token)) in accepted.iter().zip(&tokens).enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut out, &dto.id).expect("serialisable");
+        out.push(b':');
+        serde_json::to_writer(&mut out, &format_id(*token)).expect("serialisable");
+    }
+    out.extend_from_slice(b"}}");
+    drop(tokens);
     shared.handler.on_event(ReceiveEvent::SessionStarted { session_id: id.clone(), sender, files: accepted });
     if !made.is_empty() {
         shared.handler.on_event(ReceiveEvent::FoldersCreated { session_id: id.clone(), paths: made });
     }
-    let resp = PrepareUploadResponse { session_id: id, files: tokens };
-    json_bytes(StatusCode::OK, Bytes::from(serde_json::to_vec(&resp).expect("serialisable")))
+    json_bytes(StatusCode::OK, Bytes::from(out))
+}
+
+/// Indexes of `files` sorted by file id.
+fn index_by_id(files: &[FileDto]) -> Vec<u32> {
+    let mut by_id: Vec<u32> = (0..files.len() as u32).collect();
+    by_id.sort_unstable_by(|&a, &b| files[a as usize].id.cmp(&files[b as usize].id));
+    by_id
 }
 
 /// Ends the session (`id`, or whichever is current) with `outcome`. Returns whether one ended.
@@ -1058,7 +1132,7 @@ impl Drop for UploadGuard {
         if self.armed {
             let mut guard = self.shared.session.lock().unwrap();
             if let Some(s) = guard.as_mut().filter(|s| s.id == self.session_id) {
-                if let Some(f) = s.files.get_mut(&self.file_id).filter(|f| f.state == FileState::Receiving) {
+                if let Some(f) = s.find(&self.file_id).map(|i| &mut s.slots[i]).filter(|f| f.state == FileState::Receiving) {
                     f.state = FileState::Pending;
                 }
             }
@@ -1084,9 +1158,11 @@ async fn upload(shared: &Arc<Shared>, ip: IpAddr, req: Request<Incoming>) -> Res
         if s.phase != Phase::Active {
             return message(StatusCode::CONFLICT, "Session not accepted yet");
         }
-        let Some(f) = s.files.get_mut(&file_id).filter(|f| constant_time_eq(&f.token, &token)) else {
+        let Some(i) = s.find(&file_id).filter(|&i| constant_time_eq(&format_id(s.slots[i].token), &token)) else {
             return message(StatusCode::FORBIDDEN, "Invalid token");
         };
+        let dto = s.files[i].clone();
+        let f = &mut s.slots[i];
         match f.state {
             FileState::Pending => {}
             FileState::Receiving => return message(StatusCode::CONFLICT, "File is already being received"),
@@ -1095,7 +1171,7 @@ async fn upload(shared: &Arc<Shared>, ip: IpAddr, req: Request<Incoming>) -> Res
         }
         f.state = FileState::Receiving;
         s.last_activity.store(shared.now_ms(), Ordering::Relaxed);
-        (f.dto.clone(), s.cancel.clone(), s.last_activity.clone())
+        (dto, s.cancel.clone(), s.last_activity.clone())
     };
     let mut guard = UploadGuard { shared: shared.clone(), session_id: session_id.clone(), file_id: file_id.clone(), armed: true };
 
@@ -1233,7 +1309,8 @@ fn finish_upload(shared: &Arc<Shared>, session_id: &str, dto: &FileDto, result: 
             return message(StatusCode::FORBIDDEN, "Session cancelled");
         };
         s.last_activity.store(shared.now_ms(), Ordering::Relaxed);
-        let f = s.files.get_mut(&dto.id).expect("file of this session");
+        let i = s.find(&dto.id).expect("file of this session");
+        let f = &mut s.slots[i];
         let (resp, failure) = match result {
             Ok(path) => {
                 f.state = FileState::Done;
@@ -1258,7 +1335,7 @@ fn finish_upload(shared: &Arc<Shared>, session_id: &str, dto: &FileDto, result: 
         };
         if let Some(error) = failure {
             f.tries += 1;
-            let retry = f.tries < CHECKSUM_TRIES;
+            let retry = u32::from(f.tries) < CHECKSUM_TRIES;
             f.state = if retry { FileState::Pending } else { FileState::Failed };
             s.failed += usize::from(!retry);
             events.push(ReceiveEvent::FileFailed { session_id: session_id.to_string(), file_id: dto.id.clone(), error, retry });

@@ -4,7 +4,16 @@ use std::net::IpAddr;
 
 /// A random 128-bit identifier in UUID v4 form (what LocalSend apps use for ids and tokens).
 pub fn random_id() -> String {
-    let mut b: [u8; 16] = rand::random();
+    format_id(random_id_bytes())
+}
+
+/// 128 random bits for [`format_id`] (kept as bytes where many are stored).
+pub fn random_id_bytes() -> [u8; 16] {
+    rand::random()
+}
+
+/// Formats 128 bits in UUID v4 form.
+pub fn format_id(mut b: [u8; 16]) -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h = hex::encode(b);
