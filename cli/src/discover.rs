@@ -211,9 +211,20 @@ pub fn is_address(to: &str) -> bool {
     }
 }
 
-/// Finds the device `to` names (an alias or a fingerprint prefix) with a short lookup.
-/// `Ok(None)` when nothing matched and `to` might be a host name.
-pub async fn find_device(node: &Node, to: &str, args: &DiscoveryArgs, protocol: Protocol, wait: Duration, out: &Output) -> Result<Device, Error> {
+/// Finds the device `to` names (an alias or a fingerprint prefix) with a short lookup. A
+/// match that must be pinned (`expected` given, or trusted) but is not verified yet is only a
+/// claim: the lookup goes on until TLS proves it or the time is up.
+#[allow(clippy::too_many_arguments)]
+pub async fn find_device(
+    node: &Node,
+    to: &str,
+    args: &DiscoveryArgs,
+    protocol: Protocol,
+    wait: Duration,
+    expected: Option<&str>,
+    trust: &TrustStore,
+    out: &Output,
+) -> Result<Device, Error> {
     let registry = Arc::new(DeviceRegistry::new(node.identity.fingerprint()));
     let mut events = registry.subscribe();
     let lookup = start_lookup(node, args, protocol, registry.clone()).await?;
@@ -221,18 +232,31 @@ pub async fn find_device(node: &Node, to: &str, args: &DiscoveryArgs, protocol: 
     let deadline = tokio::time::sleep(wait);
     tokio::pin!(deadline);
     // A unique match ends the search; a short grace lets a second device of the same name
-    // show up, so that ambiguity is reported rather than guessed.
+    // show up, so that ambiguity is reported rather than guessed. An unverified match is only a
+    // claim (anyone can announce any fingerprint): it ends the search no sooner than
+    // UNVERIFIED_SETTLE after the start, so that the real device, proved by TLS meanwhile (it
+    // answers our first announcement), takes its place. A match that must be pinned (trusted,
+    // or its fingerprint given) waits for that proof until the time is up.
+    const UNVERIFIED_SETTLE: Duration = Duration::from_millis(1500);
     let grace = Duration::from_millis(300);
-    let mut matched_at: Option<Instant> = None;
+    let mut end_at: Option<tokio::time::Instant> = None;
     loop {
-        let grace_left = matched_at.map(|t| grace.saturating_sub(t.elapsed())).unwrap_or(Duration::from_secs(3600));
+        let end = end_at.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
         tokio::select! {
             _ = &mut deadline => break,
-            _ = tokio::time::sleep(grace_left) => break,
+            _ = tokio::time::sleep_until(end) => break,
             ev = events.recv() => match ev {
                 Ok(DiscoveryEvent::Found(_)) | Ok(DiscoveryEvent::Updated(_)) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                    if matched_at.is_none() && registry.find(to).is_ok() {
-                        matched_at = Some(Instant::now());
+                    let now = tokio::time::Instant::now();
+                    let candidate = match registry.find(to) {
+                        Ok(d) if d.verified => Some(now + grace),
+                        Ok(d) if !ferry_core::node::is_pinned(&d, expected, trust) => {
+                            Some((now + grace).max(tokio::time::Instant::from_std(lookup.started + UNVERIFIED_SETTLE)))
+                        }
+                        _ => None,
+                    };
+                    if let Some(c) = candidate {
+                        end_at = Some(end_at.map_or(c, |e| e.min(c)));
                     }
                 }
                 Ok(DiscoveryEvent::Lost(_)) => {}

@@ -8,6 +8,7 @@ use ferry_core::client::PeerAddr;
 use ferry_core::config::{default_config_dir, Settings, TrustStore};
 use ferry_core::discovery::{DeviceRegistry, RegisteringHandler};
 use ferry_core::identity::{normalize_fingerprint, Identity};
+use ferry_core::node::{resolve_address, resolve_device};
 use ferry_core::protocol::{DeviceType, Protocol, DEFAULT_PORT};
 use ferry_core::send::{self, Selection, SendOptions};
 use ferry_core::server::{self, ReceivePolicy, ServerOptions};
@@ -385,41 +386,40 @@ async fn receive(config_dir: Option<PathBuf>, args: ReceiveArgs, out: Output) ->
     result
 }
 
+/// Resolves `--to` (and `--fingerprint`) by the rule in core ([`resolve_device`],
+/// [`resolve_address`]): a pinned receiver is reached only over HTTPS with its certificate
+/// checked, whatever a sighting or `--http` says.
 async fn send_options(node: &Node, target: &TargetArgs, out: &Output) -> Result<SendOptions, Error> {
-    let mut protocol = if target.http { Protocol::Http } else { Protocol::Https };
-    let mut expected = match &target.fingerprint {
+    let protocol = if target.http { Protocol::Http } else { Protocol::Https };
+    let expected = match &target.fingerprint {
         Some(fp) => Some(normalize_fingerprint(fp)?),
         None => None,
     };
-    let peer = if discover::is_address(&target.to) || target.discovery.no_discovery {
-        PeerAddr::parse(&target.to, protocol)?
+    if target.http && expected.is_some() {
+        return Err(Error::new(
+            ErrorKind::FingerprintMismatch,
+            "refusing to send: --fingerprint pins the receiver's certificate, and plain HTTP (--http) has none to check; leave out --http",
+        ));
+    }
+    let route = if discover::is_address(&target.to) || target.discovery.no_discovery {
+        resolve_address(PeerAddr::parse(&target.to, protocol)?, expected)?
     } else {
         if !(target.find_timeout > 0.0 && target.find_timeout <= 600.0) {
             return Err(Error::invalid("--find-timeout must be between 0 and 600 seconds"));
         }
         let wait = std::time::Duration::from_secs_f64(target.find_timeout);
-        match discover::find_device(node, &target.to, &target.discovery, protocol, wait, out).await {
+        let trust = TrustStore::open(&node.dir)?;
+        match discover::find_device(node, &target.to, &target.discovery, protocol, wait, expected.as_deref(), &trust, out).await {
             Ok(device) => {
-                if let Some(fp) = &expected {
-                    if !ferry_core::identity::same_fingerprint(fp, &device.fingerprint) {
-                        return Err(Error::new(
-                            ErrorKind::FingerprintMismatch,
-                            format!("{} has fingerprint {}, not the one given", device.alias, device.fingerprint),
-                        ));
-                    }
-                }
+                let route = resolve_device(&device, expected.as_deref(), &trust)?;
                 out.target_found(&device);
-                protocol = device.protocol;
-                if protocol == Protocol::Https {
-                    expected = Some(device.fingerprint.clone());
-                }
-                device.peer()
+                route
             }
             // Not a device nearby; perhaps a host name.
             Err(e) if e.kind == ErrorKind::InvalidInput && !e.message.contains("matches") => {
                 let candidate = PeerAddr::parse(&target.to, protocol)?;
                 if tokio::net::lookup_host((candidate.host.as_str(), candidate.port)).await.is_ok() {
-                    candidate
+                    resolve_address(candidate, expected)?
                 } else {
                     return Err(e);
                 }
@@ -427,8 +427,8 @@ async fn send_options(node: &Node, target: &TargetArgs, out: &Output) -> Result<
             Err(e) => return Err(e),
         }
     };
-    let info = ferry_core::device_info(&node.settings.alias, device_type(), &device_model(), node.identity.fingerprint(), DEFAULT_PORT, protocol);
-    Ok(SendOptions::new(node.identity.clone(), info, peer, expected, target.pin.clone()))
+    let info = ferry_core::device_info(&node.settings.alias, device_type(), &device_model(), node.identity.fingerprint(), DEFAULT_PORT, route.peer.protocol);
+    Ok(SendOptions::new(node.identity.clone(), info, route.peer, route.expected_fingerprint, target.pin.clone()))
 }
 
 /// Runs `attempt`, asking for a PIN on a terminal when the receiver wants one (3 tries).

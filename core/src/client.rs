@@ -158,7 +158,7 @@ pub fn pinned_over_http(peer: &PeerAddr, fingerprint: &str) -> Error {
     Error::new(
         ErrorKind::FingerprintMismatch,
         format!(
-            "{peer}: refusing to send over plain HTTP to a pinned receiver (fingerprint {}): HTTP cannot prove who answers, so Ferry reaches a pinned device only over HTTPS with its certificate checked",
+            "{peer}: refusing plain HTTP to a pinned receiver (fingerprint {}): HTTP cannot prove who answers, so Ferry reaches a pinned device only over HTTPS with its certificate checked",
             crate::identity::short_fingerprint(fingerprint)
         ),
     )

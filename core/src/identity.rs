@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 
 const CERT_FILE: &str = "cert.pem";
 const KEY_FILE: &str = "key.pem";
+/// How to go on from an identity that cannot be used.
+const RESET_HINT: &str = "; make a new identity with `ferry identity --reset` (devices that trusted this one must trust the new one)";
 /// Held (flock) while the identity is read or made, so that processes starting at once agree.
 const LOCK_FILE: &str = ".identity.lock";
 
@@ -120,7 +122,11 @@ impl Identity {
     /// an error that says how to go on (nothing is overwritten without being asked).
     pub fn load_or_create(dir: &Path) -> Result<Identity> {
         ensure_private_dir(dir)?;
-        let _lock = DirLock::exclusive(dir)?;
+        let _lock = match DirLock::exclusive(dir) {
+            Ok(l) => l,
+            // A folder we may not write to (read-only configuration): its identity as it is.
+            Err(e) => return Self::load_unlocked(dir)?.ok_or(e),
+        };
         match Self::load_unlocked(dir)? {
             Some(id) => Ok(id),
             None => Self::create_unlocked(dir),
@@ -144,21 +150,19 @@ impl Identity {
             return Ok(None);
         }
         let cert = CertificateDer::from_pem_file(&cert_path)
-            .map_err(|e| Error::new(ErrorKind::Io, format!("cannot read {}: {e}", cert_path.display())))?;
+            .map_err(|e| Error::new(ErrorKind::Io, format!("cannot read {}: {e}{RESET_HINT}", cert_path.display())))?;
         let key = match PrivateKeyDer::from_pem_file(&key_path)
-            .map_err(|e| Error::new(ErrorKind::Io, format!("cannot read {}: {e}", key_path.display())))?
+            .map_err(|e| Error::new(ErrorKind::Io, format!("cannot read {}: {e}{RESET_HINT}", key_path.display())))?
         {
             PrivateKeyDer::Pkcs8(k) => k,
-            _ => return Err(Error::invalid(format!("{}: expected a PKCS#8 private key", key_path.display()))),
+            _ => return Err(Error::invalid(format!("{}: expected a PKCS#8 private key{RESET_HINT}", key_path.display()))),
         };
         check_pair(&cert, &key).map_err(|why| {
             Error::new(
                 ErrorKind::Io,
                 format!(
-                    "the identity in {} is broken: {} and {} do not belong together ({why}); make a new identity with `ferry identity --reset` (devices that trusted this one must trust the new one)",
-                    dir.display(),
-                    KEY_FILE,
-                    CERT_FILE
+                    "the identity in {} is broken: {why}{RESET_HINT}",
+                    dir.display()
                 ),
             )
         })?;
@@ -214,11 +218,21 @@ fn paths(dir: &Path) -> (PathBuf, PathBuf) {
     (dir.join(CERT_FILE), dir.join(KEY_FILE))
 }
 
-/// Checks that `key` is the private key of `cert` (the check a TLS server makes at start).
+/// Checks that `key` is the private key of `cert` (the check a TLS server makes at start);
+/// the error says what is wrong.
 fn check_pair(cert: &CertificateDer<'static>, key: &PrivatePkcs8KeyDer<'static>) -> std::result::Result<(), String> {
     let provider = crate::tls::provider();
-    let signing = provider.key_provider.load_private_key(PrivateKeyDer::Pkcs8(key.clone_key())).map_err(|e| e.to_string())?;
-    rustls::sign::CertifiedKey::new(vec![cert.clone()], signing).keys_match().map_err(|e| e.to_string())
+    let signing = provider
+        .key_provider
+        .load_private_key(PrivateKeyDer::Pkcs8(key.clone_key()))
+        .map_err(|e| format!("{KEY_FILE} cannot be used ({e})"))?;
+    match rustls::sign::CertifiedKey::new(vec![cert.clone()], signing).keys_match() {
+        Ok(()) => Ok(()),
+        Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) => {
+            Err(format!("{KEY_FILE} and {CERT_FILE} do not belong together (the key is not the certificate's)"))
+        }
+        Err(e) => Err(format!("{CERT_FILE} cannot be checked against {KEY_FILE} ({e})")),
+    }
 }
 
 /// Writes `data` to a new temporary file in `dir` (mode 0600, synced) and returns its path.
@@ -334,6 +348,22 @@ mod tests {
         assert_eq!(fingerprint_of(&cert), first.fingerprint());
         let fresh = Identity::reset(a.path()).unwrap();
         assert_eq!(Identity::load_or_create(a.path()).unwrap().fingerprint(), fresh.fingerprint());
+    }
+
+    #[test]
+    fn an_identity_that_cannot_be_locked_is_still_loaded() {
+        // A lock file that cannot be opened stands for a folder we may not write to.
+        let dir = tempfile::tempdir().unwrap();
+        let id = Identity::load_or_create(dir.path()).unwrap();
+        std::fs::remove_file(dir.path().join(LOCK_FILE)).unwrap();
+        std::fs::create_dir(dir.path().join(LOCK_FILE)).unwrap();
+        assert_eq!(Identity::load_or_create(dir.path()).unwrap().fingerprint(), id.fingerprint());
+        assert_eq!(Identity::load(dir.path()).unwrap().unwrap().fingerprint(), id.fingerprint());
+        // Nothing to load and no lock: an error, and no identity made without the lock.
+        let fresh = tempfile::tempdir().unwrap();
+        std::fs::create_dir(fresh.path().join(LOCK_FILE)).unwrap();
+        assert!(Identity::load_or_create(fresh.path()).is_err());
+        assert!(!fresh.path().join(KEY_FILE).exists());
     }
 
     #[test]
