@@ -50,6 +50,20 @@ pub fn ferry_version() -> String {
     env!("CARGO_PKG_VERSION").to_string()
 }
 
+/// A peer-supplied string (an alias, a device model, a file name, a text message, an error from
+/// a peer) made safe to show a person: control characters and invisible format characters (such
+/// as U+202E, which reverses the text after it) are shown visibly as `\x1b` / `\u{202e}`, a
+/// backslash as `\\`. With `multiline` (a text message) line breaks and tabs stay real; without
+/// it (a name shown on one line) they are escaped too. Ordinary text of any script is unchanged.
+#[uniffi::export]
+pub fn display_safe(text: String, multiline: bool) -> String {
+    if multiline {
+        ferry_core::display::escape_text(&text).into_owned()
+    } else {
+        ferry_core::display::escape(&text).into_owned()
+    }
+}
+
 /// The code two users compare to check each other's identity (both fingerprints sorted,
 /// joined, SHA-256).
 #[uniffi::export]

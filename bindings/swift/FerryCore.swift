@@ -4454,6 +4454,22 @@ fileprivate func uniffiFutureContinuationCallback(handle: UInt64, pollResult: In
     }
 }
 /**
+ * A peer-supplied string (an alias, a device model, a file name, a text message, an error from
+ * a peer) made safe to show a person: control characters and invisible format characters (such
+ * as U+202E, which reverses the text after it) are shown visibly as `\x1b` / `\u{202e}`, a
+ * backslash as `\\`. With `multiline` (a text message) line breaks and tabs stay real; without
+ * it (a name shown on one line) they are escaped too. Ordinary text of any script is unchanged.
+ */
+public func displaySafe(text: String, multiline: Bool) -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_ferry_ffi_fn_func_display_safe(
+        FfiConverterString.lower(text),
+        FfiConverterBool.lower(multiline),uniffiCallStatus
+    )
+})
+}
+/**
  * The library version.
  */
 public func ferryVersion() -> String  {
@@ -4514,6 +4530,9 @@ private let initializationResult: InitializationResult = {
     let scaffolding_contract_version = ffi_ferry_ffi_uniffi_contract_version()
     if bindings_contract_version != scaffolding_contract_version {
         return InitializationResult.contractVersionMismatch
+    }
+    if (uniffi_ferry_ffi_checksum_func_display_safe() != 35025) {
+        return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ferry_ffi_checksum_func_ferry_version() != 54560) {
         return InitializationResult.apiChecksumMismatch

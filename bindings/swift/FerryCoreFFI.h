@@ -580,6 +580,11 @@ void uniffi_ferry_ffi_fn_init_callback_vtable_loglistener(const UniffiVTableCall
 void uniffi_ferry_ffi_fn_method_loglistener_on_log(uint64_t ptr, RustBuffer level, RustBuffer target, RustBuffer message, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_FUNC_DISPLAY_SAFE
+#define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_FUNC_DISPLAY_SAFE
+RustBuffer uniffi_ferry_ffi_fn_func_display_safe(RustBuffer text, int8_t multiline, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_FUNC_FERRY_VERSION
 #define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_FUNC_FERRY_VERSION
 RustBuffer uniffi_ferry_ffi_fn_func_ferry_version(RustCallStatus *_Nonnull out_status
@@ -859,6 +864,12 @@ void ffi_ferry_ffi_rust_future_free_void(uint64_t handle
 #ifndef UNIFFI_FFIDEF_FFI_FERRY_FFI_RUST_FUTURE_COMPLETE_VOID
 #define UNIFFI_FFIDEF_FFI_FERRY_FFI_RUST_FUTURE_COMPLETE_VOID
 void ffi_ferry_ffi_rust_future_complete_void(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_FUNC_DISPLAY_SAFE
+#define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_FUNC_DISPLAY_SAFE
+uint16_t uniffi_ferry_ffi_checksum_func_display_safe(void
+    
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_FUNC_FERRY_VERSION

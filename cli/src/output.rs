@@ -3,6 +3,7 @@
 use ferry_core::client::RemoteDevice;
 use ferry_core::config::TrustedDevice;
 use ferry_core::discovery::{ChosenInterface, Device, DiscoveryEvent};
+use ferry_core::display::{escape, escape_text, is_format};
 use ferry_core::identity::short_fingerprint;
 use ferry_core::protocol::{FileDto, Protocol};
 use ferry_core::send::{Selection, SendEvent, SendObserver, SendReport};
@@ -14,11 +15,18 @@ use std::collections::HashMap;
 use std::io::{BufRead, Write};
 use std::net::IpAddr;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 #[derive(Clone)]
 pub struct Output {
     json: bool,
+}
+
+/// A peer-supplied name shown between double quotes: escaped, and its own quotes escaped too,
+/// so that it cannot seem to end early and be followed by words Ferry did not write.
+fn quoted(s: &str) -> String {
+    format!("\"{}\"", escape(s).replace('"', "\\\""))
 }
 
 fn address_of(d: &Device) -> String {
@@ -30,12 +38,34 @@ fn address_of(d: &Device) -> String {
 fn device_line(d: &Device) -> String {
     format!(
         "{} at {} ({}, {}, {})",
-        d.alias,
+        escape(&d.alias),
         address_of(d),
         d.device_type.as_str(),
         d.short_fingerprint(),
         if d.verified { "verified" } else { "not verified" }
     )
+}
+
+/// A JSON line with the characters serde leaves raw inside strings that a terminal or a text
+/// viewer would act on (DEL, C1 controls such as U+009B, format characters such as U+202E, line
+/// and paragraph separators) written as `\uXXXX` escapes: the same JSON value, safe to print.
+fn json_terminal_safe(line: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() || is_format(c) || c == '\u{2028}' || c == '\u{2029}';
+    if !line.contains(unsafe_char) {
+        return line.into();
+    }
+    let mut out = String::with_capacity(line.len() + 16);
+    for c in line.chars() {
+        if unsafe_char(c) {
+            let mut units = [0u16; 2];
+            for u in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{u:04x}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out.into()
 }
 
 pub fn human_size(n: u64) -> String {
@@ -85,7 +115,7 @@ impl Progress {
     /// A new transfer of `files`; `show_bar` draws a bar (where there is a terminal).
     fn start(&self, files: &[FileDto], show_bar: bool) {
         let mut st = self.state.lock().unwrap();
-        st.names = files.iter().map(|f| (f.id.clone(), f.file_name.clone())).collect();
+        st.names = files.iter().map(|f| (f.id.clone(), escape(&f.file_name).into_owned())).collect();
         st.reached.clear();
         st.bar = if show_bar { bar(files.iter().map(|f| f.size).sum()) } else { None };
     }
@@ -153,8 +183,9 @@ impl Output {
     }
 
     pub fn event(&self, v: Value) {
+        let line = json_terminal_safe(&v.to_string()).into_owned();
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{v}");
+        let _ = writeln!(out, "{line}");
         let _ = out.flush();
     }
 
@@ -170,7 +201,7 @@ impl Output {
         if self.json {
             self.event(json!({"event": "error", "kind": e.kind.as_str(), "message": e.message}));
         }
-        eprintln!("ferry: {}", e.message);
+        eprintln!("ferry: {}", escape(&e.message));
     }
 
     /// Asks a question on the terminal; `None` on end of input.
@@ -205,7 +236,7 @@ impl Output {
         } else {
             for d in devices {
                 let addr = d.address.as_deref().map(|a| format!("  at {a}")).unwrap_or_default();
-                println!("{}  {}{addr}", d.fingerprint, d.alias.as_deref().unwrap_or(""));
+                println!("{}  {}{}", d.fingerprint, escape(d.alias.as_deref().unwrap_or("")), escape(&addr));
             }
         }
     }
@@ -271,7 +302,7 @@ impl Output {
         } else {
             match e {
                 DiscoveryEvent::Found(d) => eprintln!("Found {}", device_line(d)),
-                DiscoveryEvent::Lost(d) => eprintln!("Gone  {} ({})", d.alias, d.short_fingerprint()),
+                DiscoveryEvent::Lost(d) => eprintln!("Gone  {} ({})", escape(&d.alias), d.short_fingerprint()),
                 DiscoveryEvent::Updated(_) => {}
             }
         }
@@ -291,7 +322,7 @@ impl Output {
         for d in list {
             println!(
                 "{:<24} {:<26} {:<9} {:<9} {}",
-                d.alias,
+                escape(&d.alias),
                 address_of(d),
                 d.device_type.as_str(),
                 d.short_fingerprint(),
@@ -324,7 +355,7 @@ impl Output {
                     println!("Waiting for the receiver to accept...");
                 }
             }
-            SendEvent::Notice { message } => self.line(&format!("Note: {message}")),
+            SendEvent::Notice { message } => self.line(&format!("Note: {}", escape(message))),
             _ => {}
         }
     }
@@ -335,8 +366,8 @@ impl Output {
                 "verified": d.verified, "deviceType": d.info.device_type_or_default().as_str()}));
         } else {
             println!(
-                "Connected to \"{}\" ({}, fingerprint {} {})",
-                d.info.alias,
+                "Connected to {} ({}, fingerprint {} {})",
+                quoted(&d.info.alias),
                 d.info.device_type_or_default().as_str(),
                 short_fingerprint(&d.fingerprint),
                 if d.verified { "from its certificate" } else { "claimed, not verified: plain HTTP" }
@@ -413,7 +444,7 @@ impl SendObserver for SendUi {
                 if json {
                     self.out.event(json!({"event": "file_failed", "fileId": file_id, "name": name, "error": error, "retry": retry}));
                 } else {
-                    self.progress.println(format!("{name}: {error}{}", if *retry { " (retrying)" } else { "" }), stderr_line);
+                    self.progress.println(format!("{name}: {}{}", escape(error), if *retry { " (retrying)" } else { "" }), stderr_line);
                 }
             }
             _ => self.out.send_event_line(&e),
@@ -428,17 +459,124 @@ pub struct ReceiveUi {
     interactive: bool,
     done: tokio::sync::Notify,
     progress: Progress,
+    prompter: Arc<Prompter>,
+}
+
+/// How a request prompt ended.
+enum PromptEnd {
+    Answer(String),
+    /// The request closed (its sender withdrew it, or it ended) before an answer.
+    Withdrawn,
+    /// End of input: nobody can answer.
+    NoInput,
+}
+
+/// The request prompt. One thread reads standard input; a line answers only the prompt that was
+/// on screen when the line was read, never a request shown after it: a line typed for a request
+/// that was then withdrawn, or before any prompt, is dropped.
+#[derive(Default)]
+struct Prompter {
+    state: Mutex<PromptState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct PromptState {
+    reader: bool,
+    eof: bool,
+    /// The session id of the prompt on screen, and when it was shown.
+    shown: Option<(String, Instant)>,
+    answer: Option<String>,
+    /// The request on screen closed.
+    closed: bool,
+}
+
+impl Prompter {
+    /// Shows the request (`show` prints it and the question) and waits for its answer, for the
+    /// end of input, or for the request to close (`reply` closed, or [`Prompter::close`]).
+    fn ask(self: &Arc<Self>, session_id: &str, show: impl FnOnce(), reply: &DecisionReply) -> PromptEnd {
+        self.start_reader();
+        let mut st = self.state.lock().unwrap();
+        // Stamped before printing: a line read once the prompt is (being) shown answers it.
+        let shown_at = Instant::now();
+        show();
+        if st.eof {
+            return PromptEnd::NoInput;
+        }
+        st.shown = Some((session_id.to_string(), shown_at));
+        st.answer = None;
+        st.closed = false;
+        loop {
+            if st.shown.as_ref().is_none_or(|(id, _)| id != session_id) {
+                // Another prompt took the screen: this one is no longer answerable.
+                return PromptEnd::Withdrawn;
+            }
+            if st.closed || reply.is_closed() {
+                st.shown = None;
+                return PromptEnd::Withdrawn;
+            }
+            if let Some(a) = st.answer.take() {
+                st.shown = None;
+                return PromptEnd::Answer(a);
+            }
+            if st.eof {
+                st.shown = None;
+                return PromptEnd::NoInput;
+            }
+            st = self.changed.wait_timeout(st, Duration::from_millis(100)).unwrap().0;
+        }
+    }
+
+    fn start_reader(self: &Arc<Self>) {
+        let mut st = self.state.lock().unwrap();
+        if !st.reader {
+            st.reader = true;
+            let me = self.clone();
+            std::thread::spawn(move || me.read_lines());
+        }
+    }
+
+    /// The request `session_id` closed: its prompt, if on screen, ends.
+    fn close(&self, session_id: &str) {
+        let mut st = self.state.lock().unwrap();
+        if st.shown.as_ref().is_some_and(|(id, _)| id == session_id) {
+            st.closed = true;
+            self.changed.notify_all();
+        }
+    }
+
+    fn read_lines(&self) {
+        let stdin = std::io::stdin();
+        loop {
+            let mut line = String::new();
+            let n = stdin.lock().read_line(&mut line);
+            let read_at = Instant::now();
+            let mut st = self.state.lock().unwrap();
+            if matches!(n, Ok(0) | Err(_)) {
+                st.eof = true;
+                self.changed.notify_all();
+                return;
+            }
+            let answerable = st.answer.is_none() && !st.closed && st.shown.as_ref().is_some_and(|(_, at)| read_at >= *at);
+            if answerable {
+                st.answer = Some(line.trim().to_string());
+                self.changed.notify_all();
+            } else if !line.trim().is_empty() {
+                eprintln!("(ignored \"{}\": no request is waiting for an answer)", escape(line.trim()));
+            }
+        }
+    }
 }
 
 impl ReceiveUi {
     pub fn new(out: Output, once: bool, interactive: bool) -> ReceiveUi {
-        ReceiveUi {
-            out,
-            once,
-            interactive,
-            done: tokio::sync::Notify::new(),
-            progress: Progress::default(),
+        let prompter: Arc<Prompter> = Arc::default();
+        // Read standard input from the start when requests may be asked there, so that what was
+        // typed (or piped) before a prompt is seen as such and answers nothing.
+        if interactive || !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+            prompter.start_reader();
         }
+        ReceiveUi { out, once, interactive, done: tokio::sync::Notify::new(), progress: Progress::default(), prompter }
     }
 
     /// Resolves when `--once` is set and the first transfer ended.
@@ -463,8 +601,8 @@ impl ReceiveUi {
 
     fn sender_line(s: &SenderInfo) -> String {
         format!(
-            "\"{}\" at {} ({}, fingerprint {}{})",
-            s.alias,
+            "{} at {} ({}, fingerprint {}{})",
+            quoted(&s.alias),
             s.ip,
             verified_word(s.verified),
             short_fingerprint(&s.fingerprint),
@@ -476,7 +614,7 @@ impl ReceiveUi {
 fn describe_files(files: &[FileDto]) -> String {
     let mut lines = Vec::new();
     for f in files.iter().take(20) {
-        lines.push(format!("    {}  ({})", f.file_name, human_size(f.size)));
+        lines.push(format!("    {}  ({})", escape(&f.file_name), human_size(f.size)));
     }
     if files.len() > 20 {
         lines.push(format!("    ... and {} more", files.len() - 20));
@@ -487,27 +625,45 @@ fn describe_files(files: &[FileDto]) -> String {
 impl ReceiveHandler for ReceiveUi {
     fn on_request(&self, request: IncomingRequest, reply: DecisionReply) {
         let out = self.out.clone();
-        let interactive = self.interactive;
+        let ask = self.interactive || !std::io::IsTerminal::is_terminal(&std::io::stdin());
+        let prompter = self.prompter.clone();
         std::thread::spawn(move || {
-            if out.json {
-                out.event(json!({"event": "request", "sessionId": request.session_id, "sender": ReceiveUi::sender_json(&request.sender),
-                    "files": request.files.iter().map(|f| json!({"id": f.id, "name": f.file_name, "size": f.size})).collect::<Vec<_>>(),
-                    "emptyDirs": request.empty_dirs, "bytes": request.total_size()}));
-            } else {
-                println!("Incoming transfer from {}", ReceiveUi::sender_line(&request.sender));
-                println!("  {} file(s), {}:", request.files.len(), human_size(request.total_size()));
-                println!("{}", describe_files(&request.files));
-                if !request.empty_dirs.is_empty() {
-                    println!("  and {} empty folder(s)", request.empty_dirs.len());
+            let show = || {
+                if out.json {
+                    out.event(json!({"event": "request", "sessionId": request.session_id, "sender": ReceiveUi::sender_json(&request.sender),
+                        "files": request.files.iter().map(|f| json!({"id": f.id, "name": f.file_name, "size": f.size})).collect::<Vec<_>>(),
+                        "emptyDirs": request.empty_dirs, "bytes": request.total_size()}));
+                } else {
+                    println!("Incoming transfer from {}", ReceiveUi::sender_line(&request.sender));
+                    println!("  {} file(s), {}:", request.files.len(), human_size(request.total_size()));
+                    println!("{}", describe_files(&request.files));
+                    if !request.empty_dirs.is_empty() {
+                        println!("  and {} empty folder(s)", request.empty_dirs.len());
+                    }
+                }
+                let _ = std::io::stdout().flush();
+                if ask {
+                    eprint!("Accept? [y/N] ");
+                    let _ = std::io::stderr().flush();
+                }
+            };
+            if !ask {
+                show();
+                reply.send(Decision::Decline);
+                return;
+            }
+            match prompter.ask(&request.session_id, show, &reply) {
+                PromptEnd::Answer(a) if matches!(a.to_ascii_lowercase().as_str(), "y" | "yes") => reply.send(Decision::AcceptAll),
+                PromptEnd::Answer(_) | PromptEnd::NoInput => reply.send(Decision::Decline),
+                PromptEnd::Withdrawn => {
+                    if out.json {
+                        out.event(json!({"event": "request_withdrawn", "sessionId": request.session_id}));
+                    } else {
+                        eprintln!();
+                        println!("{} withdrew the request", escape(&request.sender.alias));
+                    }
                 }
             }
-            let answer = if interactive || !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-                out.prompt("Accept? [y/N] ")
-            } else {
-                None
-            };
-            let accept = matches!(answer.as_deref().map(str::to_ascii_lowercase).as_deref(), Some("y" | "yes"));
-            reply.send(if accept { Decision::AcceptAll } else { Decision::Decline });
         });
     }
 
@@ -515,7 +671,7 @@ impl ReceiveHandler for ReceiveUi {
         if self.out.json {
             self.out.event(json!({"event": "text", "sender": ReceiveUi::sender_json(sender), "text": text}));
         } else {
-            println!("Message from {}:\n{}", ReceiveUi::sender_line(sender), text);
+            println!("Message from {}:\n{}", ReceiveUi::sender_line(sender), escape_text(text));
         }
         self.ended();
     }
@@ -551,7 +707,7 @@ impl ReceiveHandler for ReceiveUi {
                 if json {
                     self.out.event(json!({"event": "file_done", "fileId": file_id, "path": path}));
                 } else {
-                    let to = path.map(|p| p.display().to_string()).unwrap_or_else(|| "the file supplied for it".into());
+                    let to = path.map(|p| escape(&p.display().to_string()).into_owned()).unwrap_or_else(|| "the file supplied for it".into());
                     self.progress.println(format!("Saved {to}"), stdout_line);
                 }
             }
@@ -561,7 +717,7 @@ impl ReceiveHandler for ReceiveUi {
                 if json {
                     self.out.event(json!({"event": "file_failed", "fileId": file_id, "name": name, "error": error, "retry": retry}));
                 } else {
-                    self.progress.println(format!("{name}: {error}{}", if retry { " (the sender may retry)" } else { "" }), stdout_line);
+                    self.progress.println(format!("{name}: {}{}", escape(&error), if retry { " (the sender may retry)" } else { "" }), stdout_line);
                 }
             }
             ReceiveEvent::FoldersCreated { session_id: _, paths } => {
@@ -569,7 +725,7 @@ impl ReceiveHandler for ReceiveUi {
                     self.out.event(json!({"event": "folders_created", "paths": paths}));
                 } else {
                     for p in paths {
-                        println!("Created folder {}", p.display());
+                        println!("Created folder {}", escape(&p.display().to_string()));
                     }
                 }
             }
@@ -595,6 +751,7 @@ impl ReceiveHandler for ReceiveUi {
                 self.ended();
             }
             ReceiveEvent::RequestClosed { session_id } => {
+                self.prompter.close(&session_id);
                 if json {
                     self.out.event(json!({"event": "request_closed", "sessionId": session_id}));
                 }

@@ -73,7 +73,7 @@ private struct HistoryRow: View {
                 Image(systemName: entry.direction == .send ? "arrow.up.circle" : "arrow.down.circle")
                     .foregroundStyle(outcomeColor)
                     .accessibilityLabel(entry.direction == .send ? "Sent" : "Received")
-                Text(entry.direction == .send ? "To \(entry.peerAlias)" : "From \(entry.peerAlias)")
+                Text(entry.direction == .send ? "To \(shownName(entry.peerAlias))" : "From \(shownName(entry.peerAlias))")
                     .font(.headline)
                     .lineLimit(1)
                 Spacer()
@@ -82,7 +82,7 @@ private struct HistoryRow: View {
                     .foregroundStyle(.secondary)
             }
             if let text = entry.text {
-                Text(text)
+                Text(shownText(text))
                     .textSelection(.enabled)
                     .lineLimit(8)
                 HStack(spacing: 16) {
@@ -115,7 +115,7 @@ private struct HistoryRow: View {
                 Button {
                     preview = url
                 } label: {
-                    Label(file.name, systemImage: PhotoSaver.isMedia(url) ? "photo" : "doc")
+                    Label(shownName(file.name), systemImage: PhotoSaver.isMedia(url) ? "photo" : "doc")
                         .lineLimit(1)
                 }
                 .accessibilityHint("Opens a preview")
@@ -126,16 +126,16 @@ private struct HistoryRow: View {
                     } label: {
                         Image(systemName: "photo.badge.plus")
                     }
-                    .accessibilityLabel("Save \(file.name) to Photos")
+                    .accessibilityLabel("Save \(shownName(file.name)) to Photos")
                 }
                 ShareLink(item: url) {
                     Image(systemName: "square.and.arrow.up")
                 }
-                .accessibilityLabel("Share \(file.name)")
+                .accessibilityLabel("Share \(shownName(file.name))")
             }
             .buttonStyle(.borderless)
         } else {
-            Label(file.name, systemImage: "doc")
+            Label(shownName(file.name), systemImage: "doc")
                 .lineLimit(1)
                 .foregroundStyle(.secondary)
         }
@@ -166,8 +166,8 @@ private struct HistoryRow: View {
         switch entry.outcome {
         case .done: return (entry.text == nil ? "Done" : "Shown") + size
         case .partial: return "Some files failed" + size
-        case .failed: return entry.message.map { "Failed: \($0)" } ?? "Failed"
-        case .cancelled: return entry.message ?? "Cancelled"
+        case .failed: return entry.message.map { "Failed: \(shownName($0))" } ?? "Failed"
+        case .cancelled: return entry.message.map(shownName) ?? "Cancelled"
         case .declined: return entry.text == nil ? "Declined" : "Not shown"
         }
     }

@@ -173,7 +173,7 @@ private struct ReceivedTextRow: View {
     var body: some View {
         VStack(alignment: .leading, spacing: 6) {
             HStack {
-                Text(text.senderAlias)
+                Text(shownName(text.senderAlias))
                     .font(.subheadline.weight(.semibold))
                 if text.verified {
                     Image(systemName: "checkmark.seal.fill")
@@ -186,7 +186,7 @@ private struct ReceivedTextRow: View {
                     .font(.caption)
                     .foregroundStyle(.secondary)
             }
-            Text(text.text)
+            Text(shownText(text.text))
                 .textSelection(.enabled)
             HStack(spacing: 16) {
                 Button {

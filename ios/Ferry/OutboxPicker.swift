@@ -127,7 +127,7 @@ struct OutboxPicker: View {
                 // The text first: it is quick, and a failure leaves everything to try again.
                 if let text = batch.text, !textSent {
                     guard try await model.sendText(to: device, text: text) else {
-                        errorMessage = "\(device.alias) did not show the message."
+                        errorMessage = "\(shownName(device.alias)) did not show the message."
                         return
                     }
                     textSent = true

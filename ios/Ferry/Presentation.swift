@@ -50,7 +50,7 @@ struct DeviceRow: View {
                 .accessibilityHidden(true)
             VStack(alignment: .leading, spacing: 2) {
                 HStack(spacing: 4) {
-                    Text(device.alias)
+                    Text(shownName(device.alias))
                         .foregroundStyle(.primary)
                     if device.verified {
                         Image(systemName: "checkmark.seal.fill")
@@ -76,13 +76,13 @@ struct DeviceRow: View {
     }
 
     private var details: String {
-        var parts = [device.model ?? device.kind.title]
+        var parts = [device.model.map(shownName) ?? device.kind.title]
         if !device.online { parts.append("away") } else if let address = device.address { parts.append(address) }
         return parts.joined(separator: " · ")
     }
 
     private var accessibilityText: String {
-        var parts = [device.alias, device.model ?? device.kind.title]
+        var parts = [shownName(device.alias), device.model.map(shownName) ?? device.kind.title]
         if device.verified { parts.append("verified") }
         if device.favorite { parts.append("favorite") }
         if !device.online { parts.append("not nearby now") }

@@ -24,9 +24,9 @@ struct RequestSheet: View {
                             .foregroundStyle(.tint)
                             .accessibilityHidden(true)
                         VStack(alignment: .leading, spacing: 2) {
-                            Text(request.senderAlias)
+                            Text(shownName(request.senderAlias))
                                 .font(.title3.weight(.semibold))
-                            Text([request.senderModel ?? request.senderKind.title, request.senderAddress].joined(separator: " · "))
+                            Text([request.senderModel.map(shownName) ?? request.senderKind.title, request.senderAddress].joined(separator: " · "))
                                 .font(.caption)
                                 .foregroundStyle(.secondary)
                         }
@@ -39,13 +39,13 @@ struct RequestSheet: View {
                     if request.verified {
                         Label("Verified", systemImage: "checkmark.seal.fill")
                             .foregroundStyle(.green)
-                        Text("The connection is encrypted and the sender proved its identity. Check that \(request.senderAlias) shows the same code.")
+                        Text("The connection is encrypted and the sender proved its identity. Check that \(shownName(request.senderAlias)) shows the same code.")
                             .font(.callout)
                             .foregroundStyle(.secondary)
                     } else {
                         Label("Not verified", systemImage: "exclamationmark.shield.fill")
                             .foregroundStyle(.orange)
-                        Text("The sender uses no encryption, so it could be anyone on this network claiming to be \(request.senderAlias). Accept only what you expect.")
+                        Text("The sender uses no encryption, so it could be anyone on this network claiming to be \(shownName(request.senderAlias)). Accept only what you expect.")
                             .font(.callout)
                             .foregroundStyle(.secondary)
                     }
@@ -62,7 +62,7 @@ struct RequestSheet: View {
                     ForEach(request.files) { file in
                         Toggle(isOn: isSelected(file.id)) {
                             VStack(alignment: .leading, spacing: 2) {
-                                Text(file.name)
+                                Text(shownName(file.name))
                                     .lineLimit(2)
                                 Text(file.size.bytes)
                                     .font(.caption)
@@ -89,7 +89,7 @@ struct RequestSheet: View {
                     Section {
                         Toggle("Always accept from this device", isOn: $alwaysAccept)
                     } footer: {
-                        Text("Trusts \(request.senderAlias). With Quick Save set to Trusted devices, its files are saved without asking.")
+                        Text("Trusts \(shownName(request.senderAlias)). With Quick Save set to Trusted devices, its files are saved without asking.")
                     }
                 }
 

@@ -34,7 +34,7 @@ struct SendSheet: View {
                     Text("Send")
                 } footer: {
                     if !device.online {
-                        Text("\(device.alias) was not found nearby; Ferry tries its last address.")
+                        Text("\(shownName(device.alias)) was not found nearby; Ferry tries its last address.")
                     }
                 }
                 Section("Message") {
@@ -50,7 +50,7 @@ struct SendSheet: View {
                 } header: {
                     Text("PIN")
                 } footer: {
-                    Text("Only if \(device.alias) asks for one.")
+                    Text("Only if \(shownName(device.alias)) asks for one.")
                 }
                 if let errorMessage {
                     Section {
@@ -67,7 +67,7 @@ struct SendSheet: View {
                         .background(.regularMaterial, in: RoundedRectangle(cornerRadius: 12))
                 }
             }
-            .navigationTitle(device.alias)
+            .navigationTitle(shownName(device.alias))
             .navigationBarTitleDisplayMode(.inline)
             .toolbar {
                 ToolbarItem(placement: .cancellationAction) {
@@ -133,7 +133,7 @@ struct SendSheet: View {
                 if try await model.sendText(to: device, text: text, pin: pin) {
                     dismiss()
                 } else {
-                    errorMessage = "\(device.alias) did not show the message."
+                    errorMessage = "\(shownName(device.alias)) did not show the message."
                 }
             } catch {
                 errorMessage = ErrorKinds.message(for: error)

@@ -85,7 +85,7 @@ struct SettingsView: View {
                     }
                     ForEach(model.trusted) { entry in
                         VStack(alignment: .leading, spacing: 4) {
-                            Text(entry.alias ?? String(entry.fingerprint.prefix(12)))
+                            Text(entry.alias.map(shownName) ?? String(entry.fingerprint.prefix(12)))
                             VerificationCodeView(code: entry.verificationCode, font: .system(.callout, design: .monospaced))
                                 .foregroundStyle(.secondary)
                         }

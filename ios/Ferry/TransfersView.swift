@@ -75,7 +75,7 @@ struct TransferRow: View {
     }
 
     private var title: String {
-        transfer.direction == .send ? "To \(transfer.peerAlias)" : "From \(transfer.peerAlias)"
+        transfer.direction == .send ? "To \(shownName(transfer.peerAlias))" : "From \(shownName(transfer.peerAlias))"
     }
 
     private var files: String {
@@ -96,7 +96,7 @@ struct TransferRow: View {
     private var status: String {
         switch transfer.state {
         case .waiting:
-            return transfer.direction == .send ? "Waiting for \(transfer.peerAlias) to accept…" : "Starting…"
+            return transfer.direction == .send ? "Waiting for \(shownName(transfer.peerAlias)) to accept…" : "Starting…"
         case .running:
             let percent = transfer.fraction.map { " (\(Int(($0 * 100).rounded()))%)" } ?? ""
             return "\(transfer.bytesDone.bytes) of \(transfer.bytesTotal.bytes)\(percent)"
@@ -108,9 +108,9 @@ struct TransferRow: View {
         case .failed:
             return ErrorKinds.describe(kind: transfer.errorKind, message: transfer.message) ?? "Failed."
         case .cancelled:
-            return transfer.message ?? "Cancelled."
+            return transfer.message.map(shownName) ?? "Cancelled."
         case .declined:
-            return "Declined by \(transfer.peerAlias)."
+            return "Declined by \(shownName(transfer.peerAlias))."
         }
     }
 }

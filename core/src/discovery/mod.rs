@@ -160,7 +160,7 @@ pub fn start(opts: DiscoveryOptions, registry: Arc<DeviceRegistry>) -> Discovery
         let inner = inner.clone();
         tokio::spawn(async move {
             if let Err(e) = probe_address(&inner, &peer, None, Source::Manual).await {
-                tracing::info!("{peer}: {e}");
+                tracing::info!("{peer}: {}", crate::display::escape(&e.to_string()));
             }
         });
     }
@@ -168,7 +168,7 @@ pub fn start(opts: DiscoveryOptions, registry: Arc<DeviceRegistry>) -> Discovery
         let inner = inner.clone();
         tokio::spawn(async move {
             if let Err(e) = probe_address(&inner, &peer, Some(&fp), Source::Favorite).await {
-                tracing::info!("favorite {peer}: {e}");
+                tracing::info!("favorite {peer}: {}", crate::display::escape(&e.to_string()));
             }
         });
     }
@@ -558,7 +558,7 @@ async fn refresh(inner: Arc<Inner>, every: Duration) {
                     let n = failures.entry(d.fingerprint.clone()).or_insert(0);
                     *n += 1;
                     if refused || *n >= REFRESH_FAILURES {
-                        tracing::info!("{} ({}) stopped answering", d.alias, d.short_fingerprint());
+                        tracing::info!("{} ({}) stopped answering", crate::display::escape(&d.alias), d.short_fingerprint());
                         failures.remove(&d.fingerprint);
                         inner.registry.remove(&d.fingerprint);
                     }

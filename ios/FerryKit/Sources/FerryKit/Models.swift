@@ -232,7 +232,7 @@ public enum ErrorKinds {
     public static func message(for error: any Error) -> String {
         if let error = error as? FerryError {
             let (kind, message) = split(error)
-            return describe(kind: kind, message: message) ?? message
+            return describe(kind: kind, message: message) ?? shownName(message)
         }
         return error.localizedDescription
     }
@@ -249,8 +249,8 @@ public enum ErrorKinds {
         case cancelled: "Cancelled."
         case timeout: "The device did not answer in time."
         case fingerprintMismatch: "Another device answered than the one expected."
-        case network: message.map { "The device could not be reached (\($0))." } ?? "The device could not be reached."
-        default: message
+        case network: message.map { "The device could not be reached (\(shownName($0)))." } ?? "The device could not be reached."
+        default: message.map(shownName)
         }
     }
 

@@ -806,6 +806,8 @@ internal object IntegrityCheckingUniffiLib {
     }
 
     internal fun ensureInitialized() = Unit
+    external fun uniffi_ferry_ffi_checksum_func_display_safe(
+    ): Int
     external fun uniffi_ferry_ffi_checksum_func_ferry_version(
     ): Int
     external fun uniffi_ferry_ffi_checksum_func_release_send_items(
@@ -986,6 +988,8 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_ferry_ffi_fn_method_loglistener_on_log(`ptr`: Long,`level`: RustBuffer.ByValue,`target`: RustBuffer.ByValue,`message`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_ferry_ffi_fn_func_display_safe(`text`: RustBuffer.ByValue,`multiline`: Byte,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_ferry_ffi_fn_func_ferry_version(uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_ferry_ffi_fn_func_release_send_items(`items`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1113,6 +1117,9 @@ private fun uniffiCheckContractApiVersion(lib: IntegrityCheckingUniffiLib) {
 }
 @Suppress("UNUSED_PARAMETER")
 private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
+    if ((lib.uniffi_ferry_ffi_checksum_func_display_safe() and 0xFFFF) != 35025) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_ferry_ffi_checksum_func_ferry_version() and 0xFFFF) != 54560) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -6248,6 +6255,25 @@ public object FfiConverterSequenceTypeSendItem: FfiConverterRustBuffer<List<Send
 
 
 
+
+        /**
+         * A peer-supplied string (an alias, a device model, a file name, a text message, an error from
+         * a peer) made safe to show a person: control characters and invisible format characters (such
+         * as U+202E, which reverses the text after it) are shown visibly as `\x1b` / `\u{202e}`, a
+         * backslash as `\\`. With `multiline` (a text message) line breaks and tabs stay real; without
+         * it (a name shown on one line) they are escaped too. Ordinary text of any script is unchanged.
+         */ fun `displaySafe`(`text`: kotlin.String, `multiline`: kotlin.Boolean): kotlin.String {
+            return FfiConverterString.lift(
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_ferry_ffi_fn_func_display_safe(
+    
+        
+        FfiConverterString.lower(`text`),
+        FfiConverterBoolean.lower(`multiline`),_status)
+}
+    )
+    }
+    
 
         /**
          * The library version.

@@ -30,6 +30,8 @@ import app.ferry.logic.PendingRequest
 import app.ferry.logic.ReceivedText
 import app.ferry.logic.Transfer
 import app.ferry.logic.TransferState
+import app.ferry.logic.shownName
+import app.ferry.logic.shownText
 
 /** What the ongoing notification shows; compared, so that it is only rebuilt when it changes. */
 data class ServiceStatus(val node: NodeState, val alias: String, val progress: Progress?) {
@@ -54,7 +56,7 @@ data class ServiceStatus(val node: NodeState, val alias: String, val progress: P
             return Progress(
                 transferIds = running.map { it.id },
                 direction = first.direction,
-                peerAlias = first.peerAlias,
+                peerAlias = shownName(first.peerAlias),
                 waiting = running.all { it.state == TransferState.WAITING },
                 filesDone = running.sumOf { it.filesDone },
                 filesTotal = running.sumOf { it.fileNames.size },
@@ -185,7 +187,7 @@ object Notifications {
     // ---- requests ---------------------------------------------------------------------------
 
     fun postRequest(context: Context, r: PendingRequest) {
-        val title = context.resources.getQuantityString(R.plurals.notify_request_title, r.files.size, r.senderAlias, r.files.size)
+        val title = context.resources.getQuantityString(R.plurals.notify_request_title, r.files.size, shownName(r.senderAlias), r.files.size)
         val trust = context.getString(if (r.verified) R.string.request_verified else R.string.request_not_verified)
         val text = context.getString(R.string.notify_request_text, trust, context.formatSize(r.totalSize))
         val details = text + "\n" + context.getString(R.string.notify_request_code, formatCode(r.verificationCode))
@@ -225,16 +227,16 @@ object Notifications {
         val (title, text) = when {
             t.state == TransferState.CANCELLED -> return
             t.state == TransferState.DECLINED ->
-                context.getString(R.string.notify_declined_title, t.peerAlias) to null
+                context.getString(R.string.notify_declined_title, shownName(t.peerAlias)) to null
             t.state == TransferState.FAILED ->
-                context.getString(if (t.direction == Direction.RECEIVE) R.string.notify_receive_failed_title else R.string.notify_send_failed_title, t.peerAlias) to
-                    (t.message ?: context.getString(R.string.error_generic))
+                context.getString(if (t.direction == Direction.RECEIVE) R.string.notify_receive_failed_title else R.string.notify_send_failed_title, shownName(t.peerAlias)) to
+                    (t.message?.let(::shownName) ?: context.getString(R.string.error_generic))
             t.direction == Direction.RECEIVE ->
-                context.resources.getQuantityString(R.plurals.notify_received_title, files, files, t.peerAlias) to
-                    (t.message.takeIf { t.filesFailed > 0 } ?: t.fileNames.joinToString(", "))
+                context.resources.getQuantityString(R.plurals.notify_received_title, files, files, shownName(t.peerAlias)) to
+                    (t.message?.takeIf { t.filesFailed > 0 }?.let(::shownName) ?: t.fileNames.joinToString(", ") { shownName(it) })
             else ->
-                context.resources.getQuantityString(R.plurals.notify_sent_title, files, files, t.peerAlias) to
-                    t.fileNames.joinToString(", ")
+                context.resources.getQuantityString(R.plurals.notify_sent_title, files, files, shownName(t.peerAlias)) to
+                    t.fileNames.joinToString(", ") { shownName(it) }
         }
         val single = entry?.files?.singleOrNull()?.takeIf { it.location != null }
         val open = if (single != null) {
@@ -261,13 +263,13 @@ object Notifications {
         val tag = t.id.toString()
         val title = context.getString(
             if (t.verified) R.string.notify_text_title else R.string.notify_text_title_unverified,
-            t.senderAlias,
+            shownName(t.senderAlias),
         )
         val n = NotificationCompat.Builder(context, CHANNEL_TEXTS)
             .setSmallIcon(R.drawable.ic_notification)
             .setContentTitle(title)
-            .setContentText(t.text)
-            .setStyle(NotificationCompat.BigTextStyle().bigText(t.text))
+            .setContentText(shownText(t.text))
+            .setStyle(NotificationCompat.BigTextStyle().bigText(shownText(t.text)))
             .setCategory(NotificationCompat.CATEGORY_MESSAGE)
             .setWhen(t.atMs)
             .setAutoCancel(true)

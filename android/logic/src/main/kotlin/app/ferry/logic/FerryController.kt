@@ -126,7 +126,9 @@ class FerryController(
             discovery = network.discovery,
             interfacesInclude = network.interfacesInclude,
             interfacesExclude = network.interfacesExclude,
-            receiveMode = s.quickSave.receiveMode,
+            // Receiving off: every request is asked about, and declined (see Listener.onRequest),
+            // whatever quick save says.
+            receiveMode = s.receiveMode,
             bindAddress = network.bindAddress,
         )
         val state = try {
@@ -193,6 +195,10 @@ class FerryController(
             settingsStore.save(new)
             _settings.value = new
             old to new
+        }
+        if (old.receiving && !new.receiving) {
+            // Off means off: requests waiting for an answer are declined now.
+            _requests.value.forEach { r -> runCatching { decline(r.sessionId) } }
         }
         if (old.needsRestart(new)) {
             if (isReceiving()) synchronized(nodeLock) { restartWhenIdle = true } else restart()
@@ -459,6 +465,13 @@ class FerryController(
 
         override fun onRequest(request: IncomingRequest) {
             val s = request.sender
+            if (!_settings.value.receiving) {
+                // Receiving is off (the node runs for sending and the nearby list): declined, never shown.
+                sessions[request.sessionId] = ReceiveSession(s, request.files)
+                declined.add(request.sessionId)
+                runCatching { ferry?.answer(request.sessionId, Decision.Decline) }
+                return
+            }
             val r = PendingRequest(request.sessionId, s.alias, s.deviceModel, s.deviceKind, s.fingerprint, s.address, s.verified, s.trusted,
                 request.verificationCode, request.files, request.totalSize.toLong(), clock())
             sessions[request.sessionId] = ReceiveSession(s, request.files)
@@ -475,6 +488,11 @@ class FerryController(
         override fun onReceive(update: ReceiveUpdate) {
             when (update) {
                 is ReceiveUpdate.Started -> {
+                    if (!_settings.value.receiving) {
+                        // Accepted by a quick-save node whose restart (receiving turned off during a
+                        // transfer) is still to come: nothing is received while off.
+                        ferry?.cancelReceive()
+                    }
                     val session = ReceiveSession(update.sender, update.files)
                     sessions[update.sessionId] = session
                     _requests.update { list -> list.filter { it.sessionId != update.sessionId } }

@@ -64,10 +64,14 @@ data class Settings(
         return this
     }
 
+    /** What the node does with requests: quick save while receiving; asked (and declined) when not. */
+    val receiveMode: ReceiveMode
+        get() = if (receiving) quickSave.receiveMode else ReceiveMode.ASK_ALL
+
     /** Whether going from this to [other] needs the node restarted. */
     fun needsRestart(other: Settings): Boolean =
         alias != other.alias || deviceKind != other.deviceKind || port != other.port ||
-            encryption != other.encryption || pin != other.pin || quickSave != other.quickSave ||
+            encryption != other.encryption || pin != other.pin || receiveMode != other.receiveMode ||
             (destination is Destination.Directory || other.destination is Destination.Directory) && destination != other.destination
 
     companion object {

@@ -270,6 +270,41 @@ class FerryControllerTest {
     }
 
     @Test
+    fun receivingOffDeclinesEveryRequestEvenWithQuickSaveFromEveryone() = runBlocking {
+        val rx = controller("Receiver")
+        val tx = controller("Sender")
+        running(rx); running(tx)
+        rx.updateSettings { it.copy(quickSave = QuickSave.EVERYONE) }
+        val f = file("quick.txt", 10)
+        // Receiving on: quick save saves without asking.
+        assertEquals(TransferState.DONE, tx.finished(tx.send(tx.find(rx), listOf(SendItem.Path(f.path)))).state)
+        assertTrue(File(inbox("Receiver"), "quick.txt").exists())
+
+        // Receiving off while the app keeps the node running (the app is open): declined, nothing written.
+        rx.updateSettings { it.copy(receiving = false) }
+        running(rx)
+        val before = inbox("Receiver").list()!!.sorted()
+        val other = file("unwanted.txt", 10)
+        val id = tx.send(tx.find(rx), listOf(SendItem.Path(other.path)))
+        assertEquals(TransferState.DECLINED, tx.finished(id).state)
+        assertEquals(before, inbox("Receiver").list()!!.sorted(), "nothing new in the receive folder")
+        assertTrue(rx.requests.value.isEmpty(), "never shown as a request")
+        assertTrue(rx.transfers.value.none { it.direction == Direction.RECEIVE && !it.state.finished })
+        assertEquals(HistoryOutcome.DECLINED, rx.history.await("declined in the history") { l -> l.any { it.outcome == HistoryOutcome.DECLINED } }
+            .first { it.outcome == HistoryOutcome.DECLINED }.outcome)
+
+        // A request waiting for an answer when receiving goes off is declined then.
+        rx.updateSettings { it.copy(receiving = true, quickSave = QuickSave.OFF) }
+        running(rx)
+        val id2 = tx.send(tx.find(rx), listOf(SendItem.Path(other.path)))
+        rx.request()
+        rx.updateSettings { it.copy(receiving = false) }
+        assertEquals(TransferState.DECLINED, tx.finished(id2).state)
+        assertTrue(rx.requests.value.isEmpty())
+        assertFalse(File(inbox("Receiver"), "unwanted.txt").exists())
+    }
+
+    @Test
     fun quickSaveFromTrustedDevicesAndTheTrustedList() = runBlocking {
         val rx = controller("Receiver")
         val tx = controller("Sender")

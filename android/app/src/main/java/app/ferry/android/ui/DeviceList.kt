@@ -32,6 +32,7 @@ import androidx.lifecycle.compose.LifecycleStartEffect
 import app.ferry.android.R
 import app.ferry.core.DeviceKind
 import app.ferry.logic.NearbyDevice
+import app.ferry.logic.shownName
 
 /** One device of the nearby list: kind, name, verified badge, model and address, favorite star. */
 @Composable
@@ -43,7 +44,7 @@ fun DeviceRow(
     enabled: Boolean = true,
 ) {
     val details = listOfNotNull(
-        device.model?.takeIf { it.isNotBlank() },
+        device.model?.takeIf { it.isNotBlank() }?.let(::shownName),
         if (device.online) device.address else stringResource(R.string.device_not_around),
     ).joinToString(" · ")
     ListItem(
@@ -53,7 +54,7 @@ fun DeviceRow(
         leadingContent = { Icon(device.kind.icon, contentDescription = stringResource(device.kind.label)) },
         headlineContent = {
             Row(verticalAlignment = Alignment.CenterVertically, horizontalArrangement = Arrangement.spacedBy(6.dp)) {
-                Text(device.alias, maxLines = 1, overflow = TextOverflow.Ellipsis, modifier = Modifier.weight(1f, fill = false))
+                Text(shownName(device.alias), maxLines = 1, overflow = TextOverflow.Ellipsis, modifier = Modifier.weight(1f, fill = false))
                 if (device.verified) {
                     Icon(
                         Icons.Outlined.VerifiedUser,

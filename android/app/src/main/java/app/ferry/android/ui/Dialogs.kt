@@ -47,6 +47,8 @@ import androidx.compose.ui.text.input.VisualTransformation
 import androidx.compose.ui.unit.dp
 import app.ferry.android.R
 import app.ferry.logic.ReceivedText
+import app.ferry.logic.shownName
+import app.ferry.logic.shownText
 
 /** Copies [text] to the clipboard (Android 13+ confirms it itself). */
 fun copyToClipboard(context: Context, label: String, text: String) {
@@ -66,11 +68,11 @@ fun TextsDialog(text: ReceivedText, onDismiss: () -> Unit) {
         onDismissRequest = onDismiss,
         icon = { Icon(Icons.AutoMirrored.Outlined.Chat, contentDescription = null) },
         title = {
-            Text(stringResource(if (text.verified) R.string.notify_text_title else R.string.notify_text_title_unverified, text.senderAlias))
+            Text(stringResource(if (text.verified) R.string.notify_text_title else R.string.notify_text_title_unverified, shownName(text.senderAlias)))
         },
         text = {
             SelectionContainer(Modifier.heightIn(max = 360.dp).verticalScroll(rememberScrollState())) {
-                Text(text.text, style = MaterialTheme.typography.bodyLarge)
+                Text(shownText(text.text), style = MaterialTheme.typography.bodyLarge)
             }
         },
         confirmButton = {
@@ -93,7 +95,7 @@ fun PinDialog(deviceAlias: String, wrongPin: Boolean, onPin: (String) -> Unit, o
         title = { Text(stringResource(R.string.pin_title)) },
         text = {
             Column(verticalArrangement = Arrangement.spacedBy(12.dp)) {
-                Text(stringResource(if (wrongPin) R.string.pin_wrong else R.string.pin_needed, deviceAlias))
+                Text(stringResource(if (wrongPin) R.string.pin_wrong else R.string.pin_needed, shownName(deviceAlias)))
                 OutlinedTextField(
                     value = pin,
                     onValueChange = { pin = it.trim() },

@@ -49,6 +49,8 @@ import app.ferry.logic.Direction
 import app.ferry.logic.HistoryEntry
 import app.ferry.logic.HistoryFile
 import app.ferry.logic.HistoryOutcome
+import app.ferry.logic.shownName
+import app.ferry.logic.shownText
 
 /** What was sent and received, newest first. Received files open in the app for their type. */
 @OptIn(ExperimentalMaterial3Api::class)
@@ -134,7 +136,7 @@ private fun HistoryRow(
         overlineContent = { Text(context.formatTime(entry.atMs)) },
         headlineContent = {
             Text(
-                stringResource(if (received) R.string.transfer_from else R.string.transfer_to, entry.peerAlias),
+                stringResource(if (received) R.string.transfer_from else R.string.transfer_to, shownName(entry.peerAlias)),
                 maxLines = 1,
                 overflow = TextOverflow.Ellipsis,
             )
@@ -147,7 +149,7 @@ private fun HistoryRow(
                     color = outcomeColor(entry.outcome),
                 )
                 if (text != null) {
-                    Text(text, maxLines = 4, overflow = TextOverflow.Ellipsis, style = MaterialTheme.typography.bodyMedium)
+                    Text(shownText(text), maxLines = 4, overflow = TextOverflow.Ellipsis, style = MaterialTheme.typography.bodyMedium)
                 }
                 entry.files.take(MAX_FILES_SHOWN).forEach { file ->
                     val canOpen = received && file.location != null && entry.outcome != HistoryOutcome.CANCELLED
@@ -178,7 +180,7 @@ private fun HistoryRow(
 private fun FileLine(file: HistoryFile, canOpen: Boolean, onOpen: () -> Unit) {
     val context = LocalContext.current
     val label = buildString {
-        append(file.name)
+        append(shownName(file.name))
         if (file.size > 0) append(" · ").append(context.formatSize(file.size))
     }
     Row(
@@ -217,7 +219,7 @@ private fun outcomeText(entry: HistoryEntry): String {
             HistoryOutcome.DECLINED -> R.string.outcome_declined
         },
     )
-    val parts = listOfNotNull(outcome, entry.bytes.takeIf { it > 0 && entry.text == null }?.let { context.formatSize(it) }, entry.message)
+    val parts = listOfNotNull(outcome, entry.bytes.takeIf { it > 0 && entry.text == null }?.let { context.formatSize(it) }, entry.message?.let(::shownName))
     return parts.joinToString(" · ")
 }
 

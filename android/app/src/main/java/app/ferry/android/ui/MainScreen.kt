@@ -16,6 +16,7 @@ import androidx.compose.material3.Text
 import androidx.compose.runtime.Composable
 import androidx.compose.runtime.LaunchedEffect
 import androidx.compose.runtime.getValue
+import androidx.compose.runtime.key
 import androidx.compose.runtime.remember
 import androidx.compose.ui.Modifier
 import androidx.compose.ui.graphics.vector.ImageVector
@@ -68,12 +69,17 @@ fun MainScreen(vm: MainViewModel) {
     }
 
     request?.let { r ->
-        RequestSheet(
-            request = r,
-            onAccept = { ids, trustSender -> vm.accept(r, ids, trustSender) },
-            onDecline = { vm.decline(r) },
-            onHide = { vm.hideRequest(r.sessionId) },
-        )
+        // One sheet per request: when a request closes (withdrawn by its sender) its sheet goes, and
+        // the next one comes up as a new sheet, so a tap meant for the old one never answers it.
+        // Every answer names the session of the sheet it was given on.
+        key(r.sessionId) {
+            RequestSheet(
+                request = r,
+                onAccept = { ids, trustSender -> vm.accept(r, ids, trustSender) },
+                onDecline = { vm.decline(r) },
+                onHide = { vm.hideRequest(r.sessionId) },
+            )
+        }
     }
     texts.firstOrNull()?.let { t ->
         TextsDialog(t, onDismiss = { vm.dismissText(t.id) })

@@ -18,6 +18,7 @@ import app.ferry.logic.Destination
 import app.ferry.logic.NearbyDevice
 import app.ferry.logic.PendingRequest
 import app.ferry.logic.Settings
+import app.ferry.logic.shownName
 import kotlinx.coroutines.CancellationException
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.channels.Channel
@@ -128,8 +129,8 @@ class MainViewModel(application: Application) : AndroidViewModel(application) {
     fun send(device: NearbyDevice, outgoing: Outgoing, pin: String? = null) {
         viewModelScope.launch {
             when (val r = outbox.send(device, outgoing, pin, ::report)) {
-                is SendResult.TextSent -> report(app.getString(if (r.shown) R.string.text_sent else R.string.text_not_shown, device.alias))
-                is SendResult.Failed -> report(r.message)
+                is SendResult.TextSent -> report(app.getString(if (r.shown) R.string.text_sent else R.string.text_not_shown, shownName(device.alias)))
+                is SendResult.Failed -> report(shownName(r.message))
                 is SendResult.Started, SendResult.NeedsPin -> {}
             }
         }

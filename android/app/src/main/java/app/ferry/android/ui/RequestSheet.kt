@@ -48,6 +48,7 @@ import app.ferry.android.R
 import app.ferry.android.formatCode
 import app.ferry.android.formatSize
 import app.ferry.logic.PendingRequest
+import app.ferry.logic.shownName
 
 /**
  * Someone wants to send files: who (verified or not), the code both screens show, which files.
@@ -78,8 +79,8 @@ fun RequestSheet(
             Row(verticalAlignment = Alignment.CenterVertically, horizontalArrangement = Arrangement.spacedBy(16.dp)) {
                 Icon(request.senderKind.icon, contentDescription = stringResource(request.senderKind.label))
                 Column {
-                    Text(request.senderAlias, style = MaterialTheme.typography.headlineSmall, maxLines = 1, overflow = TextOverflow.Ellipsis)
-                    val model = listOfNotNull(request.senderModel, request.senderAddress).joinToString(" · ")
+                    Text(shownName(request.senderAlias), style = MaterialTheme.typography.headlineSmall, maxLines = 1, overflow = TextOverflow.Ellipsis)
+                    val model = listOfNotNull(request.senderModel?.let(::shownName), request.senderAddress).joinToString(" · ")
                     if (model.isNotEmpty()) Text(model, style = MaterialTheme.typography.bodyMedium, color = MaterialTheme.colorScheme.onSurfaceVariant)
                 }
             }
@@ -107,7 +108,7 @@ fun RequestSheet(
                     ) {
                         Checkbox(checked = checked, onCheckedChange = null)
                         Column(Modifier.padding(start = 12.dp)) {
-                            Text(f.name, maxLines = 2, overflow = TextOverflow.Ellipsis)
+                            Text(shownName(f.name), maxLines = 2, overflow = TextOverflow.Ellipsis)
                             Text(
                                 context.formatSize(f.size.toLong()),
                                 style = MaterialTheme.typography.bodySmall,

@@ -40,6 +40,7 @@ import androidx.compose.ui.text.style.TextOverflow
 import androidx.compose.ui.unit.dp
 import app.ferry.android.R
 import app.ferry.logic.NearbyDevice
+import app.ferry.logic.shownName
 
 /** What to send to [device]: documents, photos and videos, or a text message. */
 @OptIn(ExperimentalMaterial3Api::class)
@@ -70,7 +71,7 @@ fun SendSheet(
             Row(verticalAlignment = Alignment.CenterVertically, horizontalArrangement = Arrangement.spacedBy(16.dp)) {
                 Icon(device.kind.icon, contentDescription = stringResource(device.kind.label))
                 Text(
-                    stringResource(R.string.send_to_title, device.alias),
+                    stringResource(R.string.send_to_title, shownName(device.alias)),
                     style = MaterialTheme.typography.headlineSmall,
                     maxLines = 1,
                     overflow = TextOverflow.Ellipsis,

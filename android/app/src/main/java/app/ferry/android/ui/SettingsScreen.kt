@@ -40,6 +40,7 @@ import app.ferry.logic.Destination
 import app.ferry.logic.NodeState
 import app.ferry.logic.QuickSave
 import app.ferry.logic.Settings
+import app.ferry.logic.shownName
 
 private enum class Editing { ALIAS, KIND, PORT, PIN, QUICK_SAVE, DESTINATION }
 
@@ -123,7 +124,7 @@ fun SettingsScreen(vm: MainViewModel, modifier: Modifier = Modifier) {
             }
             items(trusted, key = { it.fingerprint }) { t ->
                 ListItem(
-                    headlineContent = { Text(t.alias ?: shortFingerprint(t.fingerprint)) },
+                    headlineContent = { Text(t.alias?.let(::shownName) ?: shortFingerprint(t.fingerprint)) },
                     supportingContent = { Text(formatCode(t.verificationCode), fontFamily = FontFamily.Monospace) },
                     trailingContent = {
                         IconButton(onClick = { untrusting = t.fingerprint }) {
@@ -195,7 +196,7 @@ fun SettingsScreen(vm: MainViewModel, modifier: Modifier = Modifier) {
     }
 
     untrusting?.let { fingerprint ->
-        val name = trusted.firstOrNull { it.fingerprint == fingerprint }?.alias ?: shortFingerprint(fingerprint)
+        val name = trusted.firstOrNull { it.fingerprint == fingerprint }?.alias?.let(::shownName) ?: shortFingerprint(fingerprint)
         ConfirmDialog(
             title = stringResource(R.string.settings_untrust),
             text = stringResource(R.string.settings_untrust_confirm, name),

@@ -43,6 +43,7 @@ import app.ferry.logic.NearbyDevice
 import app.ferry.logic.NodeState
 import app.ferry.logic.Transfer
 import app.ferry.logic.TransferState
+import app.ferry.logic.shownName
 
 /** The share sheet: pick a device, then follow the send (or hide the sheet and let it go on). */
 @OptIn(ExperimentalMaterial3Api::class)
@@ -102,11 +103,11 @@ fun ShareScreen(vm: ShareViewModel, onClose: () -> Unit) {
                     onRetry = vm::backToDevices,
                 )
                 is ShareViewModel.Phase.TextSent -> {
-                    Text(stringResource(if (p.shown) R.string.text_sent else R.string.text_not_shown, p.alias))
+                    Text(stringResource(if (p.shown) R.string.text_sent else R.string.text_not_shown, shownName(p.alias)))
                     Button(onClick = onClose, modifier = Modifier.align(Alignment.End)) { Text(stringResource(R.string.action_done)) }
                 }
                 is ShareViewModel.Phase.Failed -> {
-                    Text(p.message, color = MaterialTheme.colorScheme.error)
+                    Text(shownName(p.message), color = MaterialTheme.colorScheme.error)
                     RetryButtons(onRetry = vm::backToDevices, onClose = onClose)
                 }
             }

@@ -29,6 +29,7 @@ import app.ferry.android.formatSize
 import app.ferry.logic.Direction
 import app.ferry.logic.Transfer
 import app.ferry.logic.TransferState
+import app.ferry.logic.shownName
 
 /** Running transfers (with progress and Cancel) and those that ended, until cleared. */
 @Composable
@@ -60,7 +61,7 @@ fun TransferRow(t: Transfer, onCancel: () -> Unit, modifier: Modifier = Modifier
             )
             Column(Modifier.weight(1f)) {
                 Text(
-                    stringResource(if (receiving) R.string.transfer_from else R.string.transfer_to, t.peerAlias),
+                    stringResource(if (receiving) R.string.transfer_from else R.string.transfer_to, shownName(t.peerAlias)),
                     style = MaterialTheme.typography.titleSmall,
                     maxLines = 1,
                     overflow = TextOverflow.Ellipsis,
@@ -98,7 +99,7 @@ fun TransferRow(t: Transfer, onCancel: () -> Unit, modifier: Modifier = Modifier
 /** "a.jpg, b.jpg and 3 more" */
 @Composable
 fun fileNamesSummary(names: List<String>): String {
-    val shown = names.take(2).joinToString(", ") { it.substringAfterLast('/') }
+    val shown = names.take(2).joinToString(", ") { shownName(it.substringAfterLast('/')) }
     val more = names.size - 2
     return if (more > 0) pluralStringResource(R.plurals.names_and_more, more, shown, more) else shown
 }
@@ -114,8 +115,8 @@ fun transferStatus(t: Transfer): String {
         TransferState.DONE ->
             if (t.filesFailed > 0) stringResource(R.string.transfer_done_partial, t.filesDone, t.filesFailed)
             else pluralStringResource(R.plurals.transfer_done, t.filesDone, t.filesDone)
-        TransferState.FAILED -> t.message ?: stringResource(R.string.transfer_failed)
-        TransferState.CANCELLED -> t.message ?: stringResource(R.string.transfer_cancelled)
+        TransferState.FAILED -> t.message?.let(::shownName) ?: stringResource(R.string.transfer_failed)
+        TransferState.CANCELLED -> t.message?.let(::shownName) ?: stringResource(R.string.transfer_cancelled)
         TransferState.DECLINED -> stringResource(R.string.transfer_declined)
     }
 }
