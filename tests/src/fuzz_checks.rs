@@ -17,6 +17,7 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("multicast", multicast),
     ("query", query),
     ("address", address),
+    ("display", display),
 ];
 
 /// Unicode format characters (general category Cf): they reorder or hide what a name shows
@@ -228,5 +229,26 @@ pub fn address(data: &[u8]) {
         assert_eq!(fp.len(), 64);
         assert!(fp.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_lowercase()), "{fp:?}");
         assert_eq!(normalize_fingerprint(&fp).unwrap(), fp);
+    }
+}
+
+/// `display`: peer strings as shown to people (`ferry_core::display`). What `escape` returns holds
+/// no control, format, line or paragraph separator character; what `escape_text` returns holds
+/// no such character except line breaks and tabs; a string with nothing to escape is unchanged;
+/// and the name rules and the display agree on what a format character is.
+pub fn display(data: &[u8]) {
+    use ferry_core::display::{escape, escape_text, is_format, needs_escape};
+    let s = text(data);
+    let live = |c: char| c.is_control() || is_format(c) || c == '\u{2028}' || c == '\u{2029}';
+    let e = escape(&s);
+    assert!(!e.chars().any(live), "escape left a live character in {e:?}");
+    let t = escape_text(&s);
+    assert!(!t.chars().any(|c| live(c) && c != '\n' && c != '\t'), "escape_text left a live character in {t:?}");
+    if !s.chars().any(needs_escape) {
+        assert_eq!(e, s, "escape changed a string with nothing to escape");
+    }
+    for c in s.chars() {
+        assert_eq!(is_format(c), ferry_core::storage::is_format_char(c), "U+{:04X}: display and names disagree", c as u32);
+        assert_eq!(is_format(c), is_format_char(c), "U+{:04X}: display and the fuzz checks disagree", c as u32);
     }
 }

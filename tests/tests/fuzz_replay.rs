@@ -72,3 +72,8 @@ fn replay_query() {
 fn replay_address() {
     replay("address");
 }
+
+#[test]
+fn replay_display() {
+    replay("display");
+}
