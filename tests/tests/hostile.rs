@@ -174,17 +174,33 @@ struct CliReceiver {
 
 impl CliReceiver {
     fn start(extra: &[&str]) -> Result<CliReceiver, String> {
-        use std::io::Read;
-        let bin = ferry_bin().ok_or("the ferry binary is not built (cargo build -p ferry-cli, or set FERRY_BIN)")?;
         let root = tempfile::tempdir().unwrap();
         let dest = root.path().join(DEST_REL);
         std::fs::create_dir_all(&dest).unwrap();
         std::fs::create_dir_all(root.path().join("outside")).unwrap();
+        let (child, port, out) = tokio::task::block_in_place(|| Self::launch(root.path(), &dest, extra))?;
+        let dest = dest.canonicalize().unwrap();
+        Ok(CliReceiver { child, port, root, dest, out })
+    }
+
+    /// Starts `ferry receive` again on the same folders (after the last one was killed).
+    fn restart(&mut self) -> Result<(), String> {
+        let (child, port, out) = tokio::task::block_in_place(|| Self::launch(self.root.path(), &self.dest, &[]))?;
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        (self.child, self.port, self.out) = (child, port, out);
+        Ok(())
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn launch(root: &std::path::Path, dest: &std::path::Path, extra: &[&str]) -> Result<(std::process::Child, u16, Arc<std::sync::Mutex<Vec<u8>>>), String> {
+        use std::io::Read;
+        let bin = ferry_bin().ok_or("the ferry binary is not built (cargo build -p ferry-cli, or set FERRY_BIN)")?;
         let mut child = std::process::Command::new(bin)
             .arg("--config-dir")
-            .arg(root.path().join("config"))
+            .arg(root.join("config"))
             .args(["receive", "--yes", "--bind", "127.0.0.1", "--port", "0", "--alias", "CliTarget", "--dir"])
-            .arg(&dest)
+            .arg(dest)
             .args(extra)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
@@ -215,12 +231,12 @@ impl CliReceiver {
             }
             if start.elapsed() > Duration::from_secs(15) {
                 let _ = child.kill();
+                let _ = child.wait();
                 return Err(format!("ferry receive did not start: {text}"));
             }
             std::thread::sleep(Duration::from_millis(20));
         };
-        let dest = dest.canonicalize().unwrap();
-        Ok(CliReceiver { child, port, root, dest, out })
+        Ok((child, port, out))
     }
 
     fn raw(&self, source: &str) -> ferry_tests::Raw {
@@ -997,6 +1013,31 @@ fn all_attacks() -> Vec<Attack> {
         check!(terminal_controls(&text).is_empty(), "terminal controls from the receiver's alias reach the sender's output: {:?}", terminal_controls(&text));
         check!(!text.lines().any(|l| l.starts_with("FAKE-BLOCK")), "a newline in the receiver's alias forged lines:\n{text}");
         Ok(())
+    }
+    receiver_killed_mid_upload_leaves_no_part ["crash"] plain => |_t| {
+        let mut cli = CliReceiver::start(&[])?;
+        let data = vec![5u8; 1 << 20];
+        let files: &[(&str, &[u8])] = &[("big.bin", &data)];
+        let r = post_json(&cli.raw(ATTACKER), PREPARE, &prepare_body("K", files)).await?;
+        check!(r.status == 200, "prepare answered {}", r.status);
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        let mut s = connect(&cli.raw(ATTACKER)).await?;
+        let head = format!("POST {} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n", upload_path(v["sessionId"].as_str().unwrap(), "f0", v["files"]["f0"].as_str().unwrap()), data.len());
+        s.write_all(head.as_bytes()).await.map_err(|e| e.to_string())?;
+        s.write_all(&data[..300_000]).await.map_err(|e| e.to_string())?;
+        s.flush().await.map_err(|e| e.to_string())?;
+        let dest = cli.dest.clone();
+        wait_until(Duration::from_secs(5), || !part_files(&dest).is_empty()).await.map_err(|_| "no partial file while receiving".to_string())?;
+        // SIGKILL: nothing of the receiver runs to clean up.
+        cli.child.kill().map_err(|e| e.to_string())?;
+        let _ = cli.child.wait();
+        drop(s);
+        check!(!part_files(&cli.dest).is_empty(), "the partial file vanished with the killed receiver (nothing to test)");
+        cli.restart()?;
+        let dest = cli.dest.clone();
+        wait_until(Duration::from_secs(5), || part_files(&dest).is_empty()).await.map_err(|_| format!("a stale partial file survived a restart: {:?}", part_files(&dest)))?;
+        check!(!cli.dest.join("big.bin").exists(), "the cut file was saved");
+        cli.verify().await
     }
     // ---- identity: certificate swap, pinning over HTTP ------------------------------------
     certificate_swap_at_the_same_address ["identity"] plain => |_t| {
