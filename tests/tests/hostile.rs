@@ -913,6 +913,61 @@ fn all_attacks() -> Vec<Attack> {
         check!(r.status == 200, "info during a reconnect storm answered {}", r.status);
         Ok(())
     }
+    // ---- HTTP and TLS framing -------------------------------------------------------------
+    http_smuggling_length_and_chunked ["http"] plain => |t| {
+        let (sid, toks) = open(&t, ATTACKER, &[("smug.txt", b"12345")]).await?;
+        let head = format!("POST {} HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", upload_path(&sid, "f0", &tok(&toks, "f0")));
+        let r = exchange_raw(&t.raw(ATTACKER), head.as_bytes(), b"5\r\n12345\r\n0\r\n\r\nPOST /api/localsend/v2/cancel HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        if let Ok(r) = r {
+            check!(r.status == 400 || r.status == 200, "Content-Length with chunked answered {}", r.status);
+            if r.status == 200 {
+                check!(std::fs::read(t.dest.join("smug.txt")).ok().as_deref() == Some(&b"12345"[..]), "saved something else than the chunked body");
+            }
+        }
+        Ok(())
+    }
+    http_header_flood ["http"] plain => |t| {
+        let mut head = format!("GET {INFO} HTTP/1.1\r\nHost: x\r\n");
+        for i in 0..20_000 {
+            head.push_str(&format!("X-H{i}: {}\r\n", "v".repeat(40)));
+        }
+        head.push_str("\r\n");
+        let r = exchange_raw(&t.raw(ATTACKER), head.as_bytes(), b"").await;
+        if let Ok(r) = r {
+            check!(r.status != 200, "a 1 MB request head was served");
+        }
+        Ok(())
+    }
+    http_pipelined_requests ["http"] plain => |t| {
+        let one = format!("GET {INFO} HTTP/1.1\r\nHost: x\r\n\r\n");
+        let many = one.repeat(2000);
+        let r = exchange_raw(&t.raw(ATTACKER), many.as_bytes(), b"").await?;
+        check!(r.status == 200, "the first of 2000 pipelined requests answered {}", r.status);
+        Ok(())
+    }
+    http_odd_paths_and_methods ["http"] plain => |t| {
+        let raw = t.raw(ATTACKER);
+        for (m, p) in [("GET", "/api/localsend/v2/../v2/prepare-upload"), ("GET", "/api/localsend/v2/upload"), ("PUT", PREPARE), ("DELETE", "/api/localsend/v2/cancel"),
+                       ("POST", "/api/localsend/v1/send-request"), ("POST", "/api/localsend/v2/prepare-download"), ("GET", "/api/localsend/v2/info/../../../etc/passwd"),
+                       ("POST", "http://evil/api/localsend/v2/prepare-upload"), ("GET", "/%2e%2e/%2e%2e/etc/passwd")] {
+            let r = exchange(&raw, m, p, "", b"{}").await?;
+            check!(r.status != 200 && r.status != 500, "{m} {p} answered {}", r.status);
+        }
+        check!(!t.handle.busy(), "an odd request opened a session");
+        Ok(())
+    }
+    tls_garbage_instead_of_hello ["http"] plain => |t| {
+        let mut raw = t.raw(ATTACKER);
+        raw.tls = None;
+        for junk in [&b"GET /api/localsend/v2/info HTTP/1.1\r\n\r\n"[..], &[0x16, 0x03, 0x01, 0xff, 0xff][..], &[0u8; 4096][..], &[0x16, 0x03, 0x03, 0x00, 0x05, 1, 0, 0, 1, 0][..]] {
+            let mut s = connect(&raw).await?;
+            let _ = s.write_all(junk).await;
+            let _ = s.flush().await;
+            let closed = closed_within(&mut s, Duration::from_secs(12)).await;
+            check!(closed, "a connection with {} garbage bytes instead of a TLS hello stayed open", junk.len());
+        }
+        Ok(())
+    }
     // ---- folder bombs ----------------------------------------------------------------------
     emptydirs_million ["folder bomb"] plain => |t| {
         let dirs: Vec<String> = (0..1_000_000).map(|i| format!("b{i}")).collect();
