@@ -1153,6 +1153,26 @@ fn all_attacks() -> Vec<Attack> {
         check!(!t.inside().iter().any(|p| p.contains("secret")), "the file went over plain HTTP to an unverifiable receiver");
         Ok(())
     }
+    trusted_device_reached_over_http_only ["identity"] || TargetConfig { https: false, ..Default::default() } => |t| {
+        // The address a trusted device was saved with now answers plain HTTP and claims the
+        // device's fingerprint (its info is all an unverified probe sees). A pinned send must
+        // not fall back to HTTP: nothing may arrive.
+        let bin = ferry_bin().ok_or("the ferry binary is not built (cargo build -p ferry-cli, or set FERRY_BIN)")?;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("secret.txt");
+        std::fs::write(&file, b"secret").unwrap();
+        let (cfgdir, fp, addr) = (dir.path().join("c"), t.identity.fingerprint().to_string(), format!("127.0.0.1:{}", t.addr().port()));
+        let out = tokio::task::spawn_blocking(move || {
+            let add = std::process::Command::new(&bin).arg("--config-dir").arg(&cfgdir).args(["trust", "add", &fp, "--alias", "Friend", "--address", &addr]).output()?;
+            assert!(add.status.success(), "trust add: {}", String::from_utf8_lossy(&add.stderr));
+            std::process::Command::new(&bin).arg("--config-dir").arg(&cfgdir)
+                .args(["send", "--to", "Friend", "--interface", "lo", "--no-scan", "--discovery-port", "53999", "--find-timeout", "2"]).arg(&file).output()
+        }).await.unwrap().map_err(|e| e.to_string())?;
+        check!(!out.status.success(), "ferry send to a trusted device found only over HTTP succeeded: {}", String::from_utf8_lossy(&out.stdout));
+        check!(!t.inside().iter().any(|p| p.contains("secret")), "the file went over plain HTTP to an unverified device");
+        check!(t.handler.requests().is_empty() && t.handler.events().is_empty(), "the HTTP impostor was asked: {:?}", t.handler.events());
+        Ok(())
+    }
     }
 }
 
