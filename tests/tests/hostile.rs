@@ -1173,7 +1173,94 @@ fn all_attacks() -> Vec<Attack> {
         check!(t.handler.requests().is_empty() && t.handler.events().is_empty(), "the HTTP impostor was asked: {:?}", t.handler.events());
         Ok(())
     }
+    announcement_with_http_downgrades_nothing ["identity"] plain => |_t| {
+        // Two network namespaces joined by a veth pair. In one, a trusted device's fingerprint
+        // and alias are announced by multicast with "protocol":"http" (a receiver running
+        // --http: nothing over HTTP can prove the fingerprint). In the other, `ferry send --to
+        // Friend` must not send over plain HTTP.
+        let Some(net) = Netns::new()? else {
+            println!("  (announcement_with_http_downgrades_nothing: skipped, needs root and ip netns)");
+            return Ok(());
+        };
+        let bin = ferry_bin().ok_or("the ferry binary is not built (cargo build -p ferry-cli, or set FERRY_BIN)")?;
+        let dir = tempfile::tempdir().unwrap();
+        let (icfg, scfg, idest) = (dir.path().join("impostor"), dir.path().join("sender"), dir.path().join("received"));
+        std::fs::create_dir_all(&idest).unwrap();
+        let fp = String::from_utf8_lossy(&std::process::Command::new(&bin).arg("--config-dir").arg(&icfg).arg("identity").output().map_err(|e| e.to_string())?.stdout).trim().to_string();
+        let mut impostor = std::process::Command::new("ip")
+            .args(["netns", "exec", &net.b, bin.to_str().unwrap(), "--config-dir", icfg.to_str().unwrap(), "receive", "--http", "--yes", "--alias", "Friend", "--bind", &net.ip_b, "--dir", idest.to_str().unwrap()])
+            .stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null())
+            .spawn().map_err(|e| e.to_string())?;
+        let file = dir.path().join("secret.txt");
+        std::fs::write(&file, b"secret").unwrap();
+        let (a, bin2) = (net.a.clone(), bin.clone());
+        let out = tokio::task::spawn_blocking(move || {
+            std::thread::sleep(Duration::from_millis(500));
+            let add = std::process::Command::new(&bin2).arg("--config-dir").arg(&scfg).args(["trust", "add", &fp, "--alias", "Friend"]).output()?;
+            assert!(add.status.success(), "trust add: {}", String::from_utf8_lossy(&add.stderr));
+            std::process::Command::new("ip").args(["netns", "exec", &a]).arg(&bin2).arg("--config-dir").arg(&scfg)
+                .args(["send", "--to", "Friend", "--find-timeout", "4"]).arg(&file).output()
+        }).await.unwrap().map_err(|e| e.to_string());
+        let _ = impostor.kill();
+        let _ = impostor.wait();
+        let out = out?;
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        check!(!out.status.success(), "ferry send to a trusted device announced with http succeeded:\n{text}");
+        check!(std::fs::read_dir(&idest).map(|r| r.count()).unwrap_or(0) == 0, "the file went over plain HTTP:\n{text}");
+        drop(net);
+        Ok(())
     }
+    }
+}
+
+/// Two network namespaces `a` and `b` joined by a veth pair (10.177.N.1 and 10.177.N.2),
+/// removed on drop. `None` where they cannot be made (not root, no `ip`).
+struct Netns {
+    a: String,
+    b: String,
+    ip_b: String,
+}
+
+impl Netns {
+    fn new() -> Result<Option<Netns>, String> {
+        if unsafe_geteuid() != 0 || !std::path::Path::new("/usr/sbin/ip").exists() && !std::path::Path::new("/sbin/ip").exists() {
+            return Ok(None);
+        }
+        let id = std::process::id() % 200 + 20;
+        let (a, b) = (format!("ferryhs{id}a"), format!("ferryhs{id}b"));
+        let ip = |args: &[&str]| -> Result<(), String> {
+            let o = std::process::Command::new("ip").args(args).output().map_err(|e| e.to_string())?;
+            if o.status.success() { Ok(()) } else { Err(format!("ip {}: {}", args.join(" "), String::from_utf8_lossy(&o.stderr))) }
+        };
+        let _ = ip(&["netns", "del", &a]);
+        let _ = ip(&["netns", "del", &b]);
+        let net = Netns { a: a.clone(), b: b.clone(), ip_b: format!("10.177.{id}.2") };
+        let (va, vb) = (format!("fh{id}a"), format!("fh{id}b"));
+        ip(&["netns", "add", &a])?;
+        ip(&["netns", "add", &b])?;
+        ip(&["link", "add", &va, "netns", &a, "type", "veth", "peer", "name", &vb, "netns", &b])?;
+        for (ns, dev, addr) in [(&a, &va, format!("10.177.{id}.1/24")), (&b, &vb, format!("10.177.{id}.2/24"))] {
+            ip(&["-n", ns, "addr", "add", &addr, "dev", dev])?;
+            ip(&["-n", ns, "link", "set", dev, "up"])?;
+            ip(&["-n", ns, "link", "set", "lo", "up"])?;
+            ip(&["-n", ns, "route", "add", "224.0.0.0/4", "dev", dev])?;
+        }
+        Ok(Some(net))
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        for ns in [&self.a, &self.b] {
+            let _ = std::process::Command::new("ip").args(["netns", "del", ns]).output();
+        }
+    }
+}
+
+fn unsafe_geteuid() -> u32 {
+    // The owner of /proc/self is the effective user.
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(u32::MAX)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
