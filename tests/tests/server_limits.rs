@@ -394,3 +394,27 @@ async fn json_bodies_share_one_memory_budget() {
     let honest = Raw::https(n.addr(), None).from_source("127.10.0.3");
     n.honest(&honest, None, "after-budget.txt", Duration::from_secs(5)).await;
 }
+
+/// The session's idle time counts from the last byte, also while a file is being received (here
+/// the stall timeout is longer than the session's idle timeout): the session ends, its temporary
+/// file goes, and the next sender gets in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_idles_from_its_last_byte_even_mid_file() {
+    let limits = ServerLimits { body_stall_timeout: Duration::from_secs(60), session_idle_timeout: Duration::from_secs(1), ..Default::default() };
+    let n = LNode::start(None, &[], limits).await;
+    let staller = Raw::https(n.addr(), None).from_source("127.11.0.1");
+    let r = staller.post_json(P, &prepare_body("STALL", &[("mid.bin", b"0123456789")])).await;
+    assert_eq!(r.status, 200);
+    let v = r.json();
+    let (sid, token) = (v["sessionId"].as_str().unwrap().to_string(), v["files"]["f0"].as_str().unwrap().to_string());
+    let mut s = start_request(&staller, &upload_path(&sid, "f0", &token), 10, b"01234").await;
+    let t0 = Instant::now();
+    let r = read_response(&mut s).await;
+    assert!(r.status == 403 || r.status == 400, "{} {}", r.status, r.message());
+    assert!(t0.elapsed() < Duration::from_secs(8), "session ended after {:?}", t0.elapsed());
+    n.handler.wait_event("timed out", |e| matches!(e, ReceiveEvent::SessionFinished { outcome: SessionOutcome::TimedOut, .. })).await;
+    n.assert_no_partial();
+    assert!(!n.inbox.join("mid.bin").exists());
+    let other = Raw::https(n.addr(), None).from_source("127.11.0.2");
+    n.honest(&other, None, "after-idle-session.txt", Duration::from_secs(10)).await;
+}
