@@ -4,7 +4,7 @@ CARGO ?= cargo
 FERRY_DEBUG := target/debug/ferry
 FERRY_RELEASE := target/release/ferry
 
-.PHONY: all build release run test test-rust test-bindings test-kotlin test-android test-ios test-interop test-discovery bindings android-libs ios-xcframework setup bench demo clean help
+.PHONY: all build release run test test-rust test-bindings test-kotlin test-android test-ios test-interop test-discovery bindings android-libs ios-xcframework setup bench demo clean help fuzz
 
 all: build
 
@@ -18,6 +18,7 @@ help:
 	@echo "make test-ios      the iOS app's Swift syntax, XcodeGen spec, plists and entitlements checks"
 	@echo "make android-libs  Android .so files into android/app/src/main/jniLibs (needs the NDK)"
 	@echo "make ios-xcframework  XCFramework for the Swift package (needs macOS + Xcode)"
+	@echo "make fuzz          run each fuzz target for FUZZ_SECONDS (default 30; nightly + cargo-fuzz, installed into .tools)"
 	@echo "make bench         release build; throughput on loopback, written to target/bench/results.json"
 	@echo "make build         debug build of the workspace"
 	@echo "make release       release build (target/release/ferry)"
@@ -40,9 +41,17 @@ setup:
 
 test: setup test-rust test-bindings test-kotlin test-android test-ios test-interop test-discovery
 
+# Includes the hostile-input suite (tests/tests/hostile.rs; it runs the ferry binary built just
+# before) and the replay of the fuzz corpus and every crash found (tests/tests/fuzz_replay.rs),
+# both on stable.
 test-rust:
 	$(CARGO) build --workspace --locked
 	$(CARGO) test --workspace --locked
+
+# The cargo-fuzz targets in fuzz/ for FUZZ_SECONDS each (default 30), on the nightly toolchain;
+# see docs/SECURITY.md.
+fuzz:
+	bash scripts/fuzz.sh
 
 # Generated bindings: `make bindings` rewrites them; `make test` fails when the committed ones
 # drift from the library, and checks the C header and the Swift syntax of the Swift bindings.

@@ -40,3 +40,8 @@ pub fn device_info(alias: &str, device_type: DeviceType, model: &str, fingerprin
 }
 
 pub use tokio_util::sync::CancellationToken;
+/// Private helpers exposed for Ferry's fuzz targets and their replay tests only.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::util::{percent_decode, percent_encode, query_param};
+}

@@ -296,3 +296,6 @@ pub async fn eventually(what: &str, f: impl Fn() -> bool) {
     }
     panic!("not within 5 s: {what}");
 }
+
+pub mod fuzz_checks;
+pub mod hostile;
