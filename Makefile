@@ -4,7 +4,7 @@ CARGO ?= cargo
 FERRY_DEBUG := target/debug/ferry
 FERRY_RELEASE := target/release/ferry
 
-.PHONY: all build release run test test-rust test-bindings test-kotlin test-android test-ios test-interop test-discovery bindings android-libs ios-xcframework setup bench demo clean help fuzz
+.PHONY: all build release run test test-rust test-bindings test-kotlin test-android test-ios test-interop test-discovery test-hostile-netns bindings android-libs ios-xcframework setup bench demo clean help fuzz
 
 all: build
 
@@ -39,7 +39,7 @@ run: release
 setup:
 	@bash scripts/install-peers.sh
 
-test: setup test-rust test-bindings test-kotlin test-android test-ios test-interop test-discovery
+test: setup test-rust test-bindings test-kotlin test-android test-ios test-interop test-discovery test-hostile-netns
 
 # Includes the hostile-input suite (tests/tests/hostile.rs; it runs the ferry binary built just
 # before) and the replay of the fuzz corpus and every crash found (tests/tests/fuzz_replay.rs),
@@ -104,6 +104,13 @@ test-discovery: setup
 	@if [ "$${FERRY_SKIP_NETNS:-0}" = 1 ]; then echo "discovery: skipped (FERRY_SKIP_NETNS=1)"; \
 	elif [ "$$(id -u)" != 0 ]; then echo "discovery: needs root for network namespaces (or FERRY_SKIP_NETNS=1)"; exit 1; \
 	else FERRY_BIN=$(FERRY_DEBUG) bash tests/discovery/discovery.sh; fi
+
+# Hostile neighbours that need real multicast between hosts: forged announcements must never
+# downgrade a pinned send to plain HTTP (namespaces the script makes; root, FERRY_SKIP_NETNS=1 skips it).
+test-hostile-netns:
+	@if [ "$${FERRY_SKIP_NETNS:-0}" = 1 ]; then echo "hostile-netns: skipped (FERRY_SKIP_NETNS=1)"; \
+	elif [ "$$(id -u)" != 0 ]; then echo "hostile-netns: needs root for network namespaces (or FERRY_SKIP_NETNS=1)"; exit 1; \
+	else FERRY_BIN=$(FERRY_DEBUG) bash tests/hostile/forged-announcement.sh; fi
 
 # Discovery and a send by name between two private network namespaces (root).
 demo: release

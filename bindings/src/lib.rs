@@ -442,7 +442,7 @@ impl SendObserver for Progress {
             SendEvent::WaitingForAcceptance => SendUpdate::Waiting,
             SendEvent::Accepted { files, .. } => {
                 s.sizes = files.iter().map(|f| (f.id.clone(), f.size)).collect();
-                s.total_size = files.iter().map(|f| f.size).sum();
+                s.total_size = ferry_core::protocol::total_size(files.iter());
                 SendUpdate::Accepted { file_ids: files.into_iter().map(|f| f.id).collect(), total_size: s.total_size }
             }
             SendEvent::FileProgress { file_id, sent, size } => {

@@ -117,7 +117,7 @@ impl Progress {
         let mut st = self.state.lock().unwrap();
         st.names = files.iter().map(|f| (f.id.clone(), escape(&f.file_name).into_owned())).collect();
         st.reached.clear();
-        st.bar = if show_bar { bar(files.iter().map(|f| f.size).sum()) } else { None };
+        st.bar = if show_bar { bar(ferry_core::protocol::total_size(files.iter())) } else { None };
     }
 
     fn name(&self, file_id: &str) -> Option<String> {
@@ -418,7 +418,7 @@ impl SendObserver for SendUi {
         let json = self.out.json;
         match &e {
             SendEvent::Accepted { session_id, files } => {
-                let total: u64 = files.iter().map(|f| f.size).sum();
+                let total: u64 = ferry_core::protocol::total_size(files.iter());
                 if json {
                     self.out.event(json!({"event": "accepted", "sessionId": session_id, "files": files.len(),
                         "offered": self.offered, "bytes": total}));
@@ -680,7 +680,7 @@ impl ReceiveHandler for ReceiveUi {
         let json = self.out.json;
         match event {
             ReceiveEvent::SessionStarted { session_id, sender, files } => {
-                let total: u64 = files.iter().map(|f| f.size).sum();
+                let total: u64 = ferry_core::protocol::total_size(files.iter());
                 if json {
                     self.out.event(json!({"event": "session_started", "sessionId": session_id, "sender": ReceiveUi::sender_json(&sender),
                         "files": files.len(), "bytes": total}));

@@ -175,6 +175,12 @@ fn default_file_type() -> String {
     "application/octet-stream".to_string()
 }
 
+/// The sizes of `files` added up; a total past `u64::MAX` (only a lying peer declares one) stays
+/// at `u64::MAX`.
+pub fn total_size<'a>(files: impl IntoIterator<Item = &'a FileDto>) -> u64 {
+    files.into_iter().fold(0u64, |sum, f| sum.saturating_add(f.size))
+}
+
 impl FileDto {
     /// The declared SHA-256 (from `sha256` or the older `hash`), lowercased.
     pub fn checksum(&self) -> Option<String> {

@@ -164,7 +164,7 @@ pub struct IncomingRequest {
 
 impl IncomingRequest {
     pub fn total_size(&self) -> u64 {
-        self.files.iter().map(|f| f.size).sum()
+        crate::protocol::total_size(self.files.iter())
     }
 }
 
@@ -934,6 +934,10 @@ async fn prepare_upload(shared: &Arc<Shared>, ip: IpAddr, peer_fp: Option<&str>,
     // Ids are the keys of a JSON object: one file per id.
     if index_by_id(&files).windows(2).any(|w| files[w[0] as usize].id == files[w[1] as usize].id) {
         return message(StatusCode::BAD_REQUEST, "Duplicate file id");
+    }
+    // Sizes are added up for the person asked and for progress: a total that does not fit is a lie.
+    if files.iter().try_fold(0u64, |sum, f| sum.checked_add(f.size)).is_none() {
+        return message(StatusCode::BAD_REQUEST, "File sizes add up to more than any device holds");
     }
     files.sort_by(|a, b| a.file_name.cmp(&b.file_name));
     let files = Arc::new(files);
