@@ -14,7 +14,8 @@ use http_body_util::{BodyExt, Empty, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
@@ -23,6 +24,8 @@ pub type Body = BoxBody<Bytes, std::io::Error>;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const SMALL_REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+/// How often an upload's deadlines are checked.
+const WATCHDOG_TICK: Duration = Duration::from_millis(250);
 const MAX_RESPONSE_BODY: usize = 32 * 1024 * 1024;
 const JSON: &str = "application/json";
 
@@ -325,8 +328,9 @@ impl Connection {
         self.device_from(&reply)
     }
 
-    /// `POST v2/prepare-upload`. Waits as long as the receiver's user takes to decide.
-    pub async fn prepare_upload(&mut self, req: &PrepareUploadRequest, pin: Option<&str>) -> Result<PrepareOutcome> {
+    /// `POST v2/prepare-upload`. Waits as long as the receiver's user takes to decide, but no
+    /// longer than `wait`: a receiver silent for that long is `ErrorKind::Timeout`.
+    pub async fn prepare_upload(&mut self, req: &PrepareUploadRequest, pin: Option<&str>, wait: Duration) -> Result<PrepareOutcome> {
         let mut path = "/api/localsend/v2/prepare-upload".to_string();
         if let Some(pin) = pin {
             path.push_str("?pin=");
@@ -334,7 +338,9 @@ impl Connection {
         }
         let body = serde_json::to_vec(req).expect("serialisable");
         let len = body.len() as u64;
-        let reply = self.request_typed(Method::POST, &path, bytes_body(body), Some(len), Some(JSON)).await?;
+        let reply = tokio::time::timeout(wait, self.request_typed(Method::POST, &path, bytes_body(body), Some(len), Some(JSON)))
+            .await
+            .map_err(|_| stopped_answering(format!("no answer to the request in {}", seconds(wait))))??;
         match reply.status {
             StatusCode::OK => serde_json::from_slice(&reply.body)
                 .map(PrepareOutcome::Accepted)
@@ -357,15 +363,54 @@ impl Connection {
         }
     }
 
-    /// `POST v2/upload` with a streamed body of `size` bytes.
-    pub async fn upload(&mut self, session_id: &str, file_id: &str, token: &str, body: Body, size: u64) -> Result<UploadStatus> {
+    /// `POST v2/upload` with a streamed body of `size` bytes. The body must keep moving: when the
+    /// connection takes no bytes of it for `deadlines.stall`, or the receiver does not answer
+    /// within `deadlines.answer` of the body's end, the upload fails with `ErrorKind::Timeout`.
+    pub async fn upload(&mut self, session_id: &str, file_id: &str, token: &str, body: Body, size: u64, deadlines: UploadDeadlines) -> Result<UploadStatus> {
         let path = format!(
             "/api/localsend/v2/upload?sessionId={}&fileId={}&token={}",
             percent_encode(session_id),
             percent_encode(file_id),
             percent_encode(token)
         );
-        let reply = self.request_typed(Method::POST, &path, body, Some(size), Some("application/octet-stream")).await?;
+        // The body is pulled by the connection only as fast as the socket takes it, so the time
+        // of the last pulled chunk is the time the receiver last made room for more.
+        let progress = Arc::new(Mutex::new(BodyProgress { last: Instant::now(), taken: 0, ended: (size == 0).then(Instant::now) }));
+        let watched = {
+            let progress = progress.clone();
+            body.map_frame(move |frame| {
+                let mut p = progress.lock().unwrap();
+                p.last = Instant::now();
+                if let Some(data) = frame.data_ref() {
+                    p.taken += data.len() as u64;
+                    if p.taken >= size && p.ended.is_none() {
+                        p.ended = Some(p.last);
+                    }
+                }
+                frame
+            })
+            .boxed()
+        };
+        let watchdog = async {
+            loop {
+                let (due, failure) = {
+                    let p = progress.lock().unwrap();
+                    match p.ended {
+                        Some(at) => (at + deadlines.answer, format!("no answer to the upload in {} after it was sent", seconds(deadlines.answer))),
+                        None => (p.last + deadlines.stall, format!("it took no data for {} ({} of {size} bytes sent)", seconds(deadlines.stall), p.taken)),
+                    }
+                };
+                if Instant::now() >= due {
+                    return stopped_answering(failure);
+                }
+                // Look again soon: the body may end (and the answer deadline start) meanwhile.
+                tokio::time::sleep_until(due.min(Instant::now() + WATCHDOG_TICK).into()).await;
+            }
+        };
+        let reply = tokio::select! {
+            r = self.request_typed(Method::POST, &path, watched, Some(size), Some("application/octet-stream")) => r?,
+            e = watchdog => return Err(e),
+        };
         Ok(match reply.status {
             StatusCode::OK | StatusCode::NO_CONTENT => UploadStatus::Ok,
             StatusCode::UNPROCESSABLE_ENTITY => UploadStatus::ChecksumMismatch,
@@ -377,10 +422,38 @@ impl Connection {
         })
     }
 
-    /// `POST v2/cancel?sessionId=`.
+    /// `POST v2/cancel?sessionId=` (answered within the small-request deadline).
     pub async fn cancel(&mut self, session_id: &str) -> Result<()> {
         let path = format!("/api/localsend/v2/cancel?sessionId={}", percent_encode(session_id));
         self.small(Method::POST, &path, empty_body(), Some(0), None).await.map(|_| ())
+    }
+}
+
+/// How long an upload may wait on the receiver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UploadDeadlines {
+    /// The longest time the connection may take none of the body.
+    pub stall: Duration,
+    /// The longest wait for the answer once the whole body is handed to the connection.
+    pub answer: Duration,
+}
+
+struct BodyProgress {
+    last: Instant,
+    taken: u64,
+    ended: Option<Instant>,
+}
+
+/// The error of a receiver that went silent (`ErrorKind::Timeout`; `ferry` exits with 3).
+pub fn stopped_answering(detail: impl std::fmt::Display) -> Error {
+    Error::new(ErrorKind::Timeout, format!("the receiver stopped answering: {detail}"))
+}
+
+fn seconds(d: Duration) -> String {
+    if d.as_millis() % 1000 == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
     }
 }
 

@@ -1,6 +1,6 @@
 //! Sending: turn paths into a selection, ask the receiver, upload in parallel, report progress.
 
-use crate::client::{self, Body, Connection, PeerAddr, PrepareOutcome, RemoteDevice, UploadStatus};
+use crate::client::{self, Body, Connection, PeerAddr, PrepareOutcome, RemoteDevice, UploadDeadlines, UploadStatus};
 use crate::error::{Error, ErrorKind, Result};
 use crate::identity::Identity;
 use crate::protocol::{mime_for, DeviceInfo, FileDto, FileMetadata, PrepareExt, PrepareUploadRequest, Protocol, FEATURE_EMPTY_DIRS};
@@ -18,6 +18,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 const READ_CHUNK: usize = 256 * 1024;
@@ -265,6 +266,44 @@ pub struct SendOptions {
     pub parallel: usize,
     /// When to send SHA-256 checksums.
     pub checksums: Checksums,
+    /// How long to wait on the receiver at each step.
+    pub timeouts: SendTimeouts,
+}
+
+/// How long a send waits on the receiver at each step. Every wait has an end: a receiver that
+/// goes silent fails the send with `ErrorKind::Timeout` (and its session is cancelled, best
+/// effort), never holds it for ever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendTimeouts {
+    /// The answer to a file request, which waits for the person at the receiver (Ferry
+    /// receivers close a request nobody answers after 2 minutes).
+    pub decision: Duration,
+    /// The answer to a text message (nobody is asked about a text).
+    pub text_answer: Duration,
+    /// The longest time the connection may take none of an upload's body.
+    pub stall: Duration,
+    /// The answer to an upload once its whole body is sent.
+    pub upload_answer: Duration,
+    /// Cancelling the session after a failure (connecting included).
+    pub cancel: Duration,
+}
+
+impl Default for SendTimeouts {
+    fn default() -> SendTimeouts {
+        SendTimeouts {
+            decision: Duration::from_secs(600),
+            text_answer: Duration::from_secs(30),
+            stall: Duration::from_secs(30),
+            upload_answer: Duration::from_secs(60),
+            cancel: Duration::from_secs(10),
+        }
+    }
+}
+
+impl SendTimeouts {
+    fn upload(&self) -> UploadDeadlines {
+        UploadDeadlines { stall: self.stall, answer: self.upload_answer }
+    }
 }
 
 /// When the sender computes SHA-256 checksums (the optional `sha256` of each file), which the
@@ -283,12 +322,28 @@ pub enum Checksums {
 impl SendOptions {
     /// Options with the defaults: 4 parallel uploads, checksums where TLS does not protect.
     pub fn new(identity: Identity, info: DeviceInfo, peer: PeerAddr, expected_fingerprint: Option<String>, pin: Option<String>) -> SendOptions {
-        SendOptions { identity, info, peer, expected_fingerprint, pin, parallel: 4, checksums: Checksums::Auto }
+        SendOptions { identity, info, peer, expected_fingerprint, pin, parallel: 4, checksums: Checksums::Auto, timeouts: SendTimeouts::default() }
     }
 
     /// Opens a connection to the peer, pinned to `expected_fingerprint` when it is set.
     async fn connect(&self) -> Result<Connection> {
         client::connect(&self.identity, &self.peer, self.expected_fingerprint.as_deref()).await
+    }
+
+    /// Ends our session on the receiver (`session_id`), or withdraws our pending request
+    /// (`None`: a cancel without a session id, from our address). Best effort, within
+    /// `timeouts.cancel`.
+    async fn cancel_on_receiver(&self, session_id: Option<&str>) {
+        let cancelling = async {
+            let mut c = self.connect().await?;
+            match session_id {
+                Some(id) => c.cancel(id).await,
+                None => c.request(hyper::Method::POST, "/api/localsend/v2/cancel", client::empty_body(), Some(0)).await.map(|_| ()),
+            }
+        };
+        if let Err(e) = tokio::time::timeout(self.timeouts.cancel, cancelling).await.unwrap_or_else(|_| Err(Error::new(ErrorKind::Timeout, "timed out"))) {
+            tracing::debug!("cancelling on the receiver failed: {e}");
+        }
     }
 }
 
@@ -336,16 +391,26 @@ pub async fn send_text(opts: &SendOptions, text: &str, observer: &dyn SendObserv
     };
     let req = PrepareUploadRequest { info: opts.info.clone(), files: HashMap::from([(id.clone(), dto)]), ferry: None };
     observer.on_event(SendEvent::WaitingForAcceptance);
-    match conn.prepare_upload(&req, opts.pin.as_deref()).await? {
+    let outcome = match conn.prepare_upload(&req, opts.pin.as_deref(), opts.timeouts.text_answer).await {
+        Err(e) if e.kind == ErrorKind::Timeout => {
+            opts.cancel_on_receiver(None).await;
+            return Err(e);
+        }
+        r => r?,
+    };
+    match outcome {
         PrepareOutcome::NothingToSend => Ok(true),
         PrepareOutcome::Accepted(resp) => {
             let token = resp.files.get(&id).ok_or_else(|| Error::protocol("receiver accepted no file"))?;
             let bytes = Bytes::from(text.as_bytes().to_vec());
-            match conn.upload(&resp.session_id, &id, token, client::bytes_body(bytes), text.len() as u64).await? {
-                UploadStatus::Ok => Ok(false),
-                UploadStatus::ChecksumMismatch => Err(Error::new(ErrorKind::ChecksumMismatch, "the receiver reported a checksum mismatch")),
-                UploadStatus::Rejected(e) => Err(e),
-            }
+            let uploaded = conn.upload(&resp.session_id, &id, token, client::bytes_body(bytes), text.len() as u64, opts.timeouts.upload()).await;
+            let result = match uploaded {
+                Ok(UploadStatus::Ok) => return Ok(false),
+                Ok(UploadStatus::ChecksumMismatch) => Err(Error::new(ErrorKind::ChecksumMismatch, "the receiver reported a checksum mismatch")),
+                Ok(UploadStatus::Rejected(e)) | Err(e) => Err(e),
+            };
+            opts.cancel_on_receiver(Some(&resp.session_id)).await;
+            result
         }
     }
 }
@@ -522,12 +587,16 @@ pub async fn send_files(
     }
     observer.on_event(SendEvent::WaitingForAcceptance);
     let outcome = tokio::select! {
-        r = conn.prepare_upload(&req, opts.pin.as_deref()) => r?,
+        r = conn.prepare_upload(&req, opts.pin.as_deref(), opts.timeouts.decision) => match r {
+            Err(e) if e.kind == ErrorKind::Timeout => {
+                opts.cancel_on_receiver(None).await;
+                return Err(e);
+            }
+            r => r?,
+        },
         _ = cancel.cancelled() => {
             // Withdraw the pending request (cancel without a session id, from our address).
-            if let Ok(mut c) = opts.connect().await {
-                let _ = c.request(hyper::Method::POST, "/api/localsend/v2/cancel", client::empty_body(), Some(0)).await;
-            }
+            opts.cancel_on_receiver(None).await;
             return Err(Error::new(ErrorKind::Cancelled, "cancelled"));
         }
     };
@@ -574,9 +643,7 @@ pub async fn send_files(
     let failure = failed.lock().unwrap().take();
     if cancel.is_cancelled() || failure.is_some() {
         // End the session on the receiver too, so that it is free for the next transfer.
-        if let Ok(mut c) = opts.connect().await {
-            let _ = c.cancel(&session_id).await;
-        }
+        opts.cancel_on_receiver(Some(&session_id)).await;
         return Err(failure.unwrap_or_else(|| Error::new(ErrorKind::Cancelled, "cancelled")));
     }
     Ok(SendReport { session_id: Some(session_id), sent, skipped, bytes, receiver_fingerprint: receiver_fp })
@@ -607,7 +674,7 @@ async fn upload_worker(
                     conn = Some(opts.connect().await?);
                 }
                 let body = file_body(&job.file, job.id.clone(), observer.clone())?;
-                conn.as_mut().expect("connected").upload(&session_id, &job.id, &job.token, body, job.file.size).await
+                conn.as_mut().expect("connected").upload(&session_id, &job.id, &job.token, body, job.file.size, opts.timeouts.upload()).await
             };
             let status = tokio::select! {
                 r = attempt => r,
@@ -622,7 +689,8 @@ async fn upload_worker(
                     break Err(Error::new(ErrorKind::ChecksumMismatch, format!("{}: checksum mismatch", job.file.name)))
                 }
                 Ok(UploadStatus::Rejected(e)) => break Err(e),
-                Err(e) if matches!(e.kind, ErrorKind::Network | ErrorKind::Timeout) && tries < max_tries => {
+                // A receiver that stopped answering is not asked again (each try would wait as long).
+                Err(e) if e.kind == ErrorKind::Network && tries < max_tries => {
                     conn = None;
                     observer.on_event(SendEvent::FileFailed { file_id: job.id.clone(), error: e.message, retry: true });
                 }

@@ -20,6 +20,7 @@ fn options(node: &Node, https: bool) -> SendOptions {
         pin: None,
         parallel: 3,
         checksums: send::Checksums::Always,
+        timeouts: send::SendTimeouts::default(),
     }
 }
 
@@ -214,4 +215,219 @@ async fn many_small_files_keep_their_names() {
     assert_eq!(report.sent, 300);
     assert_eq!(std::fs::read_to_string(n.inbox().join("many/f0123.txt")).unwrap(), "file 123");
     assert_eq!(n.listing().len(), 301);
+}
+
+/// How a [`StallingReceiver`] goes silent.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Stall {
+    /// Never answers prepare-upload.
+    PrepareUpload,
+    /// Reads an upload's whole body, then never answers.
+    UploadAnswer,
+    /// Accepts the request, then never reads an upload's body.
+    UploadReading,
+}
+
+/// A hostile receiver over plain HTTP on loopback: it answers register like a device, then
+/// goes silent as its [`Stall`] says. It records every request line it reads.
+struct StallingReceiver {
+    addr: std::net::SocketAddr,
+    requests: Arc<Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for StallingReceiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl StallingReceiver {
+    async fn start(stall: Stall) -> StallingReceiver {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let seen = requests.clone();
+        let task = tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            for _ in 0..64 {
+                let Ok((tcp, _)) = listener.accept().await else { return };
+                connections.spawn(Self::serve(tcp, stall, seen.clone()));
+            }
+        });
+        StallingReceiver { addr, requests, task }
+    }
+
+    async fn serve(tcp: tokio::net::TcpStream, stall: Stall, seen: Arc<Mutex<Vec<String>>>) {
+        use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+        let mut tcp = tokio::io::BufReader::new(tcp);
+        for _ in 0..16 {
+            let mut head = Vec::new();
+            loop {
+                let mut line = String::new();
+                match tcp.read_line(&mut line).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) if line == "\r\n" => break,
+                    Ok(_) => head.push(line.trim_end().to_string()),
+                }
+                if head.len() > 100 {
+                    return;
+                }
+            }
+            let target = head.first().and_then(|l| l.split(' ').nth(1)).unwrap_or_default().to_string();
+            seen.lock().unwrap().push(target.clone());
+            let len: usize = head
+                .iter()
+                .find_map(|h| h.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0)))
+                .unwrap_or(0);
+            let path = target.split('?').next().unwrap_or_default().to_string();
+            if path == "/api/localsend/v2/upload" && stall == Stall::UploadReading {
+                std::future::pending::<()>().await;
+            }
+            let mut body = vec![0u8; len];
+            if tcp.read_exact(&mut body).await.is_err() {
+                return;
+            }
+            let answer = match path.as_str() {
+                "/api/localsend/v2/register" | "/api/localsend/v2/info" => {
+                    let info = ferry_core::device_info("Silent", DeviceType::Desktop, "Linux", "0f".repeat(32).as_str(), addr_port(&tcp), Protocol::Http);
+                    serde_json::to_string(&info).unwrap()
+                }
+                "/api/localsend/v2/prepare-upload" => {
+                    if stall == Stall::PrepareUpload {
+                        std::future::pending::<()>().await;
+                    }
+                    let req: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                    let tokens: serde_json::Map<_, _> =
+                        req["files"].as_object().unwrap().keys().map(|k| (k.clone(), serde_json::json!(format!("token-{k}")))).collect();
+                    serde_json::json!({"sessionId": "stalled-session", "files": tokens}).to_string()
+                }
+                "/api/localsend/v2/upload" => std::future::pending().await,
+                _ => String::new(),
+            };
+            let reply = format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{answer}", answer.len());
+            if tcp.get_mut().write_all(reply.as_bytes()).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    fn options(&self, timeouts: send::SendTimeouts) -> SendOptions {
+        let identity = Identity::generate().unwrap();
+        SendOptions {
+            info: ferry_core::device_info("Sender", DeviceType::Desktop, "Linux", identity.fingerprint(), 53317, Protocol::Http),
+            identity,
+            peer: PeerAddr { host: "127.0.0.1".into(), port: self.addr.port(), protocol: Protocol::Http },
+            expected_fingerprint: None,
+            pin: None,
+            parallel: 3,
+            checksums: send::Checksums::Never,
+            timeouts,
+        }
+    }
+
+    /// Waits (bounded) until a request for `path` arrived.
+    async fn wait_for(&self, path: &str) -> bool {
+        let limit = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::time::Instant::now() < limit {
+            if self.requests.lock().unwrap().iter().any(|r| r.starts_with(path)) {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        false
+    }
+}
+
+fn addr_port(tcp: &tokio::io::BufReader<tokio::net::TcpStream>) -> u16 {
+    tcp.get_ref().local_addr().map(|a| a.port()).unwrap_or(53317)
+}
+
+/// Short deadlines for the tests: a stalled step must fail after about one second.
+fn short(f: impl FnOnce(&mut send::SendTimeouts)) -> send::SendTimeouts {
+    let mut t = send::SendTimeouts {
+        decision: std::time::Duration::from_secs(60),
+        text_answer: std::time::Duration::from_secs(60),
+        stall: std::time::Duration::from_secs(60),
+        upload_answer: std::time::Duration::from_secs(60),
+        cancel: std::time::Duration::from_secs(5),
+    };
+    f(&mut t);
+    t
+}
+
+/// Runs a send that must fail with a timeout after at least `deadline` and well before the
+/// other (60 s) deadlines; returns its error message.
+async fn times_out<F: std::future::Future<Output = ferry_core::Result<T>>, T: std::fmt::Debug>(deadline: std::time::Duration, send: F) -> String {
+    let started = std::time::Instant::now();
+    let result = tokio::time::timeout(std::time::Duration::from_secs(40), send).await.expect("the send waited for ever on a silent receiver");
+    let took = started.elapsed();
+    let e = result.expect_err("a silent receiver cannot complete a send");
+    assert_eq!(e.kind, ErrorKind::Timeout, "{e}");
+    assert!(e.message.contains("the receiver stopped answering"), "{e}");
+    assert!(took >= deadline, "failed after {took:?}, before its deadline {deadline:?}");
+    assert!(took < deadline + std::time::Duration::from_secs(15), "failed only after {took:?}");
+    e.message
+}
+
+#[tokio::test]
+async fn a_text_nobody_answers_times_out_and_is_withdrawn() {
+    let evil = StallingReceiver::start(Stall::PrepareUpload).await;
+    let second = std::time::Duration::from_secs(1);
+    let opts = evil.options(short(|t| t.text_answer = second));
+    let message = times_out(second, send::send_text(&opts, "hello", &|_: SendEvent| {})).await;
+    assert!(message.contains("no answer to the request"), "{message}");
+    assert!(evil.wait_for("/api/localsend/v2/cancel").await, "the pending text was not withdrawn: {:?}", evil.requests.lock().unwrap());
+}
+
+#[tokio::test]
+async fn a_file_request_nobody_decides_on_times_out() {
+    let evil = StallingReceiver::start(Stall::PrepareUpload).await;
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("a.txt"), b"abc").unwrap();
+    let sel = Selection::from_paths(&[src.path().join("a.txt")]).unwrap();
+    let second = std::time::Duration::from_secs(1);
+    let opts = evil.options(short(|t| t.decision = second));
+    let message = times_out(second, send::send_files(&opts, &sel, Arc::new(|_: SendEvent| {}), CancellationToken::new())).await;
+    assert!(message.contains("no answer to the request"), "{message}");
+    assert!(evil.wait_for("/api/localsend/v2/cancel").await, "the pending request was not withdrawn");
+}
+
+#[tokio::test]
+async fn an_upload_that_is_never_answered_times_out_and_cancels_the_session() {
+    let evil = StallingReceiver::start(Stall::UploadAnswer).await;
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("a.bin"), vec![7u8; 100_000]).unwrap();
+    let sel = Selection::from_paths(&[src.path().join("a.bin")]).unwrap();
+    let second = std::time::Duration::from_secs(1);
+    let opts = evil.options(short(|t| t.upload_answer = second));
+    let message = times_out(second, send::send_files(&opts, &sel, Arc::new(|_: SendEvent| {}), CancellationToken::new())).await;
+    assert!(message.contains("after it was sent"), "{message}");
+    assert!(evil.wait_for("/api/localsend/v2/cancel?sessionId=stalled-session").await, "the session was not cancelled");
+    let uploads = evil.requests.lock().unwrap().iter().filter(|r| r.starts_with("/api/localsend/v2/upload")).count();
+    assert_eq!(uploads, 1, "a receiver that stopped answering is not asked again");
+}
+
+#[tokio::test]
+async fn an_upload_the_receiver_stops_reading_times_out() {
+    let evil = StallingReceiver::start(Stall::UploadReading).await;
+    let src = tempfile::tempdir().unwrap();
+    // Far more than the socket buffers of both ends hold.
+    std::fs::write(src.path().join("big.bin"), vec![7u8; 48 << 20]).unwrap();
+    let sel = Selection::from_paths(&[src.path().join("big.bin")]).unwrap();
+    let second = std::time::Duration::from_secs(1);
+    let opts = evil.options(short(|t| t.stall = second));
+    let message = times_out(second, send::send_files(&opts, &sel, Arc::new(|_: SendEvent| {}), CancellationToken::new())).await;
+    assert!(message.contains("took no data"), "{message}");
+    assert!(evil.wait_for("/api/localsend/v2/cancel?sessionId=stalled-session").await, "the session was not cancelled");
+}
+
+#[tokio::test]
+async fn a_text_taken_as_a_file_whose_upload_is_never_answered_times_out() {
+    let evil = StallingReceiver::start(Stall::UploadAnswer).await;
+    let second = std::time::Duration::from_secs(1);
+    let opts = evil.options(short(|t| t.upload_answer = second));
+    let message = times_out(second, send::send_text(&opts, "hello", &|_: SendEvent| {})).await;
+    assert!(message.contains("after it was sent"), "{message}");
+    assert!(evil.wait_for("/api/localsend/v2/cancel?sessionId=stalled-session").await, "the session was not cancelled");
 }
