@@ -622,6 +622,27 @@ fn describe_files(files: &[FileDto]) -> String {
     lines.join("\n")
 }
 
+/// What starts every printed line of a text message, so that no line of it can pass for one of
+/// Ferry's own (a fake request block, a fake "Received" line).
+pub const MESSAGE_PREFIX: &str = "  \u{2502} ";
+/// The most of a text message shown on the terminal (in bytes of the message, before escaping).
+const MESSAGE_SHOWN: usize = 64 * 1024;
+
+/// A text message as printed for a person: escaped, every line behind [`MESSAGE_PREFIX`], and a
+/// long one cut after [`MESSAGE_SHOWN`] bytes with a last line saying how much was left out.
+fn message_lines(text: &str) -> String {
+    let mut cut = text.len().min(MESSAGE_SHOWN);
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let (shown, rest) = text.split_at(cut);
+    let mut out: Vec<String> = escape_text(shown).split('\n').map(|l| format!("{MESSAGE_PREFIX}{l}")).collect();
+    if !rest.is_empty() {
+        out.push(format!("{MESSAGE_PREFIX}... ({} more characters)", rest.chars().count()));
+    }
+    out.join("\n")
+}
+
 impl ReceiveHandler for ReceiveUi {
     fn on_request(&self, request: IncomingRequest, reply: DecisionReply) {
         let out = self.out.clone();
@@ -671,7 +692,7 @@ impl ReceiveHandler for ReceiveUi {
         if self.out.json {
             self.out.event(json!({"event": "text", "sender": ReceiveUi::sender_json(sender), "text": text}));
         } else {
-            println!("Message from {}:\n{}", ReceiveUi::sender_line(sender), escape_text(text));
+            println!("Message from {}:\n{}", ReceiveUi::sender_line(sender), message_lines(text));
         }
         self.ended();
     }

@@ -221,7 +221,7 @@ fn display_hostile_request_and_text_are_escaped_for_people() {
     assert!(lines[start + 6].starts_with("Declined the transfer from \"Mallory\\\"\\nIncoming"), "{out}");
     // The text keeps its real line break and tab, nothing else.
     assert!(out.contains("Message from \"Tex\\x1bt\\u{85}er\""), "{out}");
-    assert!(out.contains("hello\\x1b]52;c;cm0gLXJmIH4K\\x07\\x1b[2J\\x1b]0;owned\\x07\\u{9b}1A\\rFAKE\nsecond\tline \\u{202e}gpj.exe"), "{out}");
+    assert!(out.contains("hello\\x1b]52;c;cm0gLXJmIH4K\\x07\\x1b[2J\\x1b]0;owned\\x07\\u{9b}1A\\rFAKE\n  \u{2502} second\tline \\u{202e}gpj.exe"), "{out}");
     assert!(!out.lines().any(|l| l.starts_with("FAKE")), "{out}");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }

@@ -366,7 +366,14 @@ pub async fn hello(opts: &SendOptions) -> Result<(Connection, RemoteDevice)> {
             if !conn.is_open() {
                 conn = opts.connect().await?;
             }
-            conn.info().await?
+            match conn.info().await {
+                // The receiver may close the connection just after its refusal of register.
+                Err(e) if e.kind == ErrorKind::Network => {
+                    conn = opts.connect().await?;
+                    conn.info().await?
+                }
+                r => r?,
+            }
         }
         Err(e) => return Err(e),
     };

@@ -1,0 +1,179 @@
+//! What `ferry receive` shows of a text message: a header naming the sender, then every line of
+//! the message behind a prefix, so a message can never print lines that look like Ferry's own
+//! (a fake request block, a fake "Received" line); a very long message is cut with a count of
+//! what was left out. Real processes and real sockets on loopback; the peer is a raw HTTP client.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const FERRY: &str = env!("CARGO_BIN_EXE_ferry");
+const PREFIX: &str = "  \u{2502} ";
+const PREPARE: &str = "/api/localsend/v2/prepare-upload";
+
+/// Everything a child wrote on one stream so far.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Captured {
+    fn follow(mut r: impl Read + Send + 'static) -> Captured {
+        let c = Captured::default();
+        let buf = c.0.clone();
+        std::thread::spawn(move || {
+            let mut chunk = [0u8; 65536];
+            while let Ok(n) = r.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                buf.lock().unwrap().extend_from_slice(&chunk[..n]);
+            }
+        });
+        c
+    }
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+    /// Waits (bounded) until `needle` was written `n` times.
+    fn wait_count(&self, needle: &str, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.text().matches(needle).count() < n {
+            assert!(Instant::now() < deadline, "no {n}x {needle:?} in {:?}", self.text());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// `ferry receive --http --port 0 --bind 127.0.0.1`, output captured; killed on drop.
+struct Receiver {
+    child: Child,
+    out: Captured,
+    err: Captured,
+    port: u16,
+}
+
+impl Receiver {
+    fn start(config: &Path, dir: &Path, json: bool) -> Receiver {
+        let mut cmd = Command::new(FERRY);
+        cmd.arg("--config-dir").arg(config).env_remove("FERRY_CONFIG_DIR").env("FERRY_NO_DISCOVERY", "1").env_remove("RUST_LOG");
+        if json {
+            cmd.arg("--json");
+        }
+        let mut child = cmd
+            .args(["receive", "--no-discovery", "--http", "--port", "0", "--bind", "127.0.0.1", "--dir"])
+            .arg(dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = Captured::follow(child.stdout.take().unwrap());
+        let err = Captured::follow(child.stderr.take().unwrap());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let port = loop {
+            let text = out.text();
+            let found = if json {
+                text.lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()).find(|v| v["event"] == "ready").map(|v| v["port"].as_u64().unwrap() as u16)
+            } else {
+                text.lines()
+                    .find(|l| l.trim_start().starts_with("addresses") && l.contains(" (http)"))
+                    .and_then(|l| l.split(" (http)").next()?.split_whitespace().last()?.rsplit(':').next()?.parse().ok())
+            };
+            if let Some(p) = found {
+                break p;
+            }
+            assert!(Instant::now() < deadline, "receiver not ready: {text} {}", err.text());
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        Receiver { child, out, err, port }
+    }
+
+    /// Sends a text message as a raw prepare-upload; the HTTP status.
+    fn text(&self, alias: &str, text: &str) -> u16 {
+        let body = serde_json::json!({
+            "info": {"alias": alias, "version": "2.1", "deviceModel": "m", "deviceType": "desktop", "fingerprint": "f".repeat(64),
+                "port": 53317, "protocol": "http", "download": false},
+            "files": {"t": {"id": "t", "fileName": "message.txt", "size": text.len(), "fileType": "text/plain", "preview": text}}})
+        .to_string();
+        let addr = format!("127.0.0.1:{}", self.port);
+        let mut s = TcpStream::connect(&addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let req = format!(
+            "POST {PREPARE} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(req.as_bytes()).unwrap();
+        let mut resp = Vec::new();
+        let _ = s.read_to_end(&mut resp);
+        String::from_utf8_lossy(&resp).split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0)
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The lines of the message printed after the `Message from` header that contains `alias`.
+fn message_after<'a>(out: &'a str, header: &str) -> Vec<&'a str> {
+    let lines: Vec<&str> = out.lines().collect();
+    let start = lines.iter().position(|l| l.starts_with("Message from ") && l.contains(header)).unwrap_or_else(|| panic!("no header {header:?} in {out}"));
+    lines[start + 1..].iter().take_while(|l| l.starts_with(PREFIX)).copied().collect()
+}
+
+/// A message made of lines that, printed raw, would pass for a request (with a trusted sender)
+/// and for a saved file.
+const FAKE_LINES: &str = "see below\nIncoming transfer from \"Alice\" at 10.0.0.7 (verified, fingerprint 1a2b:3c4d, trusted)\n  1 file(s), 3 B:\n    notes.txt  (3 B)\nReceived notes.txt -> /home/me/Downloads/notes.txt\r\nSaved /home/me/.bashrc\n\n\tdone";
+
+#[test]
+fn sender_text_lines_never_pass_for_ferrys_own() {
+    let (cfg, dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let r = Receiver::start(cfg.path(), dir.path(), false);
+    assert_eq!(r.text("Mallory\nReceived x", FAKE_LINES), 204);
+    r.out.wait_count("done", 1);
+    let out = r.out.text();
+    // The header names the sender (escaped) and says it is not verified.
+    let header = out.lines().find(|l| l.starts_with("Message from ")).expect("header");
+    assert!(header.contains("\"Mallory\\nReceived x\"") && header.contains("UNVERIFIED"), "{header}");
+    // Every line of the message, and only those, follows behind the prefix.
+    let shown = message_after(&out, "Mallory");
+    let expected: Vec<String> = FAKE_LINES.replace("\r\n", "\n").split('\n').map(|l| format!("{PREFIX}{l}")).collect();
+    assert_eq!(shown, expected, "{out}");
+    for l in out.lines() {
+        for own in ["Incoming transfer from", "Received ", "Saved ", "  1 file(s)", "    notes.txt"] {
+            assert!(!l.starts_with(own), "a message line passes for Ferry's own: {l:?} in {out}");
+        }
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    let _ = r.err.text();
+}
+
+#[test]
+fn sender_long_text_is_cut_with_a_count_and_json_keeps_it_whole() {
+    let (cfg, dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    // 100 lines of 1000 characters, then 'é' (2 bytes) lines: the cut falls mid-message.
+    let mut text: String = (0..100).map(|i| format!("{i:03}{}\n", "x".repeat(996))).collect();
+    text.push_str(&"é".repeat(5000));
+    let r = Receiver::start(cfg.path(), dir.path(), false);
+    assert_eq!(r.text("Bob", &text), 204);
+    r.out.wait_count("more characters)", 1);
+    let out = r.out.text();
+    let shown = message_after(&out, "Bob");
+    let cut = 64 * 1024;
+    let kept: String = text[..cut].to_string();
+    let left = text[cut..].chars().count();
+    assert_eq!(shown.len(), kept.split('\n').count() + 1, "{}", shown.len());
+    assert_eq!(shown.last().unwrap(), &format!("{PREFIX}... ({left} more characters)"));
+    assert!(shown.iter().all(|l| l.chars().count() <= PREFIX.chars().count() + 1000), "lines stay as sent");
+    drop(r);
+
+    let r = Receiver::start(cfg.path(), dir.path(), true);
+    assert_eq!(r.text("Bob", &text), 204);
+    r.out.wait_count("\"event\":\"text\"", 1);
+    let event = r.out.text().lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()).find(|v| v["event"] == "text").unwrap();
+    assert_eq!(event["text"].as_str().unwrap(), text, "JSON keeps the whole text");
+}
