@@ -177,3 +177,97 @@ fn sender_long_text_is_cut_with_a_count_and_json_keeps_it_whole() {
     let event = r.out.text().lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()).find(|v| v["event"] == "text").unwrap();
     assert_eq!(event["text"].as_str().unwrap(), text, "JSON keeps the whole text");
 }
+
+/// A "receiver" that answers register, never answers prepare-upload, and answers cancel; it
+/// records the request lines it read.
+fn silent_receiver() -> (u16, Arc<Mutex<Vec<String>>>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let requests = seen.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().take(20) {
+            let Ok(mut s) = conn else { break };
+            let requests = requests.clone();
+            std::thread::spawn(move || {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(90)));
+                for _ in 0..8 {
+                    let mut head = Vec::new();
+                    let mut b = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") && head.len() < 65536 && s.read(&mut b).map(|n| n == 1).unwrap_or(false) {
+                        head.push(b[0]);
+                    }
+                    let head = String::from_utf8_lossy(&head).into_owned();
+                    let Some(target) = head.split(' ').nth(1).map(str::to_string) else { return };
+                    requests.lock().unwrap().push(target.clone());
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0)))
+                        .unwrap_or(0);
+                    let mut body = vec![0u8; len];
+                    if s.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    let answer = if target.starts_with("/api/localsend/v2/register") {
+                        serde_json::json!({"alias": "Silent", "version": "2.1", "deviceModel": "m", "deviceType": "desktop",
+                            "fingerprint": "e".repeat(64), "port": port, "protocol": "http", "download": false})
+                        .to_string()
+                    } else if target.starts_with(PREPARE) {
+                        // Holds the request, answering nothing, until the sender gives up.
+                        let mut rest = Vec::new();
+                        let _ = s.read_to_end(&mut rest);
+                        return;
+                    } else {
+                        String::new()
+                    };
+                    let reply = format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{answer}", answer.len());
+                    if s.write_all(reply.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (port, seen)
+}
+
+#[test]
+fn sender_text_to_a_silent_receiver_exits_3_with_one_clear_line() {
+    let (port, seen) = silent_receiver();
+    let cfg = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let mut child = Command::new(FERRY)
+        .arg("--config-dir")
+        .arg(cfg.path())
+        .env_remove("FERRY_CONFIG_DIR")
+        .env("FERRY_NO_DISCOVERY", "1")
+        .env_remove("RUST_LOG")
+        .args(["text", "hello", "--http", "--to", &format!("127.0.0.1:{port}")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (out, err) = (Captured::follow(child.stdout.take().unwrap()), Captured::follow(child.stderr.take().unwrap()));
+    // The text deadline is 30 s, cancelling at most 10 s more; never for ever.
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(75) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("`ferry text` still waits on a silent receiver after {:?}: {} {}", started.elapsed(), out.text(), err.text());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let took = started.elapsed();
+    std::thread::sleep(Duration::from_millis(100));
+    let stderr = err.text();
+    assert_eq!(status.code(), Some(3), "{stderr}");
+    assert!(took >= Duration::from_secs(29), "gave up after {took:?}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("ferry:")).collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(errors[0].contains("the receiver stopped answering"), "{stderr}");
+    assert!(seen.lock().unwrap().iter().any(|r| r.starts_with("/api/localsend/v2/cancel")), "the text was not withdrawn: {:?}", seen.lock().unwrap());
+}
