@@ -14,9 +14,12 @@ use http_body_util::{BodyExt, Empty, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 pub type Body = BoxBody<Bytes, std::io::Error>;
@@ -90,10 +93,70 @@ impl std::fmt::Display for PeerAddr {
 trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Stream for T {}
 
+/// When a connection's socket last took bytes from us.
+#[derive(Clone)]
+struct WriteClock {
+    base: Instant,
+    millis: Arc<AtomicU64>,
+}
+
+impl WriteClock {
+    fn new() -> WriteClock {
+        WriteClock { base: Instant::now(), millis: Arc::new(AtomicU64::new(0)) }
+    }
+    fn touch(&self) {
+        self.millis.store(self.base.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+    fn last(&self) -> Instant {
+        self.base + Duration::from_millis(self.millis.load(Ordering::Relaxed))
+    }
+}
+
+/// A TCP stream that notes on its [`WriteClock`] every write the socket accepts.
+struct Clocked<S> {
+    inner: S,
+    clock: WriteClock,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Clocked<S> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Clocked<S> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.inner).poll_write(cx, buf);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            this.clock.touch();
+        }
+        r
+    }
+    fn poll_write_vectored(self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[std::io::IoSlice<'_>]) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            this.clock.touch();
+        }
+        r
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
 /// One HTTP/1.1 connection to a peer (kept alive for many requests).
 pub struct Connection {
     sender: SendRequest<Body>,
     host: String,
+    written: WriteClock,
     /// The fingerprint of the server's certificate (HTTPS only).
     pub server_fingerprint: Option<String>,
 }
@@ -192,6 +255,8 @@ pub async fn connect_over(tcp: TcpStream, identity: &Identity, peer: &PeerAddr, 
         }
     }
     let _ = tcp.set_nodelay(true);
+    let written = WriteClock::new();
+    let tcp = Clocked { inner: tcp, clock: written.clone() };
     let (stream, server_fingerprint): (Box<dyn Stream>, Option<String>) = match peer.protocol {
         Protocol::Http => (Box::new(tcp), None),
         Protocol::Https => {
@@ -225,7 +290,7 @@ pub async fn connect_over(tcp: TcpStream, identity: &Identity, peer: &PeerAddr, 
     tokio::spawn(async move {
         let _ = conn.await;
     });
-    Ok(Connection { sender, host: peer.authority(), server_fingerprint })
+    Ok(Connection { sender, host: peer.authority(), written, server_fingerprint })
 }
 
 pub fn empty_body() -> Body {
@@ -373,8 +438,8 @@ impl Connection {
             percent_encode(file_id),
             percent_encode(token)
         );
-        // The body is pulled by the connection only as fast as the socket takes it, so the time
-        // of the last pulled chunk is the time the receiver last made room for more.
+        // The receiver makes progress while the socket takes bytes or the connection pulls more
+        // of the body (it does so only as its buffers drain).
         let progress = Arc::new(Mutex::new(BodyProgress { last: Instant::now(), taken: 0, ended: (size == 0).then(Instant::now) }));
         let watched = {
             let progress = progress.clone();
@@ -391,13 +456,14 @@ impl Connection {
             })
             .boxed()
         };
+        let written = self.written.clone();
         let watchdog = async {
             loop {
                 let (due, failure) = {
                     let p = progress.lock().unwrap();
                     match p.ended {
                         Some(at) => (at + deadlines.answer, format!("no answer to the upload in {} after it was sent", seconds(deadlines.answer))),
-                        None => (p.last + deadlines.stall, format!("it took no data for {} ({} of {size} bytes sent)", seconds(deadlines.stall), p.taken)),
+                        None => (p.last.max(written.last()) + deadlines.stall, format!("it took no data for {} ({} of {size} bytes sent)", seconds(deadlines.stall), p.taken)),
                     }
                 };
                 if Instant::now() >= due {

@@ -226,6 +226,8 @@ enum Stall {
     UploadAnswer,
     /// Accepts the request, then never reads an upload's body.
     UploadReading,
+    /// Reads an upload's body slowly but steadily (4 KiB every 40 ms), then answers.
+    Trickle,
 }
 
 /// A hostile receiver over plain HTTP on loopback: it answers register like a device, then
@@ -244,7 +246,11 @@ impl Drop for StallingReceiver {
 
 impl StallingReceiver {
     async fn start(stall: Stall) -> StallingReceiver {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        // A small receive buffer, so that a slow reader holds the sender back at once.
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(16 * 1024).unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = socket.listen(64).unwrap();
         let addr = listener.local_addr().unwrap();
         let requests = Arc::new(Mutex::new(Vec::new()));
         let seen = requests.clone();
@@ -283,6 +289,23 @@ impl StallingReceiver {
             let path = target.split('?').next().unwrap_or_default().to_string();
             if path == "/api/localsend/v2/upload" && stall == Stall::UploadReading {
                 std::future::pending::<()>().await;
+            }
+            if path == "/api/localsend/v2/upload" && stall == Stall::Trickle {
+                let mut left = len;
+                let mut chunk = vec![0u8; 4096];
+                while left > 0 {
+                    let n = left.min(chunk.len());
+                    if tcp.read_exact(&mut chunk[..n]).await.is_err() {
+                        return;
+                    }
+                    left -= n;
+                    tokio::time::sleep(std::time::Duration::from_millis(40)).await;
+                }
+                let reply = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+                if tcp.get_mut().write_all(reply.as_bytes()).await.is_err() {
+                    return;
+                }
+                continue;
             }
             let mut body = vec![0u8; len];
             if tcp.read_exact(&mut body).await.is_err() {
@@ -430,4 +453,19 @@ async fn a_text_taken_as_a_file_whose_upload_is_never_answered_times_out() {
     let message = times_out(second, send::send_text(&opts, "hello", &|_: SendEvent| {})).await;
     assert!(message.contains("after it was sent"), "{message}");
     assert!(evil.wait_for("/api/localsend/v2/cancel?sessionId=stalled-session").await, "the session was not cancelled");
+}
+
+#[tokio::test]
+async fn a_slow_but_steady_receiver_is_not_taken_for_a_silent_one() {
+    let evil = StallingReceiver::start(Stall::Trickle).await;
+    let src = tempfile::tempdir().unwrap();
+    // About 4 s at 100 KB/s, far longer than the (1 s) stall deadline.
+    std::fs::write(src.path().join("slow.bin"), vec![7u8; 400_000]).unwrap();
+    let sel = Selection::from_paths(&[src.path().join("slow.bin")]).unwrap();
+    let opts = evil.options(short(|t| t.stall = std::time::Duration::from_secs(1)));
+    let report = tokio::time::timeout(std::time::Duration::from_secs(60), send::send_files(&opts, &sel, Arc::new(|_: SendEvent| {}), CancellationToken::new()))
+        .await
+        .expect("the send ends")
+        .expect("a receiver that keeps reading is not stalled");
+    assert_eq!((report.sent, report.bytes), (1, 400_000));
 }
