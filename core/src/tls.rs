@@ -111,8 +111,11 @@ impl ServerCertVerifier for PeerCertVerifier {
         if let Some(expected) = &self.expected {
             let actual = fingerprint_of(end_entity);
             if !same_fingerprint(expected, &actual) {
+                // A typed value inside rustls' error ([`fingerprint_mismatch`] finds it). As
+                // `Error::Other` the peer gets the same alert as before (handshake_failure), and
+                // its text still carries the tag for callers that have not switched yet.
                 let mismatch = FingerprintMismatch { expected: expected.clone(), presented: actual };
-                return Err(rustls::Error::InvalidCertificate(rustls::CertificateError::Other(rustls::OtherError(Arc::new(mismatch)))));
+                return Err(rustls::Error::Other(rustls::OtherError(Arc::new(mismatch))));
             }
         }
         check_self_signed(end_entity, now)?;
@@ -249,6 +252,7 @@ mod tests {
         let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
         let err = connector.connect(name.clone(), tcp).await.err().expect("the pinned handshake fails");
         let m = fingerprint_mismatch(&err).expect("a typed mismatch");
+        assert!(err.to_string().contains(FINGERPRINT_MISMATCH_TAG), "{err}");
         assert_eq!((m.expected.as_str(), m.presented.as_str()), (wrong.as_str(), server_id.fingerprint()));
         let e = handshake_error(&addr, err);
         assert_eq!(e.kind, ErrorKind::FingerprintMismatch, "{e}");
