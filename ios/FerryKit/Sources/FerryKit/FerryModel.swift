@@ -205,12 +205,12 @@ public final class FerryModel {
     private func startNode() async -> NodeState {
         let s = settings
         let nodeDirectory = paths.dataDirectory.appending(path: "node", directoryHint: .isDirectory)
+        generation += 1
+        let mine = generation
         do {
             let fm = FileManager.default
             try fm.createDirectory(at: nodeDirectory, withIntermediateDirectories: true)
             try fm.createDirectory(at: paths.receiveDirectory, withIntermediateDirectories: true)
-            generation += 1
-            let mine = generation
             let config = NodeConfig(
                 alias: s.alias,
                 deviceKind: s.deviceKind.ffi,
@@ -238,7 +238,8 @@ public final class FerryModel {
             ownFingerprint = fingerprint
             nodeState = .running(fingerprint: fingerprint, port: Int(started.port()))
         } catch {
-            nodeState = .failed(message: ErrorKinds.message(for: error))
+            // (A start that was stopped meanwhile leaves the state to the stop.)
+            if mine == generation { nodeState = .failed(message: ErrorKinds.message(for: error)) }
             return nodeState
         }
         refreshFound()
