@@ -1329,15 +1329,17 @@ public func FfiConverterTypeFileSink_lower(_ value: FileSink) -> UInt64 {
 
 
 /**
- * Receives Ferry's log lines (from Ferry's threads; return quickly).
+ * Receives Ferry's log lines (from Ferry's threads; return quickly). A line it throws on is
+ * lost, nothing else.
  */
 public protocol LogListener: AnyObject, Sendable {
     
-    func onLog(level: LogLevel, target: String, message: String) 
+    func onLog(level: LogLevel, target: String, message: String) throws 
     
 }
 /**
- * Receives Ferry's log lines (from Ferry's threads; return quickly).
+ * Receives Ferry's log lines (from Ferry's threads; return quickly). A line it throws on is
+ * lost, nothing else.
  */
 open class LogListenerImpl: LogListener, @unchecked Sendable {
     fileprivate let handle: UInt64
@@ -1392,7 +1394,7 @@ open class LogListenerImpl: LogListener, @unchecked Sendable {
     
 
     
-open func onLog(level: LogLevel, target: String, message: String)  {try! rustCall() {
+open func onLog(level: LogLevel, target: String, message: String)throws   {try rustCallWithError(FfiConverterTypeListenerError_lift) {
         uniffiCallStatus in
     uniffi_ferry_ffi_fn_method_loglistener_on_log(
             self.uniffiCloneHandle(),
@@ -1444,7 +1446,7 @@ fileprivate struct UniffiCallbackInterfaceLogListener {
                 guard let uniffiObj = try? FfiConverterTypeLogListener.handleMap.get(handle: uniffiHandle) else {
                     throw UniffiInternalError.unexpectedStaleHandle
                 }
-                return uniffiObj.onLog(
+                return try uniffiObj.onLog(
                      level: try FfiConverterTypeLogLevel_lift(level),
                      target: try FfiConverterString.lift(target),
                      message: try FfiConverterString.lift(message)
@@ -1453,10 +1455,11 @@ fileprivate struct UniffiCallbackInterfaceLogListener {
 
             
             let writeReturn = { () }
-            uniffiTraitInterfaceCall(
+            uniffiTraitInterfaceCallWithError(
                 callStatus: uniffiCallStatus,
                 makeCall: makeCall,
-                writeReturn: writeReturn
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeListenerError_lower
             )
         }
     )
@@ -4967,7 +4970,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_ferry_ffi_checksum_method_transferlistener_on_update() != 33196) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_ferry_ffi_checksum_method_loglistener_on_log() != 53875) {
+    if (uniffi_ferry_ffi_checksum_method_loglistener_on_log() != 29378) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ferry_ffi_checksum_constructor_ferrynode_start() != 60269) {

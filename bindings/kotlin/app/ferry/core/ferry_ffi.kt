@@ -1220,7 +1220,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_ferry_ffi_checksum_method_transferlistener_on_update() and 0xFFFF) != 33196) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_ferry_ffi_checksum_method_loglistener_on_log() and 0xFFFF) != 53875) {
+    if ((lib.uniffi_ferry_ffi_checksum_method_loglistener_on_log() and 0xFFFF) != 29378) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_ferry_ffi_checksum_constructor_ferrynode_start() and 0xFFFF) != 60269) {
@@ -2764,7 +2764,8 @@ public object FfiConverterTypeFileSink: FfiConverter<FileSink, Long> {
 
 
 /**
- * Receives Ferry's log lines (from Ferry's threads; return quickly).
+ * Receives Ferry's log lines (from Ferry's threads; return quickly). A line it throws on is
+ * lost, nothing else.
  */
 public interface LogListener {
     
@@ -2774,7 +2775,8 @@ public interface LogListener {
 }
 
 /**
- * Receives Ferry's log lines (from Ferry's threads; return quickly).
+ * Receives Ferry's log lines (from Ferry's threads; return quickly). A line it throws on is
+ * lost, nothing else.
  */
 open class LogListenerImpl: Disposable, AutoCloseable, LogListener
 {
@@ -2877,10 +2879,11 @@ open class LogListenerImpl: Disposable, AutoCloseable, LogListener
         }
     }
 
-    override fun `onLog`(`level`: LogLevel, `target`: kotlin.String, `message`: kotlin.String)
+    
+    @Throws(ListenerException::class)override fun `onLog`(`level`: LogLevel, `target`: kotlin.String, `message`: kotlin.String)
         = 
     callWithHandle {
-    uniffiRustCall() { _status ->
+    uniffiRustCallWithError(ListenerException) { _status ->
     UniffiLib.uniffi_ferry_ffi_fn_method_loglistener_on_log(
         it,
         
@@ -2921,7 +2924,12 @@ internal object uniffiCallbackInterfaceLogListener {
                 )
             }
             val writeReturn = { _: Unit -> Unit }
-            uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
+            uniffiTraitInterfaceCallWithError(
+                uniffiCallStatus,
+                makeCall,
+                writeReturn,
+                { e: ListenerException -> FfiConverterTypeListenerError.lower(e) }
+            )
         }
     }
 
