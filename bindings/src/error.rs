@@ -10,9 +10,15 @@ pub enum FerryError {
     /// Something passed in is unusable (a bad address, path, fingerprint, an unknown session).
     #[error("{message}")]
     InvalidInput { message: String },
-    /// A local file could not be read or written.
+    /// A local file could not be read or written (for a reason other than the two below).
     #[error("{message}")]
     Io { message: String },
+    /// The disk (or the user's quota) is full.
+    #[error("{message}")]
+    StorageFull { message: String },
+    /// The file system refused access (permissions, a read-only file system).
+    #[error("{message}")]
+    PermissionDenied { message: String },
     /// The device could not be reached.
     #[error("{message}")]
     Network { message: String },
@@ -54,12 +60,59 @@ pub enum FerryError {
     Internal { message: String },
 }
 
+/// ferry-core's error kinds, exported as they are (one definition: `uniffi::remote` checks this
+/// list against core's enum at compile time). Kotlin: `ErrorKind.STORAGE_FULL`; Swift: `.storageFull`.
+#[uniffi::remote(Enum)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    InvalidInput,
+    Io,
+    StorageFull,
+    PermissionDenied,
+    Network,
+    Timeout,
+    Tls,
+    FingerprintMismatch,
+    PinRequired,
+    InvalidPin,
+    TooManyAttempts,
+    Declined,
+    Busy,
+    ChecksumMismatch,
+    Protocol,
+    Cancelled,
+    Internal,
+}
+
+/// The short stable name of an error kind ("storage_full", "declined"...), as the CLI's JSON
+/// output has it.
+#[uniffi::export]
+pub fn error_kind_code(kind: ErrorKind) -> String {
+    kind.as_str().to_string()
+}
+
+/// What a listener or sink implemented by the app may throw. Any exception it throws (of this
+/// type or not) is caught: it is logged and the next event is delivered as usual.
+#[derive(Debug, thiserror::Error, uniffi::Error)]
+pub enum ListenerError {
+    #[error("{reason}")]
+    Failed { reason: String },
+}
+
+impl From<uniffi::UnexpectedUniFFICallbackError> for ListenerError {
+    fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
+        ListenerError::Failed { reason: e.reason }
+    }
+}
+
 impl From<ferry_core::Error> for FerryError {
     fn from(e: ferry_core::Error) -> Self {
         let message = e.message;
         match e.kind {
             ErrorKind::InvalidInput => FerryError::InvalidInput { message },
             ErrorKind::Io => FerryError::Io { message },
+            ErrorKind::StorageFull => FerryError::StorageFull { message },
+            ErrorKind::PermissionDenied => FerryError::PermissionDenied { message },
             ErrorKind::Network => FerryError::Network { message },
             ErrorKind::Timeout => FerryError::Timeout { message },
             ErrorKind::Tls => FerryError::Tls { message },
@@ -73,6 +126,7 @@ impl From<ferry_core::Error> for FerryError {
             ErrorKind::Protocol => FerryError::Protocol { message },
             ErrorKind::Cancelled => FerryError::Cancelled { message },
             ErrorKind::Internal => FerryError::Internal { message },
+            _ => FerryError::Internal { message },
         }
     }
 }
@@ -86,6 +140,8 @@ mod tests {
         let cases = [
             (ErrorKind::InvalidInput, "InvalidInput"),
             (ErrorKind::Io, "Io"),
+            (ErrorKind::StorageFull, "StorageFull"),
+            (ErrorKind::PermissionDenied, "PermissionDenied"),
             (ErrorKind::Network, "Network"),
             (ErrorKind::Timeout, "Timeout"),
             (ErrorKind::Tls, "Tls"),

@@ -5,11 +5,12 @@
 //! One multi-threaded tokio runtime, owned here, runs every node. Long work (sending) returns a
 //! [`TransferHandle`] that cancels on `cancel()` and when it is dropped (closed).
 
+mod dispatch;
 mod error;
 mod logging;
 mod types;
 
-pub use error::FerryError;
+pub use error::{error_kind_code, FerryError, ListenerError};
 pub use logging::{init_logging, LogLevel, LogListener};
 pub use types::*;
 
@@ -21,7 +22,8 @@ use ferry_core::send::{SendEvent, SendObserver};
 use ferry_core::server;
 use ferry_core::CancellationToken;
 use ferry_core::send::{LocalFile, Selection};
-use ferry_core::ErrorKind;
+pub use ferry_core::ErrorKind;
+use dispatch::{logged, Coalesce, Dispatcher};
 use std::collections::HashMap;
 use std::fs::File;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -83,17 +85,19 @@ pub fn release_send_items(items: Vec<SendItem>) {
     }
 }
 
-/// Events of a node, implemented by the app. Called from Ferry's threads: hand work to the
-/// app's own thread (main thread, coroutine) and return quickly.
+/// Events of a node, implemented by the app. Called one at a time, in order, on a thread of
+/// their own (one per node): a slow method delays only the node's later events (progress
+/// updates waiting meanwhile are merged into the latest), never the transfer itself. A method
+/// that throws loses only that call.
 #[uniffi::export(with_foreign)]
 pub trait NodeListener: Send + Sync {
-    fn on_device_found(&self, device: Device);
-    fn on_device_updated(&self, device: Device);
-    fn on_device_lost(&self, device: Device);
+    fn on_device_found(&self, device: Device) -> Result<(), ListenerError>;
+    fn on_device_updated(&self, device: Device) -> Result<(), ListenerError>;
+    fn on_device_lost(&self, device: Device) -> Result<(), ListenerError>;
     /// Answer with `FerryNode.answer(request.sessionId, ...)`, now or later.
-    fn on_request(&self, request: IncomingRequest);
-    fn on_text(&self, sender: Sender, text: String);
-    fn on_receive(&self, update: ReceiveUpdate);
+    fn on_request(&self, request: IncomingRequest) -> Result<(), ListenerError>;
+    fn on_text(&self, sender: Sender, text: String) -> Result<(), ListenerError>;
+    fn on_receive(&self, update: ReceiveUpdate) -> Result<(), ListenerError>;
 }
 
 /// Where incoming files go, implemented by the app so that a file lands straight in its final
@@ -111,16 +115,61 @@ pub trait FileSink: Send + Sync {
     fn close_file(&self, session_id: String, file_id: String, complete: bool);
 }
 
-/// Events of one send, implemented by the app.
+/// Events of one send, implemented by the app. Called one at a time, in order, on a thread of
+/// their own (one per send): a slow listener never slows the upload (progress updates waiting
+/// meanwhile are merged into the latest), and one that throws loses only that update.
 #[uniffi::export(with_foreign)]
 pub trait TransferListener: Send + Sync {
-    fn on_update(&self, update: SendUpdate);
+    fn on_update(&self, update: SendUpdate) -> Result<(), ListenerError>;
+}
+
+/// A node's events on their way to its [`NodeListener`].
+enum NodeEvent {
+    Found(Device),
+    Updated(Device),
+    Lost(Device),
+    Request(IncomingRequest),
+    Text(Sender, String),
+    Receive(ReceiveUpdate),
+}
+
+impl Coalesce for NodeEvent {
+    fn replaces(&self, older: &Self) -> bool {
+        match (self, older) {
+            (NodeEvent::Receive(ReceiveUpdate::Progress { session_id: s, file_id: f, .. }), NodeEvent::Receive(ReceiveUpdate::Progress { session_id: os, file_id: of, .. })) => {
+                s == os && f == of
+            }
+            (NodeEvent::Updated(d), NodeEvent::Updated(od)) => d.fingerprint == od.fingerprint,
+            _ => false,
+        }
+    }
+}
+
+fn node_dispatcher(listener: Arc<dyn NodeListener>) -> Dispatcher<NodeEvent> {
+    Dispatcher::new("ferry-node-events", move |event| match event {
+        NodeEvent::Found(d) => logged("onDeviceFound", listener.on_device_found(d)),
+        NodeEvent::Updated(d) => logged("onDeviceUpdated", listener.on_device_updated(d)),
+        NodeEvent::Lost(d) => logged("onDeviceLost", listener.on_device_lost(d)),
+        NodeEvent::Request(r) => logged("onRequest", listener.on_request(r)),
+        NodeEvent::Text(s, t) => logged("onText", listener.on_text(s, t)),
+        NodeEvent::Receive(u) => logged("onReceive", listener.on_receive(u)),
+    })
+}
+
+impl Coalesce for SendUpdate {
+    fn replaces(&self, older: &Self) -> bool {
+        matches!((self, older), (SendUpdate::Progress { file_id: f, .. }, SendUpdate::Progress { file_id: of, .. }) if f == of)
+    }
+}
+
+fn send_dispatcher(listener: Arc<dyn TransferListener>) -> Dispatcher<SendUpdate> {
+    Dispatcher::new("ferry-send-events", move |update| logged("onUpdate", listener.on_update(update)))
 }
 
 type SinkSlot = Arc<Mutex<Option<Arc<dyn FileSink>>>>;
 
 struct ListenerBridge {
-    listener: Arc<dyn NodeListener>,
+    events: Dispatcher<NodeEvent>,
     fingerprint: String,
     sink: SinkSlot,
     /// The sink that opened each (session, file), which is the one told when it closes.
@@ -138,30 +187,30 @@ fn take_fd(fd: i32) -> ferry_core::Result<OwnedFd> {
 impl node::NodeListener for ListenerBridge {
     fn on_device(&self, event: DiscoveryEvent) {
         match event {
-            DiscoveryEvent::Found(d) => self.listener.on_device_found(d.into()),
-            DiscoveryEvent::Updated(d) => self.listener.on_device_updated(d.into()),
-            DiscoveryEvent::Lost(d) => self.listener.on_device_lost(d.into()),
+            DiscoveryEvent::Found(d) => self.events.send(NodeEvent::Found(d.into())),
+            DiscoveryEvent::Updated(d) => self.events.send(NodeEvent::Updated(d.into())),
+            DiscoveryEvent::Lost(d) => self.events.send(NodeEvent::Lost(d.into())),
         }
     }
     fn on_request(&self, r: server::IncomingRequest) {
         let code = ferry_core::identity::verification_code(&self.fingerprint, &r.sender.fingerprint);
-        self.listener.on_request(IncomingRequest {
+        self.events.send(NodeEvent::Request(IncomingRequest {
             total_size: r.total_size(),
             files: r.files.iter().map(types::offered).collect(),
             empty_folders: r.empty_dirs.len() as u32,
             session_id: r.session_id,
             sender: r.sender.into(),
             verification_code: code.digits,
-        });
+        }));
     }
     fn on_text(&self, sender: server::SenderInfo, text: String) {
-        self.listener.on_text(sender.into(), text);
+        self.events.send(NodeEvent::Text(sender.into(), text));
     }
     fn on_receive(&self, event: server::ReceiveEvent) {
-        self.listener.on_receive(event.into());
+        self.events.send(NodeEvent::Receive(event.into()));
     }
     fn open_destination(&self, session_id: &str, file: &ferry_core::protocol::FileDto) -> ferry_core::Result<Option<File>> {
-        let Some(sink) = self.sink.lock().unwrap().clone() else { return Ok(None) };
+        let Some(sink) = self.sink.lock().unwrap_or_else(|p| p.into_inner()).clone() else { return Ok(None) };
         let asked = std::panic::catch_unwind(AssertUnwindSafe(|| sink.open_file(session_id.to_string(), types::offered(file))));
         let dest = asked.map_err(|_| ferry_core::Error::new(ErrorKind::Internal, "FileSink.openFile failed"))?;
         let fd = match dest {
@@ -178,18 +227,18 @@ impl node::NodeListener for ListenerBridge {
         });
         match writable {
             Ok(out) => {
-                self.opened.lock().unwrap().insert((session_id.to_string(), file.id.clone()), sink);
+                self.opened.lock().unwrap_or_else(|p| p.into_inner()).insert((session_id.to_string(), file.id.clone()), sink);
                 Ok(Some(out))
             }
             Err(e) => {
                 // Whatever the app created for it is of no use: let it clean up.
-                sink.close_file(session_id.to_string(), file.id.clone(), false);
+                let _ = std::panic::catch_unwind(AssertUnwindSafe(|| sink.close_file(session_id.to_string(), file.id.clone(), false)));
                 Err(e)
             }
         }
     }
     fn destination_closed(&self, session_id: &str, file_id: &str, complete: bool) {
-        let sink = self.opened.lock().unwrap().remove(&(session_id.to_string(), file_id.to_string()));
+        let sink = self.opened.lock().unwrap_or_else(|p| p.into_inner()).remove(&(session_id.to_string(), file_id.to_string()));
         if let Some(sink) = sink {
             let _ = std::panic::catch_unwind(AssertUnwindSafe(|| sink.close_file(session_id.to_string(), file_id.to_string(), complete)));
         }
@@ -236,41 +285,12 @@ pub struct FerryNode {
 #[uniffi::export(async_runtime = "tokio")]
 impl FerryNode {
     /// Starts a node: loads (or makes) the identity in `config.configDir`, starts the server
-    /// and, if enabled, discovery.
+    /// and, if enabled, discovery. Asynchronous (Kotlin: `suspend`; Swift: `async`): the
+    /// caller's thread never waits for the disk or the network.
     #[uniffi::constructor]
-    pub fn start(config: NodeConfig, listener: Arc<dyn NodeListener>) -> Result<Arc<FerryNode>, FerryError> {
-        let dir = PathBuf::from(&config.config_dir);
-        let identity = Identity::load_or_create(&dir)?;
-        let trust = Arc::new(TrustStore::open(&dir)?);
-        let bind = match &config.bind_address {
-            Some(a) => Some(a.parse().map_err(|_| FerryError::InvalidInput { message: format!("not an IP address: {a}") })?),
-            None => None,
-        };
-        let cfg = node::NodeConfig {
-            trust,
-            alias: config.alias,
-            device_type: config.device_kind.into(),
-            device_model: config.device_model,
-            port: config.port,
-            bind,
-            https: config.encryption,
-            receive_dir: PathBuf::from(config.receive_dir),
-            pin: config.pin,
-            policy: config.receive_mode.into(),
-            discovery: config.discovery,
-            interfaces: InterfaceFilter::new(&config.interfaces_include, &config.interfaces_exclude)?,
-            multicast_port: ferry_core::protocol::DEFAULT_PORT,
-            identity: identity.clone(),
-        };
-        let sink = SinkSlot::default();
-        let bridge = Arc::new(ListenerBridge {
-            listener,
-            fingerprint: identity.fingerprint().to_string(),
-            sink: sink.clone(),
-            opened: Mutex::new(HashMap::new()),
-        });
-        let node = runtime().block_on(Node::start(cfg, bridge))?;
-        Ok(Arc::new(FerryNode { node: Arc::new(node), sink }))
+    pub async fn start(config: NodeConfig, listener: Arc<dyn NodeListener>) -> Result<Arc<FerryNode>, FerryError> {
+        // On Ferry's runtime, whatever runs the caller's future: the server's tasks live there.
+        runtime().spawn(Self::start_on_runtime(config, listener)).await.map_err(|e| FerryError::Internal { message: format!("starting failed: {e}") })?
     }
 
     /// This device's certificate fingerprint.
@@ -310,7 +330,7 @@ impl FerryNode {
 
     /// Where incoming files go: `None` (the default) saves them in the receive directory.
     pub fn set_file_sink(&self, sink: Option<Arc<dyn FileSink>>) {
-        *self.sink.lock().unwrap() = sink;
+        *self.sink.lock().unwrap_or_else(|p| p.into_inner()) = sink;
     }
 
     /// Sends files, folders and descriptors. Progress and the end go to `listener`; the
@@ -329,14 +349,16 @@ impl FerryNode {
         self.node.send_options(&target, None)?;
         let handle = Arc::new(TransferHandle { cancel: CancellationToken::new(), finished: Arc::new(AtomicBool::new(false)) });
         let (node, cancel, finished) = (self.node.clone(), handle.cancel.clone(), handle.finished.clone());
+        let events = Arc::new(send_dispatcher(listener));
         runtime().spawn(async move {
-            let progress = Arc::new(Progress { listener: listener.clone(), state: Mutex::new(ProgressState::default()) });
+            let progress = Arc::new(Progress { events: events.clone(), state: Mutex::new(ProgressState::default()) });
             let result = node.send_files(&target, &selection, pin, progress, cancel).await;
             finished.store(true, Ordering::SeqCst);
-            listener.on_update(match result {
+            events.send(match result {
                 Ok(r) => SendUpdate::Finished { sent: r.sent as u32, skipped: r.skipped as u32, bytes: r.bytes },
-                Err(e) => SendUpdate::Failed { kind: e.kind.as_str().to_string(), error: e.message },
+                Err(e) => SendUpdate::Failed { kind: e.kind, error: e.message },
             });
+            events.close();
         });
         Ok(handle)
     }
@@ -375,6 +397,48 @@ impl FerryNode {
     /// Stops receiving and discovery; a running receive is cancelled.
     pub fn stop(&self) {
         self.node.stop();
+    }
+}
+
+impl FerryNode {
+    /// [`FerryNode::start`]'s work, on Ferry's runtime; the identity and the trusted devices are
+    /// read on a blocking thread.
+    async fn start_on_runtime(config: NodeConfig, listener: Arc<dyn NodeListener>) -> Result<Arc<FerryNode>, FerryError> {
+        let dir = PathBuf::from(&config.config_dir);
+        let (identity, trust) = tokio::task::spawn_blocking(move || -> ferry_core::Result<_> {
+            Ok((Identity::load_or_create(&dir)?, Arc::new(TrustStore::open(&dir)?)))
+        })
+        .await
+        .map_err(|e| FerryError::Internal { message: format!("loading the identity failed: {e}") })??;
+        let bind = match &config.bind_address {
+            Some(a) => Some(a.parse().map_err(|_| FerryError::InvalidInput { message: format!("not an IP address: {a}") })?),
+            None => None,
+        };
+        let cfg = node::NodeConfig {
+            trust,
+            alias: config.alias,
+            device_type: config.device_kind.into(),
+            device_model: config.device_model,
+            port: config.port,
+            bind,
+            https: config.encryption,
+            receive_dir: PathBuf::from(config.receive_dir),
+            pin: config.pin,
+            policy: config.receive_mode.into(),
+            discovery: config.discovery,
+            interfaces: InterfaceFilter::new(&config.interfaces_include, &config.interfaces_exclude)?,
+            multicast_port: ferry_core::protocol::DEFAULT_PORT,
+            identity: identity.clone(),
+        };
+        let sink = SinkSlot::default();
+        let bridge = Arc::new(ListenerBridge {
+            events: node_dispatcher(listener),
+            fingerprint: identity.fingerprint().to_string(),
+            sink: sink.clone(),
+            opened: Mutex::new(HashMap::new()),
+        });
+        let node = Node::start(cfg, bridge).await?;
+        Ok(Arc::new(FerryNode { node: Arc::new(node), sink }))
     }
 }
 
@@ -424,17 +488,18 @@ struct ProgressState {
     total_sent: u64,
 }
 
-/// Turns ferry-core's send events into `SendUpdate`s with running totals.
+/// Turns ferry-core's send events into `SendUpdate`s with running totals, queued for the app's
+/// listener (which runs on the dispatcher's thread, never under this lock).
 struct Progress {
-    listener: Arc<dyn TransferListener>,
+    events: Arc<Dispatcher<SendUpdate>>,
     state: Mutex<ProgressState>,
 }
 
 impl SendObserver for Progress {
     fn on_event(&self, event: SendEvent) {
-        // The lock is held while the listener runs, so that updates from parallel uploads
-        // reach it in the order their totals were counted.
-        let mut s = self.state.lock().unwrap();
+        // The update is queued under the lock, so that updates from parallel uploads reach the
+        // listener in the order their totals were counted; queuing never waits for the listener.
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let update = match event {
             SendEvent::Connected { device } => {
                 SendUpdate::Connected { alias: device.info.alias, fingerprint: device.fingerprint, verified: device.verified }
@@ -455,7 +520,7 @@ impl SendObserver for Progress {
             SendEvent::FileFailed { file_id, error, retry } => SendUpdate::FileFailed { file_id, message: error, will_retry: retry },
             SendEvent::Notice { message } => SendUpdate::Notice { message },
         };
-        self.listener.on_update(update);
+        self.events.send(update);
         drop(s);
     }
 }

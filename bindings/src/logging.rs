@@ -28,10 +28,11 @@ impl LogLevel {
     }
 }
 
-/// Receives Ferry's log lines (from Ferry's threads; return quickly).
+/// Receives Ferry's log lines (from Ferry's threads; return quickly). A line it throws on is
+/// lost, nothing else.
 #[uniffi::export(with_foreign)]
 pub trait LogListener: Send + Sync {
-    fn on_log(&self, level: LogLevel, target: String, message: String);
+    fn on_log(&self, level: LogLevel, target: String, message: String) -> Result<(), crate::ListenerError>;
 }
 
 struct Settings {
@@ -63,15 +64,20 @@ impl<S: tracing::Subscriber> Layer<S> for Forward {
     fn on_event(&self, event: &tracing::Event<'_>, _ctx: Context<'_, S>) {
         let meta = event.metadata();
         let level = LogLevel::of(meta.level());
-        let settings = settings().read().unwrap();
-        if level > settings.level {
-            return;
-        }
+        // The listener is taken out: the app's code never runs under the lock.
+        let listener = {
+            let settings = settings().read().unwrap_or_else(|p| p.into_inner());
+            if level > settings.level {
+                return;
+            }
+            settings.listener.clone()
+        };
         let mut msg = Message::default();
         event.record(&mut msg);
         platform_log(level, meta.target(), &msg.0);
-        if let Some(l) = &settings.listener {
-            l.on_log(level, meta.target().to_string(), msg.0);
+        if let Some(l) = listener {
+            // A failure is not logged (that would come back here).
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| l.on_log(level, meta.target().to_string(), msg.0)));
         }
     }
 }
@@ -109,7 +115,7 @@ fn init_platform() {}
 #[uniffi::export]
 pub fn init_logging(level: LogLevel, listener: Option<Arc<dyn LogListener>>) {
     {
-        let mut s = settings().write().unwrap();
+        let mut s = settings().write().unwrap_or_else(|p| p.into_inner());
         s.level = level;
         s.listener = listener;
     }
@@ -130,8 +136,9 @@ mod tests {
 
     struct Lines(Mutex<Vec<(LogLevel, String)>>);
     impl LogListener for Lines {
-        fn on_log(&self, level: LogLevel, _target: String, message: String) {
+        fn on_log(&self, level: LogLevel, _target: String, message: String) -> Result<(), crate::ListenerError> {
             self.0.lock().unwrap().push((level, message));
+            Ok(())
         }
     }
 

@@ -286,8 +286,9 @@ pub enum SendUpdate {
     Notice { message: String },
     /// The end: everything accepted was sent (`skipped`: not accepted).
     Finished { sent: u32, skipped: u32, bytes: u64 },
-    /// The end: it failed (declined, cancelled, network...).
-    Failed { error: String, kind: String },
+    /// The end: it failed; `kind` says why (declined, cancelled, storage full...), `error` is
+    /// the message for people.
+    Failed { error: String, kind: ferry_core::ErrorKind },
 }
 
 /// The code both users compare.

@@ -764,16 +764,22 @@ open class FerryNode: FerryNodeProtocol, @unchecked Sendable {
     
     /**
      * Starts a node: loads (or makes) the identity in `config.configDir`, starts the server
-     * and, if enabled, discovery.
+     * and, if enabled, discovery. Asynchronous (Kotlin: `suspend`; Swift: `async`): the
+     * caller's thread never waits for the disk or the network.
      */
-public static func start(config: NodeConfig, listener: NodeListener)throws  -> FerryNode  {
-    return try  FfiConverterTypeFerryNode_lift(try rustCallWithError(FfiConverterTypeFerryError_lift) {
-        uniffiCallStatus in
-    uniffi_ferry_ffi_fn_constructor_ferrynode_start(
-        FfiConverterTypeNodeConfig_lower(config),
-        FfiConverterTypeNodeListener_lower(listener),uniffiCallStatus
-    )
-})
+public static func start(config: NodeConfig, listener: NodeListener)async throws  -> FerryNode  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_ferry_ffi_fn_constructor_ferrynode_start(FfiConverterTypeNodeConfig_lower(config),FfiConverterTypeNodeListener_lower(listener)
+                )
+            },
+            pollFunc: ffi_ferry_ffi_rust_future_poll_u64,
+            completeFunc: ffi_ferry_ffi_rust_future_complete_u64,
+            freeFunc: ffi_ferry_ffi_rust_future_free_u64,
+            liftFunc: FfiConverterTypeFerryNode_lift,
+            errorHandler: FfiConverterTypeFerryError_lift
+        )
 }
     
 
@@ -1323,15 +1329,17 @@ public func FfiConverterTypeFileSink_lower(_ value: FileSink) -> UInt64 {
 
 
 /**
- * Receives Ferry's log lines (from Ferry's threads; return quickly).
+ * Receives Ferry's log lines (from Ferry's threads; return quickly). A line it throws on is
+ * lost, nothing else.
  */
 public protocol LogListener: AnyObject, Sendable {
     
-    func onLog(level: LogLevel, target: String, message: String) 
+    func onLog(level: LogLevel, target: String, message: String) throws 
     
 }
 /**
- * Receives Ferry's log lines (from Ferry's threads; return quickly).
+ * Receives Ferry's log lines (from Ferry's threads; return quickly). A line it throws on is
+ * lost, nothing else.
  */
 open class LogListenerImpl: LogListener, @unchecked Sendable {
     fileprivate let handle: UInt64
@@ -1386,7 +1394,7 @@ open class LogListenerImpl: LogListener, @unchecked Sendable {
     
 
     
-open func onLog(level: LogLevel, target: String, message: String)  {try! rustCall() {
+open func onLog(level: LogLevel, target: String, message: String)throws   {try rustCallWithError(FfiConverterTypeListenerError_lift) {
         uniffiCallStatus in
     uniffi_ferry_ffi_fn_method_loglistener_on_log(
             self.uniffiCloneHandle(),
@@ -1438,7 +1446,7 @@ fileprivate struct UniffiCallbackInterfaceLogListener {
                 guard let uniffiObj = try? FfiConverterTypeLogListener.handleMap.get(handle: uniffiHandle) else {
                     throw UniffiInternalError.unexpectedStaleHandle
                 }
-                return uniffiObj.onLog(
+                return try uniffiObj.onLog(
                      level: try FfiConverterTypeLogLevel_lift(level),
                      target: try FfiConverterString.lift(target),
                      message: try FfiConverterString.lift(message)
@@ -1447,10 +1455,11 @@ fileprivate struct UniffiCallbackInterfaceLogListener {
 
             
             let writeReturn = { () }
-            uniffiTraitInterfaceCall(
+            uniffiTraitInterfaceCallWithError(
                 callStatus: uniffiCallStatus,
                 makeCall: makeCall,
-                writeReturn: writeReturn
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeListenerError_lower
             )
         }
     )
@@ -1533,30 +1542,34 @@ public func FfiConverterTypeLogListener_lower(_ value: LogListener) -> UInt64 {
 
 
 /**
- * Events of a node, implemented by the app. Called from Ferry's threads: hand work to the
- * app's own thread (main thread, coroutine) and return quickly.
+ * Events of a node, implemented by the app. Called one at a time, in order, on a thread of
+ * their own (one per node): a slow method delays only the node's later events (progress
+ * updates waiting meanwhile are merged into the latest), never the transfer itself. A method
+ * that throws loses only that call.
  */
 public protocol NodeListener: AnyObject, Sendable {
     
-    func onDeviceFound(device: Device) 
+    func onDeviceFound(device: Device) throws 
     
-    func onDeviceUpdated(device: Device) 
+    func onDeviceUpdated(device: Device) throws 
     
-    func onDeviceLost(device: Device) 
+    func onDeviceLost(device: Device) throws 
     
     /**
      * Answer with `FerryNode.answer(request.sessionId, ...)`, now or later.
      */
-    func onRequest(request: IncomingRequest) 
+    func onRequest(request: IncomingRequest) throws 
     
-    func onText(sender: Sender, text: String) 
+    func onText(sender: Sender, text: String) throws 
     
-    func onReceive(update: ReceiveUpdate) 
+    func onReceive(update: ReceiveUpdate) throws 
     
 }
 /**
- * Events of a node, implemented by the app. Called from Ferry's threads: hand work to the
- * app's own thread (main thread, coroutine) and return quickly.
+ * Events of a node, implemented by the app. Called one at a time, in order, on a thread of
+ * their own (one per node): a slow method delays only the node's later events (progress
+ * updates waiting meanwhile are merged into the latest), never the transfer itself. A method
+ * that throws loses only that call.
  */
 open class NodeListenerImpl: NodeListener, @unchecked Sendable {
     fileprivate let handle: UInt64
@@ -1611,7 +1624,7 @@ open class NodeListenerImpl: NodeListener, @unchecked Sendable {
     
 
     
-open func onDeviceFound(device: Device)  {try! rustCall() {
+open func onDeviceFound(device: Device)throws   {try rustCallWithError(FfiConverterTypeListenerError_lift) {
         uniffiCallStatus in
     uniffi_ferry_ffi_fn_method_nodelistener_on_device_found(
             self.uniffiCloneHandle(),
@@ -1620,7 +1633,7 @@ open func onDeviceFound(device: Device)  {try! rustCall() {
 }
 }
     
-open func onDeviceUpdated(device: Device)  {try! rustCall() {
+open func onDeviceUpdated(device: Device)throws   {try rustCallWithError(FfiConverterTypeListenerError_lift) {
         uniffiCallStatus in
     uniffi_ferry_ffi_fn_method_nodelistener_on_device_updated(
             self.uniffiCloneHandle(),
@@ -1629,7 +1642,7 @@ open func onDeviceUpdated(device: Device)  {try! rustCall() {
 }
 }
     
-open func onDeviceLost(device: Device)  {try! rustCall() {
+open func onDeviceLost(device: Device)throws   {try rustCallWithError(FfiConverterTypeListenerError_lift) {
         uniffiCallStatus in
     uniffi_ferry_ffi_fn_method_nodelistener_on_device_lost(
             self.uniffiCloneHandle(),
@@ -1641,7 +1654,7 @@ open func onDeviceLost(device: Device)  {try! rustCall() {
     /**
      * Answer with `FerryNode.answer(request.sessionId, ...)`, now or later.
      */
-open func onRequest(request: IncomingRequest)  {try! rustCall() {
+open func onRequest(request: IncomingRequest)throws   {try rustCallWithError(FfiConverterTypeListenerError_lift) {
         uniffiCallStatus in
     uniffi_ferry_ffi_fn_method_nodelistener_on_request(
             self.uniffiCloneHandle(),
@@ -1650,7 +1663,7 @@ open func onRequest(request: IncomingRequest)  {try! rustCall() {
 }
 }
     
-open func onText(sender: Sender, text: String)  {try! rustCall() {
+open func onText(sender: Sender, text: String)throws   {try rustCallWithError(FfiConverterTypeListenerError_lift) {
         uniffiCallStatus in
     uniffi_ferry_ffi_fn_method_nodelistener_on_text(
             self.uniffiCloneHandle(),
@@ -1660,7 +1673,7 @@ open func onText(sender: Sender, text: String)  {try! rustCall() {
 }
 }
     
-open func onReceive(update: ReceiveUpdate)  {try! rustCall() {
+open func onReceive(update: ReceiveUpdate)throws   {try rustCallWithError(FfiConverterTypeListenerError_lift) {
         uniffiCallStatus in
     uniffi_ferry_ffi_fn_method_nodelistener_on_receive(
             self.uniffiCloneHandle(),
@@ -1708,17 +1721,18 @@ fileprivate struct UniffiCallbackInterfaceNodeListener {
                 guard let uniffiObj = try? FfiConverterTypeNodeListener.handleMap.get(handle: uniffiHandle) else {
                     throw UniffiInternalError.unexpectedStaleHandle
                 }
-                return uniffiObj.onDeviceFound(
+                return try uniffiObj.onDeviceFound(
                      device: try FfiConverterTypeDevice_lift(device)
                 )
             }
 
             
             let writeReturn = { () }
-            uniffiTraitInterfaceCall(
+            uniffiTraitInterfaceCallWithError(
                 callStatus: uniffiCallStatus,
                 makeCall: makeCall,
-                writeReturn: writeReturn
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeListenerError_lower
             )
         },
         onDeviceUpdated: { (
@@ -1732,17 +1746,18 @@ fileprivate struct UniffiCallbackInterfaceNodeListener {
                 guard let uniffiObj = try? FfiConverterTypeNodeListener.handleMap.get(handle: uniffiHandle) else {
                     throw UniffiInternalError.unexpectedStaleHandle
                 }
-                return uniffiObj.onDeviceUpdated(
+                return try uniffiObj.onDeviceUpdated(
                      device: try FfiConverterTypeDevice_lift(device)
                 )
             }
 
             
             let writeReturn = { () }
-            uniffiTraitInterfaceCall(
+            uniffiTraitInterfaceCallWithError(
                 callStatus: uniffiCallStatus,
                 makeCall: makeCall,
-                writeReturn: writeReturn
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeListenerError_lower
             )
         },
         onDeviceLost: { (
@@ -1756,17 +1771,18 @@ fileprivate struct UniffiCallbackInterfaceNodeListener {
                 guard let uniffiObj = try? FfiConverterTypeNodeListener.handleMap.get(handle: uniffiHandle) else {
                     throw UniffiInternalError.unexpectedStaleHandle
                 }
-                return uniffiObj.onDeviceLost(
+                return try uniffiObj.onDeviceLost(
                      device: try FfiConverterTypeDevice_lift(device)
                 )
             }
 
             
             let writeReturn = { () }
-            uniffiTraitInterfaceCall(
+            uniffiTraitInterfaceCallWithError(
                 callStatus: uniffiCallStatus,
                 makeCall: makeCall,
-                writeReturn: writeReturn
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeListenerError_lower
             )
         },
         onRequest: { (
@@ -1780,17 +1796,18 @@ fileprivate struct UniffiCallbackInterfaceNodeListener {
                 guard let uniffiObj = try? FfiConverterTypeNodeListener.handleMap.get(handle: uniffiHandle) else {
                     throw UniffiInternalError.unexpectedStaleHandle
                 }
-                return uniffiObj.onRequest(
+                return try uniffiObj.onRequest(
                      request: try FfiConverterTypeIncomingRequest_lift(request)
                 )
             }
 
             
             let writeReturn = { () }
-            uniffiTraitInterfaceCall(
+            uniffiTraitInterfaceCallWithError(
                 callStatus: uniffiCallStatus,
                 makeCall: makeCall,
-                writeReturn: writeReturn
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeListenerError_lower
             )
         },
         onText: { (
@@ -1805,7 +1822,7 @@ fileprivate struct UniffiCallbackInterfaceNodeListener {
                 guard let uniffiObj = try? FfiConverterTypeNodeListener.handleMap.get(handle: uniffiHandle) else {
                     throw UniffiInternalError.unexpectedStaleHandle
                 }
-                return uniffiObj.onText(
+                return try uniffiObj.onText(
                      sender: try FfiConverterTypeSender_lift(sender),
                      text: try FfiConverterString.lift(text)
                 )
@@ -1813,10 +1830,11 @@ fileprivate struct UniffiCallbackInterfaceNodeListener {
 
             
             let writeReturn = { () }
-            uniffiTraitInterfaceCall(
+            uniffiTraitInterfaceCallWithError(
                 callStatus: uniffiCallStatus,
                 makeCall: makeCall,
-                writeReturn: writeReturn
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeListenerError_lower
             )
         },
         onReceive: { (
@@ -1830,17 +1848,18 @@ fileprivate struct UniffiCallbackInterfaceNodeListener {
                 guard let uniffiObj = try? FfiConverterTypeNodeListener.handleMap.get(handle: uniffiHandle) else {
                     throw UniffiInternalError.unexpectedStaleHandle
                 }
-                return uniffiObj.onReceive(
+                return try uniffiObj.onReceive(
                      update: try FfiConverterTypeReceiveUpdate_lift(update)
                 )
             }
 
             
             let writeReturn = { () }
-            uniffiTraitInterfaceCall(
+            uniffiTraitInterfaceCallWithError(
                 callStatus: uniffiCallStatus,
                 makeCall: makeCall,
-                writeReturn: writeReturn
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeListenerError_lower
             )
         }
     )
@@ -2062,15 +2081,19 @@ public func FfiConverterTypeTransferHandle_lower(_ value: TransferHandle) -> UIn
 
 
 /**
- * Events of one send, implemented by the app.
+ * Events of one send, implemented by the app. Called one at a time, in order, on a thread of
+ * their own (one per send): a slow listener never slows the upload (progress updates waiting
+ * meanwhile are merged into the latest), and one that throws loses only that update.
  */
 public protocol TransferListener: AnyObject, Sendable {
     
-    func onUpdate(update: SendUpdate) 
+    func onUpdate(update: SendUpdate) throws 
     
 }
 /**
- * Events of one send, implemented by the app.
+ * Events of one send, implemented by the app. Called one at a time, in order, on a thread of
+ * their own (one per send): a slow listener never slows the upload (progress updates waiting
+ * meanwhile are merged into the latest), and one that throws loses only that update.
  */
 open class TransferListenerImpl: TransferListener, @unchecked Sendable {
     fileprivate let handle: UInt64
@@ -2125,7 +2148,7 @@ open class TransferListenerImpl: TransferListener, @unchecked Sendable {
     
 
     
-open func onUpdate(update: SendUpdate)  {try! rustCall() {
+open func onUpdate(update: SendUpdate)throws   {try rustCallWithError(FfiConverterTypeListenerError_lift) {
         uniffiCallStatus in
     uniffi_ferry_ffi_fn_method_transferlistener_on_update(
             self.uniffiCloneHandle(),
@@ -2173,17 +2196,18 @@ fileprivate struct UniffiCallbackInterfaceTransferListener {
                 guard let uniffiObj = try? FfiConverterTypeTransferListener.handleMap.get(handle: uniffiHandle) else {
                     throw UniffiInternalError.unexpectedStaleHandle
                 }
-                return uniffiObj.onUpdate(
+                return try uniffiObj.onUpdate(
                      update: try FfiConverterTypeSendUpdate_lift(update)
                 )
             }
 
             
             let writeReturn = { () }
-            uniffiTraitInterfaceCall(
+            uniffiTraitInterfaceCallWithError(
                 callStatus: uniffiCallStatus,
                 makeCall: makeCall,
-                writeReturn: writeReturn
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeListenerError_lower
             )
         }
     )
@@ -3096,6 +3120,181 @@ public func FfiConverterTypeDeviceKind_lower(_ value: DeviceKind) -> RustBuffer 
 
 
 
+/**
+ * ferry-core's error kinds, exported as they are (one definition: `uniffi::remote` checks this
+ * list against core's enum at compile time). Kotlin: `ErrorKind.STORAGE_FULL`; Swift: `.storageFull`.
+ */
+
+public enum ErrorKind: Equatable, Hashable {
+    
+    case invalidInput
+    case io
+    case storageFull
+    case permissionDenied
+    case network
+    case timeout
+    case tls
+    case fingerprintMismatch
+    case pinRequired
+    case invalidPin
+    case tooManyAttempts
+    case declined
+    case busy
+    case checksumMismatch
+    case `protocol`
+    case cancelled
+    case `internal`
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension ErrorKind: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeErrorKind: FfiConverterRustBuffer {
+    typealias SwiftType = ErrorKind
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ErrorKind {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .invalidInput
+        
+        case 2: return .io
+        
+        case 3: return .storageFull
+        
+        case 4: return .permissionDenied
+        
+        case 5: return .network
+        
+        case 6: return .timeout
+        
+        case 7: return .tls
+        
+        case 8: return .fingerprintMismatch
+        
+        case 9: return .pinRequired
+        
+        case 10: return .invalidPin
+        
+        case 11: return .tooManyAttempts
+        
+        case 12: return .declined
+        
+        case 13: return .busy
+        
+        case 14: return .checksumMismatch
+        
+        case 15: return .`protocol`
+        
+        case 16: return .cancelled
+        
+        case 17: return .`internal`
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: ErrorKind, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .invalidInput:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .io:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .storageFull:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .permissionDenied:
+            writeInt(&buf, Int32(4))
+        
+        
+        case .network:
+            writeInt(&buf, Int32(5))
+        
+        
+        case .timeout:
+            writeInt(&buf, Int32(6))
+        
+        
+        case .tls:
+            writeInt(&buf, Int32(7))
+        
+        
+        case .fingerprintMismatch:
+            writeInt(&buf, Int32(8))
+        
+        
+        case .pinRequired:
+            writeInt(&buf, Int32(9))
+        
+        
+        case .invalidPin:
+            writeInt(&buf, Int32(10))
+        
+        
+        case .tooManyAttempts:
+            writeInt(&buf, Int32(11))
+        
+        
+        case .declined:
+            writeInt(&buf, Int32(12))
+        
+        
+        case .busy:
+            writeInt(&buf, Int32(13))
+        
+        
+        case .checksumMismatch:
+            writeInt(&buf, Int32(14))
+        
+        
+        case .`protocol`:
+            writeInt(&buf, Int32(15))
+        
+        
+        case .cancelled:
+            writeInt(&buf, Int32(16))
+        
+        
+        case .`internal`:
+            writeInt(&buf, Int32(17))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeErrorKind_lift(_ buf: RustBuffer) throws -> ErrorKind {
+    return try FfiConverterTypeErrorKind.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeErrorKind_lower(_ value: ErrorKind) -> RustBuffer {
+    return FfiConverterTypeErrorKind.lower(value)
+}
+
+
+
 public 
 enum FerryError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
 
@@ -3107,9 +3306,19 @@ enum FerryError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
     case InvalidInput(message: String)
     
     /**
-     * A local file could not be read or written.
+     * A local file could not be read or written (for a reason other than the two below).
      */
     case Io(message: String)
+    
+    /**
+     * The disk (or the user's quota) is full.
+     */
+    case StorageFull(message: String)
+    
+    /**
+     * The file system refused access (permissions, a read-only file system).
+     */
+    case PermissionDenied(message: String)
     
     /**
      * The device could not be reached.
@@ -3213,55 +3422,63 @@ public struct FfiConverterTypeFerryError: FfiConverterRustBuffer {
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 3: return .Network(
+        case 3: return .StorageFull(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 4: return .Timeout(
+        case 4: return .PermissionDenied(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 5: return .Tls(
+        case 5: return .Network(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 6: return .FingerprintMismatch(
+        case 6: return .Timeout(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 7: return .PinRequired(
+        case 7: return .Tls(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 8: return .InvalidPin(
+        case 8: return .FingerprintMismatch(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 9: return .TooManyAttempts(
+        case 9: return .PinRequired(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 10: return .Declined(
+        case 10: return .InvalidPin(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 11: return .Busy(
+        case 11: return .TooManyAttempts(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 12: return .ChecksumMismatch(
+        case 12: return .Declined(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 13: return .Protocol(
+        case 13: return .Busy(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 14: return .Cancelled(
+        case 14: return .ChecksumMismatch(
             message: try FfiConverterString.read(from: &buf)
         )
         
-        case 15: return .Internal(
+        case 15: return .Protocol(
+            message: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 16: return .Cancelled(
+            message: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 17: return .Internal(
             message: try FfiConverterString.read(from: &buf)
         )
         
@@ -3280,32 +3497,36 @@ public struct FfiConverterTypeFerryError: FfiConverterRustBuffer {
             writeInt(&buf, Int32(1))
         case .Io(_ /* message is ignored*/):
             writeInt(&buf, Int32(2))
-        case .Network(_ /* message is ignored*/):
+        case .StorageFull(_ /* message is ignored*/):
             writeInt(&buf, Int32(3))
-        case .Timeout(_ /* message is ignored*/):
+        case .PermissionDenied(_ /* message is ignored*/):
             writeInt(&buf, Int32(4))
-        case .Tls(_ /* message is ignored*/):
+        case .Network(_ /* message is ignored*/):
             writeInt(&buf, Int32(5))
-        case .FingerprintMismatch(_ /* message is ignored*/):
+        case .Timeout(_ /* message is ignored*/):
             writeInt(&buf, Int32(6))
-        case .PinRequired(_ /* message is ignored*/):
+        case .Tls(_ /* message is ignored*/):
             writeInt(&buf, Int32(7))
-        case .InvalidPin(_ /* message is ignored*/):
+        case .FingerprintMismatch(_ /* message is ignored*/):
             writeInt(&buf, Int32(8))
-        case .TooManyAttempts(_ /* message is ignored*/):
+        case .PinRequired(_ /* message is ignored*/):
             writeInt(&buf, Int32(9))
-        case .Declined(_ /* message is ignored*/):
+        case .InvalidPin(_ /* message is ignored*/):
             writeInt(&buf, Int32(10))
-        case .Busy(_ /* message is ignored*/):
+        case .TooManyAttempts(_ /* message is ignored*/):
             writeInt(&buf, Int32(11))
-        case .ChecksumMismatch(_ /* message is ignored*/):
+        case .Declined(_ /* message is ignored*/):
             writeInt(&buf, Int32(12))
-        case .Protocol(_ /* message is ignored*/):
+        case .Busy(_ /* message is ignored*/):
             writeInt(&buf, Int32(13))
-        case .Cancelled(_ /* message is ignored*/):
+        case .ChecksumMismatch(_ /* message is ignored*/):
             writeInt(&buf, Int32(14))
-        case .Internal(_ /* message is ignored*/):
+        case .Protocol(_ /* message is ignored*/):
             writeInt(&buf, Int32(15))
+        case .Cancelled(_ /* message is ignored*/):
+            writeInt(&buf, Int32(16))
+        case .Internal(_ /* message is ignored*/):
+            writeInt(&buf, Int32(17))
 
         
         }
@@ -3420,6 +3641,85 @@ public func FfiConverterTypeFileDestination_lower(_ value: FileDestination) -> R
     return FfiConverterTypeFileDestination.lower(value)
 }
 
+
+
+/**
+ * What a listener or sink implemented by the app may throw. Any exception it throws (of this
+ * type or not) is caught: it is logged and the next event is delivered as usual.
+ */
+public 
+enum ListenerError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
+
+    
+    
+    case Failed(reason: String
+    )
+
+    
+
+    
+
+    
+    public var errorDescription: String? {
+        String(reflecting: self)
+    }
+    
+}
+
+#if compiler(>=6)
+extension ListenerError: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeListenerError: FfiConverterRustBuffer {
+    typealias SwiftType = ListenerError
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ListenerError {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+
+        
+
+        
+        case 1: return .Failed(
+            reason: try FfiConverterString.read(from: &buf)
+            )
+
+         default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: ListenerError, into buf: inout [UInt8]) {
+        switch value {
+
+        
+
+        
+        
+        case let .Failed(reason):
+            writeInt(&buf, Int32(1))
+            FfiConverterString.write(reason, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeListenerError_lift(_ buf: RustBuffer) throws -> ListenerError {
+    return try FfiConverterTypeListenerError.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeListenerError_lower(_ value: ListenerError) -> RustBuffer {
+    return FfiConverterTypeListenerError.lower(value)
+}
 
 
 
@@ -3988,9 +4288,10 @@ public enum SendUpdate: Equatable, Hashable {
     case finished(sent: UInt32, skipped: UInt32, bytes: UInt64
     )
     /**
-     * The end: it failed (declined, cancelled, network...).
+     * The end: it failed; `kind` says why (declined, cancelled, storage full...), `error` is
+     * the message for people.
      */
-    case failed(error: String, kind: String
+    case failed(error: String, kind: ErrorKind
     )
 
 
@@ -4036,7 +4337,7 @@ public struct FfiConverterTypeSendUpdate: FfiConverterRustBuffer {
         case 8: return .finished(sent: try FfiConverterUInt32.read(from: &buf), skipped: try FfiConverterUInt32.read(from: &buf), bytes: try FfiConverterUInt64.read(from: &buf)
         )
         
-        case 9: return .failed(error: try FfiConverterString.read(from: &buf), kind: try FfiConverterString.read(from: &buf)
+        case 9: return .failed(error: try FfiConverterString.read(from: &buf), kind: try FfiConverterTypeErrorKind.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -4100,7 +4401,7 @@ public struct FfiConverterTypeSendUpdate: FfiConverterRustBuffer {
         case let .failed(error,kind):
             writeInt(&buf, Int32(9))
             FfiConverterString.write(error, into: &buf)
-            FfiConverterString.write(kind, into: &buf)
+            FfiConverterTypeErrorKind.write(kind, into: &buf)
             
         }
     }
@@ -4531,6 +4832,18 @@ public func verificationCode(fingerprintA: String, fingerprintB: String) -> Veri
 })
 }
 /**
+ * The short stable name of an error kind ("storage_full", "declined"...), as the CLI's JSON
+ * output has it.
+ */
+public func errorKindCode(kind: ErrorKind) -> String  {
+    return try!  FfiConverterString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_ferry_ffi_fn_func_error_kind_code(
+        FfiConverterTypeErrorKind_lower(kind),uniffiCallStatus
+    )
+})
+}
+/**
  * Sends Ferry's log (from `level` up) to the platform log and to `listener`. Call it again to
  * change the level or the listener.
  */
@@ -4568,6 +4881,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ferry_ffi_checksum_func_verification_code() != 38355) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ferry_ffi_checksum_func_error_kind_code() != 42367) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ferry_ffi_checksum_func_init_logging() != 50061) {
@@ -4627,22 +4943,22 @@ private let initializationResult: InitializationResult = {
     if (uniffi_ferry_ffi_checksum_method_filesink_close_file() != 51458) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_ferry_ffi_checksum_method_nodelistener_on_device_found() != 17690) {
+    if (uniffi_ferry_ffi_checksum_method_nodelistener_on_device_found() != 61182) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_ferry_ffi_checksum_method_nodelistener_on_device_updated() != 6274) {
+    if (uniffi_ferry_ffi_checksum_method_nodelistener_on_device_updated() != 54644) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_ferry_ffi_checksum_method_nodelistener_on_device_lost() != 30960) {
+    if (uniffi_ferry_ffi_checksum_method_nodelistener_on_device_lost() != 46046) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_ferry_ffi_checksum_method_nodelistener_on_request() != 16082) {
+    if (uniffi_ferry_ffi_checksum_method_nodelistener_on_request() != 23500) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_ferry_ffi_checksum_method_nodelistener_on_text() != 28442) {
+    if (uniffi_ferry_ffi_checksum_method_nodelistener_on_text() != 22664) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_ferry_ffi_checksum_method_nodelistener_on_receive() != 6410) {
+    if (uniffi_ferry_ffi_checksum_method_nodelistener_on_receive() != 53506) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ferry_ffi_checksum_method_transferhandle_cancel() != 43669) {
@@ -4651,13 +4967,13 @@ private let initializationResult: InitializationResult = {
     if (uniffi_ferry_ffi_checksum_method_transferhandle_is_finished() != 47240) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_ferry_ffi_checksum_method_transferlistener_on_update() != 39507) {
+    if (uniffi_ferry_ffi_checksum_method_transferlistener_on_update() != 33196) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_ferry_ffi_checksum_method_loglistener_on_log() != 53875) {
+    if (uniffi_ferry_ffi_checksum_method_loglistener_on_log() != 29378) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_ferry_ffi_checksum_constructor_ferrynode_start() != 4546) {
+    if (uniffi_ferry_ffi_checksum_constructor_ferrynode_start() != 60269) {
         return InitializationResult.apiChecksumMismatch
     }
 

@@ -367,7 +367,7 @@ void uniffi_ferry_ffi_fn_free_ferrynode(uint64_t handle, RustCallStatus *_Nonnul
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_CONSTRUCTOR_FERRYNODE_START
 #define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_CONSTRUCTOR_FERRYNODE_START
-uint64_t uniffi_ferry_ffi_fn_constructor_ferrynode_start(RustBuffer config, uint64_t listener, RustCallStatus *_Nonnull out_status
+uint64_t uniffi_ferry_ffi_fn_constructor_ferrynode_start(RustBuffer config, uint64_t listener
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_METHOD_FERRYNODE_ADD_ADDRESS
@@ -599,6 +599,11 @@ void uniffi_ferry_ffi_fn_func_release_send_items(RustBuffer items, RustCallStatu
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_FUNC_VERIFICATION_CODE
 #define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_FUNC_VERIFICATION_CODE
 RustBuffer uniffi_ferry_ffi_fn_func_verification_code(RustBuffer fingerprint_a, RustBuffer fingerprint_b, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_FUNC_ERROR_KIND_CODE
+#define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_FUNC_ERROR_KIND_CODE
+RustBuffer uniffi_ferry_ffi_fn_func_error_kind_code(RustBuffer kind, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_FUNC_INIT_LOGGING
@@ -887,6 +892,12 @@ uint16_t uniffi_ferry_ffi_checksum_func_release_send_items(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_FUNC_VERIFICATION_CODE
 #define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_FUNC_VERIFICATION_CODE
 uint16_t uniffi_ferry_ffi_checksum_func_verification_code(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_FUNC_ERROR_KIND_CODE
+#define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_FUNC_ERROR_KIND_CODE
+uint16_t uniffi_ferry_ffi_checksum_func_error_kind_code(void
     
 );
 #endif

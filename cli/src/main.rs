@@ -169,7 +169,7 @@ fn exit_code(kind: ErrorKind) -> u8 {
         ErrorKind::Busy => 7,
         ErrorKind::Cancelled => 8,
         ErrorKind::ChecksumMismatch | ErrorKind::Protocol => 9,
-        ErrorKind::Io | ErrorKind::Internal => 1,
+        _ => 1,
     }
 }
 
@@ -416,7 +416,7 @@ async fn send_options(node: &Node, target: &TargetArgs, out: &Output) -> Result<
                 route
             }
             // Not a device nearby; perhaps a host name.
-            Err(e) if e.kind == ErrorKind::InvalidInput && !e.message.contains("matches") => {
+            Err(e) if e.kind == ErrorKind::InvalidInput && e.detail != Some(ferry_core::error::Detail::AmbiguousDevice) => {
                 let candidate = PeerAddr::parse(&target.to, protocol)?;
                 if tokio::net::lookup_host((candidate.host.as_str(), candidate.port)).await.is_ok() {
                     resolve_address(candidate, expected)?

@@ -111,9 +111,11 @@ impl ServerCertVerifier for PeerCertVerifier {
         if let Some(expected) = &self.expected {
             let actual = fingerprint_of(end_entity);
             if !same_fingerprint(expected, &actual) {
-                return Err(rustls::Error::General(format!(
-                    "{FINGERPRINT_MISMATCH_TAG}: expected {expected}, server presented {actual}"
-                )));
+                // A typed value inside rustls' error ([`fingerprint_mismatch`] finds it). As
+                // `Error::Other` the peer gets the same alert as before (handshake_failure), and
+                // its text still carries the tag for callers that have not switched yet.
+                let mismatch = FingerprintMismatch { expected: expected.clone(), presented: actual };
+                return Err(rustls::Error::Other(rustls::OtherError(Arc::new(mismatch))));
             }
         }
         check_self_signed(end_entity, now)?;
@@ -122,7 +124,55 @@ impl ServerCertVerifier for PeerCertVerifier {
     handshake_signature_checks!();
 }
 
+/// Kept while callers still look for it in the handshake error's text; [`handshake_error`]
+/// decides by type instead.
 pub(crate) const FINGERPRINT_MISMATCH_TAG: &str = "fingerprint mismatch";
+
+/// The pinned-certificate check failed: the server presented another certificate than the one
+/// expected. Travels inside rustls' error as a typed value ([`fingerprint_mismatch`] finds it),
+/// so no decision depends on an error's text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FingerprintMismatch {
+    /// The fingerprint that was pinned.
+    pub expected: String,
+    /// The fingerprint of the certificate the server presented.
+    pub presented: String,
+}
+
+impl std::fmt::Display for FingerprintMismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{FINGERPRINT_MISMATCH_TAG}: expected {}, server presented {}", self.expected, self.presented)
+    }
+}
+
+impl std::error::Error for FingerprintMismatch {}
+
+/// The fingerprint mismatch behind a failed TLS handshake (an I/O error from tokio-rustls
+/// wrapping a rustls error), if that is what made it fail.
+pub fn fingerprint_mismatch(err: &std::io::Error) -> Option<&FingerprintMismatch> {
+    let inner = err.get_ref()?;
+    let other = match inner.downcast_ref::<rustls::Error>()? {
+        rustls::Error::InvalidCertificate(rustls::CertificateError::Other(other)) | rustls::Error::Other(other) => other,
+        _ => return None,
+    };
+    let cause: &(dyn std::error::Error + 'static) = &*other.0;
+    cause.downcast_ref::<FingerprintMismatch>()
+}
+
+/// The error of a failed client TLS handshake with `peer`: [`ErrorKind::FingerprintMismatch`]
+/// when the pinned certificate check failed (found by type), [`ErrorKind::Tls`] otherwise.
+pub fn handshake_error(peer: &impl std::fmt::Display, err: std::io::Error) -> Error {
+    match fingerprint_mismatch(&err) {
+        Some(m) => Error::new(
+            ErrorKind::FingerprintMismatch,
+            format!(
+                "{peer}: refusing to send: not the expected device (certificate fingerprint mismatch: expected {}, server presented {})",
+                m.expected, m.presented
+            ),
+        ),
+        None => Error::new(ErrorKind::Tls, format!("{peer}: TLS handshake failed: {err}")),
+    }
+}
 
 /// The server configuration: our certificate, client certificates optional.
 pub fn server_config(identity: &Identity) -> Result<Arc<rustls::ServerConfig>> {
@@ -171,4 +221,52 @@ pub fn peer_fingerprint(certs: Option<&[CertificateDer<'_>]>) -> Option<String> 
 /// Ferry itself always presents one; this exists for probing and for tests.
 pub fn client_config_without_cert(expected: Option<&str>) -> Result<Arc<rustls::ClientConfig>> {
     Ok(Arc::new(client_builder(expected)?.with_no_client_auth()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A handshake against a pinned fingerprint that is not the server's fails with the typed
+    /// mismatch (found without reading any text), and an unrelated TLS failure does not.
+    #[tokio::test]
+    async fn a_pinned_mismatch_is_typed_through_the_handshake() {
+        let server_id = Identity::generate().unwrap();
+        let client_id = Identity::generate().unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(server_config(&server_id).unwrap());
+        let serve = tokio::spawn(async move {
+            for _ in 0..2 {
+                let (tcp, _) = listener.accept().await.unwrap();
+                if let Ok(mut tls) = acceptor.accept(tcp).await {
+                    let _ = tls.write_all(b"x").await;
+                    let _ = tls.read_u8().await;
+                }
+            }
+        });
+        let name = rustls::pki_types::ServerName::try_from("ferry.local").unwrap();
+        let wrong = client_id.fingerprint().to_string();
+        let connector = tokio_rustls::TlsConnector::from(client_config(&client_id, Some(&wrong)).unwrap());
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let err = connector.connect(name.clone(), tcp).await.err().expect("the pinned handshake fails");
+        let m = fingerprint_mismatch(&err).expect("a typed mismatch");
+        assert!(err.to_string().contains(FINGERPRINT_MISMATCH_TAG), "{err}");
+        assert_eq!((m.expected.as_str(), m.presented.as_str()), (wrong.as_str(), server_id.fingerprint()));
+        let e = handshake_error(&addr, err);
+        assert_eq!(e.kind, ErrorKind::FingerprintMismatch, "{e}");
+
+        // Pinned to the server's own fingerprint: the handshake succeeds.
+        let connector = tokio_rustls::TlsConnector::from(client_config(&client_id, Some(server_id.fingerprint())).unwrap());
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut tls = connector.connect(name, tcp).await.unwrap();
+        assert_eq!(tls.read_u8().await.unwrap(), b'x');
+        drop(tls);
+        tokio::time::timeout(std::time::Duration::from_secs(10), serve).await.unwrap().unwrap();
+
+        let other = std::io::Error::new(std::io::ErrorKind::InvalidData, rustls::Error::InvalidCertificate(rustls::CertificateError::Expired));
+        assert!(fingerprint_mismatch(&other).is_none());
+        assert_eq!(handshake_error(&addr, other).kind, ErrorKind::Tls);
+    }
 }

@@ -36,7 +36,7 @@ struct FerryApp: App {
                     switch phase {
                     case .active:
                         if !model.hasActiveTransfers { AppFiles.clearOutgoingCopies() }
-                        model.start()
+                        Task { await model.start() }
                         inbox.refresh()
                     case .background:
                         // A suspended app cannot answer: stop announcing and listening unless a

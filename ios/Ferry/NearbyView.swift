@@ -158,7 +158,7 @@ private struct NodeStatusSection: View {
                     Text(message)
                         .font(.callout)
                         .foregroundStyle(.secondary)
-                    Button("Try Again") { model.start() }
+                    Button("Try Again") { Task { await model.start() } }
                         .buttonStyle(.bordered)
                 }
                 .padding(.vertical, 4)

@@ -15,23 +15,33 @@ import kotlin.test.assertTrue
 import kotlin.test.fail
 import kotlinx.coroutines.runBlocking
 
+/** How a test listener misbehaves after recording each event, as a careless app's might. */
+class Misbehaviour(val throws: Boolean = false, val blockMillis: Long = 0) {
+    val calls = java.util.concurrent.atomic.AtomicInteger()
+    fun after() {
+        calls.incrementAndGet()
+        if (blockMillis > 0) Thread.sleep(blockMillis)
+        if (throws) throw IllegalStateException("this listener throws on every call")
+    }
+}
+
 /** Records a node's events; `requests` get answered by the test. */
-class Recorder : NodeListener {
+class Recorder(val bad: Misbehaviour = Misbehaviour()) : NodeListener {
     val events = LinkedBlockingQueue<Any>()
     val requests = LinkedBlockingQueue<IncomingRequest>()
     val texts = LinkedBlockingQueue<Pair<Sender, String>>()
     val receives = LinkedBlockingQueue<ReceiveUpdate>()
-    override fun onDeviceFound(device: Device) { events.add(device) }
-    override fun onDeviceUpdated(device: Device) {}
-    override fun onDeviceLost(device: Device) {}
-    override fun onRequest(request: IncomingRequest) { requests.add(request) }
-    override fun onText(sender: Sender, text: String) { texts.add(sender to text) }
-    override fun onReceive(update: ReceiveUpdate) { receives.add(update) }
+    override fun onDeviceFound(device: Device) { events.add(device); bad.after() }
+    override fun onDeviceUpdated(device: Device) { bad.after() }
+    override fun onDeviceLost(device: Device) { bad.after() }
+    override fun onRequest(request: IncomingRequest) { requests.add(request); bad.after() }
+    override fun onText(sender: Sender, text: String) { texts.add(sender to text); bad.after() }
+    override fun onReceive(update: ReceiveUpdate) { receives.add(update); bad.after() }
 }
 
-class Sends : TransferListener {
+class Sends(val bad: Misbehaviour = Misbehaviour()) : TransferListener {
     val updates = LinkedBlockingQueue<SendUpdate>()
-    override fun onUpdate(update: SendUpdate) { updates.add(update) }
+    override fun onUpdate(update: SendUpdate) { updates.add(update); bad.after() }
     /** Every update up to the final one (finished or failed). */
     fun untilEnd(seconds: Long = 30): List<SendUpdate> {
         val all = mutableListOf<SendUpdate>()
@@ -98,10 +108,10 @@ class Sink(val dir: File, val refuse: String? = null) : FileSink {
 val tempDirs = mutableListOf<File>()
 fun tempDir(name: String): File = Files.createTempDirectory("ferry-kt-$name").toFile().also { tempDirs.add(it) }
 
-class TestNode(alias: String, pin: String? = null) {
-    val listener = Recorder()
+class TestNode(alias: String, pin: String? = null, val listener: Recorder = Recorder()) {
     val inbox = tempDir("$alias-in")
-    val node: FerryNode = FerryNode.start(
+    // The constructor is a suspend function (it never blocks an app's main thread).
+    val node: FerryNode = runBlocking { FerryNode.start(
         NodeConfig(
             alias = alias, deviceKind = DeviceKind.MOBILE, deviceModel = "JVM", port = 0u,
             configDir = tempDir("$alias-cfg").path, receiveDir = inbox.path, pin = pin,
@@ -109,7 +119,7 @@ class TestNode(alias: String, pin: String? = null) {
             receiveMode = ReceiveMode.ASK, bindAddress = "127.0.0.1",
         ),
         listener,
-    )
+    ) }
     val address get() = "127.0.0.1:${node.port()}"
 }
 
@@ -187,7 +197,7 @@ fun main() {
             val req = b.listener.requests.next("request")
             b.node.answer(req.sessionId, Decision.Decline)
             val end = sends.untilEnd().last()
-            assertTrue(end is SendUpdate.Failed && end.kind == "declined", "ended with $end")
+            assertTrue(end is SendUpdate.Failed && end.kind == ErrorKind.DECLINED && errorKindCode(end.kind) == "declined", "ended with $end")
         }
     }
 
@@ -279,7 +289,7 @@ fun main() {
         while (sends.updates.next("progress") !is SendUpdate.Progress) {}
         handle.cancel()
         val end = sends.untilEnd().last()
-        assertTrue(end is SendUpdate.Failed && end.kind == "cancelled", "ended with $end")
+        assertTrue(end is SendUpdate.Failed && end.kind == ErrorKind.CANCELLED, "ended with $end")
         val fin = b.listener.receives.nextOf<ReceiveUpdate.Finished>("receive finished")
         assertEquals(TransferOutcome.CancelledBySender, fin.outcome)
         assertFalse(File(b.inbox, "big.bin").exists(), "a cancelled file must not look complete")
@@ -341,6 +351,64 @@ fun main() {
         assertTrue(b.listener.requests.isEmpty())
         assertEquals("straight in", File(b.inbox, "trusted.txt").readText())
         assertTrue(b.node.untrust(a.node.fingerprint()))
+    }
+
+    test("listeners that throw on every call lose only those calls: the transfer completes, later events arrive") {
+        val c = TestNode("Cora", listener = Recorder(Misbehaviour(throws = true)))
+        try {
+            for (round in 1..2) {
+                val src = File(tempDir("throw"), "thrown-$round.bin").apply { writeBytes(ByteArray(4_000_000) { (it % (239 - round)).toByte() }) }
+                val sends = Sends(Misbehaviour(throws = true))
+                val target = SendTarget.Address(c.address, true, c.node.fingerprint())
+                a.node.sendFiles(target, listOf(SendItem.Path(src.path)), null, sends).use { handle ->
+                    c.node.answer(c.listener.requests.next("request $round").sessionId, Decision.AcceptAll)
+                    val updates = sends.untilEnd()
+                    assertTrue(updates.last() is SendUpdate.Finished, "round $round ended with ${updates.last()}")
+                    assertTrue(updates.any { it is SendUpdate.Progress } && handle.isFinished())
+                    val fin = c.listener.receives.nextOf<ReceiveUpdate.Finished>("receive finished $round")
+                    assertEquals(TransferOutcome.Finished(1u, 0u), fin.outcome)
+                    assertTrue(src.readBytes().contentEquals(File(c.inbox, "thrown-$round.bin").readBytes()))
+                    assertEquals(updates.size, sends.bad.calls.get(), "every update was delivered, each threw")
+                }
+            }
+            assertTrue(c.listener.bad.calls.get() >= 6, "the node listener kept being called: ${c.listener.bad.calls.get()}")
+            assertTrue(runBlocking { a.node.sendText(SendTarget.Address(c.address, true, c.node.fingerprint()), "still here", null) })
+            assertEquals("still here", c.listener.texts.next("text").second)
+        } finally {
+            c.node.stop()
+            c.node.close()
+        }
+    }
+
+    test("listeners that block for a second on every call do not slow the transfer") {
+        val c = TestNode("Dora", listener = Recorder(Misbehaviour(blockMillis = 1000)))
+        try {
+            val size = 32 * 1024 * 1024
+            val src = File(tempDir("slow"), "slow.bin").apply { writeBytes(ByteArray(size) { (it % 233).toByte() }) }
+            val sends = Sends(Misbehaviour(blockMillis = 1000))
+            val target = SendTarget.Address(c.address, true, c.node.fingerprint())
+            a.node.sendFiles(target, listOf(SendItem.Path(src.path)), null, sends).use { handle ->
+                c.node.answer(c.listener.requests.next("request").sessionId, Decision.AcceptAll)
+                val accepted = System.nanoTime()
+                // The send ends (isFinished is set before the final update is queued) while both
+                // listeners are still working through their first events, one second each.
+                while (!handle.isFinished() && System.nanoTime() - accepted < 30_000_000_000L) Thread.sleep(20)
+                val seconds = (System.nanoTime() - accepted) / 1e9
+                assertTrue(handle.isFinished(), "a slow listener held the transfer up for ${seconds}s")
+                println("   (32 MiB sent in %.2fs with listeners taking 1s per call; sender listener calls so far: %d, receiver: %d)"
+                    .format(seconds, sends.bad.calls.get(), c.listener.bad.calls.get()))
+                val updates = sends.untilEnd(60)
+                assertTrue(updates.last() is SendUpdate.Finished, "ended with ${updates.last()}")
+                val progress = updates.filterIsInstance<SendUpdate.Progress>()
+                assertEquals(size.toULong(), progress.last().totalSent, "the last progress is current")
+                assertTrue(progress.size < 30, "progress was not merged while the listener was busy: ${progress.size} updates")
+                assertEquals(TransferOutcome.Finished(1u, 0u), c.listener.receives.nextOf<ReceiveUpdate.Finished>("receive finished").outcome)
+                assertTrue(src.readBytes().contentEquals(File(c.inbox, "slow.bin").readBytes()))
+            }
+        } finally {
+            c.node.stop()
+            c.node.close()
+        }
     }
 
     var failed = 0

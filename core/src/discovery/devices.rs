@@ -326,9 +326,9 @@ impl DeviceRegistry {
                 } else {
                     format!("found: {}", devices.iter().map(describe).collect::<Vec<_>>().join(", "))
                 };
-                Err(Error::invalid(format!("no device named {q:?} ({seen})")))
+                Err(Error::no_such_device(format!("no device named {q:?} ({seen})")))
             }
-            many => Err(Error::invalid(format!(
+            many => Err(Error::ambiguous_device(format!(
                 "{q:?} matches {} devices; use a longer fingerprint prefix: {}",
                 many.len(),
                 many.iter().map(|d| describe(d)).collect::<Vec<_>>().join(", ")

@@ -185,17 +185,32 @@ public final class FerryModel {
 
     // MARK: The node
 
-    /// Starts the node (receiving, discovery) with the current settings. Does nothing when it runs.
+    /// The start in flight, if any: `FerryNode.start` is asynchronous, so that the main actor
+    /// never waits for the disk or the network.
+    @ObservationIgnored private var starting: Task<NodeState, Never>?
+
+    /// Starts the node (receiving, discovery) with the current settings. Does nothing when it runs;
+    /// a start already in flight is awaited, not repeated.
     @discardableResult
-    public func start() -> NodeState {
+    public func start() async -> NodeState {
         if node != nil { return nodeState }
+        if let starting { return await starting.value }
+        let task = Task { await self.startNode() }
+        starting = task
+        let state = await task.value
+        if starting == task { starting = nil }
+        return state
+    }
+
+    private func startNode() async -> NodeState {
         let s = settings
         let nodeDirectory = paths.dataDirectory.appending(path: "node", directoryHint: .isDirectory)
+        generation += 1
+        let mine = generation
         do {
             let fm = FileManager.default
             try fm.createDirectory(at: nodeDirectory, withIntermediateDirectories: true)
             try fm.createDirectory(at: paths.receiveDirectory, withIntermediateDirectories: true)
-            generation += 1
             let config = NodeConfig(
                 alias: s.alias,
                 deviceKind: s.deviceKind.ffi,
@@ -212,13 +227,19 @@ public final class FerryModel {
                 receiveMode: s.receiving ? s.quickSave.receiveMode : .askAll,
                 bindAddress: network.bindAddress
             )
-            let started = try FerryNode.start(config: config, listener: NodeEvents(generation: generation, sink: events))
+            let started = try await FerryNode.start(config: config, listener: NodeEvents(generation: mine, sink: events))
+            // Stopped (or started again) while this start was under way: this node is not wanted.
+            guard mine == generation else {
+                started.stop()
+                return nodeState
+            }
             node = started
             let fingerprint = started.fingerprint()
             ownFingerprint = fingerprint
             nodeState = .running(fingerprint: fingerprint, port: Int(started.port()))
         } catch {
-            nodeState = .failed(message: ErrorKinds.message(for: error))
+            // (A start that was stopped meanwhile leaves the state to the stop.)
+            if mine == generation { nodeState = .failed(message: ErrorKinds.message(for: error)) }
             return nodeState
         }
         refreshFound()
@@ -230,6 +251,12 @@ public final class FerryModel {
     /// Stops receiving and discovery. Running sends go on until they end; a pending request or
     /// a running receive ends here.
     public func stop() {
+        if starting != nil {
+            // A start under way: its node is stopped as soon as it is there (see `startNode`).
+            starting = nil
+            generation += 1
+            nodeState = .stopped
+        }
         guard let current = node else { return }
         node = nil
         generation += 1
@@ -256,9 +283,9 @@ public final class FerryModel {
             return
         case .running:
             stop()
-            start()
+            Task { await start() }
         case .failed:
-            start()
+            Task { await start() }
         }
     }
 
@@ -317,7 +344,7 @@ public final class FerryModel {
     /// that failed to start gets another try first.
     @discardableResult
     public func rescan() async -> Int {
-        if node == nil, case .failed = nodeState { start() }
+        if node == nil, case .failed = nodeState { await start() }
         acquireDiscovery()
         defer { releaseDiscovery(after: network.scanLinger) }
         return (try? await scanOnce()) ?? 0
@@ -830,7 +857,8 @@ public final class FerryModel {
                 t.filesDone = Int(sent)
                 t.bytesDone = Int64(clamping: bytes)
             }
-        case let .failed(error, kind):
+        case let .failed(error, errorKind):
+            let kind = errorKindCode(kind: errorKind)
             let state: TransferState = switch kind {
             case ErrorKinds.cancelled: .cancelled
             case ErrorKinds.declined: .declined

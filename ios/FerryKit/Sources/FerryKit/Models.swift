@@ -232,6 +232,8 @@ public enum FerryModelError: LocalizedError, Equatable, Sendable {
 public enum ErrorKinds {
     public static let invalidInput = "invalid_input"
     public static let io = "io"
+    public static let storageFull = "storage_full"
+    public static let permissionDenied = "permission_denied"
     public static let network = "network"
     public static let timeout = "timeout"
     public static let tls = "tls"
@@ -273,6 +275,8 @@ public enum ErrorKinds {
         case cancelled: "Cancelled."
         case timeout: "The device did not answer in time."
         case fingerprintMismatch: "Another device answered than the one expected."
+        case storageFull: "The storage is full."
+        case permissionDenied: "Ferry may not read or write that file."
         case network: message.map { "The device could not be reached (\(shownName($0)))." } ?? "The device could not be reached."
         default: message.map(shownName)
         }
@@ -282,6 +286,8 @@ public enum ErrorKinds {
         switch error {
         case let .InvalidInput(message): (invalidInput, message)
         case let .Io(message): (io, message)
+        case let .StorageFull(message): (storageFull, message)
+        case let .PermissionDenied(message): (permissionDenied, message)
         case let .Network(message): (network, message)
         case let .Timeout(message): (timeout, message)
         case let .Tls(message): (tls, message)

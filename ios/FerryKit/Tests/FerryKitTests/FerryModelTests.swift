@@ -48,8 +48,8 @@ final class Harness {
     }
 
     @discardableResult
-    func running(_ model: FerryModel) throws -> (fingerprint: String, port: Int) {
-        let state = model.start()
+    func running(_ model: FerryModel) async throws -> (fingerprint: String, port: Int) {
+        let state = await model.start()
         guard case let .running(fingerprint, port) = state else {
             XCTFail("node did not start: \(state)")
             throw TimedOut(what: "a node")
@@ -150,8 +150,8 @@ final class FerryModelTests: XCTestCase {
         defer { h.close() }
         let rx = try h.model("Receiver")
         let tx = try h.model("Sender")
-        let rxNode = try h.running(rx)
-        let txNode = try h.running(tx)
+        let rxNode = try await h.running(rx)
+        let txNode = try await h.running(tx)
         let small = try h.file("a.txt", size: 1000)
         let big = try h.file("big.bin", size: 64 << 20)
         let odd = try h.file("naïve café, 1 of 2 (copy).jpg", size: 70_000)
@@ -223,8 +223,8 @@ final class FerryModelTests: XCTestCase {
         defer { h.close() }
         let rx = try h.model("Receiver")
         let tx = try h.model("Sender")
-        try h.running(rx)
-        try h.running(tx)
+        try await h.running(rx)
+        try await h.running(tx)
         let files = try ["one.txt", "two.txt", "three.txt"].enumerated().map { index, name in
             try h.file(name, size: 10 * (index + 1))
         }
@@ -259,8 +259,8 @@ final class FerryModelTests: XCTestCase {
         defer { h.close() }
         let rx = try h.model("Receiver")
         let tx = try h.model("Sender")
-        try h.running(rx)
-        try h.running(tx)
+        try await h.running(rx)
+        try await h.running(tx)
         try rx.updateSettings { $0.quickSave = .everyone }
         let huge = try h.sparseFile("huge.bin", size: 1 << 30)
         let device = try await h.find(rx, from: tx)
@@ -301,7 +301,7 @@ final class FerryModelTests: XCTestCase {
         XCTAssertEqual(first.settings.alias, "Receiver")
         XCTAssertEqual(first.settings.quickSave, .off)
         XCTAssertFalse(first.settings.saveMediaToPhotos)
-        try h.running(first)
+        try await h.running(first)
         try first.updateSettings {
             $0.alias = "  Kitchen iPad "
             $0.pin = "4711"
@@ -328,10 +328,10 @@ final class FerryModelTests: XCTestCase {
         XCTAssertFalse(again.devices[0].online)
         try again.setFavorite(String(repeating: "ab", count: 32), favorite: false)
         XCTAssertTrue(again.devices.isEmpty)
-        try h.running(again)
+        try await h.running(again)
 
         let tx = try h.model("Sender")
-        try h.running(tx)
+        try await h.running(tx)
         let device = try await h.find(again, from: tx)
         XCTAssertEqual(device.alias, "Kitchen iPad")
         XCTAssertEqual(device.kind, .mobile)
@@ -345,7 +345,8 @@ final class FerryModelTests: XCTestCase {
         // A change the node was started with restarts it, on the same identity.
         let before = again.nodeState.fingerprint
         try again.updateSettings { $0.alias = "Hall iPad" }
-        XCTAssertEqual(again.nodeState.fingerprint, before)
+        let restarted = await again.start() // the restart's start, awaited
+        XCTAssertEqual(restarted.fingerprint, before)
         let renamed = try await h.find(again, from: tx)
         XCTAssertEqual(renamed.alias, "Hall iPad")
     }
@@ -356,8 +357,8 @@ final class FerryModelTests: XCTestCase {
         defer { h.close() }
         let rx = try h.model("Receiver")
         let tx = try h.model("Sender")
-        try h.running(rx)
-        let txNode = try h.running(tx)
+        try await h.running(rx)
+        let txNode = try await h.running(tx)
         try rx.updateSettings { $0.quickSave = .trusted }
         try rx.trust(txNode.fingerprint, alias: "Sender")
         XCTAssertEqual(rx.trusted.map(\.fingerprint), [txNode.fingerprint])
@@ -388,8 +389,8 @@ final class FerryModelTests: XCTestCase {
         defer { h.close() }
         let rx = try h.model("Receiver")
         let tx = try h.model("Sender")
-        try h.running(rx)
-        try h.running(tx)
+        try await h.running(rx)
+        try await h.running(tx)
         let device = try await h.find(rx, from: tx)
 
         let shown = try await tx.sendText(to: device, text: "hello from XCTest ✓")
@@ -424,7 +425,7 @@ final class FerryModelTests: XCTestCase {
         XCTAssertThrowsError(try tx.send(to: nowhere, items: [.temporary(temporary)])) {
             XCTAssertEqual($0 as? FerryModelError, .notRunning)
         }
-        try h.running(tx)
+        try await h.running(tx)
         let second = try h.file("copy2.jpg", size: 10)
         XCTAssertThrowsError(try tx.send(to: nowhere, items: [.temporary(second)])) {
             XCTAssertEqual($0 as? FerryModelError, .unreachable(alias: "Nowhere"))
@@ -439,7 +440,7 @@ final class FerryModelTests: XCTestCase {
         let h = try Harness()
         defer { h.close() }
         let model = try h.model("Sender")
-        try h.running(model)
+        try await h.running(model)
         XCTAssertFalse(model.discovering)
         let hold = model.holdDiscovery()
         XCTAssertTrue(model.discovering)
@@ -511,8 +512,8 @@ final class FerryModelTests: XCTestCase {
         let rx = try h.model("Receiver")
         let tx = try h.model("Sender")
         try rx.updateSettings { $0.pin = "4711" }
-        try h.running(rx)
-        try h.running(tx)
+        try await h.running(rx)
+        try await h.running(tx)
         XCTAssertNil(rx.pinWarning)
         let f = try h.file("guess.txt", size: 10)
         let device = try await h.find(rx, from: tx)
@@ -574,8 +575,8 @@ final class FerryModelTests: XCTestCase {
         defer { h.close() }
         let rx = try h.model("Receiver")
         let tx = try h.model("Sender")
-        try h.running(rx)
-        try h.running(tx)
+        try await h.running(rx)
+        try await h.running(tx)
         let photo = try h.file("Album/photo.jpg", size: 500)
         let album = h.root.appending(path: "out/Album", directoryHint: .isDirectory)
         try FileManager.default.createDirectory(at: album.appending(path: "empty", directoryHint: .isDirectory), withIntermediateDirectories: false)

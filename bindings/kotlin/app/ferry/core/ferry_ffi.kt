@@ -814,6 +814,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_ferry_ffi_checksum_func_verification_code(
     ): Int
+    external fun uniffi_ferry_ffi_checksum_func_error_kind_code(
+    ): Int
     external fun uniffi_ferry_ffi_checksum_func_init_logging(
     ): Int
     external fun uniffi_ferry_ffi_checksum_method_ferrynode_add_address(
@@ -902,7 +904,7 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_ferry_ffi_fn_free_ferrynode(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
-    external fun uniffi_ferry_ffi_fn_constructor_ferrynode_start(`config`: RustBuffer.ByValue,`listener`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    external fun uniffi_ferry_ffi_fn_constructor_ferrynode_start(`config`: RustBuffer.ByValue,`listener`: Long,
     ): Long
     external fun uniffi_ferry_ffi_fn_method_ferrynode_add_address(`ptr`: Long,`address`: RustBuffer.ByValue,
     ): Long
@@ -995,6 +997,8 @@ internal object UniffiLib {
     external fun uniffi_ferry_ffi_fn_func_release_send_items(`items`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_ferry_ffi_fn_func_verification_code(`fingerprintA`: RustBuffer.ByValue,`fingerprintB`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_ferry_ffi_fn_func_error_kind_code(`kind`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_ferry_ffi_fn_func_init_logging(`level`: RustBuffer.ByValue,`listener`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
@@ -1129,6 +1133,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_ferry_ffi_checksum_func_verification_code() and 0xFFFF) != 38355) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_ferry_ffi_checksum_func_error_kind_code() and 0xFFFF) != 42367) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_ferry_ffi_checksum_func_init_logging() and 0xFFFF) != 50061) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1186,22 +1193,22 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_ferry_ffi_checksum_method_filesink_close_file() and 0xFFFF) != 51458) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_ferry_ffi_checksum_method_nodelistener_on_device_found() and 0xFFFF) != 17690) {
+    if ((lib.uniffi_ferry_ffi_checksum_method_nodelistener_on_device_found() and 0xFFFF) != 61182) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_ferry_ffi_checksum_method_nodelistener_on_device_updated() and 0xFFFF) != 6274) {
+    if ((lib.uniffi_ferry_ffi_checksum_method_nodelistener_on_device_updated() and 0xFFFF) != 54644) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_ferry_ffi_checksum_method_nodelistener_on_device_lost() and 0xFFFF) != 30960) {
+    if ((lib.uniffi_ferry_ffi_checksum_method_nodelistener_on_device_lost() and 0xFFFF) != 46046) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_ferry_ffi_checksum_method_nodelistener_on_request() and 0xFFFF) != 16082) {
+    if ((lib.uniffi_ferry_ffi_checksum_method_nodelistener_on_request() and 0xFFFF) != 23500) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_ferry_ffi_checksum_method_nodelistener_on_text() and 0xFFFF) != 28442) {
+    if ((lib.uniffi_ferry_ffi_checksum_method_nodelistener_on_text() and 0xFFFF) != 22664) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_ferry_ffi_checksum_method_nodelistener_on_receive() and 0xFFFF) != 6410) {
+    if ((lib.uniffi_ferry_ffi_checksum_method_nodelistener_on_receive() and 0xFFFF) != 53506) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_ferry_ffi_checksum_method_transferhandle_cancel() and 0xFFFF) != 43669) {
@@ -1210,13 +1217,13 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_ferry_ffi_checksum_method_transferhandle_is_finished() and 0xFFFF) != 47240) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_ferry_ffi_checksum_method_transferlistener_on_update() and 0xFFFF) != 39507) {
+    if ((lib.uniffi_ferry_ffi_checksum_method_transferlistener_on_update() and 0xFFFF) != 33196) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_ferry_ffi_checksum_method_loglistener_on_log() and 0xFFFF) != 53875) {
+    if ((lib.uniffi_ferry_ffi_checksum_method_loglistener_on_log() and 0xFFFF) != 29378) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_ferry_ffi_checksum_constructor_ferrynode_start() and 0xFFFF) != 4546) {
+    if ((lib.uniffi_ferry_ffi_checksum_constructor_ferrynode_start() and 0xFFFF) != 60269) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
 }
@@ -2235,20 +2242,25 @@ open class FerryNode: Disposable, AutoCloseable, FerryNodeInterface
         
     /**
      * Starts a node: loads (or makes) the identity in `config.configDir`, starts the server
-     * and, if enabled, discovery.
+     * and, if enabled, discovery. Asynchronous (Kotlin: `suspend`; Swift: `async`): the
+     * caller's thread never waits for the disk or the network.
      */
-    @Throws(FerryException::class) fun `start`(`config`: NodeConfig, `listener`: NodeListener): FerryNode {
-            return FfiConverterTypeFerryNode.lift(
-    uniffiRustCallWithError(FerryException) { _status ->
-    UniffiLib.uniffi_ferry_ffi_fn_constructor_ferrynode_start(
-    
-        
+    @Throws(FerryException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+     suspend fun `start`(`config`: NodeConfig, `listener`: NodeListener) : FerryNode {
+        return uniffiRustCallAsync(
+        UniffiLib.uniffi_ferry_ffi_fn_constructor_ferrynode_start(
         FfiConverterTypeNodeConfig.lower(`config`),
-        FfiConverterTypeNodeListener.lower(`listener`),_status)
-}
+        FfiConverterTypeNodeListener.lower(`listener`),),
+        { future, callback, continuation -> UniffiLib.ffi_ferry_ffi_rust_future_poll_u64(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_ferry_ffi_rust_future_complete_u64(future, continuation) },
+        { future -> UniffiLib.ffi_ferry_ffi_rust_future_free_u64(future) },
+        // lift function
+        { FfiConverterTypeFerryNode.lift(it) },
+        // Error FFI converter
+        FerryException.ErrorHandler,
     )
     }
-    
 
         
     }
@@ -2752,7 +2764,8 @@ public object FfiConverterTypeFileSink: FfiConverter<FileSink, Long> {
 
 
 /**
- * Receives Ferry's log lines (from Ferry's threads; return quickly).
+ * Receives Ferry's log lines (from Ferry's threads; return quickly). A line it throws on is
+ * lost, nothing else.
  */
 public interface LogListener {
     
@@ -2762,7 +2775,8 @@ public interface LogListener {
 }
 
 /**
- * Receives Ferry's log lines (from Ferry's threads; return quickly).
+ * Receives Ferry's log lines (from Ferry's threads; return quickly). A line it throws on is
+ * lost, nothing else.
  */
 open class LogListenerImpl: Disposable, AutoCloseable, LogListener
 {
@@ -2865,10 +2879,11 @@ open class LogListenerImpl: Disposable, AutoCloseable, LogListener
         }
     }
 
-    override fun `onLog`(`level`: LogLevel, `target`: kotlin.String, `message`: kotlin.String)
+    
+    @Throws(ListenerException::class)override fun `onLog`(`level`: LogLevel, `target`: kotlin.String, `message`: kotlin.String)
         = 
     callWithHandle {
-    uniffiRustCall() { _status ->
+    uniffiRustCallWithError(ListenerException) { _status ->
     UniffiLib.uniffi_ferry_ffi_fn_method_loglistener_on_log(
         it,
         
@@ -2909,7 +2924,12 @@ internal object uniffiCallbackInterfaceLogListener {
                 )
             }
             val writeReturn = { _: Unit -> Unit }
-            uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
+            uniffiTraitInterfaceCallWithError(
+                uniffiCallStatus,
+                makeCall,
+                writeReturn,
+                { e: ListenerException -> FfiConverterTypeListenerError.lower(e) }
+            )
         }
     }
 
@@ -3073,8 +3093,10 @@ public object FfiConverterTypeLogListener: FfiConverter<LogListener, Long> {
 
 
 /**
- * Events of a node, implemented by the app. Called from Ferry's threads: hand work to the
- * app's own thread (main thread, coroutine) and return quickly.
+ * Events of a node, implemented by the app. Called one at a time, in order, on a thread of
+ * their own (one per node): a slow method delays only the node's later events (progress
+ * updates waiting meanwhile are merged into the latest), never the transfer itself. A method
+ * that throws loses only that call.
  */
 public interface NodeListener {
     
@@ -3097,8 +3119,10 @@ public interface NodeListener {
 }
 
 /**
- * Events of a node, implemented by the app. Called from Ferry's threads: hand work to the
- * app's own thread (main thread, coroutine) and return quickly.
+ * Events of a node, implemented by the app. Called one at a time, in order, on a thread of
+ * their own (one per node): a slow method delays only the node's later events (progress
+ * updates waiting meanwhile are merged into the latest), never the transfer itself. A method
+ * that throws loses only that call.
  */
 open class NodeListenerImpl: Disposable, AutoCloseable, NodeListener
 {
@@ -3201,10 +3225,11 @@ open class NodeListenerImpl: Disposable, AutoCloseable, NodeListener
         }
     }
 
-    override fun `onDeviceFound`(`device`: Device)
+    
+    @Throws(ListenerException::class)override fun `onDeviceFound`(`device`: Device)
         = 
     callWithHandle {
-    uniffiRustCall() { _status ->
+    uniffiRustCallWithError(ListenerException) { _status ->
     UniffiLib.uniffi_ferry_ffi_fn_method_nodelistener_on_device_found(
         it,
         
@@ -3214,10 +3239,11 @@ open class NodeListenerImpl: Disposable, AutoCloseable, NodeListener
     
     
 
-    override fun `onDeviceUpdated`(`device`: Device)
+    
+    @Throws(ListenerException::class)override fun `onDeviceUpdated`(`device`: Device)
         = 
     callWithHandle {
-    uniffiRustCall() { _status ->
+    uniffiRustCallWithError(ListenerException) { _status ->
     UniffiLib.uniffi_ferry_ffi_fn_method_nodelistener_on_device_updated(
         it,
         
@@ -3227,10 +3253,11 @@ open class NodeListenerImpl: Disposable, AutoCloseable, NodeListener
     
     
 
-    override fun `onDeviceLost`(`device`: Device)
+    
+    @Throws(ListenerException::class)override fun `onDeviceLost`(`device`: Device)
         = 
     callWithHandle {
-    uniffiRustCall() { _status ->
+    uniffiRustCallWithError(ListenerException) { _status ->
     UniffiLib.uniffi_ferry_ffi_fn_method_nodelistener_on_device_lost(
         it,
         
@@ -3243,10 +3270,11 @@ open class NodeListenerImpl: Disposable, AutoCloseable, NodeListener
     
     /**
      * Answer with `FerryNode.answer(request.sessionId, ...)`, now or later.
-     */override fun `onRequest`(`request`: IncomingRequest)
+     */
+    @Throws(ListenerException::class)override fun `onRequest`(`request`: IncomingRequest)
         = 
     callWithHandle {
-    uniffiRustCall() { _status ->
+    uniffiRustCallWithError(ListenerException) { _status ->
     UniffiLib.uniffi_ferry_ffi_fn_method_nodelistener_on_request(
         it,
         
@@ -3256,10 +3284,11 @@ open class NodeListenerImpl: Disposable, AutoCloseable, NodeListener
     
     
 
-    override fun `onText`(`sender`: Sender, `text`: kotlin.String)
+    
+    @Throws(ListenerException::class)override fun `onText`(`sender`: Sender, `text`: kotlin.String)
         = 
     callWithHandle {
-    uniffiRustCall() { _status ->
+    uniffiRustCallWithError(ListenerException) { _status ->
     UniffiLib.uniffi_ferry_ffi_fn_method_nodelistener_on_text(
         it,
         
@@ -3270,10 +3299,11 @@ open class NodeListenerImpl: Disposable, AutoCloseable, NodeListener
     
     
 
-    override fun `onReceive`(`update`: ReceiveUpdate)
+    
+    @Throws(ListenerException::class)override fun `onReceive`(`update`: ReceiveUpdate)
         = 
     callWithHandle {
-    uniffiRustCall() { _status ->
+    uniffiRustCallWithError(ListenerException) { _status ->
     UniffiLib.uniffi_ferry_ffi_fn_method_nodelistener_on_receive(
         it,
         
@@ -3310,7 +3340,12 @@ internal object uniffiCallbackInterfaceNodeListener {
                 )
             }
             val writeReturn = { _: Unit -> Unit }
-            uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
+            uniffiTraitInterfaceCallWithError(
+                uniffiCallStatus,
+                makeCall,
+                writeReturn,
+                { e: ListenerException -> FfiConverterTypeListenerError.lower(e) }
+            )
         }
     }
     internal object `onDeviceUpdated`: UniffiCallbackInterfaceNodeListenerMethod1 {
@@ -3322,7 +3357,12 @@ internal object uniffiCallbackInterfaceNodeListener {
                 )
             }
             val writeReturn = { _: Unit -> Unit }
-            uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
+            uniffiTraitInterfaceCallWithError(
+                uniffiCallStatus,
+                makeCall,
+                writeReturn,
+                { e: ListenerException -> FfiConverterTypeListenerError.lower(e) }
+            )
         }
     }
     internal object `onDeviceLost`: UniffiCallbackInterfaceNodeListenerMethod2 {
@@ -3334,7 +3374,12 @@ internal object uniffiCallbackInterfaceNodeListener {
                 )
             }
             val writeReturn = { _: Unit -> Unit }
-            uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
+            uniffiTraitInterfaceCallWithError(
+                uniffiCallStatus,
+                makeCall,
+                writeReturn,
+                { e: ListenerException -> FfiConverterTypeListenerError.lower(e) }
+            )
         }
     }
     internal object `onRequest`: UniffiCallbackInterfaceNodeListenerMethod3 {
@@ -3346,7 +3391,12 @@ internal object uniffiCallbackInterfaceNodeListener {
                 )
             }
             val writeReturn = { _: Unit -> Unit }
-            uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
+            uniffiTraitInterfaceCallWithError(
+                uniffiCallStatus,
+                makeCall,
+                writeReturn,
+                { e: ListenerException -> FfiConverterTypeListenerError.lower(e) }
+            )
         }
     }
     internal object `onText`: UniffiCallbackInterfaceNodeListenerMethod4 {
@@ -3359,7 +3409,12 @@ internal object uniffiCallbackInterfaceNodeListener {
                 )
             }
             val writeReturn = { _: Unit -> Unit }
-            uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
+            uniffiTraitInterfaceCallWithError(
+                uniffiCallStatus,
+                makeCall,
+                writeReturn,
+                { e: ListenerException -> FfiConverterTypeListenerError.lower(e) }
+            )
         }
     }
     internal object `onReceive`: UniffiCallbackInterfaceNodeListenerMethod5 {
@@ -3371,7 +3426,12 @@ internal object uniffiCallbackInterfaceNodeListener {
                 )
             }
             val writeReturn = { _: Unit -> Unit }
-            uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
+            uniffiTraitInterfaceCallWithError(
+                uniffiCallStatus,
+                makeCall,
+                writeReturn,
+                { e: ListenerException -> FfiConverterTypeListenerError.lower(e) }
+            )
         }
     }
 
@@ -3821,7 +3881,9 @@ public object FfiConverterTypeTransferHandle: FfiConverter<TransferHandle, Long>
 
 
 /**
- * Events of one send, implemented by the app.
+ * Events of one send, implemented by the app. Called one at a time, in order, on a thread of
+ * their own (one per send): a slow listener never slows the upload (progress updates waiting
+ * meanwhile are merged into the latest), and one that throws loses only that update.
  */
 public interface TransferListener {
     
@@ -3831,7 +3893,9 @@ public interface TransferListener {
 }
 
 /**
- * Events of one send, implemented by the app.
+ * Events of one send, implemented by the app. Called one at a time, in order, on a thread of
+ * their own (one per send): a slow listener never slows the upload (progress updates waiting
+ * meanwhile are merged into the latest), and one that throws loses only that update.
  */
 open class TransferListenerImpl: Disposable, AutoCloseable, TransferListener
 {
@@ -3934,10 +3998,11 @@ open class TransferListenerImpl: Disposable, AutoCloseable, TransferListener
         }
     }
 
-    override fun `onUpdate`(`update`: SendUpdate)
+    
+    @Throws(ListenerException::class)override fun `onUpdate`(`update`: SendUpdate)
         = 
     callWithHandle {
-    uniffiRustCall() { _status ->
+    uniffiRustCallWithError(ListenerException) { _status ->
     UniffiLib.uniffi_ferry_ffi_fn_method_transferlistener_on_update(
         it,
         
@@ -3974,7 +4039,12 @@ internal object uniffiCallbackInterfaceTransferListener {
                 )
             }
             val writeReturn = { _: Unit -> Unit }
-            uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
+            uniffiTraitInterfaceCallWithError(
+                uniffiCallStatus,
+                makeCall,
+                writeReturn,
+                { e: ListenerException -> FfiConverterTypeListenerError.lower(e) }
+            )
         }
     }
 
@@ -4687,6 +4757,59 @@ public object FfiConverterTypeDeviceKind: FfiConverterRustBuffer<DeviceKind> {
 
 
 
+/**
+ * ferry-core's error kinds, exported as they are (one definition: `uniffi::remote` checks this
+ * list against core's enum at compile time). Kotlin: `ErrorKind.STORAGE_FULL`; Swift: `.storageFull`.
+ */
+
+enum class ErrorKind {
+    
+    INVALID_INPUT,
+    IO,
+    STORAGE_FULL,
+    PERMISSION_DENIED,
+    NETWORK,
+    TIMEOUT,
+    TLS,
+    FINGERPRINT_MISMATCH,
+    PIN_REQUIRED,
+    INVALID_PIN,
+    TOO_MANY_ATTEMPTS,
+    DECLINED,
+    BUSY,
+    CHECKSUM_MISMATCH,
+    PROTOCOL,
+    CANCELLED,
+    INTERNAL;
+
+    
+
+
+    companion object
+}
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeErrorKind: FfiConverterRustBuffer<ErrorKind> {
+    override fun read(buf: ByteBuffer) = try {
+        ErrorKind.values()[buf.getInt() - 1]
+    } catch (e: IndexOutOfBoundsException) {
+        throw RuntimeException("invalid enum value, something is very wrong!!", e)
+    }
+
+    override fun allocationSize(value: ErrorKind) = 4UL
+
+    override fun write(value: ErrorKind, buf: ByteBuffer) {
+        buf.putInt(value.ordinal + 1)
+    }
+}
+
+
+
+
+
 
 
 sealed class FerryException(message: String): kotlin.Exception(message) {
@@ -4697,9 +4820,19 @@ sealed class FerryException(message: String): kotlin.Exception(message) {
         class InvalidInput(message: String) : FerryException(message)
         
     /**
-     * A local file could not be read or written.
+     * A local file could not be read or written (for a reason other than the two below).
      */
         class Io(message: String) : FerryException(message)
+        
+    /**
+     * The disk (or the user's quota) is full.
+     */
+        class StorageFull(message: String) : FerryException(message)
+        
+    /**
+     * The file system refused access (permissions, a read-only file system).
+     */
+        class PermissionDenied(message: String) : FerryException(message)
         
     /**
      * The device could not be reached.
@@ -4781,19 +4914,21 @@ public object FfiConverterTypeFerryError : FfiConverterRustBuffer<FerryException
             return when(buf.getInt()) {
             1 -> FerryException.InvalidInput(FfiConverterString.read(buf))
             2 -> FerryException.Io(FfiConverterString.read(buf))
-            3 -> FerryException.Network(FfiConverterString.read(buf))
-            4 -> FerryException.Timeout(FfiConverterString.read(buf))
-            5 -> FerryException.Tls(FfiConverterString.read(buf))
-            6 -> FerryException.FingerprintMismatch(FfiConverterString.read(buf))
-            7 -> FerryException.PinRequired(FfiConverterString.read(buf))
-            8 -> FerryException.InvalidPin(FfiConverterString.read(buf))
-            9 -> FerryException.TooManyAttempts(FfiConverterString.read(buf))
-            10 -> FerryException.Declined(FfiConverterString.read(buf))
-            11 -> FerryException.Busy(FfiConverterString.read(buf))
-            12 -> FerryException.ChecksumMismatch(FfiConverterString.read(buf))
-            13 -> FerryException.Protocol(FfiConverterString.read(buf))
-            14 -> FerryException.Cancelled(FfiConverterString.read(buf))
-            15 -> FerryException.Internal(FfiConverterString.read(buf))
+            3 -> FerryException.StorageFull(FfiConverterString.read(buf))
+            4 -> FerryException.PermissionDenied(FfiConverterString.read(buf))
+            5 -> FerryException.Network(FfiConverterString.read(buf))
+            6 -> FerryException.Timeout(FfiConverterString.read(buf))
+            7 -> FerryException.Tls(FfiConverterString.read(buf))
+            8 -> FerryException.FingerprintMismatch(FfiConverterString.read(buf))
+            9 -> FerryException.PinRequired(FfiConverterString.read(buf))
+            10 -> FerryException.InvalidPin(FfiConverterString.read(buf))
+            11 -> FerryException.TooManyAttempts(FfiConverterString.read(buf))
+            12 -> FerryException.Declined(FfiConverterString.read(buf))
+            13 -> FerryException.Busy(FfiConverterString.read(buf))
+            14 -> FerryException.ChecksumMismatch(FfiConverterString.read(buf))
+            15 -> FerryException.Protocol(FfiConverterString.read(buf))
+            16 -> FerryException.Cancelled(FfiConverterString.read(buf))
+            17 -> FerryException.Internal(FfiConverterString.read(buf))
             else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
         }
         
@@ -4813,56 +4948,64 @@ public object FfiConverterTypeFerryError : FfiConverterRustBuffer<FerryException
                 buf.putInt(2)
                 Unit
             }
-            is FerryException.Network -> {
+            is FerryException.StorageFull -> {
                 buf.putInt(3)
                 Unit
             }
-            is FerryException.Timeout -> {
+            is FerryException.PermissionDenied -> {
                 buf.putInt(4)
                 Unit
             }
-            is FerryException.Tls -> {
+            is FerryException.Network -> {
                 buf.putInt(5)
                 Unit
             }
-            is FerryException.FingerprintMismatch -> {
+            is FerryException.Timeout -> {
                 buf.putInt(6)
                 Unit
             }
-            is FerryException.PinRequired -> {
+            is FerryException.Tls -> {
                 buf.putInt(7)
                 Unit
             }
-            is FerryException.InvalidPin -> {
+            is FerryException.FingerprintMismatch -> {
                 buf.putInt(8)
                 Unit
             }
-            is FerryException.TooManyAttempts -> {
+            is FerryException.PinRequired -> {
                 buf.putInt(9)
                 Unit
             }
-            is FerryException.Declined -> {
+            is FerryException.InvalidPin -> {
                 buf.putInt(10)
                 Unit
             }
-            is FerryException.Busy -> {
+            is FerryException.TooManyAttempts -> {
                 buf.putInt(11)
                 Unit
             }
-            is FerryException.ChecksumMismatch -> {
+            is FerryException.Declined -> {
                 buf.putInt(12)
                 Unit
             }
-            is FerryException.Protocol -> {
+            is FerryException.Busy -> {
                 buf.putInt(13)
                 Unit
             }
-            is FerryException.Cancelled -> {
+            is FerryException.ChecksumMismatch -> {
                 buf.putInt(14)
                 Unit
             }
-            is FerryException.Internal -> {
+            is FerryException.Protocol -> {
                 buf.putInt(15)
+                Unit
+            }
+            is FerryException.Cancelled -> {
+                buf.putInt(16)
+                Unit
+            }
+            is FerryException.Internal -> {
+                buf.putInt(17)
                 Unit
             }
         }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
@@ -4981,6 +5124,72 @@ public object FfiConverterTypeFileDestination : FfiConverterRustBuffer<FileDesti
 }
 
 
+
+
+
+
+
+/**
+ * What a listener or sink implemented by the app may throw. Any exception it throws (of this
+ * type or not) is caught: it is logged and the next event is delivered as usual.
+ */
+sealed class ListenerException: kotlin.Exception() {
+    
+    class Failed(
+        
+        val `reason`: kotlin.String
+        ) : ListenerException() {
+        override val message
+            get() = "reason=${ `reason` }"
+    }
+    
+
+    
+
+
+    companion object ErrorHandler : UniffiRustCallStatusErrorHandler<ListenerException> {
+        override fun lift(error_buf: RustBuffer.ByValue): ListenerException = FfiConverterTypeListenerError.lift(error_buf)
+    }
+
+    
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeListenerError : FfiConverterRustBuffer<ListenerException> {
+    override fun read(buf: ByteBuffer): ListenerException {
+        
+
+        return when(buf.getInt()) {
+            1 -> ListenerException.Failed(
+                FfiConverterString.read(buf),
+                )
+            else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: ListenerException): ULong {
+        return when(value) {
+            is ListenerException.Failed -> (
+                // Add the size for the Int that specifies the variant plus the size needed for all fields
+                4UL
+                + FfiConverterString.allocationSize(value.`reason`)
+            )
+        }
+    }
+
+    override fun write(value: ListenerException, buf: ByteBuffer) {
+        when(value) {
+            is ListenerException.Failed -> {
+                buf.putInt(1)
+                FfiConverterString.write(value.`reason`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+
+}
 
 
 
@@ -5705,11 +5914,12 @@ sealed class SendUpdate {
     }
     
     /**
-     * The end: it failed (declined, cancelled, network...).
+     * The end: it failed; `kind` says why (declined, cancelled, storage full...), `error` is
+     * the message for people.
      */
     data class Failed(
         val `error`: kotlin.String, 
-        val `kind`: kotlin.String) : SendUpdate()
+        val `kind`: app.ferry.core.ErrorKind) : SendUpdate()
         
     {
         
@@ -5768,7 +5978,7 @@ public object FfiConverterTypeSendUpdate : FfiConverterRustBuffer<SendUpdate>{
                 )
             9 -> SendUpdate.Failed(
                 FfiConverterString.read(buf),
-                FfiConverterString.read(buf),
+                FfiConverterTypeErrorKind.read(buf),
                 )
             else -> throw RuntimeException("invalid enum value, something is very wrong!!")
         }
@@ -5846,7 +6056,7 @@ public object FfiConverterTypeSendUpdate : FfiConverterRustBuffer<SendUpdate>{
             (
                 4UL
                 + FfiConverterString.allocationSize(value.`error`)
-                + FfiConverterString.allocationSize(value.`kind`)
+                + FfiConverterTypeErrorKind.allocationSize(value.`kind`)
             )
         }
     }
@@ -5906,7 +6116,7 @@ public object FfiConverterTypeSendUpdate : FfiConverterRustBuffer<SendUpdate>{
             is SendUpdate.Failed -> {
                 buf.putInt(9)
                 FfiConverterString.write(value.`error`, buf)
-                FfiConverterString.write(value.`kind`, buf)
+                FfiConverterTypeErrorKind.write(value.`kind`, buf)
                 Unit
             }
         }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
@@ -6358,6 +6568,21 @@ public object FfiConverterSequenceTypeSendItem: FfiConverterRustBuffer<List<Send
         
         FfiConverterString.lower(`fingerprintA`),
         FfiConverterString.lower(`fingerprintB`),_status)
+}
+    )
+    }
+    
+
+        /**
+         * The short stable name of an error kind ("storage_full", "declined"...), as the CLI's JSON
+         * output has it.
+         */ fun `errorKindCode`(`kind`: ErrorKind): kotlin.String {
+            return FfiConverterString.lift(
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_ferry_ffi_fn_func_error_kind_code(
+    
+        
+        FfiConverterTypeErrorKind.lower(`kind`),_status)
 }
     )
     }

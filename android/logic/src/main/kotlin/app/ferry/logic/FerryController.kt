@@ -18,6 +18,7 @@ import app.ferry.core.Sender
 import app.ferry.core.TransferHandle
 import app.ferry.core.TransferListener
 import app.ferry.core.TransferOutcome
+import app.ferry.core.errorKindCode
 import app.ferry.core.releaseSendItems
 import java.io.File
 import java.util.concurrent.ConcurrentHashMap
@@ -36,6 +37,7 @@ import kotlinx.coroutines.flow.update
 import kotlinx.coroutines.isActive
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.withTimeoutOrNull
+import kotlinx.coroutines.runBlocking
 
 /**
  * Ferry for an app: one node, its state as flows, and what the user can do. Pure Kotlin (no
@@ -135,7 +137,9 @@ class FerryController(
             bindAddress = network.bindAddress,
         )
         val state = try {
-            val n = FerryNode.start(config, Listener())
+            // FerryNode.start is a suspend function; this runs on the app's node thread
+            // (FerryApp.startNode), never the main thread, so waiting here blocks no UI.
+            val n = runBlocking { FerryNode.start(config, Listener()) }
             n.setFileSink(Sink())
             ferry = n
             NodeState.Running(n.fingerprint(), n.port().toInt())
@@ -402,12 +406,13 @@ class FerryController(
                     t.copy(state = state, filesDone = update.sent.toInt(), bytesDone = update.bytes.toLong())
                 }
                 is SendUpdate.Failed -> finish { t ->
-                    val state = when (update.kind) {
+                    val kind = errorKindCode(update.kind)
+                    val state = when (kind) {
                         ErrorKinds.CANCELLED -> TransferState.CANCELLED
                         ErrorKinds.DECLINED -> TransferState.DECLINED
                         else -> TransferState.FAILED
                     }
-                    t.copy(state = state, message = update.error, errorKind = update.kind)
+                    t.copy(state = state, message = update.error, errorKind = kind)
                 }
             }
         }

@@ -353,7 +353,8 @@ class FerryControllerTest {
         assertEquals("hello from the JVM", t.text)
         assertEquals("Sender", t.senderAlias)
         assertTrue(t.verified)
-        assertEquals("hello from the JVM", rx.history.value.first().text)
+        // Node events reach the controller on Ferry's event thread, after the text was answered.
+        assertEquals("hello from the JVM", rx.history.await("the text in the history") { it.isNotEmpty() }.first().text)
         assertEquals("hello from the JVM", tx.history.value.first().text)
         rx.dismissText(t.id)
         assertTrue(rx.texts.value.isEmpty())
