@@ -267,18 +267,7 @@ pub async fn connect_over(tcp: TcpStream, identity: &Identity, peer: &PeerAddr, 
             let tls = tokio::time::timeout(HANDSHAKE_TIMEOUT, connector.connect(name, tcp))
                 .await
                 .map_err(|_| Error::new(ErrorKind::Timeout, format!("{peer}: TLS handshake timed out")))?
-                .map_err(|e| {
-                    let text = e.to_string();
-                    if let Some(i) = text.find(crate::tls::FINGERPRINT_MISMATCH_TAG) {
-                        let detail = &text[i + crate::tls::FINGERPRINT_MISMATCH_TAG.len()..];
-                        Error::new(
-                            ErrorKind::FingerprintMismatch,
-                            format!("{peer}: refusing to send: not the expected device (certificate fingerprint mismatch{detail})"),
-                        )
-                    } else {
-                        Error::new(ErrorKind::Tls, format!("{peer}: TLS handshake failed: {text}"))
-                    }
-                })?;
+                .map_err(|e| crate::tls::handshake_error(peer, e))?;
             let fp = crate::tls::peer_fingerprint(tls.get_ref().1.peer_certificates());
             (Box::new(tls), fp)
         }

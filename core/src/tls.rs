@@ -124,10 +124,6 @@ impl ServerCertVerifier for PeerCertVerifier {
     handshake_signature_checks!();
 }
 
-/// Kept while callers still look for it in the handshake error's text; [`handshake_error`]
-/// decides by type instead.
-pub(crate) const FINGERPRINT_MISMATCH_TAG: &str = "fingerprint mismatch";
-
 /// The pinned-certificate check failed: the server presented another certificate than the one
 /// expected. Travels inside rustls' error as a typed value ([`fingerprint_mismatch`] finds it),
 /// so no decision depends on an error's text.
@@ -141,7 +137,7 @@ pub struct FingerprintMismatch {
 
 impl std::fmt::Display for FingerprintMismatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{FINGERPRINT_MISMATCH_TAG}: expected {}, server presented {}", self.expected, self.presented)
+        write!(f, "fingerprint mismatch: expected {}, server presented {}", self.expected, self.presented)
     }
 }
 
@@ -252,7 +248,7 @@ mod tests {
         let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
         let err = connector.connect(name.clone(), tcp).await.err().expect("the pinned handshake fails");
         let m = fingerprint_mismatch(&err).expect("a typed mismatch");
-        assert!(err.to_string().contains(FINGERPRINT_MISMATCH_TAG), "{err}");
+        assert!(crate::tls::fingerprint_mismatch(&err).is_some(), "{err}");
         assert_eq!((m.expected.as_str(), m.presented.as_str()), (wrong.as_str(), server_id.fingerprint()));
         let e = handshake_error(&addr, err);
         assert_eq!(e.kind, ErrorKind::FingerprintMismatch, "{e}");
