@@ -131,6 +131,9 @@ pub trait NodeListener: Send + Sync + 'static {
     fn destination_closed(&self, _session_id: &str, _file_id: &str, _complete: bool) {}
 }
 
+/// A listener that hears nothing (a node that only looks up or sends).
+impl NodeListener for () {}
+
 /// Where to send: a device from the list or an address (see [`Node::resolve`]).
 #[derive(Debug, Clone)]
 pub enum Target {
