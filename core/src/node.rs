@@ -557,7 +557,7 @@ impl Node {
 
     /// Where `to` (a device's alias or fingerprint prefix, or `HOST[:PORT]`) is, with
     /// `expected` the fingerprint the receiver must prove. An address (see [`is_address`]), or
-    /// anything with discovery off, is reached as an address; a name is looked for up to
+    /// anything with discovery configured off, is reached as an address; a name is looked for up to
     /// `wait` ([`Node::find`]), and when no device has it but it resolves as a host name, it is
     /// that host. With `expected`, a device found is reached only pinned to it.
     pub async fn target(&self, to: &str, expected: Option<&str>, wait: Duration) -> Result<Target> {
@@ -566,11 +566,15 @@ impl Node {
             let peer = PeerAddr::parse(to, self.cfg.protocol())?;
             Ok(Target::Address { peer, expected_fingerprint: expected.clone() })
         };
-        if is_address(to) || self.discovery.is_none() {
+        if is_address(to) || !self.cfg.discovery {
             return address(to);
         }
         match self.find(to, expected.as_deref(), wait).await {
-            Ok(d) if expected.is_some() => Ok(Target::PinnedDevice { fingerprint: d.fingerprint }),
+            Ok(d) if expected.is_some() => {
+                // The device found must have the fingerprint given (and be reachable pinned).
+                resolve_device(&d, expected.as_deref(), &self.cfg.trust)?;
+                Ok(Target::PinnedDevice { fingerprint: d.fingerprint })
+            }
             Ok(d) => Ok(Target::Device { fingerprint: d.fingerprint }),
             // Not a device nearby; perhaps a host name.
             Err(e) if e.kind == ErrorKind::InvalidInput && !e.message.contains("matches") => {
