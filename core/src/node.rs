@@ -503,14 +503,23 @@ impl Node {
         self.cfg.trust.set_address(fingerprint, address)
     }
 
-    /// Probes a favorite's saved address, pinned to its fingerprint (another device at that
-    /// address, or one that only speaks plain HTTP, is refused), and lists it.
+    /// Probes a trusted device's saved address ([`Node::set_address`]), pinned to its
+    /// fingerprint (see [`Node::probe_pinned`]), and lists it.
     pub async fn probe_favorite(&self, fingerprint: &str) -> Result<Device> {
         let d = self.cfg.trust.list().into_iter().find(|d| same_fingerprint(&d.fingerprint, fingerprint));
         let d = d.ok_or_else(|| Error::invalid(format!("not trusted: {fingerprint}")))?;
         let address = d.address.ok_or_else(|| Error::invalid(format!("no address saved for {}", short_fingerprint(&d.fingerprint))))?;
-        let peer = PeerAddr::parse(&address, Protocol::Https)?;
-        discovery::probe_and_list(&self.cfg.identity, &self.info, &self.registry, &peer, Some(&d.fingerprint), Source::Favorite, Duration::from_secs(3)).await
+        self.probe_pinned(&address, &d.fingerprint).await
+    }
+
+    /// Probes `address` (`host[:port]`, a favorite's last address) for the device with
+    /// `fingerprint` and lists it: the device must prove that fingerprint over HTTPS; another
+    /// device at that address, or one that only speaks plain HTTP, is refused with
+    /// [`ErrorKind::FingerprintMismatch`] and not listed.
+    pub async fn probe_pinned(&self, address: &str, fingerprint: &str) -> Result<Device> {
+        let fp = crate::identity::normalize_fingerprint(fingerprint)?;
+        let peer = PeerAddr::parse(address, Protocol::Https)?;
+        discovery::probe_and_list(&self.cfg.identity, &self.info, &self.registry, &peer, Some(&fp), Source::Favorite, Duration::from_secs(3)).await
     }
 
     /// Finds the device `to` names (an alias or a fingerprint prefix, see
