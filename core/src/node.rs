@@ -1,5 +1,6 @@
 //! A whole Ferry device in one object: the server (receiving), discovery and the device list,
-//! sending, trust. Apps (through the FFI crate) drive this; it reports through one listener and
+//! sending, trust, and how a target is reached ([`Node::target`], [`resolve_device`]). The CLI
+//! and the apps (through the FFI crate) assemble devices only through it ([`Role`]). Apps (through the FFI crate) drive this; it reports through one listener and
 //! takes decisions back by session id, so the answer to a request may come much later from a UI.
 
 use crate::client::PeerAddr;
@@ -30,7 +31,10 @@ pub enum Role {
     Receiver,
     /// Only finds devices (a device list, a send to a name): the server is there only so that
     /// devices answering our announcement can register, it declines every request and text
-    /// message without telling the listener; it takes `port` when free, else any port.
+    /// message without telling the listener; it takes `port` when free, else any port. It
+    /// announces and answers like a receiver (LocalSend devices only answer an announcement,
+    /// and only an answer proves a device by TLS), so other devices list it while it runs and
+    /// drop it at their next liveness check once it stopped (its port then refuses).
     Lookup,
     /// Only sends: no server and no discovery (a send to an address).
     Sender,
