@@ -1,7 +1,8 @@
 //! A whole Ferry device in one object: the server (receiving), discovery and the device list,
 //! sending, trust, and how a target is reached ([`Node::target`], [`resolve_device`]). The CLI
-//! and the apps (through the FFI crate) assemble devices only through it ([`Role`]). Apps (through the FFI crate) drive this; it reports through one listener and
-//! takes decisions back by session id, so the answer to a request may come much later from a UI.
+//! and the apps (through the FFI crate) assemble devices only through it ([`Role`]). It reports
+//! through one listener and takes decisions back by session id, so the answer to a request may
+//! come much later from a UI.
 
 use crate::client::PeerAddr;
 use crate::config::TrustStore;
