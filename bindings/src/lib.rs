@@ -318,6 +318,13 @@ impl FerryNode {
         Ok(self.node.add_address(&address).await?.into())
     }
 
+    /// Looks for the device with `fingerprint` at `address` (a favorite's last address) and
+    /// lists it. Pinned: the device must prove that fingerprint over HTTPS; another device at
+    /// that address, or one speaking only plain HTTP, is refused (`FingerprintMismatch`).
+    pub async fn probe_favorite(&self, fingerprint: String, address: String) -> Result<Device, FerryError> {
+        Ok(self.node.probe_pinned(&address, &fingerprint).await?.into())
+    }
+
     /// Answers a request from `NodeListener.onRequest`.
     pub fn answer(&self, session_id: String, decision: Decision) -> Result<(), FerryError> {
         Ok(self.node.answer(&session_id, decision.into())?)
@@ -379,6 +386,12 @@ impl FerryNode {
         Ok(self.node.untrust(&fingerprint)?)
     }
 
+    /// Saves (or with `None` forgets) the last address (`host[:port]`) of a trusted device; the
+    /// node probes it, pinned, when it starts. False if the device is not trusted.
+    pub fn set_address(&self, fingerprint: String, address: Option<String>) -> Result<bool, FerryError> {
+        Ok(self.node.set_address(&fingerprint, address)?)
+    }
+
     pub fn is_trusted(&self, fingerprint: String) -> bool {
         self.node.is_trusted(&fingerprint)
     }
@@ -415,20 +428,16 @@ impl FerryNode {
             None => None,
         };
         let cfg = node::NodeConfig {
-            trust,
-            alias: config.alias,
             device_type: config.device_kind.into(),
             device_model: config.device_model,
             port: config.port,
             bind,
             https: config.encryption,
-            receive_dir: PathBuf::from(config.receive_dir),
             pin: config.pin,
             policy: config.receive_mode.into(),
             discovery: config.discovery,
             interfaces: InterfaceFilter::new(&config.interfaces_include, &config.interfaces_exclude)?,
-            multicast_port: ferry_core::protocol::DEFAULT_PORT,
-            identity: identity.clone(),
+            ..node::NodeConfig::new(identity.clone(), trust, config.alias, PathBuf::from(config.receive_dir))
         };
         let sink = SinkSlot::default();
         let bridge = Arc::new(ListenerBridge {

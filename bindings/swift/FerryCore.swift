@@ -661,6 +661,13 @@ public protocol FerryNodeProtocol: AnyObject, Sendable {
     func port()  -> UInt16
     
     /**
+     * Looks for the device with `fingerprint` at `address` (a favorite's last address) and
+     * lists it. Pinned: the device must prove that fingerprint over HTTPS; another device at
+     * that address, or one speaking only plain HTTP, is refused (`FingerprintMismatch`).
+     */
+    func probeFavorite(fingerprint: String, address: String) async throws  -> Device
+    
+    /**
      * Announces and scans the local network; returns how many devices answered the scan.
      */
     func scan() async throws  -> UInt32
@@ -676,6 +683,12 @@ public protocol FerryNodeProtocol: AnyObject, Sendable {
      * Sends a text message; true when the receiver showed it.
      */
     func sendText(target: SendTarget, text: String, pin: String?) async throws  -> Bool
+    
+    /**
+     * Saves (or with `None` forgets) the last address (`host[:port]`) of a trusted device; the
+     * node probes it, pinned, when it starts. False if the device is not trusted.
+     */
+    func setAddress(fingerprint: String, address: String?) throws  -> Bool
     
     /**
      * Where incoming files go: `None` (the default) saves them in the receive directory.
@@ -875,6 +888,27 @@ open func port() -> UInt16  {
 }
     
     /**
+     * Looks for the device with `fingerprint` at `address` (a favorite's last address) and
+     * lists it. Pinned: the device must prove that fingerprint over HTTPS; another device at
+     * that address, or one speaking only plain HTTP, is refused (`FingerprintMismatch`).
+     */
+open func probeFavorite(fingerprint: String, address: String)async throws  -> Device  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_ferry_ffi_fn_method_ferrynode_probe_favorite(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(fingerprint),FfiConverterString.lower(address)
+                )
+            },
+            pollFunc: ffi_ferry_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_ferry_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_ferry_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeDevice_lift,
+            errorHandler: FfiConverterTypeFerryError_lift
+        )
+}
+    
+    /**
      * Announces and scans the local network; returns how many devices answered the scan.
      */
 open func scan()async throws  -> UInt32  {
@@ -928,6 +962,21 @@ open func sendText(target: SendTarget, text: String, pin: String?)async throws  
             liftFunc: FfiConverterBool.lift,
             errorHandler: FfiConverterTypeFerryError_lift
         )
+}
+    
+    /**
+     * Saves (or with `None` forgets) the last address (`host[:port]`) of a trusted device; the
+     * node probes it, pinned, when it starts. False if the device is not trusted.
+     */
+open func setAddress(fingerprint: String, address: String?)throws  -> Bool  {
+    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeFerryError_lift) {
+        uniffiCallStatus in
+    uniffi_ferry_ffi_fn_method_ferrynode_set_address(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(fingerprint),
+        FfiConverterOptionString.lower(address),uniffiCallStatus
+    )
+})
 }
     
     /**
@@ -4910,6 +4959,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_ferry_ffi_checksum_method_ferrynode_port() != 60457) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_ferry_ffi_checksum_method_ferrynode_probe_favorite() != 35957) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_ferry_ffi_checksum_method_ferrynode_scan() != 27567) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -4917,6 +4969,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ferry_ffi_checksum_method_ferrynode_send_text() != 12006) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ferry_ffi_checksum_method_ferrynode_set_address() != 38085) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ferry_ffi_checksum_method_ferrynode_set_file_sink() != 21751) {

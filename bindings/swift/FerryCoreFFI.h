@@ -405,6 +405,11 @@ int8_t uniffi_ferry_ffi_fn_method_ferrynode_is_trusted(uint64_t ptr, RustBuffer 
 uint16_t uniffi_ferry_ffi_fn_method_ferrynode_port(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_METHOD_FERRYNODE_PROBE_FAVORITE
+#define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_METHOD_FERRYNODE_PROBE_FAVORITE
+uint64_t uniffi_ferry_ffi_fn_method_ferrynode_probe_favorite(uint64_t ptr, RustBuffer fingerprint, RustBuffer address
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_METHOD_FERRYNODE_SCAN
 #define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_METHOD_FERRYNODE_SCAN
 uint64_t uniffi_ferry_ffi_fn_method_ferrynode_scan(uint64_t ptr
@@ -418,6 +423,11 @@ uint64_t uniffi_ferry_ffi_fn_method_ferrynode_send_files(uint64_t ptr, RustBuffe
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_METHOD_FERRYNODE_SEND_TEXT
 #define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_METHOD_FERRYNODE_SEND_TEXT
 uint64_t uniffi_ferry_ffi_fn_method_ferrynode_send_text(uint64_t ptr, RustBuffer target, RustBuffer text, RustBuffer pin
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_METHOD_FERRYNODE_SET_ADDRESS
+#define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_METHOD_FERRYNODE_SET_ADDRESS
+int8_t uniffi_ferry_ffi_fn_method_ferrynode_set_address(uint64_t ptr, RustBuffer fingerprint, RustBuffer address, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_METHOD_FERRYNODE_SET_FILE_SINK
@@ -949,6 +959,12 @@ uint16_t uniffi_ferry_ffi_checksum_method_ferrynode_port(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_METHOD_FERRYNODE_PROBE_FAVORITE
+#define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_METHOD_FERRYNODE_PROBE_FAVORITE
+uint16_t uniffi_ferry_ffi_checksum_method_ferrynode_probe_favorite(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_METHOD_FERRYNODE_SCAN
 #define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_METHOD_FERRYNODE_SCAN
 uint16_t uniffi_ferry_ffi_checksum_method_ferrynode_scan(void
@@ -964,6 +980,12 @@ uint16_t uniffi_ferry_ffi_checksum_method_ferrynode_send_files(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_METHOD_FERRYNODE_SEND_TEXT
 #define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_METHOD_FERRYNODE_SEND_TEXT
 uint16_t uniffi_ferry_ffi_checksum_method_ferrynode_send_text(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_METHOD_FERRYNODE_SET_ADDRESS
+#define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_METHOD_FERRYNODE_SET_ADDRESS
+uint16_t uniffi_ferry_ffi_checksum_method_ferrynode_set_address(void
     
 );
 #endif

@@ -6,17 +6,16 @@ mod output;
 use clap::{Args, Parser, Subcommand};
 use ferry_core::client::PeerAddr;
 use ferry_core::config::{default_config_dir, Settings, TrustStore};
-use ferry_core::discovery::{DeviceRegistry, RegisteringHandler};
+use ferry_core::discovery::interfaces::is_link_local_v6;
 use ferry_core::identity::{normalize_fingerprint, Identity};
-use ferry_core::node::{resolve_address, resolve_device};
+use ferry_core::node::{is_address, Node, NodeConfig, Role, Target};
 use ferry_core::protocol::{DeviceType, Protocol, DEFAULT_PORT};
 use ferry_core::send::{self, Selection, SendOptions};
-use ferry_core::server::{self, ReceivePolicy, ServerOptions};
-use ferry_core::storage::ReceiveDir;
+use ferry_core::server::ReceivePolicy;
 use ferry_core::{Error, ErrorKind};
 use output::Output;
 use std::io::IsTerminal;
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -169,6 +168,7 @@ fn exit_code(kind: ErrorKind) -> u8 {
         ErrorKind::Busy => 7,
         ErrorKind::Cancelled => 8,
         ErrorKind::ChecksumMismatch | ErrorKind::Protocol => 9,
+        // Local failures (Io, StorageFull, PermissionDenied, Internal) and kinds added later.
         _ => 1,
     }
 }
@@ -201,13 +201,9 @@ fn main() -> ExitCode {
     }
 }
 
-struct Node {
-    dir: PathBuf,
-    identity: Identity,
-    settings: Settings,
-}
-
-fn open_node(config_dir: Option<PathBuf>, alias: Option<&str>) -> Result<Node, Error> {
+/// This device as the configuration folder describes it (identity, trusted devices, the alias,
+/// saved when `alias` is given), as a receiver into `receive_dir`.
+fn node_config(config_dir: Option<PathBuf>, alias: Option<&str>, receive_dir: PathBuf) -> Result<NodeConfig, Error> {
     let dir = config_dir.unwrap_or_else(default_config_dir);
     let identity = Identity::load_or_create(&dir)?;
     let mut settings = Settings::load_or_create(&dir)?;
@@ -217,7 +213,11 @@ fn open_node(config_dir: Option<PathBuf>, alias: Option<&str>) -> Result<Node, E
             settings.save(&dir)?;
         }
     }
-    Ok(Node { dir, identity, settings })
+    let trust = Arc::new(TrustStore::open(&dir)?);
+    let mut cfg = NodeConfig::new(identity, trust, settings.alias, receive_dir);
+    cfg.device_type = device_type();
+    cfg.device_model = device_model();
+    Ok(cfg)
 }
 
 /// `desktop` where a display exists, else `headless`.
@@ -274,10 +274,7 @@ async fn run(cli: Cli, out: Output) -> Result<u8, Error> {
         Command::Receive(args) => receive(cli.config_dir, args, out).await,
         Command::Send(args) => send_cmd(cli.config_dir, args, out).await,
         Command::Text(args) => text_cmd(cli.config_dir, args, out).await,
-        Command::Devices(args) => {
-            let node = open_node(cli.config_dir, None)?;
-            discover::devices_cmd(node, args, out).await
-        }
+        Command::Devices(args) => discover::devices_cmd(node_config(cli.config_dir, None, std::env::temp_dir())?, args, out).await,
     }
 }
 
@@ -290,145 +287,87 @@ fn default_receive_dir() -> PathBuf {
 }
 
 async fn receive(config_dir: Option<PathBuf>, args: ReceiveArgs, out: Output) -> Result<u8, Error> {
-    let node = open_node(config_dir, args.alias.as_deref())?;
-    let receive_dir = ReceiveDir::new(&args.dir.clone().unwrap_or_else(default_receive_dir))?;
-    let trust = Arc::new(TrustStore::open(&node.dir)?);
-    let protocol = if args.http { Protocol::Http } else { Protocol::Https };
-    let policy = if args.yes {
+    let mut cfg = node_config(config_dir, args.alias.as_deref(), args.dir.clone().unwrap_or_else(default_receive_dir))?;
+    args.discovery.apply(&mut cfg)?;
+    cfg.policy = if args.yes {
         ReceivePolicy::AcceptAll
     } else if args.trusted_only {
         ReceivePolicy::TrustedOnly
     } else {
         ReceivePolicy::Ask
     };
-    if let Some(pin) = &args.pin {
-        if pin.is_empty() {
-            return Err(Error::invalid("the PIN must not be empty"));
-        }
-    }
-    let info = ferry_core::device_info(&node.settings.alias, device_type(), &device_model(), node.identity.fingerprint(), args.port, protocol);
-    let bind = SocketAddr::new(args.bind.unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED)), args.port);
-    let opts = ServerOptions {
-        identity: node.identity.clone(),
-        info,
-        bind,
-        https: !args.http,
-        receive_dir: receive_dir.clone(),
-        pin: args.pin.clone(),
-        policy,
-        trust,
-        verify_checksums: !args.no_verify,
-    };
-    let interactive = policy != ReceivePolicy::AcceptAll && std::io::stdin().is_terminal();
-    let handler = Arc::new(output::ReceiveUi::new(out.clone(), args.once, interactive));
-    let registry = Arc::new(DeviceRegistry::new(node.identity.fingerprint()));
-    let server_handler: Arc<dyn server::ReceiveHandler> = Arc::new(RegisteringHandler { inner: handler.clone(), registry: registry.clone() });
-    let server = server::start(opts.clone(), server_handler).await?;
-    let addrs: Vec<IpAddr> = ferry_core::net::interface_addrs()
-        .into_iter()
-        .filter(|a| !a.loopback && !matches!(a.addr, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80))
-        .map(|a| a.addr)
-        .collect();
-    out.receiving(&node.settings.alias, node.identity.fingerprint(), server.local_addr().port(), protocol, &addrs, receive_dir.root(), args.pin.is_some());
-    let mut info = opts.info.clone();
-    info.port = Some(server.local_addr().port());
-    // A receiver bound to one address announces only there; one bound to loopback cannot be
-    // reached from other devices, so it does not announce at all.
-    let mut dargs = args.discovery.clone();
-    match args.bind {
-        Some(ip) if ip.is_loopback() => dargs.no_discovery = true,
-        Some(ip) if !ip.is_unspecified() => dargs.interface = vec![ip.to_string()],
-        _ => {}
-    }
-    let discovery = match dargs.options(&node, &info, &opts.trust)? {
-        Some(dopts) => {
-            let mut events = registry.subscribe();
-            let d = ferry_core::discovery::start(dopts, registry.clone());
-            out.discovering(&d.interfaces(), server.local_addr().port(), 0.0);
-            let (mut changes, out2, port) = (d.watch_interfaces(), out.clone(), server.local_addr().port());
-            changes.mark_unchanged();
-            tokio::spawn(async move {
-                while changes.changed().await.is_ok() {
-                    let now = changes.borrow_and_update().clone();
-                    out2.discovering(&now, port, 0.0);
-                }
-            });
-            let (out, started) = (out.clone(), std::time::Instant::now());
-            tokio::spawn(async move {
-                loop {
-                    match events.recv().await {
-                        Ok(ev) => out.device_event(&ev, started.elapsed()),
-                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                        Err(_) => break,
-                    }
-                }
-            });
-            Some(d)
-        }
-        None => None,
-    };
-    let result = tokio::select! {
-        _ = tokio::signal::ctrl_c() => {
-            if server.busy() {
-                out.line("Cancelling the running transfer.");
+    (cfg.port, cfg.bind, cfg.https, cfg.pin, cfg.verify_checksums) = (args.port, args.bind, !args.http, args.pin.clone(), !args.no_verify);
+    let interactive = cfg.policy != ReceivePolicy::AcceptAll && std::io::stdin().is_terminal();
+    // Device events are shown while discovery runs (it does not for a receiver bound to loopback).
+    let show_devices = cfg.discovery && !args.bind.is_some_and(|ip| ip.is_loopback());
+    let (answers_tx, mut answers) = tokio::sync::mpsc::unbounded_channel();
+    let ui = Arc::new(output::ReceiveUi::new(out.clone(), args.once, interactive, show_devices, answers_tx));
+    let (alias, protocol) = (cfg.alias.clone(), if args.http { Protocol::Http } else { Protocol::Https });
+    let node = Node::start(cfg, ui.clone()).await?;
+    let addrs: Vec<IpAddr> = ferry_core::net::interface_addrs().into_iter().filter(|a| !a.loopback && !is_link_local_v6(&a.addr)).map(|a| a.addr).collect();
+    out.receiving(&alias, node.fingerprint(), node.port(), protocol, &addrs, node.receive_dir(), args.pin.is_some());
+    if let Some(mut changes) = node.watch_interfaces() {
+        let (out, port) = (out.clone(), node.port());
+        out.discovering(&node.interfaces(), port, 0.0);
+        changes.mark_unchanged();
+        tokio::spawn(async move {
+            while changes.changed().await.is_ok() {
+                let now = changes.borrow_and_update().clone();
+                out.discovering(&now, port, 0.0);
             }
-            server.shutdown();
-            Ok(130)
-        }
-        _ = handler.done() => {
-            server.shutdown();
-            Ok(0)
+        });
+    }
+    let code = loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {
+                if node.busy() {
+                    out.line("Cancelling the running transfer.");
+                }
+                break 130;
+            }
+            _ = ui.done() => break 0,
+            Some((session_id, decision)) = answers.recv() => {
+                // An answer to a request that closed meanwhile has nobody to go to.
+                let _ = node.answer(&session_id, decision);
+            }
         }
     };
-    if let Some(d) = discovery {
-        d.stop();
-    }
-    result
+    node.stop();
+    Ok(code)
 }
 
-/// Resolves `--to` (and `--fingerprint`) by the rule in core ([`resolve_device`],
-/// [`resolve_address`]): a pinned receiver is reached only over HTTPS with its certificate
-/// checked, whatever a sighting or `--http` says.
-async fn send_options(node: &Node, target: &TargetArgs, out: &Output) -> Result<SendOptions, Error> {
-    let protocol = if target.http { Protocol::Http } else { Protocol::Https };
-    let expected = match &target.fingerprint {
-        Some(fp) => Some(normalize_fingerprint(fp)?),
-        None => None,
-    };
+/// Where `--to` (and `--fingerprint`) lead, by [`Node::target`] and [`Node::send_options`]: a
+/// name is looked for by a lookup node, an address needs none; a pinned receiver is reached
+/// only over HTTPS with its certificate checked, whatever a sighting or `--http` says.
+async fn send_options(config_dir: Option<PathBuf>, target: &TargetArgs, out: &Output) -> Result<SendOptions, Error> {
+    let expected = target.fingerprint.as_deref().map(normalize_fingerprint).transpose()?;
     if target.http && expected.is_some() {
         return Err(Error::new(
             ErrorKind::FingerprintMismatch,
             "refusing to send: --fingerprint pins the receiver's certificate, and plain HTTP (--http) has none to check; leave out --http",
         ));
     }
-    let route = if discover::is_address(&target.to) || target.discovery.no_discovery {
-        resolve_address(PeerAddr::parse(&target.to, protocol)?, expected)?
-    } else {
-        if !(target.find_timeout > 0.0 && target.find_timeout <= 600.0) {
-            return Err(Error::invalid("--find-timeout must be between 0 and 600 seconds"));
+    let mut cfg = node_config(config_dir, target.alias.as_deref(), std::env::temp_dir())?;
+    target.discovery.apply(&mut cfg)?;
+    cfg.https = !target.http;
+    let by_name = !is_address(&target.to) && !target.discovery.no_discovery;
+    cfg.role = if by_name { Role::Lookup } else { Role::Sender };
+    if by_name && !(target.find_timeout > 0.0 && target.find_timeout <= 600.0) {
+        return Err(Error::invalid("--find-timeout must be between 0 and 600 seconds"));
+    }
+    let node = Node::start(cfg, Arc::new(())).await?;
+    if by_name {
+        out.looking_for(&target.to);
+    }
+    let to = node.target(&target.to, expected.as_deref(), std::time::Duration::from_secs_f64(target.find_timeout)).await?;
+    let opts = node.send_options(&to, target.pin.clone())?;
+    if let Target::Device { fingerprint } | Target::PinnedDevice { fingerprint } = &to {
+        if let Some(d) = node.device(fingerprint) {
+            out.target_found(&d);
         }
-        let wait = std::time::Duration::from_secs_f64(target.find_timeout);
-        let trust = TrustStore::open(&node.dir)?;
-        match discover::find_device(node, &target.to, &target.discovery, protocol, wait, expected.as_deref(), &trust, out).await {
-            Ok(device) => {
-                let route = resolve_device(&device, expected.as_deref(), &trust)?;
-                out.target_found(&device);
-                route
-            }
-            // Not a device nearby; perhaps a host name.
-            Err(e) if e.kind == ErrorKind::InvalidInput && e.detail != Some(ferry_core::error::Detail::AmbiguousDevice) => {
-                let candidate = PeerAddr::parse(&target.to, protocol)?;
-                if tokio::net::lookup_host((candidate.host.as_str(), candidate.port)).await.is_ok() {
-                    resolve_address(candidate, expected)?
-                } else {
-                    return Err(e);
-                }
-            }
-            Err(e) => return Err(e),
-        }
-    };
-    let info = ferry_core::device_info(&node.settings.alias, device_type(), &device_model(), node.identity.fingerprint(), DEFAULT_PORT, route.peer.protocol);
-    Ok(SendOptions::new(node.identity.clone(), info, route.peer, route.expected_fingerprint, target.pin.clone()))
+    }
+    node.stop();
+    Ok(opts)
 }
 
 /// Runs `attempt`, asking for a PIN on a terminal when the receiver wants one (3 tries).
@@ -454,8 +393,7 @@ where
 }
 
 async fn send_cmd(config_dir: Option<PathBuf>, args: SendArgs, out: Output) -> Result<u8, Error> {
-    let node = open_node(config_dir, args.target.alias.as_deref())?;
-    let mut opts = send_options(&node, &args.target, &out).await?;
+    let mut opts = send_options(config_dir, &args.target, &out).await?;
     opts.parallel = args.parallel;
     if args.checksum {
         opts.checksums = send::Checksums::Always;
@@ -489,8 +427,7 @@ async fn send_cmd(config_dir: Option<PathBuf>, args: SendArgs, out: Output) -> R
 }
 
 async fn text_cmd(config_dir: Option<PathBuf>, args: TextArgs, out: Output) -> Result<u8, Error> {
-    let node = open_node(config_dir, args.target.alias.as_deref())?;
-    let opts = send_options(&node, &args.target, &out).await?;
+    let opts = send_options(config_dir, &args.target, &out).await?;
     let shown = with_pin_prompt(opts, &out, |o| {
         let (msg, out) = (args.message.clone(), out.clone());
         async move { send::send_text(&o, &msg, &move |e| out.send_event_line(&e)).await }

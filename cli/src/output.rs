@@ -7,11 +7,12 @@ use ferry_core::display::{escape, escape_text, is_format};
 use ferry_core::identity::short_fingerprint;
 use ferry_core::protocol::{FileDto, Protocol};
 use ferry_core::send::{Selection, SendEvent, SendObserver, SendReport};
-use ferry_core::server::{Decision, DecisionReply, IncomingRequest, ReceiveEvent, ReceiveHandler, SenderInfo, SessionOutcome};
+use ferry_core::node::NodeListener;
+use ferry_core::server::{Decision, IncomingRequest, ReceiveEvent, SenderInfo, SessionOutcome};
 use ferry_core::Error;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, Write};
 use std::net::IpAddr;
 use std::path::Path;
@@ -452,7 +453,8 @@ impl SendObserver for SendUi {
     }
 }
 
-/// The receiver's side of the CLI: prompts, progress, summaries.
+/// The receiver's side of the CLI: prompts, progress, summaries, the devices found. Answers go
+/// to `answers` (session id and decision), for the node to take.
 pub struct ReceiveUi {
     out: Output,
     once: bool,
@@ -460,6 +462,9 @@ pub struct ReceiveUi {
     done: tokio::sync::Notify,
     progress: Progress,
     prompter: Arc<Prompter>,
+    answers: tokio::sync::mpsc::UnboundedSender<(String, Decision)>,
+    /// Print device events (discovery runs); with the time since the start.
+    devices: Option<Instant>,
 }
 
 /// How a request prompt ended.
@@ -489,12 +494,17 @@ struct PromptState {
     answer: Option<String>,
     /// The request on screen closed.
     closed: bool,
+    /// Requests that closed recently, perhaps before their prompt was shown.
+    closed_ids: VecDeque<String>,
 }
+
+/// How many closed requests [`PromptState::closed_ids`] remembers.
+const CLOSED_REMEMBERED: usize = 32;
 
 impl Prompter {
     /// Shows the request (`show` prints it and the question) and waits for its answer, for the
-    /// end of input, or for the request to close (`reply` closed, or [`Prompter::close`]).
-    fn ask(self: &Arc<Self>, session_id: &str, show: impl FnOnce(), reply: &DecisionReply) -> PromptEnd {
+    /// end of input, or for the request to close ([`Prompter::close`], now or before).
+    fn ask(self: &Arc<Self>, session_id: &str, show: impl FnOnce()) -> PromptEnd {
         self.start_reader();
         let mut st = self.state.lock().unwrap();
         // Stamped before printing: a line read once the prompt is (being) shown answers it.
@@ -511,7 +521,8 @@ impl Prompter {
                 // Another prompt took the screen: this one is no longer answerable.
                 return PromptEnd::Withdrawn;
             }
-            if st.closed || reply.is_closed() {
+            if st.closed || st.closed_ids.iter().any(|id| id == session_id) {
+                st.closed_ids.retain(|id| id != session_id);
                 st.shown = None;
                 return PromptEnd::Withdrawn;
             }
@@ -539,6 +550,10 @@ impl Prompter {
     /// The request `session_id` closed: its prompt, if on screen, ends.
     fn close(&self, session_id: &str) {
         let mut st = self.state.lock().unwrap();
+        if st.closed_ids.len() >= CLOSED_REMEMBERED {
+            st.closed_ids.pop_front();
+        }
+        st.closed_ids.push_back(session_id.to_string());
         if st.shown.as_ref().is_some_and(|(id, _)| id == session_id) {
             st.closed = true;
             self.changed.notify_all();
@@ -569,14 +584,16 @@ impl Prompter {
 }
 
 impl ReceiveUi {
-    pub fn new(out: Output, once: bool, interactive: bool) -> ReceiveUi {
+    /// `devices`: whether device events are printed (discovery runs).
+    pub fn new(out: Output, once: bool, interactive: bool, devices: bool, answers: tokio::sync::mpsc::UnboundedSender<(String, Decision)>) -> ReceiveUi {
         let prompter: Arc<Prompter> = Arc::default();
         // Read standard input from the start when requests may be asked there, so that what was
         // typed (or piped) before a prompt is seen as such and answers nothing.
         if interactive || !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
             prompter.start_reader();
         }
-        ReceiveUi { out, once, interactive, done: tokio::sync::Notify::new(), progress: Progress::default(), prompter }
+        let devices = devices.then(Instant::now);
+        ReceiveUi { out, once, interactive, done: tokio::sync::Notify::new(), progress: Progress::default(), prompter, answers, devices }
     }
 
     /// Resolves when `--once` is set and the first transfer ended.
@@ -643,11 +660,16 @@ fn message_lines(text: &str) -> String {
     out.join("\n")
 }
 
-impl ReceiveHandler for ReceiveUi {
-    fn on_request(&self, request: IncomingRequest, reply: DecisionReply) {
+impl ReceiveUi {
+    fn on_request(&self, request: IncomingRequest) {
         let out = self.out.clone();
         let ask = self.interactive || !std::io::IsTerminal::is_terminal(&std::io::stdin());
         let prompter = self.prompter.clone();
+        let answers = self.answers.clone();
+        let id = request.session_id.clone();
+        let reply = move |decision| {
+            let _ = answers.send((id.clone(), decision));
+        };
         std::thread::spawn(move || {
             let show = || {
                 if out.json {
@@ -670,12 +692,12 @@ impl ReceiveHandler for ReceiveUi {
             };
             if !ask {
                 show();
-                reply.send(Decision::Decline);
+                reply(Decision::Decline);
                 return;
             }
-            match prompter.ask(&request.session_id, show, &reply) {
-                PromptEnd::Answer(a) if matches!(a.to_ascii_lowercase().as_str(), "y" | "yes") => reply.send(Decision::AcceptAll),
-                PromptEnd::Answer(_) | PromptEnd::NoInput => reply.send(Decision::Decline),
+            match prompter.ask(&request.session_id, show) {
+                PromptEnd::Answer(a) if matches!(a.to_ascii_lowercase().as_str(), "y" | "yes") => reply(Decision::AcceptAll),
+                PromptEnd::Answer(_) | PromptEnd::NoInput => reply(Decision::Decline),
                 PromptEnd::Withdrawn => {
                     if out.json {
                         out.event(json!({"event": "request_withdrawn", "sessionId": request.session_id}));
@@ -788,5 +810,22 @@ impl ReceiveHandler for ReceiveUi {
                 }
             }
         }
+    }
+}
+
+impl NodeListener for ReceiveUi {
+    fn on_device(&self, event: DiscoveryEvent) {
+        if let Some(started) = self.devices {
+            self.out.device_event(&event, started.elapsed());
+        }
+    }
+    fn on_request(&self, request: IncomingRequest) {
+        ReceiveUi::on_request(self, request)
+    }
+    fn on_text(&self, sender: SenderInfo, text: String) {
+        ReceiveUi::on_text(self, &sender, &text)
+    }
+    fn on_receive(&self, event: ReceiveEvent) {
+        ReceiveUi::on_event(self, event)
     }
 }

@@ -1,13 +1,15 @@
 //! A whole Ferry device in one object: the server (receiving), discovery and the device list,
-//! sending, trust. Apps (through the FFI crate) drive this; it reports through one listener and
-//! takes decisions back by session id, so the answer to a request may come much later from a UI.
+//! sending, trust, and how a target is reached ([`Node::target`], [`resolve_device`]). The CLI
+//! and the apps (through the FFI crate) assemble devices only through it ([`Role`]). It reports
+//! through one listener and takes decisions back by session id, so the answer to a request may
+//! come much later from a UI.
 
 use crate::client::PeerAddr;
 use crate::config::TrustStore;
 use crate::discovery::{self, Device, DeviceRegistry, Discovery, DiscoveryEvent, DiscoveryOptions, InterfaceFilter, Sighting, Source};
 use crate::error::{Error, ErrorKind, Result};
 use crate::identity::{same_fingerprint, short_fingerprint, verification_code, Identity, VerificationCode};
-use crate::protocol::{DeviceInfo, DeviceType, FileDto, Protocol};
+use crate::protocol::{DeviceInfo, DeviceType, FileDto, Protocol, DEFAULT_PORT};
 use crate::send::{self, Selection, SendObserver, SendOptions, SendReport};
 use crate::server::{self, Decision, DecisionReply, IncomingRequest, ReceiveEvent, ReceiveHandler, ReceivePolicy, SenderInfo, ServerHandle, ServerOptions};
 use crate::storage::ReceiveDir;
@@ -22,7 +24,24 @@ use tokio_util::sync::CancellationToken;
 /// time, so more than one only happens with text messages racing).
 const MAX_PENDING: usize = 16;
 
-/// How a node runs.
+/// What a node is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// A device others send to: the server takes requests (answered through the listener) and,
+    /// with discovery on, announces and answers announcements.
+    Receiver,
+    /// Only finds devices (a device list, a send to a name): the server is there only so that
+    /// devices answering our announcement can register, it declines every request and text
+    /// message without telling the listener; it takes `port` when free, else any port. It
+    /// announces and answers like a receiver (LocalSend devices only answer an announcement,
+    /// and only an answer proves a device by TLS), so other devices list it while it runs and
+    /// drop it at their next liveness check once it stopped (its port then refuses).
+    Lookup,
+    /// Only sends: no server and no discovery (a send to an address).
+    Sender,
+}
+
+/// How a node runs. [`NodeConfig::new`] gives the defaults.
 #[derive(Clone)]
 pub struct NodeConfig {
     pub identity: Identity,
@@ -30,20 +49,72 @@ pub struct NodeConfig {
     pub alias: String,
     pub device_type: DeviceType,
     pub device_model: String,
+    pub role: Role,
     /// TCP port of the server (0: any free port).
     pub port: u16,
-    /// Address to listen on (default: every address).
+    /// Address to listen on (default: every address). A node bound to one address announces
+    /// only there; one bound to loopback cannot be reached from other devices, so it runs
+    /// without discovery.
     pub bind: Option<IpAddr>,
     /// HTTPS (default) or plain HTTP.
     pub https: bool,
     pub receive_dir: PathBuf,
     pub pin: Option<String>,
     pub policy: ReceivePolicy,
+    /// Check the checksums senders give for received files (default on).
+    pub verify_checksums: bool,
     /// Announce, answer and scan; with `false` only addresses given to `add_address` are found.
     pub discovery: bool,
     pub interfaces: InterfaceFilter,
     /// Multicast UDP port (LocalSend's 53317 by default).
     pub multicast_port: u16,
+    /// Addresses (`host[:port]`) to probe at start, as the user gave them.
+    pub manual: Vec<String>,
+    /// Scan the local network when multicast finds nothing.
+    pub auto_scan: bool,
+    /// TCP port that scans probe.
+    pub scan_port: u16,
+    /// Also use IPv6 for discovery.
+    pub ipv6: bool,
+    /// Devices not heard of for this long get a liveness check; `None` turns checks off.
+    pub refresh_interval: Option<Duration>,
+}
+
+impl NodeConfig {
+    /// A receiver on LocalSend's port with HTTPS, discovery on, asking about every request.
+    pub fn new(identity: Identity, trust: Arc<TrustStore>, alias: impl Into<String>, receive_dir: impl Into<PathBuf>) -> NodeConfig {
+        NodeConfig {
+            identity,
+            trust,
+            alias: alias.into(),
+            device_type: DeviceType::Desktop,
+            device_model: String::new(),
+            role: Role::Receiver,
+            port: DEFAULT_PORT,
+            bind: None,
+            https: true,
+            receive_dir: receive_dir.into(),
+            pin: None,
+            policy: ReceivePolicy::Ask,
+            verify_checksums: true,
+            discovery: true,
+            interfaces: InterfaceFilter::default(),
+            multicast_port: DEFAULT_PORT,
+            manual: Vec::new(),
+            auto_scan: true,
+            scan_port: DEFAULT_PORT,
+            ipv6: true,
+            refresh_interval: Some(Duration::from_secs(10)),
+        }
+    }
+
+    fn protocol(&self) -> Protocol {
+        if self.https {
+            Protocol::Https
+        } else {
+            Protocol::Http
+        }
+    }
 }
 
 /// What a node tells its app.
@@ -65,10 +136,16 @@ pub trait NodeListener: Send + Sync + 'static {
     fn destination_closed(&self, _session_id: &str, _file_id: &str, _complete: bool) {}
 }
 
+/// A listener that hears nothing (a node that only looks up or sends).
+impl NodeListener for () {}
+
 /// Where to send: a device from the list or an address (see [`Node::resolve`]).
 #[derive(Debug, Clone)]
 pub enum Target {
     Device { fingerprint: String },
+    /// A device from the list that the user named together with its fingerprint: reached only
+    /// pinned to it, whatever a sighting says.
+    PinnedDevice { fingerprint: String },
     Address { peer: PeerAddr, expected_fingerprint: Option<String> },
 }
 
@@ -140,7 +217,42 @@ pub fn resolve_address(peer: PeerAddr, expected: Option<String>) -> Result<Route
     }
 }
 
+/// Discovery for a node announcing `info`: `None` when bound to loopback (nobody else could
+/// reach it); a node bound to one address uses only that address.
+fn discovery_options(cfg: &NodeConfig, info: &DeviceInfo, manual: Vec<PeerAddr>) -> Option<DiscoveryOptions> {
+    let mut o = DiscoveryOptions::new(cfg.identity.clone(), info.clone());
+    o.interfaces = cfg.interfaces.clone();
+    match cfg.bind {
+        Some(ip) if ip.is_loopback() => return None,
+        Some(ip) if !ip.is_unspecified() => o.interfaces = cfg.interfaces.only(ip),
+        _ => {}
+    }
+    o.multicast_port = cfg.multicast_port;
+    o.scan_port = cfg.scan_port;
+    o.auto_scan = cfg.auto_scan;
+    o.ipv6 = cfg.ipv6;
+    o.refresh_interval = cfg.refresh_interval.map(|d| d.max(Duration::from_secs(1)));
+    o.manual = manual;
+    o.favorites = discovery::favorites(&cfg.trust);
+    Some(o)
+}
+
+/// True when `to` names an address (an IP literal, `localhost`, or anything with a port)
+/// rather than a device.
+pub fn is_address(to: &str) -> bool {
+    let t = to.trim();
+    if t.parse::<IpAddr>().is_ok() || t.starts_with('[') || t.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    match t.rsplit_once(':') {
+        Some((host, port)) => !host.is_empty() && port.parse::<u16>().is_ok(),
+        None => false,
+    }
+}
+
 struct Handler {
+    /// A lookup's server: every request and text message is declined, the listener not told.
+    lookup: bool,
     registry: Arc<DeviceRegistry>,
     pending: Arc<Mutex<HashMap<String, DecisionReply>>>,
     listener: Arc<dyn NodeListener>,
@@ -148,6 +260,10 @@ struct Handler {
 
 impl ReceiveHandler for Handler {
     fn on_request(&self, request: IncomingRequest, reply: DecisionReply) {
+        if self.lookup {
+            reply.send(Decision::Decline);
+            return;
+        }
         {
             let mut pending = self.pending.lock().unwrap();
             if pending.len() >= MAX_PENDING {
@@ -159,7 +275,9 @@ impl ReceiveHandler for Handler {
         self.listener.on_request(request);
     }
     fn on_text(&self, sender: &SenderInfo, text: &str) {
-        self.listener.on_text(sender.clone(), text.to_string());
+        if !self.lookup {
+            self.listener.on_text(sender.clone(), text.to_string());
+        }
     }
     fn on_event(&self, event: ReceiveEvent) {
         match &event {
@@ -172,7 +290,9 @@ impl ReceiveHandler for Handler {
             }
             _ => {}
         }
-        self.listener.on_receive(event);
+        if !self.lookup {
+            self.listener.on_receive(event);
+        }
     }
     fn on_register(&self, device: &DeviceInfo, verified: bool, from: SocketAddr) {
         self.registry.observe(Sighting::register(device, verified, from));
@@ -189,10 +309,13 @@ impl ReceiveHandler for Handler {
 pub struct Node {
     cfg: NodeConfig,
     info: DeviceInfo,
-    server: ServerHandle,
+    /// `None` for a [`Role::Sender`].
+    server: Option<ServerHandle>,
+    receive_root: PathBuf,
     discovery: Option<Discovery>,
     registry: Arc<DeviceRegistry>,
     pending: Arc<Mutex<HashMap<String, DecisionReply>>>,
+    started: std::time::Instant,
     stop: CancellationToken,
 }
 
@@ -205,31 +328,53 @@ impl Drop for Node {
 impl Node {
     /// Starts the server and (if enabled) discovery. Must run inside a tokio runtime.
     pub async fn start(cfg: NodeConfig, listener: Arc<dyn NodeListener>) -> Result<Node> {
+        let started = std::time::Instant::now();
         if cfg.alias.trim().is_empty() {
             return Err(Error::invalid("the alias must not be empty"));
         }
         if cfg.pin.as_deref() == Some("") {
             return Err(Error::invalid("the PIN must not be empty"));
         }
-        let protocol = if cfg.https { Protocol::Https } else { Protocol::Http };
+        let protocol = cfg.protocol();
+        let manual = cfg.manual.iter().map(|p| PeerAddr::parse(p, protocol)).collect::<Result<Vec<_>>>()?;
         let fp = cfg.identity.fingerprint().to_string();
         let mut info = crate::device_info(cfg.alias.trim(), cfg.device_type, &cfg.device_model, &fp, cfg.port, protocol);
         let registry = Arc::new(DeviceRegistry::new(&fp));
         let pending = Arc::new(Mutex::new(HashMap::new()));
-        let handler = Arc::new(Handler { registry: registry.clone(), pending: pending.clone(), listener: listener.clone() });
-        let opts = ServerOptions {
-            identity: cfg.identity.clone(),
-            info: info.clone(),
-            bind: SocketAddr::new(cfg.bind.unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED)), cfg.port),
-            https: cfg.https,
-            receive_dir: ReceiveDir::new(&cfg.receive_dir)?,
-            pin: cfg.pin.clone(),
-            policy: cfg.policy,
-            trust: cfg.trust.clone(),
-            verify_checksums: true,
+        let lookup = cfg.role == Role::Lookup;
+        let handler = Arc::new(Handler { lookup, registry: registry.clone(), pending: pending.clone(), listener: listener.clone() });
+        let receive_dir = ReceiveDir::new(&cfg.receive_dir)?;
+        let receive_root = receive_dir.root().to_path_buf();
+        let server = match cfg.role {
+            Role::Sender => None,
+            role => {
+                let mut opts = ServerOptions {
+                    identity: cfg.identity.clone(),
+                    info: info.clone(),
+                    bind: SocketAddr::new(cfg.bind.unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED)), cfg.port),
+                    https: cfg.https,
+                    receive_dir,
+                    pin: if lookup { None } else { cfg.pin.clone() },
+                    policy: if lookup { ReceivePolicy::DeclineAll } else { cfg.policy },
+                    trust: cfg.trust.clone(),
+                    verify_checksums: cfg.verify_checksums,
+                };
+                let started = server::start(opts.clone(), handler.clone()).await;
+                Some(match started {
+                    // A lookup takes the usual port when it is free (so that what devices learn
+                    // stays true for a receiver started later), else any port.
+                    Err(e) if role == Role::Lookup && cfg.port != 0 => {
+                        tracing::debug!("port {} is taken ({e}); listening on any port", cfg.port);
+                        opts.bind.set_port(0);
+                        server::start(opts, handler).await?
+                    }
+                    r => r?,
+                })
+            }
         };
-        let server = server::start(opts, handler).await?;
-        info.port = Some(server.local_addr().port());
+        if let Some(s) = &server {
+            info.port = Some(s.local_addr().port());
+        }
         let stop = CancellationToken::new();
         // Device events go to the listener in order, from one task.
         let mut events = registry.subscribe();
@@ -246,24 +391,46 @@ impl Node {
                 }
             }
         });
-        let loopback_only = cfg.bind.is_some_and(|ip| ip.is_loopback());
-        let discovery = (cfg.discovery && !loopback_only).then(|| {
-            let mut o = DiscoveryOptions::new(cfg.identity.clone(), info.clone());
-            o.interfaces = cfg.interfaces.clone();
-            o.multicast_port = cfg.multicast_port;
-            o.favorites = discovery::favorites(&cfg.trust);
-            discovery::start(o, registry.clone())
-        });
-        Ok(Node { cfg, info, server, discovery, registry, pending, stop })
+        let discovery = (cfg.discovery && server.is_some())
+            .then(|| discovery_options(&cfg, &info, manual))
+            .flatten()
+            .map(|o| discovery::start(o, registry.clone()));
+        Ok(Node { cfg, info, server, receive_root, discovery, registry, pending, started, stop })
     }
 
     pub fn fingerprint(&self) -> &str {
         self.cfg.identity.fingerprint()
     }
 
-    /// The port the server listens on.
+    /// The port the server listens on (a [`Role::Sender`]: the configured port).
     pub fn port(&self) -> u16 {
-        self.server.local_addr().port()
+        self.server.as_ref().map_or(self.cfg.port, |s| s.local_addr().port())
+    }
+
+    /// The folder received files go to.
+    pub fn receive_dir(&self) -> &std::path::Path {
+        &self.receive_root
+    }
+
+    /// True while a session is pending or running.
+    pub fn busy(&self) -> bool {
+        self.server.as_ref().is_some_and(|s| s.busy())
+    }
+
+    /// Changes of the interface addresses discovery uses (`None` with discovery off).
+    pub fn watch_interfaces(&self) -> Option<tokio::sync::watch::Receiver<Vec<discovery::ChosenInterface>>> {
+        self.discovery.as_ref().map(|d| d.watch_interfaces())
+    }
+
+    /// The device with this fingerprint, if listed.
+    pub fn device(&self, fingerprint: &str) -> Option<Device> {
+        self.registry.get(fingerprint)
+    }
+
+    /// True while discovery runs (it is off when configured off, for a node bound to loopback,
+    /// and for a [`Role::Sender`]).
+    pub fn discovering(&self) -> bool {
+        self.discovery.is_some()
     }
 
     /// Our DeviceInfo as others see it.
@@ -312,7 +479,7 @@ impl Node {
 
     /// Cancels the session being received (pending or active). Returns whether there was one.
     pub fn cancel_receive(&self) -> bool {
-        self.server.cancel_session()
+        self.server.as_ref().is_some_and(|s| s.cancel_session())
     }
 
     pub fn trust(&self, fingerprint: &str, alias: Option<String>) -> Result<bool> {
@@ -331,6 +498,112 @@ impl Node {
         self.cfg.trust.list()
     }
 
+    /// Saves (or with `None` forgets) the last address of a trusted device, a favorite: probed
+    /// pinned to its fingerprint at start and by [`Node::probe_favorite`]. False when the device
+    /// is not trusted.
+    pub fn set_address(&self, fingerprint: &str, address: Option<String>) -> Result<bool> {
+        if let Some(a) = &address {
+            PeerAddr::parse(a, Protocol::Https)?;
+        }
+        self.cfg.trust.set_address(fingerprint, address)
+    }
+
+    /// Probes a trusted device's saved address ([`Node::set_address`]), pinned to its
+    /// fingerprint (see [`Node::probe_pinned`]), and lists it.
+    pub async fn probe_favorite(&self, fingerprint: &str) -> Result<Device> {
+        let d = self.cfg.trust.list().into_iter().find(|d| same_fingerprint(&d.fingerprint, fingerprint));
+        let d = d.ok_or_else(|| Error::invalid(format!("not trusted: {fingerprint}")))?;
+        let address = d.address.ok_or_else(|| Error::invalid(format!("no address saved for {}", short_fingerprint(&d.fingerprint))))?;
+        self.probe_pinned(&address, &d.fingerprint).await
+    }
+
+    /// Probes `address` (`host[:port]`, a favorite's last address) for the device with
+    /// `fingerprint` and lists it: the device must prove that fingerprint over HTTPS; another
+    /// device at that address, or one that only speaks plain HTTP, is refused with
+    /// [`ErrorKind::FingerprintMismatch`] and not listed.
+    pub async fn probe_pinned(&self, address: &str, fingerprint: &str) -> Result<Device> {
+        let fp = crate::identity::normalize_fingerprint(fingerprint)?;
+        let peer = PeerAddr::parse(address, Protocol::Https)?;
+        discovery::probe_and_list(&self.cfg.identity, &self.info, &self.registry, &peer, Some(&fp), Source::Favorite, Duration::from_secs(3)).await
+    }
+
+    /// Finds the device `to` names (an alias or a fingerprint prefix, see
+    /// [`DeviceRegistry::find`]) in the list, waiting up to `wait` for discovery. A unique match
+    /// ends the search after a short grace, so that a second device of the same name is
+    /// reported as ambiguous rather than guessed. An unverified match is only a claim (anyone
+    /// can announce any fingerprint): it ends the search no sooner than 1.5 s after the start,
+    /// so that the real device, proved by TLS meanwhile, takes its place; a match that must be
+    /// pinned ([`is_pinned`] with `expected`) waits for that proof until the time is up.
+    pub async fn find(&self, to: &str, expected: Option<&str>, wait: Duration) -> Result<Device> {
+        const UNVERIFIED_SETTLE: Duration = Duration::from_millis(1500);
+        const GRACE: Duration = Duration::from_millis(300);
+        let mut events = self.registry.subscribe();
+        let deadline = tokio::time::sleep(wait);
+        tokio::pin!(deadline);
+        let settled = tokio::time::Instant::from_std(self.started + UNVERIFIED_SETTLE);
+        let mut end_at: Option<tokio::time::Instant> = None;
+        let check = |end_at: &mut Option<tokio::time::Instant>| {
+            let now = tokio::time::Instant::now();
+            let candidate = match self.registry.find(to) {
+                Ok(d) if d.verified => Some(now + GRACE),
+                Ok(d) if !is_pinned(&d, expected, &self.cfg.trust) => Some((now + GRACE).max(settled)),
+                _ => None,
+            };
+            if let Some(c) = candidate {
+                *end_at = Some(end_at.map_or(c, |e| e.min(c)));
+            }
+        };
+        check(&mut end_at);
+        loop {
+            let end = end_at.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
+            tokio::select! {
+                _ = &mut deadline => break,
+                _ = tokio::time::sleep_until(end) => break,
+                ev = events.recv() => match ev {
+                    Ok(DiscoveryEvent::Found(_)) | Ok(DiscoveryEvent::Updated(_)) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => check(&mut end_at),
+                    Ok(DiscoveryEvent::Lost(_)) => {}
+                    Err(_) => break,
+                },
+            }
+        }
+        self.registry.find(to)
+    }
+
+    /// Where `to` (a device's alias or fingerprint prefix, or `HOST[:PORT]`) is, with
+    /// `expected` the fingerprint the receiver must prove. An address (see [`is_address`]), or
+    /// anything with discovery configured off, is reached as an address; a name is looked for up to
+    /// `wait` ([`Node::find`]), and when no device has it but it resolves as a host name, it is
+    /// that host. With `expected`, a device found is reached only pinned to it.
+    pub async fn target(&self, to: &str, expected: Option<&str>, wait: Duration) -> Result<Target> {
+        let expected = expected.map(crate::identity::normalize_fingerprint).transpose()?;
+        let address = |to: &str| -> Result<Target> {
+            let peer = PeerAddr::parse(to, self.cfg.protocol())?;
+            Ok(Target::Address { peer, expected_fingerprint: expected.clone() })
+        };
+        if is_address(to) || !self.cfg.discovery {
+            return address(to);
+        }
+        match self.find(to, expected.as_deref(), wait).await {
+            Ok(d) if expected.is_some() => {
+                // The device found must have the fingerprint given (and be reachable pinned).
+                resolve_device(&d, expected.as_deref(), &self.cfg.trust)?;
+                Ok(Target::PinnedDevice { fingerprint: d.fingerprint })
+            }
+            Ok(d) => Ok(Target::Device { fingerprint: d.fingerprint }),
+            // Not a device nearby; perhaps a host name.
+            Err(e) if e.kind == ErrorKind::InvalidInput && e.detail != Some(crate::error::Detail::AmbiguousDevice) => {
+                let candidate = PeerAddr::parse(to, self.cfg.protocol())?;
+                let found = tokio::net::lookup_host((candidate.host.as_str(), candidate.port)).await.is_ok();
+                if found {
+                    address(to)
+                } else {
+                    Err(e)
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// The code both users compare to verify `peer_fingerprint`.
     pub fn verification_code(&self, peer_fingerprint: &str) -> VerificationCode {
         verification_code(self.fingerprint(), peer_fingerprint)
@@ -341,9 +614,10 @@ impl Node {
     /// pinned.
     pub fn resolve(&self, target: &Target) -> Result<Route> {
         match target {
-            Target::Device { fingerprint } => {
+            Target::Device { fingerprint } | Target::PinnedDevice { fingerprint } => {
                 let d = self.registry.get(fingerprint).ok_or_else(|| Error::invalid(format!("no device {fingerprint} in the list")))?;
-                resolve_device(&d, None, &self.cfg.trust)
+                let expected = matches!(target, Target::PinnedDevice { .. }).then_some(fingerprint.as_str());
+                resolve_device(&d, expected, &self.cfg.trust)
             }
             Target::Address { peer, expected_fingerprint } => resolve_address(peer.clone(), expected_fingerprint.clone()),
         }
@@ -383,7 +657,9 @@ impl Node {
         if let Some(d) = &self.discovery {
             d.stop();
         }
-        self.server.shutdown();
+        if let Some(s) = &self.server {
+            s.shutdown();
+        }
         self.pending.lock().unwrap().clear();
     }
 }
@@ -457,20 +733,11 @@ mod tests {
         let trust = Arc::new(TrustStore::in_memory());
         trust.add(trusted.fingerprint(), Some("Laptop".into())).unwrap();
         let cfg = NodeConfig {
-            identity: Identity::generate().unwrap(),
-            trust,
-            alias: "Me".into(),
-            device_type: DeviceType::Desktop,
-            device_model: "Linux".into(),
             port: 0,
             bind: Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
-            https: true,
-            receive_dir: dir.path().to_path_buf(),
-            pin: None,
             policy: ReceivePolicy::DeclineAll,
             discovery: false,
-            interfaces: InterfaceFilter::default(),
-            multicast_port: 0,
+            ..NodeConfig::new(Identity::generate().unwrap(), trust, "Me", dir.path())
         };
         struct Quiet;
         impl NodeListener for Quiet {}

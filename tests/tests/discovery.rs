@@ -4,11 +4,10 @@
 //! tests/discovery/discovery.sh.
 
 use ferry_core::client::{self, PeerAddr};
-use ferry_core::discovery::{self, DeviceRegistry, DiscoveryEvent, DiscoveryOptions, InterfaceFilter, RegisteringHandler, Source};
+use ferry_core::discovery::{self, DeviceRegistry, DiscoveryEvent, DiscoveryOptions, InterfaceFilter, Source};
 use ferry_core::identity::Identity;
 use ferry_core::protocol::{DeviceType, Protocol};
-use ferry_core::server::{self, ReceivePolicy, ServerOptions};
-use ferry_core::storage::ReceiveDir;
+use ferry_core::node::{Node as CoreNode, NodeConfig as CoreConfig, Role};
 use ferry_core::ErrorKind;
 use ferry_tests::*;
 use std::sync::Arc;
@@ -67,23 +66,14 @@ async fn probes_verify_https_fall_back_to_http_and_pin() {
 #[tokio::test]
 async fn registers_feed_the_list_only_when_the_certificate_agrees() {
     let me = Identity::generate().unwrap();
-    let registry = Arc::new(DeviceRegistry::new(me.fingerprint()));
     let dir = tempfile::tempdir().unwrap();
-    let handler = Arc::new(RegisteringHandler { inner: Scripted::new(Answer::AcceptAll), registry: registry.clone() });
-    let opts = ServerOptions {
-        identity: me.clone(),
-        info: ferry_core::device_info("Me", DeviceType::Desktop, "Linux", me.fingerprint(), 0, Protocol::Https),
-        bind: "127.0.0.1:0".parse().unwrap(),
-        https: true,
-        receive_dir: ReceiveDir::new(dir.path()).unwrap(),
-        pin: None,
-        policy: ReceivePolicy::DeclineAll,
-        trust: Arc::new(ferry_core::config::TrustStore::in_memory()),
-        verify_checksums: true,
-    };
-    let server = server::start(opts, handler).await.unwrap();
+    // A lookup node: its server is there for registers only.
+    let mut cfg = CoreConfig::new(me.clone(), Arc::new(ferry_core::config::TrustStore::in_memory()), "Me", dir.path());
+    (cfg.role, cfg.port, cfg.bind, cfg.discovery) = (Role::Lookup, 0, Some("127.0.0.1".parse().unwrap()), false);
+    let server = CoreNode::start(cfg, Arc::new(())).await.unwrap();
+    let registry = server.registry().clone();
     let mut events = registry.subscribe();
-    let target = PeerAddr { host: "127.0.0.1".into(), port: server.local_addr().port(), protocol: Protocol::Https };
+    let target = PeerAddr { host: "127.0.0.1".into(), port: server.port(), protocol: Protocol::Https };
 
     let honest = Identity::generate().unwrap();
     let info = ferry_core::device_info("Honest", DeviceType::Mobile, "Phone", honest.fingerprint(), 4242, Protocol::Https);
@@ -111,7 +101,7 @@ async fn registers_feed_the_list_only_when_the_certificate_agrees() {
     let mut c = client::connect(&me, &target, None).await.unwrap();
     c.register(&me_again).await.unwrap();
     assert_eq!(registry.len(), 1);
-    server.shutdown();
+    server.stop();
 }
 
 #[tokio::test]

@@ -2,9 +2,9 @@
 //! answering requests later by session id, sending files and text, trust, verification codes.
 
 use ferry_core::config::TrustStore;
-use ferry_core::discovery::{DiscoveryEvent, InterfaceFilter};
+use ferry_core::discovery::DiscoveryEvent;
 use ferry_core::identity::Identity;
-use ferry_core::node::{Node, NodeConfig, NodeListener, Target};
+use ferry_core::node::{Node, NodeConfig, NodeListener, Role, Target};
 use ferry_core::protocol::DeviceType;
 use ferry_core::server::{Decision, IncomingRequest, ReceiveEvent, ReceivePolicy, SenderInfo, SessionOutcome};
 use ferry_core::protocol::FileDto;
@@ -72,25 +72,22 @@ impl TestNode {
     async fn start_with(alias: &str, policy: ReceivePolicy) -> TestNode {
         let dir = tempfile::tempdir().unwrap();
         let cfg = NodeConfig {
-            identity: Identity::generate().unwrap(),
-            trust: Arc::new(TrustStore::in_memory()),
-            alias: alias.into(),
             device_type: DeviceType::Mobile,
             device_model: "Test".into(),
             port: 0,
             bind: Some("127.0.0.1".parse().unwrap()),
-            https: true,
-            receive_dir: dir.path().to_path_buf(),
-            pin: None,
             policy,
             discovery: false,
-            interfaces: InterfaceFilter::default(),
-            multicast_port: 53317,
+            ..NodeConfig::new(Identity::generate().unwrap(), Arc::new(TrustStore::in_memory()), alias, dir.path())
         };
+        Self::start_cfg(cfg, dir).await
+    }
+
+    async fn start_cfg(cfg: NodeConfig, dir: tempfile::TempDir) -> TestNode {
         let (tx, heard) = mpsc::unbounded_channel();
         let sink = Arc::new(Mutex::new(None));
         let node = Node::start(cfg, Arc::new(Listener { tx, sink: sink.clone() })).await.unwrap();
-        assert!(node.interfaces().is_empty(), "discovery must be off");
+        assert!(node.interfaces().is_empty() && !node.discovering(), "discovery must be off");
         TestNode { node, heard, dir, sink }
     }
 
@@ -359,4 +356,102 @@ async fn a_stream_that_ends_early_fails_and_the_supplied_file_is_given_up() {
         .await;
     assert!(!complete, "the app is told the file is incomplete");
     assert_eq!(std::fs::read_dir(b.dir.path()).unwrap().count(), 0);
+}
+
+/// A node configured with discovery on but bound to loopback: discovery does not run (nobody
+/// else could reach it), and names are looked up in its list.
+async fn finder(alias: &str, role: Role) -> TestNode {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = NodeConfig::new(Identity::generate().unwrap(), Arc::new(TrustStore::in_memory()), alias, dir.path());
+    (cfg.port, cfg.bind, cfg.role) = (0, Some("127.0.0.1".parse().unwrap()), role);
+    TestNode::start_cfg(cfg, dir).await
+}
+
+#[tokio::test]
+async fn a_node_resolves_names_prefixes_addresses_and_pins() {
+    let a = finder("Anna", Role::Receiver).await;
+    let (ben, bea, ben2) = (TestNode::start("Ben").await, TestNode::start("Bea").await, TestNode::start("Ben").await);
+    a.node.add_address(&ben.addr()).await.unwrap();
+    a.node.add_address(&bea.addr()).await.unwrap();
+    let wait = Duration::from_secs(2);
+    let fp = |n: &TestNode| n.node.fingerprint().to_string();
+    // An alias; a fingerprint prefix.
+    match a.node.target("Bea", None, wait).await.unwrap() {
+        Target::Device { fingerprint } => assert_eq!(fingerprint, fp(&bea)),
+        t => panic!("{t:?}"),
+    }
+    match a.node.target(&fp(&ben)[..8], None, wait).await.unwrap() {
+        Target::Device { fingerprint } => assert_eq!(fingerprint, fp(&ben)),
+        t => panic!("{t:?}"),
+    }
+    // With the fingerprint given, a device found is reached pinned to it.
+    let t = a.node.target("Ben", Some(&fp(&ben).to_lowercase()), wait).await.unwrap();
+    assert!(matches!(&t, Target::PinnedDevice { fingerprint } if *fingerprint == fp(&ben)), "{t:?}");
+    assert_eq!(a.node.send_options(&t, None).unwrap().expected_fingerprint, Some(fp(&ben)));
+    let e = a.node.target("Bea", Some(&fp(&ben)), wait).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::FingerprintMismatch, "{e}");
+    // An address is an address, with or without a fingerprint.
+    match a.node.target(&bea.addr(), Some(&fp(&bea)), wait).await.unwrap() {
+        Target::Address { peer, expected_fingerprint } => assert_eq!((peer.port, expected_fingerprint), (bea.node.port(), Some(fp(&bea)))),
+        t => panic!("{t:?}"),
+    }
+    // Two devices of one name: ambiguous, both named.
+    a.node.add_address(&ben2.addr()).await.unwrap();
+    let e = a.node.target("Ben", None, wait).await.unwrap_err();
+    assert!(e.message.contains("matches 2 devices") && e.message.contains(&fp(&ben2)[..8]), "{e}");
+}
+
+#[tokio::test]
+async fn a_lookup_node_lists_registers_and_declines_everything_unheard() {
+    let mut look = finder("Looker", Role::Lookup).await;
+    let a = TestNode::start("Anna").await;
+    // Anna's probe registers with the lookup: it is listed there.
+    let dev = a.node.add_address(&look.addr()).await.unwrap();
+    look.next("Anna registered", |h| matches!(h, Heard::Device(DiscoveryEvent::Found(ref d)) if d.alias == "Anna").then_some(())).await;
+    let target = Target::Device { fingerprint: dev.fingerprint };
+    let shown = a.node.send_text(&target, "hello", None, &|_| {}).await;
+    assert!(!matches!(shown, Ok(true)), "a lookup shows no text: {shown:?}");
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("f.txt"), b"x").unwrap();
+    let sel = Selection::from_paths(&[src.path().join("f.txt")]).unwrap();
+    let e = a.node.send_files(&target, &sel, None, Arc::new(|_| {}), CancellationToken::new()).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Declined, "{e}");
+    // Its listener heard nothing but devices.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    while let Ok(h) = look.heard.try_recv() {
+        assert!(matches!(h, Heard::Device(_)), "a lookup's listener heard {h:?}");
+    }
+    assert!(std::fs::read_dir(look.dir.path()).unwrap().next().is_none(), "nothing saved");
+}
+
+#[tokio::test]
+async fn favorites_are_probed_pinned_at_their_saved_address() {
+    let a = TestNode::start("Anna").await;
+    let b = TestNode::start("Ben").await;
+    let other = Identity::generate().unwrap();
+    // Only a trusted device has an address to save.
+    assert!(!a.node.set_address(b.node.fingerprint(), Some(b.addr())).unwrap());
+    assert!(a.node.probe_favorite(b.node.fingerprint()).await.is_err());
+    a.node.trust(b.node.fingerprint(), Some("Ben".into())).unwrap();
+    assert!(a.node.set_address(b.node.fingerprint(), Some(b.addr())).unwrap());
+    assert_eq!(a.node.trusted_devices()[0].address.as_deref(), Some(b.addr().as_str()));
+    let dev = a.node.probe_favorite(b.node.fingerprint()).await.unwrap();
+    assert_eq!((dev.fingerprint.as_str(), dev.verified, dev.source), (b.node.fingerprint(), true, ferry_core::discovery::Source::Favorite));
+    // A favorite whose address another device answers: refused, and not listed.
+    a.node.trust(other.fingerprint(), None).unwrap();
+    a.node.set_address(other.fingerprint(), Some(b.addr())).unwrap();
+    let e = a.node.probe_favorite(other.fingerprint()).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::FingerprintMismatch, "{e}");
+    assert!(a.node.device(other.fingerprint()).is_none());
+    // A favorite that answers only over plain HTTP proves nothing: refused too.
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = NodeConfig::new(other.clone(), Arc::new(TrustStore::in_memory()), "Plain", dir.path());
+    (cfg.port, cfg.bind, cfg.https, cfg.discovery) = (0, Some("127.0.0.1".parse().unwrap()), false, false);
+    let plain = TestNode::start_cfg(cfg, dir).await;
+    a.node.set_address(other.fingerprint(), Some(plain.addr())).unwrap();
+    let e = a.node.probe_favorite(other.fingerprint()).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::FingerprintMismatch, "{e}");
+    assert!(a.node.device(other.fingerprint()).is_none());
+    // Bad addresses are refused before they are saved.
+    assert_eq!(a.node.set_address(b.node.fingerprint(), Some("a b c:x".into())).unwrap_err().kind, ErrorKind::InvalidInput);
 }

@@ -97,6 +97,11 @@ impl InterfaceFilter {
         })
     }
 
+    /// The same filter with its includes replaced by one address (a node bound to it).
+    pub fn only(&self, addr: IpAddr) -> InterfaceFilter {
+        InterfaceFilter { include: vec![Pattern::Net(addr, if addr.is_ipv4() { 32 } else { 128 })], exclude: self.exclude.clone() }
+    }
+
     /// The addresses to use, in a stable order (IPv4 first).
     pub fn choose(&self, all: &[InterfaceAddr]) -> Vec<ChosenInterface> {
         let mut out: Vec<ChosenInterface> = all

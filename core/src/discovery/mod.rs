@@ -137,7 +137,8 @@ impl Drop for Discovery {
 
 /// Starts discovery in the background: opens the multicast sockets, announces, probes manual
 /// addresses and favorites, scans if multicast finds nothing, and keeps the list fresh.
-/// Devices go into `registry`, which the server's register handler should share.
+/// Devices go into `registry`, which the server's register handler should share (as
+/// [`crate::node::Node`] does).
 pub fn start(opts: DiscoveryOptions, registry: Arc<DeviceRegistry>) -> Discovery {
     let inner = Arc::new(Inner {
         announce_datagram: multicast::datagram(&opts.info, true),
@@ -245,29 +246,6 @@ pub fn favorites(trust: &crate::config::TrustStore) -> Vec<(String, PeerAddr)> {
             Some((d.fingerprint, peer))
         })
         .collect()
-}
-
-/// A receive handler that also puts devices that register with the server into the device
-/// list, then passes everything on to `inner`.
-pub struct RegisteringHandler {
-    pub inner: Arc<dyn crate::server::ReceiveHandler>,
-    pub registry: Arc<DeviceRegistry>,
-}
-
-impl crate::server::ReceiveHandler for RegisteringHandler {
-    fn on_request(&self, request: crate::server::IncomingRequest, reply: crate::server::DecisionReply) {
-        self.inner.on_request(request, reply)
-    }
-    fn on_text(&self, sender: &crate::server::SenderInfo, text: &str) {
-        self.inner.on_text(sender, text)
-    }
-    fn on_event(&self, event: crate::server::ReceiveEvent) {
-        self.inner.on_event(event)
-    }
-    fn on_register(&self, device: &DeviceInfo, verified: bool, from: SocketAddr) {
-        self.registry.observe(Sighting::register(device, verified, from));
-        self.inner.on_register(device, verified, from)
-    }
 }
 
 /// Opens sockets for new interfaces, closes those of vanished ones. Returns whether the set

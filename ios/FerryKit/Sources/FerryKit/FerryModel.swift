@@ -406,18 +406,21 @@ public final class FerryModel {
                 address: seen.flatMap { d in d.addresses.first.map { Self.hostPort($0, port: d.port) } } ?? old?.address,
                 kind: seen.map { DeviceType($0.deviceKind) } ?? old?.kind ?? .mobile
             ))
+            // A trusted favorite's address is kept by the node too, which probes it (pinned) when it starts.
+            if let address = s.favorites.last?.address { _ = try? node?.setAddress(fingerprint: fingerprint, address: address) }
         }
     }
 
-    /// Favorites that discovery did not find are asked directly, at their last address.
+    /// Favorites that discovery did not find are asked directly, at their last address, pinned to
+    /// their fingerprint.
     private func probeFavorites() {
         guard let current = node else { return }
         for favorite in settings.favorites where found[favorite.fingerprint] == nil {
             guard let address = favorite.address else { continue }
             Task { [weak self] in
                 // Ferry gives up on an address after a few seconds.
-                guard let answer = try? await current.addAddress(address: address),
-                      answer.fingerprint == favorite.fingerprint,
+                // Pinned: only the device with the favorite's fingerprint answers for it.
+                guard let answer = try? await current.probeFavorite(fingerprint: favorite.fingerprint, address: address),
                       let self, self.node === current else { return }
                 self.found[answer.fingerprint] = answer
             }

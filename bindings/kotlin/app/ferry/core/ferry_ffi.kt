@@ -832,11 +832,15 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_ferry_ffi_checksum_method_ferrynode_port(
     ): Int
+    external fun uniffi_ferry_ffi_checksum_method_ferrynode_probe_favorite(
+    ): Int
     external fun uniffi_ferry_ffi_checksum_method_ferrynode_scan(
     ): Int
     external fun uniffi_ferry_ffi_checksum_method_ferrynode_send_files(
     ): Int
     external fun uniffi_ferry_ffi_checksum_method_ferrynode_send_text(
+    ): Int
+    external fun uniffi_ferry_ffi_checksum_method_ferrynode_set_address(
     ): Int
     external fun uniffi_ferry_ffi_checksum_method_ferrynode_set_file_sink(
     ): Int
@@ -920,12 +924,16 @@ internal object UniffiLib {
     ): Byte
     external fun uniffi_ferry_ffi_fn_method_ferrynode_port(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Int
+    external fun uniffi_ferry_ffi_fn_method_ferrynode_probe_favorite(`ptr`: Long,`fingerprint`: RustBuffer.ByValue,`address`: RustBuffer.ByValue,
+    ): Long
     external fun uniffi_ferry_ffi_fn_method_ferrynode_scan(`ptr`: Long,
     ): Long
     external fun uniffi_ferry_ffi_fn_method_ferrynode_send_files(`ptr`: Long,`target`: RustBuffer.ByValue,`items`: RustBuffer.ByValue,`pin`: RustBuffer.ByValue,`listener`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_ferry_ffi_fn_method_ferrynode_send_text(`ptr`: Long,`target`: RustBuffer.ByValue,`text`: RustBuffer.ByValue,`pin`: RustBuffer.ByValue,
     ): Long
+    external fun uniffi_ferry_ffi_fn_method_ferrynode_set_address(`ptr`: Long,`fingerprint`: RustBuffer.ByValue,`address`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Byte
     external fun uniffi_ferry_ffi_fn_method_ferrynode_set_file_sink(`ptr`: Long,`sink`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_ferry_ffi_fn_method_ferrynode_stop(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1160,6 +1168,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_ferry_ffi_checksum_method_ferrynode_port() and 0xFFFF) != 60457) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_ferry_ffi_checksum_method_ferrynode_probe_favorite() and 0xFFFF) != 35957) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_ferry_ffi_checksum_method_ferrynode_scan() and 0xFFFF) != 27567) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1167,6 +1178,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_ferry_ffi_checksum_method_ferrynode_send_text() and 0xFFFF) != 12006) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_ferry_ffi_checksum_method_ferrynode_set_address() and 0xFFFF) != 38085) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_ferry_ffi_checksum_method_ferrynode_set_file_sink() and 0xFFFF) != 21751) {
@@ -1783,6 +1797,13 @@ public interface FerryNodeInterface {
     fun `port`(): kotlin.UShort
     
     /**
+     * Looks for the device with `fingerprint` at `address` (a favorite's last address) and
+     * lists it. Pinned: the device must prove that fingerprint over HTTPS; another device at
+     * that address, or one speaking only plain HTTP, is refused (`FingerprintMismatch`).
+     */
+    suspend fun `probeFavorite`(`fingerprint`: kotlin.String, `address`: kotlin.String): Device
+    
+    /**
      * Announces and scans the local network; returns how many devices answered the scan.
      */
     suspend fun `scan`(): kotlin.UInt
@@ -1798,6 +1819,12 @@ public interface FerryNodeInterface {
      * Sends a text message; true when the receiver showed it.
      */
     suspend fun `sendText`(`target`: SendTarget, `text`: kotlin.String, `pin`: kotlin.String?): kotlin.Boolean
+    
+    /**
+     * Saves (or with `None` forgets) the last address (`host[:port]`) of a trusted device; the
+     * node probes it, pinned, when it starts. False if the device is not trusted.
+     */
+    fun `setAddress`(`fingerprint`: kotlin.String, `address`: kotlin.String?): kotlin.Boolean
     
     /**
      * Where incoming files go: `None` (the default) saves them in the receive directory.
@@ -2059,6 +2086,34 @@ open class FerryNode: Disposable, AutoCloseable, FerryNodeInterface
 
     
     /**
+     * Looks for the device with `fingerprint` at `address` (a favorite's last address) and
+     * lists it. Pinned: the device must prove that fingerprint over HTTPS; another device at
+     * that address, or one speaking only plain HTTP, is refused (`FingerprintMismatch`).
+     */
+    @Throws(FerryException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `probeFavorite`(`fingerprint`: kotlin.String, `address`: kotlin.String) : Device {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_ferry_ffi_fn_method_ferrynode_probe_favorite(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`fingerprint`),
+        FfiConverterString.lower(`address`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_ferry_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_ferry_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_ferry_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypeDevice.lift(it) },
+        // Error FFI converter
+        FerryException.ErrorHandler,
+    )
+    }
+
+    
+    /**
      * Announces and scans the local network; returns how many devices answered the scan.
      */
     @Throws(FerryException::class)
@@ -2130,6 +2185,26 @@ open class FerryNode: Disposable, AutoCloseable, FerryNodeInterface
         FerryException.ErrorHandler,
     )
     }
+
+    
+    /**
+     * Saves (or with `None` forgets) the last address (`host[:port]`) of a trusted device; the
+     * node probes it, pinned, when it starts. False if the device is not trusted.
+     */
+    @Throws(FerryException::class)override fun `setAddress`(`fingerprint`: kotlin.String, `address`: kotlin.String?): kotlin.Boolean {
+            return FfiConverterBoolean.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FerryException) { _status ->
+    UniffiLib.uniffi_ferry_ffi_fn_method_ferrynode_set_address(
+        it,
+        
+        FfiConverterString.lower(`fingerprint`),
+        FfiConverterOptionalString.lower(`address`),_status)
+}
+    }
+    )
+    }
+    
 
     
     /**

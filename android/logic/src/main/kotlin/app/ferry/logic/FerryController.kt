@@ -310,11 +310,13 @@ class FerryController(
             val fav = Favorite(fingerprint, d?.alias ?: old?.alias ?: fingerprint.take(8),
                 d?.addresses?.firstOrNull()?.let { hostPort(it, d.port.toInt()) } ?: old?.address,
                 d?.deviceKind ?: old?.kind ?: app.ferry.core.DeviceKind.MOBILE)
+            // A trusted favorite's address is kept by the node too, which probes it (pinned) when it starts.
+            fav.address?.let { a -> ferry?.let { n -> runCatching { n.setAddress(fingerprint, a) } } }
             s.copy(favorites = rest + fav)
         }
     }
 
-    /** Favorites not found by discovery are asked directly (in the background). */
+    /** Favorites not found by discovery are asked directly, pinned to their fingerprint (in the background). */
     private fun probeFavorites() {
         val favs = _settings.value.favorites.filter { it.address != null }
         if (favs.isEmpty()) return
@@ -322,8 +324,9 @@ class FerryController(
             for (f in favs) {
                 if (f.fingerprint in found.value) continue
                 val n = ferry ?: return@launch
-                val d = withTimeoutOrNull(5_000) { runCatching { n.addAddress(f.address!!) }.getOrNull() } ?: continue
-                if (d.fingerprint == f.fingerprint) found.update { it + (d.fingerprint to d) }
+                // Pinned: only the device with the favorite's fingerprint is listed.
+                val d = withTimeoutOrNull(5_000) { runCatching { n.probeFavorite(f.fingerprint, f.address!!) }.getOrNull() } ?: continue
+                found.update { it + (d.fingerprint to d) }
             }
         }
     }

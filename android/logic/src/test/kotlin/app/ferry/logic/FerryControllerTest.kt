@@ -419,6 +419,28 @@ class FerryControllerTest {
     }
 
     @Test
+    fun aFavoriteIsProbedPinnedSoPlainHttpProvesNothing() = runBlocking {
+        // A receiver with encryption off: over plain HTTP anyone could claim its fingerprint.
+        val plain = controller("Plain")
+        plain.updateSettings { it.copy(encryption = false) }
+        val p = running(plain)
+        val other = controller("Other")
+        val o = running(other)
+        val tx = controller("Sender")
+        running(tx)
+        // Favorites are probed one after the other: once Other (HTTPS) is online, Plain's probe
+        // is over. Pinned to its fingerprint, it refuses plain HTTP, so Plain stays offline (an
+        // unpinned probe listed it, on the word of whoever answered).
+        tx.updateSettings { s ->
+            s.copy(favorites = listOf(Favorite(p.fingerprint, "Plain", "127.0.0.1:${p.port}", DeviceKind.DESKTOP),
+                Favorite(o.fingerprint, "Other", "127.0.0.1:${o.port}", DeviceKind.DESKTOP)))
+        }
+        tx.stop(); running(tx)
+        val l = tx.devices.await("Other online") { l -> l.any { it.fingerprint == o.fingerprint && it.online && it.verified } }
+        assertFalse(l.first { it.fingerprint == p.fingerprint }.online, "$l")
+    }
+
+    @Test
     fun filesGoThroughTheAppsDocumentSaver() = runBlocking {
         val docs = File(root, "documents").apply { mkdirs() }
         val published = CopyOnWriteArrayList<String>()
