@@ -6,10 +6,12 @@
 //! gets its name only when the declared size arrived and the checksum (when given) matched.
 //!
 //! Hostile peers are bounded by [`ServerLimits`]: a global PIN failure budget with doubling locks,
-//! a share of the connections per address, deadlines on every request head and body, a stall
-//! timeout on uploads and an idle timeout on sessions counted from the last byte, and one memory
-//! budget for JSON bodies plus caps on what a parsed file list may take (files and empty folders
-//! counted together).
+//! a share of the connections per address (a full table makes room for whoever holds least),
+//! deadlines on every request head and body (a minimum rate), a minimum progress rate on uploads
+//! and an idle timeout on sessions counted from the last real progress, a deadline on unanswered
+//! requests, one memory budget for JSON bodies (a share per address and a reserve for trusted
+//! devices) plus caps on what a parsed file list may take (files and empty folders counted
+//! together), and caps on text messages.
 
 use crate::config::TrustStore;
 use crate::error::{Error, ErrorKind, Result};
@@ -128,9 +130,9 @@ pub struct ServerLimits {
     /// An accepted session without progress (see `min_progress`, or a file saved) for this long
     /// ends as timed out, whether a file is being received or not.
     pub session_idle_timeout: Duration,
-    /// Whole-body deadline for small JSON bodies (register, text messages).
+    /// Longest deadline for a register body (see `min_body_rate`).
     pub small_body_timeout: Duration,
-    /// Whole-body deadline for prepare-upload bodies.
+    /// Longest deadline for a prepare-upload body, text messages included (see `min_body_rate`).
     pub large_body_timeout: Duration,
     /// Time to send a request head, and the longest a kept-alive connection may sit idle.
     pub header_timeout: Duration,
