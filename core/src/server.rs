@@ -940,11 +940,11 @@ fn check_pin(shared: &Shared, ip: IpAddr, trusted: bool, query: Option<&str>) ->
     let now = Instant::now();
     let event = {
         let mut st = shared.pin.lock().unwrap();
-        let ip = share_key(ip);
-        if let Some(&(n, last)) = st.per_ip.get(&ip) {
+        let key = share_key(ip);
+        if let Some(&(n, last)) = st.per_ip.get(&key) {
             if now.duration_since(last) >= limits.pin_forget_after {
                 // Forgotten like the global count: a person who mistyped is not shut out for ever.
-                st.per_ip.remove(&ip);
+                st.per_ip.remove(&key);
             } else if n >= PIN_MAX_FAILURES {
                 return Some(message(StatusCode::TOO_MANY_REQUESTS, "Too many attempts"));
             }
@@ -960,14 +960,14 @@ fn check_pin(shared: &Shared, ip: IpAddr, trusted: bool, query: Option<&str>) ->
         match query_param(query, "pin") {
             None => return Some(message(StatusCode::UNAUTHORIZED, "PIN required")),
             Some(given) if constant_time_eq(&given, pin) => {
-                st.per_ip.remove(&ip);
+                st.per_ip.remove(&key);
                 return None;
             }
             Some(_) => {}
         }
         st.failures = st.failures.saturating_add(1);
         st.last_failure = Some(now);
-        if let Some((n, last)) = st.per_ip.get_mut(&ip) {
+        if let Some((n, last)) = st.per_ip.get_mut(&key) {
             *n += 1;
             *last = now;
         } else {
@@ -979,7 +979,7 @@ fn check_pin(shared: &Shared, ip: IpAddr, trusted: bool, query: Option<&str>) ->
                 st.per_ip.retain(|_, (n, last)| *n >= PIN_MAX_FAILURES && now.duration_since(*last) < forget);
             }
             if st.per_ip.len() < limits.pin_table_max {
-                st.per_ip.insert(ip, (1, now));
+                st.per_ip.insert(key, (1, now));
             }
         }
         let locked_for = (st.failures > limits.pin_free_failures).then(|| {
