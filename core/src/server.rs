@@ -1594,7 +1594,7 @@ fn finish_upload(shared: &Arc<Shared>, session_id: &str, dto: &FileDto, result: 
                 (message(StatusCode::BAD_REQUEST, &m), Some(m))
             }
             Err(UploadFailure::Aborted) => (message(StatusCode::BAD_REQUEST, "Upload aborted"), Some("upload aborted".into())),
-            Err(UploadFailure::Stalled) => (message(StatusCode::REQUEST_TIMEOUT, "Upload stalled"), Some("nothing arrived for too long".into())),
+            Err(UploadFailure::Stalled) => (message(StatusCode::REQUEST_TIMEOUT, "Upload stalled"), Some("too little arrived for too long".into())),
             Err(UploadFailure::Io(e)) => (message(StatusCode::INTERNAL_SERVER_ERROR, &e.message), Some(e.message)),
         };
         if let Some(error) = failure {

@@ -483,22 +483,29 @@ async fn unanswered_requests_expire_and_trusted_devices_go_first() {
     assert!(!n.inbox.join("held2.txt").exists());
 }
 
-/// A trickle (a byte every 200 ms of a big file) is not progress: the upload fails after one
-/// window, and restarting uploads does not keep the session, which ends as timed out.
+/// A trickle (a byte every 200 ms of a big file) is not progress: each upload fails after one
+/// window, and starting uploads over and over (of 6 files, 3 tries each) does not keep the
+/// session: it ends as timed out after the idle time, not after 18 windows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trickled_upload_fails_and_does_not_keep_the_session() {
     let limits = ServerLimits { body_stall_timeout: Duration::from_secs(1), session_idle_timeout: Duration::from_secs(3), ..Default::default() };
     let n = LNode::start(None, &[], limits).await;
     let trickler = Raw::https(n.addr(), None).from_source("127.14.0.1");
     let big = vec![7u8; 1_000_000];
-    let r = trickler.post_json(P, &prepare_body("TRICKLE", &[("trickle.bin", &big)])).await;
+    let names: Vec<String> = (0..6).map(|k| format!("trickle{k}.bin")).collect();
+    let files: Vec<(&str, &[u8])> = names.iter().map(|name| (name.as_str(), &big[..])).collect();
+    let r = trickler.post_json(P, &prepare_body("TRICKLE", &files)).await;
     assert_eq!(r.status, 200);
     let v = r.json();
-    let (sid, token) = (v["sessionId"].as_str().unwrap().to_string(), v["files"]["f0"].as_str().unwrap().to_string());
+    let sid = v["sessionId"].as_str().unwrap().to_string();
     let t0 = Instant::now();
     let mut statuses = Vec::new();
-    while t0.elapsed() < Duration::from_secs(20) && n.handle.busy() {
-        let s = start_request(&trickler, &upload_path(&sid, "f0", &token), big.len(), b"7").await;
+    let mut k = 0;
+    while t0.elapsed() < Duration::from_secs(25) && n.handle.busy() {
+        let fid = format!("f{}", k % 6);
+        k += 1;
+        let token = v["files"][&fid].as_str().unwrap().to_string();
+        let s = start_request(&trickler, &upload_path(&sid, &fid, &token), big.len(), b"7").await;
         let (mut rd, mut wr) = tokio::io::split(s);
         let dripper = tokio::spawn(async move {
             for _ in 0..100 {
@@ -513,9 +520,8 @@ async fn trickled_upload_fails_and_does_not_keep_the_session() {
         statuses.push(r.status);
     }
     assert_eq!(statuses.first(), Some(&408), "{statuses:?}");
-    // It ends as timed out, or with the file failed after its tries, whichever comes first.
-    n.handler.wait_event("session over", |e| matches!(e, ReceiveEvent::SessionFinished { .. })).await;
-    assert!(t0.elapsed() < Duration::from_secs(15), "session kept for {:?}", t0.elapsed());
+    n.handler.wait_event("timed out", |e| matches!(e, ReceiveEvent::SessionFinished { outcome: SessionOutcome::TimedOut, .. })).await;
+    assert!(t0.elapsed() < Duration::from_secs(12), "session kept for {:?}: {statuses:?}", t0.elapsed());
     n.assert_no_partial();
     let other = Raw::https(n.addr(), None).from_source("127.14.0.2");
     n.honest(&other, None, "after-trickle.txt", Duration::from_secs(10)).await;
