@@ -6,10 +6,12 @@
 //! gets its name only when the declared size arrived and the checksum (when given) matched.
 //!
 //! Hostile peers are bounded by [`ServerLimits`]: a global PIN failure budget with doubling locks,
-//! a share of the connections per address, deadlines on every request head and body, a stall
-//! timeout on uploads and an idle timeout on sessions counted from the last byte, and one memory
-//! budget for JSON bodies plus caps on what a parsed file list may take (files and empty folders
-//! counted together).
+//! a share of the connections per address (a full table makes room for whoever holds least),
+//! deadlines on every request head and body (a minimum rate), a minimum progress rate on uploads
+//! and an idle timeout on sessions counted from the last real progress, a deadline on unanswered
+//! requests, one memory budget for JSON bodies (a share per address and a reserve for trusted
+//! devices) plus caps on what a parsed file list may take (files and empty folders counted
+//! together), and caps on text messages.
 
 use crate::config::TrustStore;
 use crate::error::{Error, ErrorKind, Result};
@@ -32,7 +34,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
-use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 /// Largest prepare-upload body accepted. Together with [`JSON_BYTES_BUDGET`], the parsing caps of
@@ -41,20 +43,36 @@ use tokio_util::sync::CancellationToken;
 /// `ferry receive`: at most 61 MB, with an accepted 45,000-file session and 250 connections
 /// holding 60 KB request heads). A request of about 35,000 files with checksums (45,000 without)
 /// fits; bigger ones are refused (400/413) before anyone is asked.
+///
+/// Only a verified trusted sender may send that much; a body from anyone else may be at most
+/// [`JSON_SHARE_PER_ADDRESS`] (about 17,000 files with checksums).
 const MAX_JSON_BODY: usize = 12 * 1024 * 1024;
-const MAX_SMALL_BODY: usize = 64 * 1024;
+/// Largest register body (a device description is well under 2 KiB).
+const MAX_SMALL_BODY: usize = 16 * 1024;
 /// Bytes of JSON bodies being read, counted together over every connection. A body that would
 /// take more is answered 503 at once, so hostile bodies cannot add up to unbounded memory (and a
 /// slow body only holds the bytes it actually sent).
 const JSON_BYTES_BUDGET: usize = 12 * 1024 * 1024;
+/// What one address (an IPv6 /64) that is not a trusted device may hold of [`JSON_BYTES_BUDGET`]
+/// at once, so that one stranger never holds it all.
+const JSON_SHARE_PER_ADDRESS: usize = 6 * 1024 * 1024;
+/// The part of [`JSON_BYTES_BUDGET`] only verified trusted senders (known by their TLS
+/// certificate before the body is read) may use: strangers together hold at most the rest.
+const JSON_TRUSTED_RESERVE: usize = 3 * 1024 * 1024;
 /// The same for small bodies (register), which are read even while a session runs.
 const SMALL_BYTES_BUDGET: usize = 2 * 1024 * 1024;
+const SMALL_SHARE_PER_ADDRESS: usize = 128 * 1024;
+const SMALL_TRUSTED_RESERVE: usize = 256 * 1024;
+/// Largest text message (its `preview`, in bytes of UTF-8). Longer texts are answered 413; a
+/// sender with more to say sends a file. LocalSend's apps send texts of a few KiB.
+pub const MAX_TEXT_BYTES: usize = 256 * 1024;
 /// Files plus empty folders in one request.
 const MAX_ITEMS_PER_REQUEST: usize = crate::protocol::MAX_PREPARE_FILES;
 /// Empty folders in one request (also counted in [`MAX_ITEMS_PER_REQUEST`]).
 const MAX_EMPTY_DIRS: usize = crate::protocol::MAX_PREPARE_EMPTY_DIRS;
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Wrong PINs from one address before that address is refused for the server's lifetime.
+/// Wrong PINs from one address before that address is refused (until
+/// [`ServerLimits::pin_forget_after`] passes without a wrong PIN from it).
 const PIN_MAX_FAILURES: u32 = 3;
 const CHECKSUM_TRIES: u32 = 3;
 const WRITER_QUEUE: usize = 32;
@@ -75,22 +93,52 @@ const PIN_EVENT_GAP: Duration = Duration::from_secs(2);
 /// further one: a 4-digit PIN (10,000 values) has a 0.41 % chance to fall in an hour and needs
 /// about 166 hours for even odds. Trusted devices (verified by their TLS certificate) are not held
 /// by the lock, so a stranger guessing PINs cannot stop a trusted device from sending.
+///
+/// The price of that: a 4-digit PIN cannot resist guessing from many addresses *and* stay
+/// available to honest strangers. One stranger who sends 6 wrong PINs and then one every 120 s
+/// keeps PIN checks locked for every sender that is not a trusted device, for as long as it keeps
+/// going (each honest attempt is answered 429 "try again later"). Ferry chooses the PIN's
+/// strength; pair with the sender (trust its certificate) to be unaffected. An address refused
+/// after 3 wrong PINs is forgotten, like the global count, after `pin_forget_after` without a
+/// wrong PIN from it.
+///
+/// Fairness: when every connection is taken, a new connection from an address (IPv6: a /64)
+/// holding fewer than the address holding most closes that address's oldest connection, so a
+/// device with few connections always gets in. Bodies: a body must arrive at `min_body_rate`
+/// (after `body_grace`), one address holds at most a share of the JSON byte budget, and a
+/// reserve of it is kept for trusted devices. An upload that brings less than `min_progress`
+/// bytes in a `body_stall_timeout` fails, and only such progress keeps a session alive. A request
+/// nobody answers is declined after `request_timeout`; a trusted device arriving meanwhile
+/// closes a stranger's unanswered request and goes first. Texts: at most [`MAX_TEXT_BYTES`],
+/// `text_burst` at once from one address and then one per `text_interval` (else 429).
 #[derive(Debug, Clone)]
 pub struct ServerLimits {
-    /// An upload whose body makes no progress for this long fails (the sender may retry it).
+    /// An upload that brings fewer than `min_progress` bytes in this long fails (the sender may
+    /// retry it).
     pub body_stall_timeout: Duration,
-    /// An accepted session in which no byte arrives for this long ends as timed out, whether a
-    /// file is being received or not.
+    /// See `body_stall_timeout`; also what an upload must bring to count as activity of its session.
+    pub min_progress: u64,
+    /// Slowest accepted request body (bytes per second), after `body_grace`: a body's deadline is
+    /// `body_grace + length / min_body_rate`, at most `small_body_timeout`/`large_body_timeout`.
+    pub min_body_rate: u64,
+    pub body_grace: Duration,
+    /// A request nobody answers is declined after this long.
+    pub request_timeout: Duration,
+    /// Text messages one address may send at once; then one more per `text_interval`.
+    pub text_burst: u32,
+    pub text_interval: Duration,
+    /// An accepted session without progress (see `min_progress`, or a file saved) for this long
+    /// ends as timed out, whether a file is being received or not.
     pub session_idle_timeout: Duration,
-    /// Whole-body deadline for small JSON bodies (register, text messages).
+    /// Longest deadline for a register body (see `min_body_rate`).
     pub small_body_timeout: Duration,
-    /// Whole-body deadline for prepare-upload bodies.
+    /// Longest deadline for a prepare-upload body, text messages included (see `min_body_rate`).
     pub large_body_timeout: Duration,
     /// Time to send a request head, and the longest a kept-alive connection may sit idle.
     pub header_timeout: Duration,
     /// Connections open at once, from everyone.
     pub max_connections: usize,
-    /// Connections open at once from one address; more are closed at once.
+    /// Connections open at once from one address (IPv6: one /64); more are closed at once.
     pub max_connections_per_ip: usize,
     /// Wrong PINs (all addresses together) before wrong PINs lock PIN checks.
     pub pin_free_failures: u32,
@@ -106,6 +154,12 @@ impl Default for ServerLimits {
     fn default() -> Self {
         ServerLimits {
             body_stall_timeout: Duration::from_secs(30),
+            min_progress: 64 * 1024,
+            min_body_rate: 256 * 1024,
+            body_grace: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(120),
+            text_burst: 5,
+            text_interval: Duration::from_secs(1),
             session_idle_timeout: Duration::from_secs(120),
             small_body_timeout: Duration::from_secs(10),
             large_body_timeout: Duration::from_secs(60),
@@ -392,17 +446,87 @@ struct Shared {
     /// refused), so that one parsed file list exists at a time.
     parse_lock: tokio::sync::Mutex<()>,
     /// Bytes of JSON bodies being read, see [`JSON_BYTES_BUDGET`].
-    json_budget: Arc<Semaphore>,
+    json_budget: Arc<ByteBudget>,
     /// Bytes of small bodies being read, see [`SMALL_BYTES_BUDGET`].
-    small_budget: Arc<Semaphore>,
+    small_budget: Arc<ByteBudget>,
+    /// Text messages per address: (allowance left, when it was last counted).
+    texts: Mutex<HashMap<IpAddr, (f64, Instant)>>,
     limits: ServerLimits,
     epoch: Instant,
+}
+
+/// The address a share is counted for: IPv4 addresses one by one, IPv6 ones per /64 (what one
+/// device can easily hold).
+fn share_key(ip: IpAddr) -> IpAddr {
+    match canonical_ip(ip) {
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+        }
+        v4 => v4,
+    }
+}
+
+/// Bytes of bodies being read: all together at most `total`, strangers together at most
+/// `total - reserve`, and one stranger's address at most `per_address`.
+struct ByteBudget {
+    total: usize,
+    per_address: usize,
+    reserve: usize,
+    used: Mutex<(usize, HashMap<IpAddr, usize>)>,
+}
+
+impl ByteBudget {
+    fn new(total: usize, per_address: usize, reserve: usize) -> Arc<ByteBudget> {
+        Arc::new(ByteBudget { total, per_address, reserve, used: Mutex::new((0, HashMap::new())) })
+    }
+}
+
+/// Bytes held in a [`ByteBudget`] by one body; given back when dropped.
+struct BudgetHold {
+    budget: Arc<ByteBudget>,
+    key: IpAddr,
+    trusted: bool,
+    held: usize,
+}
+
+impl BudgetHold {
+    fn try_add(&mut self, n: usize) -> bool {
+        let b = &self.budget;
+        let mut used = b.used.lock().unwrap();
+        let mine = used.1.get(&self.key).copied().unwrap_or(0);
+        let cap = if self.trusted { b.total } else { b.total - b.reserve };
+        if used.0 + n > cap || (!self.trusted && mine + n > b.per_address) {
+            return false;
+        }
+        used.0 += n;
+        *used.1.entry(self.key).or_insert(0) += n;
+        self.held += n;
+        true
+    }
+}
+
+impl Drop for BudgetHold {
+    fn drop(&mut self) {
+        if self.held == 0 {
+            return;
+        }
+        let mut used = self.budget.used.lock().unwrap();
+        used.0 -= self.held;
+        if let Some(n) = used.1.get_mut(&self.key) {
+            *n -= self.held;
+            if *n == 0 {
+                used.1.remove(&self.key);
+            }
+        }
+    }
 }
 
 /// Wrong PINs, per address and all together (see [`ServerLimits`]).
 #[derive(Default)]
 struct PinState {
-    per_ip: HashMap<IpAddr, u32>,
+    /// Wrong PINs per address, and when the last one came.
+    per_ip: HashMap<IpAddr, (u32, Instant)>,
     failures: u32,
     last_failure: Option<Instant>,
     locked_until: Option<Instant>,
@@ -481,8 +605,9 @@ pub async fn start_with_limits(opts: ServerOptions, limits: ServerLimits, handle
         session: Mutex::new(None),
         pin: Mutex::new(PinState::default()),
         parse_lock: tokio::sync::Mutex::new(()),
-        json_budget: Arc::new(Semaphore::new(JSON_BYTES_BUDGET)),
-        small_budget: Arc::new(Semaphore::new(SMALL_BYTES_BUDGET)),
+        json_budget: ByteBudget::new(JSON_BYTES_BUDGET, JSON_SHARE_PER_ADDRESS, JSON_TRUSTED_RESERVE),
+        small_budget: ByteBudget::new(SMALL_BYTES_BUDGET, SMALL_SHARE_PER_ADDRESS, SMALL_TRUSTED_RESERVE),
+        texts: Mutex::new(HashMap::new()),
         limits,
         epoch: Instant::now(),
     });
@@ -492,33 +617,66 @@ pub async fn start_with_limits(opts: ServerOptions, limits: ServerLimits, handle
     Ok(ServerHandle { shared, local_addr, stop })
 }
 
-/// Open connections per address; a slot is given back when its guard drops.
+/// Open connections, per address (see [`share_key`]), oldest first, each with a token that
+/// closes it.
+#[derive(Default)]
+struct ConnTable {
+    total: usize,
+    next_id: u64,
+    by_key: HashMap<IpAddr, std::collections::VecDeque<(u64, CancellationToken)>>,
+}
+
+/// One admitted connection; its place is given back when the guard drops.
 struct ConnSlot {
-    table: Arc<Mutex<HashMap<IpAddr, usize>>>,
-    ip: IpAddr,
+    table: Arc<Mutex<ConnTable>>,
+    key: IpAddr,
+    id: u64,
 }
 
 impl ConnSlot {
-    fn take(table: &Arc<Mutex<HashMap<IpAddr, usize>>>, ip: IpAddr, max: usize) -> Option<ConnSlot> {
+    /// Admits a connection from `key`, or refuses it (`None`). An address never holds more than
+    /// `per_key`; when `max` are open, a connection from an address holding fewer than the address
+    /// holding most closes that one's oldest connection and takes its place, so a device with few
+    /// connections always gets in however many addresses flood.
+    fn take(table: &Arc<Mutex<ConnTable>>, key: IpAddr, max: usize, per_key: usize) -> Option<(ConnSlot, CancellationToken)> {
         let mut t = table.lock().unwrap();
-        let n = t.entry(ip).or_insert(0);
-        if *n >= max {
+        let mine = t.by_key.get(&key).map_or(0, |v| v.len());
+        if mine >= per_key {
             return None;
         }
-        *n += 1;
-        Some(ConnSlot { table: table.clone(), ip })
+        if t.total >= max {
+            let (victim, most) = t.by_key.iter().map(|(k, v)| (*k, v.len())).max_by_key(|(_, n)| *n)?;
+            if most <= mine + 1 {
+                return None;
+            }
+            let list = t.by_key.get_mut(&victim).expect("present");
+            let (_, stop) = list.pop_front().expect("not empty");
+            if list.is_empty() {
+                t.by_key.remove(&victim);
+            }
+            stop.cancel();
+            t.total -= 1;
+            tracing::debug!("all connections taken; closed the oldest of {victim} ({most} open)");
+        }
+        let id = t.next_id;
+        t.next_id += 1;
+        let stop = CancellationToken::new();
+        t.by_key.entry(key).or_default().push_back((id, stop.clone()));
+        t.total += 1;
+        Some((ConnSlot { table: table.clone(), key, id }, stop))
     }
 }
 
 impl Drop for ConnSlot {
     fn drop(&mut self) {
         let mut t = self.table.lock().unwrap();
-        if let Some(n) = t.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                t.remove(&self.ip);
-            }
+        let Some(list) = t.by_key.get_mut(&self.key) else { return };
+        let Some(pos) = list.iter().position(|(id, _)| *id == self.id) else { return };
+        list.remove(pos);
+        if list.is_empty() {
+            t.by_key.remove(&self.key);
         }
+        t.total -= 1;
     }
 }
 
@@ -528,14 +686,10 @@ async fn accept_loop(
     shared: Arc<Shared>,
     stop: CancellationToken,
 ) {
-    let limit = Arc::new(Semaphore::new(shared.limits.max_connections.max(1)));
-    // Every address gets a bounded share, so that one address cannot take every connection.
-    let per_ip: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::new(Mutex::new(HashMap::new()));
+    // Every address gets a bounded share, and a full table makes room for whoever holds least.
+    let table: Arc<Mutex<ConnTable>> = Arc::new(Mutex::new(ConnTable::default()));
+    let (max, per_key) = (shared.limits.max_connections.max(1), shared.limits.max_connections_per_ip.max(1));
     loop {
-        let permit = tokio::select! {
-            _ = stop.cancelled() => return,
-            p = limit.clone().acquire_owned() => p.expect("semaphore open"),
-        };
         let (tcp, addr) = tokio::select! {
             _ = stop.cancelled() => return,
             r = listener.accept() => match r {
@@ -548,7 +702,7 @@ async fn accept_loop(
             },
         };
         let ip = canonical_ip(addr.ip());
-        let Some(slot) = ConnSlot::take(&per_ip, ip, shared.limits.max_connections_per_ip.max(1)) else {
+        let Some((slot, evicted)) = ConnSlot::take(&table, share_key(ip), max, per_key) else {
             tracing::debug!("too many connections from {ip}; closing a new one");
             drop(tcp);
             continue;
@@ -558,7 +712,7 @@ async fn accept_loop(
         let tls = tls.clone();
         let stop = stop.clone();
         tokio::spawn(async move {
-            let _permit = (permit, slot);
+            let _slot = slot;
             let scope = match addr {
                 SocketAddr::V6(v6) => v6.scope_id(),
                 SocketAddr::V4(_) => 0,
@@ -582,6 +736,7 @@ async fn accept_loop(
             };
             tokio::select! {
                 _ = stop.cancelled() => {}
+                _ = evicted.cancelled() => {}
                 _ = work => {}
             }
         });
@@ -674,18 +829,25 @@ async fn route(shared: Arc<Shared>, ip: IpAddr, scope: u32, peer_fp: Option<&str
     }
 }
 
-/// Reads a whole body into chunks within `deadline`, counting its bytes against a shared budget
-/// (the returned permit holds them until the body is dropped): the small one for bodies up to
-/// [`MAX_SMALL_BODY`], else the JSON one.
-async fn read_body(shared: &Shared, req: Request<Incoming>, limit: usize, deadline: Duration) -> std::result::Result<(BodyChunks, OwnedSemaphorePermit), Resp> {
+/// Reads a whole body into chunks, counting its bytes against a shared budget (the returned hold
+/// keeps them until it is dropped): the small one for bodies up to [`MAX_SMALL_BODY`], else the
+/// JSON one. `trusted`: the connection's certificate is a trusted device's (it may use the whole
+/// budget and its reserve). The body must arrive at [`ServerLimits::min_body_rate`] (its
+/// deadline follows from its length), never later than `cap`.
+async fn read_body(shared: &Shared, req: Request<Incoming>, ip: IpAddr, trusted: bool, limit: usize, cap: Duration) -> std::result::Result<(BodyChunks, BudgetHold), Resp> {
     let declared = req.headers().get(hyper::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
+    let budget = if limit <= MAX_SMALL_BODY { shared.small_budget.clone() } else { shared.json_budget.clone() };
+    // A stranger's body may never be bigger than one address's share.
+    let limit = if trusted { limit } else { limit.min(budget.per_address) };
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(message(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large"));
     }
-    let budget = if limit <= MAX_SMALL_BODY { shared.small_budget.clone() } else { shared.json_budget.clone() };
+    let length = declared.unwrap_or(limit as u64);
+    let rate = shared.limits.min_body_rate.max(1);
+    let deadline = (shared.limits.body_grace + Duration::from_millis(length.saturating_mul(1000) / rate)).min(cap);
     let mut body = req.into_body();
     let read = async move {
-        let mut held = budget.clone().try_acquire_many_owned(0).expect("semaphore open");
+        let mut held = BudgetHold { budget, key: share_key(ip), trusted, held: 0 };
         let mut chunks = std::collections::VecDeque::new();
         let mut total = 0usize;
         while let Some(frame) = body.frame().await {
@@ -695,11 +857,9 @@ async fn read_body(shared: &Shared, req: Request<Incoming>, limit: usize, deadli
             if total > limit {
                 return Err(message(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large"));
             }
-            let more = u32::try_from(data.len()).ok().and_then(|n| budget.clone().try_acquire_many_owned(n).ok());
-            let Some(more) = more else {
+            if !held.try_add(data.len()) {
                 return Err(message(StatusCode::SERVICE_UNAVAILABLE, "Busy; try again later"));
-            };
-            held.merge(more);
+            }
             chunks.push_back(data);
         }
         Ok((BodyChunks(chunks), held))
@@ -729,8 +889,8 @@ impl std::io::Read for BodyChunks {
     }
 }
 
-async fn read_json<T: serde::de::DeserializeOwned>(shared: &Shared, req: Request<Incoming>, limit: usize, deadline: Duration) -> std::result::Result<T, Resp> {
-    let (chunks, _permit) = read_body(shared, req, limit, deadline).await?;
+async fn read_json<T: serde::de::DeserializeOwned>(shared: &Shared, req: Request<Incoming>, ip: IpAddr, trusted: bool, limit: usize, deadline: Duration) -> std::result::Result<T, Resp> {
+    let (chunks, _hold) = read_body(shared, req, ip, trusted, limit, deadline).await?;
     parse_chunks(chunks)
 }
 
@@ -745,7 +905,8 @@ fn parse_chunks<T: serde::de::DeserializeOwned>(mut chunks: BodyChunks) -> std::
 }
 
 async fn register(shared: &Arc<Shared>, ip: IpAddr, scope: u32, peer_fp: Option<&str>, req: Request<Incoming>) -> Resp {
-    let mut info: DeviceInfo = match read_json(shared, req, MAX_SMALL_BODY, shared.limits.small_body_timeout).await {
+    let trusted = peer_fp.is_some_and(|fp| shared.opts.trust.is_trusted(fp));
+    let mut info: DeviceInfo = match read_json(shared, req, ip, trusted, MAX_SMALL_BODY, shared.limits.small_body_timeout).await {
         Ok(i) => i,
         Err(r) => return r,
     };
@@ -779,8 +940,14 @@ fn check_pin(shared: &Shared, ip: IpAddr, trusted: bool, query: Option<&str>) ->
     let now = Instant::now();
     let event = {
         let mut st = shared.pin.lock().unwrap();
-        if st.per_ip.get(&ip).copied().unwrap_or(0) >= PIN_MAX_FAILURES {
-            return Some(message(StatusCode::TOO_MANY_REQUESTS, "Too many attempts"));
+        let key = share_key(ip);
+        if let Some(&(n, last)) = st.per_ip.get(&key) {
+            if now.duration_since(last) >= limits.pin_forget_after {
+                // Forgotten like the global count: a person who mistyped is not shut out for ever.
+                st.per_ip.remove(&key);
+            } else if n >= PIN_MAX_FAILURES {
+                return Some(message(StatusCode::TOO_MANY_REQUESTS, "Too many attempts"));
+            }
         }
         let locked = st.locked_until.is_some_and(|t| now < t);
         if !locked && st.last_failure.is_some_and(|t| now.duration_since(t) >= limits.pin_forget_after) {
@@ -793,23 +960,26 @@ fn check_pin(shared: &Shared, ip: IpAddr, trusted: bool, query: Option<&str>) ->
         match query_param(query, "pin") {
             None => return Some(message(StatusCode::UNAUTHORIZED, "PIN required")),
             Some(given) if constant_time_eq(&given, pin) => {
-                st.per_ip.remove(&ip);
+                st.per_ip.remove(&key);
                 return None;
             }
             Some(_) => {}
         }
         st.failures = st.failures.saturating_add(1);
         st.last_failure = Some(now);
-        if let Some(n) = st.per_ip.get_mut(&ip) {
+        if let Some((n, last)) = st.per_ip.get_mut(&key) {
             *n += 1;
+            *last = now;
         } else {
             if st.per_ip.len() >= limits.pin_table_max {
-                // Make room by forgetting addresses that are not refused; refused ones stay
-                // refused, and when none can go the new address counts only globally.
-                st.per_ip.retain(|_, n| *n >= PIN_MAX_FAILURES);
+                // Make room by forgetting addresses that are not refused (or whose refusal is
+                // over); refused ones stay refused, and when none can go the new address counts
+                // only globally.
+                let forget = limits.pin_forget_after;
+                st.per_ip.retain(|_, (n, last)| *n >= PIN_MAX_FAILURES && now.duration_since(*last) < forget);
             }
             if st.per_ip.len() < limits.pin_table_max {
-                st.per_ip.insert(ip, 1);
+                st.per_ip.insert(key, (1, now));
             }
         }
         let locked_for = (st.failures > limits.pin_free_failures).then(|| {
@@ -862,10 +1032,30 @@ async fn prepare_upload(shared: &Arc<Shared>, ip: IpAddr, peer_fp: Option<&str>,
     if let Some(r) = check_pin(shared, ip, trusted_cert, req.uri().query()) {
         return r;
     }
-    if shared.session.lock().unwrap().is_some() {
+    // A receiver that takes only trusted devices (or nobody) does not read a stranger's body:
+    // whatever it holds, files or a text, it would be declined.
+    let refuse_unread = match shared.opts.policy {
+        ReceivePolicy::DeclineAll => true,
+        ReceivePolicy::TrustedOnly => !trusted_cert,
+        _ => false,
+    };
+    if refuse_unread {
+        let sender = SenderInfo {
+            alias: String::new(),
+            device_model: None,
+            device_type: DeviceType::Desktop,
+            fingerprint: peer_fp.unwrap_or_default().to_string(),
+            verified: peer_fp.is_some(),
+            trusted: trusted_cert,
+            ip,
+        };
+        shared.handler.on_event(ReceiveEvent::Declined { sender });
+        return message(StatusCode::FORBIDDEN, "Declined");
+    }
+    if blocked(shared, trusted_cert) {
         return message(StatusCode::CONFLICT, "Blocked by another session");
     }
-    let (chunks, budget) = match read_body(shared, req, MAX_JSON_BODY, shared.limits.large_body_timeout).await {
+    let (chunks, budget) = match read_body(shared, req, ip, trusted_cert, MAX_JSON_BODY, shared.limits.large_body_timeout).await {
         Ok(b) => b,
         Err(r) => return r,
     };
@@ -873,7 +1063,7 @@ async fn prepare_upload(shared: &Arc<Shared>, ip: IpAddr, peer_fp: Option<&str>,
     let Ok(parse_guard) = tokio::time::timeout(shared.limits.large_body_timeout, shared.parse_lock.lock()).await else {
         return message(StatusCode::SERVICE_UNAVAILABLE, "Busy; try again later");
     };
-    if shared.session.lock().unwrap().is_some() {
+    if blocked(shared, trusted_cert) {
         return message(StatusCode::CONFLICT, "Blocked by another session");
     }
     // Parsing stops at the caps of `protocol` (files, folders, memory), off the async threads.
@@ -920,7 +1110,14 @@ async fn prepare_upload(shared: &Arc<Shared>, ip: IpAddr, peer_fp: Option<&str>,
                 shared.handler.on_event(ReceiveEvent::Declined { sender });
                 return message(StatusCode::FORBIDDEN, "Declined");
             }
-            shared.handler.on_text(&sender, file.preview.as_deref().unwrap_or(""));
+            let text = file.preview.as_deref().unwrap_or("");
+            if text.len() > MAX_TEXT_BYTES {
+                return message(StatusCode::PAYLOAD_TOO_LARGE, "Text message too long; send it as a file");
+            }
+            if !text_allowed(shared, ip) {
+                return message(StatusCode::TOO_MANY_REQUESTS, "Too many text messages; try again later");
+            }
+            shared.handler.on_text(&sender, text);
             return empty(StatusCode::NO_CONTENT);
         }
     }
@@ -950,11 +1147,13 @@ async fn prepare_upload(shared: &Arc<Shared>, ip: IpAddr, peer_fp: Option<&str>,
 
     let id = random_id();
     let cancel = CancellationToken::new();
-    {
+    let preempted = {
         let mut guard = shared.session.lock().unwrap();
-        if guard.is_some() {
-            return message(StatusCode::CONFLICT, "Blocked by another session");
-        }
+        let preempted = match guard.as_ref() {
+            None => None,
+            Some(s) if preemptible(s, trusted_cert) => guard.take(),
+            Some(_) => return message(StatusCode::CONFLICT, "Blocked by another session"),
+        };
         *guard = Some(Session {
             id: id.clone(),
             sender: sender.clone(),
@@ -967,6 +1166,12 @@ async fn prepare_upload(shared: &Arc<Shared>, ip: IpAddr, peer_fp: Option<&str>,
             cancel: cancel.clone(),
             last_activity: Arc::new(AtomicU64::new(shared.now_ms())),
         });
+        preempted
+    };
+    if let Some(old) = preempted {
+        // Its own request answers the stranger and tells the handler it closed.
+        tracing::debug!("a trusted device goes before the unanswered request from {}", old.sender.ip);
+        old.cancel.cancel();
     }
     drop(parse_guard);
     let mut pending = PendingGuard { shared, id: id.clone(), armed: true, asked: false };
@@ -984,6 +1189,8 @@ async fn prepare_upload(shared: &Arc<Shared>, ip: IpAddr, peer_fp: Option<&str>,
             tokio::select! {
                 d = rx => d.unwrap_or(Decision::Decline),
                 _ = cancel.cancelled() => return message(StatusCode::FORBIDDEN, "Cancelled"),
+                // Nobody answered: declined, and the handler is told that the request closed.
+                _ = tokio::time::sleep(shared.limits.request_timeout) => return message(StatusCode::FORBIDDEN, "Not answered in time"),
             }
         }
     };
@@ -1046,6 +1253,40 @@ async fn prepare_upload(shared: &Arc<Shared>, ip: IpAddr, peer_fp: Option<&str>,
         shared.handler.on_event(ReceiveEvent::FoldersCreated { session_id: id.clone(), paths: made });
     }
     json_bytes(StatusCode::OK, Bytes::from(out))
+}
+
+/// A session is there and a request from a sender (`trusted`: by its certificate) cannot go
+/// before it.
+fn blocked(shared: &Shared, trusted: bool) -> bool {
+    shared.session.lock().unwrap().as_ref().is_some_and(|s| !preemptible(s, trusted))
+}
+
+/// A trusted device goes before a stranger's request that nobody answered yet.
+fn preemptible(s: &Session, trusted: bool) -> bool {
+    trusted && s.phase == Phase::Pending && !s.sender.trusted
+}
+
+/// Counts a text message from `ip` against its allowance ([`ServerLimits::text_burst`], one
+/// more every [`ServerLimits::text_interval`]).
+fn text_allowed(shared: &Shared, ip: IpAddr) -> bool {
+    let limits = &shared.limits;
+    let (burst, every) = (f64::from(limits.text_burst.max(1)), limits.text_interval.as_secs_f64().max(1e-3));
+    let now = Instant::now();
+    let mut texts = shared.texts.lock().unwrap();
+    if texts.len() >= 4096 {
+        texts.retain(|_, (left, at)| *left + now.duration_since(*at).as_secs_f64() / every < burst);
+        if texts.len() >= 4096 {
+            texts.clear();
+        }
+    }
+    let (left, at) = texts.entry(share_key(ip)).or_insert((burst, now));
+    *left = (*left + now.duration_since(*at).as_secs_f64() / every).min(burst);
+    *at = now;
+    if *left < 1.0 {
+        return false;
+    }
+    *left -= 1.0;
+    true
 }
 
 /// Indexes of `files` sorted by file id.
@@ -1119,7 +1360,7 @@ enum UploadFailure {
     Checksum,
     Io(Error),
     Aborted,
-    /// Nothing arrived for [`ServerLimits::body_stall_timeout`].
+    /// Less than [`ServerLimits::min_progress`] arrived in a [`ServerLimits::body_stall_timeout`].
     Stalled,
 }
 
@@ -1173,8 +1414,9 @@ async fn upload(shared: &Arc<Shared>, ip: IpAddr, req: Request<Incoming>) -> Res
             FileState::Done => return message(StatusCode::CONFLICT, "File already received"),
             FileState::Failed => return message(StatusCode::FORBIDDEN, "File failed"),
         }
+        // Starting an upload is not progress (only bytes are): a sender that starts and stalls
+        // uploads over and over does not keep the session.
         f.state = FileState::Receiving;
-        s.last_activity.store(shared.now_ms(), Ordering::Relaxed);
         (dto, s.cancel.clone(), s.last_activity.clone())
     };
     let mut guard = UploadGuard { shared: shared.clone(), session_id: session_id.clone(), file_id: file_id.clone(), armed: true };
@@ -1242,13 +1484,24 @@ async fn receive_body(
 
     let mut received = 0u64;
     let mut reported = 0u64;
+    // Progress is counted over windows of `body_stall_timeout`: fewer than `min_progress` bytes
+    // in one (a trickle, or nothing) fails the file; only such progress keeps the session alive.
     let stall = shared.limits.body_stall_timeout;
+    let min_progress = shared.limits.min_progress;
+    let mut window_end = tokio::time::Instant::now() + stall;
+    let mut in_window = 0u64;
+    let mut unmarked = 0u64;
     let outcome: std::result::Result<(), UploadFailure> = loop {
         let frame = tokio::select! {
             _ = cancel.cancelled() => break Err(UploadFailure::Aborted),
-            f = tokio::time::timeout(stall, body.frame()) => match f {
+            f = tokio::time::timeout_at(window_end, body.frame()) => match f {
                 Ok(f) => f,
-                Err(_) => break Err(UploadFailure::Stalled),
+                Err(_) if in_window < min_progress => break Err(UploadFailure::Stalled),
+                Err(_) => {
+                    window_end = tokio::time::Instant::now() + stall;
+                    in_window = 0;
+                    continue;
+                }
             },
         };
         match frame {
@@ -1260,8 +1513,13 @@ async fn receive_body(
             Some(Ok(frame)) => {
                 let Ok(data) = frame.into_data() else { continue };
                 received += data.len() as u64;
-                // The session's idle time counts from the last byte (one relaxed store).
-                activity.store(shared.now_ms(), Ordering::Relaxed);
+                in_window += data.len() as u64;
+                unmarked += data.len() as u64;
+                // The session's idle time counts from the last real progress (one relaxed store).
+                if unmarked >= min_progress {
+                    unmarked = 0;
+                    activity.store(shared.now_ms(), Ordering::Relaxed);
+                }
                 if received > declared {
                     break Err(UploadFailure::Size { received, declared });
                 }
@@ -1312,7 +1570,9 @@ fn finish_upload(shared: &Arc<Shared>, session_id: &str, dto: &FileDto, result: 
             // Cancelled meanwhile; the temporary file is already gone.
             return message(StatusCode::FORBIDDEN, "Session cancelled");
         };
-        s.last_activity.store(shared.now_ms(), Ordering::Relaxed);
+        if result.is_ok() {
+            s.last_activity.store(shared.now_ms(), Ordering::Relaxed);
+        }
         let i = s.find(&dto.id).expect("file of this session");
         let f = &mut s.slots[i];
         let (resp, failure) = match result {
@@ -1334,7 +1594,7 @@ fn finish_upload(shared: &Arc<Shared>, session_id: &str, dto: &FileDto, result: 
                 (message(StatusCode::BAD_REQUEST, &m), Some(m))
             }
             Err(UploadFailure::Aborted) => (message(StatusCode::BAD_REQUEST, "Upload aborted"), Some("upload aborted".into())),
-            Err(UploadFailure::Stalled) => (message(StatusCode::REQUEST_TIMEOUT, "Upload stalled"), Some("nothing arrived for too long".into())),
+            Err(UploadFailure::Stalled) => (message(StatusCode::REQUEST_TIMEOUT, "Upload stalled"), Some("too little arrived for too long".into())),
             Err(UploadFailure::Io(e)) => (message(StatusCode::INTERNAL_SERVER_ERROR, &e.message), Some(e.message)),
         };
         if let Some(error) = failure {

@@ -28,6 +28,9 @@ struct LNode {
 
 impl LNode {
     async fn start(pin: Option<&str>, trusted: &[&str], limits: ServerLimits) -> LNode {
+        LNode::start_with(pin, trusted, limits, ReceivePolicy::Ask).await
+    }
+    async fn start_with(pin: Option<&str>, trusted: &[&str], limits: ServerLimits, policy: ReceivePolicy) -> LNode {
         let identity = Identity::generate().unwrap();
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("in")).unwrap();
@@ -44,7 +47,7 @@ impl LNode {
             https: true,
             receive_dir: ReceiveDir::new(&dir.path().join("in")).unwrap(),
             pin: pin.map(str::to_string),
-            policy: ReceivePolicy::Ask,
+            policy,
             trust,
             verify_checksums: true,
         };
@@ -377,7 +380,7 @@ async fn json_bodies_share_one_memory_budget() {
     let n = LNode::start(None, &[], limits).await;
     let a = Raw::https(n.addr(), None).from_source("127.10.0.1");
     let b = Raw::https(n.addr(), None).from_source("127.10.0.2");
-    let mut first = start_request(&a, P, 12 * 1024 * 1024, &vec![b' '; 10 * 1024 * 1024]).await;
+    let mut first = start_request(&a, P, 6 * 1024 * 1024, &vec![b' '; 6 * 1024 * 1024 - 1]).await;
     // Let the server take in what was sent.
     tokio::time::sleep(Duration::from_millis(500)).await;
     // The answer may come (and the connection close) before everything is written.
@@ -417,4 +420,219 @@ async fn a_session_idles_from_its_last_byte_even_mid_file() {
     assert!(!n.inbox.join("mid.bin").exists());
     let other = Raw::https(n.addr(), None).from_source("127.11.0.2");
     n.honest(&other, None, "after-idle-session.txt", Duration::from_secs(10)).await;
+}
+
+/// Many addresses together hold every connection (each within its share, kept alive): a new
+/// device with no connection still gets in at once, because a full table closes the oldest
+/// connection of whoever holds most (before: the honest device waited for a free slot for ever).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_addresses_cannot_take_every_connection() {
+    let limits = ServerLimits { max_connections: 48, max_connections_per_ip: 8, ..Default::default() };
+    let n = LNode::start(None, &[], limits).await;
+    let mut flood = Vec::new();
+    for a in 1..=6 {
+        for _ in 0..8 {
+            let sock = tokio::net::TcpSocket::new_v4().unwrap();
+            sock.bind(format!("127.12.0.{a}:0").parse().unwrap()).unwrap();
+            flood.push(sock.connect(n.addr()).await.unwrap());
+        }
+    }
+    // Every connection was taken in (a request on the last one is answered) before the honest one comes.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for k in 0..3 {
+        let honest = Raw::https(n.addr(), None).from_source(&format!("127.12.1.{}", k + 1));
+        n.honest(&honest, None, &format!("past-many-{k}.txt"), Duration::from_secs(5)).await;
+    }
+    let mut closed = 0;
+    for s in flood.iter_mut() {
+        if closed_within(s, Duration::from_millis(20)).await.is_some() {
+            closed += 1;
+        }
+    }
+    assert!(closed >= 1, "no flood connection made room");
+}
+
+/// A request nobody answers is declined after `request_timeout` (the handler hears it closed);
+/// and while a stranger's request waits, a trusted device goes first: the stranger's request is
+/// closed and answered 403.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unanswered_requests_expire_and_trusted_devices_go_first() {
+    let sender = Identity::generate().unwrap();
+    let limits = ServerLimits { request_timeout: Duration::from_secs(2), ..Default::default() };
+    let n = LNode::start(None, &[sender.fingerprint()], limits).await;
+    *n.handler.answer.lock().unwrap() = Answer::Hold;
+    let stranger = Raw::https(n.addr(), None).from_source("127.13.0.1");
+    let t0 = Instant::now();
+    let r = stranger.post_json(P, &prepare_body("STRANGER", &[("held.txt", b"x")])).await;
+    assert_eq!(r.status, 403, "{}", r.message());
+    assert!(t0.elapsed() < Duration::from_secs(8), "unanswered for {:?}", t0.elapsed());
+    n.handler.wait_event("request closed", |e| matches!(e, ReceiveEvent::RequestClosed { .. })).await;
+    assert!(!n.handle.busy());
+    // Again, and a trusted device comes while it waits.
+    let waiting = tokio::spawn({
+        let stranger = stranger.clone();
+        async move { stranger.post_json(P, &prepare_body("STRANGER", &[("held2.txt", b"x")])).await }
+    });
+    eventually("second request asked", || n.handler.requests().len() == 2).await;
+    let trusted = Raw::https(n.addr(), Some(sender)).from_source("127.13.0.2");
+    n.honest(&trusted, None, "trusted-first.txt", Duration::from_secs(5)).await;
+    let r = waiting.await.unwrap();
+    assert_eq!(r.status, 403, "{}", r.message());
+    let closed = n.handler.events().iter().filter(|e| matches!(e, ReceiveEvent::RequestClosed { .. })).count();
+    assert_eq!(closed, 2, "{:?}", n.handler.events());
+    assert!(!n.inbox.join("held2.txt").exists());
+}
+
+/// A trickle (a byte every 200 ms of a big file) is not progress: each upload fails after one
+/// window, and starting uploads over and over (of 6 files, 3 tries each) does not keep the
+/// session: it ends as timed out after the idle time, not after 18 windows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trickled_upload_fails_and_does_not_keep_the_session() {
+    let limits = ServerLimits { body_stall_timeout: Duration::from_secs(1), session_idle_timeout: Duration::from_secs(3), ..Default::default() };
+    let n = LNode::start(None, &[], limits).await;
+    let trickler = Raw::https(n.addr(), None).from_source("127.14.0.1");
+    let big = vec![7u8; 1_000_000];
+    let names: Vec<String> = (0..6).map(|k| format!("trickle{k}.bin")).collect();
+    let files: Vec<(&str, &[u8])> = names.iter().map(|name| (name.as_str(), &big[..])).collect();
+    let r = trickler.post_json(P, &prepare_body("TRICKLE", &files)).await;
+    assert_eq!(r.status, 200);
+    let v = r.json();
+    let sid = v["sessionId"].as_str().unwrap().to_string();
+    let t0 = Instant::now();
+    let mut statuses = Vec::new();
+    let mut k = 0;
+    while t0.elapsed() < Duration::from_secs(25) && n.handle.busy() {
+        let fid = format!("f{}", k % 6);
+        k += 1;
+        let token = v["files"][&fid].as_str().unwrap().to_string();
+        let s = start_request(&trickler, &upload_path(&sid, &fid, &token), big.len(), b"7").await;
+        let (mut rd, mut wr) = tokio::io::split(s);
+        let dripper = tokio::spawn(async move {
+            for _ in 0..100 {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                if wr.write_all(b"7").await.is_err() || wr.flush().await.is_err() {
+                    break;
+                }
+            }
+        });
+        let r = tokio::time::timeout(Duration::from_secs(10), read_response(&mut rd)).await.expect("a trickle was never cut off");
+        dripper.abort();
+        statuses.push(r.status);
+    }
+    assert_eq!(statuses.first(), Some(&408), "{statuses:?}");
+    n.handler.wait_event("timed out", |e| matches!(e, ReceiveEvent::SessionFinished { outcome: SessionOutcome::TimedOut, .. })).await;
+    assert!(t0.elapsed() < Duration::from_secs(12), "session kept for {:?}: {statuses:?}", t0.elapsed());
+    n.assert_no_partial();
+    let other = Raw::https(n.addr(), None).from_source("127.14.0.2");
+    n.honest(&other, None, "after-trickle.txt", Duration::from_secs(10)).await;
+}
+
+/// One address cannot hold the JSON budget: a stranger's body is at most its share (bigger is
+/// 413 unread), a second body from the same address beyond the share is 503, and meanwhile
+/// other senders get in. A body slower than the minimum rate is cut off long before the flat
+/// deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_hold_the_json_budget() {
+    let limits = ServerLimits { large_body_timeout: Duration::from_secs(60), body_grace: Duration::from_secs(1), ..Default::default() };
+    let n = LNode::start(None, &[], limits).await;
+    let a = Raw::https(n.addr(), None).from_source("127.15.0.1");
+    let mut whole = start_request(&a, P, 12 * 1024 * 1024, b"").await;
+    let r = tokio::time::timeout(Duration::from_secs(5), read_response(&mut whole)).await.expect("a 12 MiB body from a stranger was waited for");
+    assert_eq!(r.status, 413, "{}", r.message());
+    let _held = start_request(&a, P, 6 * 1024 * 1024, &vec![b' '; 6 * 1024 * 1024 - 1]).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (mut rd, mut wr) = tokio::io::split(start_request(&a, P, 1024 * 1024, b"").await);
+    let writer = tokio::spawn(async move {
+        let _ = wr.write_all(&vec![b' '; 1024 * 1024]).await;
+        let _ = wr.flush().await;
+        wr
+    });
+    let r = read_response(&mut rd).await;
+    drop(writer.await);
+    assert_eq!(r.status, 503, "{}", r.message());
+    let honest = Raw::https(n.addr(), None).from_source("127.15.0.2");
+    n.honest(&honest, None, "past-the-hog.txt", Duration::from_secs(5)).await;
+    // 10 bytes of a declared 100 KiB: the deadline is 1 s + 100 KiB at 256 KiB/s, not 60 s.
+    let mut slow = start_request(&honest, P, 100 * 1024, b"{\"info\":").await;
+    let r = tokio::time::timeout(Duration::from_secs(10), read_response(&mut slow)).await.expect("a slow body was waited for");
+    assert_eq!(r.status, 408, "{}", r.message());
+}
+
+/// A receiver that takes only trusted devices answers a stranger's prepare-upload (text
+/// messages included) 403 without reading its body, so strangers hold no budget there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trusted_only_refuses_strangers_unread() {
+    let sender = Identity::generate().unwrap();
+    let n = LNode::start_with(None, &[sender.fingerprint()], ServerLimits::default(), ReceivePolicy::TrustedOnly).await;
+    let stranger = Raw::https(n.addr(), None).from_source("127.16.0.1");
+    let mut s = start_request(&stranger, P, 12 * 1024 * 1024, b"{").await;
+    let r = tokio::time::timeout(Duration::from_secs(5), read_response(&mut s)).await.expect("a stranger's body was waited for");
+    assert_eq!(r.status, 403, "{}", r.message());
+    let trusted = Raw::https(n.addr(), Some(sender)).from_source("127.16.0.2");
+    n.honest(&trusted, None, "trusted-only.txt", Duration::from_secs(5)).await;
+}
+
+fn text_body(text: &str) -> serde_json::Value {
+    let mut v = prepare_body("TEXTER", &[]);
+    v["files"] = json!({"m": {"id": "m", "fileName": "m.txt", "size": text.len(), "fileType": "text/plain", "preview": text}});
+    v
+}
+
+/// Text messages are bounded: a preview over 256 KiB is refused 413 (never shown), and one
+/// address gets a few texts at once, then 429; another address is not affected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_messages_are_capped_and_rate_limited() {
+    let limits = ServerLimits { text_interval: Duration::from_secs(60), ..Default::default() };
+    let n = LNode::start(None, &[], limits).await;
+    let a = Raw::https(n.addr(), None).from_source("127.17.0.1");
+    let r = a.post_json(P, &text_body(&"\u{85}".repeat(200 * 1024))).await;
+    assert_eq!(r.status, 413, "{}", r.message());
+    assert!(n.handler.texts().is_empty());
+    let mut statuses = Vec::new();
+    for k in 0..8 {
+        statuses.push(a.post_json(P, &text_body(&format!("hello {k}"))).await.status);
+    }
+    assert_eq!(statuses, [204, 204, 204, 204, 204, 429, 429, 429]);
+    let b = Raw::https(n.addr(), None).from_source("127.17.0.2");
+    assert_eq!(b.post_json(P, &text_body("from b")).await.status, 204);
+    assert_eq!(n.handler.texts().len(), 6);
+}
+
+/// Register bodies are small (16 KiB at most) and one address holds a bounded share of their
+/// budget: stalled registers from one address cannot keep an honest register out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn register_bodies_are_small_and_shared() {
+    let n = LNode::start(None, &[], ServerLimits::default()).await;
+    let reg = "/api/localsend/v2/register";
+    let a = Raw::https(n.addr(), None).from_source("127.18.0.1");
+    let mut big = start_request(&a, reg, 20 * 1024, b"").await;
+    assert_eq!(read_response(&mut big).await.status, 413);
+    let mut stalled = Vec::new();
+    for _ in 0..20 {
+        stalled.push(start_request(&a, reg, 16 * 1024, &vec![b' '; 16 * 1024 - 1]).await);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let b = Raw::https(n.addr(), None).from_source("127.18.0.2");
+    let body = json!({"alias": "Honest", "version": "2.1", "deviceModel": null, "deviceType": "desktop",
+                      "fingerprint": "HONEST", "port": 53317, "protocol": "https", "download": false});
+    for _ in 0..3 {
+        assert_eq!(b.post_json(reg, &body).await.status, 200);
+    }
+    drop(stalled);
+}
+
+/// An address refused after 3 wrong PINs is forgotten after `pin_forget_after` (before: refused
+/// until the receiver restarted).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_pin_addresses_are_forgotten() {
+    let limits = ServerLimits { pin_forget_after: Duration::from_secs(1), ..Default::default() };
+    let n = LNode::start(Some("2468"), &[], limits).await;
+    let raw = Raw::https(n.addr(), None).from_source("127.19.0.1");
+    let body = prepare_body("TYPO", &[("t.txt", b"t")]);
+    for _ in 0..3 {
+        assert_eq!(raw.post_json(&format!("{P}?pin=1111"), &body).await.status, 401);
+    }
+    assert_eq!(raw.post_json(&format!("{P}?pin=2468"), &body).await.status, 429);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    n.honest(&raw, Some("2468"), "after-typos.txt", Duration::from_secs(5)).await;
 }
