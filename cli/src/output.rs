@@ -619,7 +619,8 @@ impl ReceiveUi {
     fn sender_line(s: &SenderInfo) -> String {
         format!(
             "{} at {} ({}, fingerprint {}{})",
-            quoted(&s.alias),
+            // A request declined before its body was read has no alias.
+            if s.alias.is_empty() { "a device".to_string() } else { quoted(&s.alias) },
             s.ip,
             verified_word(s.verified),
             short_fingerprint(&s.fingerprint),
