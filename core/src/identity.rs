@@ -99,7 +99,7 @@ impl Identity {
         params.not_before = now - time::Duration::days(1);
         params.not_after = now + time::Duration::days(365 * 10);
         let mut serial = [0u8; 16];
-        rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut serial);
+        rand::fill(&mut serial[..]);
         serial[0] &= 0x7f;
         params.serial_number = Some(rcgen::SerialNumber::from_slice(&serial));
         let cert = params
@@ -240,7 +240,7 @@ fn write_temp(dir: &Path, name: &str, data: &[u8]) -> Result<PathBuf> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let mut suffix = [0u8; 8];
-    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut suffix);
+    rand::fill(&mut suffix[..]);
     let tmp = dir.join(format!(".{name}.{}.{}.tmp", std::process::id(), hex::encode(suffix)));
     let res = (|| -> std::io::Result<()> {
         let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
