@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds libferry_ffi.so for Android (arm64-v8a, armeabi-v7a, x86_64) with cargo-ndk into the
-# app's jniLibs. Needs the Android NDK (ANDROID_NDK_HOME) and cargo-ndk; says so when missing.
+# app's jniLibs, with the release-mobile profile (LTO, one codegen unit, stripped). Needs the Android NDK (ANDROID_NDK_HOME) and cargo-ndk; says so when missing.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 OUT="${ANDROID_JNILIBS:-$ROOT/android/app/src/main/jniLibs}"
@@ -15,5 +15,5 @@ missing=()
 for t in "${targets[@]}"; do rustup target list --installed 2>/dev/null | grep -qx "$t" || missing+=("$t"); done
 [ "${#missing[@]}" -eq 0 ] || rustup target add "${missing[@]}"
 cd "$ROOT"
-cargo ndk -t arm64-v8a -t armeabi-v7a -t x86_64 -o "$OUT" build --release -p ferry-ffi --lib
+cargo ndk -t arm64-v8a -t armeabi-v7a -t x86_64 -o "$OUT" build --profile release-mobile -p ferry-ffi --lib
 echo "android-libs: written to $OUT"

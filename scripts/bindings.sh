@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Generates the Kotlin and Swift bindings of ferry-ffi from the host library, with the
-# uniffi-bindgen built from the same UniFFI version.
+# uniffi-bindgen built from the same UniFFI version (the ferry-uniffi-bindgen crate in bindings/bindgen).
 #   scripts/bindings.sh            write them into bindings/kotlin and bindings/swift
 #   scripts/bindings.sh --check    generate into a temporary folder and fail if the committed
 #                                  ones differ (drift), saying how to fix it
@@ -9,7 +9,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 CARGO="${CARGO:-cargo}"
 case "$(uname -s)" in Darwin) LIB=libferry_ffi.dylib ;; *) LIB=libferry_ffi.so ;; esac
-"$CARGO" build -q -p ferry-ffi --locked
+"$CARGO" build -q -p ferry-ffi -p ferry-uniffi-bindgen --locked
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 BINDGEN=("$TARGET_DIR/debug/uniffi-bindgen")
 GEN="$(mktemp -d)"; trap 'rm -rf "$GEN"' EXIT

@@ -178,9 +178,13 @@ struct ListenerBridge {
 
 /// Takes ownership of a descriptor handed over by the app.
 fn take_fd(fd: i32) -> ferry_core::Result<OwnedFd> {
+    // SAFETY: F_GETFD only reads the descriptor flags of `fd`; on a number that is not an open descriptor it fails
+    // with EBADF and touches nothing.
     if fd < 0 || unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
         return Err(ferry_core::Error::invalid(format!("{fd} is not an open file descriptor")));
     }
+    // SAFETY: `fd` is open (checked above) and the FFI contract hands its ownership to Ferry: the app passed it in
+    // (detached, e.g. `ParcelFileDescriptor.detachFd()`) and never uses or closes it again, so this is its only owner.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
@@ -219,6 +223,7 @@ impl node::NodeListener for ListenerBridge {
             FileDestination::Descriptor { fd } => fd,
         };
         let writable = take_fd(fd).and_then(|fd| {
+            // SAFETY: F_GETFL only reads the status flags of a descriptor that `fd` owns and keeps open for this call.
             let mode = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) } & libc::O_ACCMODE;
             if mode == libc::O_RDONLY {
                 return Err(ferry_core::Error::invalid(format!("descriptor {} is not open for writing", fd.as_raw_fd())));

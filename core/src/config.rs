@@ -3,7 +3,7 @@
 use crate::error::{Error, Result};
 use crate::fsutil::write_private_atomic;
 use crate::identity::{normalize_fingerprint, same_fingerprint};
-use rand::seq::SliceRandom;
+use rand::seq::IndexedRandom;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
@@ -32,7 +32,7 @@ const NOUNS: &[&str] = &[
 
 /// A friendly random alias such as "Sunny Mango".
 pub fn random_alias() -> String {
-    let mut rng = rand::thread_rng();
+    let mut rng = rand::rng();
     format!("{} {}", ADJECTIVES.choose(&mut rng).unwrap(), NOUNS.choose(&mut rng).unwrap())
 }
 

@@ -4,7 +4,7 @@
 use crate::error::{Error, Result};
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 
 /// Creates `dir` (and parents) readable by the owner only.
@@ -16,26 +16,23 @@ pub fn ensure_private_dir(dir: &Path) -> Result<()> {
         .map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))
 }
 
-/// Writes `data` to `path` atomically (temporary file + rename), mode 0600.
+/// Writes `data` to `path` atomically (a temporary file with a random name in the same folder, synced, then renamed over
+/// `path`), mode 0600. Concurrent writers (threads or processes) each get their own temporary file; the last rename wins.
 pub fn write_private_atomic(path: &Path, data: &[u8]) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
     let dir = path.parent().ok_or_else(|| Error::invalid("path has no parent"))?;
     ensure_private_dir(dir)?;
-    let tmp = dir.join(format!(
-        ".{}.{}.tmp",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
-        std::process::id()
-    ));
+    let prefix = format!(".{}.", path.file_name().and_then(|n| n.to_str()).unwrap_or("file"));
     let res = (|| -> std::io::Result<()> {
-        let mut f = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
-        f.write_all(data)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
+        let mut tmp =
+            tempfile::Builder::new().prefix(&prefix).suffix(".tmp").permissions(fs::Permissions::from_mode(0o600)).tempfile_in(dir)?;
+        tmp.write_all(data)?;
+        tmp.as_file().sync_all()?;
+        // On failure the temporary file is removed when dropped.
+        tmp.persist(path).map_err(|e| e.error)?;
+        Ok(())
     })();
-    if let Err(e) = res {
-        let _ = fs::remove_file(&tmp);
-        return Err(Error::io(format!("cannot write {}", path.display()), e));
-    }
-    Ok(())
+    res.map_err(|e| Error::io(format!("cannot write {}", path.display()), e))
 }
 
 // ---------------------------------------------------------------------------------------------------------------------
@@ -291,6 +288,34 @@ mod tests {
         create_new_file_at(d, &SafeName::new("g").unwrap()).unwrap();
         assert!(create_new_file_at(d, &good).is_err(), "an existing file is never opened for writing");
         assert!(exists_at(d, &sub).unwrap());
+    }
+
+    /// Many threads write the same file at once: each write is whole (never a mix or a truncation), the file stays
+    /// 0600 and no temporary file is left behind. With one temporary name per process, the threads wrote into the same
+    /// temporary file and renamed each other's half-written data.
+    #[test]
+    fn atomic_writes_from_many_threads_stay_whole_and_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("cfg").join("settings.json");
+        let payloads: Vec<Vec<u8>> = (0..8u8).map(|i| vec![b'a' + i; 64 * 1024 + i as usize]).collect();
+        std::thread::scope(|s| {
+            let all = &payloads;
+            for data in all {
+                let p = &p;
+                s.spawn(move || {
+                    for _ in 0..20 {
+                        write_private_atomic(p, data).unwrap();
+                        let now = fs::read(p).unwrap();
+                        assert!(all.contains(&now), "a torn write of {} bytes", now.len());
+                    }
+                });
+            }
+        });
+        assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(fs::metadata(p.parent().unwrap()).unwrap().permissions().mode() & 0o777, 0o700);
+        let left: Vec<_> = fs::read_dir(p.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left, ["settings.json"]);
     }
 
     #[test]

@@ -99,7 +99,7 @@ impl Identity {
         params.not_before = now - time::Duration::days(1);
         params.not_after = now + time::Duration::days(365 * 10);
         let mut serial = [0u8; 16];
-        rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut serial);
+        rand::fill(&mut serial[..]);
         serial[0] &= 0x7f;
         params.serial_number = Some(rcgen::SerialNumber::from_slice(&serial));
         let cert = params
@@ -240,7 +240,7 @@ fn write_temp(dir: &Path, name: &str, data: &[u8]) -> Result<PathBuf> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let mut suffix = [0u8; 8];
-    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut suffix);
+    rand::fill(&mut suffix[..]);
     let tmp = dir.join(format!(".{name}.{}.{}.tmp", std::process::id(), hex::encode(suffix)));
     let res = (|| -> std::io::Result<()> {
         let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
@@ -264,15 +264,14 @@ struct DirLock {
 
 impl DirLock {
     fn exclusive(dir: &Path) -> Result<DirLock> {
-        Self::take(dir, libc::LOCK_EX)
+        Self::take(dir, rustix::fs::FlockOperation::LockExclusive)
     }
 
     fn shared(dir: &Path) -> Result<DirLock> {
-        Self::take(dir, libc::LOCK_SH)
+        Self::take(dir, rustix::fs::FlockOperation::LockShared)
     }
 
-    fn take(dir: &Path, how: libc::c_int) -> Result<DirLock> {
-        use std::os::fd::AsRawFd;
+    fn take(dir: &Path, how: rustix::fs::FlockOperation) -> Result<DirLock> {
         use std::os::unix::fs::OpenOptionsExt;
         let path = dir.join(LOCK_FILE);
         let file = std::fs::OpenOptions::new()
@@ -284,13 +283,10 @@ impl DirLock {
             .open(&path)
             .map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
         loop {
-            // SAFETY: flock on a descriptor this function owns for the whole call.
-            if unsafe { libc::flock(file.as_raw_fd(), how) } == 0 {
-                return Ok(DirLock { _file: file });
-            }
-            let e = std::io::Error::last_os_error();
-            if e.kind() != std::io::ErrorKind::Interrupted {
-                return Err(Error::io(format!("cannot lock {}", path.display()), e));
+            match rustix::fs::flock(&file, how) {
+                Ok(()) => return Ok(DirLock { _file: file }),
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(Error::io(format!("cannot lock {}", path.display()), e.into())),
             }
         }
     }

@@ -7,6 +7,8 @@ use std::net::IpAddr;
 pub struct InterfaceAddr {
     pub name: String,
     pub addr: IpAddr,
+    /// The network prefix length of the address (24 for a 255.255.255.0 netmask).
+    pub prefix: u8,
     pub loopback: bool,
     /// The interface can send and receive multicast.
     pub multicast: bool,
@@ -14,40 +16,24 @@ pub struct InterfaceAddr {
     pub index: u32,
 }
 
-/// The addresses of every interface that is up (IPv4 and IPv6).
+/// The addresses of every interface that is up (IPv4 and IPv6), with their netmasks.
+///
+/// "Up" is the interface's operational state (running). Multicast is assumed on every interface that is neither
+/// loopback nor point-to-point (tunnels and VPNs), which is what the interface flags say on the systems Ferry runs on.
 pub fn interface_addrs() -> Vec<InterfaceAddr> {
-    let mut out = Vec::new();
-    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
-    if unsafe { libc::getifaddrs(&mut head) } != 0 {
-        return out;
-    }
-    let mut cur = head;
-    while !cur.is_null() {
-        let ifa = unsafe { &*cur };
-        cur = ifa.ifa_next;
-        if ifa.ifa_addr.is_null() || ifa.ifa_flags & (libc::IFF_UP as libc::c_uint) == 0 {
-            continue;
-        }
-        let name = unsafe { std::ffi::CStr::from_ptr(ifa.ifa_name) }.to_string_lossy().into_owned();
-        let family = unsafe { (*ifa.ifa_addr).sa_family } as i32;
-        let addr = match family {
-            libc::AF_INET => {
-                let sa = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in) };
-                IpAddr::from(u32::from_be(sa.sin_addr.s_addr).to_be_bytes())
-            }
-            libc::AF_INET6 => {
-                let sa = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in6) };
-                IpAddr::from(sa.sin6_addr.s6_addr)
-            }
-            _ => continue,
-        };
-        let loopback = ifa.ifa_flags & (libc::IFF_LOOPBACK as libc::c_uint) != 0;
-        let multicast = ifa.ifa_flags & (libc::IFF_MULTICAST as libc::c_uint) != 0;
-        let index = unsafe { libc::if_nametoindex(ifa.ifa_name) };
-        out.push(InterfaceAddr { name, addr, loopback, multicast, index });
-    }
-    unsafe { libc::freeifaddrs(head) };
-    out
+    let Ok(all) = if_addrs::get_if_addrs() else { return Vec::new() };
+    all.into_iter()
+        .filter(|i| i.is_oper_up())
+        .map(|i| {
+            let (addr, prefix) = match &i.addr {
+                if_addrs::IfAddr::V4(a) => (IpAddr::V4(a.ip), a.prefixlen),
+                if_addrs::IfAddr::V6(a) => (IpAddr::V6(a.ip), a.prefixlen),
+            };
+            let loopback = i.is_loopback();
+            let multicast = !loopback && !i.is_p2p();
+            InterfaceAddr { name: i.name, addr, prefix, loopback, multicast, index: i.index.unwrap_or(0) }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -55,6 +41,13 @@ mod tests {
     #[test]
     fn loopback_is_listed() {
         let addrs = super::interface_addrs();
-        assert!(addrs.iter().any(|a| a.loopback && a.addr.is_loopback()), "{addrs:?}");
+        assert!(addrs.iter().any(|a| a.loopback && a.addr.is_loopback() && !a.multicast), "{addrs:?}");
+        // 127.0.0.1/8 and ::1/128, with their real prefixes and an interface index.
+        let v4 = addrs.iter().find(|a| a.addr == std::net::IpAddr::from([127, 0, 0, 1])).expect("127.0.0.1 is listed");
+        assert_eq!(v4.prefix, 8, "{v4:?}");
+        assert!(v4.index > 0, "{v4:?}");
+        if let Some(v6) = addrs.iter().find(|a| a.addr == std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST)) {
+            assert_eq!(v6.prefix, 128, "{v6:?}");
+        }
     }
 }

@@ -331,29 +331,17 @@ pub struct ErrorBody {
 
 /// Guesses a MIME type from a file name (the common cases; everything else is octet-stream).
 pub fn mime_for(name: &str) -> &'static str {
-    let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
-    match ext.as_str() {
-        "txt" | "md" | "log" | "csv" => "text/plain",
-        "html" | "htm" => "text/html",
-        "json" => "application/json",
-        "pdf" => "application/pdf",
-        "zip" => "application/zip",
-        "png" => "image/png",
-        "jpg" | "jpeg" => "image/jpeg",
-        "gif" => "image/gif",
-        "webp" => "image/webp",
+    let Some((_, ext)) = name.rsplit_once('.') else { return "application/octet-stream" };
+    // LocalSend reads the type's first part (image, video, text, ...) to pick an icon and a preview, so the
+    // common ones keep the names receivers expect; everything else is what `mime_guess` knows.
+    match ext.to_ascii_lowercase().as_str() {
+        "md" | "log" | "csv" => "text/plain",
         "heic" => "image/heic",
-        "svg" => "image/svg+xml",
-        "mp4" => "video/mp4",
-        "mov" => "video/quicktime",
         "mkv" => "video/x-matroska",
-        "webm" => "video/webm",
-        "mp3" => "audio/mpeg",
-        "ogg" => "audio/ogg",
         "wav" => "audio/wav",
         "flac" => "audio/flac",
         "apk" => "application/vnd.android.package-archive",
-        _ => "application/octet-stream",
+        e => mime_guess::from_ext(e).first_raw().unwrap_or("application/octet-stream"),
     }
 }
 
@@ -381,5 +369,21 @@ mod tests {
         assert_eq!(f.checksum().as_deref(), Some("abc"));
         let out = serde_json::to_value(&f).unwrap();
         assert!(out.get("sha256").is_none() && out.get("hash").is_none() && out.get("preview").is_none());
+    }
+
+    /// The types LocalSend picks icons and previews by, the old table's names kept, and types beyond it from `mime_guess`.
+    #[test]
+    fn mime_types_by_extension() {
+        for (name, want) in [
+            ("a.txt", "text/plain"), ("notes.MD", "text/plain"), ("x.csv", "text/plain"), ("i.html", "text/html"), ("d.json", "application/json"),
+            ("p.pdf", "application/pdf"), ("z.zip", "application/zip"), ("photo.JPG", "image/jpeg"), ("a.jpeg", "image/jpeg"), ("a.png", "image/png"),
+            ("a.gif", "image/gif"), ("a.webp", "image/webp"), ("a.heic", "image/heic"), ("a.svg", "image/svg+xml"), ("v.mp4", "video/mp4"),
+            ("v.mov", "video/quicktime"), ("v.mkv", "video/x-matroska"), ("v.webm", "video/webm"), ("s.mp3", "audio/mpeg"), ("s.ogg", "audio/ogg"),
+            ("s.wav", "audio/wav"), ("s.flac", "audio/flac"), ("app.apk", "application/vnd.android.package-archive"),
+            ("doc.docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"), ("a.tar.gz", "application/gzip"),
+            ("README", "application/octet-stream"), ("x.unknownext", "application/octet-stream"), ("trailingdot.", "application/octet-stream"),
+        ] {
+            assert_eq!(mime_for(name), want, "{name}");
+        }
     }
 }

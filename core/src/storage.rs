@@ -759,7 +759,7 @@ mod tests {
 
     /// Hostile names built from pieces, deterministic.
     fn hostile_names(count: usize, seed: u64) -> Vec<String> {
-        use rand::{Rng, SeedableRng};
+        use rand::{RngExt, SeedableRng};
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         let pieces: &[&str] = &[
             "..", ".", "/", "\\", "...", "a", "x", " ", ":", "*", "é", "€", "😀", "\u{202e}", "\u{200b}", "\u{feff}", "\u{2066}",
@@ -768,13 +768,13 @@ mod tests {
         (0..count)
             .map(|_| {
                 let mut s = String::new();
-                for _ in 0..rng.gen_range(1..10) {
-                    match rng.gen_range(0..10) {
-                        0 => s.push_str(&".".repeat(rng.gen_range(1..300))),
-                        1 => s.push_str(&"x".repeat(rng.gen_range(1..300))),
-                        2 => s.push_str(&"é".repeat(rng.gen_range(1..150))),
-                        3 => s.push_str(&"😀".repeat(rng.gen_range(1..80))),
-                        _ => s.push_str(pieces[rng.gen_range(0..pieces.len())]),
+                for _ in 0..rng.random_range(1..10) {
+                    match rng.random_range(0..10) {
+                        0 => s.push_str(&".".repeat(rng.random_range(1..300))),
+                        1 => s.push_str(&"x".repeat(rng.random_range(1..300))),
+                        2 => s.push_str(&"é".repeat(rng.random_range(1..150))),
+                        3 => s.push_str(&"😀".repeat(rng.random_range(1..80))),
+                        _ => s.push_str(pieces[rng.random_range(0..pieces.len())]),
                     }
                 }
                 s

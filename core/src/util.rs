@@ -22,11 +22,9 @@ pub fn format_id(mut b: [u8; 16]) -> String {
 
 /// Compares secrets without stopping at the first difference.
 pub fn constant_time_eq(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    use subtle::ConstantTimeEq;
+    // `subtle` answers a length mismatch early (lengths are not secret) and compares equal-length bytes in constant time.
+    a.as_bytes().ct_eq(b.as_bytes()).into()
 }
 
 /// IPv4-mapped IPv6 addresses as plain IPv4, so one sender has one address.
@@ -34,50 +32,23 @@ pub fn canonical_ip(ip: IpAddr) -> IpAddr {
     ip.to_canonical()
 }
 
-/// Decodes `%XX` and `+` in a query component.
+/// What [`percent_encode`] leaves as is: the unreserved characters of RFC 3986 (`A-Z a-z 0-9 - _ . ~`).
+const QUERY_COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+
+/// Decodes `%XX` and `+` in a query component (a malformed `%` escape stays as it is, invalid UTF-8 becomes U+FFFD).
 pub fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                match u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16) {
-                    Ok(v) => {
-                        out.push(v);
-                        i += 3;
-                        continue;
-                    }
-                    Err(_) => out.push(b'%'),
-                }
-            }
-            b'+' => out.push(b' '),
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    let plus_as_space = s.replace('+', " ");
+    percent_encoding::percent_decode_str(&plus_as_space).decode_utf8_lossy().into_owned()
 }
 
 /// Encodes a query component.
 pub fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    percent_encoding::utf8_percent_encode(s, QUERY_COMPONENT).to_string()
 }
 
-/// Looks up a query parameter.
+/// Looks up a query parameter (`application/x-www-form-urlencoded`: `+` is a space, `%XX` a byte).
 pub fn query_param(query: Option<&str>, key: &str) -> Option<String> {
-    query?.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (percent_decode(k) == key).then(|| percent_decode(v))
-    })
+    form_urlencoded::parse(query?.as_bytes()).find(|(k, _)| k == key).map(|(_, v)| v.into_owned())
 }
 
 #[cfg(test)]
@@ -102,5 +73,12 @@ mod tests {
         assert_eq!(percent_decode("%zz%4"), "%zz%4");
         assert_eq!(percent_decode(&percent_encode("ä b/c")), "ä b/c");
         assert!(constant_time_eq("abc", "abc") && !constant_time_eq("abc", "abd") && !constant_time_eq("a", "ab"));
+        assert!(constant_time_eq("", "") && !constant_time_eq("", "a"));
+        // Malformed escapes stay, `+` is a space, and a parameter named like another one's value is not confused with it.
+        assert_eq!(percent_decode("%4"), "%4");
+        assert_eq!(percent_decode("a%2Bb+c"), "a+b c");
+        assert_eq!(percent_encode("a b+~"), "a%20b%2B~");
+        assert_eq!(query_param(Some("x=pin&pin=1%262"), "pin").as_deref(), Some("1&2"));
+        assert_eq!(query_param(Some("pin"), "pin").as_deref(), Some(""));
     }
 }

@@ -82,6 +82,9 @@ pub struct InterfaceFilter {
 pub struct ChosenInterface {
     pub name: String,
     pub addr: IpAddr,
+    /// The network prefix length of the address (the subnet scan covers that network, bounded).
+    #[serde(skip)]
+    pub prefix: u8,
     #[serde(skip)]
     pub index: u32,
     /// Multicast works on it (the interface supports it).
@@ -107,7 +110,7 @@ impl InterfaceFilter {
         let mut out: Vec<ChosenInterface> = all
             .iter()
             .filter(|i| self.wants(i))
-            .map(|i| ChosenInterface { name: i.name.clone(), addr: i.addr, index: i.index, multicast: i.multicast })
+            .map(|i| ChosenInterface { name: i.name.clone(), addr: i.addr, prefix: i.prefix, index: i.index, multicast: i.multicast })
             .collect();
         out.sort_by(|a, b| (a.addr.is_ipv6(), &a.name, a.addr).cmp(&(b.addr.is_ipv6(), &b.name, b.addr)));
         out.dedup();
@@ -135,7 +138,7 @@ mod tests {
     use super::*;
 
     fn iface(name: &str, addr: &str) -> InterfaceAddr {
-        InterfaceAddr { name: name.into(), addr: addr.parse().unwrap(), loopback: name == "lo", multicast: name != "lo", index: 1 }
+        InterfaceAddr { name: name.into(), addr: addr.parse().unwrap(), prefix: 24, loopback: name == "lo", multicast: name != "lo", index: 1 }
     }
 
     fn names(f: &InterfaceFilter, all: &[InterfaceAddr]) -> Vec<String> {

@@ -451,26 +451,41 @@ pub async fn probe_and_list(
     registry.get(&fingerprint).ok_or_else(|| Error::new(crate::ErrorKind::Internal, "the device list is full"))
 }
 
-/// The hosts of the /24 of up to three IPv4 interfaces, without our own addresses.
+/// The hosts to scan: the IPv4 networks of up to three interfaces, each at its real prefix, without our own addresses
+/// and without the network and broadcast addresses. A network larger than a /22 is cut to the /22 around our address
+/// (at most 1,022 hosts each), and the /24 around our address comes first. Link-local (169.254/16) is never scanned.
 fn scan_targets(chosen: &[ChosenInterface]) -> Vec<Ipv4Addr> {
-    let own: Vec<Ipv4Addr> = chosen.iter().filter_map(|c| if let IpAddr::V4(a) = c.addr { Some(a) } else { None }).collect();
-    let mut nets: Vec<[u8; 3]> = Vec::new();
-    for a in &own {
-        let o = a.octets();
-        if a.is_link_local() || a.is_unspecified() {
+    /// The widest network scanned around an address (a /22: four /24s).
+    const SCAN_WIDEST_PREFIX: u8 = 22;
+    let mask = |prefix: u8| if prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(prefix.min(32))) };
+    let v4: Vec<(Ipv4Addr, u8)> = chosen.iter().filter_map(|c| if let IpAddr::V4(a) = c.addr { Some((a, c.prefix.min(32))) } else { None }).collect();
+    let own: Vec<Ipv4Addr> = v4.iter().map(|(a, _)| *a).collect();
+    // (our address, its real network prefix, the scanned range), one per distinct range.
+    let mut nets: Vec<(u32, u8, u32, u32)> = Vec::new();
+    for &(a, prefix) in &v4 {
+        if a.is_link_local() || a.is_unspecified() || a.is_loopback() {
             continue;
         }
-        let net = [o[0], o[1], o[2]];
-        if !nets.contains(&net) && nets.len() < SCAN_INTERFACES {
-            nets.push(net);
+        let ip = u32::from(a);
+        let scanned = prefix.max(SCAN_WIDEST_PREFIX);
+        let (first, last) = (ip & mask(scanned), ip | !mask(scanned));
+        if !nets.iter().any(|n| (n.2, n.3) == (first, last)) && nets.len() < SCAN_INTERFACES {
+            nets.push((ip, prefix, first, last));
         }
     }
     let mut out = Vec::new();
-    for n in nets {
-        for h in 1..=254u8 {
-            let ip = Ipv4Addr::new(n[0], n[1], n[2], h);
-            if !own.contains(&ip) {
-                out.push(ip);
+    let mut seen = std::collections::HashSet::new();
+    for (ip, prefix, first, last) in nets {
+        let (network, broadcast) = (ip & mask(prefix), ip | !mask(prefix));
+        // /31 (RFC 3021) has no network or broadcast address; /32 has no other host.
+        let host = |h: u32| prefix >= 31 || (h != network && h != broadcast);
+        // The /24 around our address first (or the whole network when it is smaller), then the rest of the range.
+        let near = (first.max(ip & mask(24)), last.min(ip | !mask(24)));
+        let rest = (first..=last).filter(|h| !(near.0..=near.1).contains(h));
+        for h in (near.0..=near.1).chain(rest) {
+            let addr = Ipv4Addr::from(h);
+            if host(h) && !own.contains(&addr) && seen.insert(h) {
+                out.push(addr);
             }
         }
     }
@@ -571,11 +586,39 @@ mod tests {
 
     #[test]
     fn scan_targets_cover_up_to_three_slash_24s() {
-        let c = |name: &str, addr: &str| ChosenInterface { name: name.into(), addr: addr.parse().unwrap(), index: 1, multicast: true };
+        let c = |name: &str, addr: &str| ChosenInterface { name: name.into(), addr: addr.parse().unwrap(), prefix: 24, index: 1, multicast: true };
         let t = scan_targets(&[c("a", "10.0.0.5"), c("a", "fe80::1"), c("b", "10.0.0.9"), c("c", "169.254.3.3"), c("d", "192.168.1.2"), c("e", "172.16.0.1"), c("f", "172.17.0.1")]);
         assert_eq!(t.len(), 254 * 3 - 4);
         assert!(!t.contains(&"10.0.0.5".parse().unwrap()) && !t.contains(&"10.0.0.9".parse().unwrap()));
         assert!(t.contains(&"10.0.0.1".parse().unwrap()) && t.contains(&"172.16.0.254".parse().unwrap()));
         assert!(!t.iter().any(|a| a.octets()[..3] == [172, 17, 0] || a.octets()[3] == 0 || a.octets()[3] == 255));
+    }
+
+    /// The scan follows the interface's real prefix: a small network is scanned whole and nothing beyond it, a large
+    /// one is cut to the /22 around our address with our own /24 first, and /31 and /32 behave as RFC 3021 says.
+    #[test]
+    fn scan_targets_follow_the_real_prefix() {
+        let c = |addr: &str, prefix: u8| ChosenInterface { name: "a".into(), addr: addr.parse().unwrap(), prefix, index: 1, multicast: true };
+        let ip = |s: &str| s.parse::<Ipv4Addr>().unwrap();
+        // A /28: 14 hosts minus ours, not the 253 of a /24.
+        let t = scan_targets(&[c("192.168.7.20", 28)]);
+        assert_eq!(t.len(), 13, "{t:?}");
+        assert_eq!((t[0], t[12]), (ip("192.168.7.17"), ip("192.168.7.30")));
+        // A /16 (a campus or home mesh): the /22 around us, 1,022 hosts, ours first, nothing outside the /22.
+        let t = scan_targets(&[c("10.20.130.7", 16)]);
+        assert_eq!(t.len(), 1024 - 1);
+        assert!(t[..253].iter().all(|a| a.octets()[..3] == [10, 20, 130]), "our own /24 comes first");
+        assert!(t.iter().all(|a| a.octets()[..2] == [10, 20] && (128..=131).contains(&a.octets()[2])));
+        assert!(t.contains(&ip("10.20.128.0")) && t.contains(&ip("10.20.131.255")), "inside a /16 these are hosts");
+        // A /23: both /24s, without the network and broadcast addresses of the /23.
+        let t = scan_targets(&[c("10.1.3.9", 23)]);
+        assert_eq!(t.len(), 510 - 1);
+        assert!(t[..254].iter().all(|a| a.octets()[2] == 3) && !t.contains(&ip("10.1.2.0")) && !t.contains(&ip("10.1.3.255")));
+        // A /31 has two hosts (the other is the peer); a /32 has no other host.
+        assert_eq!(scan_targets(&[c("10.9.9.0", 31)]), [ip("10.9.9.1")]);
+        assert!(scan_targets(&[c("10.9.9.9", 32)]).is_empty());
+        // Never more than three networks, and the bound holds for huge prefixes too.
+        let t = scan_targets(&[c("10.0.0.1", 8), c("172.16.0.1", 12), c("192.168.0.1", 16), c("100.64.0.1", 10)]);
+        assert_eq!(t.len(), 3 * 1022, "each /22 starts at its network address, which is not scanned");
     }
 }
