@@ -97,60 +97,116 @@ pub(super) async fn receive_body(
     shared: &Arc<Shared>,
     session_id: &str,
     dto: &FileDto,
-    mut body: Incoming,
+    body: Incoming,
     cancel: &CancellationToken,
     activity: &AtomicU64,
 ) -> std::result::Result<Option<PathBuf>, UploadFailure> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<WriterMsg>(WRITER_QUEUE);
+    let writer = spawn_writer(shared, session_id, dto, rx);
+    let (outcome, counted) = read_frames(shared, session_id, dto, body, cancel, activity, &tx).await;
+    match outcome {
+        Ok(()) => {
+            let _ = tx.send(WriterMsg::Finish).await;
+            drop(tx);
+        }
+        Err(e) => {
+            drop(tx); // the writer sees the channel close and drops (removes) the temporary file
+            let _ = writer.await;
+            return Err(e);
+        }
+    }
+    let result = writer.await.unwrap_or_else(|_| Err(UploadFailure::Io(Error::new(ErrorKind::Internal, "writer panicked"))));
+    if result.is_ok() && counted.received != counted.reported {
+        shared.handler.on_event(progress_event(session_id, dto, counted.received));
+    }
+    result
+}
+
+/// Bytes of one body: read so far, and told to the handler so far.
+struct BodyCount {
+    received: u64,
+    reported: u64,
+}
+
+fn progress_event(session_id: &str, dto: &FileDto, received: u64) -> ReceiveEvent {
+    ReceiveEvent::FileProgress { session_id: session_id.to_string(), file_id: dto.id.clone(), received, size: dto.size }
+}
+
+/// Starts the blocking writer of one file: it opens the sink, writes and hashes what comes through
+/// `rx`, checks size and checksum, and commits the file.
+fn spawn_writer(
+    shared: &Shared,
+    session_id: &str,
+    dto: &FileDto,
+    rx: tokio::sync::mpsc::Receiver<WriterMsg>,
+) -> tokio::task::JoinHandle<std::result::Result<Option<PathBuf>, UploadFailure>> {
     let receive_dir = shared.opts.receive_dir.clone();
     let (handler, sid, offered) = (shared.handler.clone(), session_id.to_string(), dto.clone());
-    let name = dto.file_name.clone();
-    let declared = dto.size;
     let expected = if shared.opts.verify_checksums { dto.checksum() } else { None };
     let modified = dto.metadata.as_ref().and_then(|m| m.modified.as_deref()).and_then(parse_time);
     let accessed = dto.metadata.as_ref().and_then(|m| m.accessed.as_deref()).and_then(parse_time);
-
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<WriterMsg>(WRITER_QUEUE);
-    let writer = tokio::task::spawn_blocking(move || -> std::result::Result<Option<PathBuf>, UploadFailure> {
-        let mut part = match handler.open_destination(&sid, &offered).map_err(UploadFailure::Io)? {
+    tokio::task::spawn_blocking(move || -> std::result::Result<Option<PathBuf>, UploadFailure> {
+        let declared = offered.size;
+        let name = offered.file_name.clone();
+        let sink = match handler.open_destination(&sid, &offered).map_err(UploadFailure::Io)? {
             Some(file) => Sink::App(AppFile::new(file, handler, sid, offered.id).map_err(UploadFailure::Io)?),
             None => Sink::Part(receive_dir.begin_file(&name).map_err(UploadFailure::Io)?),
         };
-        let mut hasher = expected.as_ref().map(|_| Sha256::new());
-        let mut written = 0u64;
-        let mut msgs: Vec<WriterMsg> = Vec::with_capacity(WRITER_QUEUE);
-        let mut batch: Vec<Bytes> = Vec::with_capacity(WRITER_QUEUE);
-        let mut finished = false;
-        while !finished {
-            // Everything that is waiting goes out in one vectored write.
-            if rx.blocking_recv_many(&mut msgs, WRITER_QUEUE) == 0 {
-                return Err(UploadFailure::Aborted);
-            }
-            for m in msgs.drain(..) {
-                match m {
-                    WriterMsg::Data(chunk) => batch.push(chunk),
-                    WriterMsg::Finish => finished = true,
-                }
-            }
-            if let Some(h) = hasher.as_mut() {
-                batch.iter().for_each(|c| h.update(c));
-            }
-            written += batch.iter().map(|c| c.len() as u64).sum::<u64>();
-            write_all_vectored(part.file(), &batch).map_err(|e| UploadFailure::Io(Error::io("cannot write received file", e)))?;
-            batch.clear();
-        }
-        if written != declared {
-            return Err(UploadFailure::Size { received: written, declared });
-        }
-        if let (Some(h), Some(want)) = (hasher, expected) {
-            if hex::encode(h.finalize()) != want {
-                return Err(UploadFailure::Checksum);
-            }
-        }
-        part.commit(modified, accessed).map_err(UploadFailure::Io)
-    });
+        let sink = write_stream(sink, rx, declared, expected)?;
+        sink.commit(modified, accessed).map_err(UploadFailure::Io)
+    })
+}
 
-    let mut received = 0u64;
-    let mut reported = 0u64;
+/// Writes what comes through `rx` into `sink` until [`WriterMsg::Finish`], hashing it when a
+/// checksum is `expected`; the sink is returned when size and checksum match.
+fn write_stream(mut sink: Sink, mut rx: tokio::sync::mpsc::Receiver<WriterMsg>, declared: u64, expected: Option<String>) -> std::result::Result<Sink, UploadFailure> {
+    let mut hasher = expected.as_ref().map(|_| Sha256::new());
+    let mut written = 0u64;
+    let mut msgs: Vec<WriterMsg> = Vec::with_capacity(WRITER_QUEUE);
+    let mut batch: Vec<Bytes> = Vec::with_capacity(WRITER_QUEUE);
+    let mut finished = false;
+    while !finished {
+        // Everything that is waiting goes out in one vectored write.
+        if rx.blocking_recv_many(&mut msgs, WRITER_QUEUE) == 0 {
+            return Err(UploadFailure::Aborted);
+        }
+        for m in msgs.drain(..) {
+            match m {
+                WriterMsg::Data(chunk) => batch.push(chunk),
+                WriterMsg::Finish => finished = true,
+            }
+        }
+        if let Some(h) = hasher.as_mut() {
+            batch.iter().for_each(|c| h.update(c));
+        }
+        written += batch.iter().map(|c| c.len() as u64).sum::<u64>();
+        write_all_vectored(sink.file(), &batch).map_err(|e| UploadFailure::Io(Error::io("cannot write received file", e)))?;
+        batch.clear();
+    }
+    if written != declared {
+        return Err(UploadFailure::Size { received: written, declared });
+    }
+    if let (Some(h), Some(want)) = (hasher, expected) {
+        if hex::encode(h.finalize()) != want {
+            return Err(UploadFailure::Checksum);
+        }
+    }
+    Ok(sink)
+}
+
+/// Reads the body's frames and passes them to the writer, failing on cancel, a stall, a broken
+/// body or more bytes than declared; reports progress every [`PROGRESS_STEP`].
+async fn read_frames(
+    shared: &Shared,
+    session_id: &str,
+    dto: &FileDto,
+    mut body: Incoming,
+    cancel: &CancellationToken,
+    activity: &AtomicU64,
+    tx: &tokio::sync::mpsc::Sender<WriterMsg>,
+) -> (std::result::Result<(), UploadFailure>, BodyCount) {
+    let declared = dto.size;
+    let mut count = BodyCount { received: 0, reported: 0 };
     // Progress is counted over windows of `body_stall_timeout`: fewer than `min_progress` bytes
     // in one (a trickle, or nothing) fails the file; only such progress keeps the session alive.
     let stall = shared.limits.body_stall_timeout;
@@ -158,7 +214,7 @@ pub(super) async fn receive_body(
     let mut window_end = tokio::time::Instant::now() + stall;
     let mut in_window = 0u64;
     let mut unmarked = 0u64;
-    let outcome: std::result::Result<(), UploadFailure> = loop {
+    let outcome = loop {
         let frame = tokio::select! {
             _ = cancel.cancelled() => break Err(UploadFailure::Aborted),
             f = tokio::time::timeout_at(window_end, body.frame()) => match f {
@@ -179,7 +235,7 @@ pub(super) async fn receive_body(
             }
             Some(Ok(frame)) => {
                 let Ok(data) = frame.into_data() else { continue };
-                received += data.len() as u64;
+                count.received += data.len() as u64;
                 in_window += data.len() as u64;
                 unmarked += data.len() as u64;
                 // The session's idle time counts from the last real progress (one relaxed store).
@@ -187,45 +243,20 @@ pub(super) async fn receive_body(
                     unmarked = 0;
                     activity.store(shared.now_ms(), Ordering::Relaxed);
                 }
-                if received > declared {
-                    break Err(UploadFailure::Size { received, declared });
+                if count.received > declared {
+                    break Err(UploadFailure::Size { received: count.received, declared });
                 }
                 if tx.send(WriterMsg::Data(data)).await.is_err() {
                     break Ok(()); // the writer failed; its error is reported below
                 }
-                if received - reported >= PROGRESS_STEP {
-                    reported = received;
-                    shared.handler.on_event(ReceiveEvent::FileProgress {
-                        session_id: session_id.to_string(),
-                        file_id: dto.id.clone(),
-                        received,
-                        size: declared,
-                    });
+                if count.received - count.reported >= PROGRESS_STEP {
+                    count.reported = count.received;
+                    shared.handler.on_event(progress_event(session_id, dto, count.received));
                 }
             }
         }
     };
-    match outcome {
-        Ok(()) => {
-            let _ = tx.send(WriterMsg::Finish).await;
-            drop(tx);
-        }
-        Err(e) => {
-            drop(tx); // the writer sees the channel close and drops (removes) the temporary file
-            let _ = writer.await;
-            return Err(e);
-        }
-    }
-    let result = writer.await.unwrap_or_else(|_| Err(UploadFailure::Io(Error::new(ErrorKind::Internal, "writer panicked"))));
-    if result.is_ok() && received != reported {
-        shared.handler.on_event(ReceiveEvent::FileProgress {
-            session_id: session_id.to_string(),
-            file_id: dto.id.clone(),
-            received,
-            size: declared,
-        });
-    }
-    result
+    (outcome, count)
 }
 
 pub(super) fn finish_upload(shared: &Arc<Shared>, session_id: &str, dto: &FileDto, result: std::result::Result<Option<PathBuf>, UploadFailure>) -> Resp {
