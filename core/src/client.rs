@@ -6,7 +6,7 @@
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::identity::Identity;
-use crate::protocol::{DeviceInfo, ErrorBody, PrepareUploadRequest, PrepareUploadResponse, Protocol};
+use crate::protocol::{DeviceInfo, API_PREFIX, ErrorBody, PrepareUploadRequest, PrepareUploadResponse, Protocol};
 use crate::util::percent_encode;
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
@@ -356,7 +356,7 @@ impl Connection {
     pub async fn register(&mut self, ours: &DeviceInfo) -> Result<RemoteDevice> {
         let body = serde_json::to_vec(ours).expect("serialisable");
         let len = body.len() as u64;
-        let reply = self.small(Method::POST, "/api/localsend/v2/register", bytes_body(body), Some(len), Some(JSON)).await?;
+        let reply = self.small(Method::POST, &format!("{API_PREFIX}v2/register"), bytes_body(body), Some(len), Some(JSON)).await?;
         if reply.status != StatusCode::OK {
             return Err(Error::protocol(format!("register answered {}: {}", reply.status, reply.message())));
         }
@@ -365,7 +365,7 @@ impl Connection {
 
     /// `GET v2/info`.
     pub async fn info(&mut self) -> Result<RemoteDevice> {
-        let reply = self.small(Method::GET, "/api/localsend/v2/info", empty_body(), None, None).await?;
+        let reply = self.small(Method::GET, &format!("{API_PREFIX}v2/info"), empty_body(), None, None).await?;
         if reply.status != StatusCode::OK {
             return Err(Error::protocol(format!("info answered {}: {}", reply.status, reply.message())));
         }
@@ -374,7 +374,7 @@ impl Connection {
 
     /// `GET v1/info?fingerprint=` (what apps of protocol 1 answer).
     pub async fn info_v1(&mut self, our_fingerprint: &str) -> Result<RemoteDevice> {
-        let path = format!("/api/localsend/v1/info?fingerprint={}", percent_encode(our_fingerprint));
+        let path = format!("{API_PREFIX}v1/info?fingerprint={}", percent_encode(our_fingerprint));
         let reply = self.small(Method::GET, &path, empty_body(), None, None).await?;
         if reply.status != StatusCode::OK {
             return Err(Error::protocol(format!("info answered {}: {}", reply.status, reply.message())));
@@ -385,7 +385,7 @@ impl Connection {
     /// `POST v2/prepare-upload`. Waits as long as the receiver's user takes to decide, but no
     /// longer than `wait`: a receiver silent for that long is `ErrorKind::Timeout`.
     pub async fn prepare_upload(&mut self, req: &PrepareUploadRequest, pin: Option<&str>, wait: Duration) -> Result<PrepareOutcome> {
-        let mut path = "/api/localsend/v2/prepare-upload".to_string();
+        let mut path = format!("{API_PREFIX}v2/prepare-upload");
         if let Some(pin) = pin {
             path.push_str("?pin=");
             path.push_str(&percent_encode(pin));
@@ -422,7 +422,7 @@ impl Connection {
     /// within `deadlines.answer` of the body's end, the upload fails with `ErrorKind::Timeout`.
     pub async fn upload(&mut self, session_id: &str, file_id: &str, token: &str, body: Body, size: u64, deadlines: UploadDeadlines) -> Result<UploadStatus> {
         let path = format!(
-            "/api/localsend/v2/upload?sessionId={}&fileId={}&token={}",
+            "{API_PREFIX}v2/upload?sessionId={}&fileId={}&token={}",
             percent_encode(session_id),
             percent_encode(file_id),
             percent_encode(token)
@@ -479,7 +479,7 @@ impl Connection {
 
     /// `POST v2/cancel?sessionId=` (answered within the small-request deadline).
     pub async fn cancel(&mut self, session_id: &str) -> Result<()> {
-        let path = format!("/api/localsend/v2/cancel?sessionId={}", percent_encode(session_id));
+        let path = format!("{API_PREFIX}v2/cancel?sessionId={}", percent_encode(session_id));
         self.small(Method::POST, &path, empty_body(), Some(0), None).await.map(|_| ())
     }
 }

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 /// The protocol version Ferry speaks.
 pub const PROTOCOL_VERSION: &str = "2.1";
 pub const DEFAULT_PORT: u16 = 53317;
+/// The path every protocol endpoint starts with (followed by `v1/` or `v2/` and the endpoint).
 pub const API_PREFIX: &str = "/api/localsend/";
 
 /// Version of Ferry's own extension object (`"ferry": {...}` in info, register and prepare-upload).

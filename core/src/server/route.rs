@@ -24,7 +24,7 @@ pub(super) fn message(status: StatusCode, msg: &str) -> Resp {
 
 pub(super) async fn route(shared: Arc<Shared>, ip: IpAddr, scope: u32, peer_fp: Option<&str>, req: Request<Incoming>) -> Resp {
     let path = req.uri().path().trim_end_matches('/').to_string();
-    let Some(endpoint) = path.strip_prefix("/api/localsend/") else {
+    let Some(endpoint) = path.strip_prefix(crate::protocol::API_PREFIX) else {
         return message(StatusCode::NOT_FOUND, "Not found");
     };
     match (req.method(), endpoint) {
