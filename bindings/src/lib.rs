@@ -18,6 +18,7 @@ use ferry_core::config::TrustStore;
 use ferry_core::discovery::{DiscoveryEvent, InterfaceFilter};
 use ferry_core::identity::Identity;
 use ferry_core::node::{self, Node, Target};
+use ferry_core::progress::TransferProgress;
 use ferry_core::send::{SendEvent, SendObserver};
 use ferry_core::server;
 use ferry_core::CancellationToken;
@@ -358,7 +359,7 @@ impl FerryNode {
         let (node, cancel, finished) = (self.node.clone(), handle.cancel.clone(), handle.finished.clone());
         let events = Arc::new(send_dispatcher(listener));
         runtime().spawn(async move {
-            let progress = Arc::new(Progress { events: events.clone(), state: Mutex::new(ProgressState::default()) });
+            let progress = Arc::new(Progress { events: events.clone(), state: Mutex::new(TransferProgress::default()) });
             let result = node.send_files(&target, &selection, pin, progress, cancel).await;
             finished.store(true, Ordering::SeqCst);
             events.send(match result {
@@ -489,19 +490,11 @@ impl Drop for TransferHandle {
     }
 }
 
-#[derive(Default)]
-struct ProgressState {
-    sizes: HashMap<String, u64>,
-    sent: HashMap<String, u64>,
-    total_size: u64,
-    total_sent: u64,
-}
-
 /// Turns ferry-core's send events into `SendUpdate`s with running totals, queued for the app's
 /// listener (which runs on the dispatcher's thread, never under this lock).
 struct Progress {
     events: Arc<Dispatcher<SendUpdate>>,
-    state: Mutex<ProgressState>,
+    state: Mutex<TransferProgress>,
 }
 
 impl SendObserver for Progress {
@@ -515,15 +508,13 @@ impl SendObserver for Progress {
             }
             SendEvent::WaitingForAcceptance => SendUpdate::Waiting,
             SendEvent::Accepted { files, .. } => {
-                s.sizes = files.iter().map(|f| (f.id.clone(), f.size)).collect();
-                s.total_size = ferry_core::protocol::total_size(files.iter());
-                SendUpdate::Accepted { file_ids: files.into_iter().map(|f| f.id).collect(), total_size: s.total_size }
+                *s = TransferProgress::new(&files);
+                SendUpdate::Accepted { file_ids: files.into_iter().map(|f| f.id).collect(), total_size: s.total_size() }
             }
             SendEvent::FileProgress { file_id, sent, size } => {
-                let before = s.sent.insert(file_id.clone(), sent).unwrap_or(0);
                 // A retried file starts again from zero, and the total goes back with it.
-                s.total_sent = (s.total_sent + sent).saturating_sub(before);
-                SendUpdate::Progress { file_id, sent, size, total_sent: s.total_sent, total_size: s.total_size }
+                s.advance(&file_id, sent);
+                SendUpdate::Progress { file_id, sent, size, total_sent: s.total(), total_size: s.total_size() }
             }
             SendEvent::FileCompleted { file_id } => SendUpdate::FileSent { file_id },
             SendEvent::FileFailed { file_id, error, retry } => SendUpdate::FileFailed { file_id, message: error, will_retry: retry },

@@ -10,6 +10,7 @@ mod fsutil;
 pub mod identity;
 pub mod net;
 pub mod node;
+pub mod progress;
 pub mod protocol;
 pub mod send;
 pub mod server;
