@@ -14,7 +14,7 @@ pub use error::{error_kind_code, FerryError, ListenerError};
 pub use logging::{init_logging, LogLevel, LogListener};
 pub use types::*;
 
-use ferry_core::config::TrustStore;
+use ferry_core::trust::TrustStore;
 use ferry_core::discovery::{DiscoveryEvent, InterfaceFilter};
 use ferry_core::identity::Identity;
 use ferry_core::node::{self, Node, Target};
@@ -461,7 +461,7 @@ fn to_target(t: SendTarget) -> Result<Target, FerryError> {
                 Some(f) => Some(ferry_core::identity::normalize_fingerprint(&f)?),
                 None => None,
             };
-            Target::Address { peer: ferry_core::client::PeerAddr::parse(&address, protocol)?, expected_fingerprint: expected }
+            Target::Address { peer: ferry_core::protocol::PeerAddr::parse(&address, protocol)?, expected_fingerprint: expected }
         }
     })
 }

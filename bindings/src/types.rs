@@ -345,8 +345,8 @@ pub struct TrustedDevice {
     pub address: Option<String>,
 }
 
-impl From<ferry_core::config::TrustedDevice> for TrustedDevice {
-    fn from(t: ferry_core::config::TrustedDevice) -> Self {
+impl From<ferry_core::trust::TrustedDevice> for TrustedDevice {
+    fn from(t: ferry_core::trust::TrustedDevice) -> Self {
         TrustedDevice { fingerprint: t.fingerprint, alias: t.alias, address: t.address }
     }
 }

@@ -1,7 +1,7 @@
 //! What the CLI prints: progress bars and sentences for people, or one JSON object per line.
 
 use ferry_core::client::RemoteDevice;
-use ferry_core::config::TrustedDevice;
+use ferry_core::trust::TrustedDevice;
 use ferry_core::discovery::{ChosenInterface, Device, DiscoveryEvent};
 use ferry_core::display::{escape, escape_text, is_format};
 use ferry_core::identity::short_fingerprint;

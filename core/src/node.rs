@@ -4,8 +4,8 @@
 //! through one listener and takes decisions back by session id, so the answer to a request may
 //! come much later from a UI.
 
-use crate::client::PeerAddr;
-use crate::config::TrustStore;
+use crate::protocol::PeerAddr;
+use crate::trust::TrustStore;
 use crate::discovery::{self, Device, DeviceRegistry, Discovery, DiscoveryEvent, DiscoveryOptions, InterfaceFilter, Sighting, Source};
 use crate::error::{Error, ErrorKind, Result};
 use crate::identity::{same_fingerprint, short_fingerprint, verification_code, Identity, VerificationCode};
@@ -494,7 +494,7 @@ impl Node {
         self.cfg.trust.is_trusted(fingerprint)
     }
 
-    pub fn trusted_devices(&self) -> Vec<crate::config::TrustedDevice> {
+    pub fn trusted_devices(&self) -> Vec<crate::trust::TrustedDevice> {
         self.cfg.trust.list()
     }
 

@@ -5,6 +5,13 @@
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::HashMap;
 
+mod device;
+mod peer;
+mod times;
+pub use device::device_info;
+pub use peer::PeerAddr;
+pub use times::{format_time, parse_time};
+
 /// The protocol version Ferry speaks.
 pub const PROTOCOL_VERSION: &str = "2.1";
 pub const DEFAULT_PORT: u16 = 53317;

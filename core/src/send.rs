@@ -1,10 +1,10 @@
 //! Sending: turn paths into a selection, ask the receiver, upload in parallel, report progress.
 
-use crate::client::{self, Body, Connection, PeerAddr, PrepareOutcome, RemoteDevice, UploadDeadlines, UploadStatus};
+use crate::client::{self, Body, Connection, PrepareOutcome, RemoteDevice, UploadDeadlines, UploadStatus};
 use crate::error::{Error, ErrorKind, Result};
 use crate::identity::Identity;
-use crate::protocol::{mime_for, API_PREFIX, DeviceInfo, FileDto, FileMetadata, PrepareExt, PrepareUploadRequest, PrepareUploadResponse, Protocol, FEATURE_EMPTY_DIRS};
-use crate::storage::format_time;
+use crate::protocol::{mime_for, PeerAddr, API_PREFIX, DeviceInfo, FileDto, FileMetadata, PrepareExt, PrepareUploadRequest, PrepareUploadResponse, Protocol, FEATURE_EMPTY_DIRS};
+use crate::protocol::format_time;
 use crate::util::random_id;
 use bytes::Bytes;
 use futures_util::StreamExt;

@@ -5,7 +5,7 @@
 //! unverified entries are the first to go when the list is full. Every part of the list is
 //! bounded: devices, addresses per device, unverified devices per source address, text sizes.
 
-use crate::client::PeerAddr;
+use crate::protocol::PeerAddr;
 use crate::error::{Error, Result};
 use crate::protocol::{DeviceInfo, DeviceType, Protocol, DEFAULT_PORT};
 use serde::Serialize;

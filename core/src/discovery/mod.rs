@@ -16,7 +16,7 @@ pub mod probe;
 pub use devices::{Device, DeviceRegistry, DiscoveryEvent, Sighting, Source, MAX_DEVICES};
 pub use interfaces::{ChosenInterface, InterfaceFilter};
 
-use crate::client::PeerAddr;
+use crate::protocol::PeerAddr;
 use crate::error::{Error, Result};
 use crate::identity::{same_fingerprint, Identity};
 use crate::protocol::{DeviceInfo, Protocol, DEFAULT_PORT};
@@ -237,7 +237,7 @@ impl Discovery {
 }
 
 /// Trusted devices with a saved address (favorites), to probe pinned at start.
-pub fn favorites(trust: &crate::config::TrustStore) -> Vec<(String, PeerAddr)> {
+pub fn favorites(trust: &crate::trust::TrustStore) -> Vec<(String, PeerAddr)> {
     trust
         .list()
         .into_iter()

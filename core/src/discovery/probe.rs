@@ -2,7 +2,8 @@
 //! `GET v1/info` for apps of protocol 1. Used to answer announcements, for subnet scans,
 //! manual addresses, favorites and liveness checks.
 
-use crate::client::{self, PeerAddr, RemoteDevice};
+use crate::client::{self, RemoteDevice};
+use crate::protocol::PeerAddr;
 use crate::error::{Error, ErrorKind};
 use crate::identity::Identity;
 use crate::protocol::{DeviceInfo, Protocol};

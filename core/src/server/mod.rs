@@ -13,11 +13,12 @@
 //! devices) plus caps on what a parsed file list may take (files and empty folders counted
 //! together), and caps on text messages.
 
-use crate::config::TrustStore;
+use crate::trust::TrustStore;
 use crate::error::{Error, ErrorKind, Result};
 use crate::identity::Identity;
 use crate::protocol::{DeviceInfo, DeviceType, ErrorBody, FileDto, IncomingPrepare};
-use crate::storage::{parse_time, sanitize_relative_path, PartFile, ReceiveDir};
+use crate::protocol::parse_time;
+use crate::storage::{sanitize_relative_path, PartFile, ReceiveDir};
 use crate::util::{canonical_ip, constant_time_eq, format_id, query_param, random_id, random_id_bytes};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
