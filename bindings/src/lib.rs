@@ -191,6 +191,7 @@ impl node::NodeListener for ListenerBridge {
             DiscoveryEvent::Found(d) => self.events.send(NodeEvent::Found(d.into())),
             DiscoveryEvent::Updated(d) => self.events.send(NodeEvent::Updated(d.into())),
             DiscoveryEvent::Lost(d) => self.events.send(NodeEvent::Lost(d.into())),
+            _ => {}
         }
     }
     fn on_request(&self, r: server::IncomingRequest) {
@@ -208,7 +209,9 @@ impl node::NodeListener for ListenerBridge {
         self.events.send(NodeEvent::Text(sender.into(), text));
     }
     fn on_receive(&self, event: server::ReceiveEvent) {
-        self.events.send(NodeEvent::Receive(event.into()));
+        if let Some(update) = types::ReceiveUpdate::of(event) {
+            self.events.send(NodeEvent::Receive(update));
+        }
     }
     fn open_destination(&self, session_id: &str, file: &ferry_core::protocol::FileDto) -> ferry_core::Result<Option<File>> {
         let Some(sink) = self.sink.lock().unwrap_or_else(|p| p.into_inner()).clone() else { return Ok(None) };
@@ -519,6 +522,7 @@ impl SendObserver for Progress {
             SendEvent::FileCompleted { file_id } => SendUpdate::FileSent { file_id },
             SendEvent::FileFailed { file_id, error, retry } => SendUpdate::FileFailed { file_id, message: error, will_retry: retry },
             SendEvent::Notice { message } => SendUpdate::Notice { message },
+            _ => return,
         };
         self.events.send(update);
         drop(s);

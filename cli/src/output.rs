@@ -298,6 +298,7 @@ impl Output {
             DiscoveryEvent::Found(d) => ("deviceFound", d),
             DiscoveryEvent::Updated(d) => ("deviceUpdated", d),
             DiscoveryEvent::Lost(d) => ("deviceLost", d),
+            _ => return,
         };
         if self.json {
             self.event(json!({"event": name, "device": Output::device_json(d), "elapsedMs": elapsed.as_millis() as u64}));
@@ -305,7 +306,7 @@ impl Output {
             match e {
                 DiscoveryEvent::Found(d) => eprintln!("Found {}", device_line(d)),
                 DiscoveryEvent::Lost(d) => eprintln!("Gone  {} ({})", escape(&d.alias), d.short_fingerprint()),
-                DiscoveryEvent::Updated(_) => {}
+                _ => {}
             }
         }
     }
@@ -781,6 +782,7 @@ impl ReceiveUi {
                     SessionOutcome::CancelledBySender => ("cancelled_by_sender", 0, 0),
                     SessionOutcome::CancelledByReceiver => ("cancelled_by_receiver", 0, 0),
                     SessionOutcome::TimedOut => ("timed_out", 0, 0),
+                    _ => ("ended", 0, 0),
                 };
                 if json {
                     self.out.event(json!({"event": "session_finished", "sessionId": session_id, "outcome": word, "saved": saved, "failed": failed}));
@@ -790,7 +792,8 @@ impl ReceiveUi {
                         "finished" => println!("Done: {saved} file(s) received, {failed} failed."),
                         "cancelled_by_sender" => println!("The sender cancelled the transfer."),
                         "cancelled_by_receiver" => println!("Transfer cancelled."),
-                        _ => println!("The transfer stopped: nothing arrived for too long."),
+                        "timed_out" => println!("The transfer stopped: nothing arrived for too long."),
+                        _ => println!("The transfer ended."),
                     }
                 }
                 self.ended();
@@ -811,6 +814,7 @@ impl ReceiveUi {
                     self.progress.println(format!("Warning: wrong PIN from {ip} ({failures_total} recently){lock}"), stderr_line);
                 }
             }
+            _ => {}
         }
     }
 }

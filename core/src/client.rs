@@ -145,12 +145,12 @@ impl Reply {
     }
 }
 
-pub fn network_error(peer: &PeerAddr, e: impl std::fmt::Display) -> Error {
+pub(crate) fn network_error(peer: &PeerAddr, e: impl std::fmt::Display) -> Error {
     Error::new(ErrorKind::Network, format!("{peer}: {e}"))
 }
 
 /// Opens a TCP connection to `peer` within `timeout` (a timeout is `ErrorKind::TimedOut`).
-pub async fn tcp_connect(peer: &PeerAddr, timeout: Duration) -> std::io::Result<TcpStream> {
+pub(crate) async fn tcp_connect(peer: &PeerAddr, timeout: Duration) -> std::io::Result<TcpStream> {
     let connecting = async {
         match peer.socket_addr() {
             Some(addr) => TcpStream::connect(addr).await,
@@ -163,7 +163,7 @@ pub async fn tcp_connect(peer: &PeerAddr, timeout: Duration) -> std::io::Result<
 }
 
 /// The refusal to reach a pinned receiver over plain HTTP (which proves no identity).
-pub fn pinned_over_http(peer: &PeerAddr, fingerprint: &str) -> Error {
+pub(crate) fn pinned_over_http(peer: &PeerAddr, fingerprint: &str) -> Error {
     Error::new(
         ErrorKind::FingerprintMismatch,
         format!(
@@ -191,7 +191,7 @@ pub async fn connect(identity: &Identity, peer: &PeerAddr, expected: Option<&str
 /// Speaks HTTP (or TLS, then HTTP) over a TCP connection that is already open. A pinned
 /// connection (`expected`) over plain HTTP is refused: HTTP proves no identity, so the pin
 /// would be silently ignored.
-pub async fn connect_over(tcp: TcpStream, identity: &Identity, peer: &PeerAddr, expected: Option<&str>) -> Result<Connection> {
+pub(crate) async fn connect_over(tcp: TcpStream, identity: &Identity, peer: &PeerAddr, expected: Option<&str>) -> Result<Connection> {
     if let Some(fp) = expected {
         if peer.protocol == Protocol::Http {
             return Err(pinned_over_http(peer, fp));
@@ -225,16 +225,16 @@ pub async fn connect_over(tcp: TcpStream, identity: &Identity, peer: &PeerAddr, 
     Ok(Connection { sender, host: peer.authority(), written, server_fingerprint })
 }
 
-pub fn empty_body() -> Body {
+pub(crate) fn empty_body() -> Body {
     Empty::new().map_err(|never| match never {}).boxed()
 }
 
-pub fn bytes_body(b: impl Into<Bytes>) -> Body {
+pub(crate) fn bytes_body(b: impl Into<Bytes>) -> Body {
     Full::new(b.into()).map_err(|never| match never {}).boxed()
 }
 
 impl Connection {
-    pub fn is_open(&self) -> bool {
+    pub(crate) fn is_open(&self) -> bool {
         !self.sender.is_closed()
     }
 
@@ -245,7 +245,7 @@ impl Connection {
 
     /// Like [`Connection::request`], with a `Content-Type` (strict receivers parse JSON only
     /// when it says so).
-    pub async fn request_typed(
+    pub(crate) async fn request_typed(
         &mut self,
         method: Method,
         path_and_query: &str,
@@ -316,7 +316,7 @@ impl Connection {
     }
 
     /// `GET v1/info?fingerprint=` (what apps of protocol 1 answer).
-    pub async fn info_v1(&mut self, our_fingerprint: &str) -> Result<RemoteDevice> {
+    pub(crate) async fn info_v1(&mut self, our_fingerprint: &str) -> Result<RemoteDevice> {
         let path = format!("{API_PREFIX}v1/info?fingerprint={}", percent_encode(our_fingerprint));
         let reply = self.small(Method::GET, &path, empty_body(), None, None).await?;
         if reply.status != StatusCode::OK {
@@ -327,7 +327,7 @@ impl Connection {
 
     /// `POST v2/prepare-upload`. Waits as long as the receiver's user takes to decide, but no
     /// longer than `wait`: a receiver silent for that long is `ErrorKind::Timeout`.
-    pub async fn prepare_upload(&mut self, req: &PrepareUploadRequest, pin: Option<&str>, wait: Duration) -> Result<PrepareOutcome> {
+    pub(crate) async fn prepare_upload(&mut self, req: &PrepareUploadRequest, pin: Option<&str>, wait: Duration) -> Result<PrepareOutcome> {
         let mut path = format!("{API_PREFIX}v2/prepare-upload");
         if let Some(pin) = pin {
             path.push_str("?pin=");
@@ -443,7 +443,7 @@ struct BodyProgress {
 }
 
 /// The error of a receiver that went silent (`ErrorKind::Timeout`; `ferry` exits with 3).
-pub fn stopped_answering(detail: impl std::fmt::Display) -> Error {
+pub(crate) fn stopped_answering(detail: impl std::fmt::Display) -> Error {
     Error::new(ErrorKind::Timeout, format!("the receiver stopped answering: {detail}"))
 }
 

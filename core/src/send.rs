@@ -62,7 +62,7 @@ pub struct Descriptor {
 
 impl FileSource {
     /// True when the bytes can be read more than once (for the checksum and for retries).
-    pub fn rereadable(&self) -> bool {
+    pub(crate) fn rereadable(&self) -> bool {
         match self {
             FileSource::Path(_) => true,
             FileSource::Descriptor(d) => d.seekable,
@@ -226,6 +226,7 @@ fn local_file(path: &Path, name: String, meta: &std::fs::Metadata) -> LocalFile 
 }
 
 /// Progress and outcome of a send, for progress bars and apps.
+#[non_exhaustive]
 #[derive(Debug, Clone)]
 pub enum SendEvent {
     /// Connected; the receiver is who its certificate says.

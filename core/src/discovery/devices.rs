@@ -16,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::broadcast;
 
 /// At most this many devices are listed.
-pub const MAX_DEVICES: usize = 256;
+pub(crate) const MAX_DEVICES: usize = 256;
 /// One source address can place at most this many unverified devices in the list.
 const MAX_UNVERIFIED_PER_SOURCE: usize = 4;
 const MAX_ADDRESSES: usize = 4;
@@ -141,6 +141,7 @@ impl Sighting {
 }
 
 /// A change in the device list.
+#[non_exhaustive]
 #[derive(Debug, Clone, PartialEq)]
 pub enum DiscoveryEvent {
     Found(Device),
@@ -300,7 +301,7 @@ impl DeviceRegistry {
     }
 
     /// Devices not heard of for longer than `age`.
-    pub fn older_than(&self, age: Duration) -> Vec<Device> {
+    pub(crate) fn older_than(&self, age: Duration) -> Vec<Device> {
         self.devices.lock().unwrap().values().filter(|d| d.seen_at.elapsed() > age).cloned().collect()
     }
 

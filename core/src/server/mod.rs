@@ -83,7 +83,7 @@ const SMALL_SHARE_PER_ADDRESS: usize = 128 * 1024;
 const SMALL_TRUSTED_RESERVE: usize = 256 * 1024;
 /// Largest text message (its `preview`, in bytes of UTF-8). Longer texts are answered 413; a
 /// sender with more to say sends a file. LocalSend's apps send texts of a few KiB.
-pub const MAX_TEXT_BYTES: usize = 256 * 1024;
+pub(crate) const MAX_TEXT_BYTES: usize = 256 * 1024;
 /// Files plus empty folders in one request.
 const MAX_ITEMS_PER_REQUEST: usize = crate::protocol::MAX_PREPARE_FILES;
 /// Empty folders in one request (also counted in [`MAX_ITEMS_PER_REQUEST`]).
@@ -166,6 +166,8 @@ impl DecisionReply {
     }
 }
 
+/// How a receive session ended. More outcomes may be added.
+#[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SessionOutcome {
     /// Every accepted file was handled; `failed` counts the ones that could not be saved.
@@ -176,6 +178,8 @@ pub enum SessionOutcome {
     TimedOut,
 }
 
+/// What happens on the receiving side, for the handler. More events may be added.
+#[non_exhaustive]
 #[derive(Debug, Clone)]
 pub enum ReceiveEvent {
     /// An accepted session starts (after the decision).
