@@ -95,4 +95,26 @@ mod tests {
         c.save(dir.path()).unwrap();
         assert_eq!(Settings::load_or_create(dir.path()).unwrap().alias, "Renamed");
     }
+
+    /// The only test here that reads the environment (the other one does not), so changing it
+    /// races with nothing.
+    #[test]
+    fn folders_come_from_the_user_dirs_file() {
+        let home = tempfile::tempdir().unwrap();
+        let cfg = home.path().join("cfg");
+        std::fs::create_dir_all(&cfg).unwrap();
+        std::fs::write(cfg.join("user-dirs.dirs"), "# written by xdg-user-dirs-update\nXDG_DOWNLOAD_DIR=\"$HOME/Dl\"\n").unwrap();
+        std::env::set_var("HOME", home.path());
+        std::env::set_var("XDG_CONFIG_HOME", &cfg);
+        // A variable of that name in the environment is not where the folder is configured.
+        std::env::set_var("XDG_DOWNLOAD_DIR", "/elsewhere");
+        std::env::remove_var("FERRY_CONFIG_DIR");
+        assert_eq!(default_receive_dir(), home.path().join("Dl").join("Ferry"));
+        assert_eq!(default_config_dir(), cfg.join("ferry"));
+        std::env::set_var("FERRY_CONFIG_DIR", home.path().join("mine"));
+        assert_eq!(default_config_dir(), home.path().join("mine"));
+        // Without the file: ~/Downloads.
+        std::fs::remove_file(cfg.join("user-dirs.dirs")).unwrap();
+        assert_eq!(default_receive_dir(), home.path().join("Downloads").join("Ferry"));
+    }
 }
