@@ -12,6 +12,13 @@
 //! requests, one memory budget for JSON bodies (a share per address and a reserve for trusted
 //! devices) plus caps on what a parsed file list may take (files and empty folders counted
 //! together), and caps on text messages.
+//!
+//! By concern: this module holds the public API ([`start`], [`ServerOptions`], the handler and
+//! its events) and the shared state; `accept` takes connections (fair shares, TLS, the idle
+//! watchdog), `route` dispatches requests and reads bounded bodies, `limits` holds
+//! [`ServerLimits`], the byte budgets, the PIN table and the text allowance, `prepare` answers
+//! prepare-upload, `session` ends sessions and handles cancel, `upload` reads bodies into the
+//! writer, and `sink` is where a file's bytes go (a part file or a file the app supplied).
 
 use crate::trust::TrustStore;
 use crate::error::{Error, ErrorKind, Result};
