@@ -11,8 +11,8 @@ use super::*;
 /// `pin_lock_max`; while locked, prepare-upload with a PIN is answered 429 without looking at the
 /// PIN, so exactly one guess fits into each lock. The count is forgotten after `pin_forget_after`
 /// without a wrong PIN. With the defaults (5 free, 1 s doubling to 120 s, forgotten after an hour)
-/// an attacker with any number of addresses gets at most 5 + 7 (locks of 1..64 s, 127 s together)
-/// + 29 (120 s locks in the rest of the hour) = 41 guesses in the first hour and 30 in every
+/// an attacker with any number of addresses gets at most 5 + 7 (locks of 1..64 s, 127 s
+/// together) + 29 (120 s locks in the rest of the hour) = 41 guesses in the first hour and 30 in every
 /// further one: a 4-digit PIN (10,000 values) has a 0.41 % chance to fall in an hour and needs
 /// about 166 hours for even odds. Trusted devices (verified by their TLS certificate) are not held
 /// by the lock, so a stranger guessing PINs cannot stop a trusted device from sending.

@@ -20,6 +20,10 @@
 //! prepare-upload, `session` ends sessions and handles cancel, `upload` reads bodies into the
 //! writer, and `sink` is where a file's bytes go (a part file or a file the app supplied).
 
+// Request steps fail with the response that answers the request: built once per request, never
+// worth a box.
+#![allow(clippy::result_large_err)]
+
 use crate::trust::TrustStore;
 use crate::error::{Error, ErrorKind, Result};
 use crate::identity::Identity;
