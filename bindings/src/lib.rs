@@ -14,10 +14,11 @@ pub use error::{error_kind_code, FerryError, ListenerError};
 pub use logging::{init_logging, LogLevel, LogListener};
 pub use types::*;
 
-use ferry_core::config::TrustStore;
+use ferry_core::trust::TrustStore;
 use ferry_core::discovery::{DiscoveryEvent, InterfaceFilter};
 use ferry_core::identity::Identity;
 use ferry_core::node::{self, Node, Target};
+use ferry_core::progress::TransferProgress;
 use ferry_core::send::{SendEvent, SendObserver};
 use ferry_core::server;
 use ferry_core::CancellationToken;
@@ -194,6 +195,7 @@ impl node::NodeListener for ListenerBridge {
             DiscoveryEvent::Found(d) => self.events.send(NodeEvent::Found(d.into())),
             DiscoveryEvent::Updated(d) => self.events.send(NodeEvent::Updated(d.into())),
             DiscoveryEvent::Lost(d) => self.events.send(NodeEvent::Lost(d.into())),
+            _ => {}
         }
     }
     fn on_request(&self, r: server::IncomingRequest) {
@@ -211,7 +213,9 @@ impl node::NodeListener for ListenerBridge {
         self.events.send(NodeEvent::Text(sender.into(), text));
     }
     fn on_receive(&self, event: server::ReceiveEvent) {
-        self.events.send(NodeEvent::Receive(event.into()));
+        if let Some(update) = types::ReceiveUpdate::of(event) {
+            self.events.send(NodeEvent::Receive(update));
+        }
     }
     fn open_destination(&self, session_id: &str, file: &ferry_core::protocol::FileDto) -> ferry_core::Result<Option<File>> {
         let Some(sink) = self.sink.lock().unwrap_or_else(|p| p.into_inner()).clone() else { return Ok(None) };
@@ -363,7 +367,7 @@ impl FerryNode {
         let (node, cancel, finished) = (self.node.clone(), handle.cancel.clone(), handle.finished.clone());
         let events = Arc::new(send_dispatcher(listener));
         runtime().spawn(async move {
-            let progress = Arc::new(Progress { events: events.clone(), state: Mutex::new(ProgressState::default()) });
+            let progress = Arc::new(Progress { events: events.clone(), state: Mutex::new(TransferProgress::default()) });
             let result = node.send_files(&target, &selection, pin, progress, cancel).await;
             finished.store(true, Ordering::SeqCst);
             events.send(match result {
@@ -465,7 +469,7 @@ fn to_target(t: SendTarget) -> Result<Target, FerryError> {
                 Some(f) => Some(ferry_core::identity::normalize_fingerprint(&f)?),
                 None => None,
             };
-            Target::Address { peer: ferry_core::client::PeerAddr::parse(&address, protocol)?, expected_fingerprint: expected }
+            Target::Address { peer: ferry_core::protocol::PeerAddr::parse(&address, protocol)?, expected_fingerprint: expected }
         }
     })
 }
@@ -494,19 +498,11 @@ impl Drop for TransferHandle {
     }
 }
 
-#[derive(Default)]
-struct ProgressState {
-    sizes: HashMap<String, u64>,
-    sent: HashMap<String, u64>,
-    total_size: u64,
-    total_sent: u64,
-}
-
 /// Turns ferry-core's send events into `SendUpdate`s with running totals, queued for the app's
 /// listener (which runs on the dispatcher's thread, never under this lock).
 struct Progress {
     events: Arc<Dispatcher<SendUpdate>>,
-    state: Mutex<ProgressState>,
+    state: Mutex<TransferProgress>,
 }
 
 impl SendObserver for Progress {
@@ -520,19 +516,18 @@ impl SendObserver for Progress {
             }
             SendEvent::WaitingForAcceptance => SendUpdate::Waiting,
             SendEvent::Accepted { files, .. } => {
-                s.sizes = files.iter().map(|f| (f.id.clone(), f.size)).collect();
-                s.total_size = ferry_core::protocol::total_size(files.iter());
-                SendUpdate::Accepted { file_ids: files.into_iter().map(|f| f.id).collect(), total_size: s.total_size }
+                *s = TransferProgress::new(&files);
+                SendUpdate::Accepted { file_ids: files.into_iter().map(|f| f.id).collect(), total_size: s.total_size() }
             }
             SendEvent::FileProgress { file_id, sent, size } => {
-                let before = s.sent.insert(file_id.clone(), sent).unwrap_or(0);
                 // A retried file starts again from zero, and the total goes back with it.
-                s.total_sent = (s.total_sent + sent).saturating_sub(before);
-                SendUpdate::Progress { file_id, sent, size, total_sent: s.total_sent, total_size: s.total_size }
+                s.advance(&file_id, sent);
+                SendUpdate::Progress { file_id, sent, size, total_sent: s.total(), total_size: s.total_size() }
             }
             SendEvent::FileCompleted { file_id } => SendUpdate::FileSent { file_id },
             SendEvent::FileFailed { file_id, error, retry } => SendUpdate::FileFailed { file_id, message: error, will_retry: retry },
             SendEvent::Notice { message } => SendUpdate::Notice { message },
+            _ => return,
         };
         self.events.send(update);
         drop(s);

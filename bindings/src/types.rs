@@ -215,6 +215,8 @@ impl From<SessionOutcome> for TransferOutcome {
             SessionOutcome::CancelledBySender => TransferOutcome::CancelledBySender,
             SessionOutcome::CancelledByReceiver => TransferOutcome::CancelledByReceiver,
             SessionOutcome::TimedOut => TransferOutcome::TimedOut,
+            // An outcome this FFI does not know yet: the session ended without finishing here.
+            _ => TransferOutcome::CancelledByReceiver,
         }
     }
 }
@@ -244,10 +246,11 @@ pub(crate) fn offered(f: &ferry_core::protocol::FileDto) -> OfferedFile {
     OfferedFile { id: f.id.clone(), name: f.file_name.clone(), size: f.size, mime_type: f.file_type.clone() }
 }
 
-impl From<server::ReceiveEvent> for ReceiveUpdate {
-    fn from(e: server::ReceiveEvent) -> Self {
+impl ReceiveUpdate {
+    /// The update for a core event; `None` for an event this FFI does not pass on (yet).
+    pub(crate) fn of(e: server::ReceiveEvent) -> Option<Self> {
         use server::ReceiveEvent as E;
-        match e {
+        Some(match e {
             E::SessionStarted { session_id, sender, files } => {
                 ReceiveUpdate::Started { session_id, sender: sender.into(), files: files.iter().map(offered).collect() }
             }
@@ -265,7 +268,8 @@ impl From<server::ReceiveEvent> for ReceiveUpdate {
             E::PinFailed { ip, failures_total, locked_for } => {
                 ReceiveUpdate::PinFailed { ip: ip.to_string(), failures: failures_total, locked_seconds: locked_for.map(|d| d.as_secs_f64().ceil() as u64) }
             }
-        }
+            _ => return None,
+        })
     }
 }
 
@@ -345,8 +349,8 @@ pub struct TrustedDevice {
     pub address: Option<String>,
 }
 
-impl From<ferry_core::config::TrustedDevice> for TrustedDevice {
-    fn from(t: ferry_core::config::TrustedDevice) -> Self {
+impl From<ferry_core::trust::TrustedDevice> for TrustedDevice {
+    fn from(t: ferry_core::trust::TrustedDevice) -> Self {
         TrustedDevice { fingerprint: t.fingerprint, alias: t.alias, address: t.address }
     }
 }
@@ -382,11 +386,11 @@ mod tests {
 
     #[test]
     fn receive_events_translate() {
-        let u = ReceiveUpdate::from(server::ReceiveEvent::FileFailed { session_id: "s".into(), file_id: "f".into(), error: "bad".into(), retry: true });
+        let u = ReceiveUpdate::of(server::ReceiveEvent::FileFailed { session_id: "s".into(), file_id: "f".into(), error: "bad".into(), retry: true }).unwrap();
         assert_eq!(u, ReceiveUpdate::FileFailed { session_id: "s".into(), file_id: "f".into(), message: "bad".into(), will_retry: true });
-        let u = ReceiveUpdate::from(server::ReceiveEvent::FileCompleted { session_id: "s".into(), file_id: "f".into(), path: Some("/in/a.txt".into()) });
+        let u = ReceiveUpdate::of(server::ReceiveEvent::FileCompleted { session_id: "s".into(), file_id: "f".into(), path: Some("/in/a.txt".into()) }).unwrap();
         assert_eq!(u, ReceiveUpdate::FileSaved { session_id: "s".into(), file_id: "f".into(), path: Some("/in/a.txt".into()) });
-        let u = ReceiveUpdate::from(server::ReceiveEvent::FileCompleted { session_id: "s".into(), file_id: "f".into(), path: None });
+        let u = ReceiveUpdate::of(server::ReceiveEvent::FileCompleted { session_id: "s".into(), file_id: "f".into(), path: None }).unwrap();
         assert_eq!(u, ReceiveUpdate::FileSaved { session_id: "s".into(), file_id: "f".into(), path: None });
     }
 }

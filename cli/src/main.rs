@@ -1,11 +1,13 @@
 //! `ferry`: send and receive files and text with Ferry and LocalSend devices nearby.
 
+mod config;
 mod discover;
 mod output;
 
 use clap::{Args, Parser, Subcommand};
-use ferry_core::client::PeerAddr;
-use ferry_core::config::{default_config_dir, Settings, TrustStore};
+use ferry_core::protocol::PeerAddr;
+use config::{default_config_dir, default_receive_dir, Settings};
+use ferry_core::trust::TrustStore;
 use ferry_core::discovery::interfaces::is_link_local_v6;
 use ferry_core::identity::{normalize_fingerprint, Identity};
 use ferry_core::node::{is_address, Node, NodeConfig, Role, Target};
@@ -276,14 +278,6 @@ async fn run(cli: Cli, out: Output) -> Result<u8, Error> {
         Command::Text(args) => text_cmd(cli.config_dir, args, out).await,
         Command::Devices(args) => discover::devices_cmd(node_config(cli.config_dir, None, std::env::temp_dir())?, args, out).await,
     }
-}
-
-fn default_receive_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("XDG_DOWNLOAD_DIR").filter(|d| !d.is_empty()) {
-        return PathBuf::from(d).join("Ferry");
-    }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
-    home.join("Downloads").join("Ferry")
 }
 
 async fn receive(config_dir: Option<PathBuf>, args: ReceiveArgs, out: Output) -> Result<u8, Error> {

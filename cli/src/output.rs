@@ -1,7 +1,7 @@
 //! What the CLI prints: progress bars and sentences for people, or one JSON object per line.
 
 use ferry_core::client::RemoteDevice;
-use ferry_core::config::TrustedDevice;
+use ferry_core::trust::TrustedDevice;
 use ferry_core::discovery::{ChosenInterface, Device, DiscoveryEvent};
 use ferry_core::display::{escape, escape_text, is_format};
 use ferry_core::identity::short_fingerprint;
@@ -10,6 +10,7 @@ use ferry_core::send::{Selection, SendEvent, SendObserver, SendReport};
 use ferry_core::node::NodeListener;
 use ferry_core::server::{Decision, IncomingRequest, ReceiveEvent, SenderInfo, SessionOutcome};
 use ferry_core::Error;
+use ferry_core::progress::TransferProgress;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
 use std::collections::{HashMap, VecDeque};
@@ -109,7 +110,7 @@ struct Progress {
 struct ProgressState {
     bar: Option<ProgressBar>,
     names: HashMap<String, String>,
-    reached: HashMap<String, u64>,
+    bytes: TransferProgress,
 }
 
 impl Progress {
@@ -117,8 +118,8 @@ impl Progress {
     fn start(&self, files: &[FileDto], show_bar: bool) {
         let mut st = self.state.lock().unwrap();
         st.names = files.iter().map(|f| (f.id.clone(), escape(&f.file_name).into_owned())).collect();
-        st.reached.clear();
-        st.bar = if show_bar { bar(ferry_core::protocol::total_size(files.iter())) } else { None };
+        st.bytes = TransferProgress::new(files);
+        st.bar = if show_bar { bar(st.bytes.total_size()) } else { None };
     }
 
     fn name(&self, file_id: &str) -> Option<String> {
@@ -128,7 +129,7 @@ impl Progress {
     /// `file_id` has reached `bytes`; the bar moves by the difference.
     fn advance(&self, file_id: &str, bytes: u64) {
         let mut st = self.state.lock().unwrap();
-        let prev = st.reached.insert(file_id.to_string(), bytes).unwrap_or(0);
+        let prev = st.bytes.advance(file_id, bytes);
         let name = st.names.get(file_id).cloned();
         if let Some(b) = st.bar.as_ref() {
             b.inc(bytes.saturating_sub(prev));
@@ -141,7 +142,7 @@ impl Progress {
     /// `file_id` failed: its bytes come off the bar (a retry starts from zero).
     fn rewind(&self, file_id: &str) {
         let mut st = self.state.lock().unwrap();
-        let prev = st.reached.remove(file_id).unwrap_or(0);
+        let prev = st.bytes.rewind(file_id);
         if let Some(b) = st.bar.as_ref() {
             b.set_position(b.position().saturating_sub(prev));
         }
@@ -297,6 +298,7 @@ impl Output {
             DiscoveryEvent::Found(d) => ("deviceFound", d),
             DiscoveryEvent::Updated(d) => ("deviceUpdated", d),
             DiscoveryEvent::Lost(d) => ("deviceLost", d),
+            _ => return,
         };
         if self.json {
             self.event(json!({"event": name, "device": Output::device_json(d), "elapsedMs": elapsed.as_millis() as u64}));
@@ -304,7 +306,7 @@ impl Output {
             match e {
                 DiscoveryEvent::Found(d) => eprintln!("Found {}", device_line(d)),
                 DiscoveryEvent::Lost(d) => eprintln!("Gone  {} ({})", escape(&d.alias), d.short_fingerprint()),
-                DiscoveryEvent::Updated(_) => {}
+                _ => {}
             }
         }
     }
@@ -780,6 +782,7 @@ impl ReceiveUi {
                     SessionOutcome::CancelledBySender => ("cancelled_by_sender", 0, 0),
                     SessionOutcome::CancelledByReceiver => ("cancelled_by_receiver", 0, 0),
                     SessionOutcome::TimedOut => ("timed_out", 0, 0),
+                    _ => ("ended", 0, 0),
                 };
                 if json {
                     self.out.event(json!({"event": "session_finished", "sessionId": session_id, "outcome": word, "saved": saved, "failed": failed}));
@@ -789,7 +792,8 @@ impl ReceiveUi {
                         "finished" => println!("Done: {saved} file(s) received, {failed} failed."),
                         "cancelled_by_sender" => println!("The sender cancelled the transfer."),
                         "cancelled_by_receiver" => println!("Transfer cancelled."),
-                        _ => println!("The transfer stopped: nothing arrived for too long."),
+                        "timed_out" => println!("The transfer stopped: nothing arrived for too long."),
+                        _ => println!("The transfer ended."),
                     }
                 }
                 self.ended();
@@ -810,6 +814,7 @@ impl ReceiveUi {
                     self.progress.println(format!("Warning: wrong PIN from {ip} ({failures_total} recently){lock}"), stderr_line);
                 }
             }
+            _ => {}
         }
     }
 }

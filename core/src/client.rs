@@ -6,7 +6,8 @@
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::identity::Identity;
-use crate::protocol::{DeviceInfo, ErrorBody, PrepareUploadRequest, PrepareUploadResponse, Protocol};
+pub use crate::protocol::PeerAddr;
+use crate::protocol::{DeviceInfo, API_PREFIX, ErrorBody, PrepareUploadRequest, PrepareUploadResponse, Protocol};
 use crate::util::percent_encode;
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
@@ -31,64 +32,6 @@ const SMALL_REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 const WATCHDOG_TICK: Duration = Duration::from_millis(250);
 const MAX_RESPONSE_BODY: usize = 32 * 1024 * 1024;
 const JSON: &str = "application/json";
-
-/// Where a peer listens.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PeerAddr {
-    pub host: String,
-    pub port: u16,
-    pub protocol: Protocol,
-}
-
-impl PeerAddr {
-    /// Parses `host`, `host:port`, `[v6]:port`; the default port is 53317.
-    pub fn parse(s: &str, protocol: Protocol) -> Result<PeerAddr> {
-        let s = s.trim();
-        let (host, port) = if let Some(rest) = s.strip_prefix('[') {
-            let (h, tail) = rest.split_once(']').ok_or_else(|| Error::invalid(format!("bad address {s:?}")))?;
-            let port = match tail.strip_prefix(':') {
-                Some(p) => p.parse().map_err(|_| Error::invalid(format!("bad port in {s:?}")))?,
-                None => crate::protocol::DEFAULT_PORT,
-            };
-            (h.to_string(), port)
-        } else if s.matches(':').count() == 1 {
-            let (h, p) = s.split_once(':').expect("one colon");
-            (h.to_string(), p.parse().map_err(|_| Error::invalid(format!("bad port in {s:?}")))?)
-        } else {
-            (s.to_string(), crate::protocol::DEFAULT_PORT)
-        };
-        if host.is_empty() {
-            return Err(Error::invalid(format!("bad address {s:?}")));
-        }
-        Ok(PeerAddr { host, port, protocol })
-    }
-
-    /// The socket address when the host is an IP literal, including `fe80::1%3` (a link-local
-    /// IPv6 address with its interface index).
-    pub fn socket_addr(&self) -> Option<std::net::SocketAddr> {
-        if let Ok(ip) = self.host.parse::<std::net::IpAddr>() {
-            return Some(std::net::SocketAddr::new(ip, self.port));
-        }
-        let (ip, scope) = self.host.split_once('%')?;
-        let ip: std::net::Ipv6Addr = ip.parse().ok()?;
-        let scope: u32 = scope.parse().ok()?;
-        Some(std::net::SocketAddr::V6(std::net::SocketAddrV6::new(ip, self.port, 0, scope)))
-    }
-
-    fn authority(&self) -> String {
-        if self.host.contains(':') {
-            format!("[{}]:{}", self.host, self.port)
-        } else {
-            format!("{}:{}", self.host, self.port)
-        }
-    }
-}
-
-impl std::fmt::Display for PeerAddr {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}://{}", self.protocol.scheme(), self.authority())
-    }
-}
 
 trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Stream for T {}
@@ -202,12 +145,12 @@ impl Reply {
     }
 }
 
-pub fn network_error(peer: &PeerAddr, e: impl std::fmt::Display) -> Error {
+pub(crate) fn network_error(peer: &PeerAddr, e: impl std::fmt::Display) -> Error {
     Error::new(ErrorKind::Network, format!("{peer}: {e}"))
 }
 
 /// Opens a TCP connection to `peer` within `timeout` (a timeout is `ErrorKind::TimedOut`).
-pub async fn tcp_connect(peer: &PeerAddr, timeout: Duration) -> std::io::Result<TcpStream> {
+pub(crate) async fn tcp_connect(peer: &PeerAddr, timeout: Duration) -> std::io::Result<TcpStream> {
     let connecting = async {
         match peer.socket_addr() {
             Some(addr) => TcpStream::connect(addr).await,
@@ -220,7 +163,7 @@ pub async fn tcp_connect(peer: &PeerAddr, timeout: Duration) -> std::io::Result<
 }
 
 /// The refusal to reach a pinned receiver over plain HTTP (which proves no identity).
-pub fn pinned_over_http(peer: &PeerAddr, fingerprint: &str) -> Error {
+pub(crate) fn pinned_over_http(peer: &PeerAddr, fingerprint: &str) -> Error {
     Error::new(
         ErrorKind::FingerprintMismatch,
         format!(
@@ -248,7 +191,7 @@ pub async fn connect(identity: &Identity, peer: &PeerAddr, expected: Option<&str
 /// Speaks HTTP (or TLS, then HTTP) over a TCP connection that is already open. A pinned
 /// connection (`expected`) over plain HTTP is refused: HTTP proves no identity, so the pin
 /// would be silently ignored.
-pub async fn connect_over(tcp: TcpStream, identity: &Identity, peer: &PeerAddr, expected: Option<&str>) -> Result<Connection> {
+pub(crate) async fn connect_over(tcp: TcpStream, identity: &Identity, peer: &PeerAddr, expected: Option<&str>) -> Result<Connection> {
     if let Some(fp) = expected {
         if peer.protocol == Protocol::Http {
             return Err(pinned_over_http(peer, fp));
@@ -282,16 +225,16 @@ pub async fn connect_over(tcp: TcpStream, identity: &Identity, peer: &PeerAddr, 
     Ok(Connection { sender, host: peer.authority(), written, server_fingerprint })
 }
 
-pub fn empty_body() -> Body {
+pub(crate) fn empty_body() -> Body {
     Empty::new().map_err(|never| match never {}).boxed()
 }
 
-pub fn bytes_body(b: impl Into<Bytes>) -> Body {
+pub(crate) fn bytes_body(b: impl Into<Bytes>) -> Body {
     Full::new(b.into()).map_err(|never| match never {}).boxed()
 }
 
 impl Connection {
-    pub fn is_open(&self) -> bool {
+    pub(crate) fn is_open(&self) -> bool {
         !self.sender.is_closed()
     }
 
@@ -302,7 +245,7 @@ impl Connection {
 
     /// Like [`Connection::request`], with a `Content-Type` (strict receivers parse JSON only
     /// when it says so).
-    pub async fn request_typed(
+    pub(crate) async fn request_typed(
         &mut self,
         method: Method,
         path_and_query: &str,
@@ -356,7 +299,7 @@ impl Connection {
     pub async fn register(&mut self, ours: &DeviceInfo) -> Result<RemoteDevice> {
         let body = serde_json::to_vec(ours).expect("serialisable");
         let len = body.len() as u64;
-        let reply = self.small(Method::POST, "/api/localsend/v2/register", bytes_body(body), Some(len), Some(JSON)).await?;
+        let reply = self.small(Method::POST, &format!("{API_PREFIX}v2/register"), bytes_body(body), Some(len), Some(JSON)).await?;
         if reply.status != StatusCode::OK {
             return Err(Error::protocol(format!("register answered {}: {}", reply.status, reply.message())));
         }
@@ -365,7 +308,7 @@ impl Connection {
 
     /// `GET v2/info`.
     pub async fn info(&mut self) -> Result<RemoteDevice> {
-        let reply = self.small(Method::GET, "/api/localsend/v2/info", empty_body(), None, None).await?;
+        let reply = self.small(Method::GET, &format!("{API_PREFIX}v2/info"), empty_body(), None, None).await?;
         if reply.status != StatusCode::OK {
             return Err(Error::protocol(format!("info answered {}: {}", reply.status, reply.message())));
         }
@@ -373,8 +316,8 @@ impl Connection {
     }
 
     /// `GET v1/info?fingerprint=` (what apps of protocol 1 answer).
-    pub async fn info_v1(&mut self, our_fingerprint: &str) -> Result<RemoteDevice> {
-        let path = format!("/api/localsend/v1/info?fingerprint={}", percent_encode(our_fingerprint));
+    pub(crate) async fn info_v1(&mut self, our_fingerprint: &str) -> Result<RemoteDevice> {
+        let path = format!("{API_PREFIX}v1/info?fingerprint={}", percent_encode(our_fingerprint));
         let reply = self.small(Method::GET, &path, empty_body(), None, None).await?;
         if reply.status != StatusCode::OK {
             return Err(Error::protocol(format!("info answered {}: {}", reply.status, reply.message())));
@@ -384,8 +327,8 @@ impl Connection {
 
     /// `POST v2/prepare-upload`. Waits as long as the receiver's user takes to decide, but no
     /// longer than `wait`: a receiver silent for that long is `ErrorKind::Timeout`.
-    pub async fn prepare_upload(&mut self, req: &PrepareUploadRequest, pin: Option<&str>, wait: Duration) -> Result<PrepareOutcome> {
-        let mut path = "/api/localsend/v2/prepare-upload".to_string();
+    pub(crate) async fn prepare_upload(&mut self, req: &PrepareUploadRequest, pin: Option<&str>, wait: Duration) -> Result<PrepareOutcome> {
+        let mut path = format!("{API_PREFIX}v2/prepare-upload");
         if let Some(pin) = pin {
             path.push_str("?pin=");
             path.push_str(&percent_encode(pin));
@@ -422,7 +365,7 @@ impl Connection {
     /// within `deadlines.answer` of the body's end, the upload fails with `ErrorKind::Timeout`.
     pub async fn upload(&mut self, session_id: &str, file_id: &str, token: &str, body: Body, size: u64, deadlines: UploadDeadlines) -> Result<UploadStatus> {
         let path = format!(
-            "/api/localsend/v2/upload?sessionId={}&fileId={}&token={}",
+            "{API_PREFIX}v2/upload?sessionId={}&fileId={}&token={}",
             percent_encode(session_id),
             percent_encode(file_id),
             percent_encode(token)
@@ -479,7 +422,7 @@ impl Connection {
 
     /// `POST v2/cancel?sessionId=` (answered within the small-request deadline).
     pub async fn cancel(&mut self, session_id: &str) -> Result<()> {
-        let path = format!("/api/localsend/v2/cancel?sessionId={}", percent_encode(session_id));
+        let path = format!("{API_PREFIX}v2/cancel?sessionId={}", percent_encode(session_id));
         self.small(Method::POST, &path, empty_body(), Some(0), None).await.map(|_| ())
     }
 }
@@ -500,7 +443,7 @@ struct BodyProgress {
 }
 
 /// The error of a receiver that went silent (`ErrorKind::Timeout`; `ferry` exits with 3).
-pub fn stopped_answering(detail: impl std::fmt::Display) -> Error {
+pub(crate) fn stopped_answering(detail: impl std::fmt::Display) -> Error {
     Error::new(ErrorKind::Timeout, format!("the receiver stopped answering: {detail}"))
 }
 

@@ -102,7 +102,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// The kind of a local I/O error: a full disk and a denied permission are told apart (by the
 /// OS error number as well, so that it holds whatever the Rust version maps them to).
-pub fn io_error_kind(err: &std::io::Error) -> ErrorKind {
+pub(crate) fn io_error_kind(err: &std::io::Error) -> ErrorKind {
     match err.raw_os_error() {
         Some(libc::ENOSPC) | Some(libc::EDQUOT) => return ErrorKind::StorageFull,
         Some(libc::EACCES) | Some(libc::EPERM) | Some(libc::EROFS) => return ErrorKind::PermissionDenied,
@@ -130,15 +130,15 @@ impl Error {
         Error { kind: io_error_kind(&err), message: format!("{context}: {err}"), detail: Some(Detail::Io(err.kind())) }
     }
     /// A device name or prefix matched no device ([`ErrorKind::InvalidInput`], [`Detail::NoSuchDevice`]).
-    pub fn no_such_device(message: impl Into<String>) -> Self {
+    pub(crate) fn no_such_device(message: impl Into<String>) -> Self {
         Self::invalid(message).with_detail(Detail::NoSuchDevice)
     }
     /// A device name or prefix matched several devices ([`ErrorKind::InvalidInput`], [`Detail::AmbiguousDevice`]).
-    pub fn ambiguous_device(message: impl Into<String>) -> Self {
+    pub(crate) fn ambiguous_device(message: impl Into<String>) -> Self {
         Self::invalid(message).with_detail(Detail::AmbiguousDevice)
     }
     /// This error with a typed detail.
-    pub fn with_detail(mut self, detail: Detail) -> Self {
+    pub(crate) fn with_detail(mut self, detail: Detail) -> Self {
         self.detail = Some(detail);
         self
     }

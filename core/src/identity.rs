@@ -20,10 +20,15 @@ pub fn fingerprint_of(cert_der: &[u8]) -> String {
     hex::encode_upper(Sha256::digest(cert_der))
 }
 
-/// Normalises a user-typed fingerprint (spaces and colons removed, uppercased) and checks it is
-/// 64 hex characters.
+/// A fingerprint (or a prefix of one) as typed, in the form Ferry keys them: spaces and colons
+/// removed (every way Ferry prints one), uppercased.
+pub fn fingerprint_key(input: &str) -> String {
+    input.chars().filter(|c| !c.is_whitespace() && *c != ':').collect::<String>().to_ascii_uppercase()
+}
+
+/// Normalises a user-typed fingerprint ([`fingerprint_key`]) and checks it is 64 hex characters.
 pub fn normalize_fingerprint(input: &str) -> Result<String> {
-    let fp: String = input.chars().filter(|c| !c.is_whitespace() && *c != ':').collect::<String>().to_ascii_uppercase();
+    let fp = fingerprint_key(input);
     if fp.len() != 64 || !fp.chars().all(|c| c.is_ascii_hexdigit()) {
         return Err(Error::invalid(format!("not a fingerprint (64 hex characters expected): {input}")));
     }
@@ -35,9 +40,10 @@ pub fn same_fingerprint(a: &str, b: &str) -> bool {
     a.eq_ignore_ascii_case(b)
 }
 
-/// The first 16 characters, grouped for reading aloud: `AB12 CD34 EF56 7890`.
+/// The short fingerprint, the one form shown wherever a person compares devices: the first 16
+/// characters, uppercase, grouped for reading aloud: `AB12 CD34 EF56 7890`.
 pub fn short_fingerprint(fp: &str) -> String {
-    let head: Vec<char> = fp.chars().take(16).collect();
+    let head: Vec<char> = fp.chars().take(16).map(|c| c.to_ascii_uppercase()).collect();
     head.chunks(4).map(|c| c.iter().collect::<String>()).collect::<Vec<_>>().join(" ")
 }
 
@@ -369,6 +375,13 @@ mod tests {
         assert!(normalize_fingerprint("xyz").is_err());
         assert!(same_fingerprint(&fp, &fp.to_uppercase()));
         assert_eq!(short_fingerprint(&fp.to_uppercase()), "ABAB ABAB ABAB ABAB");
+        assert_eq!(short_fingerprint(&fp), "ABAB ABAB ABAB ABAB", "one format whatever the case");
+        // Every form Ferry prints is accepted back: grouped, with colons, any case.
+        let grouped = fp.as_bytes().chunks(4).map(|c| std::str::from_utf8(c).unwrap()).collect::<Vec<_>>().join(" ");
+        let colons = fp.as_bytes().chunks(2).map(|c| std::str::from_utf8(c).unwrap()).collect::<Vec<_>>().join(":");
+        assert_eq!(normalize_fingerprint(&grouped).unwrap(), fp.to_uppercase());
+        assert_eq!(normalize_fingerprint(&colons.to_uppercase()).unwrap(), fp.to_uppercase());
+        assert_eq!(fingerprint_key("4b9e a7a9:AA"), "4B9EA7A9AA");
     }
 
     #[test]

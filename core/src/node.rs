@@ -4,8 +4,8 @@
 //! through one listener and takes decisions back by session id, so the answer to a request may
 //! come much later from a UI.
 
-use crate::client::PeerAddr;
-use crate::config::TrustStore;
+use crate::protocol::PeerAddr;
+use crate::trust::TrustStore;
 use crate::discovery::{self, Device, DeviceRegistry, Discovery, DiscoveryEvent, DiscoveryOptions, InterfaceFilter, Sighting, Source};
 use crate::error::{Error, ErrorKind, Result};
 use crate::identity::{same_fingerprint, short_fingerprint, verification_code, Identity, VerificationCode};
@@ -173,7 +173,7 @@ fn pinned_because(device: &Device, expected: Option<&str>, trust: &TrustStore) -
 
 /// True when `device` may only be reached over HTTPS with its certificate pinned: a
 /// fingerprint was given for it (`expected`), it is trusted, or TLS proved its identity.
-pub fn is_pinned(device: &Device, expected: Option<&str>, trust: &TrustStore) -> bool {
+pub(crate) fn is_pinned(device: &Device, expected: Option<&str>, trust: &TrustStore) -> bool {
     pinned_because(device, expected, trust).is_some()
 }
 
@@ -183,7 +183,7 @@ pub fn is_pinned(device: &Device, expected: Option<&str>, trust: &TrustStore) ->
 /// before anything is sent, with [`ErrorKind::FingerprintMismatch`]. An unpinned device that
 /// says HTTP is reached over HTTP, as its address would be; one that says HTTPS is pinned to
 /// the fingerprint it claims.
-pub fn resolve_device(device: &Device, expected: Option<&str>, trust: &TrustStore) -> Result<Route> {
+pub(crate) fn resolve_device(device: &Device, expected: Option<&str>, trust: &TrustStore) -> Result<Route> {
     if let Some(fp) = expected {
         if !same_fingerprint(fp, &device.fingerprint) {
             return Err(Error::new(
@@ -210,7 +210,7 @@ pub fn resolve_device(device: &Device, expected: Option<&str>, trust: &TrustStor
 
 /// The same rule for an address: with a fingerprint it is reached only over HTTPS, so plain
 /// HTTP together with a fingerprint is refused before anything is sent.
-pub fn resolve_address(peer: PeerAddr, expected: Option<String>) -> Result<Route> {
+pub(crate) fn resolve_address(peer: PeerAddr, expected: Option<String>) -> Result<Route> {
     match &expected {
         Some(fp) if peer.protocol == Protocol::Http => Err(crate::client::pinned_over_http(&peer, fp)),
         _ => Ok(Route { peer, expected_fingerprint: expected }),
@@ -494,7 +494,7 @@ impl Node {
         self.cfg.trust.is_trusted(fingerprint)
     }
 
-    pub fn trusted_devices(&self) -> Vec<crate::config::TrustedDevice> {
+    pub fn trusted_devices(&self) -> Vec<crate::trust::TrustedDevice> {
         self.cfg.trust.list()
     }
 
@@ -612,7 +612,7 @@ impl Node {
     /// How to reach `target`, by [`resolve_device`] and [`resolve_address`]: a trusted or
     /// verified device, or one given with a fingerprint, only over HTTPS with its certificate
     /// pinned.
-    pub fn resolve(&self, target: &Target) -> Result<Route> {
+    pub(crate) fn resolve(&self, target: &Target) -> Result<Route> {
         match target {
             Target::Device { fingerprint } | Target::PinnedDevice { fingerprint } => {
                 let d = self.registry.get(fingerprint).ok_or_else(|| Error::invalid(format!("no device {fingerprint} in the list")))?;

@@ -5,22 +5,30 @@
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::HashMap;
 
+mod device;
+mod peer;
+mod times;
+pub use device::device_info;
+pub use peer::PeerAddr;
+pub(crate) use times::{format_time, parse_time};
+
 /// The protocol version Ferry speaks.
 pub const PROTOCOL_VERSION: &str = "2.1";
 pub const DEFAULT_PORT: u16 = 53317;
-pub const API_PREFIX: &str = "/api/localsend/";
+/// The path every protocol endpoint starts with (followed by `v1/` or `v2/` and the endpoint).
+pub(crate) const API_PREFIX: &str = "/api/localsend/";
 
 /// Version of Ferry's own extension object (`"ferry": {...}` in info, register and prepare-upload).
-pub const FERRY_EXT_VERSION: u32 = 1;
+pub(crate) const FERRY_EXT_VERSION: u32 = 1;
 /// Feature: prepare-upload may carry empty folders in `ferry.emptyDirs`.
-pub const FEATURE_EMPTY_DIRS: &str = "emptyDirs";
+pub(crate) const FEATURE_EMPTY_DIRS: &str = "emptyDirs";
 /// Most files (plus empty folders) one prepare-upload request may carry; parsing stops here.
-pub const MAX_PREPARE_FILES: usize = 100_000;
+pub(crate) const MAX_PREPARE_FILES: usize = 100_000;
 /// Most empty folders one prepare-upload request may carry; parsing stops here.
-pub const MAX_PREPARE_EMPTY_DIRS: usize = 10_000;
+pub(crate) const MAX_PREPARE_EMPTY_DIRS: usize = 10_000;
 /// Most memory the files of one parsed prepare-upload request may take (their structs and
 /// strings); parsing stops here, so what a peer sends costs a bounded amount however it is shaped.
-pub const MAX_PREPARE_FILES_MEMORY: usize = 12 * 1024 * 1024;
+pub(crate) const MAX_PREPARE_FILES_MEMORY: usize = 12 * 1024 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -43,7 +51,7 @@ impl DeviceType {
         }
     }
     /// Parses a device type; anything unknown is a desktop, as the reference says.
-    pub fn parse_lenient(s: &str) -> DeviceType {
+    pub(crate) fn parse_lenient(s: &str) -> DeviceType {
         match s.to_ascii_lowercase().as_str() {
             "mobile" => DeviceType::Mobile,
             "web" => DeviceType::Web,
@@ -132,13 +140,13 @@ fn default_version() -> String {
 
 impl DeviceInfo {
     /// The same device info without the fields that info/register responses do not carry.
-    pub fn as_response(&self) -> DeviceInfo {
+    pub(crate) fn as_response(&self) -> DeviceInfo {
         DeviceInfo { port: None, protocol: None, announce: None, announcement: None, ..self.clone() }
     }
     pub fn device_type_or_default(&self) -> DeviceType {
         self.device_type.unwrap_or(DeviceType::Desktop)
     }
-    pub fn ferry_has(&self, feature: &str) -> bool {
+    pub(crate) fn ferry_has(&self, feature: &str) -> bool {
         self.ferry.as_ref().is_some_and(|f| f.has(feature))
     }
 }
@@ -191,7 +199,7 @@ impl FileDto {
             .filter(|s| !s.is_empty())
     }
     /// True for a LocalSend text message: a `text/plain` file that carries its text as preview.
-    pub fn is_text_message(&self) -> bool {
+    pub(crate) fn is_text_message(&self) -> bool {
         self.preview.is_some() && (self.file_type == "text/plain" || self.file_type == "text")
     }
 }
@@ -230,7 +238,7 @@ pub struct IncomingPrepare {
 
 impl FileDto {
     /// Bytes this file takes in memory (its struct and the strings it owns).
-    pub fn memory_size(&self) -> usize {
+    pub(crate) fn memory_size(&self) -> usize {
         let opt = |s: &Option<String>| s.as_ref().map_or(0, String::capacity);
         let meta = self.metadata.as_ref().map_or(0, |m| opt(&m.modified) + opt(&m.accessed));
         std::mem::size_of::<FileDto>()

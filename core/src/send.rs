@@ -1,10 +1,10 @@
 //! Sending: turn paths into a selection, ask the receiver, upload in parallel, report progress.
 
-use crate::client::{self, Body, Connection, PeerAddr, PrepareOutcome, RemoteDevice, UploadDeadlines, UploadStatus};
+use crate::client::{self, Body, Connection, PrepareOutcome, RemoteDevice, UploadDeadlines, UploadStatus};
 use crate::error::{Error, ErrorKind, Result};
 use crate::identity::Identity;
-use crate::protocol::{mime_for, DeviceInfo, FileDto, FileMetadata, PrepareExt, PrepareUploadRequest, Protocol, FEATURE_EMPTY_DIRS};
-use crate::storage::format_time;
+use crate::protocol::{mime_for, PeerAddr, API_PREFIX, DeviceInfo, FileDto, FileMetadata, PrepareExt, PrepareUploadRequest, PrepareUploadResponse, Protocol, FEATURE_EMPTY_DIRS};
+use crate::protocol::format_time;
 use crate::util::random_id;
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -62,7 +62,7 @@ pub struct Descriptor {
 
 impl FileSource {
     /// True when the bytes can be read more than once (for the checksum and for retries).
-    pub fn rereadable(&self) -> bool {
+    pub(crate) fn rereadable(&self) -> bool {
         match self {
             FileSource::Path(_) => true,
             FileSource::Descriptor(d) => d.seekable,
@@ -226,6 +226,7 @@ fn local_file(path: &Path, name: String, meta: &std::fs::Metadata) -> LocalFile 
 }
 
 /// Progress and outcome of a send, for progress bars and apps.
+#[non_exhaustive]
 #[derive(Debug, Clone)]
 pub enum SendEvent {
     /// Connected; the receiver is who its certificate says.
@@ -338,7 +339,7 @@ impl SendOptions {
             let mut c = self.connect().await?;
             match session_id {
                 Some(id) => c.cancel(id).await,
-                None => c.request(hyper::Method::POST, "/api/localsend/v2/cancel", client::empty_body(), Some(0)).await.map(|_| ()),
+                None => c.request(hyper::Method::POST, &format!("{API_PREFIX}v2/cancel"), client::empty_body(), Some(0)).await.map(|_| ()),
             }
         };
         if let Err(e) = tokio::time::timeout(self.timeouts.cancel, cancelling).await.unwrap_or_else(|_| Err(Error::new(ErrorKind::Timeout, "timed out"))) {
@@ -533,14 +534,50 @@ pub async fn send_files(
     observer: Arc<dyn SendObserver>,
     cancel: CancellationToken,
 ) -> Result<SendReport> {
-    let (mut conn, device) = tokio::select! {
+    let Greeted { mut conn, opts: pinned, receiver_fp, supports_dirs } = greet(opts, selection, observer.as_ref(), &cancel).await?;
+    let opts = &pinned;
+    let hashed_at = std::time::Instant::now();
+    let hashes = hash_if_wanted(opts, selection, &cancel).await?;
+    // Receivers close idle connections (Ferry after 30 s); hashing a large selection can take
+    // longer, so ask on a fresh connection, pinned to the identity learned in the hello.
+    if !conn.is_open() || hashed_at.elapsed() > IDLE_REUSE_LIMIT {
+        conn = opts.connect().await?;
+    }
+    let (req, by_id) = build_request(opts, selection, hashes, supports_dirs);
+    observer.on_event(SendEvent::WaitingForAcceptance);
+    let resp = match ask(&mut conn, opts, &req, &cancel).await? {
+        PrepareOutcome::NothingToSend => {
+            return Ok(SendReport { session_id: None, sent: 0, skipped: by_id.len(), bytes: 0, receiver_fingerprint: receiver_fp })
+        }
+        PrepareOutcome::Accepted(r) => r,
+    };
+    let (accepted, queue) = accepted_jobs(&resp, &req, &by_id)?;
+    let skipped = by_id.len() - queue.len();
+    let session_id = resp.session_id.clone();
+    observer.on_event(SendEvent::Accepted { session_id: session_id.clone(), files: accepted });
+    let (sent, bytes) = run_uploads(opts, conn, &session_id, queue, observer, &cancel).await?;
+    Ok(SendReport { session_id: Some(session_id), sent, skipped, bytes, receiver_fingerprint: receiver_fp })
+}
+
+/// The receiver after the hello: an open connection, options pinned to the identity it proved,
+/// and whether it creates empty folders.
+struct Greeted {
+    conn: Connection,
+    opts: SendOptions,
+    receiver_fp: Option<String>,
+    supports_dirs: bool,
+}
+
+/// Says hello to the receiver, pins every later connection to the identity it proved, and tells
+/// the observer what the receiver cannot take.
+async fn greet(opts: &SendOptions, selection: &Selection, observer: &dyn SendObserver, cancel: &CancellationToken) -> Result<Greeted> {
+    let (conn, device) = tokio::select! {
         r = hello(opts) => r?,
         _ = cancel.cancelled() => return Err(Error::new(ErrorKind::Cancelled, "cancelled")),
     };
     let receiver_fp = device.verified.then(|| device.fingerprint.clone());
     // Every later connection is pinned to the identity the receiver proved in the hello.
     let pinned = SendOptions { expected_fingerprint: receiver_fp.clone().or_else(|| opts.expected_fingerprint.clone()), ..opts.clone() };
-    let opts = &pinned;
     let supports_dirs = device.info.ferry_has(FEATURE_EMPTY_DIRS);
     observer.on_event(SendEvent::Connected { device });
     if !selection.empty_dirs.is_empty() && !supports_dirs {
@@ -551,19 +588,25 @@ pub async fn send_files(
     if selection.files.is_empty() && !supports_dirs {
         return Err(Error::invalid("nothing to send: only empty folders, and the receiver cannot create them"));
     }
+    Ok(Greeted { conn, opts: pinned, receiver_fp, supports_dirs })
+}
 
-    let hashed_at = std::time::Instant::now();
+/// SHA-256 of every file when the checksum policy wants them (`Auto`: over plain HTTP only).
+async fn hash_if_wanted(opts: &SendOptions, selection: &Selection, cancel: &CancellationToken) -> Result<Vec<Option<String>>> {
     let hash = match opts.checksums {
         Checksums::Always => true,
         Checksums::Never => false,
         Checksums::Auto => opts.peer.protocol == Protocol::Http,
     };
-    let hashes = if hash { hash_files(&selection.files, &cancel).await? } else { vec![None; selection.files.len()] };
-    // Receivers close idle connections (Ferry after 30 s); hashing a large selection can take
-    // longer, so ask on a fresh connection, pinned to the identity learned in the hello.
-    if !conn.is_open() || hashed_at.elapsed() > IDLE_REUSE_LIMIT {
-        conn = opts.connect().await?;
+    if hash {
+        hash_files(&selection.files, cancel).await
+    } else {
+        Ok(vec![None; selection.files.len()])
     }
+}
+
+/// The prepare-upload request (a fresh id per file) and the files by id.
+fn build_request(opts: &SendOptions, selection: &Selection, hashes: Vec<Option<String>>, supports_dirs: bool) -> (PrepareUploadRequest, HashMap<String, LocalFile>) {
     let mut files = HashMap::with_capacity(selection.files.len());
     let mut by_id = HashMap::with_capacity(selection.files.len());
     for (f, sha) in selection.files.iter().zip(hashes) {
@@ -592,27 +635,29 @@ pub async fn send_files(
         // Ferry receivers accept a request of only empty folders.
         req.ferry = Some(PrepareExt { empty_dirs: selection.empty_dirs.clone() });
     }
-    observer.on_event(SendEvent::WaitingForAcceptance);
-    let outcome = tokio::select! {
-        r = conn.prepare_upload(&req, opts.pin.as_deref(), opts.timeouts.decision) => match r {
+    (req, by_id)
+}
+
+/// Asks the receiver (waiting for its decision); a timeout or `cancel` withdraws the request.
+async fn ask(conn: &mut Connection, opts: &SendOptions, req: &PrepareUploadRequest, cancel: &CancellationToken) -> Result<PrepareOutcome> {
+    tokio::select! {
+        r = conn.prepare_upload(req, opts.pin.as_deref(), opts.timeouts.decision) => match r {
             Err(e) if e.kind == ErrorKind::Timeout => {
                 opts.cancel_on_receiver(None).await;
-                return Err(e);
+                Err(e)
             }
-            r => r?,
+            r => r,
         },
         _ = cancel.cancelled() => {
             // Withdraw the pending request (cancel without a session id, from our address).
             opts.cancel_on_receiver(None).await;
-            return Err(Error::new(ErrorKind::Cancelled, "cancelled"));
+            Err(Error::new(ErrorKind::Cancelled, "cancelled"))
         }
-    };
-    let resp = match outcome {
-        PrepareOutcome::NothingToSend => {
-            return Ok(SendReport { session_id: None, sent: 0, skipped: by_id.len(), bytes: 0, receiver_fingerprint: receiver_fp })
-        }
-        PrepareOutcome::Accepted(r) => r,
-    };
+    }
+}
+
+/// The files the receiver accepted (sorted by name) and one upload job for each.
+fn accepted_jobs(resp: &PrepareUploadResponse, req: &PrepareUploadRequest, by_id: &HashMap<String, LocalFile>) -> Result<(Vec<FileDto>, VecDeque<Job>)> {
     let mut accepted: Vec<FileDto> = Vec::new();
     let mut queue = VecDeque::new();
     let mut sorted: Vec<_> = resp.files.iter().collect();
@@ -624,12 +669,21 @@ pub async fn send_files(
         accepted.push(req.files[id].clone());
         queue.push_back(Job { file: file.clone(), id: id.clone(), token: token.clone() });
     }
-    let skipped = by_id.len() - queue.len();
-    let session_id = resp.session_id.clone();
-    observer.on_event(SendEvent::Accepted { session_id: session_id.clone(), files: accepted });
+    Ok((accepted, queue))
+}
 
+/// Uploads the queue with up to `opts.parallel` workers (the first one reuses `conn`). On a
+/// failure or cancel the session is cancelled on the receiver too. Returns files and bytes sent.
+async fn run_uploads(
+    opts: &SendOptions,
+    conn: Connection,
+    session_id: &str,
+    queue: VecDeque<Job>,
+    observer: Arc<dyn SendObserver>,
+    cancel: &CancellationToken,
+) -> Result<(usize, u64)> {
+    let workers = opts.parallel.clamp(1, 16).min(queue.len().max(1));
     let queue = Arc::new(Mutex::new(queue));
-    let workers = opts.parallel.clamp(1, 16).min(queue.lock().unwrap().len().max(1));
     let failed = Arc::new(Mutex::new(None::<Error>));
     let mut tasks = tokio::task::JoinSet::new();
     let mut first = Some(conn);
@@ -637,7 +691,7 @@ pub async fn send_files(
         let conn = first.take();
         let (queue, observer, failed, cancel) = (queue.clone(), observer.clone(), failed.clone(), cancel.clone());
         let opts = opts.clone();
-        let session_id = session_id.clone();
+        let session_id = session_id.to_string();
         tasks.spawn(async move { upload_worker(opts, conn, session_id, queue, observer, failed, cancel).await });
     }
     let mut sent = 0;
@@ -650,10 +704,10 @@ pub async fn send_files(
     let failure = failed.lock().unwrap().take();
     if cancel.is_cancelled() || failure.is_some() {
         // End the session on the receiver too, so that it is free for the next transfer.
-        opts.cancel_on_receiver(Some(&session_id)).await;
+        opts.cancel_on_receiver(Some(session_id)).await;
         return Err(failure.unwrap_or_else(|| Error::new(ErrorKind::Cancelled, "cancelled")));
     }
-    Ok(SendReport { session_id: Some(session_id), sent, skipped, bytes, receiver_fingerprint: receiver_fp })
+    Ok((sent, bytes))
 }
 
 async fn upload_worker(

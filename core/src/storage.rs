@@ -34,9 +34,9 @@ const MAX_KEPT_EXT_BYTES: usize = 16;
 pub const TEMP_PREFIX: &str = ".ferry-";
 pub const TEMP_SUFFIX: &str = ".part";
 /// How deep [`ReceiveDir::clean_stale_parts`] looks below the destination.
-pub const STALE_SCAN_MAX_DEPTH: usize = 16;
+pub(crate) const STALE_SCAN_MAX_DEPTH: usize = 16;
 /// How many folder entries [`ReceiveDir::clean_stale_parts`] looks at, at most.
-pub const STALE_SCAN_MAX_ENTRIES: usize = 100_000;
+pub(crate) const STALE_SCAN_MAX_ENTRIES: usize = 100_000;
 
 fn path_error(name: &str, why: &str) -> Error {
     Error::new(ErrorKind::InvalidInput, format!("refused file name {name:?}: {why}"))
@@ -49,7 +49,7 @@ pub fn sanitize_relative_path(name: &str) -> Result<Vec<String>> {
 }
 
 /// [`sanitize_relative_path`] as checked names, for the file-system layer.
-pub fn safe_components(name: &str) -> Result<Vec<SafeName>> {
+pub(crate) fn safe_components(name: &str) -> Result<Vec<SafeName>> {
     if name.is_empty() {
         return Err(path_error(name, "empty name"));
     }
@@ -295,12 +295,12 @@ impl ReceiveDir {
     /// returns how many. A temporary file is removed only when its exclusive lock can be taken at once, so the files a
     /// live receiver (also another process on the same folder) is writing stay. The walk never follows a symlink, and
     /// is bounded: [`STALE_SCAN_MAX_DEPTH`] folders deep, [`STALE_SCAN_MAX_ENTRIES`] entries in all.
-    pub fn clean_stale_parts(&self) -> usize {
+    pub(crate) fn clean_stale_parts(&self) -> usize {
         self.clean_stale_parts_within(STALE_SCAN_MAX_DEPTH, STALE_SCAN_MAX_ENTRIES)
     }
 
     /// [`ReceiveDir::clean_stale_parts`] with other bounds: `max_depth` folders deep, `max_entries` entries in all.
-    pub fn clean_stale_parts_within(&self, max_depth: usize, max_entries: usize) -> usize {
+    pub(crate) fn clean_stale_parts_within(&self, max_depth: usize, max_entries: usize) -> usize {
         let Ok(root) = self.open_root() else { return 0 };
         let mut budget = max_entries;
         clean_dir(root.as_fd(), 0, max_depth, &mut budget)
@@ -381,7 +381,8 @@ impl PartFile {
     }
 
     /// Path of the temporary file (for diagnostics and tests).
-    pub fn temp_path(&self) -> PathBuf {
+    #[cfg(test)]
+    pub(crate) fn temp_path(&self) -> PathBuf {
         self.dir_path.join(&self.temp_name)
     }
 
@@ -441,20 +442,10 @@ impl Drop for PartFile {
     }
 }
 
-/// Parses an RFC 3339 time (fractional seconds and offsets allowed).
-pub fn parse_time(s: &str) -> Option<std::time::SystemTime> {
-    let t = time::OffsetDateTime::parse(s.trim(), &time::format_description::well_known::Rfc3339).ok()?;
-    Some(t.into())
-}
-
-/// Formats a file time as RFC 3339 (UTC).
-pub fn format_time(t: std::time::SystemTime) -> Option<String> {
-    time::OffsetDateTime::from(t).format(&time::format_description::well_known::Rfc3339).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::parse_time;
     use std::io::Write;
 
     #[test]

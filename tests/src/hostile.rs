@@ -8,7 +8,7 @@
 //! * an honest transfer (a sender with a certificate, from its own address) succeeds afterwards.
 
 use crate::{prepare_body, sha256_hex, Answer, Io, Raw, RawResponse, Scripted};
-use ferry_core::config::TrustStore;
+use ferry_core::trust::TrustStore;
 use ferry_core::identity::Identity;
 use ferry_core::protocol::{DeviceType, Protocol};
 use ferry_core::server::{self, ReceivePolicy, ServerHandle, ServerLimits, ServerOptions};

@@ -1,7 +1,7 @@
 //! Test support: in-process Ferry nodes with a scriptable handler, and a raw HTTP/1.1 client
 //! that can send exactly what a conformance test needs (bad bodies, wrong IPs, no certificate).
 
-use ferry_core::config::TrustStore;
+use ferry_core::trust::TrustStore;
 use ferry_core::identity::Identity;
 use ferry_core::protocol::{DeviceType, Protocol};
 use ferry_core::server::{self, Decision, DecisionReply, IncomingRequest, ReceiveEvent, ReceiveHandler, ReceivePolicy, SenderInfo, ServerHandle, ServerOptions};

@@ -5,7 +5,7 @@
 //! unverified entries are the first to go when the list is full. Every part of the list is
 //! bounded: devices, addresses per device, unverified devices per source address, text sizes.
 
-use crate::client::PeerAddr;
+use crate::protocol::PeerAddr;
 use crate::error::{Error, Result};
 use crate::protocol::{DeviceInfo, DeviceType, Protocol, DEFAULT_PORT};
 use serde::Serialize;
@@ -16,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::broadcast;
 
 /// At most this many devices are listed.
-pub const MAX_DEVICES: usize = 256;
+pub(crate) const MAX_DEVICES: usize = 256;
 /// One source address can place at most this many unverified devices in the list.
 const MAX_UNVERIFIED_PER_SOURCE: usize = 4;
 const MAX_ADDRESSES: usize = 4;
@@ -85,9 +85,9 @@ impl Device {
     pub fn peers(&self) -> Vec<PeerAddr> {
         self.addresses.iter().map(|h| PeerAddr { host: h.clone(), port: self.port, protocol: self.protocol }).collect()
     }
-    /// The first 8 characters of the fingerprint.
+    /// The short fingerprint people compare ([`crate::identity::short_fingerprint`]).
     pub fn short_fingerprint(&self) -> String {
-        self.fingerprint.chars().take(8).collect()
+        crate::identity::short_fingerprint(&self.fingerprint)
     }
 }
 
@@ -141,6 +141,7 @@ impl Sighting {
 }
 
 /// A change in the device list.
+#[non_exhaustive]
 #[derive(Debug, Clone, PartialEq)]
 pub enum DiscoveryEvent {
     Found(Device),
@@ -300,7 +301,7 @@ impl DeviceRegistry {
     }
 
     /// Devices not heard of for longer than `age`.
-    pub fn older_than(&self, age: Duration) -> Vec<Device> {
+    pub(crate) fn older_than(&self, age: Duration) -> Vec<Device> {
         self.devices.lock().unwrap().values().filter(|d| d.seen_at.elapsed() > age).cloned().collect()
     }
 
@@ -313,7 +314,8 @@ impl DeviceRegistry {
         let matches: Vec<&Device> = if !by_alias.is_empty() {
             by_alias
         } else if q.len() >= 4 {
-            let qk = key_of(&q.replace(':', ""));
+            // Typed as Ferry prints it: grouped with spaces or colons, any case.
+            let qk = crate::identity::fingerprint_key(q);
             devices.iter().filter(|d| key_of(&d.fingerprint).starts_with(&qk)).collect()
         } else {
             Vec::new()
@@ -331,7 +333,8 @@ impl DeviceRegistry {
             many => Err(Error::ambiguous_device(format!(
                 "{q:?} matches {} devices; use a longer fingerprint prefix: {}",
                 many.len(),
-                many.iter().map(|d| describe(d)).collect::<Vec<_>>().join(", ")
+                // The whole fingerprint of each, to take a longer prefix from.
+                many.iter().map(|d| format!("{} ({}, {})", d.alias, d.fingerprint, d.addresses.first().map(String::as_str).unwrap_or("?"))).collect::<Vec<_>>().join(", ")
             ))),
         }
     }
@@ -346,7 +349,7 @@ fn address_rank(host: &str) -> u8 {
     };
     match ip.parse::<IpAddr>() {
         Ok(IpAddr::V4(_)) => 0,
-        Ok(IpAddr::V6(v6)) if v6.segments()[0] & 0xffc0 != 0xfe80 => 1,
+        Ok(ip @ IpAddr::V6(_)) if !super::interfaces::is_link_local_v6(&ip) => 1,
         Ok(IpAddr::V6(_)) if scoped => 2,
         Ok(IpAddr::V6(_)) => 3,
         Err(_) => 1,
@@ -481,6 +484,8 @@ mod tests {
         r.observe(sighting("Phone", "EEEE3333", "10.0.0.4", true));
         assert_eq!(r.find("laptop").unwrap().fingerprint, "ABCD1111");
         assert_eq!(r.find("abcd2").unwrap().alias, "Phone");
+        assert_eq!(r.find("abcd 2222").unwrap().alias, "Phone", "grouped as printed");
+        assert_eq!(r.find("AB:CD:22").unwrap().alias, "Phone", "with colons");
         let e = r.find("phone").unwrap_err().to_string();
         assert!(e.contains("matches 2 devices") && e.contains("ABCD2222") && e.contains("EEEE3333"), "{e}");
         let e = r.find("ABCD").unwrap_err().to_string();

@@ -13,10 +13,10 @@ mod limiter;
 pub mod multicast;
 pub mod probe;
 
-pub use devices::{Device, DeviceRegistry, DiscoveryEvent, Sighting, Source, MAX_DEVICES};
+pub use devices::{Device, DeviceRegistry, DiscoveryEvent, Sighting, Source};
 pub use interfaces::{ChosenInterface, InterfaceFilter};
 
-use crate::client::PeerAddr;
+use crate::protocol::PeerAddr;
 use crate::error::{Error, Result};
 use crate::identity::{same_fingerprint, Identity};
 use crate::protocol::{DeviceInfo, Protocol, DEFAULT_PORT};
@@ -34,9 +34,9 @@ use tokio_util::sync::CancellationToken;
 
 /// LocalSend's IPv4 group. It must stay inside 224.0.0.0/24 (some Android devices receive
 /// nothing else).
-pub const MULTICAST_V4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 167);
+pub(crate) const MULTICAST_V4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 167);
 /// LocalSend's IPv6 group (link-local scope).
-pub const MULTICAST_V6: Ipv6Addr = Ipv6Addr::new(0xff12, 0, 0, 0, 0, 0, 0xfd3a, 0xe420);
+pub(crate) const MULTICAST_V6: Ipv6Addr = Ipv6Addr::new(0xff12, 0, 0, 0, 0, 0, 0xfd3a, 0xe420);
 
 /// When the bursts go out, after the start of the burst.
 const BURST: [u64; 3] = [100, 500, 2000];
@@ -237,7 +237,7 @@ impl Discovery {
 }
 
 /// Trusted devices with a saved address (favorites), to probe pinned at start.
-pub fn favorites(trust: &crate::config::TrustStore) -> Vec<(String, PeerAddr)> {
+pub(crate) fn favorites(trust: &crate::trust::TrustStore) -> Vec<(String, PeerAddr)> {
     trust
         .list()
         .into_iter()
@@ -421,7 +421,7 @@ async fn probe_address(inner: &Arc<Inner>, peer: &PeerAddr, expected: Option<&st
 
 /// Probes `peer` (the other protocol too, when the first does not speak) and puts the device
 /// that answers into `registry`. With `expected`, the device must prove that fingerprint.
-pub async fn probe_and_list(
+pub(crate) async fn probe_and_list(
     identity: &Identity,
     ours: &DeviceInfo,
     registry: &DeviceRegistry,

@@ -85,9 +85,9 @@ pub fn parse(data: &[u8]) -> Option<Heard> {
 }
 
 /// The text form of a source address: IPv6 link-local addresses keep their interface index.
-pub fn host_of(addr: &SocketAddr) -> String {
+pub(crate) fn host_of(addr: &SocketAddr) -> String {
     match addr {
-        SocketAddr::V6(v6) if v6.ip().segments()[0] & 0xffc0 == 0xfe80 && v6.scope_id() != 0 => format!("{}%{}", v6.ip(), v6.scope_id()),
+        SocketAddr::V6(v6) if super::interfaces::is_link_local_v6(&IpAddr::V6(*v6.ip())) && v6.scope_id() != 0 => format!("{}%{}", v6.ip(), v6.scope_id()),
         SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
             Some(v4) => v4.to_string(),
             None => v6.ip().to_string(),

@@ -2,7 +2,8 @@
 //! `GET v1/info` for apps of protocol 1. Used to answer announcements, for subnet scans,
 //! manual addresses, favorites and liveness checks.
 
-use crate::client::{self, PeerAddr, RemoteDevice};
+use crate::client::{self, RemoteDevice};
+use crate::protocol::PeerAddr;
 use crate::error::{Error, ErrorKind};
 use crate::identity::Identity;
 use crate::protocol::{DeviceInfo, Protocol};
@@ -20,7 +21,7 @@ pub enum ProbeError {
 }
 
 impl ProbeError {
-    pub fn into_error(self, peer: &PeerAddr) -> Error {
+    pub(crate) fn into_error(self, peer: &PeerAddr) -> Error {
         match self {
             ProbeError::Refused => Error::new(ErrorKind::Network, format!("{peer}: connection refused (is Ferry or LocalSend running there?)")),
             ProbeError::Unreachable => Error::new(ErrorKind::Timeout, format!("{peer}: no answer")),
@@ -68,7 +69,7 @@ async fn exchange(tcp: tokio::net::TcpStream, identity: &Identity, ours: &Device
 /// fails, the other one (a LocalSend device may run with encryption off). Returns the device
 /// and the protocol it answered on. A pinned probe (`expected`) never falls back to plain
 /// HTTP, which cannot prove the fingerprint: a failed handshake there is a mismatch.
-pub async fn probe_any(
+pub(crate) async fn probe_any(
     identity: &Identity,
     ours: &DeviceInfo,
     peer: &PeerAddr,

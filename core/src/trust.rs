@@ -1,69 +1,14 @@
-//! Where Ferry keeps its state, the node's settings (alias) and the trust store.
+//! The trust store: fingerprints of the devices the user trusts, with their names and saved
+//! addresses (`trusted.json`).
 
 use crate::error::{Error, Result};
 use crate::fsutil::write_private_atomic;
 use crate::identity::{normalize_fingerprint, same_fingerprint};
-use rand::seq::IndexedRandom;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 
-/// The config directory: `$FERRY_CONFIG_DIR`, else `$XDG_CONFIG_HOME/ferry`, else `~/.config/ferry`.
-/// (The CLI's `--config-dir` overrides all of them.)
-pub fn default_config_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("FERRY_CONFIG_DIR").filter(|v| !v.is_empty()) {
-        return PathBuf::from(d);
-    }
-    if let Some(d) = std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
-        return PathBuf::from(d).join("ferry");
-    }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
-    home.join(".config").join("ferry")
-}
-
-const ADJECTIVES: &[&str] = &[
-    "Brave", "Calm", "Clever", "Cosy", "Eager", "Fancy", "Gentle", "Happy", "Jolly", "Kind", "Lucky",
-    "Mellow", "Nice", "Proud", "Quick", "Quiet", "Shiny", "Silly", "Sunny", "Swift", "Tidy", "Witty",
-];
-const NOUNS: &[&str] = &[
-    "Apple", "Apricot", "Banana", "Cherry", "Coconut", "Fig", "Grape", "Kiwi", "Lemon", "Lime", "Mango",
-    "Melon", "Orange", "Papaya", "Peach", "Pear", "Plum", "Quince", "Raspberry", "Strawberry",
-];
-
-/// A friendly random alias such as "Sunny Mango".
-pub fn random_alias() -> String {
-    let mut rng = rand::rng();
-    format!("{} {}", ADJECTIVES.choose(&mut rng).unwrap(), NOUNS.choose(&mut rng).unwrap())
-}
-
-/// Persistent node settings (`settings.json`).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
-pub struct Settings {
-    pub alias: String,
-}
-
-impl Settings {
-    /// Loads `settings.json`, creating it with a random alias on first use.
-    pub fn load_or_create(dir: &Path) -> Result<Settings> {
-        let path = dir.join("settings.json");
-        if let Ok(text) = std::fs::read_to_string(&path) {
-            if let Ok(s) = serde_json::from_str::<Settings>(&text) {
-                if !s.alias.trim().is_empty() {
-                    return Ok(s);
-                }
-            }
-        }
-        let s = Settings { alias: random_alias() };
-        s.save(dir)?;
-        Ok(s)
-    }
-    pub fn save(&self, dir: &Path) -> Result<()> {
-        let text = serde_json::to_vec_pretty(self).map_err(|e| Error::invalid(e.to_string()))?;
-        write_private_atomic(&dir.join("settings.json"), &text)
-    }
-}
-
+/// A device the user trusts.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct TrustedDevice {
@@ -174,14 +119,5 @@ mod tests {
         assert!(again.remove(&fp).unwrap());
         assert!(!TrustStore::open(dir.path()).unwrap().is_trusted(&fp));
         assert!(store.add("nope", None).is_err());
-    }
-
-    #[test]
-    fn settings_keep_alias() {
-        let dir = tempfile::tempdir().unwrap();
-        let a = Settings::load_or_create(dir.path()).unwrap();
-        let b = Settings::load_or_create(dir.path()).unwrap();
-        assert_eq!(a, b);
-        assert!(a.alias.contains(' '));
     }
 }

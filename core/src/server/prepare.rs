@@ -1,0 +1,340 @@
+//! `prepare-upload`: checks, parsing the file list, asking the handler and opening the session.
+
+use super::*;
+
+/// Clears the pending session `id` if the prepare-upload request that opened it goes away.
+pub(super) struct PendingGuard<'a> {
+    pub(super) shared: &'a Shared,
+    pub(super) id: String,
+    pub(super) armed: bool,
+    /// The handler was asked about it (and is told when it closes unanswered).
+    pub(super) asked: bool,
+}
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            {
+                let mut guard = self.shared.session.lock().unwrap();
+                if guard.as_ref().is_some_and(|s| s.id == self.id && s.phase == Phase::Pending) {
+                    *guard = None;
+                }
+            }
+            if self.asked {
+                self.shared.handler.on_event(ReceiveEvent::RequestClosed { session_id: std::mem::take(&mut self.id) });
+            }
+        }
+    }
+}
+
+pub(super) async fn prepare_upload(shared: &Arc<Shared>, ip: IpAddr, peer_fp: Option<&str>, req: Request<Incoming>) -> Resp {
+    let trusted_cert = peer_fp.is_some_and(|fp| shared.opts.trust.is_trusted(fp));
+    if let Some(r) = check_pin(shared, ip, trusted_cert, req.uri().query()) {
+        return r;
+    }
+    if let Some(r) = refuse_unread(shared, ip, peer_fp, trusted_cert) {
+        return r;
+    }
+    if blocked(shared, trusted_cert) {
+        return message(StatusCode::CONFLICT, "Blocked by another session");
+    }
+    let (body, parse_guard) = match read_request(shared, req, ip, trusted_cert).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    if let Err(r) = check_counts(&body) {
+        return r;
+    }
+    let sender = sender_of(shared, &body, peer_fp, ip);
+
+    // A text message is shown and answered 204; it never opens a session.
+    if body.files.len() == 1 && body.files[0].is_text_message() {
+        return answer_text(shared, ip, sender, &body.files[0]);
+    }
+
+    let mut files = body.files;
+    let empty_dirs = body.ferry.map(|f| f.empty_dirs).unwrap_or_default();
+    if let Err(r) = check_files(&files, &empty_dirs) {
+        return r;
+    }
+    files.sort_by(|a, b| a.file_name.cmp(&b.file_name));
+    let files = Arc::new(files);
+
+    let id = random_id();
+    let cancel = CancellationToken::new();
+    if let Err(r) = open_pending(shared, &id, &sender, trusted_cert, &cancel) {
+        return r;
+    }
+    drop(parse_guard);
+    let mut pending = PendingGuard { shared, id: id.clone(), armed: true, asked: false };
+
+    let decision = match decide(shared, &mut pending, &sender, &files, &empty_dirs, &cancel).await {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    let accepted: Arc<Vec<FileDto>> = match &decision {
+        Decision::AcceptAll => files,
+        Decision::Accept(ids) => Arc::new(files.iter().filter(|f| ids.contains(&f.id)).cloned().collect()),
+        Decision::Decline => {
+            // The guard clears the pending session.
+            shared.handler.on_event(ReceiveEvent::Declined { sender });
+            return message(StatusCode::FORBIDDEN, "Declined");
+        }
+    };
+    // Empty folders come with an accepted request.
+    let made = create_empty_dirs(shared, &empty_dirs);
+    if accepted.is_empty() {
+        if !made.is_empty() {
+            shared.handler.on_event(ReceiveEvent::FoldersCreated { session_id: id.clone(), paths: made });
+        }
+        return empty(StatusCode::NO_CONTENT);
+    }
+    let tokens = match activate(shared, &mut pending, &accepted) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let out = accept_answer(&id, &accepted, tokens);
+    shared.handler.on_event(ReceiveEvent::SessionStarted { session_id: id.clone(), sender, files: accepted });
+    if !made.is_empty() {
+        shared.handler.on_event(ReceiveEvent::FoldersCreated { session_id: id.clone(), paths: made });
+    }
+    json_bytes(StatusCode::OK, out)
+}
+
+/// A receiver that takes only trusted devices (or nobody) does not read a stranger's body:
+/// whatever it holds, files or a text, it would be declined. `Some` is that answer.
+fn refuse_unread(shared: &Shared, ip: IpAddr, peer_fp: Option<&str>, trusted_cert: bool) -> Option<Resp> {
+    let refuse = match shared.opts.policy {
+        ReceivePolicy::DeclineAll => true,
+        ReceivePolicy::TrustedOnly => !trusted_cert,
+        _ => false,
+    };
+    if !refuse {
+        return None;
+    }
+    let sender = SenderInfo {
+        alias: String::new(),
+        device_model: None,
+        device_type: DeviceType::Desktop,
+        fingerprint: peer_fp.unwrap_or_default().to_string(),
+        verified: peer_fp.is_some(),
+        trusted: trusted_cert,
+        ip,
+    };
+    shared.handler.on_event(ReceiveEvent::Declined { sender });
+    Some(message(StatusCode::FORBIDDEN, "Declined"))
+}
+
+/// Reads and parses the body. One file list at a time: it is parsed under the parse lock, which
+/// is returned held (until the session exists).
+async fn read_request<'a>(shared: &'a Shared, req: Request<Incoming>, ip: IpAddr, trusted_cert: bool) -> std::result::Result<(IncomingPrepare, tokio::sync::MutexGuard<'a, ()>), Resp> {
+    let (chunks, budget) = read_body(shared, req, ip, trusted_cert, MAX_JSON_BODY, shared.limits.large_body_timeout).await?;
+    let Ok(parse_guard) = tokio::time::timeout(shared.limits.large_body_timeout, shared.parse_lock.lock()).await else {
+        return Err(message(StatusCode::SERVICE_UNAVAILABLE, "Busy; try again later"));
+    };
+    if blocked(shared, trusted_cert) {
+        return Err(message(StatusCode::CONFLICT, "Blocked by another session"));
+    }
+    // Parsing stops at the caps of `protocol` (files, folders, memory), off the async threads.
+    let parsed = tokio::task::spawn_blocking(move || parse_chunks::<IncomingPrepare>(chunks)).await;
+    drop(budget);
+    match parsed {
+        Ok(Ok(b)) => Ok((b, parse_guard)),
+        Ok(Err(r)) => Err(r),
+        Err(_) => Err(message(StatusCode::INTERNAL_SERVER_ERROR, "Parsing failed")),
+    }
+}
+
+/// At least one item, and one budget for files and folders, checked before anything is created
+/// or anyone is asked.
+fn check_counts(body: &IncomingPrepare) -> std::result::Result<(), Resp> {
+    let dir_count = body.ferry.as_ref().map_or(0, |f| f.empty_dirs.len());
+    if body.files.is_empty() && dir_count == 0 {
+        return Err(message(StatusCode::BAD_REQUEST, "Request must contain at least one file"));
+    }
+    if dir_count > MAX_EMPTY_DIRS || body.files.len() + dir_count > MAX_ITEMS_PER_REQUEST {
+        return Err(message(StatusCode::BAD_REQUEST, "Too many files and folders in one request"));
+    }
+    Ok(())
+}
+
+/// Who sent the request: the certificate's fingerprint when the connection has one (verified),
+/// else what the body claims.
+fn sender_of(shared: &Shared, body: &IncomingPrepare, peer_fp: Option<&str>, ip: IpAddr) -> SenderInfo {
+    let (fingerprint, verified) = match peer_fp {
+        Some(fp) => (fp.to_string(), true),
+        None => (body.info.fingerprint.clone(), false),
+    };
+    let trusted = verified && shared.opts.trust.is_trusted(&fingerprint);
+    SenderInfo {
+        alias: body.info.alias.chars().take(128).collect(),
+        device_model: body.info.device_model.clone().map(|m| m.chars().take(128).collect()),
+        device_type: body.info.device_type_or_default(),
+        fingerprint,
+        verified,
+        trusted,
+        ip,
+    }
+}
+
+/// Shows a text message (or declines it) and answers.
+fn answer_text(shared: &Shared, ip: IpAddr, sender: SenderInfo, file: &FileDto) -> Resp {
+    let refuse = match shared.opts.policy {
+        ReceivePolicy::DeclineAll => true,
+        ReceivePolicy::TrustedOnly => !sender.trusted,
+        _ => false,
+    };
+    if refuse {
+        shared.handler.on_event(ReceiveEvent::Declined { sender });
+        return message(StatusCode::FORBIDDEN, "Declined");
+    }
+    let text = file.preview.as_deref().unwrap_or("");
+    if text.len() > MAX_TEXT_BYTES {
+        return message(StatusCode::PAYLOAD_TOO_LARGE, "Text message too long; send it as a file");
+    }
+    if !text_allowed(shared, ip) {
+        return message(StatusCode::TOO_MANY_REQUESTS, "Too many text messages; try again later");
+    }
+    shared.handler.on_text(&sender, text);
+    empty(StatusCode::NO_CONTENT)
+}
+
+/// Names that stay inside the receive folder, one file per id, sizes that add up.
+fn check_files(files: &[FileDto], empty_dirs: &[String]) -> std::result::Result<(), Resp> {
+    for dto in files {
+        sanitize_relative_path(&dto.file_name).map_err(|e| message(StatusCode::BAD_REQUEST, &e.message))?;
+    }
+    // Ids are the keys of a JSON object: one file per id.
+    if index_by_id(files).windows(2).any(|w| files[w[0] as usize].id == files[w[1] as usize].id) {
+        return Err(message(StatusCode::BAD_REQUEST, "Duplicate file id"));
+    }
+    // Sizes are added up for the person asked and for progress: a total that does not fit is a lie.
+    if files.iter().try_fold(0u64, |sum, f| sum.checked_add(f.size)).is_none() {
+        return Err(message(StatusCode::BAD_REQUEST, "File sizes add up to more than any device holds"));
+    }
+    for d in empty_dirs {
+        sanitize_relative_path(d).map_err(|e| message(StatusCode::BAD_REQUEST, &e.message))?;
+    }
+    Ok(())
+}
+
+/// Opens session `id` as pending, closing a stranger's unanswered request when a trusted device
+/// (`trusted_cert`) comes.
+fn open_pending(shared: &Shared, id: &str, sender: &SenderInfo, trusted_cert: bool, cancel: &CancellationToken) -> std::result::Result<(), Resp> {
+    let preempted = {
+        let mut guard = shared.session.lock().unwrap();
+        let preempted = match guard.as_ref() {
+            None => None,
+            Some(s) if preemptible(s, trusted_cert) => guard.take(),
+            Some(_) => return Err(message(StatusCode::CONFLICT, "Blocked by another session")),
+        };
+        *guard = Some(Session {
+            id: id.to_string(),
+            sender: sender.clone(),
+            phase: Phase::Pending,
+            files: Arc::new(Vec::new()),
+            slots: Vec::new(),
+            by_id: Vec::new(),
+            saved: 0,
+            failed: 0,
+            cancel: cancel.clone(),
+            last_activity: Arc::new(AtomicU64::new(shared.now_ms())),
+        });
+        preempted
+    };
+    if let Some(old) = preempted {
+        // Its own request answers the stranger and tells the handler it closed.
+        tracing::debug!("a trusted device goes before the unanswered request from {}", old.sender.ip);
+        old.cancel.cancel();
+    }
+    Ok(())
+}
+
+/// The decision about a request: by the policy, or by asking the handler (bounded by
+/// [`ServerLimits::request_timeout`]).
+async fn decide(shared: &Shared, pending: &mut PendingGuard<'_>, sender: &SenderInfo, files: &Arc<Vec<FileDto>>, empty_dirs: &[String], cancel: &CancellationToken) -> std::result::Result<Decision, Resp> {
+    Ok(match shared.opts.policy {
+        ReceivePolicy::DeclineAll => Decision::Decline,
+        ReceivePolicy::AcceptAll => Decision::AcceptAll,
+        ReceivePolicy::Ask | ReceivePolicy::TrustedOnly if sender.trusted => Decision::AcceptAll,
+        ReceivePolicy::TrustedOnly => Decision::Decline,
+        ReceivePolicy::Ask | ReceivePolicy::AskAll => {
+            let (tx, rx) = oneshot::channel();
+            pending.asked = true;
+            let request = IncomingRequest { session_id: pending.id.clone(), sender: sender.clone(), files: files.clone(), empty_dirs: empty_dirs.to_vec() };
+            shared.handler.on_request(request, DecisionReply(tx));
+            tokio::select! {
+                d = rx => d.unwrap_or(Decision::Decline),
+                _ = cancel.cancelled() => return Err(message(StatusCode::FORBIDDEN, "Cancelled")),
+                // Nobody answered: declined, and the handler is told that the request closed.
+                _ = tokio::time::sleep(shared.limits.request_timeout) => return Err(message(StatusCode::FORBIDDEN, "Not answered in time")),
+            }
+        }
+    })
+}
+
+/// Creates the accepted request's empty folders; returns those made.
+fn create_empty_dirs(shared: &Shared, empty_dirs: &[String]) -> Vec<PathBuf> {
+    let mut made = Vec::new();
+    for d in empty_dirs {
+        match shared.opts.receive_dir.create_dir(d) {
+            Ok(p) => made.push(p),
+            Err(e) => tracing::warn!("cannot create folder {d:?}: {e}"),
+        }
+    }
+    made
+}
+
+/// Turns the pending session into an active one with the `accepted` files; returns their tokens.
+fn activate(shared: &Shared, pending: &mut PendingGuard<'_>, accepted: &Arc<Vec<FileDto>>) -> std::result::Result<Vec<[u8; 16]>, Resp> {
+    let slots: Vec<SessionFile> = accepted.iter().map(|_| SessionFile { token: random_id_bytes(), state: FileState::Pending, tries: 0 }).collect();
+    let tokens: Vec<[u8; 16]> = slots.iter().map(|s| s.token).collect();
+    let by_id = index_by_id(accepted);
+    let mut guard = shared.session.lock().unwrap();
+    let Some(session) = guard.as_mut().filter(|s| s.id == pending.id && s.phase == Phase::Pending) else {
+        return Err(message(StatusCode::FORBIDDEN, "Cancelled"));
+    };
+    session.files = accepted.clone();
+    session.slots = slots;
+    session.by_id = by_id;
+    session.phase = Phase::Active;
+    session.last_activity.store(shared.now_ms(), Ordering::Relaxed);
+    pending.armed = false;
+    Ok(tokens)
+}
+
+/// The answer to an accepted request, written straight from the lists (no map of every id and token).
+fn accept_answer(id: &str, accepted: &[FileDto], tokens: Vec<[u8; 16]>) -> Bytes {
+    let mut out = Vec::with_capacity(64 + accepted.len() * 84);
+    out.extend_from_slice(b"{\"sessionId\":");
+    serde_json::to_writer(&mut out, id).expect("serialisable");
+    out.extend_from_slice(b",\"files\":{");
+    for (i, (dto, token)) in accepted.iter().zip(&tokens).enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut out, &dto.id).expect("serialisable");
+        out.push(b':');
+        serde_json::to_writer(&mut out, &format_id(*token)).expect("serialisable");
+    }
+    out.extend_from_slice(b"}}");
+    Bytes::from(out)
+}
+
+/// A session is there and a request from a sender (`trusted`: by its certificate) cannot go
+/// before it.
+pub(super) fn blocked(shared: &Shared, trusted: bool) -> bool {
+    shared.session.lock().unwrap().as_ref().is_some_and(|s| !preemptible(s, trusted))
+}
+
+/// A trusted device goes before a stranger's request that nobody answered yet.
+pub(super) fn preemptible(s: &Session, trusted: bool) -> bool {
+    trusted && s.phase == Phase::Pending && !s.sender.trusted
+}
+
+/// Indexes of `files` sorted by file id.
+pub(super) fn index_by_id(files: &[FileDto]) -> Vec<u32> {
+    let mut by_id: Vec<u32> = (0..files.len() as u32).collect();
+    by_id.sort_unstable_by(|&a, &b| files[a as usize].id.cmp(&files[b as usize].id));
+    by_id
+}
