@@ -377,7 +377,7 @@ mod tests {
     #[test]
     fn devices_translate() {
         let r = DeviceRegistry::new("OWN");
-        let info = ferry_core::device_info("Pixel", DeviceType::Mobile, "Pixel 8", &"AB".repeat(32), 53317, Protocol::Http);
+        let info = ferry_core::protocol::device_info("Pixel", DeviceType::Mobile, "Pixel 8", &"AB".repeat(32), 53317, Protocol::Http);
         r.observe(Sighting { info, host: "10.0.0.2".into(), ip: "10.0.0.2".parse().unwrap(), port: 53317, protocol: Protocol::Http, verified: false, source: Source::Scan });
         let d: Device = r.list().remove(0).into();
         assert_eq!((d.alias.as_str(), d.device_kind, d.encryption, d.verified, d.ferry), ("Pixel", DeviceKind::Mobile, false, false, true));

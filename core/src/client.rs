@@ -6,7 +6,7 @@
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::identity::Identity;
-pub use crate::protocol::PeerAddr;
+use crate::protocol::PeerAddr;
 use crate::protocol::{DeviceInfo, API_PREFIX, ErrorBody, PrepareUploadRequest, PrepareUploadResponse, Protocol};
 use crate::util::percent_encode;
 use bytes::Bytes;

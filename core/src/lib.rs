@@ -21,15 +21,8 @@ pub use util::random_id;
 
 pub use error::{Error, ErrorKind, Result};
 
-pub use protocol::device_info;
-
 pub use tokio_util::sync::CancellationToken;
 
-/// The trust store's former path, kept for code written against it; use [`trust`].
-#[doc(hidden)]
-pub mod config {
-    pub use crate::trust::{TrustStore, TrustedDevice};
-}
 /// Private helpers exposed for Ferry's fuzz targets and their replay tests only.
 #[doc(hidden)]
 pub mod fuzzing {

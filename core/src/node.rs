@@ -338,7 +338,7 @@ impl Node {
         let protocol = cfg.protocol();
         let manual = cfg.manual.iter().map(|p| PeerAddr::parse(p, protocol)).collect::<Result<Vec<_>>>()?;
         let fp = cfg.identity.fingerprint().to_string();
-        let mut info = crate::device_info(cfg.alias.trim(), cfg.device_type, &cfg.device_model, &fp, cfg.port, protocol);
+        let mut info = crate::protocol::device_info(cfg.alias.trim(), cfg.device_type, &cfg.device_model, &fp, cfg.port, protocol);
         let registry = Arc::new(DeviceRegistry::new(&fp));
         let pending = Arc::new(Mutex::new(HashMap::new()));
         let lookup = cfg.role == Role::Lookup;
@@ -626,7 +626,7 @@ impl Node {
     /// How to reach `target` (see [`Node::resolve`]), as options for [`send`].
     pub fn send_options(&self, target: &Target, pin: Option<String>) -> Result<SendOptions> {
         let Route { peer, expected_fingerprint } = self.resolve(target)?;
-        let info = crate::device_info(&self.cfg.alias, self.cfg.device_type, &self.cfg.device_model, self.fingerprint(), self.port(), peer.protocol);
+        let info = crate::protocol::device_info(&self.cfg.alias, self.cfg.device_type, &self.cfg.device_model, self.fingerprint(), self.port(), peer.protocol);
         Ok(SendOptions::new(self.cfg.identity.clone(), info, peer, expected_fingerprint, pin))
     }
 
@@ -671,7 +671,7 @@ mod tests {
     use std::net::Ipv4Addr;
 
     fn sighting(fp: &str, protocol: Protocol, port: u16, verified: bool) -> Sighting {
-        let info = crate::device_info("Laptop", DeviceType::Desktop, "Linux", fp, port, protocol);
+        let info = crate::protocol::device_info("Laptop", DeviceType::Desktop, "Linux", fp, port, protocol);
         let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
         Sighting { info, host: ip.to_string(), ip, port, protocol, verified, source: Source::Multicast }
     }
@@ -718,7 +718,7 @@ mod tests {
     #[test]
     fn a_register_that_says_http_is_not_listed_as_verified() {
         let fp = "AB".repeat(32);
-        let info = crate::device_info("Laptop", DeviceType::Desktop, "Linux", &fp, 8080, Protocol::Http);
+        let info = crate::protocol::device_info("Laptop", DeviceType::Desktop, "Linux", &fp, 8080, Protocol::Http);
         let d = listed(Sighting::register(&info, true, "127.0.0.1:1".parse().unwrap()));
         assert!(!d.verified && d.protocol == Protocol::Http);
         assert!(resolve_device(&d, None, &TrustStore::in_memory()).is_ok(), "unpinned: like an address");

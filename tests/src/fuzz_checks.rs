@@ -4,7 +4,7 @@
 //! `fuzz/regressions/<target>/*`), so `cargo test` on stable keeps them fixed. A broken property
 //! panics (that is what libFuzzer reports as a crash).
 
-use ferry_core::client::PeerAddr;
+use ferry_core::protocol::PeerAddr;
 use ferry_core::protocol::{DeviceInfo, FileDto, PrepareUploadRequest, PrepareUploadResponse, Protocol};
 use ferry_core::storage::{numbered_name, sanitize_component, sanitize_relative_path, ReceiveDir};
 use std::path::Path;

@@ -127,7 +127,7 @@ impl Target {
         std::fs::write(root.path().join("home/user/notes.txt"), b"notes").unwrap();
         let trust = Arc::new(TrustStore::in_memory());
         let protocol = if cfg.https { Protocol::Https } else { Protocol::Http };
-        let info = ferry_core::device_info(&cfg.alias, DeviceType::Headless, "Linux", identity.fingerprint(), 0, protocol);
+        let info = ferry_core::protocol::device_info(&cfg.alias, DeviceType::Headless, "Linux", identity.fingerprint(), 0, protocol);
         let handler = Scripted::new(cfg.answer.clone());
         let receive_dir = ReceiveDir::new(&dest).unwrap();
         let dest = receive_dir.root().to_path_buf();

@@ -117,7 +117,7 @@ impl Node {
             trust.add(fp, None).unwrap();
         }
         let protocol = if cfg.https { Protocol::Https } else { Protocol::Http };
-        let info = ferry_core::device_info("Receiver", DeviceType::Headless, "Linux", identity.fingerprint(), 0, protocol);
+        let info = ferry_core::protocol::device_info("Receiver", DeviceType::Headless, "Linux", identity.fingerprint(), 0, protocol);
         let handler = Scripted::new(cfg.answer);
         let opts = ServerOptions {
             identity: identity.clone(),

@@ -394,7 +394,7 @@ async fn plain_http_mode() {
 async fn pinned_client_refuses_a_different_server() {
     let n = node().await;
     let me = Identity::generate().unwrap();
-    let peer = ferry_core::client::PeerAddr { host: "127.0.0.1".into(), port: n.addr().port(), protocol: ferry_core::protocol::Protocol::Https };
+    let peer = ferry_core::protocol::PeerAddr { host: "127.0.0.1".into(), port: n.addr().port(), protocol: ferry_core::protocol::Protocol::Https };
     let other = Identity::generate().unwrap();
     let err = ferry_core::client::connect(&me, &peer, Some(other.fingerprint())).await.err().expect("must refuse");
     assert_eq!(err.kind, ferry_core::ErrorKind::FingerprintMismatch, "{err}");

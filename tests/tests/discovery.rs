@@ -3,7 +3,8 @@
 //! here (no interface is chosen); they are tested across network namespaces by
 //! tests/discovery/discovery.sh.
 
-use ferry_core::client::{self, PeerAddr};
+use ferry_core::client;
+use ferry_core::protocol::PeerAddr;
 use ferry_core::discovery::{self, DeviceRegistry, DiscoveryEvent, DiscoveryOptions, InterfaceFilter, Source};
 use ferry_core::identity::Identity;
 use ferry_core::protocol::{DeviceType, Protocol};
@@ -15,7 +16,7 @@ use std::time::Duration;
 
 /// Discovery that never touches an interface: no multicast, no scan.
 fn offline(identity: &Identity, refresh: Option<Duration>) -> (discovery::Discovery, Arc<DeviceRegistry>) {
-    let info = ferry_core::device_info("Looker", DeviceType::Desktop, "Linux", identity.fingerprint(), 1, Protocol::Https);
+    let info = ferry_core::protocol::device_info("Looker", DeviceType::Desktop, "Linux", identity.fingerprint(), 1, Protocol::Https);
     let mut o = DiscoveryOptions::new(identity.clone(), info);
     o.interfaces = InterfaceFilter::new(&["no-such-interface".into()], &[]).unwrap();
     o.auto_scan = false;
@@ -68,7 +69,7 @@ async fn registers_feed_the_list_only_when_the_certificate_agrees() {
     let me = Identity::generate().unwrap();
     let dir = tempfile::tempdir().unwrap();
     // A lookup node: its server is there for registers only.
-    let mut cfg = CoreConfig::new(me.clone(), Arc::new(ferry_core::config::TrustStore::in_memory()), "Me", dir.path());
+    let mut cfg = CoreConfig::new(me.clone(), Arc::new(ferry_core::trust::TrustStore::in_memory()), "Me", dir.path());
     (cfg.role, cfg.port, cfg.bind, cfg.discovery) = (Role::Lookup, 0, Some("127.0.0.1".parse().unwrap()), false);
     let server = CoreNode::start(cfg, Arc::new(())).await.unwrap();
     let registry = server.registry().clone();
@@ -76,7 +77,7 @@ async fn registers_feed_the_list_only_when_the_certificate_agrees() {
     let target = PeerAddr { host: "127.0.0.1".into(), port: server.port(), protocol: Protocol::Https };
 
     let honest = Identity::generate().unwrap();
-    let info = ferry_core::device_info("Honest", DeviceType::Mobile, "Phone", honest.fingerprint(), 4242, Protocol::Https);
+    let info = ferry_core::protocol::device_info("Honest", DeviceType::Mobile, "Phone", honest.fingerprint(), 4242, Protocol::Https);
     let mut c = client::connect(&honest, &target, Some(me.fingerprint())).await.unwrap();
     c.register(&info).await.unwrap();
     match events.recv().await.unwrap() {
@@ -90,14 +91,14 @@ async fn registers_feed_the_list_only_when_the_certificate_agrees() {
     // A body that claims another fingerprint than its certificate is not counted.
     let liar = Identity::generate().unwrap();
     let victim = Identity::generate().unwrap();
-    let claim = ferry_core::device_info("Liar", DeviceType::Mobile, "Phone", victim.fingerprint(), 1, Protocol::Https);
+    let claim = ferry_core::protocol::device_info("Liar", DeviceType::Mobile, "Phone", victim.fingerprint(), 1, Protocol::Https);
     let mut c = client::connect(&liar, &target, None).await.unwrap();
     c.register(&claim).await.unwrap();
     assert!(registry.get(victim.fingerprint()).is_none() && registry.get(liar.fingerprint()).is_none());
     assert_eq!(registry.len(), 1);
 
     // A register carrying our own fingerprint is ignored too.
-    let me_again = ferry_core::device_info("Echo", DeviceType::Mobile, "Phone", me.fingerprint(), 1, Protocol::Https);
+    let me_again = ferry_core::protocol::device_info("Echo", DeviceType::Mobile, "Phone", me.fingerprint(), 1, Protocol::Https);
     let mut c = client::connect(&me, &target, None).await.unwrap();
     c.register(&me_again).await.unwrap();
     assert_eq!(registry.len(), 1);

@@ -1,6 +1,6 @@
 //! Ferry sending to Ferry through the engine's own client, over HTTPS and HTTP.
 
-use ferry_core::client::PeerAddr;
+use ferry_core::protocol::PeerAddr;
 use ferry_core::identity::Identity;
 use ferry_core::protocol::{DeviceType, Protocol};
 use ferry_core::send::{self, Selection, SendEvent, SendOptions};
@@ -13,7 +13,7 @@ fn options(node: &Node, https: bool) -> SendOptions {
     let identity = Identity::generate().unwrap();
     let protocol = if https { Protocol::Https } else { Protocol::Http };
     SendOptions {
-        info: ferry_core::device_info("Sender", DeviceType::Desktop, "Linux", identity.fingerprint(), 53317, protocol),
+        info: ferry_core::protocol::device_info("Sender", DeviceType::Desktop, "Linux", identity.fingerprint(), 53317, protocol),
         identity,
         peer: PeerAddr { host: "127.0.0.1".into(), port: node.addr().port(), protocol },
         expected_fingerprint: None,
@@ -313,7 +313,7 @@ impl StallingReceiver {
             }
             let answer = match path.as_str() {
                 "/api/localsend/v2/register" | "/api/localsend/v2/info" => {
-                    let info = ferry_core::device_info("Silent", DeviceType::Desktop, "Linux", "0f".repeat(32).as_str(), addr_port(&tcp), Protocol::Http);
+                    let info = ferry_core::protocol::device_info("Silent", DeviceType::Desktop, "Linux", "0f".repeat(32).as_str(), addr_port(&tcp), Protocol::Http);
                     serde_json::to_string(&info).unwrap()
                 }
                 "/api/localsend/v2/prepare-upload" => {
@@ -338,7 +338,7 @@ impl StallingReceiver {
     fn options(&self, timeouts: send::SendTimeouts) -> SendOptions {
         let identity = Identity::generate().unwrap();
         SendOptions {
-            info: ferry_core::device_info("Sender", DeviceType::Desktop, "Linux", identity.fingerprint(), 53317, Protocol::Http),
+            info: ferry_core::protocol::device_info("Sender", DeviceType::Desktop, "Linux", identity.fingerprint(), 53317, Protocol::Http),
             identity,
             peer: PeerAddr { host: "127.0.0.1".into(), port: self.addr.port(), protocol: Protocol::Http },
             expected_fingerprint: None,

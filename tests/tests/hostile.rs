@@ -1102,12 +1102,12 @@ fn all_attacks() -> Vec<Attack> {
         // The impostor takes over the same port with another certificate.
         let impostor = loop {
             let id = Identity::generate().unwrap();
-            let info = ferry_core::device_info("Target", ferry_core::protocol::DeviceType::Headless, "Linux", id.fingerprint(), addr.port(), ferry_core::protocol::Protocol::Https);
+            let info = ferry_core::protocol::device_info("Target", ferry_core::protocol::DeviceType::Headless, "Linux", id.fingerprint(), addr.port(), ferry_core::protocol::Protocol::Https);
             let dir = tempfile::tempdir().unwrap();
             let opts = ferry_core::server::ServerOptions {
                 identity: id, info, bind: addr, https: true,
                 receive_dir: ferry_core::storage::ReceiveDir::new(dir.path()).unwrap(),
-                pin: None, policy: ReceivePolicy::AcceptAll, trust: Arc::new(ferry_core::config::TrustStore::in_memory()), verify_checksums: true,
+                pin: None, policy: ReceivePolicy::AcceptAll, trust: Arc::new(ferry_core::trust::TrustStore::in_memory()), verify_checksums: true,
             };
             match ferry_core::server::start(opts, ferry_tests::Scripted::new(Answer::AcceptAll)).await {
                 Ok(h) => break (h, dir),
@@ -1115,7 +1115,7 @@ fn all_attacks() -> Vec<Attack> {
             }
         };
         let me = Identity::generate().unwrap();
-        let peer = ferry_core::client::PeerAddr { host: "127.0.0.1".into(), port: addr.port(), protocol: ferry_core::protocol::Protocol::Https };
+        let peer = ferry_core::protocol::PeerAddr { host: "127.0.0.1".into(), port: addr.port(), protocol: ferry_core::protocol::Protocol::Https };
         let err = ferry_core::client::connect(&me, &peer, Some(&pinned)).await.err();
         check!(err.as_ref().map(|e| e.kind) == Some(ferry_core::ErrorKind::FingerprintMismatch), "a pinned connection to a swapped certificate: {err:?}");
         // The CLI, when built: --fingerprint refuses the impostor, exit 4, nothing delivered.

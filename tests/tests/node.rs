@@ -1,7 +1,7 @@
 //! Two whole nodes (`ferry_core::node::Node`) on loopback, discovery off: finding by address,
 //! answering requests later by session id, sending files and text, trust, verification codes.
 
-use ferry_core::config::TrustStore;
+use ferry_core::trust::TrustStore;
 use ferry_core::discovery::DiscoveryEvent;
 use ferry_core::identity::Identity;
 use ferry_core::node::{Node, NodeConfig, NodeListener, Role, Target};

@@ -3,7 +3,7 @@
 //! Every case checks that the attack fails, the receiver stays alive, no partial file is left,
 //! and an honest transfer succeeds afterwards. Timeouts are shortened through `ServerLimits`.
 
-use ferry_core::config::TrustStore;
+use ferry_core::trust::TrustStore;
 use ferry_core::identity::Identity;
 use ferry_core::protocol::{DeviceType, Protocol};
 use ferry_core::server::{self, ReceiveEvent, ReceivePolicy, ServerHandle, ServerLimits, ServerOptions, SessionOutcome};
@@ -38,7 +38,7 @@ impl LNode {
         for fp in trusted {
             trust.add(fp, None).unwrap();
         }
-        let info = ferry_core::device_info("Receiver", DeviceType::Headless, "Linux", identity.fingerprint(), 0, Protocol::Https);
+        let info = ferry_core::protocol::device_info("Receiver", DeviceType::Headless, "Linux", identity.fingerprint(), 0, Protocol::Https);
         let handler = Scripted::new(Answer::AcceptAll);
         let opts = ServerOptions {
             identity: identity.clone(),

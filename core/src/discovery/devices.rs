@@ -399,7 +399,7 @@ mod tests {
     use super::*;
 
     fn info(alias: &str, fp: &str) -> DeviceInfo {
-        crate::device_info(alias, DeviceType::Desktop, "Linux", fp, 53317, Protocol::Https)
+        crate::protocol::device_info(alias, DeviceType::Desktop, "Linux", fp, 53317, Protocol::Https)
     }
 
     fn sighting(alias: &str, fp: &str, ip: &str, verified: bool) -> Sighting {

@@ -103,7 +103,7 @@ mod tests {
 
     #[test]
     fn our_datagrams_carry_both_flags() {
-        let ours = crate::device_info("A", DeviceType::Desktop, "Linux", "AB", 53317, Protocol::Https);
+        let ours = crate::protocol::device_info("A", DeviceType::Desktop, "Linux", "AB", 53317, Protocol::Https);
         let v: serde_json::Value = serde_json::from_slice(&datagram(&ours, true)).unwrap();
         assert_eq!((v["announce"].as_bool(), v["announcement"].as_bool()), (Some(true), Some(true)));
         assert_eq!((v["port"].as_u64(), v["protocol"].as_str()), (Some(53317), Some("https")));
