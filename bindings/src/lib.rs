@@ -14,17 +14,17 @@ pub use error::{error_kind_code, FerryError, ListenerError};
 pub use logging::{init_logging, LogLevel, LogListener};
 pub use types::*;
 
-use ferry_core::trust::TrustStore;
+use dispatch::{logged, Coalesce, Dispatcher};
 use ferry_core::discovery::{DiscoveryEvent, InterfaceFilter};
 use ferry_core::identity::Identity;
 use ferry_core::node::{self, Node, Target};
 use ferry_core::progress::TransferProgress;
+use ferry_core::send::{LocalFile, Selection};
 use ferry_core::send::{SendEvent, SendObserver};
 use ferry_core::server;
+use ferry_core::trust::TrustStore;
 use ferry_core::CancellationToken;
-use ferry_core::send::{LocalFile, Selection};
 pub use ferry_core::ErrorKind;
-use dispatch::{logged, Coalesce, Dispatcher};
 use std::collections::HashMap;
 use std::fs::File;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -137,9 +137,10 @@ enum NodeEvent {
 impl Coalesce for NodeEvent {
     fn replaces(&self, older: &Self) -> bool {
         match (self, older) {
-            (NodeEvent::Receive(ReceiveUpdate::Progress { session_id: s, file_id: f, .. }), NodeEvent::Receive(ReceiveUpdate::Progress { session_id: os, file_id: of, .. })) => {
-                s == os && f == of
-            }
+            (
+                NodeEvent::Receive(ReceiveUpdate::Progress { session_id: s, file_id: f, .. }),
+                NodeEvent::Receive(ReceiveUpdate::Progress { session_id: os, file_id: of, .. }),
+            ) => s == os && f == of,
             (NodeEvent::Updated(d), NodeEvent::Updated(od)) => d.fingerprint == od.fingerprint,
             _ => false,
         }
@@ -299,7 +300,10 @@ impl FerryNode {
     #[uniffi::constructor]
     pub async fn start(config: NodeConfig, listener: Arc<dyn NodeListener>) -> Result<Arc<FerryNode>, FerryError> {
         // On Ferry's runtime, whatever runs the caller's future: the server's tasks live there.
-        runtime().spawn(Self::start_on_runtime(config, listener)).await.map_err(|e| FerryError::Internal { message: format!("starting failed: {e}") })?
+        runtime()
+            .spawn(Self::start_on_runtime(config, listener))
+            .await
+            .map_err(|e| FerryError::Internal { message: format!("starting failed: {e}") })?
     }
 
     /// This device's certificate fingerprint.

@@ -184,7 +184,9 @@ pub struct IncomingRequest {
 pub enum Decision {
     AcceptAll,
     /// Only these file ids.
-    Accept { file_ids: Vec<String> },
+    Accept {
+        file_ids: Vec<String>,
+    },
     Decline,
 }
 
@@ -202,7 +204,10 @@ impl From<Decision> for server::Decision {
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
 pub enum TransferOutcome {
     /// Every accepted file was handled; `failed` could not be saved or sent.
-    Finished { done: u32, failed: u32 },
+    Finished {
+        done: u32,
+        failed: u32,
+    },
     CancelledBySender,
     CancelledByReceiver,
     TimedOut,
@@ -224,22 +229,54 @@ impl From<SessionOutcome> for TransferOutcome {
 /// What happens while receiving.
 #[derive(Debug, Clone, PartialEq, uniffi::Enum)]
 pub enum ReceiveUpdate {
-    Started { session_id: String, sender: Sender, files: Vec<OfferedFile> },
-    Declined { sender: Sender },
-    Progress { session_id: String, file_id: String, received: u64, size: u64 },
+    Started {
+        session_id: String,
+        sender: Sender,
+        files: Vec<OfferedFile>,
+    },
+    Declined {
+        sender: Sender,
+    },
+    Progress {
+        session_id: String,
+        file_id: String,
+        received: u64,
+        size: u64,
+    },
     /// A file arrived whole: saved at `path`, or (`path` is `None`) written to the descriptor
     /// that `FileSink.openFile` supplied.
-    FileSaved { session_id: String, file_id: String, path: Option<String> },
-    FileFailed { session_id: String, file_id: String, message: String, will_retry: bool },
-    FoldersCreated { session_id: String, paths: Vec<String> },
-    Finished { session_id: String, outcome: TransferOutcome },
+    FileSaved {
+        session_id: String,
+        file_id: String,
+        path: Option<String>,
+    },
+    FileFailed {
+        session_id: String,
+        file_id: String,
+        message: String,
+        will_retry: bool,
+    },
+    FoldersCreated {
+        session_id: String,
+        paths: Vec<String>,
+    },
+    Finished {
+        session_id: String,
+        outcome: TransferOutcome,
+    },
     /// A request from `NodeListener.onRequest` is over without being accepted (declined,
     /// cancelled or abandoned by its sender): close its prompt.
-    RequestClosed { session_id: String },
+    RequestClosed {
+        session_id: String,
+    },
     /// Someone sent a wrong PIN (few of these, however many guesses): `failures` recently from
     /// every address together; `locked_seconds` when PIN checks are now locked for everyone but
     /// trusted devices.
-    PinFailed { ip: String, failures: u32, locked_seconds: Option<u64> },
+    PinFailed {
+        ip: String,
+        failures: u32,
+        locked_seconds: Option<u64>,
+    },
 }
 
 pub(crate) fn offered(f: &ferry_core::protocol::FileDto) -> OfferedFile {
@@ -259,15 +296,19 @@ impl ReceiveUpdate {
             E::FileCompleted { session_id, file_id, path } => {
                 ReceiveUpdate::FileSaved { session_id, file_id, path: path.map(|p| p.to_string_lossy().into_owned()) }
             }
-            E::FileFailed { session_id, file_id, error, retry } => ReceiveUpdate::FileFailed { session_id, file_id, message: error, will_retry: retry },
+            E::FileFailed { session_id, file_id, error, retry } => {
+                ReceiveUpdate::FileFailed { session_id, file_id, message: error, will_retry: retry }
+            }
             E::FoldersCreated { session_id, paths } => {
                 ReceiveUpdate::FoldersCreated { session_id, paths: paths.iter().map(|p| p.to_string_lossy().into_owned()).collect() }
             }
             E::SessionFinished { session_id, outcome } => ReceiveUpdate::Finished { session_id, outcome: outcome.into() },
             E::RequestClosed { session_id } => ReceiveUpdate::RequestClosed { session_id },
-            E::PinFailed { ip, failures_total, locked_for } => {
-                ReceiveUpdate::PinFailed { ip: ip.to_string(), failures: failures_total, locked_seconds: locked_for.map(|d| d.as_secs_f64().ceil() as u64) }
-            }
+            E::PinFailed { ip, failures_total, locked_for } => ReceiveUpdate::PinFailed {
+                ip: ip.to_string(),
+                failures: failures_total,
+                locked_seconds: locked_for.map(|d| d.as_secs_f64().ceil() as u64),
+            },
             _ => return None,
         })
     }
@@ -277,22 +318,50 @@ impl ReceiveUpdate {
 #[derive(Debug, Clone, PartialEq, uniffi::Enum)]
 pub enum SendUpdate {
     /// Connected to the receiver; `verified` when its certificate proved `fingerprint`.
-    Connected { alias: String, fingerprint: String, verified: bool },
+    Connected {
+        alias: String,
+        fingerprint: String,
+        verified: bool,
+    },
     /// The receiver's user is deciding.
     Waiting,
     /// These files were accepted.
-    Accepted { file_ids: Vec<String>, total_size: u64 },
+    Accepted {
+        file_ids: Vec<String>,
+        total_size: u64,
+    },
     /// Bytes of one file, and of all accepted files together.
-    Progress { file_id: String, sent: u64, size: u64, total_sent: u64, total_size: u64 },
-    FileSent { file_id: String },
-    FileFailed { file_id: String, message: String, will_retry: bool },
+    Progress {
+        file_id: String,
+        sent: u64,
+        size: u64,
+        total_sent: u64,
+        total_size: u64,
+    },
+    FileSent {
+        file_id: String,
+    },
+    FileFailed {
+        file_id: String,
+        message: String,
+        will_retry: bool,
+    },
     /// Something left out because the receiver does not support it.
-    Notice { message: String },
+    Notice {
+        message: String,
+    },
     /// The end: everything accepted was sent (`skipped`: not accepted).
-    Finished { sent: u32, skipped: u32, bytes: u64 },
+    Finished {
+        sent: u32,
+        skipped: u32,
+        bytes: u64,
+    },
     /// The end: it failed; `kind` says why (declined, cancelled, storage full...), `error` is
     /// the message for people.
-    Failed { error: String, kind: ferry_core::ErrorKind },
+    Failed {
+        error: String,
+        kind: ferry_core::ErrorKind,
+    },
 }
 
 /// The code both users compare.
@@ -366,7 +435,10 @@ mod tests {
         assert_eq!(server::Decision::from(Decision::Decline), server::Decision::Decline);
         let d = server::Decision::from(Decision::Accept { file_ids: vec!["a".into(), "b".into(), "a".into()] });
         assert_eq!(d, server::Decision::Accept(["a".to_string(), "b".to_string()].into_iter().collect()));
-        assert_eq!(TransferOutcome::from(SessionOutcome::Finished { saved: 2, failed: 1 }), TransferOutcome::Finished { done: 2, failed: 1 });
+        assert_eq!(
+            TransferOutcome::from(SessionOutcome::Finished { saved: 2, failed: 1 }),
+            TransferOutcome::Finished { done: 2, failed: 1 }
+        );
         assert_eq!(TransferOutcome::from(SessionOutcome::CancelledBySender), TransferOutcome::CancelledBySender);
         for k in [DeviceKind::Mobile, DeviceKind::Desktop, DeviceKind::Web, DeviceKind::Headless, DeviceKind::Server] {
             assert_eq!(DeviceKind::from(DeviceType::from(k)), k);
@@ -378,7 +450,15 @@ mod tests {
     fn devices_translate() {
         let r = DeviceRegistry::new("OWN");
         let info = ferry_core::protocol::device_info("Pixel", DeviceType::Mobile, "Pixel 8", &"AB".repeat(32), 53317, Protocol::Http);
-        r.observe(Sighting { info, host: "10.0.0.2".into(), ip: "10.0.0.2".parse().unwrap(), port: 53317, protocol: Protocol::Http, verified: false, source: Source::Scan });
+        r.observe(Sighting {
+            info,
+            host: "10.0.0.2".into(),
+            ip: "10.0.0.2".parse().unwrap(),
+            port: 53317,
+            protocol: Protocol::Http,
+            verified: false,
+            source: Source::Scan,
+        });
         let d: Device = r.list().remove(0).into();
         assert_eq!((d.alias.as_str(), d.device_kind, d.encryption, d.verified, d.ferry), ("Pixel", DeviceKind::Mobile, false, false, true));
         assert_eq!((d.addresses, d.port, d.device_model), (vec!["10.0.0.2".to_string()], 53317, Some("Pixel 8".to_string())));
@@ -386,9 +466,20 @@ mod tests {
 
     #[test]
     fn receive_events_translate() {
-        let u = ReceiveUpdate::of(server::ReceiveEvent::FileFailed { session_id: "s".into(), file_id: "f".into(), error: "bad".into(), retry: true }).unwrap();
+        let u = ReceiveUpdate::of(server::ReceiveEvent::FileFailed {
+            session_id: "s".into(),
+            file_id: "f".into(),
+            error: "bad".into(),
+            retry: true,
+        })
+        .unwrap();
         assert_eq!(u, ReceiveUpdate::FileFailed { session_id: "s".into(), file_id: "f".into(), message: "bad".into(), will_retry: true });
-        let u = ReceiveUpdate::of(server::ReceiveEvent::FileCompleted { session_id: "s".into(), file_id: "f".into(), path: Some("/in/a.txt".into()) }).unwrap();
+        let u = ReceiveUpdate::of(server::ReceiveEvent::FileCompleted {
+            session_id: "s".into(),
+            file_id: "f".into(),
+            path: Some("/in/a.txt".into()),
+        })
+        .unwrap();
         assert_eq!(u, ReceiveUpdate::FileSaved { session_id: "s".into(), file_id: "f".into(), path: Some("/in/a.txt".into()) });
         let u = ReceiveUpdate::of(server::ReceiveEvent::FileCompleted { session_id: "s".into(), file_id: "f".into(), path: None }).unwrap();
         assert_eq!(u, ReceiveUpdate::FileSaved { session_id: "s".into(), file_id: "f".into(), path: None });

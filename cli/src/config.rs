@@ -28,12 +28,30 @@ fn home() -> PathBuf {
 }
 
 const ADJECTIVES: &[&str] = &[
-    "Brave", "Calm", "Clever", "Cosy", "Eager", "Fancy", "Gentle", "Happy", "Jolly", "Kind", "Lucky",
-    "Mellow", "Nice", "Proud", "Quick", "Quiet", "Shiny", "Silly", "Sunny", "Swift", "Tidy", "Witty",
+    "Brave", "Calm", "Clever", "Cosy", "Eager", "Fancy", "Gentle", "Happy", "Jolly", "Kind", "Lucky", "Mellow", "Nice", "Proud", "Quick",
+    "Quiet", "Shiny", "Silly", "Sunny", "Swift", "Tidy", "Witty",
 ];
 const NOUNS: &[&str] = &[
-    "Apple", "Apricot", "Banana", "Cherry", "Coconut", "Fig", "Grape", "Kiwi", "Lemon", "Lime", "Mango",
-    "Melon", "Orange", "Papaya", "Peach", "Pear", "Plum", "Quince", "Raspberry", "Strawberry",
+    "Apple",
+    "Apricot",
+    "Banana",
+    "Cherry",
+    "Coconut",
+    "Fig",
+    "Grape",
+    "Kiwi",
+    "Lemon",
+    "Lime",
+    "Mango",
+    "Melon",
+    "Orange",
+    "Papaya",
+    "Peach",
+    "Pear",
+    "Plum",
+    "Quince",
+    "Raspberry",
+    "Strawberry",
 ];
 
 /// A friendly random alias such as "Sunny Mango".
@@ -68,7 +86,11 @@ impl Settings {
     /// Writes `settings.json` whole or not at all (a private temporary file renamed into place).
     pub fn save(&self, dir: &Path) -> Result<(), Error> {
         let text = serde_json::to_vec_pretty(self).map_err(|e| Error::invalid(e.to_string()))?;
-        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
         let path = dir.join("settings.json");
         let failed = |e: std::io::Error| Error::io(format!("cannot write {}", path.display()), e);
         // Made readable by the owner only.

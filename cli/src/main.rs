@@ -5,15 +5,15 @@ mod discover;
 mod output;
 
 use clap::{Args, Parser, Subcommand};
-use ferry_core::protocol::PeerAddr;
 use config::{default_config_dir, default_receive_dir, Settings};
-use ferry_core::trust::TrustStore;
 use ferry_core::discovery::interfaces::is_link_local_v6;
 use ferry_core::identity::{normalize_fingerprint, Identity};
 use ferry_core::node::{is_address, Node, NodeConfig, Role, Target};
+use ferry_core::protocol::PeerAddr;
 use ferry_core::protocol::{DeviceType, Protocol, DEFAULT_PORT};
 use ferry_core::send::{self, Selection, SendOptions};
 use ferry_core::server::ReceivePolicy;
+use ferry_core::trust::TrustStore;
 use ferry_core::{Error, ErrorKind};
 use output::Output;
 use std::io::IsTerminal;
@@ -298,7 +298,8 @@ async fn receive(config_dir: Option<PathBuf>, args: ReceiveArgs, out: Output) ->
     let ui = Arc::new(output::ReceiveUi::new(out.clone(), args.once, interactive, show_devices, answers_tx));
     let (alias, protocol) = (cfg.alias.clone(), if args.http { Protocol::Http } else { Protocol::Https });
     let node = Node::start(cfg, ui.clone()).await?;
-    let addrs: Vec<IpAddr> = ferry_core::net::interface_addrs().into_iter().filter(|a| !a.loopback && !is_link_local_v6(&a.addr)).map(|a| a.addr).collect();
+    let addrs: Vec<IpAddr> =
+        ferry_core::net::interface_addrs().into_iter().filter(|a| !a.loopback && !is_link_local_v6(&a.addr)).map(|a| a.addr).collect();
     out.receiving(&alias, node.fingerprint(), node.port(), protocol, &addrs, node.receive_dir(), args.pin.is_some());
     if let Some(mut changes) = node.watch_interfaces() {
         let (out, port) = (out.clone(), node.port());

@@ -1,16 +1,16 @@
 //! What the CLI prints: progress bars and sentences for people, or one JSON object per line.
 
 use ferry_core::client::RemoteDevice;
-use ferry_core::trust::TrustedDevice;
 use ferry_core::discovery::{ChosenInterface, Device, DiscoveryEvent};
 use ferry_core::display::{escape, escape_text, is_format};
 use ferry_core::identity::short_fingerprint;
+use ferry_core::node::NodeListener;
+use ferry_core::progress::TransferProgress;
 use ferry_core::protocol::{FileDto, Protocol};
 use ferry_core::send::{Selection, SendEvent, SendObserver, SendReport};
-use ferry_core::node::NodeListener;
 use ferry_core::server::{Decision, IncomingRequest, ReceiveEvent, SenderInfo, SessionOutcome};
+use ferry_core::trust::TrustedDevice;
 use ferry_core::Error;
-use ferry_core::progress::TransferProgress;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
 use std::collections::{HashMap, VecDeque};
@@ -256,10 +256,14 @@ impl Output {
         let list = if addrs.is_empty() {
             format!("none but loopback: 127.0.0.1:{port}")
         } else {
-            addrs.iter().map(|a| match a {
-                IpAddr::V6(_) => format!("[{a}]:{port}"),
-                IpAddr::V4(_) => format!("{a}:{port}"),
-            }).collect::<Vec<_>>().join("  ")
+            addrs
+                .iter()
+                .map(|a| match a {
+                    IpAddr::V6(_) => format!("[{a}]:{port}"),
+                    IpAddr::V4(_) => format!("{a}:{port}"),
+                })
+                .collect::<Vec<_>>()
+                .join("  ")
         };
         println!("  addresses    {list} ({})", protocol.scheme());
         println!("  saving to    {}", dir.display());
@@ -587,7 +591,13 @@ impl Prompter {
 
 impl ReceiveUi {
     /// `devices`: whether device events are printed (discovery runs).
-    pub fn new(out: Output, once: bool, interactive: bool, devices: bool, answers: tokio::sync::mpsc::UnboundedSender<(String, Decision)>) -> ReceiveUi {
+    pub fn new(
+        out: Output,
+        once: bool,
+        interactive: bool,
+        devices: bool,
+        answers: tokio::sync::mpsc::UnboundedSender<(String, Decision)>,
+    ) -> ReceiveUi {
         let prompter: Arc<Prompter> = Arc::default();
         // Read standard input from the start when requests may be asked there, so that what was
         // typed (or piped) before a prompt is seen as such and answers nothing.
@@ -676,9 +686,11 @@ impl ReceiveUi {
         std::thread::spawn(move || {
             let show = || {
                 if out.json {
-                    out.event(json!({"event": "request", "sessionId": request.session_id, "sender": ReceiveUi::sender_json(&request.sender),
+                    out.event(
+                        json!({"event": "request", "sessionId": request.session_id, "sender": ReceiveUi::sender_json(&request.sender),
                         "files": request.files.iter().map(|f| json!({"id": f.id, "name": f.file_name, "size": f.size})).collect::<Vec<_>>(),
-                        "emptyDirs": request.empty_dirs, "bytes": request.total_size()}));
+                        "emptyDirs": request.empty_dirs, "bytes": request.total_size()}),
+                    );
                 } else {
                     println!("Incoming transfer from {}", ReceiveUi::sender_line(&request.sender));
                     println!("  {} file(s), {}:", request.files.len(), human_size(request.total_size()));
@@ -753,7 +765,8 @@ impl ReceiveUi {
                 if json {
                     self.out.event(json!({"event": "file_done", "fileId": file_id, "path": path}));
                 } else {
-                    let to = path.map(|p| escape(&p.display().to_string()).into_owned()).unwrap_or_else(|| "the file supplied for it".into());
+                    let to =
+                        path.map(|p| escape(&p.display().to_string()).into_owned()).unwrap_or_else(|| "the file supplied for it".into());
                     self.progress.println(format!("Saved {to}"), stdout_line);
                 }
             }
@@ -763,7 +776,8 @@ impl ReceiveUi {
                 if json {
                     self.out.event(json!({"event": "file_failed", "fileId": file_id, "name": name, "error": error, "retry": retry}));
                 } else {
-                    self.progress.println(format!("{name}: {}{}", escape(&error), if retry { " (the sender may retry)" } else { "" }), stdout_line);
+                    self.progress
+                        .println(format!("{name}: {}{}", escape(&error), if retry { " (the sender may retry)" } else { "" }), stdout_line);
                 }
             }
             ReceiveEvent::FoldersCreated { session_id: _, paths } => {
@@ -785,7 +799,9 @@ impl ReceiveUi {
                     _ => ("ended", 0, 0),
                 };
                 if json {
-                    self.out.event(json!({"event": "session_finished", "sessionId": session_id, "outcome": word, "saved": saved, "failed": failed}));
+                    self.out.event(
+                        json!({"event": "session_finished", "sessionId": session_id, "outcome": word, "saved": saved, "failed": failed}),
+                    );
                 } else {
                     match word {
                         "finished" if failed == 0 => println!("Done: {saved} file(s) received."),
@@ -808,7 +824,8 @@ impl ReceiveUi {
                 // Only an address and numbers: nothing a peer chose, nothing to escape.
                 let locked = locked_for.map(|d| d.as_secs_f64().ceil() as u64);
                 if json {
-                    self.out.event(json!({"event": "pin_failed", "ip": ip.to_string(), "failures": failures_total, "lockedSeconds": locked}));
+                    self.out
+                        .event(json!({"event": "pin_failed", "ip": ip.to_string(), "failures": failures_total, "lockedSeconds": locked}));
                 } else {
                     let lock = locked.map(|s| format!("; PIN checks locked for {s} s")).unwrap_or_default();
                     self.progress.println(format!("Warning: wrong PIN from {ip} ({failures_total} recently){lock}"), stderr_line);

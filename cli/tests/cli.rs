@@ -117,10 +117,16 @@ fn trust_add_list_remove() {
 
 #[test]
 fn send_and_receive_once_with_json_events() {
-    let (rc, sc, out, src) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (rc, sc, out, src) =
+        (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     std::fs::write(src.path().join("note.txt"), b"from the cli").unwrap();
     let mut r = Receiver::start(rc.path(), out.path(), &["--yes", "--once"], Stdio::null());
-    let (c, stdout, err) = run(ferry(sc.path()).args(["--json", "send"]).arg(src.path().join("note.txt")).args(["--to", &r.addr(), "--fingerprint", &r.fingerprint]));
+    let (c, stdout, err) = run(ferry(sc.path()).args(["--json", "send"]).arg(src.path().join("note.txt")).args([
+        "--to",
+        &r.addr(),
+        "--fingerprint",
+        &r.fingerprint,
+    ]));
     assert_eq!(c, 0, "{err}");
     let events: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(events.first().unwrap()["event"], "connected");
@@ -149,11 +155,13 @@ fn text_message_over_http() {
 
 #[test]
 fn wrong_fingerprint_refuses_before_sending() {
-    let (rc, sc, out, src) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (rc, sc, out, src) =
+        (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     std::fs::write(src.path().join("secret.txt"), b"secret").unwrap();
     let r = Receiver::start(rc.path(), out.path(), &["--yes"], Stdio::null());
     let wrong = "0".repeat(64);
-    let (c, _, err) = run(ferry(sc.path()).arg("send").arg(src.path().join("secret.txt")).args(["--to", &r.addr(), "--fingerprint", &wrong]));
+    let (c, _, err) =
+        run(ferry(sc.path()).arg("send").arg(src.path().join("secret.txt")).args(["--to", &r.addr(), "--fingerprint", &wrong]));
     assert_eq!(c, 4, "{err}");
     assert!(err.contains("fingerprint"), "{err}");
     assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0);
@@ -161,7 +169,8 @@ fn wrong_fingerprint_refuses_before_sending() {
 
 #[test]
 fn pin_and_decline_exit_codes() {
-    let (rc, sc, out, src) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (rc, sc, out, src) =
+        (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     std::fs::write(src.path().join("a.txt"), b"a").unwrap();
     let r = Receiver::start(rc.path(), out.path(), &["--yes", "--pin", "1357"], Stdio::null());
     let file = src.path().join("a.txt");
@@ -195,7 +204,8 @@ fn unreachable_receiver_is_a_one_line_error() {
 
 #[test]
 fn ctrl_c_on_the_sender_cancels_the_receivers_session() {
-    let (rc, sc, out, src) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (rc, sc, out, src) =
+        (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     // Big enough that the transfer is still running when the signal comes.
     let f = std::fs::File::create(src.path().join("big.bin")).unwrap();
     f.set_len(512 << 20).unwrap();

@@ -88,7 +88,10 @@ impl Receiver {
         let port = loop {
             let text = out.text();
             let found = if json {
-                text.lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()).find(|v| v["event"] == "ready").map(|v| v["port"].as_u64().unwrap() as u16)
+                text.lines()
+                    .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                    .find(|v| v["event"] == "ready")
+                    .map(|v| v["port"].as_u64().unwrap() as u16)
             } else {
                 text.lines()
                     .find(|l| l.trim_start().starts_with("addresses") && l.contains(" (http)"))
@@ -166,7 +169,8 @@ const PREPARE: &str = "/api/localsend/v2/prepare-upload";
 
 /// A sender alias that, printed raw, ends the real request line and prints a complete fake one.
 /// (Within the 128 characters of an alias the receiver keeps.)
-const FAKE_BLOCK_ALIAS: &str = "Mallory\"\nIncoming transfer from \"Boss\" (verified, trusted)\n  1 file(s):\n    payroll.pdf\nVerified, trusted\u{1b}]0;pwned\u{7}";
+const FAKE_BLOCK_ALIAS: &str =
+    "Mallory\"\nIncoming transfer from \"Boss\" (verified, trusted)\n  1 file(s):\n    payroll.pdf\nVerified, trusted\u{1b}]0;pwned\u{7}";
 
 /// Byte sequences that must never reach the terminal from a peer.
 fn assert_inert(bytes: &[u8], what: &str) {
@@ -207,7 +211,12 @@ fn display_hostile_request_and_text_are_escaped_for_people() {
     let lines: Vec<&str> = out.lines().collect();
     let start = lines.iter().position(|l| l.starts_with("Incoming transfer from")).expect("request block");
     assert_eq!(lines.iter().filter(|l| l.starts_with("Incoming transfer from")).count(), 1, "{out}");
-    assert!(lines[start].contains("Mallory\\\"\\nIncoming transfer from \\\"Boss\\\"") && lines[start].contains("\\nVerified, trusted\\x1b]0;pwned\\x07"), "{}", lines[start]);
+    assert!(
+        lines[start].contains("Mallory\\\"\\nIncoming transfer from \\\"Boss\\\"")
+            && lines[start].contains("\\nVerified, trusted\\x1b]0;pwned\\x07"),
+        "{}",
+        lines[start]
+    );
     assert!(lines[start].contains("UNVERIFIED"), "{}", lines[start]);
     assert!(!lines.iter().any(|l| l.starts_with("Verified, trusted") || l.trim_start().starts_with("payroll.pdf")), "{out}");
     // Header, count line, one line per file, then the next thing printed.
@@ -221,7 +230,12 @@ fn display_hostile_request_and_text_are_escaped_for_people() {
     assert!(lines[start + 6].starts_with("Declined the transfer from \"Mallory\\\"\\nIncoming"), "{out}");
     // The text keeps its real line break and tab, nothing else.
     assert!(out.contains("Message from \"Tex\\x1bt\\u{85}er\""), "{out}");
-    assert!(out.contains("hello\\x1b]52;c;cm0gLXJmIH4K\\x07\\x1b[2J\\x1b]0;owned\\x07\\u{9b}1A\\rFAKE\n  \u{2502} second\tline \\u{202e}gpj.exe"), "{out}");
+    assert!(
+        out.contains(
+            "hello\\x1b]52;c;cm0gLXJmIH4K\\x07\\x1b[2J\\x1b]0;owned\\x07\\u{9b}1A\\rFAKE\n  \u{2502} second\tline \\u{202e}gpj.exe"
+        ),
+        "{out}"
+    );
     assert!(!out.lines().any(|l| l.starts_with("FAKE")), "{out}");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
@@ -255,11 +269,18 @@ fn display_json_output_keeps_hostile_strings_exact_but_inert() {
 
 #[test]
 fn display_sender_side_shows_the_receivers_alias_escaped() {
-    let (rc, sc, dir, src) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (rc, sc, dir, src) =
+        (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     std::fs::write(src.path().join("a.txt"), b"abc").unwrap();
     let alias = "Recv\u{1b}]0;pwned\u{7}\u{9b}2J\u{202e}\nConnected to \"Bank\"";
     let r = Receiver::start(rc.path(), dir.path(), false, &["--yes", "--alias", alias]);
-    let out = ferry(sc.path()).arg("send").arg(src.path().join("a.txt")).args(["--http", "--to", &r.addr()]).stdin(Stdio::null()).output().unwrap();
+    let out = ferry(sc.path())
+        .arg("send")
+        .arg(src.path().join("a.txt"))
+        .args(["--http", "--to", &r.addr()])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
     let mut all = out.stdout.clone();
@@ -329,7 +350,13 @@ fn display_peer_error_messages_are_escaped_on_the_sending_side() {
     });
     let (sc, src) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     std::fs::write(src.path().join("a.txt"), b"abc").unwrap();
-    let out = ferry(sc.path()).arg("send").arg(src.path().join("a.txt")).args(["--http", "--to", &format!("127.0.0.1:{port}")]).stdin(Stdio::null()).output().unwrap();
+    let out = ferry(sc.path())
+        .arg("send")
+        .arg(src.path().join("a.txt"))
+        .args(["--http", "--to", &format!("127.0.0.1:{port}")])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_ne!(out.status.code(), Some(0), "{stderr}");
     let mut all = out.stdout.clone();

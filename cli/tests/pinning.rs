@@ -135,7 +135,8 @@ fn entries(dir: &Path) -> Vec<String> {
 
 #[test]
 fn a_fingerprint_over_plain_http_is_refused_before_anything_is_sent() {
-    let (rc, sc, out, src) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (rc, sc, out, src) =
+        (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let file = src.path().join("secret.txt");
     std::fs::write(&file, b"secret").unwrap();
     // Whatever listens at the address (here something that takes any connection) gets nothing.
@@ -152,7 +153,8 @@ fn a_fingerprint_over_plain_http_is_refused_before_anything_is_sent() {
     let r = Receiver::start(rc.path(), out.path(), 0, &["--http"]).unwrap();
     let (c, _, err) = run(ferry(sc.path()).arg("send").arg(&file).args(["--http", "--to", &r.addr(), "--fingerprint", &r.fingerprint]));
     assert_eq!(c, 4, "{err}");
-    let (c, _, err) = run(ferry(sc.path()).args(["--json", "text", "secret", "--http", "--to", &r.addr(), "--fingerprint", &r.fingerprint]));
+    let (c, _, err) =
+        run(ferry(sc.path()).args(["--json", "text", "secret", "--http", "--to", &r.addr(), "--fingerprint", &r.fingerprint]));
     assert_eq!(c, 4, "{err}");
     assert!(err.contains("refusing"), "{err}");
     assert_eq!(any.connections.load(Ordering::SeqCst), 0, "nothing connected: {:?}", String::from_utf8_lossy(&any.bytes.lock().unwrap()));
@@ -215,7 +217,11 @@ fn identities_made_at_once_agree_and_a_receiver_starts() {
             .into_iter()
             .map(|c| {
                 let o = c.wait_with_output().unwrap();
-                (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).trim().to_string(), String::from_utf8_lossy(&o.stderr).into())
+                (
+                    o.status.code().unwrap_or(-1),
+                    String::from_utf8_lossy(&o.stdout).trim().to_string(),
+                    String::from_utf8_lossy(&o.stderr).into(),
+                )
             })
             .collect();
         for (c, _, err) in &results {

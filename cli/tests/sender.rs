@@ -75,7 +75,10 @@ impl Receiver {
         let port = loop {
             let text = out.text();
             let found = if json {
-                text.lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()).find(|v| v["event"] == "ready").map(|v| v["port"].as_u64().unwrap() as u16)
+                text.lines()
+                    .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                    .find(|v| v["event"] == "ready")
+                    .map(|v| v["port"].as_u64().unwrap() as u16)
             } else {
                 text.lines()
                     .find(|l| l.trim_start().starts_with("addresses") && l.contains(" (http)"))
@@ -121,7 +124,10 @@ impl Drop for Receiver {
 /// The lines of the message printed after the `Message from` header that contains `alias`.
 fn message_after<'a>(out: &'a str, header: &str) -> Vec<&'a str> {
     let lines: Vec<&str> = out.lines().collect();
-    let start = lines.iter().position(|l| l.starts_with("Message from ") && l.contains(header)).unwrap_or_else(|| panic!("no header {header:?} in {out}"));
+    let start = lines
+        .iter()
+        .position(|l| l.starts_with("Message from ") && l.contains(header))
+        .unwrap_or_else(|| panic!("no header {header:?} in {out}"));
     lines[start + 1..].iter().take_while(|l| l.starts_with(PREFIX)).copied().collect()
 }
 
@@ -174,7 +180,8 @@ fn sender_long_text_is_cut_with_a_count_and_json_keeps_it_whole() {
     let r = Receiver::start(cfg.path(), dir.path(), true);
     assert_eq!(r.text("Bob", &text), 204);
     r.out.wait_count("\"event\":\"text\"", 1);
-    let event = r.out.text().lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()).find(|v| v["event"] == "text").unwrap();
+    let event =
+        r.out.text().lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()).find(|v| v["event"] == "text").unwrap();
     assert_eq!(event["text"].as_str().unwrap(), text, "JSON keeps the whole text");
 }
 
@@ -220,7 +227,8 @@ fn silent_receiver() -> (u16, Arc<Mutex<Vec<String>>>) {
                     } else {
                         String::new()
                     };
-                    let reply = format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{answer}", answer.len());
+                    let reply =
+                        format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{answer}", answer.len());
                     if s.write_all(reply.as_bytes()).is_err() {
                         return;
                     }
@@ -269,5 +277,9 @@ fn sender_text_to_a_silent_receiver_exits_3_with_one_clear_line() {
     let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("ferry:")).collect();
     assert_eq!(errors.len(), 1, "{stderr}");
     assert!(errors[0].contains("the receiver stopped answering"), "{stderr}");
-    assert!(seen.lock().unwrap().iter().any(|r| r.starts_with("/api/localsend/v2/cancel")), "the text was not withdrawn: {:?}", seen.lock().unwrap());
+    assert!(
+        seen.lock().unwrap().iter().any(|r| r.starts_with("/api/localsend/v2/cancel")),
+        "the text was not withdrawn: {:?}",
+        seen.lock().unwrap()
+    );
 }

@@ -7,7 +7,7 @@
 use crate::error::{Error, ErrorKind, Result};
 use crate::identity::Identity;
 use crate::protocol::PeerAddr;
-use crate::protocol::{DeviceInfo, API_PREFIX, ErrorBody, PrepareUploadRequest, PrepareUploadResponse, Protocol};
+use crate::protocol::{DeviceInfo, ErrorBody, PrepareUploadRequest, PrepareUploadResponse, Protocol, API_PREFIX};
 use crate::util::percent_encode;
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
@@ -215,10 +215,8 @@ pub(crate) async fn connect_over(tcp: TcpStream, identity: &Identity, peer: &Pee
             (Box::new(tls), fp)
         }
     };
-    let (sender, conn) = hyper::client::conn::http1::Builder::new()
-        .handshake::<_, Body>(TokioIo::new(stream))
-        .await
-        .map_err(|e| network_error(peer, e))?;
+    let (sender, conn) =
+        hyper::client::conn::http1::Builder::new().handshake::<_, Body>(TokioIo::new(stream)).await.map_err(|e| network_error(peer, e))?;
     tokio::spawn(async move {
         let _ = conn.await;
     });
@@ -266,11 +264,7 @@ impl Connection {
             req = req.header(hyper::header::CONTENT_TYPE, ct);
         }
         let req = req.body(body).map_err(|e| Error::new(ErrorKind::Internal, e.to_string()))?;
-        let resp = self
-            .sender
-            .send_request(req)
-            .await
-            .map_err(|e| Error::new(ErrorKind::Network, format!("request failed: {e}")))?;
+        let resp = self.sender.send_request(req).await.map_err(|e| Error::new(ErrorKind::Network, format!("request failed: {e}")))?;
         let status = resp.status();
         let body = http_body_util::Limited::new(resp.into_body(), MAX_RESPONSE_BODY)
             .collect()
@@ -287,8 +281,7 @@ impl Connection {
     }
 
     fn device_from(&self, reply: &Reply) -> Result<RemoteDevice> {
-        let info: DeviceInfo = serde_json::from_slice(&reply.body)
-            .map_err(|e| Error::protocol(format!("unexpected device info: {e}")))?;
+        let info: DeviceInfo = serde_json::from_slice(&reply.body).map_err(|e| Error::protocol(format!("unexpected device info: {e}")))?;
         Ok(match &self.server_fingerprint {
             Some(fp) => RemoteDevice { fingerprint: fp.clone(), info, verified: true },
             None => RemoteDevice { fingerprint: info.fingerprint.clone(), info, verified: false },
@@ -363,7 +356,15 @@ impl Connection {
     /// `POST v2/upload` with a streamed body of `size` bytes. The body must keep moving: when the
     /// connection takes no bytes of it for `deadlines.stall`, or the receiver does not answer
     /// within `deadlines.answer` of the body's end, the upload fails with `ErrorKind::Timeout`.
-    pub async fn upload(&mut self, session_id: &str, file_id: &str, token: &str, body: Body, size: u64, deadlines: UploadDeadlines) -> Result<UploadStatus> {
+    pub async fn upload(
+        &mut self,
+        session_id: &str,
+        file_id: &str,
+        token: &str,
+        body: Body,
+        size: u64,
+        deadlines: UploadDeadlines,
+    ) -> Result<UploadStatus> {
         let path = format!(
             "{API_PREFIX}v2/upload?sessionId={}&fileId={}&token={}",
             percent_encode(session_id),
@@ -394,8 +395,13 @@ impl Connection {
                 let (due, failure) = {
                     let p = progress.lock().unwrap();
                     match p.ended {
-                        Some(at) => (at + deadlines.answer, format!("no answer to the upload in {} after it was sent", seconds(deadlines.answer))),
-                        None => (p.last.max(written.last()) + deadlines.stall, format!("it took no data for {} ({} of {size} bytes sent)", seconds(deadlines.stall), p.taken)),
+                        Some(at) => {
+                            (at + deadlines.answer, format!("no answer to the upload in {} after it was sent", seconds(deadlines.answer)))
+                        }
+                        None => (
+                            p.last.max(written.last()) + deadlines.stall,
+                            format!("it took no data for {} ({} of {size} bytes sent)", seconds(deadlines.stall), p.taken),
+                        ),
                     }
                 };
                 if Instant::now() >= due {
@@ -412,10 +418,9 @@ impl Connection {
         Ok(match reply.status {
             StatusCode::OK | StatusCode::NO_CONTENT => UploadStatus::Ok,
             StatusCode::UNPROCESSABLE_ENTITY => UploadStatus::ChecksumMismatch,
-            StatusCode::FORBIDDEN => UploadStatus::Rejected(Error::new(
-                ErrorKind::Cancelled,
-                format!("the receiver refused the upload ({})", reply.message()),
-            )),
+            StatusCode::FORBIDDEN => {
+                UploadStatus::Rejected(Error::new(ErrorKind::Cancelled, format!("the receiver refused the upload ({})", reply.message())))
+            }
             s => UploadStatus::Rejected(Error::protocol(format!("upload answered {s}: {}", reply.message()))),
         })
     }

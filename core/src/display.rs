@@ -145,7 +145,24 @@ mod tests {
             assert_eq!(escape_text(&raw), e);
         }
         assert!(n >= 160, "{n} format characters");
-        for c in ['\u{202e}', '\u{202a}', '\u{202d}', '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}', '\u{200b}', '\u{200c}', '\u{200d}', '\u{200e}', '\u{200f}', '\u{feff}', '\u{61c}', '\u{ad}', '\u{e0041}'] {
+        for c in [
+            '\u{202e}',
+            '\u{202a}',
+            '\u{202d}',
+            '\u{2066}',
+            '\u{2067}',
+            '\u{2068}',
+            '\u{2069}',
+            '\u{200b}',
+            '\u{200c}',
+            '\u{200d}',
+            '\u{200e}',
+            '\u{200f}',
+            '\u{feff}',
+            '\u{61c}',
+            '\u{ad}',
+            '\u{e0041}',
+        ] {
             assert!(is_format(c), "{c:?}");
         }
         assert_eq!(escape("invoice\u{202e}fdp.exe"), "invoice\\u{202e}fdp.exe");

@@ -9,11 +9,7 @@ use std::path::Path;
 
 /// Creates `dir` (and parents) readable by the owner only.
 pub fn ensure_private_dir(dir: &Path) -> Result<()> {
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))
 }
 
 /// Writes `data` to `path` atomically (a temporary file with a random name in the same folder, synced, then renamed over

@@ -97,8 +97,7 @@ impl Identity {
     fn generate_with_pem() -> Result<(Identity, String, String)> {
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
             .map_err(|e| Error::new(ErrorKind::Internal, format!("key generation failed: {e}")))?;
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new())
-            .map_err(|e| Error::new(ErrorKind::Internal, e.to_string()))?;
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(|e| Error::new(ErrorKind::Internal, e.to_string()))?;
         params.distinguished_name.push(rcgen::DnType::CommonName, "Ferry User");
         params.distinguished_name.push(rcgen::DnType::OrganizationName, "Ferry");
         let now = time::OffsetDateTime::now_utc();
@@ -108,9 +107,7 @@ impl Identity {
         rand::fill(&mut serial[..]);
         serial[0] &= 0x7f;
         params.serial_number = Some(rcgen::SerialNumber::from_slice(&serial));
-        let cert = params
-            .self_signed(&key)
-            .map_err(|e| Error::new(ErrorKind::Internal, format!("certificate generation failed: {e}")))?;
+        let cert = params.self_signed(&key).map_err(|e| Error::new(ErrorKind::Internal, format!("certificate generation failed: {e}")))?;
         let cert_der = CertificateDer::from(cert.der().to_vec());
         let key_der = PrivatePkcs8KeyDer::from(key.serialize_der());
         Ok((Identity::from_parts(cert_der, key_der), cert.pem(), key.serialize_pem()))
@@ -163,15 +160,8 @@ impl Identity {
             PrivateKeyDer::Pkcs8(k) => k,
             _ => return Err(Error::invalid(format!("{}: expected a PKCS#8 private key{RESET_HINT}", key_path.display()))),
         };
-        check_pair(&cert, &key).map_err(|why| {
-            Error::new(
-                ErrorKind::Io,
-                format!(
-                    "the identity in {} is broken: {why}{RESET_HINT}",
-                    dir.display()
-                ),
-            )
-        })?;
+        check_pair(&cert, &key)
+            .map_err(|why| Error::new(ErrorKind::Io, format!("the identity in {} is broken: {why}{RESET_HINT}", dir.display())))?;
         Ok(Some(Identity::from_parts(cert, key)))
     }
 
@@ -324,14 +314,19 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("fresh");
             let fps: Vec<String> = std::thread::scope(|s| {
-                let handles: Vec<_> = (0..12).map(|_| s.spawn(|| Identity::load_or_create(&path).unwrap().fingerprint().to_string())).collect();
+                let handles: Vec<_> =
+                    (0..12).map(|_| s.spawn(|| Identity::load_or_create(&path).unwrap().fingerprint().to_string())).collect();
                 handles.into_iter().map(|h| h.join().unwrap()).collect()
             });
             assert!(fps.iter().all(|f| f == &fps[0]), "{fps:?}");
             let loaded = Identity::load(&path).unwrap().unwrap();
             assert_eq!(loaded.fingerprint(), fps[0]);
             crate::tls::server_config(&loaded).expect("the stored key belongs to the stored certificate");
-            let left: Vec<_> = std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().file_name()).filter(|n| n.to_string_lossy().ends_with(".tmp")).collect();
+            let left: Vec<_> = std::fs::read_dir(&path)
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .filter(|n| n.to_string_lossy().ends_with(".tmp"))
+                .collect();
             assert!(left.is_empty(), "temporary files left: {left:?}");
         }
     }

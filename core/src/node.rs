@@ -4,15 +4,17 @@
 //! through one listener and takes decisions back by session id, so the answer to a request may
 //! come much later from a UI.
 
-use crate::protocol::PeerAddr;
-use crate::trust::TrustStore;
 use crate::discovery::{self, Device, DeviceRegistry, Discovery, DiscoveryEvent, DiscoveryOptions, InterfaceFilter, Sighting, Source};
 use crate::error::{Error, ErrorKind, Result};
 use crate::identity::{same_fingerprint, short_fingerprint, verification_code, Identity, VerificationCode};
+use crate::protocol::PeerAddr;
 use crate::protocol::{DeviceInfo, DeviceType, FileDto, Protocol, DEFAULT_PORT};
 use crate::send::{self, Selection, SendObserver, SendOptions, SendReport};
-use crate::server::{self, Decision, DecisionReply, IncomingRequest, ReceiveEvent, ReceiveHandler, ReceivePolicy, SenderInfo, ServerHandle, ServerOptions};
+use crate::server::{
+    self, Decision, DecisionReply, IncomingRequest, ReceiveEvent, ReceiveHandler, ReceivePolicy, SenderInfo, ServerHandle, ServerOptions,
+};
 use crate::storage::ReceiveDir;
+use crate::trust::TrustStore;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
@@ -142,11 +144,18 @@ impl NodeListener for () {}
 /// Where to send: a device from the list or an address (see [`Node::resolve`]).
 #[derive(Debug, Clone)]
 pub enum Target {
-    Device { fingerprint: String },
+    Device {
+        fingerprint: String,
+    },
     /// A device from the list that the user named together with its fingerprint: reached only
     /// pinned to it, whatever a sighting says.
-    PinnedDevice { fingerprint: String },
-    Address { peer: PeerAddr, expected_fingerprint: Option<String> },
+    PinnedDevice {
+        fingerprint: String,
+    },
+    Address {
+        peer: PeerAddr,
+        expected_fingerprint: Option<String>,
+    },
 }
 
 /// Where a send goes and how: the address, and the fingerprint its certificate must have.
@@ -524,7 +533,16 @@ impl Node {
     pub async fn probe_pinned(&self, address: &str, fingerprint: &str) -> Result<Device> {
         let fp = crate::identity::normalize_fingerprint(fingerprint)?;
         let peer = PeerAddr::parse(address, Protocol::Https)?;
-        discovery::probe_and_list(&self.cfg.identity, &self.info, &self.registry, &peer, Some(&fp), Source::Favorite, Duration::from_secs(3)).await
+        discovery::probe_and_list(
+            &self.cfg.identity,
+            &self.info,
+            &self.registry,
+            &peer,
+            Some(&fp),
+            Source::Favorite,
+            Duration::from_secs(3),
+        )
+        .await
     }
 
     /// Finds the device `to` names (an alias or a fingerprint prefix, see
@@ -626,7 +644,14 @@ impl Node {
     /// How to reach `target` (see [`Node::resolve`]), as options for [`send`].
     pub fn send_options(&self, target: &Target, pin: Option<String>) -> Result<SendOptions> {
         let Route { peer, expected_fingerprint } = self.resolve(target)?;
-        let info = crate::protocol::device_info(&self.cfg.alias, self.cfg.device_type, &self.cfg.device_model, self.fingerprint(), self.port(), peer.protocol);
+        let info = crate::protocol::device_info(
+            &self.cfg.alias,
+            self.cfg.device_type,
+            &self.cfg.device_model,
+            self.fingerprint(),
+            self.port(),
+            peer.protocol,
+        );
         Ok(SendOptions::new(self.cfg.identity.clone(), info, peer, expected_fingerprint, pin))
     }
 

@@ -50,7 +50,16 @@ mod tests {
     use super::*;
 
     fn file(id: &str, size: u64) -> FileDto {
-        FileDto { id: id.into(), file_name: id.into(), size, file_type: "application/octet-stream".into(), sha256: None, hash: None, preview: None, metadata: None }
+        FileDto {
+            id: id.into(),
+            file_name: id.into(),
+            size,
+            file_type: "application/octet-stream".into(),
+            sha256: None,
+            hash: None,
+            preview: None,
+            metadata: None,
+        }
     }
 
     #[test]

@@ -192,11 +192,7 @@ pub fn total_size<'a>(files: impl IntoIterator<Item = &'a FileDto>) -> u64 {
 impl FileDto {
     /// The declared SHA-256 (from `sha256` or the older `hash`), lowercased.
     pub fn checksum(&self) -> Option<String> {
-        self.sha256
-            .as_deref()
-            .or(self.hash.as_deref())
-            .map(|s| s.trim().to_ascii_lowercase())
-            .filter(|s| !s.is_empty())
+        self.sha256.as_deref().or(self.hash.as_deref()).map(|s| s.trim().to_ascii_lowercase()).filter(|s| !s.is_empty())
     }
     /// True for a LocalSend text message: a `text/plain` file that carries its text as preview.
     pub(crate) fn is_text_message(&self) -> bool {
@@ -383,13 +379,34 @@ mod tests {
     #[test]
     fn mime_types_by_extension() {
         for (name, want) in [
-            ("a.txt", "text/plain"), ("notes.MD", "text/plain"), ("x.csv", "text/plain"), ("i.html", "text/html"), ("d.json", "application/json"),
-            ("p.pdf", "application/pdf"), ("z.zip", "application/zip"), ("photo.JPG", "image/jpeg"), ("a.jpeg", "image/jpeg"), ("a.png", "image/png"),
-            ("a.gif", "image/gif"), ("a.webp", "image/webp"), ("a.heic", "image/heic"), ("a.svg", "image/svg+xml"), ("v.mp4", "video/mp4"),
-            ("v.mov", "video/quicktime"), ("v.mkv", "video/x-matroska"), ("v.webm", "video/webm"), ("s.mp3", "audio/mpeg"), ("s.ogg", "audio/ogg"),
-            ("s.wav", "audio/wav"), ("s.flac", "audio/flac"), ("app.apk", "application/vnd.android.package-archive"),
-            ("doc.docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"), ("a.tar.gz", "application/gzip"),
-            ("README", "application/octet-stream"), ("x.unknownext", "application/octet-stream"), ("trailingdot.", "application/octet-stream"),
+            ("a.txt", "text/plain"),
+            ("notes.MD", "text/plain"),
+            ("x.csv", "text/plain"),
+            ("i.html", "text/html"),
+            ("d.json", "application/json"),
+            ("p.pdf", "application/pdf"),
+            ("z.zip", "application/zip"),
+            ("photo.JPG", "image/jpeg"),
+            ("a.jpeg", "image/jpeg"),
+            ("a.png", "image/png"),
+            ("a.gif", "image/gif"),
+            ("a.webp", "image/webp"),
+            ("a.heic", "image/heic"),
+            ("a.svg", "image/svg+xml"),
+            ("v.mp4", "video/mp4"),
+            ("v.mov", "video/quicktime"),
+            ("v.mkv", "video/x-matroska"),
+            ("v.webm", "video/webm"),
+            ("s.mp3", "audio/mpeg"),
+            ("s.ogg", "audio/ogg"),
+            ("s.wav", "audio/wav"),
+            ("s.flac", "audio/flac"),
+            ("app.apk", "application/vnd.android.package-archive"),
+            ("doc.docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
+            ("a.tar.gz", "application/gzip"),
+            ("README", "application/octet-stream"),
+            ("x.unknownext", "application/octet-stream"),
+            ("trailingdot.", "application/octet-stream"),
         ] {
             assert_eq!(mime_for(name), want, "{name}");
         }

@@ -3,8 +3,11 @@
 use crate::client::{self, Body, Connection, PrepareOutcome, RemoteDevice, UploadDeadlines, UploadStatus};
 use crate::error::{Error, ErrorKind, Result};
 use crate::identity::Identity;
-use crate::protocol::{mime_for, PeerAddr, API_PREFIX, DeviceInfo, FileDto, FileMetadata, PrepareExt, PrepareUploadRequest, PrepareUploadResponse, Protocol, FEATURE_EMPTY_DIRS};
 use crate::protocol::format_time;
+use crate::protocol::{
+    mime_for, DeviceInfo, FileDto, FileMetadata, PeerAddr, PrepareExt, PrepareUploadRequest, PrepareUploadResponse, Protocol, API_PREFIX,
+    FEATURE_EMPTY_DIRS,
+};
 use crate::util::random_id;
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -230,17 +233,34 @@ fn local_file(path: &Path, name: String, meta: &std::fs::Metadata) -> LocalFile 
 #[derive(Debug, Clone)]
 pub enum SendEvent {
     /// Connected; the receiver is who its certificate says.
-    Connected { device: RemoteDevice },
+    Connected {
+        device: RemoteDevice,
+    },
     /// The request is with the receiver, waiting for its user.
     WaitingForAcceptance,
     /// The receiver accepted these files.
-    Accepted { session_id: String, files: Vec<FileDto> },
-    FileProgress { file_id: String, sent: u64, size: u64 },
-    FileCompleted { file_id: String },
+    Accepted {
+        session_id: String,
+        files: Vec<FileDto>,
+    },
+    FileProgress {
+        file_id: String,
+        sent: u64,
+        size: u64,
+    },
+    FileCompleted {
+        file_id: String,
+    },
     /// The file could not be sent; `retry` when it will be tried again.
-    FileFailed { file_id: String, error: String, retry: bool },
+    FileFailed {
+        file_id: String,
+        error: String,
+        retry: bool,
+    },
     /// The peer does not support a Ferry addition (the message says which) and it was left out.
-    Notice { message: String },
+    Notice {
+        message: String,
+    },
 }
 
 pub trait SendObserver: Send + Sync {
@@ -322,8 +342,23 @@ pub enum Checksums {
 
 impl SendOptions {
     /// Options with the defaults: 4 parallel uploads, checksums where TLS does not protect.
-    pub fn new(identity: Identity, info: DeviceInfo, peer: PeerAddr, expected_fingerprint: Option<String>, pin: Option<String>) -> SendOptions {
-        SendOptions { identity, info, peer, expected_fingerprint, pin, parallel: 4, checksums: Checksums::Auto, timeouts: SendTimeouts::default() }
+    pub fn new(
+        identity: Identity,
+        info: DeviceInfo,
+        peer: PeerAddr,
+        expected_fingerprint: Option<String>,
+        pin: Option<String>,
+    ) -> SendOptions {
+        SendOptions {
+            identity,
+            info,
+            peer,
+            expected_fingerprint,
+            pin,
+            parallel: 4,
+            checksums: Checksums::Auto,
+            timeouts: SendTimeouts::default(),
+        }
     }
 
     /// Opens a connection to the peer, pinned to `expected_fingerprint` when it is set.
@@ -342,7 +377,10 @@ impl SendOptions {
                 None => c.request(hyper::Method::POST, &format!("{API_PREFIX}v2/cancel"), client::empty_body(), Some(0)).await.map(|_| ()),
             }
         };
-        if let Err(e) = tokio::time::timeout(self.timeouts.cancel, cancelling).await.unwrap_or_else(|_| Err(Error::new(ErrorKind::Timeout, "timed out"))) {
+        if let Err(e) = tokio::time::timeout(self.timeouts.cancel, cancelling)
+            .await
+            .unwrap_or_else(|_| Err(Error::new(ErrorKind::Timeout, "timed out")))
+        {
             tracing::debug!("cancelling on the receiver failed: {e}");
         }
     }
@@ -411,10 +449,13 @@ pub async fn send_text(opts: &SendOptions, text: &str, observer: &dyn SendObserv
         PrepareOutcome::Accepted(resp) => {
             let token = resp.files.get(&id).ok_or_else(|| Error::protocol("receiver accepted no file"))?;
             let bytes = Bytes::from(text.as_bytes().to_vec());
-            let uploaded = conn.upload(&resp.session_id, &id, token, client::bytes_body(bytes), text.len() as u64, opts.timeouts.upload()).await;
+            let uploaded =
+                conn.upload(&resp.session_id, &id, token, client::bytes_body(bytes), text.len() as u64, opts.timeouts.upload()).await;
             let result = match uploaded {
                 Ok(UploadStatus::Ok) => return Ok(false),
-                Ok(UploadStatus::ChecksumMismatch) => Err(Error::new(ErrorKind::ChecksumMismatch, "the receiver reported a checksum mismatch")),
+                Ok(UploadStatus::ChecksumMismatch) => {
+                    Err(Error::new(ErrorKind::ChecksumMismatch, "the receiver reported a checksum mismatch"))
+                }
                 Ok(UploadStatus::Rejected(e)) | Err(e) => Err(e),
             };
             opts.cancel_on_receiver(Some(&resp.session_id)).await;
@@ -606,15 +647,18 @@ async fn hash_if_wanted(opts: &SendOptions, selection: &Selection, cancel: &Canc
 }
 
 /// The prepare-upload request (a fresh id per file) and the files by id.
-fn build_request(opts: &SendOptions, selection: &Selection, hashes: Vec<Option<String>>, supports_dirs: bool) -> (PrepareUploadRequest, HashMap<String, LocalFile>) {
+fn build_request(
+    opts: &SendOptions,
+    selection: &Selection,
+    hashes: Vec<Option<String>>,
+    supports_dirs: bool,
+) -> (PrepareUploadRequest, HashMap<String, LocalFile>) {
     let mut files = HashMap::with_capacity(selection.files.len());
     let mut by_id = HashMap::with_capacity(selection.files.len());
     for (f, sha) in selection.files.iter().zip(hashes) {
         let id = random_id();
-        let metadata = (f.modified.is_some() || f.accessed.is_some()).then(|| FileMetadata {
-            modified: f.modified.and_then(format_time),
-            accessed: f.accessed.and_then(format_time),
-        });
+        let metadata = (f.modified.is_some() || f.accessed.is_some())
+            .then(|| FileMetadata { modified: f.modified.and_then(format_time), accessed: f.accessed.and_then(format_time) });
         files.insert(
             id.clone(),
             FileDto {
@@ -657,7 +701,11 @@ async fn ask(conn: &mut Connection, opts: &SendOptions, req: &PrepareUploadReque
 }
 
 /// The files the receiver accepted (sorted by name) and one upload job for each.
-fn accepted_jobs(resp: &PrepareUploadResponse, req: &PrepareUploadRequest, by_id: &HashMap<String, LocalFile>) -> Result<(Vec<FileDto>, VecDeque<Job>)> {
+fn accepted_jobs(
+    resp: &PrepareUploadResponse,
+    req: &PrepareUploadRequest,
+    by_id: &HashMap<String, LocalFile>,
+) -> Result<(Vec<FileDto>, VecDeque<Job>)> {
     let mut accepted: Vec<FileDto> = Vec::new();
     let mut queue = VecDeque::new();
     let mut sorted: Vec<_> = resp.files.iter().collect();
@@ -735,7 +783,10 @@ async fn upload_worker(
                     conn = Some(opts.connect().await?);
                 }
                 let body = file_body(&job.file, job.id.clone(), observer.clone())?;
-                conn.as_mut().expect("connected").upload(&session_id, &job.id, &job.token, body, job.file.size, opts.timeouts.upload()).await
+                conn.as_mut()
+                    .expect("connected")
+                    .upload(&session_id, &job.id, &job.token, body, job.file.size, opts.timeouts.upload())
+                    .await
             };
             let status = tokio::select! {
                 r = attempt => r,

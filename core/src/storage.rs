@@ -17,6 +17,7 @@
 //!   dropped without commit removes its temporary file; one left by a receiver that was killed is
 //!   removed by [`ReceiveDir::clean_stale_parts`] when the next receiver starts.
 
+use crate::display::is_format;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fsutil;
 pub use crate::fsutil::SafeName;
@@ -24,7 +25,6 @@ use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use crate::display::is_format;
 
 const MAX_COMPONENT_BYTES: usize = fsutil::MAX_NAME_BYTES;
 const MAX_DEPTH: usize = 64;
@@ -402,7 +402,8 @@ impl PartFile {
         // The file stays open (locked) while it is named, so no cleaner takes it in between.
         let dir = self.dir_fd.as_fd();
         for n in 1..=10_000u32 {
-            let candidate = SafeName::new(&numbered_name(self.final_name.as_str(), n)).map_err(|e| Error::io("cannot name received file", e))?;
+            let candidate =
+                SafeName::new(&numbered_name(self.final_name.as_str(), n)).map_err(|e| Error::io("cannot name received file", e))?;
             // A hard link never replaces an existing entry; then drop the temporary name.
             match fsutil::link_at(dir, &self.temp_name, &candidate) {
                 Ok(()) => {
@@ -412,9 +413,10 @@ impl PartFile {
                     return Ok(self.dir_path.join(candidate));
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-                Err(e) if [rustix::io::Errno::PERM, rustix::io::Errno::OPNOTSUPP, rustix::io::Errno::XDEV]
-                    .iter()
-                    .any(|c| e.raw_os_error() == Some(c.raw_os_error())) =>
+                Err(e)
+                    if [rustix::io::Errno::PERM, rustix::io::Errno::OPNOTSUPP, rustix::io::Errno::XDEV]
+                        .iter()
+                        .any(|c| e.raw_os_error() == Some(c.raw_os_error())) =>
                 {
                     // File systems without hard links (FAT, some Android storage): check, then rename.
                     if fsutil::exists_at(dir, &candidate).map_err(|e| Error::io("cannot name received file", e))? {
@@ -538,7 +540,8 @@ mod tests {
         /// Every entry of the whole temporary tree (symlinks not followed) is the destination's chain of folders, the
         /// untouched `outside` folder, or below the destination.
         fn assert_nothing_outside(&self) {
-            let chain: Vec<PathBuf> = ["a", "a/b", "a/b/c", "a/b/c/dest", "outside", "outside/target.txt"].iter().map(|p| self.base.join(p)).collect();
+            let chain: Vec<PathBuf> =
+                ["a", "a/b", "a/b/c", "a/b/c/dest", "outside", "outside/target.txt"].iter().map(|p| self.base.join(p)).collect();
             let mut stack = vec![self.base.clone()];
             let mut seen = 0usize;
             while let Some(dir) = stack.pop() {
@@ -692,7 +695,10 @@ mod tests {
                 assert!(numbered.contains(&format!(" ({n})")), "{numbered:?}");
             }
         }
-        assert_eq!(numbered_name(&format!("{}.{}", "s".repeat(54), "e".repeat(200)), 2), format!("{} (2).{}", "s".repeat(50), "e".repeat(200)));
+        assert_eq!(
+            numbered_name(&format!("{}.{}", "s".repeat(54), "e".repeat(200)), 2),
+            format!("{} (2).{}", "s".repeat(50), "e".repeat(200))
+        );
         assert_eq!(numbered_name(&format!("a.{}", "e".repeat(253)), 2), format!("a (2).{}", "e".repeat(249)));
         // Anything handed in comes out valid.
         for odd in ["", ".", "..", "a/b", "...", "\u{202e}"] {
@@ -705,7 +711,8 @@ mod tests {
     fn same_long_name_three_times_gets_three_files() {
         let t = tree();
         let rd = ReceiveDir::new(&t.dest).unwrap();
-        for name in [format!("{}.{}", "s".repeat(54), "e".repeat(200)), format!("a.{}", "e".repeat(253)), format!("😀.{}", "€".repeat(83))] {
+        for name in [format!("{}.{}", "s".repeat(54), "e".repeat(200)), format!("a.{}", "e".repeat(253)), format!("😀.{}", "€".repeat(83))]
+        {
             let mut saved = Vec::new();
             for _ in 0..3 {
                 let p = save(&rd, &name).unwrap_or_else(|e| panic!("{} bytes: {e}", name.len()));
@@ -753,8 +760,35 @@ mod tests {
         use rand::{RngExt, SeedableRng};
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         let pieces: &[&str] = &[
-            "..", ".", "/", "\\", "...", "a", "x", " ", ":", "*", "é", "€", "😀", "\u{202e}", "\u{200b}", "\u{feff}", "\u{2066}",
-            "\u{e0001}", "\u{00ad}", "\n", "\u{7f}", "CON", "com1", ".ferry-", ".part", "0123456789abcdef", ".txt", ". ", "\u{301}",
+            "..",
+            ".",
+            "/",
+            "\\",
+            "...",
+            "a",
+            "x",
+            " ",
+            ":",
+            "*",
+            "é",
+            "€",
+            "😀",
+            "\u{202e}",
+            "\u{200b}",
+            "\u{feff}",
+            "\u{2066}",
+            "\u{e0001}",
+            "\u{00ad}",
+            "\n",
+            "\u{7f}",
+            "CON",
+            "com1",
+            ".ferry-",
+            ".part",
+            "0123456789abcdef",
+            ".txt",
+            ". ",
+            "\u{301}",
         ];
         (0..count)
             .map(|_| {
@@ -818,7 +852,8 @@ mod tests {
         std::fs::create_dir_all(t.dest.join("sub/deeper")).unwrap();
         let stale = [plant_part(&t.dest, "0123456789abcdef"), plant_part(&t.dest.join("sub/deeper"), "00000000000000ff")];
         // Not Ferry's: other names, a folder, a symlink with the name of a part, a part behind a symlinked folder.
-        let keep = [t.dest.join(".ferry-notes.part"), t.dest.join("x.part"), t.dest.join(format!("{TEMP_PREFIX}1111111111111111{TEMP_SUFFIX}"))];
+        let keep =
+            [t.dest.join(".ferry-notes.part"), t.dest.join("x.part"), t.dest.join(format!("{TEMP_PREFIX}1111111111111111{TEMP_SUFFIX}"))];
         std::fs::write(&keep[0], b"k").unwrap();
         std::fs::write(&keep[1], b"k").unwrap();
         std::fs::create_dir(&keep[2]).unwrap();
@@ -868,11 +903,8 @@ mod tests {
             eprintln!("flock(1) not found: cross-process part skipped");
             return;
         }
-        let mut child = std::process::Command::new("sh")
-            .args(["-c", "exec 9<\"$0\" && flock -x 9 && exec sleep 60"])
-            .arg(&part)
-            .spawn()
-            .unwrap();
+        let mut child =
+            std::process::Command::new("sh").args(["-c", "exec 9<\"$0\" && flock -x 9 && exec sleep 60"]).arg(&part).spawn().unwrap();
         let locked = wait_locked_elsewhere(&part);
         let kept = rd.clean_stale_parts();
         let still_there = part.exists();

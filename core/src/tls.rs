@@ -19,8 +19,8 @@ pub fn provider() -> Arc<CryptoProvider> {
 /// Checks that a certificate parses, is valid at `now` and is signed by its own key.
 pub fn check_self_signed(cert: &CertificateDer<'_>, now: UnixTime) -> std::result::Result<(), rustls::Error> {
     use x509_parser::prelude::*;
-    let (_, parsed) = X509Certificate::from_der(cert.as_ref())
-        .map_err(|_| rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding))?;
+    let (_, parsed) =
+        X509Certificate::from_der(cert.as_ref()).map_err(|_| rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding))?;
     let now_secs = now.as_secs() as i64;
     let validity = parsed.validity();
     if now_secs < validity.not_before.timestamp() {
@@ -29,9 +29,7 @@ pub fn check_self_signed(cert: &CertificateDer<'_>, now: UnixTime) -> std::resul
     if now_secs > validity.not_after.timestamp() {
         return Err(rustls::Error::InvalidCertificate(rustls::CertificateError::Expired));
     }
-    parsed
-        .verify_signature(None)
-        .map_err(|_| rustls::Error::InvalidCertificate(rustls::CertificateError::BadSignature))
+    parsed.verify_signature(None).map_err(|_| rustls::Error::InvalidCertificate(rustls::CertificateError::BadSignature))
 }
 
 fn algorithms(provider: &CryptoProvider) -> WebPkiSupportedAlgorithms {
@@ -186,8 +184,7 @@ pub fn server_config(identity: &Identity) -> Result<Arc<rustls::ServerConfig>> {
 
 fn client_builder(expected: Option<&str>) -> Result<rustls::ConfigBuilder<rustls::ClientConfig, rustls::client::WantsClientCert>> {
     let provider = provider();
-    let verifier =
-        Arc::new(PeerCertVerifier { algs: algorithms(&provider), expected: expected.map(|s| s.to_ascii_uppercase()) });
+    let verifier = Arc::new(PeerCertVerifier { algs: algorithms(&provider), expected: expected.map(|s| s.to_ascii_uppercase()) });
     Ok(rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(tls_err)?
@@ -197,9 +194,8 @@ fn client_builder(expected: Option<&str>) -> Result<rustls::ConfigBuilder<rustls
 
 /// The client configuration: always presents our certificate; pins `expected` when given.
 pub fn client_config(identity: &Identity, expected: Option<&str>) -> Result<Arc<rustls::ClientConfig>> {
-    let mut config = client_builder(expected)?
-        .with_client_auth_cert(vec![identity.cert_der().clone()], identity.key_der())
-        .map_err(tls_err)?;
+    let mut config =
+        client_builder(expected)?.with_client_auth_cert(vec![identity.cert_der().clone()], identity.key_der()).map_err(tls_err)?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
@@ -261,7 +257,8 @@ mod tests {
         drop(tls);
         tokio::time::timeout(std::time::Duration::from_secs(10), serve).await.unwrap().unwrap();
 
-        let other = std::io::Error::new(std::io::ErrorKind::InvalidData, rustls::Error::InvalidCertificate(rustls::CertificateError::Expired));
+        let other =
+            std::io::Error::new(std::io::ErrorKind::InvalidData, rustls::Error::InvalidCertificate(rustls::CertificateError::Expired));
         assert!(fingerprint_mismatch(&other).is_none());
         assert_eq!(handshake_error(&addr, other).kind, ErrorKind::Tls);
     }

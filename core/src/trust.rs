@@ -32,8 +32,7 @@ impl TrustStore {
     pub fn open(dir: &Path) -> Result<TrustStore> {
         let path = dir.join("trusted.json");
         let devices = match std::fs::read_to_string(&path) {
-            Ok(text) => serde_json::from_str(&text)
-                .map_err(|e| Error::invalid(format!("{} is damaged: {e}", path.display())))?,
+            Ok(text) => serde_json::from_str(&text).map_err(|e| Error::invalid(format!("{} is damaged: {e}", path.display())))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(Error::io(format!("cannot read {}", path.display()), e)),
         };

@@ -33,7 +33,8 @@ pub fn canonical_ip(ip: IpAddr) -> IpAddr {
 }
 
 /// What [`percent_encode`] leaves as is: the unreserved characters of RFC 3986 (`A-Z a-z 0-9 - _ . ~`).
-const QUERY_COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+const QUERY_COMPONENT: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 
 /// Decodes `%XX` and `+` in a query component (a malformed `%` escape stays as it is, invalid UTF-8 becomes U+FFFD).
 pub fn percent_decode(s: &str) -> String {

@@ -151,7 +151,8 @@ fn round_trip<T: serde::Serialize + serde::de::DeserializeOwned + PartialEq + st
     if let Ok(mut v) = serde_json::from_slice::<T>(data) {
         norm(&mut v);
         let bytes = serde_json::to_vec(&v).expect("a parsed value serialises");
-        let mut again: T = serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("own output does not parse ({e}): {}", String::from_utf8_lossy(&bytes)));
+        let mut again: T = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|e| panic!("own output does not parse ({e}): {}", String::from_utf8_lossy(&bytes)));
         norm(&mut again);
         assert_eq!(v, again, "round trip changed the value");
     }

@@ -8,11 +8,11 @@
 //! * an honest transfer (a sender with a certificate, from its own address) succeeds afterwards.
 
 use crate::{prepare_body, sha256_hex, Answer, Io, Raw, RawResponse, Scripted};
-use ferry_core::trust::TrustStore;
 use ferry_core::identity::Identity;
 use ferry_core::protocol::{DeviceType, Protocol};
 use ferry_core::server::{self, ReceivePolicy, ServerHandle, ServerLimits, ServerOptions};
 use ferry_core::storage::ReceiveDir;
+use ferry_core::trust::TrustStore;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -57,7 +57,14 @@ pub fn test_limits() -> ServerLimits {
 
 impl Default for TargetConfig {
     fn default() -> Self {
-        TargetConfig { https: true, pin: None, policy: ReceivePolicy::AcceptAll, answer: Answer::AcceptAll, limits: test_limits(), alias: "Target".into() }
+        TargetConfig {
+            https: true,
+            pin: None,
+            policy: ReceivePolicy::AcceptAll,
+            answer: Answer::AcceptAll,
+            limits: test_limits(),
+            alias: "Target".into(),
+        }
     }
 }
 
@@ -194,7 +201,9 @@ impl Target {
         }
         // The session ends (the person at the receiver cancels what is left); no partial file.
         self.handle.cancel_session();
-        wait_until(Duration::from_secs(10), || !self.handle.busy()).await.map_err(|_| "session still busy 10 s after cancel".to_string())?;
+        wait_until(Duration::from_secs(10), || !self.handle.busy())
+            .await
+            .map_err(|_| "session still busy 10 s after cancel".to_string())?;
         wait_until(Duration::from_secs(10), || part_files(&self.dest).is_empty())
             .await
             .map_err(|_| format!("partial files left: {:?}", part_files(&self.dest)))?;
@@ -304,7 +313,10 @@ pub async fn read_response_within(s: &mut (impl tokio::io::AsyncRead + Unpin + ?
         };
         let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
         let status: u16 = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| format!("bad head {head:?}"))?;
-        let len: usize = head.lines().find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").and_then(|v| v.trim().parse().ok())).unwrap_or(0);
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").and_then(|v| v.trim().parse().ok()))
+            .unwrap_or(0);
         let mut body = buf[head_end..].to_vec();
         while body.len() < len {
             let n = s.read(&mut tmp).await.map_err(|e| format!("read: {e}"))?;

@@ -1,11 +1,13 @@
 //! Test support: in-process Ferry nodes with a scriptable handler, and a raw HTTP/1.1 client
 //! that can send exactly what a conformance test needs (bad bodies, wrong IPs, no certificate).
 
-use ferry_core::trust::TrustStore;
 use ferry_core::identity::Identity;
 use ferry_core::protocol::{DeviceType, Protocol};
-use ferry_core::server::{self, Decision, DecisionReply, IncomingRequest, ReceiveEvent, ReceiveHandler, ReceivePolicy, SenderInfo, ServerHandle, ServerOptions};
+use ferry_core::server::{
+    self, Decision, DecisionReply, IncomingRequest, ReceiveEvent, ReceiveHandler, ReceivePolicy, SenderInfo, ServerHandle, ServerOptions,
+};
 use ferry_core::storage::ReceiveDir;
+use ferry_core::trust::TrustStore;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -70,9 +72,9 @@ impl ReceiveHandler for Scripted {
         match answer {
             Answer::AcceptAll => reply.send(Decision::AcceptAll),
             Answer::Decline => reply.send(Decision::Decline),
-            Answer::AcceptNames(names) => reply.send(Decision::Accept(
-                request.files.iter().filter(|f| names.contains(&f.file_name)).map(|f| f.id.clone()).collect(),
-            )),
+            Answer::AcceptNames(names) => {
+                reply.send(Decision::Accept(request.files.iter().filter(|f| names.contains(&f.file_name)).map(|f| f.id.clone()).collect()))
+            }
             Answer::Hold => rec.held.push(reply),
         }
     }
@@ -255,10 +257,8 @@ pub async fn read_response(s: &mut (impl AsyncRead + Unpin + ?Sized)) -> RawResp
     };
     let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
     let status: u16 = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let len: usize = head
-        .lines()
-        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
-        .unwrap_or(0);
+    let len: usize =
+        head.lines().find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap())).unwrap_or(0);
     let mut body = buf[head_end..].to_vec();
     while body.len() < len {
         let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut tmp)).await.expect("body within 10 s").unwrap();

@@ -76,7 +76,9 @@ async fn full_upload_and_busy_409() {
     assert_eq!(n.listing(), vec!["a.txt", "b.txt"]);
     assert_eq!(std::fs::read(n.inbox().join("b.txt")).unwrap(), b"world!");
     n.handler
-        .wait_event("finished", |e| matches!(e, ReceiveEvent::SessionFinished { outcome: SessionOutcome::Finished { saved: 2, failed: 0 }, .. }))
+        .wait_event("finished", |e| {
+            matches!(e, ReceiveEvent::SessionFinished { outcome: SessionOutcome::Finished { saved: 2, failed: 0 }, .. })
+        })
         .await;
     assert!(!n.handle.busy());
 }
@@ -217,14 +219,17 @@ async fn cancel_mid_upload_leaves_nothing() {
     let data = vec![7u8; size];
     let (sid, tokens) = open_session(&raw, &[("big.bin", &data)]).await;
     let mut s = raw.connect().await;
-    let head = format!("POST {} HTTP/1.1\r\nHost: x\r\nContent-Length: {size}\r\n\r\n", upload_path(&sid, "f0", tokens["f0"].as_str().unwrap()));
+    let head =
+        format!("POST {} HTTP/1.1\r\nHost: x\r\nContent-Length: {size}\r\n\r\n", upload_path(&sid, "f0", tokens["f0"].as_str().unwrap()));
     s.write_all(head.as_bytes()).await.unwrap();
     s.write_all(&data[..size / 2]).await.unwrap();
     s.flush().await.unwrap();
     eventually("a temporary file exists", || n.listing().iter().any(|f| f.ends_with(".part"))).await;
     let r = raw.send("POST", &format!("/api/localsend/v2/cancel?sessionId={sid}"), b"").await;
     assert_eq!(r.status, 200);
-    n.handler.wait_event("cancelled", |e| matches!(e, ReceiveEvent::SessionFinished { outcome: SessionOutcome::CancelledBySender, .. })).await;
+    n.handler
+        .wait_event("cancelled", |e| matches!(e, ReceiveEvent::SessionFinished { outcome: SessionOutcome::CancelledBySender, .. }))
+        .await;
     eventually("no file left", || n.listing().is_empty()).await;
     drop(s);
     assert!(!n.handle.busy());
@@ -394,7 +399,8 @@ async fn plain_http_mode() {
 async fn pinned_client_refuses_a_different_server() {
     let n = node().await;
     let me = Identity::generate().unwrap();
-    let peer = ferry_core::protocol::PeerAddr { host: "127.0.0.1".into(), port: n.addr().port(), protocol: ferry_core::protocol::Protocol::Https };
+    let peer =
+        ferry_core::protocol::PeerAddr { host: "127.0.0.1".into(), port: n.addr().port(), protocol: ferry_core::protocol::Protocol::Https };
     let other = Identity::generate().unwrap();
     let err = ferry_core::client::connect(&me, &peer, Some(other.fingerprint())).await.err().expect("must refuse");
     assert_eq!(err.kind, ferry_core::ErrorKind::FingerprintMismatch, "{err}");

@@ -4,11 +4,11 @@
 //! tests/discovery/discovery.sh.
 
 use ferry_core::client;
-use ferry_core::protocol::PeerAddr;
 use ferry_core::discovery::{self, DeviceRegistry, DiscoveryEvent, DiscoveryOptions, InterfaceFilter, Source};
 use ferry_core::identity::Identity;
-use ferry_core::protocol::{DeviceType, Protocol};
 use ferry_core::node::{Node as CoreNode, NodeConfig as CoreConfig, Role};
+use ferry_core::protocol::PeerAddr;
+use ferry_core::protocol::{DeviceType, Protocol};
 use ferry_core::ErrorKind;
 use ferry_tests::*;
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! Ferry sending to Ferry through the engine's own client, over HTTPS and HTTP.
 
-use ferry_core::protocol::PeerAddr;
 use ferry_core::identity::Identity;
+use ferry_core::protocol::PeerAddr;
 use ferry_core::protocol::{DeviceType, Protocol};
 use ferry_core::send::{self, Selection, SendEvent, SendOptions};
 use ferry_core::server::{ReceiveEvent, SessionOutcome};
@@ -45,13 +45,23 @@ async fn send_tree(https: bool) {
     let opts = options(&n, https);
     let events = Arc::new(Mutex::new(Vec::new()));
     let ev = events.clone();
-    let report = send::send_files(&opts, &sel, Arc::new(move |e: SendEvent| ev.lock().unwrap().push(e)), CancellationToken::new()).await.unwrap();
+    let report =
+        send::send_files(&opts, &sel, Arc::new(move |e: SendEvent| ev.lock().unwrap().push(e)), CancellationToken::new()).await.unwrap();
     assert_eq!(report.sent, 4);
     assert_eq!(report.bytes, 300_000 + 3 + 2_000_000);
     assert_eq!(report.receiver_fingerprint.is_some(), https);
     assert_eq!(
         n.listing(),
-        vec!["album/", "album/2024/", "album/2024/empty/", "album/2024/one.jpg", "album/nothing-here/", "album/two words.txt", "empty.dat", "loose.bin"]
+        vec![
+            "album/",
+            "album/2024/",
+            "album/2024/empty/",
+            "album/2024/one.jpg",
+            "album/nothing-here/",
+            "album/two words.txt",
+            "empty.dat",
+            "loose.bin"
+        ]
     );
     for rel in ["album/2024/one.jpg", "album/two words.txt", "loose.bin", "empty.dat"] {
         let (a, b) = (std::fs::read(src.path().join(rel)).unwrap(), std::fs::read(n.inbox().join(rel)).unwrap());
@@ -76,7 +86,11 @@ async fn send_tree(https: bool) {
     if https {
         assert_eq!(req.sender.fingerprint, opts.identity.fingerprint());
     }
-    n.handler.wait_event("finished", |e| matches!(e, ReceiveEvent::SessionFinished { outcome: SessionOutcome::Finished { saved: 4, failed: 0 }, .. })).await;
+    n.handler
+        .wait_event("finished", |e| {
+            matches!(e, ReceiveEvent::SessionFinished { outcome: SessionOutcome::Finished { saved: 4, failed: 0 }, .. })
+        })
+        .await;
 }
 
 #[tokio::test]
@@ -170,7 +184,9 @@ async fn sender_cancel_ends_the_receivers_session() {
     });
     let err = task.await.unwrap().unwrap_err();
     assert_eq!(err.kind, ErrorKind::Cancelled);
-    n.handler.wait_event("cancelled", |e| matches!(e, ReceiveEvent::SessionFinished { outcome: SessionOutcome::CancelledBySender, .. })).await;
+    n.handler
+        .wait_event("cancelled", |e| matches!(e, ReceiveEvent::SessionFinished { outcome: SessionOutcome::CancelledBySender, .. }))
+        .await;
     eventually("nothing left behind", || n.listing().is_empty()).await;
 }
 
@@ -313,7 +329,14 @@ impl StallingReceiver {
             }
             let answer = match path.as_str() {
                 "/api/localsend/v2/register" | "/api/localsend/v2/info" => {
-                    let info = ferry_core::protocol::device_info("Silent", DeviceType::Desktop, "Linux", "0f".repeat(32).as_str(), addr_port(&tcp), Protocol::Http);
+                    let info = ferry_core::protocol::device_info(
+                        "Silent",
+                        DeviceType::Desktop,
+                        "Linux",
+                        "0f".repeat(32).as_str(),
+                        addr_port(&tcp),
+                        Protocol::Http,
+                    );
                     serde_json::to_string(&info).unwrap()
                 }
                 "/api/localsend/v2/prepare-upload" => {
@@ -381,9 +404,13 @@ fn short(f: impl FnOnce(&mut send::SendTimeouts)) -> send::SendTimeouts {
 
 /// Runs a send that must fail with a timeout after at least `deadline` and well before the
 /// other (60 s) deadlines; returns its error message.
-async fn times_out<F: std::future::Future<Output = ferry_core::Result<T>>, T: std::fmt::Debug>(deadline: std::time::Duration, send: F) -> String {
+async fn times_out<F: std::future::Future<Output = ferry_core::Result<T>>, T: std::fmt::Debug>(
+    deadline: std::time::Duration,
+    send: F,
+) -> String {
     let started = std::time::Instant::now();
-    let result = tokio::time::timeout(std::time::Duration::from_secs(40), send).await.expect("the send waited for ever on a silent receiver");
+    let result =
+        tokio::time::timeout(std::time::Duration::from_secs(40), send).await.expect("the send waited for ever on a silent receiver");
     let took = started.elapsed();
     let e = result.expect_err("a silent receiver cannot complete a send");
     assert_eq!(e.kind, ErrorKind::Timeout, "{e}");
@@ -463,9 +490,12 @@ async fn a_slow_but_steady_receiver_is_not_taken_for_a_silent_one() {
     std::fs::write(src.path().join("slow.bin"), vec![7u8; 400_000]).unwrap();
     let sel = Selection::from_paths(&[src.path().join("slow.bin")]).unwrap();
     let opts = evil.options(short(|t| t.stall = std::time::Duration::from_secs(1)));
-    let report = tokio::time::timeout(std::time::Duration::from_secs(60), send::send_files(&opts, &sel, Arc::new(|_: SendEvent| {}), CancellationToken::new()))
-        .await
-        .expect("the send ends")
-        .expect("a receiver that keeps reading is not stalled");
+    let report = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        send::send_files(&opts, &sel, Arc::new(|_: SendEvent| {}), CancellationToken::new()),
+    )
+    .await
+    .expect("the send ends")
+    .expect("a receiver that keeps reading is not stalled");
     assert_eq!((report.sent, report.bytes), (1, 400_000));
 }

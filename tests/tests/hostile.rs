@@ -72,7 +72,10 @@ async fn names(t: &Target, names: &[String]) -> Result<(u16, Vec<u16>), String> 
 fn saved_names_clean(t: &Target) -> Outcome {
     for p in t.inside() {
         for c in p.split('/') {
-            check!(!c.chars().any(|ch| ch.is_control() || ferry_tests::fuzz_checks::is_format_char(ch)), "saved name {p:?} keeps a control or format character");
+            check!(
+                !c.chars().any(|ch| ch.is_control() || ferry_tests::fuzz_checks::is_format_char(ch)),
+                "saved name {p:?} keeps a control or format character"
+            );
             check!(c.len() <= 255 && c != "." && c != ".." && !c.is_empty(), "saved component {c:?}");
         }
     }
@@ -193,7 +196,11 @@ impl CliReceiver {
     }
 
     #[allow(clippy::type_complexity)]
-    fn launch(root: &std::path::Path, dest: &std::path::Path, extra: &[&str]) -> Result<(std::process::Child, u16, Arc<std::sync::Mutex<Vec<u8>>>), String> {
+    fn launch(
+        root: &std::path::Path,
+        dest: &std::path::Path,
+        extra: &[&str],
+    ) -> Result<(std::process::Child, u16, Arc<std::sync::Mutex<Vec<u8>>>), String> {
         use std::io::Read;
         let bin = ferry_bin().ok_or("the ferry binary is not built (cargo build -p ferry-cli, or set FERRY_BIN)")?;
         let mut child = std::process::Command::new(bin)
@@ -268,7 +275,9 @@ impl CliReceiver {
         }
         check!(std::fs::read(self.dest.join(&name)).ok().as_deref() == Some(&b"honest"[..]), "honest file not saved by the CLI receiver");
         let dest = self.dest.clone();
-        wait_until(Duration::from_secs(10), || part_files(&dest).is_empty()).await.map_err(|_| format!("partial files: {:?}", part_files(&self.dest)))?;
+        wait_until(Duration::from_secs(10), || part_files(&dest).is_empty())
+            .await
+            .map_err(|_| format!("partial files: {:?}", part_files(&self.dest)))?;
         let after = snapshot(self.root.path(), Some(&self.dest));
         let after: std::collections::BTreeMap<_, _> = after.into_iter().filter(|(k, _)| !k.starts_with("config")).collect();
         let before: std::collections::BTreeMap<_, _> = before.into_iter().filter(|(k, _)| !k.starts_with("config")).collect();
@@ -1226,7 +1235,11 @@ impl Netns {
         let (a, b) = (format!("ferryhs{id}a"), format!("ferryhs{id}b"));
         let ip = |args: &[&str]| -> Result<(), String> {
             let o = std::process::Command::new("ip").args(args).output().map_err(|e| e.to_string())?;
-            if o.status.success() { Ok(()) } else { Err(format!("ip {}: {}", args.join(" "), String::from_utf8_lossy(&o.stderr))) }
+            if o.status.success() {
+                Ok(())
+            } else {
+                Err(format!("ip {}: {}", args.join(" "), String::from_utf8_lossy(&o.stderr)))
+            }
         };
         let _ = ip(&["netns", "del", &a]);
         let _ = ip(&["netns", "del", &b]);

@@ -1,14 +1,14 @@
 //! Two whole nodes (`ferry_core::node::Node`) on loopback, discovery off: finding by address,
 //! answering requests later by session id, sending files and text, trust, verification codes.
 
-use ferry_core::trust::TrustStore;
 use ferry_core::discovery::DiscoveryEvent;
 use ferry_core::identity::Identity;
 use ferry_core::node::{Node, NodeConfig, NodeListener, Role, Target};
 use ferry_core::protocol::DeviceType;
-use ferry_core::server::{Decision, IncomingRequest, ReceiveEvent, ReceivePolicy, SenderInfo, SessionOutcome};
 use ferry_core::protocol::FileDto;
 use ferry_core::send::{LocalFile, Selection};
+use ferry_core::server::{Decision, IncomingRequest, ReceiveEvent, ReceivePolicy, SenderInfo, SessionOutcome};
+use ferry_core::trust::TrustStore;
 use ferry_core::{CancellationToken, ErrorKind};
 use std::collections::HashSet;
 use std::io::Write;
@@ -116,7 +116,11 @@ impl TestNode {
     }
 }
 
-fn spawn_send(node: &Arc<Node>, target: &Target, paths: &[std::path::PathBuf]) -> tokio::task::JoinHandle<ferry_core::Result<ferry_core::send::SendReport>> {
+fn spawn_send(
+    node: &Arc<Node>,
+    target: &Target,
+    paths: &[std::path::PathBuf],
+) -> tokio::task::JoinHandle<ferry_core::Result<ferry_core::send::SendReport>> {
     let (n, t, p) = (node.clone(), target.clone(), paths.to_vec());
     tokio::spawn(async move {
         let sel = Selection::from_paths(&p)?;
@@ -133,11 +137,12 @@ async fn find_by_address_then_send_and_answer_later() {
     assert_eq!(dev.fingerprint, b.node.fingerprint());
     a.next("found", |h| matches!(h, Heard::Device(DiscoveryEvent::Found(_))).then_some(())).await;
     // Ben learnt about Anna from her register.
-    let anna = b.next("Anna registered", |h| match h {
-        Heard::Device(DiscoveryEvent::Found(d)) => Some(d),
-        _ => None,
-    })
-    .await;
+    let anna = b
+        .next("Anna registered", |h| match h {
+            Heard::Device(DiscoveryEvent::Found(d)) => Some(d),
+            _ => None,
+        })
+        .await;
     assert_eq!((anna.alias.as_str(), anna.verified), ("Anna", true));
     assert_eq!(a.node.verification_code(b.node.fingerprint()), b.node.verification_code(a.node.fingerprint()));
 
@@ -176,11 +181,12 @@ async fn find_by_address_then_send_and_answer_later() {
 
     // Text.
     assert!(node_a.send_text(&target, "hi Ben", None, &|_| {}).await.unwrap());
-    let (sender, text) = b.next("text", |h| match h {
-        Heard::Text(s, t) => Some((s, t)),
-        _ => None,
-    })
-    .await;
+    let (sender, text) = b
+        .next("text", |h| match h {
+            Heard::Text(s, t) => Some((s, t)),
+            _ => None,
+        })
+        .await;
     assert_eq!((sender.alias.as_str(), text.as_str()), ("Anna", "hi Ben"));
 }
 
@@ -227,7 +233,12 @@ async fn ask_all_asks_about_trusted_senders_and_closed_requests_are_announced() 
     let r = b.next_request().await;
     assert!(r.sender.trusted);
     b.node.answer(&r.session_id, Decision::Decline).unwrap();
-    let closed = b.next("closed", |h| match h { Heard::Receive(ReceiveEvent::RequestClosed { session_id }) => Some(session_id), _ => None }).await;
+    let closed = b
+        .next("closed", |h| match h {
+            Heard::Receive(ReceiveEvent::RequestClosed { session_id }) => Some(session_id),
+            _ => None,
+        })
+        .await;
     assert_eq!(closed, r.session_id);
     assert_eq!(sending.await.unwrap().unwrap_err().kind, ErrorKind::Declined);
 
@@ -235,7 +246,12 @@ async fn ask_all_asks_about_trusted_senders_and_closed_requests_are_announced() 
     let sending = spawn_send(&node_a, &target, &[src.path().join("t.txt")]);
     let r = b.next_request().await;
     sending.abort();
-    let closed = b.next("closed", |h| match h { Heard::Receive(ReceiveEvent::RequestClosed { session_id }) => Some(session_id), _ => None }).await;
+    let closed = b
+        .next("closed", |h| match h {
+            Heard::Receive(ReceiveEvent::RequestClosed { session_id }) => Some(session_id),
+            _ => None,
+        })
+        .await;
     assert_eq!(closed, r.session_id);
     assert_eq!(b.node.answer(&r.session_id, Decision::AcceptAll).unwrap_err().kind, ErrorKind::InvalidInput);
     assert!(!b.dir.path().join("t.txt").exists());
@@ -340,7 +356,9 @@ async fn a_stream_that_ends_early_fails_and_the_supplied_file_is_given_up() {
     let outside = tempfile::tempdir().unwrap();
     let opened = outside.path().join("short.bin");
     let sel = Selection {
-        files: vec![LocalFile::from_descriptor(pipe_ending_when(vec![9; 1000], move || opened.exists()), "short.bin", Some(200_000), None).unwrap()],
+        files: vec![
+            LocalFile::from_descriptor(pipe_ending_when(vec![9; 1000], move || opened.exists()), "short.bin", Some(200_000), None).unwrap()
+        ],
         empty_dirs: vec![],
     };
     *b.sink.lock().unwrap() = Some(outside.path().to_path_buf());

@@ -3,11 +3,11 @@
 //! Every case checks that the attack fails, the receiver stays alive, no partial file is left,
 //! and an honest transfer succeeds afterwards. Timeouts are shortened through `ServerLimits`.
 
-use ferry_core::trust::TrustStore;
 use ferry_core::identity::Identity;
 use ferry_core::protocol::{DeviceType, Protocol};
 use ferry_core::server::{self, ReceiveEvent, ReceivePolicy, ServerHandle, ServerLimits, ServerOptions, SessionOutcome};
 use ferry_core::storage::ReceiveDir;
+use ferry_core::trust::TrustStore;
 use ferry_tests::*;
 use serde_json::json;
 use std::net::SocketAddr;
@@ -125,7 +125,12 @@ fn pin_failed_events(h: &Scripted) -> Vec<(u32, Option<Duration>)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pin_guessing_from_many_addresses_hits_a_global_lock() {
     let sender = Identity::generate().unwrap();
-    let limits = ServerLimits { pin_free_failures: 3, pin_lock_base: Duration::from_secs(4), pin_lock_max: Duration::from_secs(8), ..Default::default() };
+    let limits = ServerLimits {
+        pin_free_failures: 3,
+        pin_lock_base: Duration::from_secs(4),
+        pin_lock_max: Duration::from_secs(8),
+        ..Default::default()
+    };
     let n = LNode::start(Some("0123"), &[sender.fingerprint()], limits).await;
     let body = prepare_body("GUESSER", &[("loot.txt", b"x")]);
     let t0 = Instant::now();
@@ -201,7 +206,8 @@ async fn pin_table_full_keeps_blocked_addresses_blocked() {
 /// gets in.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_upload_fails_and_frees_the_server() {
-    let limits = ServerLimits { body_stall_timeout: Duration::from_secs(1), session_idle_timeout: Duration::from_secs(2), ..Default::default() };
+    let limits =
+        ServerLimits { body_stall_timeout: Duration::from_secs(1), session_idle_timeout: Duration::from_secs(2), ..Default::default() };
     let n = LNode::start(None, &[], limits).await;
     let staller = Raw::https(n.addr(), None).from_source("127.3.0.1");
     let r = staller.post_json(P, &prepare_body("STALL", &[("stalled.bin", b"0123456789")])).await;
@@ -235,7 +241,8 @@ async fn stalled_upload_fails_and_frees_the_server() {
 /// for long: they are answered 408 at their deadline; a slow small body too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_bodies_get_a_deadline_and_block_nobody() {
-    let limits = ServerLimits { large_body_timeout: Duration::from_secs(2), small_body_timeout: Duration::from_secs(1), ..Default::default() };
+    let limits =
+        ServerLimits { large_body_timeout: Duration::from_secs(2), small_body_timeout: Duration::from_secs(1), ..Default::default() };
     let n = LNode::start(None, &[], limits).await;
     let slow = Raw::https(n.addr(), None).from_source("127.4.0.1");
     let mut slow_bodies = Vec::new();
@@ -403,7 +410,8 @@ async fn json_bodies_share_one_memory_budget() {
 /// file goes, and the next sender gets in.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_idles_from_its_last_byte_even_mid_file() {
-    let limits = ServerLimits { body_stall_timeout: Duration::from_secs(60), session_idle_timeout: Duration::from_secs(1), ..Default::default() };
+    let limits =
+        ServerLimits { body_stall_timeout: Duration::from_secs(60), session_idle_timeout: Duration::from_secs(1), ..Default::default() };
     let n = LNode::start(None, &[], limits).await;
     let staller = Raw::https(n.addr(), None).from_source("127.11.0.1");
     let r = staller.post_json(P, &prepare_body("STALL", &[("mid.bin", b"0123456789")])).await;
@@ -488,7 +496,8 @@ async fn unanswered_requests_expire_and_trusted_devices_go_first() {
 /// session: it ends as timed out after the idle time, not after 18 windows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trickled_upload_fails_and_does_not_keep_the_session() {
-    let limits = ServerLimits { body_stall_timeout: Duration::from_secs(1), session_idle_timeout: Duration::from_secs(3), ..Default::default() };
+    let limits =
+        ServerLimits { body_stall_timeout: Duration::from_secs(1), session_idle_timeout: Duration::from_secs(3), ..Default::default() };
     let n = LNode::start(None, &[], limits).await;
     let trickler = Raw::https(n.addr(), None).from_source("127.14.0.1");
     let big = vec![7u8; 1_000_000];
@@ -537,7 +546,9 @@ async fn one_address_cannot_hold_the_json_budget() {
     let n = LNode::start(None, &[], limits).await;
     let a = Raw::https(n.addr(), None).from_source("127.15.0.1");
     let mut whole = start_request(&a, P, 12 * 1024 * 1024, b"").await;
-    let r = tokio::time::timeout(Duration::from_secs(5), read_response(&mut whole)).await.expect("a 12 MiB body from a stranger was waited for");
+    let r = tokio::time::timeout(Duration::from_secs(5), read_response(&mut whole))
+        .await
+        .expect("a 12 MiB body from a stranger was waited for");
     assert_eq!(r.status, 413, "{}", r.message());
     let _held = start_request(&a, P, 6 * 1024 * 1024, &vec![b' '; 6 * 1024 * 1024 - 1]).await;
     tokio::time::sleep(Duration::from_millis(500)).await;

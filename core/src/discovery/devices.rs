@@ -5,8 +5,8 @@
 //! unverified entries are the first to go when the list is full. Every part of the list is
 //! bounded: devices, addresses per device, unverified devices per source address, text sizes.
 
-use crate::protocol::PeerAddr;
 use crate::error::{Error, Result};
+use crate::protocol::PeerAddr;
 use crate::protocol::{DeviceInfo, DeviceType, Protocol, DEFAULT_PORT};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -75,11 +75,7 @@ pub struct Device {
 impl Device {
     /// Where to reach it (its most recent address).
     pub fn peer(&self) -> PeerAddr {
-        PeerAddr {
-            host: self.addresses.first().cloned().unwrap_or_default(),
-            port: self.port,
-            protocol: self.protocol,
-        }
+        PeerAddr { host: self.addresses.first().cloned().unwrap_or_default(), port: self.port, protocol: self.protocol }
     }
     /// Every address it was seen at, most recent first.
     pub fn peers(&self) -> Vec<PeerAddr> {
@@ -252,11 +248,8 @@ impl DeviceRegistry {
             changed.then(|| DiscoveryEvent::Updated(old.clone()))
         } else {
             if !s.verified {
-                let from_source: Vec<(String, Instant)> = devices
-                    .iter()
-                    .filter(|(_, d)| !d.verified && d.sources.contains(&s.ip))
-                    .map(|(k, d)| (k.clone(), d.seen_at))
-                    .collect();
+                let from_source: Vec<(String, Instant)> =
+                    devices.iter().filter(|(_, d)| !d.verified && d.sources.contains(&s.ip)).map(|(k, d)| (k.clone(), d.seen_at)).collect();
                 if from_source.len() >= MAX_UNVERIFIED_PER_SOURCE {
                     if let Some((k, _)) = from_source.iter().min_by_key(|(_, t)| *t) {
                         evicted.extend(devices.remove(k));
@@ -310,7 +303,8 @@ impl DeviceRegistry {
     pub fn find(&self, query: &str) -> Result<Device> {
         let q = query.trim();
         let devices = self.list();
-        let by_alias: Vec<&Device> = devices.iter().filter(|d| d.alias.eq_ignore_ascii_case(q) || d.alias.to_lowercase() == q.to_lowercase()).collect();
+        let by_alias: Vec<&Device> =
+            devices.iter().filter(|d| d.alias.eq_ignore_ascii_case(q) || d.alias.to_lowercase() == q.to_lowercase()).collect();
         let matches: Vec<&Device> = if !by_alias.is_empty() {
             by_alias
         } else if q.len() >= 4 {
@@ -334,7 +328,10 @@ impl DeviceRegistry {
                 "{q:?} matches {} devices; use a longer fingerprint prefix: {}",
                 many.len(),
                 // The whole fingerprint of each, to take a longer prefix from.
-                many.iter().map(|d| format!("{} ({}, {})", d.alias, d.fingerprint, d.addresses.first().map(String::as_str).unwrap_or("?"))).collect::<Vec<_>>().join(", ")
+                many.iter()
+                    .map(|d| format!("{} ({}, {})", d.alias, d.fingerprint, d.addresses.first().map(String::as_str).unwrap_or("?")))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ))),
         }
     }
@@ -404,7 +401,15 @@ mod tests {
 
     fn sighting(alias: &str, fp: &str, ip: &str, verified: bool) -> Sighting {
         let ip: IpAddr = ip.parse().unwrap();
-        Sighting { info: info(alias, fp), host: ip.to_string(), ip, port: 53317, protocol: Protocol::Https, verified, source: Source::Multicast }
+        Sighting {
+            info: info(alias, fp),
+            host: ip.to_string(),
+            ip,
+            port: 53317,
+            protocol: Protocol::Https,
+            verified,
+            source: Source::Multicast,
+        }
     }
 
     #[test]
@@ -414,7 +419,9 @@ mod tests {
         assert!(matches!(r.observe(sighting("A", "aa11", "10.0.0.2", false)), Some(DiscoveryEvent::Found(_))));
         // the same again changes nothing visible
         assert_eq!(r.observe(sighting("A", "AA11", "10.0.0.2", false)), None);
-        assert!(matches!(r.observe(sighting("A2", "aa11", "10.0.0.2", true)), Some(DiscoveryEvent::Updated(d)) if d.verified && d.alias == "A2"));
+        assert!(
+            matches!(r.observe(sighting("A2", "aa11", "10.0.0.2", true)), Some(DiscoveryEvent::Updated(d)) if d.verified && d.alias == "A2")
+        );
         assert!(r.remove("aa11").is_some());
         let kinds: Vec<&str> = std::iter::from_fn(|| rx.try_recv().ok())
             .map(|e| match e {

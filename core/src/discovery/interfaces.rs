@@ -12,7 +12,8 @@ use serde::Serialize;
 use std::net::IpAddr;
 
 /// Name prefixes of container and VM bridges, left out unless included by name.
-const VIRTUAL_PREFIXES: &[&str] = &["docker", "br-", "veth", "virbr", "vboxnet", "vmnet", "podman", "cni", "lxcbr", "lxdbr", "flannel", "cali"];
+const VIRTUAL_PREFIXES: &[&str] =
+    &["docker", "br-", "veth", "virbr", "vboxnet", "vmnet", "podman", "cni", "lxcbr", "lxdbr", "flannel", "cali"];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Pattern {
@@ -138,7 +139,14 @@ mod tests {
     use super::*;
 
     fn iface(name: &str, addr: &str) -> InterfaceAddr {
-        InterfaceAddr { name: name.into(), addr: addr.parse().unwrap(), prefix: 24, loopback: name == "lo", multicast: name != "lo", index: 1 }
+        InterfaceAddr {
+            name: name.into(),
+            addr: addr.parse().unwrap(),
+            prefix: 24,
+            loopback: name == "lo",
+            multicast: name != "lo",
+            index: 1,
+        }
     }
 
     fn names(f: &InterfaceFilter, all: &[InterfaceAddr]) -> Vec<String> {
@@ -147,7 +155,13 @@ mod tests {
 
     #[test]
     fn defaults_leave_out_loopback_and_container_bridges() {
-        let all = [iface("lo", "127.0.0.1"), iface("wlan0", "192.168.1.5"), iface("docker0", "172.17.0.1"), iface("veth12", "169.254.1.1"), iface("wlan0", "fe80::1")];
+        let all = [
+            iface("lo", "127.0.0.1"),
+            iface("wlan0", "192.168.1.5"),
+            iface("docker0", "172.17.0.1"),
+            iface("veth12", "169.254.1.1"),
+            iface("wlan0", "fe80::1"),
+        ];
         let f = InterfaceFilter::default();
         assert_eq!(names(&f, &all), ["wlan0=192.168.1.5", "wlan0=fe80::1"]);
     }

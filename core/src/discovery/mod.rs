@@ -16,9 +16,9 @@ pub mod probe;
 pub use devices::{Device, DeviceRegistry, DiscoveryEvent, Sighting, Source};
 pub use interfaces::{ChosenInterface, InterfaceFilter};
 
-use crate::protocol::PeerAddr;
 use crate::error::{Error, Result};
 use crate::identity::{same_fingerprint, Identity};
+use crate::protocol::PeerAddr;
 use crate::protocol::{DeviceInfo, Protocol, DEFAULT_PORT};
 use futures_util::StreamExt;
 use limiter::AnswerLimiter;
@@ -251,18 +251,17 @@ pub(crate) fn favorites(trust: &crate::trust::TrustStore) -> Vec<(String, PeerAd
 /// Opens sockets for new interfaces, closes those of vanished ones. Returns whether the set
 /// of interfaces changed. `failed` remembers sockets that could not be opened (logged once).
 fn sync_interfaces(inner: &Arc<Inner>, failed: &mut BTreeSet<ChosenInterface>) -> bool {
-    let chosen: Vec<ChosenInterface> = inner
-        .opts
-        .interfaces
-        .choose(&crate::net::interface_addrs())
-        .into_iter()
-        .filter(|c| inner.opts.ipv6 || c.addr.is_ipv4())
-        .collect();
+    let chosen: Vec<ChosenInterface> =
+        inner.opts.interfaces.choose(&crate::net::interface_addrs()).into_iter().filter(|c| inner.opts.ipv6 || c.addr.is_ipv4()).collect();
     let changed = *inner.interfaces.borrow() != chosen;
     if changed {
         tracing::info!(
             "discovery interfaces: {}",
-            if chosen.is_empty() { "none".to_string() } else { chosen.iter().map(|c| format!("{} {}", c.name, c.addr)).collect::<Vec<_>>().join(", ") }
+            if chosen.is_empty() {
+                "none".to_string()
+            } else {
+                chosen.iter().map(|c| format!("{} {}", c.name, c.addr)).collect::<Vec<_>>().join(", ")
+            }
         );
         inner.interfaces.send_replace(chosen.clone());
     }
@@ -458,7 +457,8 @@ fn scan_targets(chosen: &[ChosenInterface]) -> Vec<Ipv4Addr> {
     /// The widest network scanned around an address (a /22: four /24s).
     const SCAN_WIDEST_PREFIX: u8 = 22;
     let mask = |prefix: u8| if prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(prefix.min(32))) };
-    let v4: Vec<(Ipv4Addr, u8)> = chosen.iter().filter_map(|c| if let IpAddr::V4(a) = c.addr { Some((a, c.prefix.min(32))) } else { None }).collect();
+    let v4: Vec<(Ipv4Addr, u8)> =
+        chosen.iter().filter_map(|c| if let IpAddr::V4(a) = c.addr { Some((a, c.prefix.min(32))) } else { None }).collect();
     let own: Vec<Ipv4Addr> = v4.iter().map(|(a, _)| *a).collect();
     // (our address, its real network prefix, the scanned range), one per distinct range.
     let mut nets: Vec<(u32, u8, u32, u32)> = Vec::new();
@@ -506,7 +506,8 @@ async fn scan_subnets(inner: &Arc<Inner>) -> usize {
             let inner = inner.clone();
             async move {
                 let peer = PeerAddr { host: ip.to_string(), port, protocol: first };
-                let (remote, protocol) = probe::probe_any(&inner.opts.identity, &inner.opts.info, &peer, None, inner.opts.probe_timeout).await.ok()?;
+                let (remote, protocol) =
+                    probe::probe_any(&inner.opts.identity, &inner.opts.info, &peer, None, inner.opts.probe_timeout).await.ok()?;
                 inner.registry.observe(Sighting::answered(remote, &peer, protocol, Source::Scan));
                 Some(())
             }
@@ -586,8 +587,22 @@ mod tests {
 
     #[test]
     fn scan_targets_cover_up_to_three_slash_24s() {
-        let c = |name: &str, addr: &str| ChosenInterface { name: name.into(), addr: addr.parse().unwrap(), prefix: 24, index: 1, multicast: true };
-        let t = scan_targets(&[c("a", "10.0.0.5"), c("a", "fe80::1"), c("b", "10.0.0.9"), c("c", "169.254.3.3"), c("d", "192.168.1.2"), c("e", "172.16.0.1"), c("f", "172.17.0.1")]);
+        let c = |name: &str, addr: &str| ChosenInterface {
+            name: name.into(),
+            addr: addr.parse().unwrap(),
+            prefix: 24,
+            index: 1,
+            multicast: true,
+        };
+        let t = scan_targets(&[
+            c("a", "10.0.0.5"),
+            c("a", "fe80::1"),
+            c("b", "10.0.0.9"),
+            c("c", "169.254.3.3"),
+            c("d", "192.168.1.2"),
+            c("e", "172.16.0.1"),
+            c("f", "172.17.0.1"),
+        ]);
         assert_eq!(t.len(), 254 * 3 - 4);
         assert!(!t.contains(&"10.0.0.5".parse().unwrap()) && !t.contains(&"10.0.0.9".parse().unwrap()));
         assert!(t.contains(&"10.0.0.1".parse().unwrap()) && t.contains(&"172.16.0.254".parse().unwrap()));
@@ -598,7 +613,8 @@ mod tests {
     /// one is cut to the /22 around our address with our own /24 first, and /31 and /32 behave as RFC 3021 says.
     #[test]
     fn scan_targets_follow_the_real_prefix() {
-        let c = |addr: &str, prefix: u8| ChosenInterface { name: "a".into(), addr: addr.parse().unwrap(), prefix, index: 1, multicast: true };
+        let c =
+            |addr: &str, prefix: u8| ChosenInterface { name: "a".into(), addr: addr.parse().unwrap(), prefix, index: 1, multicast: true };
         let ip = |s: &str| s.parse::<Ipv4Addr>().unwrap();
         // A /28: 14 hosts minus ours, not the 253 of a /24.
         let t = scan_targets(&[c("192.168.7.20", 28)]);

@@ -87,7 +87,9 @@ pub fn parse(data: &[u8]) -> Option<Heard> {
 /// The text form of a source address: IPv6 link-local addresses keep their interface index.
 pub(crate) fn host_of(addr: &SocketAddr) -> String {
     match addr {
-        SocketAddr::V6(v6) if super::interfaces::is_link_local_v6(&IpAddr::V6(*v6.ip())) && v6.scope_id() != 0 => format!("{}%{}", v6.ip(), v6.scope_id()),
+        SocketAddr::V6(v6) if super::interfaces::is_link_local_v6(&IpAddr::V6(*v6.ip())) && v6.scope_id() != 0 => {
+            format!("{}%{}", v6.ip(), v6.scope_id())
+        }
         SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
             Some(v4) => v4.to_string(),
             None => v6.ip().to_string(),
@@ -115,7 +117,10 @@ mod tests {
     fn v1_and_v2_flags_and_bad_input() {
         let h = parse(br#"{"alias":"Old","fingerprint":"x1","announcement":true}"#).unwrap();
         assert!(h.announce);
-        let h = parse(br#"{"alias":"New","fingerprint":"x2","announce":true,"port":1234,"protocol":"http","deviceType":"toaster","extra":[1,2]}"#).unwrap();
+        let h = parse(
+            br#"{"alias":"New","fingerprint":"x2","announce":true,"port":1234,"protocol":"http","deviceType":"toaster","extra":[1,2]}"#,
+        )
+        .unwrap();
         assert!(h.announce && h.info.port == Some(1234));
         assert_eq!(h.info.device_type_or_default(), DeviceType::Desktop);
         assert!(parse(br#"{"alias":"NoFp"}"#).is_none());

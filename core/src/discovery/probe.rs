@@ -3,9 +3,9 @@
 //! manual addresses, favorites and liveness checks.
 
 use crate::client::{self, RemoteDevice};
-use crate::protocol::PeerAddr;
 use crate::error::{Error, ErrorKind};
 use crate::identity::Identity;
+use crate::protocol::PeerAddr;
 use crate::protocol::{DeviceInfo, Protocol};
 use std::time::Duration;
 
@@ -23,7 +23,9 @@ pub enum ProbeError {
 impl ProbeError {
     pub(crate) fn into_error(self, peer: &PeerAddr) -> Error {
         match self {
-            ProbeError::Refused => Error::new(ErrorKind::Network, format!("{peer}: connection refused (is Ferry or LocalSend running there?)")),
+            ProbeError::Refused => {
+                Error::new(ErrorKind::Network, format!("{peer}: connection refused (is Ferry or LocalSend running there?)"))
+            }
             ProbeError::Unreachable => Error::new(ErrorKind::Timeout, format!("{peer}: no answer")),
             ProbeError::Exchange(e) => e,
         }
@@ -33,7 +35,13 @@ impl ProbeError {
 /// Probes `peer` with its protocol; the whole exchange is bounded by `timeout`.
 /// `expected` pins the certificate (HTTPS). No TCP connection within the time is
 /// `Unreachable` (so that callers do not try the other protocol on a host that is not there).
-pub async fn probe(identity: &Identity, ours: &DeviceInfo, peer: &PeerAddr, expected: Option<&str>, timeout: Duration) -> Result<RemoteDevice, ProbeError> {
+pub async fn probe(
+    identity: &Identity,
+    ours: &DeviceInfo,
+    peer: &PeerAddr,
+    expected: Option<&str>,
+    timeout: Duration,
+) -> Result<RemoteDevice, ProbeError> {
     let deadline = tokio::time::Instant::now() + timeout;
     let tcp = match client::tcp_connect(peer, timeout).await {
         Ok(t) => t,
@@ -46,7 +54,13 @@ pub async fn probe(identity: &Identity, ours: &DeviceInfo, peer: &PeerAddr, expe
     }
 }
 
-async fn exchange(tcp: tokio::net::TcpStream, identity: &Identity, ours: &DeviceInfo, peer: &PeerAddr, expected: Option<&str>) -> Result<RemoteDevice, ProbeError> {
+async fn exchange(
+    tcp: tokio::net::TcpStream,
+    identity: &Identity,
+    ours: &DeviceInfo,
+    peer: &PeerAddr,
+    expected: Option<&str>,
+) -> Result<RemoteDevice, ProbeError> {
     let mut conn = client::connect_over(tcp, identity, peer, expected).await.map_err(ProbeError::Exchange)?;
     let mut ours = ours.clone();
     ours.announce = None;

@@ -24,12 +24,12 @@
 // worth a box.
 #![allow(clippy::result_large_err)]
 
-use crate::trust::TrustStore;
 use crate::error::{Error, ErrorKind, Result};
 use crate::identity::Identity;
-use crate::protocol::{DeviceInfo, DeviceType, ErrorBody, FileDto, IncomingPrepare};
 use crate::protocol::parse_time;
+use crate::protocol::{DeviceInfo, DeviceType, ErrorBody, FileDto, IncomingPrepare};
 use crate::storage::{sanitize_relative_path, PartFile, ReceiveDir};
+use crate::trust::TrustStore;
 use crate::util::{canonical_ip, constant_time_eq, format_id, query_param, random_id, random_id_bytes};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -57,8 +57,8 @@ mod session;
 mod sink;
 mod upload;
 
-pub use limits::ServerLimits;
 use accept::*;
+pub use limits::ServerLimits;
 use limits::*;
 use prepare::*;
 use route::*;
@@ -182,7 +182,10 @@ impl DecisionReply {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SessionOutcome {
     /// Every accepted file was handled; `failed` counts the ones that could not be saved.
-    Finished { saved: usize, failed: usize },
+    Finished {
+        saved: usize,
+        failed: usize,
+    },
     CancelledBySender,
     CancelledByReceiver,
     /// Nothing arrived for too long.
@@ -194,26 +197,58 @@ pub enum SessionOutcome {
 #[derive(Debug, Clone)]
 pub enum ReceiveEvent {
     /// An accepted session starts (after the decision).
-    SessionStarted { session_id: String, sender: SenderInfo, files: Arc<Vec<FileDto>> },
+    SessionStarted {
+        session_id: String,
+        sender: SenderInfo,
+        files: Arc<Vec<FileDto>>,
+    },
     /// A request was declined (by the user or the policy).
-    Declined { sender: SenderInfo },
-    FileProgress { session_id: String, file_id: String, received: u64, size: u64 },
+    Declined {
+        sender: SenderInfo,
+    },
+    FileProgress {
+        session_id: String,
+        file_id: String,
+        received: u64,
+        size: u64,
+    },
     /// A file arrived whole. `path` is where it was saved, `None` when it went to a file the
     /// handler supplied ([`ReceiveHandler::open_destination`]).
-    FileCompleted { session_id: String, file_id: String, path: Option<PathBuf> },
+    FileCompleted {
+        session_id: String,
+        file_id: String,
+        path: Option<PathBuf>,
+    },
     /// A file failed; `retry` is true when the sender may send it again with the same token.
-    FileFailed { session_id: String, file_id: String, error: String, retry: bool },
-    SessionFinished { session_id: String, outcome: SessionOutcome },
+    FileFailed {
+        session_id: String,
+        file_id: String,
+        error: String,
+        retry: bool,
+    },
+    SessionFinished {
+        session_id: String,
+        outcome: SessionOutcome,
+    },
     /// Folders created for an accepted request.
-    FoldersCreated { session_id: String, paths: Vec<PathBuf> },
+    FoldersCreated {
+        session_id: String,
+        paths: Vec<PathBuf>,
+    },
     /// A request the handler was asked about is over without being accepted: declined,
     /// cancelled or abandoned by its sender. Nothing is left to answer (an app closes its
     /// prompt).
-    RequestClosed { session_id: String },
+    RequestClosed {
+        session_id: String,
+    },
     /// Someone sent a wrong PIN (at most one event per attempt, and few of them: see
     /// [`ServerLimits`]). `failures_total` counts recent wrong PINs from every address;
     /// `locked_for` is set when PIN checks are now locked for everyone but trusted devices.
-    PinFailed { ip: IpAddr, failures_total: u32, locked_for: Option<Duration> },
+    PinFailed {
+        ip: IpAddr,
+        failures_total: u32,
+        locked_for: Option<Duration>,
+    },
 }
 
 /// The application's side of a running server. All methods are called from the server's tasks

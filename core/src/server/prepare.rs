@@ -127,7 +127,12 @@ fn refuse_unread(shared: &Shared, ip: IpAddr, peer_fp: Option<&str>, trusted_cer
 
 /// Reads and parses the body. One file list at a time: it is parsed under the parse lock, which
 /// is returned held (until the session exists).
-async fn read_request<'a>(shared: &'a Shared, req: Request<Incoming>, ip: IpAddr, trusted_cert: bool) -> std::result::Result<(IncomingPrepare, tokio::sync::MutexGuard<'a, ()>), Resp> {
+async fn read_request<'a>(
+    shared: &'a Shared,
+    req: Request<Incoming>,
+    ip: IpAddr,
+    trusted_cert: bool,
+) -> std::result::Result<(IncomingPrepare, tokio::sync::MutexGuard<'a, ()>), Resp> {
     let (chunks, budget) = read_body(shared, req, ip, trusted_cert, MAX_JSON_BODY, shared.limits.large_body_timeout).await?;
     let Ok(parse_guard) = tokio::time::timeout(shared.limits.large_body_timeout, shared.parse_lock.lock()).await else {
         return Err(message(StatusCode::SERVICE_UNAVAILABLE, "Busy; try again later"));
@@ -220,7 +225,13 @@ fn check_files(files: &[FileDto], empty_dirs: &[String]) -> std::result::Result<
 
 /// Opens session `id` as pending, closing a stranger's unanswered request when a trusted device
 /// (`trusted_cert`) comes.
-fn open_pending(shared: &Shared, id: &str, sender: &SenderInfo, trusted_cert: bool, cancel: &CancellationToken) -> std::result::Result<(), Resp> {
+fn open_pending(
+    shared: &Shared,
+    id: &str,
+    sender: &SenderInfo,
+    trusted_cert: bool,
+    cancel: &CancellationToken,
+) -> std::result::Result<(), Resp> {
     let preempted = {
         let mut guard = shared.session.lock().unwrap();
         let preempted = match guard.as_ref() {
@@ -252,7 +263,14 @@ fn open_pending(shared: &Shared, id: &str, sender: &SenderInfo, trusted_cert: bo
 
 /// The decision about a request: by the policy, or by asking the handler (bounded by
 /// [`ServerLimits::request_timeout`]).
-async fn decide(shared: &Shared, pending: &mut PendingGuard<'_>, sender: &SenderInfo, files: &Arc<Vec<FileDto>>, empty_dirs: &[String], cancel: &CancellationToken) -> std::result::Result<Decision, Resp> {
+async fn decide(
+    shared: &Shared,
+    pending: &mut PendingGuard<'_>,
+    sender: &SenderInfo,
+    files: &Arc<Vec<FileDto>>,
+    empty_dirs: &[String],
+    cancel: &CancellationToken,
+) -> std::result::Result<Decision, Resp> {
     Ok(match shared.opts.policy {
         ReceivePolicy::DeclineAll => Decision::Decline,
         ReceivePolicy::AcceptAll => Decision::AcceptAll,
@@ -261,7 +279,12 @@ async fn decide(shared: &Shared, pending: &mut PendingGuard<'_>, sender: &Sender
         ReceivePolicy::Ask | ReceivePolicy::AskAll => {
             let (tx, rx) = oneshot::channel();
             pending.asked = true;
-            let request = IncomingRequest { session_id: pending.id.clone(), sender: sender.clone(), files: files.clone(), empty_dirs: empty_dirs.to_vec() };
+            let request = IncomingRequest {
+                session_id: pending.id.clone(),
+                sender: sender.clone(),
+                files: files.clone(),
+                empty_dirs: empty_dirs.to_vec(),
+            };
             shared.handler.on_request(request, DecisionReply(tx));
             tokio::select! {
                 d = rx => d.unwrap_or(Decision::Decline),
@@ -287,7 +310,8 @@ fn create_empty_dirs(shared: &Shared, empty_dirs: &[String]) -> Vec<PathBuf> {
 
 /// Turns the pending session into an active one with the `accepted` files; returns their tokens.
 fn activate(shared: &Shared, pending: &mut PendingGuard<'_>, accepted: &Arc<Vec<FileDto>>) -> std::result::Result<Vec<[u8; 16]>, Resp> {
-    let slots: Vec<SessionFile> = accepted.iter().map(|_| SessionFile { token: random_id_bytes(), state: FileState::Pending, tries: 0 }).collect();
+    let slots: Vec<SessionFile> =
+        accepted.iter().map(|_| SessionFile { token: random_id_bytes(), state: FileState::Pending, tries: 0 }).collect();
     let tokens: Vec<[u8; 16]> = slots.iter().map(|s| s.token).collect();
     let by_id = index_by_id(accepted);
     let mut guard = shared.session.lock().unwrap();

@@ -45,8 +45,16 @@ pub(super) async fn route(shared: Arc<Shared>, ip: IpAddr, scope: u32, peer_fp: 
 /// JSON one. `trusted`: the connection's certificate is a trusted device's (it may use the whole
 /// budget and its reserve). The body must arrive at [`ServerLimits::min_body_rate`] (its
 /// deadline follows from its length), never later than `cap`.
-pub(super) async fn read_body(shared: &Shared, req: Request<Incoming>, ip: IpAddr, trusted: bool, limit: usize, cap: Duration) -> std::result::Result<(BodyChunks, BudgetHold), Resp> {
-    let declared = req.headers().get(hyper::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
+pub(super) async fn read_body(
+    shared: &Shared,
+    req: Request<Incoming>,
+    ip: IpAddr,
+    trusted: bool,
+    limit: usize,
+    cap: Duration,
+) -> std::result::Result<(BodyChunks, BudgetHold), Resp> {
+    let declared =
+        req.headers().get(hyper::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
     let budget = if limit <= MAX_SMALL_BODY { shared.small_budget.clone() } else { shared.json_budget.clone() };
     // A stranger's body may never be bigger than one address's share.
     let limit = if trusted { limit } else { limit.min(budget.per_address) };
@@ -100,7 +108,14 @@ impl std::io::Read for BodyChunks {
     }
 }
 
-pub(super) async fn read_json<T: serde::de::DeserializeOwned>(shared: &Shared, req: Request<Incoming>, ip: IpAddr, trusted: bool, limit: usize, deadline: Duration) -> std::result::Result<T, Resp> {
+pub(super) async fn read_json<T: serde::de::DeserializeOwned>(
+    shared: &Shared,
+    req: Request<Incoming>,
+    ip: IpAddr,
+    trusted: bool,
+    limit: usize,
+    deadline: Duration,
+) -> std::result::Result<T, Resp> {
     let (chunks, _hold) = read_body(shared, req, ip, trusted, limit, deadline).await?;
     parse_chunks(chunks)
 }

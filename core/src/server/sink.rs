@@ -60,7 +60,11 @@ impl Sink {
         }
     }
 
-    pub(super) fn commit(self, modified: Option<std::time::SystemTime>, accessed: Option<std::time::SystemTime>) -> Result<Option<PathBuf>> {
+    pub(super) fn commit(
+        self,
+        modified: Option<std::time::SystemTime>,
+        accessed: Option<std::time::SystemTime>,
+    ) -> Result<Option<PathBuf>> {
         match self {
             Sink::Part(p) => p.commit(modified, accessed).map(Some),
             Sink::App(a) => {

@@ -23,7 +23,10 @@ pub(super) enum WriterMsg {
 }
 
 pub(super) enum UploadFailure {
-    Size { received: u64, declared: u64 },
+    Size {
+        received: u64,
+        declared: u64,
+    },
     Checksum,
     Io(Error),
     Aborted,
@@ -54,8 +57,7 @@ impl Drop for UploadGuard {
 
 pub(super) async fn upload(shared: &Arc<Shared>, ip: IpAddr, req: Request<Incoming>) -> Resp {
     let q = req.uri().query();
-    let (Some(session_id), Some(file_id), Some(token)) =
-        (query_param(q, "sessionId"), query_param(q, "fileId"), query_param(q, "token"))
+    let (Some(session_id), Some(file_id), Some(token)) = (query_param(q, "sessionId"), query_param(q, "fileId"), query_param(q, "token"))
     else {
         return message(StatusCode::BAD_REQUEST, "Missing parameters");
     };
@@ -159,7 +161,12 @@ fn spawn_writer(
 
 /// Writes what comes through `rx` into `sink` until [`WriterMsg::Finish`], hashing it when a
 /// checksum is `expected`; the sink is returned when size and checksum match.
-fn write_stream(mut sink: Sink, mut rx: tokio::sync::mpsc::Receiver<WriterMsg>, declared: u64, expected: Option<String>) -> std::result::Result<Sink, UploadFailure> {
+fn write_stream(
+    mut sink: Sink,
+    mut rx: tokio::sync::mpsc::Receiver<WriterMsg>,
+    declared: u64,
+    expected: Option<String>,
+) -> std::result::Result<Sink, UploadFailure> {
     let mut hasher = expected.as_ref().map(|_| Sha256::new());
     let mut written = 0u64;
     let mut msgs: Vec<WriterMsg> = Vec::with_capacity(WRITER_QUEUE);
@@ -259,7 +266,12 @@ async fn read_frames(
     (outcome, count)
 }
 
-pub(super) fn finish_upload(shared: &Arc<Shared>, session_id: &str, dto: &FileDto, result: std::result::Result<Option<PathBuf>, UploadFailure>) -> Resp {
+pub(super) fn finish_upload(
+    shared: &Arc<Shared>,
+    session_id: &str,
+    dto: &FileDto,
+    result: std::result::Result<Option<PathBuf>, UploadFailure>,
+) -> Resp {
     let mut events = Vec::new();
     let mut finished = None;
     let resp = {
@@ -292,7 +304,9 @@ pub(super) fn finish_upload(shared: &Arc<Shared>, session_id: &str, dto: &FileDt
                 (message(StatusCode::BAD_REQUEST, &m), Some(m))
             }
             Err(UploadFailure::Aborted) => (message(StatusCode::BAD_REQUEST, "Upload aborted"), Some("upload aborted".into())),
-            Err(UploadFailure::Stalled) => (message(StatusCode::REQUEST_TIMEOUT, "Upload stalled"), Some("too little arrived for too long".into())),
+            Err(UploadFailure::Stalled) => {
+                (message(StatusCode::REQUEST_TIMEOUT, "Upload stalled"), Some("too little arrived for too long".into()))
+            }
             Err(UploadFailure::Io(e)) => (message(StatusCode::INTERNAL_SERVER_ERROR, &e.message), Some(e.message)),
         };
         if let Some(error) = failure {
