@@ -4,7 +4,7 @@ CARGO ?= cargo
 FERRY_DEBUG := target/debug/ferry
 FERRY_RELEASE := target/release/ferry
 
-.PHONY: all build release run test test-rust test-bindings test-kotlin test-android test-ios test-interop test-discovery test-hostile-netns bindings android-libs ios-xcframework setup bench demo clean help fuzz
+.PHONY: all build release run test lint test-rust test-bindings test-kotlin test-android test-ios test-interop test-discovery test-hostile-netns bindings android-libs ios-xcframework setup bench demo clean help fuzz
 
 all: build
 
@@ -20,6 +20,7 @@ help:
 	@echo "make ios-xcframework  XCFramework for the Swift package (needs macOS + Xcode)"
 	@echo "make fuzz          run each fuzz target for FUZZ_SECONDS (default 30; nightly + cargo-fuzz, installed into .tools)"
 	@echo "make bench         release build; throughput on loopback, written to target/bench/results.json"
+	@echo "make lint          rustfmt check, clippy with warnings denied, build with the minimum Rust version"
 	@echo "make build         debug build of the workspace"
 	@echo "make release       release build (target/release/ferry)"
 
@@ -39,11 +40,21 @@ run: release
 setup:
 	@bash scripts/install-peers.sh
 
-test: setup test-rust test-bindings test-kotlin test-android test-ios test-interop test-discovery test-hostile-netns
+test: setup lint test-rust test-bindings test-kotlin test-android test-ios test-interop test-discovery test-hostile-netns
 
 # Includes the hostile-input suite (tests/tests/hostile.rs; it runs the ferry binary built just
 # before) and the replay of the fuzz corpus and every crash found (tests/tests/fuzz_replay.rs),
 # both on stable.
+# Guardrails: the format (rustfmt.toml), clippy with warnings denied (workspace lints in
+# Cargo.toml), and a build with exactly the declared minimum Rust version (rust-version).
+MSRV := $(shell sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml)
+lint:
+	@echo "lint: rustfmt, clippy (warnings denied), build with the minimum Rust $(MSRV)"
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	@rustup run $(MSRV).0 rustc --version >/dev/null 2>&1 || { echo "lint: Rust $(MSRV).0 (the declared minimum) is not installed: rustup toolchain install $(MSRV).0"; exit 1; }
+	$(CARGO) +$(MSRV).0 check --workspace --all-targets --locked
+
 test-rust:
 	$(CARGO) build --workspace --locked
 	$(CARGO) test --workspace --locked

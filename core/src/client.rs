@@ -453,7 +453,7 @@ pub(crate) fn stopped_answering(detail: impl std::fmt::Display) -> Error {
 }
 
 fn seconds(d: Duration) -> String {
-    if d.as_millis() % 1000 == 0 {
+    if d.as_millis().is_multiple_of(1000) {
         format!("{} s", d.as_secs())
     } else {
         format!("{:.1} s", d.as_secs_f64())

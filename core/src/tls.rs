@@ -242,7 +242,7 @@ mod tests {
         let wrong = client_id.fingerprint().to_string();
         let connector = tokio_rustls::TlsConnector::from(client_config(&client_id, Some(&wrong)).unwrap());
         let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let err = connector.connect(name.clone(), tcp).await.err().expect("the pinned handshake fails");
+        let Err(err) = connector.connect(name.clone(), tcp).await else { panic!("the pinned handshake fails") };
         let m = fingerprint_mismatch(&err).expect("a typed mismatch");
         assert!(crate::tls::fingerprint_mismatch(&err).is_some(), "{err}");
         assert_eq!((m.expected.as_str(), m.presented.as_str()), (wrong.as_str(), server_id.fingerprint()));

@@ -10,7 +10,10 @@ use ferry_core::storage::{numbered_name, sanitize_component, sanitize_relative_p
 use std::path::Path;
 
 /// Every target: its name (the folder under `fuzz/corpus/`) and its check.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+/// A fuzz target's check: panics on a finding.
+pub type Check = fn(&[u8]);
+
+pub const TARGETS: &[(&str, Check)] = &[
     ("names", names),
     ("storage", storage),
     ("wire_json", wire_json),

@@ -376,7 +376,7 @@ fn all_attacks() -> Vec<Attack> {
     }
     long_extension_numbered_twice ["path names"] plain => |t| {
         let name = format!("a.{}", "e".repeat(253));
-        let (st, ups) = names(&t, &[name.clone()]).await?;
+        let (st, ups) = names(&t, std::slice::from_ref(&name)).await?;
         check!(st == 200 && ups == vec![200], "first long-extension file: {st} {ups:?}");
         let (st, ups) = names(&t, &[name]).await?;
         check!(st == 200 && ups == vec![200], "second long-extension file (numbered): {st} {ups:?}");
@@ -872,7 +872,7 @@ fn all_attacks() -> Vec<Attack> {
     }
     slow_text_message_body ["slow"] plain => |t| {
         let mut s = connect(&t.raw(ATTACKER)).await?;
-        s.write_all(format!("POST /api/localsend/v2/register HTTP/1.1\r\nHost: x\r\nContent-Length: 60000\r\n\r\n{{").as_bytes()).await.map_err(|e| e.to_string())?;
+        s.write_all(b"POST /api/localsend/v2/register HTTP/1.1\r\nHost: x\r\nContent-Length: 60000\r\n\r\n{").await.map_err(|e| e.to_string())?;
         s.flush().await.map_err(|e| e.to_string())?;
         // The body deadline (2 s in these tests) answers or closes it; it is never accepted.
         let limit = t.cfg.limits.small_body_timeout + Duration::from_secs(4);
@@ -1106,10 +1106,10 @@ fn all_attacks() -> Vec<Attack> {
         let pinned = victim.identity.fingerprint().to_string();
         victim.handle.shutdown();
         victim.handle.stopped().await;
-        let mut cfg = TargetConfig::default();
-        cfg.answer = Answer::AcceptAll;
-        // The impostor takes over the same port with another certificate.
+        // The impostor takes over the same port with another certificate (bounded: 5 s of tries).
+        let mut tries = 0;
         let impostor = loop {
+            tries += 1;
             let id = Identity::generate().unwrap();
             let info = ferry_core::protocol::device_info("Target", ferry_core::protocol::DeviceType::Headless, "Linux", id.fingerprint(), addr.port(), ferry_core::protocol::Protocol::Https);
             let dir = tempfile::tempdir().unwrap();
@@ -1120,6 +1120,7 @@ fn all_attacks() -> Vec<Attack> {
             };
             match ferry_core::server::start(opts, ferry_tests::Scripted::new(Answer::AcceptAll)).await {
                 Ok(h) => break (h, dir),
+                Err(e) if tries >= 100 => return Err(format!("the impostor could not take the port: {e}")),
                 Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
             }
         };
