@@ -241,8 +241,18 @@ fn ctrl_c_on_the_sender_cancels_the_receivers_session() {
     assert_eq!(status.code(), Some(130));
     let finished = r.wait_for("session_finished");
     assert_eq!(finished["outcome"], "cancelled_by_sender");
-    let left: Vec<_> = std::fs::read_dir(out.path()).unwrap().collect();
-    assert!(left.is_empty(), "nothing left behind: {left:?}");
+    // The receiver reports the session's end when the cancel arrives; the upload still running
+    // then stops and removes its temporary file just after, with no event of its own. So wait
+    // (bounded) for the file to go instead of looking at one moment that may come too early.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let left: Vec<_> = std::fs::read_dir(out.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        if left.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "left behind 20 s after the session ended: {left:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 extern "C" {

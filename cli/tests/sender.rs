@@ -14,14 +14,14 @@ const FERRY: &str = env!("CARGO_BIN_EXE_ferry");
 const PREFIX: &str = "  \u{2502} ";
 const PREPARE: &str = "/api/localsend/v2/prepare-upload";
 
-/// Everything a child wrote on one stream so far.
+/// Everything a child wrote on one stream so far, and whether the stream has ended.
 #[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
+struct Captured(Arc<Mutex<Vec<u8>>>, Arc<std::sync::atomic::AtomicBool>);
 
 impl Captured {
     fn follow(mut r: impl Read + Send + 'static) -> Captured {
         let c = Captured::default();
-        let buf = c.0.clone();
+        let (buf, ended) = (c.0.clone(), c.1.clone());
         std::thread::spawn(move || {
             let mut chunk = [0u8; 65536];
             while let Ok(n) = r.read(&mut chunk) {
@@ -30,8 +30,17 @@ impl Captured {
                 }
                 buf.lock().unwrap().extend_from_slice(&chunk[..n]);
             }
+            ended.store(true, std::sync::atomic::Ordering::SeqCst);
         });
         c
+    }
+    /// Waits (bounded) until the stream ended (the child exited and everything it wrote was read).
+    fn wait_ended(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !self.1.load(std::sync::atomic::Ordering::SeqCst) {
+            assert!(Instant::now() < deadline, "the stream never ended: {:?}", self.text());
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
     fn text(&self) -> String {
         String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
@@ -270,7 +279,7 @@ fn sender_text_to_a_silent_receiver_exits_3_with_one_clear_line() {
         std::thread::sleep(Duration::from_millis(50));
     };
     let took = started.elapsed();
-    std::thread::sleep(Duration::from_millis(100));
+    err.wait_ended();
     let stderr = err.text();
     assert_eq!(status.code(), Some(3), "{stderr}");
     assert!(took >= Duration::from_secs(29), "gave up after {took:?}");

@@ -792,6 +792,8 @@ mod tests {
         let addr = Target::Address { peer, expected_fingerprint: Some(trusted.fingerprint().to_string()) };
         let e = node.send_text(&addr, "secret", None, &|_| {}).await.unwrap_err();
         assert_eq!(e.kind, ErrorKind::FingerprintMismatch, "{e}");
+        // Kept as a sleep: this checks that nothing connects, so it gives a stray connection a
+        // moment to arrive; there is nothing to wait for.
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert_eq!(connections.load(std::sync::atomic::Ordering::SeqCst), 0, "nothing may reach the forged address");
         node.stop();

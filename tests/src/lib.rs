@@ -298,7 +298,7 @@ pub async fn eventually(what: &str, f: impl Fn() -> bool) {
     }
 }
 
-/// How long [`eventually`] and [`Recorder::wait_event`] wait for what a test expects: generous,
+/// How long [`eventually`] and [`Scripted::wait_event`] wait for what a test expects: generous,
 /// since a loaded 2-core machine can be slow; a passing test never waits that long.
 pub const WAIT: Duration = Duration::from_secs(10);
 

@@ -58,7 +58,12 @@ async fn probes_verify_https_fall_back_to_http_and_pin() {
     // Nothing listening: a clear error, quickly.
     let port = https.addr().port();
     https.handle.shutdown();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // `stopped()` resolves at the request to stop; the listener closes just after: wait for that.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+        assert!(std::time::Instant::now() < deadline, "the listener never closed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let t = std::time::Instant::now();
     let e = d.probe(&PeerAddr { host: "127.0.0.1".into(), port, protocol: Protocol::Https }, None).await.unwrap_err();
     assert!(e.message.contains("refused") && t.elapsed() < Duration::from_secs(2), "{e}");
@@ -113,7 +118,8 @@ async fn a_device_that_stops_answering_is_lost() {
     let mut events = registry.subscribe();
     d.probe(&peer(&node, Protocol::Https), None).await.unwrap();
     assert!(matches!(events.recv().await.unwrap(), DiscoveryEvent::Found(_)));
-    // Still answering: still listed after several checks.
+    // Still answering: still listed after several checks. Letting the checks (every 200 ms) run is
+    // the point of this wait; there is no event for "not lost".
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(registry.len(), 1);
     node.handle.shutdown();

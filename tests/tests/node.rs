@@ -156,7 +156,8 @@ async fn find_by_address_then_send_and_answer_later() {
     let req = b.next_request().await;
     assert!(req.sender.verified && req.sender.fingerprint == node_a.fingerprint());
     assert!(b.node.answer("no-such-session", Decision::AcceptAll).is_err());
-    // The answer comes later, from the "UI", by session id: only one of the two files.
+    // The answer comes later, from the "UI", by session id: only one of the two files. The delay
+    // is the point (an answer that is not immediate).
     tokio::time::sleep(Duration::from_millis(200)).await;
     let keep: HashSet<String> = req.files.iter().filter(|f| f.file_name == "keep.txt").map(|f| f.id.clone()).collect();
     b.node.answer(&req.session_id, Decision::Accept(keep)).unwrap();
@@ -211,7 +212,10 @@ async fn trusted_senders_skip_the_question_and_stop_declines_pending() {
     b.next("request", |h| matches!(h, Heard::Request(_)).then_some(())).await;
     b.node.stop();
     let e = sending.await.unwrap().unwrap_err();
-    assert!(matches!(e.kind, ErrorKind::Declined | ErrorKind::Network | ErrorKind::Cancelled), "{e}");
+    // A race, not a choice: stopping answers the waiting request 403 (declined) and closes every
+    // connection at the same moment, so the sender sees either the answer or the closed
+    // connection (measured: about half each). Never anything else.
+    assert!(matches!(e.kind, ErrorKind::Declined | ErrorKind::Network), "{e}");
     // Sending to a device not in the list is a clear error.
     let e = node_a.send_text(&Target::Device { fingerprint: "AB".repeat(32) }, "x", None, &|_| {}).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::InvalidInput);
@@ -434,7 +438,8 @@ async fn a_lookup_node_lists_registers_and_declines_everything_unheard() {
     let sel = Selection::from_paths(&[src.path().join("f.txt")]).unwrap();
     let e = a.node.send_files(&target, &sel, None, Arc::new(|_| {}), CancellationToken::new()).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::Declined, "{e}");
-    // Its listener heard nothing but devices.
+    // Its listener heard nothing but devices. Kept as a sleep: this checks that something does NOT
+    // happen, so it gives a stray event a moment to arrive; there is nothing to wait for.
     tokio::time::sleep(Duration::from_millis(100)).await;
     while let Ok(h) = look.heard.try_recv() {
         assert!(matches!(h, Heard::Device(_)), "a lookup's listener heard {h:?}");
