@@ -605,7 +605,8 @@ fn all_attacks() -> Vec<Attack> {
     json_duplicate_keys ["json"] plain => |t| {
         let body = br#"{"info":{"alias":"A","fingerprint":"F","fingerprint":"G"},"files":{"a":{"id":"a","fileName":"dup.txt","size":1,"fileType":"t"},"a":{"id":"a","fileName":"../dup.txt","size":1,"fileType":"t"}}}"#;
         let st = prepare_raw(&t, body).await?;
-        check!(st == 400 || st == 200, "duplicate keys answered {st}");
+        // A repeated field of the request is refused as malformed.
+        check!(st == 400, "duplicate keys answered {st}");
         Ok(())
     }
     json_id_mismatch ["json"] plain => |t| {
@@ -640,6 +641,8 @@ fn all_attacks() -> Vec<Attack> {
         let head = format!("POST {PREPARE} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
         let st = exchange_raw_within(&t.raw(ATTACKER), head.as_bytes(), body.as_bytes(), Duration::from_secs(35)).await?.status;
         println!("json_100k_files: {n} files answered {st} after {:?}", t0.elapsed());
+        // The answer depends on HOSTILE_MANY_FILES (a few files are accepted, 100,000 are over a
+        // stranger's body share: 413), so any refusal or acceptance is fine; time is what is tested.
         check!(st == 200 || st == 400 || st == 413, "{n} files answered {st}");
         t.handle.cancel_session();
         Ok(())
@@ -654,7 +657,8 @@ fn all_attacks() -> Vec<Attack> {
         }
         s.push_str("}}");
         let st = prepare_raw(&t, s.as_bytes()).await?;
-        check!(st == 400 || st == 413, "100,001 files answered {st}");
+        // From a stranger, a body this big is over its share before the file cap is counted: 413.
+        check!(st == 413, "100,001 files answered {st}");
         check!(t.inside().is_empty(), "files made from a refused request");
         Ok(())
     }
@@ -928,10 +932,10 @@ fn all_attacks() -> Vec<Attack> {
         let head = format!("POST {} HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", upload_path(&sid, "f0", &tok(&toks, "f0")));
         let r = exchange_raw(&t.raw(ATTACKER), head.as_bytes(), b"5\r\n12345\r\n0\r\n\r\nPOST /api/localsend/v2/cancel HTTP/1.1\r\nHost: x\r\n\r\n").await;
         if let Ok(r) = r {
-            check!(r.status == 400 || r.status == 200, "Content-Length with chunked answered {}", r.status);
-            if r.status == 200 {
-                check!(std::fs::read(t.dest.join("smug.txt")).ok().as_deref() == Some(&b"12345"[..]), "saved something else than the chunked body");
-            }
+            // Transfer-Encoding overrides Content-Length (RFC 9112, 6.3): the chunked body is the
+            // body, and the cancel behind it is a second request, not part of the file.
+            check!(r.status == 200, "Content-Length with chunked answered {}", r.status);
+            check!(std::fs::read(t.dest.join("smug.txt")).ok().as_deref() == Some(&b"12345"[..]), "saved something else than the chunked body");
         }
         Ok(())
     }
