@@ -136,7 +136,7 @@ struct SendArgs {
 
 #[derive(Args)]
 struct TextArgs {
-    /// The message.
+    /// The message; `-` reads it from standard input.
     message: String,
     #[command(flatten)]
     target: TargetArgs,
@@ -280,8 +280,31 @@ async fn run(cli: Cli, out: Output) -> Result<u8, Error> {
     }
 }
 
+/// Checks the receive folder before anything listens: it must be a folder (or not exist yet).
+fn check_receive_dir(dir: &std::path::Path) -> Result<(), Error> {
+    match std::fs::metadata(dir) {
+        Ok(m) if !m.is_dir() => Err(Error::invalid(format!("cannot receive into {}: it is a file, not a folder", dir.display()))),
+        _ => Ok(()),
+    }
+}
+
+/// Checks that files can be created in the receive folder (made by the node when missing).
+fn check_writable(dir: &std::path::Path) -> Result<(), Error> {
+    let probe = dir.join(format!(".ferry-write-check-{}", std::process::id()));
+    match std::fs::OpenOptions::new().write(true).create_new(true).open(&probe) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => Err(Error::new(ErrorKind::PermissionDenied, format!("cannot write into the receive folder {}: {e}", dir.display()))),
+    }
+}
+
 async fn receive(config_dir: Option<PathBuf>, args: ReceiveArgs, out: Output) -> Result<u8, Error> {
-    let mut cfg = node_config(config_dir, args.alias.as_deref(), args.dir.clone().unwrap_or_else(default_receive_dir))?;
+    let dir = args.dir.clone().unwrap_or_else(default_receive_dir);
+    check_receive_dir(&dir)?;
+    let existed = dir.exists();
+    let mut cfg = node_config(config_dir, args.alias.as_deref(), dir.clone())?;
     args.discovery.apply(&mut cfg)?;
     cfg.policy = if args.yes {
         ReceivePolicy::AcceptAll
@@ -297,7 +320,17 @@ async fn receive(config_dir: Option<PathBuf>, args: ReceiveArgs, out: Output) ->
     let (answers_tx, mut answers) = tokio::sync::mpsc::unbounded_channel();
     let ui = Arc::new(output::ReceiveUi::new(out.clone(), args.once, interactive, show_devices, answers_tx));
     let (alias, protocol) = (cfg.alias.clone(), if args.http { Protocol::Http } else { Protocol::Https });
-    let node = Node::start(cfg, ui.clone()).await?;
+    let node = match Node::start(cfg, ui.clone()).await {
+        Ok(node) => node,
+        Err(e) => {
+            // A receiver that could not start leaves no new folder behind (only an empty one it made is removed).
+            if !existed {
+                let _ = std::fs::remove_dir(&dir);
+            }
+            return Err(e);
+        }
+    };
+    check_writable(node.receive_dir())?;
     let addrs: Vec<IpAddr> =
         ferry_core::net::interface_addrs().into_iter().filter(|a| !a.loopback && !is_link_local_v6(&a.addr)).map(|a| a.addr).collect();
     out.receiving(&alias, node.fingerprint(), node.port(), protocol, &addrs, node.receive_dir(), args.pin.is_some());
@@ -365,6 +398,18 @@ async fn send_options(config_dir: Option<PathBuf>, target: &TargetArgs, out: &Ou
     Ok(opts)
 }
 
+/// Says which protocol the receiver speaks when the sender used the other one: plain HTTP against
+/// HTTPS fails parsing a TLS answer, HTTPS against plain HTTP fails the handshake.
+fn explain_protocol(e: Error, http: bool) -> Error {
+    if http && e.message.contains("invalid HTTP version") {
+        Error::new(e.kind, "the receiver speaks HTTPS, not plain HTTP: leave out --http")
+    } else if !http && e.kind == ErrorKind::Tls && e.message.contains("InvalidContentType") {
+        Error::new(e.kind, "the receiver speaks plain HTTP, not HTTPS: add --http (nothing is encrypted then)")
+    } else {
+        e
+    }
+}
+
 /// Runs `attempt`, asking for a PIN on a terminal when the receiver wants one (3 tries).
 async fn with_pin_prompt<T, F, Fut>(mut opts: SendOptions, out: &Output, mut attempt: F) -> Result<T, Error>
 where
@@ -388,12 +433,13 @@ where
 }
 
 async fn send_cmd(config_dir: Option<PathBuf>, args: SendArgs, out: Output) -> Result<u8, Error> {
+    // The files are checked before the receiver is looked for: a typo is reported at once.
+    let selection = Selection::from_paths(&args.paths)?;
     let mut opts = send_options(config_dir, &args.target, &out).await?;
     opts.parallel = args.parallel;
     if args.checksum {
         opts.checksums = send::Checksums::Always;
     }
-    let selection = Selection::from_paths(&args.paths)?;
     let ui = Arc::new(output::SendUi::new(out.clone(), &selection));
     let cancel = ferry_core::CancellationToken::new();
     let c2 = cancel.clone();
@@ -406,7 +452,8 @@ async fn send_cmd(config_dir: Option<PathBuf>, args: SendArgs, out: Output) -> R
         let (sel, ui, cancel) = (&selection, ui.clone(), cancel.clone());
         async move { send::send_files(&o, sel, ui, cancel).await }
     })
-    .await;
+    .await
+    .map_err(|e| explain_protocol(e, args.target.http));
     ui.finish();
     match report {
         Ok(r) => {
@@ -421,13 +468,33 @@ async fn send_cmd(config_dir: Option<PathBuf>, args: SendArgs, out: Output) -> R
     }
 }
 
+/// The message `ferry text` sends: the argument, or standard input for `-` (without the one line
+/// end that `echo` adds); an empty message is refused.
+fn text_message(arg: &str) -> Result<String, Error> {
+    let message = if arg == "-" {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+            .map_err(|e| Error::invalid(format!("cannot read the message from standard input: {e}")))?;
+        let trimmed = s.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&s);
+        trimmed.to_string()
+    } else {
+        arg.to_string()
+    };
+    if message.is_empty() {
+        return Err(Error::invalid("the message is empty; nothing to send"));
+    }
+    Ok(message)
+}
+
 async fn text_cmd(config_dir: Option<PathBuf>, args: TextArgs, out: Output) -> Result<u8, Error> {
+    let message = text_message(&args.message)?;
     let opts = send_options(config_dir, &args.target, &out).await?;
     let shown = with_pin_prompt(opts, &out, |o| {
-        let (msg, out) = (args.message.clone(), out.clone());
-        async move { send::send_text(&o, &msg, &move |e| out.send_event_line(&e)).await }
+        let (msg, out) = (message.clone(), out.clone());
+        async move { send::send_text(&o, &msg, &move |e| out.text_event_line(&e)).await }
     })
-    .await?;
+    .await
+    .map_err(|e| explain_protocol(e, args.target.http))?;
     out.text_sent(shown);
     Ok(0)
 }

@@ -367,6 +367,13 @@ impl Output {
         }
     }
 
+    /// [`Output::send_event_line`] for a text, which a receiver never asks about: no "Waiting" line.
+    pub fn text_event_line(&self, e: &SendEvent) {
+        if self.json || !matches!(e, SendEvent::WaitingForAcceptance) {
+            self.send_event_line(e);
+        }
+    }
+
     fn connected(&self, d: &RemoteDevice) {
         if self.json {
             self.event(json!({"event": "connected", "alias": d.info.alias, "fingerprint": d.fingerprint,

@@ -1,0 +1,196 @@
+//! The `ferry` command line as a person meets it: the exit code and the line a person reads, on the
+//! real binary over loopback.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const FERRY: &str = env!("CARGO_BIN_EXE_ferry");
+
+fn ferry(config: &Path) -> Command {
+    let mut c = Command::new(FERRY);
+    // Never discover on this machine's real interfaces.
+    c.arg("--config-dir").arg(config).env_remove("FERRY_CONFIG_DIR").env("FERRY_NO_DISCOVERY", "1");
+    c
+}
+
+/// Runs `cmd` to its end (bounded: killed after 60 s), with `input` on its standard input.
+fn run(mut cmd: Command, input: &str) -> Output {
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input.as_bytes()).unwrap();
+    drop(stdin);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("ferry did not end within 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A `--json --yes` receiver on 127.0.0.1 (any port); killed on drop.
+struct Receiver {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<serde_json::Value>,
+    port: u16,
+}
+
+impl Receiver {
+    fn start(config: &Path, dir: &Path, extra: &[&str]) -> Receiver {
+        let mut child = ferry(config)
+            .args(["--json", "receive", "--yes", "--no-discovery", "--port", "0", "--bind", "127.0.0.1", "--dir"])
+            .arg(dir)
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+                    let _ = tx.send(v);
+                }
+            }
+        });
+        let ready = lines.recv_timeout(Duration::from_secs(30)).expect("ready event");
+        assert_eq!(ready["event"], "ready");
+        Receiver { port: ready["port"].as_u64().unwrap() as u16, child, lines }
+    }
+    fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+    fn wait_for(&self, event: &str) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(v) = self.lines.recv_timeout(Duration::from_millis(100)) {
+                if v["event"] == event {
+                    return v;
+                }
+            }
+        }
+        panic!("no {event} event");
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Item 8: an empty message is refused before anything connects.
+#[test]
+fn text_empty_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cmd = ferry(&tmp.path().join("s"));
+    cmd.args(["text", "", "--to", "127.0.0.1:9"]);
+    let o = run(cmd, "");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("ferry: the message is empty; nothing to send"), "{}", stderr(&o));
+    let mut cmd = ferry(&tmp.path().join("s"));
+    cmd.args(["text", "-", "--to", "127.0.0.1:9"]);
+    let o = run(cmd, "\n");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("the message is empty"), "{}", stderr(&o));
+}
+
+/// Item 8: `ferry text -` sends standard input (without echo's line end), and a text is never
+/// announced as waiting for an answer.
+#[test]
+fn text_from_stdin_without_waiting_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = Receiver::start(&tmp.path().join("r"), &tmp.path().join("in"), &[]);
+    let mut cmd = ferry(&tmp.path().join("s"));
+    cmd.args(["text", "-", "--to", &r.addr()]);
+    let o = run(cmd, "line one\nline two\n");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("Message delivered."), "{}", stdout(&o));
+    assert!(!stdout(&o).contains("Waiting for the receiver"), "{}", stdout(&o));
+    assert_eq!(r.wait_for("text")["text"], "line one\nline two");
+}
+
+/// Item 7: plain HTTP against an HTTPS receiver says what the receiver speaks.
+#[test]
+fn http_against_https_says_https() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = Receiver::start(&tmp.path().join("r"), &tmp.path().join("in"), &[]);
+    let mut cmd = ferry(&tmp.path().join("s"));
+    cmd.args(["text", "hi", "--http", "--to", &r.addr()]);
+    let o = run(cmd, "");
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stderr(&o).contains("ferry: the receiver speaks HTTPS, not plain HTTP: leave out --http"), "{}", stderr(&o));
+}
+
+/// Item 7, the reverse: HTTPS against a plain HTTP receiver.
+#[test]
+fn https_against_http_says_http() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = Receiver::start(&tmp.path().join("r"), &tmp.path().join("in"), &["--http"]);
+    let file = tmp.path().join("a.txt");
+    std::fs::write(&file, "a").unwrap();
+    let mut cmd = ferry(&tmp.path().join("s"));
+    cmd.arg("send").arg(&file).args(["--to", &r.addr()]);
+    let o = run(cmd, "");
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stderr(&o).contains("ferry: the receiver speaks plain HTTP, not HTTPS: add --http"), "{}", stderr(&o));
+}
+
+/// Item 11: a missing file is reported before the receiver is looked for.
+#[test]
+fn missing_file_before_device_search() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cmd = ferry(&tmp.path().join("s"));
+    // A device search on loopback only (without the fix it prints "Looking for" and waits 30 s).
+    cmd.env("FERRY_NO_DISCOVERY", "0").arg("send").arg(tmp.path().join("nope.txt"));
+    cmd.args(["--to", "Somebody", "--find-timeout", "30", "--interface", "lo", "--no-scan", "--no-ipv6", "--discovery-port", "53987"]);
+    let started = Instant::now();
+    let o = run(cmd, "");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("nope.txt: No such file"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("Looking for"), "{}", stderr(&o));
+    assert!(started.elapsed() < Duration::from_secs(20));
+}
+
+/// Item 11: `--dir` naming a file says so.
+#[test]
+fn receive_dir_is_a_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("hi.txt");
+    std::fs::write(&file, "x").unwrap();
+    let mut cmd = ferry(&tmp.path().join("r"));
+    cmd.args(["receive", "--no-discovery", "--port", "0", "--bind", "127.0.0.1", "--dir"]).arg(&file);
+    let o = run(cmd, "");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("hi.txt: it is a file, not a folder"), "{}", stderr(&o));
+}
+
+/// Item 11: a receiver that cannot listen leaves no new folder behind.
+#[test]
+fn bind_failure_leaves_no_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let dir = tmp.path().join("new-folder");
+    let mut cmd = ferry(&tmp.path().join("r"));
+    cmd.args(["receive", "--no-discovery", "--port", &port, "--bind", "127.0.0.1", "--dir"]).arg(&dir);
+    let o = run(cmd, "");
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stderr(&o).contains("cannot listen on 127.0.0.1"), "{}", stderr(&o));
+    assert!(!dir.exists(), "the folder was left behind");
+}
