@@ -300,6 +300,9 @@ fn check_writable(dir: &std::path::Path) -> Result<(), Error> {
     }
 }
 
+/// How long a receiver stopped with Ctrl+C keeps answering the running uploads that it cancelled.
+const CANCEL_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
+
 async fn receive(config_dir: Option<PathBuf>, args: ReceiveArgs, out: Output) -> Result<u8, Error> {
     let dir = args.dir.clone().unwrap_or_else(default_receive_dir);
     check_receive_dir(&dir)?;
@@ -350,6 +353,10 @@ async fn receive(config_dir: Option<PathBuf>, args: ReceiveArgs, out: Output) ->
             _ = tokio::signal::ctrl_c() => {
                 if node.busy() {
                     out.line("Cancelling the running transfer.");
+                    node.cancel_receive();
+                    // The running uploads are answered "cancelled" (so that the sender stops and does
+                    // not retry) before the server goes away.
+                    tokio::time::sleep(CANCEL_GRACE).await;
                 }
                 break 130;
             }
@@ -463,6 +470,9 @@ async fn send_cmd(config_dir: Option<PathBuf>, args: SendArgs, out: Output) -> R
         Err(e) if e.kind == ErrorKind::Cancelled && cancel.is_cancelled() => {
             out.line("Cancelled.");
             Ok(130)
+        }
+        Err(e) if e.kind == ErrorKind::Cancelled && e.message.contains("Session cancelled") => {
+            Err(Error::new(ErrorKind::Cancelled, "the receiver cancelled the transfer"))
         }
         Err(e) => Err(e),
     }

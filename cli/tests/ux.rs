@@ -194,3 +194,29 @@ fn bind_failure_leaves_no_folder() {
     assert!(stderr(&o).contains("cannot listen on 127.0.0.1"), "{}", stderr(&o));
     assert!(!dir.exists(), "the folder was left behind");
 }
+
+/// Item 1: the receiver stopped with Ctrl+C mid-transfer tells the running upload, and the sender
+/// ends with exit 8 ("cancelled by the peer") without retrying.
+#[test]
+fn receiver_ctrl_c_cancels_the_sender() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = Receiver::start(&tmp.path().join("r"), &tmp.path().join("in"), &[]);
+    // Several files, large enough to be running when the receiver stops (sparse: nothing is written here).
+    let file = tmp.path().join("big");
+    std::fs::create_dir(&file).unwrap();
+    for i in 0..6 {
+        std::fs::File::create(file.join(format!("f{i}.bin"))).unwrap().set_len(4 << 30).unwrap();
+    }
+    let mut cmd = ferry(&tmp.path().join("s"));
+    cmd.arg("send").arg(&file).args(["--to", &r.addr()]);
+    let sender = std::thread::spawn(move || run(cmd, ""));
+    r.wait_for("progress");
+    let status = Command::new("kill").args(["-INT", &r.child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let o = sender.join().unwrap();
+    assert_eq!(o.status.code(), Some(8), "{}", stderr(&o));
+    assert!(stderr(&o).contains("ferry: the receiver cancelled the transfer"), "{}", stderr(&o));
+    // A connection can still break under the answer (then one more try hears "cancelled"), but the
+    // transfer is never started over: every file's last word is the receiver's.
+    assert!(!stderr(&o).contains("Invalid session id"), "{}", stderr(&o));
+}
