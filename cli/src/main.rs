@@ -321,7 +321,8 @@ async fn receive(config_dir: Option<PathBuf>, args: ReceiveArgs, out: Output) ->
     // Device events are shown while discovery runs (it does not for a receiver bound to loopback).
     let show_devices = cfg.discovery && !args.bind.is_some_and(|ip| ip.is_loopback());
     let (answers_tx, mut answers) = tokio::sync::mpsc::unbounded_channel();
-    let ui = Arc::new(output::ReceiveUi::new(out.clone(), args.once, interactive, show_devices, answers_tx));
+    let ui =
+        Arc::new(output::ReceiveUi::new(out.clone(), args.once, interactive, show_devices, answers_tx).trusted_only(args.trusted_only));
     let (alias, protocol) = (cfg.alias.clone(), if args.http { Protocol::Http } else { Protocol::Https });
     let node = match Node::start(cfg, ui.clone()).await {
         Ok(node) => node,

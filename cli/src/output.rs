@@ -478,6 +478,8 @@ pub struct ReceiveUi {
     answers: tokio::sync::mpsc::UnboundedSender<(String, Decision)>,
     /// Print device events (discovery runs); with the time since the start.
     devices: Option<Instant>,
+    /// `--trusted-only`: a stranger declined without asking does not end `--once`.
+    trusted_only: bool,
 }
 
 /// How a request prompt ended.
@@ -612,7 +614,23 @@ impl ReceiveUi {
             prompter.start_reader();
         }
         let devices = devices.then(Instant::now);
-        ReceiveUi { out, once, interactive, done: tokio::sync::Notify::new(), progress: Progress::default(), prompter, answers, devices }
+        ReceiveUi {
+            out,
+            once,
+            interactive,
+            done: tokio::sync::Notify::new(),
+            progress: Progress::default(),
+            prompter,
+            answers,
+            devices,
+            trusted_only: false,
+        }
+    }
+
+    /// `--trusted-only`: declining a stranger (nobody was asked) is not the transfer `--once` waits for.
+    pub fn trusted_only(mut self, on: bool) -> ReceiveUi {
+        self.trusted_only = on;
+        self
     }
 
     /// Resolves when `--once` is set and the first transfer ended.
@@ -760,7 +778,9 @@ impl ReceiveUi {
                 } else {
                     println!("Declined the transfer from {}", ReceiveUi::sender_line(&sender));
                 }
-                self.ended();
+                if !self.trusted_only || sender.trusted {
+                    self.ended();
+                }
             }
             ReceiveEvent::FileProgress { session_id: _, file_id, received, size } => {
                 self.progress.advance(&file_id, received);

@@ -40,7 +40,7 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// A `--json --yes` receiver on 127.0.0.1 (any port); killed on drop.
+/// A `--json` receiver on 127.0.0.1 (any port); killed on drop.
 struct Receiver {
     child: Child,
     lines: std::sync::mpsc::Receiver<serde_json::Value>,
@@ -50,7 +50,7 @@ struct Receiver {
 impl Receiver {
     fn start(config: &Path, dir: &Path, extra: &[&str]) -> Receiver {
         let mut child = ferry(config)
-            .args(["--json", "receive", "--yes", "--no-discovery", "--port", "0", "--bind", "127.0.0.1", "--dir"])
+            .args(["--json", "receive", "--no-discovery", "--port", "0", "--bind", "127.0.0.1", "--dir"])
             .arg(dir)
             .args(extra)
             .stdin(Stdio::null())
@@ -115,7 +115,7 @@ fn text_empty_is_refused() {
 #[test]
 fn text_from_stdin_without_waiting_line() {
     let tmp = tempfile::tempdir().unwrap();
-    let r = Receiver::start(&tmp.path().join("r"), &tmp.path().join("in"), &[]);
+    let r = Receiver::start(&tmp.path().join("r"), &tmp.path().join("in"), &["--yes"]);
     let mut cmd = ferry(&tmp.path().join("s"));
     cmd.args(["text", "-", "--to", &r.addr()]);
     let o = run(cmd, "line one\nline two\n");
@@ -129,7 +129,7 @@ fn text_from_stdin_without_waiting_line() {
 #[test]
 fn http_against_https_says_https() {
     let tmp = tempfile::tempdir().unwrap();
-    let r = Receiver::start(&tmp.path().join("r"), &tmp.path().join("in"), &[]);
+    let r = Receiver::start(&tmp.path().join("r"), &tmp.path().join("in"), &["--yes"]);
     let mut cmd = ferry(&tmp.path().join("s"));
     cmd.args(["text", "hi", "--http", "--to", &r.addr()]);
     let o = run(cmd, "");
@@ -141,7 +141,7 @@ fn http_against_https_says_https() {
 #[test]
 fn https_against_http_says_http() {
     let tmp = tempfile::tempdir().unwrap();
-    let r = Receiver::start(&tmp.path().join("r"), &tmp.path().join("in"), &["--http"]);
+    let r = Receiver::start(&tmp.path().join("r"), &tmp.path().join("in"), &["--yes", "--http"]);
     let file = tmp.path().join("a.txt");
     std::fs::write(&file, "a").unwrap();
     let mut cmd = ferry(&tmp.path().join("s"));
@@ -200,7 +200,7 @@ fn bind_failure_leaves_no_folder() {
 #[test]
 fn receiver_ctrl_c_cancels_the_sender() {
     let tmp = tempfile::tempdir().unwrap();
-    let r = Receiver::start(&tmp.path().join("r"), &tmp.path().join("in"), &[]);
+    let r = Receiver::start(&tmp.path().join("r"), &tmp.path().join("in"), &["--yes"]);
     // Several files, large enough to be running when the receiver stops (sparse: nothing is written here).
     let file = tmp.path().join("big");
     std::fs::create_dir(&file).unwrap();
@@ -219,4 +219,40 @@ fn receiver_ctrl_c_cancels_the_sender() {
     // A connection can still break under the answer (then one more try hears "cancelled"), but the
     // transfer is never started over: every file's last word is the receiver's.
     assert!(!stderr(&o).contains("Invalid session id"), "{}", stderr(&o));
+}
+
+/// Item 12: `--trusted-only --once` declines a stranger and keeps waiting for the trusted device.
+#[test]
+fn trusted_only_once_survives_a_stranger() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (rconf, trusted) = (tmp.path().join("r"), tmp.path().join("trusted"));
+    let o = run(
+        {
+            let mut c = ferry(&trusted);
+            c.args(["--json", "identity"]);
+            c
+        },
+        "",
+    );
+    let fp = serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()["fingerprint"].as_str().unwrap().to_string();
+    let mut add = ferry(&rconf);
+    add.args(["trust", "add", &fp]);
+    assert!(run(add, "").status.success());
+    let mut r = Receiver::start(&rconf, &tmp.path().join("in"), &["--trusted-only", "--once"]);
+    let mut stranger = ferry(&tmp.path().join("stranger"));
+    stranger.args(["text", "hello", "--to", &r.addr()]);
+    let o = run(stranger, "");
+    assert_eq!(o.status.code(), Some(5), "{}", stderr(&o));
+    r.wait_for("declined");
+    assert!(r.child.try_wait().unwrap().is_none(), "the receiver ended after declining a stranger");
+    let mut friend = ferry(&trusted);
+    friend.args(["text", "hi from a friend", "--to", &r.addr()]);
+    let o = run(friend, "");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(r.wait_for("text")["text"], "hi from a friend");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while r.child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "--once did not end after the trusted text");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
