@@ -256,3 +256,34 @@ fn trusted_only_once_survives_a_stranger() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Item 6: `make run` stopped with Ctrl+C (SIGINT to the whole foreground group, as a terminal
+/// sends it) ends without make's "Error 130".
+#[test]
+fn make_run_ctrl_c_is_no_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let makefile = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Makefile");
+    let mut cmd = Command::new("setsid");
+    // `-o release`: the binary under test stands in for the release build.
+    cmd.current_dir(tmp.path()).arg("make").arg("-f").arg(&makefile).args(["-o", "release", "run"]);
+    cmd.arg(format!("FERRY_RELEASE={FERRY}"))
+        .arg(format!("ARGS=--config-dir {} --port 0 --bind 127.0.0.1", tmp.path().join("c").display()));
+    cmd.env("FERRY_NO_DISCOVERY", "1").env_remove("MAKEFLAGS").env_remove("MFLAGS");
+    let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !line.contains("Press Ctrl+C to stop.") {
+        assert!(Instant::now() < deadline, "no banner");
+        line.clear();
+        assert!(out.read_line(&mut line).unwrap() > 0, "make ended early");
+    }
+    let group = format!("-{}", child.id());
+    assert!(Command::new("kill").args(["-INT", "--", &group]).status().unwrap().success());
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(!err.contains("Error 130"), "{err}");
+    // make itself got the SIGINT too: it ends by it (as after any Ctrl+C), not with an error of its own (2).
+    assert_ne!(status.code(), Some(2), "{err}");
+}
