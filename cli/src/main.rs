@@ -335,8 +335,11 @@ async fn receive(config_dir: Option<PathBuf>, args: ReceiveArgs, out: Output) ->
         }
     };
     check_writable(node.receive_dir())?;
-    let addrs: Vec<IpAddr> =
-        ferry_core::net::interface_addrs().into_iter().filter(|a| !a.loopback && !is_link_local_v6(&a.addr)).map(|a| a.addr).collect();
+    // A receiver bound to one address is reachable there only.
+    let addrs: Vec<IpAddr> = match args.bind {
+        Some(ip) if !ip.is_unspecified() => vec![ip],
+        _ => ferry_core::net::interface_addrs().into_iter().filter(|a| !a.loopback && !is_link_local_v6(&a.addr)).map(|a| a.addr).collect(),
+    };
     out.receiving(&alias, node.fingerprint(), node.port(), protocol, &addrs, node.receive_dir(), args.pin.is_some());
     if let Some(mut changes) = node.watch_interfaces() {
         let (out, port) = (out.clone(), node.port());

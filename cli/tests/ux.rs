@@ -287,3 +287,34 @@ fn make_run_ctrl_c_is_no_error() {
     // make itself got the SIGINT too: it ends by it (as after any Ctrl+C), not with an error of its own (2).
     assert_ne!(status.code(), Some(2), "{err}");
 }
+
+/// Item 3: a receiver bound to 127.0.0.1 shows that address only.
+#[test]
+fn bind_shows_only_that_address() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = ferry(&tmp.path().join("r"))
+        .args(["receive", "--no-discovery", "--port", "0", "--bind", "127.0.0.1", "--dir"])
+        .arg(tmp.path().join("in"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let (mut line, mut addresses) = (String::new(), None);
+    while !line.contains("Press Ctrl+C to stop.") {
+        line.clear();
+        if out.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        if line.starts_with("  addresses") {
+            addresses = Some(line.clone());
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let addresses = addresses.expect("an addresses line");
+    let words: Vec<&str> = addresses.split_whitespace().collect();
+    assert_eq!(words.len(), 3, "{addresses}");
+    assert!(words[1].starts_with("127.0.0.1:") && words[2] == "(https)", "{addresses}");
+}
