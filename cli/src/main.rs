@@ -25,14 +25,14 @@ use std::sync::Arc;
 #[derive(Parser)]
 #[command(name = "ferry", version, about = "Send files and text to nearby devices (LocalSend compatible)")]
 struct Cli {
-    /// Where Ferry keeps its identity, settings and trusted devices.
-    #[arg(long, global = true, env = "FERRY_CONFIG_DIR", value_name = "DIR")]
+    /// Where Ferry keeps its identity, settings and trusted devices (default: the system's configuration folder, ferry/).
+    #[arg(long, global = true, env = "FERRY_CONFIG_DIR", value_name = "DIR", help_heading = "Global options")]
     config_dir: Option<PathBuf>,
     /// Print one JSON event per line instead of progress bars.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global options")]
     json: bool,
     /// More logging (-v, -vv).
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = "Global options")]
     verbose: u8,
     #[command(subcommand)]
     command: Command,
@@ -61,7 +61,7 @@ enum Command {
 
 #[derive(Args)]
 struct ReceiveArgs {
-    /// Folder to save into.
+    /// Folder to save into, made when missing (default: ~/Downloads/Ferry, in the system's Downloads folder).
     #[arg(long, short, value_name = "DIR")]
     dir: Option<PathBuf>,
     /// Accept every transfer without asking.
@@ -70,18 +70,19 @@ struct ReceiveArgs {
     /// Accept trusted devices only; decline everyone else without asking.
     #[arg(long)]
     trusted_only: bool,
-    /// Require this PIN from senders.
+    /// Require this PIN from senders (default: none).
     #[arg(long)]
     pin: Option<String>,
+    /// TCP port to listen on (0: any free port).
     #[arg(long, default_value_t = DEFAULT_PORT)]
     port: u16,
-    /// Address to listen on.
+    /// Address to listen on (default: every address of this machine).
     #[arg(long, value_name = "ADDR")]
     bind: Option<IpAddr>,
     /// Plain HTTP instead of HTTPS (no encryption).
     #[arg(long)]
     http: bool,
-    /// The name others see (saved for next time).
+    /// The name others see (saved for next time; default: the saved one, first a made-up name).
     #[arg(long)]
     alias: Option<String>,
     /// Exit after the first transfer (or text) ends.
@@ -102,13 +103,13 @@ struct TargetArgs {
     /// The receiver's certificate fingerprint; anything else is refused before sending.
     #[arg(long, value_name = "FP")]
     fingerprint: Option<String>,
-    /// The receiver's PIN.
+    /// The receiver's PIN (asked for on a terminal when the receiver wants one).
     #[arg(long)]
     pin: Option<String>,
     /// Plain HTTP instead of HTTPS.
     #[arg(long)]
     http: bool,
-    /// The name the receiver sees (saved for next time).
+    /// The name the receiver sees (saved for next time; default: the saved one, first a made-up name).
     #[arg(long)]
     alias: Option<String>,
     /// How long to look for the device named by --to, in seconds.
@@ -146,7 +147,9 @@ struct TextArgs {
 enum TrustCommand {
     /// Trust a device by its certificate fingerprint.
     Add {
+        /// Its fingerprint as Ferry prints it (64 hex characters; spaces, colons and any case accepted).
         fingerprint: String,
+        /// A name to list it under (default: the alias it announces).
         #[arg(long)]
         alias: Option<String>,
         /// Its address (HOST[:PORT]), probed directly when discovery does not find it.
@@ -156,7 +159,10 @@ enum TrustCommand {
     /// List trusted devices.
     List,
     /// Stop trusting a device.
-    Remove { fingerprint: String },
+    Remove {
+        /// Its fingerprint, as `ferry trust list` shows it.
+        fingerprint: String,
+    },
 }
 
 /// Exit codes (stable, documented in the README).

@@ -318,3 +318,26 @@ fn bind_shows_only_that_address() {
     assert_eq!(words.len(), 3, "{addresses}");
     assert!(words[1].starts_with("127.0.0.1:") && words[2] == "(https)", "{addresses}");
 }
+
+/// "Expected and missing": `--help` describes every flag and argument of every command.
+#[test]
+fn help_describes_every_flag() {
+    let tmp = tempfile::tempdir().unwrap();
+    let commands: [&[&str]; 9] =
+        [&[], &["receive"], &["send"], &["text"], &["devices"], &["identity"], &["trust", "add"], &["trust", "list"], &["trust", "remove"]];
+    for command in commands {
+        let mut cmd = ferry(&tmp.path().join("c"));
+        cmd.args(command).arg("--help");
+        let o = run(cmd, "");
+        assert_eq!(o.status.code(), Some(0));
+        for line in stdout(&o).lines().filter(|l| l.starts_with("  ") && matches!(l.trim_start().chars().next(), Some('-' | '<'))) {
+            let described = line.trim().split("  ").filter(|p| !p.trim().is_empty()).nth(1).is_some_and(|d| !d.trim().starts_with('['));
+            assert!(described, "ferry {}: undescribed: {line}", command.join(" "));
+        }
+    }
+    let mut cmd = ferry(&tmp.path().join("c"));
+    cmd.args(["receive", "--help"]);
+    let help = stdout(&run(cmd, ""));
+    assert!(help.contains("default: ~/Downloads/Ferry"), "{help}");
+    assert!(help.contains("Global options:"), "{help}");
+}
