@@ -474,7 +474,7 @@ async fn send_cmd(config_dir: Option<PathBuf>, args: SendArgs, out: Output) -> R
     ui.finish();
     match report {
         Ok(r) => {
-            out.send_done(&r);
+            out.send_done(&r, ui.elapsed());
             Ok(0)
         }
         Err(e) if e.kind == ErrorKind::Cancelled && cancel.is_cancelled() => {

@@ -70,6 +70,12 @@ fn json_terminal_safe(line: &str) -> std::borrow::Cow<'_, str> {
     out.into()
 }
 
+/// " in 2.5 s (40.0 MB/s)": how long `bytes` took, in the units of [`human_size`].
+pub fn time_and_speed(bytes: u64, t: std::time::Duration) -> String {
+    let secs = t.as_secs_f64().max(0.001);
+    format!(" in {secs:.1} s ({}/s)", human_size((bytes as f64 / secs) as u64))
+}
+
 pub fn human_size(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
     let mut v = n as f64;
@@ -389,14 +395,19 @@ impl Output {
         }
     }
 
-    pub fn send_done(&self, r: &SendReport) {
+    pub fn send_done(&self, r: &SendReport, elapsed: Option<std::time::Duration>) {
         if self.json {
             self.event(json!({"event": "done", "sent": r.sent, "skipped": r.skipped, "bytes": r.bytes, "sessionId": r.session_id}));
         } else if r.sent == 0 && r.session_id.is_none() {
             println!("Nothing was transferred (the receiver accepted no file).");
         } else {
             let skipped = if r.skipped > 0 { format!(" ({} not accepted by the receiver)", r.skipped) } else { String::new() };
-            println!("Sent {} file(s), {}{skipped}.", r.sent, human_size(r.bytes));
+            println!(
+                "Sent {} file(s), {}{}{skipped}.",
+                r.sent,
+                human_size(r.bytes),
+                elapsed.map(|t| time_and_speed(r.bytes, t)).unwrap_or_default()
+            );
         }
     }
 
@@ -416,11 +427,17 @@ pub struct SendUi {
     out: Output,
     progress: Progress,
     offered: usize,
+    /// When the receiver accepted: the transfer's time counts from here.
+    accepted_at: std::sync::Mutex<Option<Instant>>,
 }
 
 impl SendUi {
     pub fn new(out: Output, sel: &Selection) -> SendUi {
-        SendUi { out, progress: Progress::default(), offered: sel.files.len() }
+        SendUi { out, progress: Progress::default(), offered: sel.files.len(), accepted_at: std::sync::Mutex::new(None) }
+    }
+    /// The time since the receiver accepted (none before).
+    pub fn elapsed(&self) -> Option<std::time::Duration> {
+        self.accepted_at.lock().unwrap().map(|t| t.elapsed())
     }
     pub fn finish(&self) {
         self.progress.finish();
@@ -432,6 +449,7 @@ impl SendObserver for SendUi {
         let json = self.out.json;
         match &e {
             SendEvent::Accepted { session_id, files } => {
+                *self.accepted_at.lock().unwrap() = Some(Instant::now());
                 let total: u64 = ferry_core::protocol::total_size(files.iter());
                 if json {
                     self.out.event(json!({"event": "accepted", "sessionId": session_id, "files": files.len(),

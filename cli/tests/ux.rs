@@ -341,3 +341,19 @@ fn help_describes_every_flag() {
     assert!(help.contains("default: ~/Downloads/Ferry"), "{help}");
     assert!(help.contains("Global options:"), "{help}");
 }
+
+/// "Expected and missing": the sender ends with one line naming the files, size, time and speed.
+#[test]
+fn send_summary_has_size_time_and_speed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = Receiver::start(&tmp.path().join("r"), &tmp.path().join("in"), &["--yes"]);
+    let file = tmp.path().join("a.bin");
+    std::fs::write(&file, vec![7u8; 1_000_000]).unwrap();
+    let mut cmd = ferry(&tmp.path().join("s"));
+    cmd.arg("send").arg(&file).args(["--to", &r.addr()]);
+    let o = run(cmd, "");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    let line = out.lines().find(|l| l.starts_with("Sent ")).unwrap_or_else(|| panic!("no summary: {out}"));
+    assert!(line.starts_with("Sent 1 file(s), 1.0 MB in ") && line.ends_with("/s)."), "{line}");
+}
