@@ -357,3 +357,20 @@ fn send_summary_has_size_time_and_speed() {
     let line = out.lines().find(|l| l.starts_with("Sent ")).unwrap_or_else(|| panic!("no summary: {out}"));
     assert!(line.starts_with("Sent 1 file(s), 1.0 MB in ") && line.ends_with("/s)."), "{line}");
 }
+
+/// Item 2 (at start): a receive folder that cannot be written is refused before anything listens.
+/// (Tests run as root here, which writes through permission bits: sysfs refuses even root.)
+#[test]
+fn unwritable_receive_folder_is_refused_at_start() {
+    let unwritable = Path::new("/sys/kernel");
+    if !unwritable.is_dir() {
+        eprintln!("no /sys/kernel: skipped");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cmd = ferry(&tmp.path().join("r"));
+    cmd.args(["receive", "--no-discovery", "--port", "0", "--bind", "127.0.0.1", "--dir"]).arg(unwritable);
+    let o = run(cmd, "");
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("ferry: cannot write into the receive folder /sys/kernel: Permission denied"), "{}", stderr(&o));
+}
