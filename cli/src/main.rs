@@ -439,7 +439,7 @@ where
             Err(e) if matches!(e.kind, ErrorKind::PinRequired | ErrorKind::InvalidPin) && std::io::stdin().is_terminal() && tries < 3 => {
                 tries += 1;
                 let prompt = if e.kind == ErrorKind::PinRequired { "The receiver requires a PIN: " } else { "Wrong PIN, try again: " };
-                match out.prompt(prompt) {
+                match out.prompt_hidden(prompt, true) {
                     Some(pin) if !pin.is_empty() => opts.pin = Some(pin),
                     _ => return Err(e),
                 }

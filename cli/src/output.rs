@@ -23,6 +23,9 @@ use std::time::{Duration, Instant};
 #[derive(Clone)]
 pub struct Output {
     json: bool,
+    /// "Connected to" and "Waiting for the receiver" already printed: a send tried again (with a
+    /// PIN) does not repeat them.
+    shown: Arc<[std::sync::atomic::AtomicBool; 2]>,
 }
 
 /// A peer-supplied name shown between double quotes: escaped, and its own quotes escaped too,
@@ -187,7 +190,12 @@ fn verified_word(verified: bool) -> &'static str {
 
 impl Output {
     pub fn new(json: bool) -> Output {
-        Output { json }
+        Output { json, shown: Arc::default() }
+    }
+
+    /// True the first time for `line` (0: connected, 1: waiting).
+    fn first(&self, line: usize) -> bool {
+        !self.shown[line].swap(true, std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn event(&self, v: Value) {
@@ -213,11 +221,21 @@ impl Output {
     }
 
     /// Asks a question on the terminal; `None` on end of input.
-    pub fn prompt(&self, question: &str) -> Option<String> {
+    /// Asks `question` on standard error and reads one line, without echoing what is typed when
+    /// `hidden` (a PIN) on a terminal.
+    pub fn prompt_hidden(&self, question: &str, hidden: bool) -> Option<String> {
+        // Echo goes off before the question shows: nothing typed after it is echoed.
+        let stty = |arg: &str| std::process::Command::new("stty").arg(arg).stdin(std::process::Stdio::inherit()).status();
+        let hidden = hidden && std::io::IsTerminal::is_terminal(&std::io::stdin()) && stty("-echo").is_ok_and(|s| s.success());
         eprint!("{question}");
         let _ = std::io::stderr().flush();
         let mut line = String::new();
-        match std::io::stdin().lock().read_line(&mut line) {
+        let read = std::io::stdin().lock().read_line(&mut line);
+        if hidden {
+            let _ = stty("echo");
+            eprintln!();
+        }
+        match read {
             Ok(0) | Err(_) => None,
             Ok(_) => Some(line.trim().to_string()),
         }
@@ -360,11 +378,11 @@ impl Output {
 
     pub fn send_event_line(&self, e: &SendEvent) {
         match e {
-            SendEvent::Connected { device } => self.connected(device),
+            SendEvent::Connected { device } if self.json || self.first(0) => self.connected(device),
             SendEvent::WaitingForAcceptance => {
                 if self.json {
                     self.event(json!({"event": "waiting"}));
-                } else {
+                } else if self.first(1) {
                     println!("Waiting for the receiver to accept...");
                 }
             }

@@ -374,3 +374,56 @@ fn unwritable_receive_folder_is_refused_at_start() {
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("ferry: cannot write into the receive folder /sys/kernel: Permission denied"), "{}", stderr(&o));
 }
+
+/// Item 9: on a terminal the PIN is asked without echo, and "Connected to" is not repeated on
+/// each try (a text never says it waits for acceptance). `script` gives the sender a terminal.
+#[test]
+fn pin_prompt_on_a_terminal() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("no script(1): skipped");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let r = Receiver::start(&tmp.path().join("r"), &tmp.path().join("in"), &["--yes", "--pin", "4711"]);
+    let line = format!("{FERRY} --config-dir {} text hello --to {}", tmp.path().join("s").display(), r.addr());
+    let mut child = Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .env("FERRY_NO_DISCOVERY", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (mut stdin, stdout) = (child.stdin.take().unwrap(), child.stdout.take().unwrap());
+    let (tx, lines) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(stdout);
+        let mut buf = Vec::new();
+        // The prompts end without a line end: read byte by byte and pass on what came so far.
+        let mut byte = [0u8; 1];
+        while std::io::Read::read(&mut reader, &mut byte).unwrap_or(0) == 1 {
+            buf.push(byte[0]);
+            let _ = tx.send(String::from_utf8_lossy(&buf).into_owned());
+        }
+    });
+    let wait_for = |what: &str| -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let seen = lines.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| panic!("no {what:?}"));
+            if seen.contains(what) {
+                return seen;
+            }
+            assert!(Instant::now() < deadline, "no {what:?} in {seen}");
+        }
+    };
+    wait_for("The receiver requires a PIN: ");
+    stdin.write_all(b"1111\r").unwrap();
+    wait_for("Wrong PIN, try again: ");
+    stdin.write_all(b"4711\r").unwrap();
+    let all = wait_for("Message delivered.");
+    drop(stdin);
+    let _ = child.wait();
+    assert!(!all.contains("1111") && !all.contains("4711"), "the PIN was echoed: {all}");
+    assert_eq!(all.matches("Connected to").count(), 1, "{all}");
+    assert!(!all.contains("Waiting for the receiver"), "{all}");
+}
