@@ -76,11 +76,16 @@ fn json_terminal_safe(line: &str) -> std::borrow::Cow<'_, str> {
 /// " in 2.5 s (40.0 MB/s)": how long `bytes` took, in the units of [`human_size`].
 pub fn time_and_speed(bytes: u64, t: std::time::Duration) -> String {
     let secs = t.as_secs_f64().max(0.001);
-    format!(" in {secs:.1} s ({}/s)", human_size((bytes as f64 / secs) as u64))
+    let shown = if secs < 1.0 { format!("{secs:.2}") } else { format!("{secs:.1}") };
+    format!(" in {shown} s ({}/s)", human_size((bytes as f64 / secs) as u64))
 }
 
+/// The progress bars' layout: sizes and speeds in decimal units, as [`human_size`] writes them.
+const BAR_TEMPLATE: &str = "{msg:30!} [{bar:30}] {decimal_bytes}/{decimal_total_bytes} {decimal_bytes_per_sec} {eta}";
+
+/// A size in decimal units (kB, MB, GB), as the progress bars show them.
 pub fn human_size(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
     let mut v = n as f64;
     let mut i = 0;
     while v >= 1000.0 && i < UNITS.len() - 1 {
@@ -100,11 +105,7 @@ fn bar(total: u64) -> Option<ProgressBar> {
         return None;
     }
     let pb = ProgressBar::new(total);
-    pb.set_style(
-        ProgressStyle::with_template("{msg:30!} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
+    pb.set_style(ProgressStyle::with_template(BAR_TEMPLATE).expect("valid template").progress_chars("=> "));
     Some(pb)
 }
 
@@ -913,5 +914,20 @@ impl NodeListener for ReceiveUi {
     }
     fn on_receive(&self, event: ReceiveEvent) {
         ReceiveUi::on_event(self, event)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One size unit style: the summaries' and the bars' units are the same decimal ones.
+    #[test]
+    fn bars_and_summaries_share_units() {
+        assert_eq!(human_size(1_500), "1.5 kB");
+        assert_eq!(human_size(5_000_000), "5.0 MB");
+        assert_eq!(indicatif::DecimalBytes(5_000_000).to_string(), "5.00 MB");
+        assert!(BAR_TEMPLATE.contains("{decimal_bytes}/{decimal_total_bytes} {decimal_bytes_per_sec}"));
+        assert_eq!(time_and_speed(5_000_000, Duration::from_secs(2)), " in 2.0 s (2.5 MB/s)");
     }
 }
