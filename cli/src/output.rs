@@ -755,10 +755,18 @@ impl ReceiveUi {
                     );
                 } else {
                     println!("Incoming transfer from {}", ReceiveUi::sender_line(&request.sender));
-                    println!("  {} file(s), {}:", request.files.len(), human_size(request.total_size()));
-                    println!("{}", describe_files(&request.files));
+                    if !request.files.is_empty() {
+                        println!("  {} file(s), {}:", request.files.len(), human_size(request.total_size()));
+                        println!("{}", describe_files(&request.files));
+                    }
                     if !request.empty_dirs.is_empty() {
-                        println!("  and {} empty folder(s)", request.empty_dirs.len());
+                        let also = if request.files.is_empty() { "" } else { "and " };
+                        println!("  {also}{} empty folder(s):", request.empty_dirs.len());
+                        let dirs: Vec<String> = request.empty_dirs.iter().take(20).map(|d| format!("    {}/", escape(d))).collect();
+                        println!("{}", dirs.join("\n"));
+                        if request.empty_dirs.len() > 20 {
+                            println!("    ... and {} more", request.empty_dirs.len() - 20);
+                        }
                     }
                 }
                 let _ = std::io::stdout().flush();
