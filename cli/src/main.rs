@@ -25,14 +25,14 @@ use std::sync::Arc;
 #[derive(Parser)]
 #[command(name = "ferry", version, about = "Send files and text to nearby devices (LocalSend compatible)")]
 struct Cli {
-    /// Where Ferry keeps its identity, settings and trusted devices.
-    #[arg(long, global = true, env = "FERRY_CONFIG_DIR", value_name = "DIR")]
+    /// Where Ferry keeps its identity, settings and trusted devices (default: the system's configuration folder, ferry/).
+    #[arg(long, global = true, env = "FERRY_CONFIG_DIR", value_name = "DIR", help_heading = "Global options")]
     config_dir: Option<PathBuf>,
     /// Print one JSON event per line instead of progress bars.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global options")]
     json: bool,
     /// More logging (-v, -vv).
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = "Global options")]
     verbose: u8,
     #[command(subcommand)]
     command: Command,
@@ -61,7 +61,7 @@ enum Command {
 
 #[derive(Args)]
 struct ReceiveArgs {
-    /// Folder to save into.
+    /// Folder to save into, made when missing (default: ~/Downloads/Ferry, in the system's Downloads folder).
     #[arg(long, short, value_name = "DIR")]
     dir: Option<PathBuf>,
     /// Accept every transfer without asking.
@@ -70,18 +70,19 @@ struct ReceiveArgs {
     /// Accept trusted devices only; decline everyone else without asking.
     #[arg(long)]
     trusted_only: bool,
-    /// Require this PIN from senders.
+    /// Require this PIN from senders (default: none).
     #[arg(long)]
     pin: Option<String>,
+    /// TCP port to listen on (0: any free port).
     #[arg(long, default_value_t = DEFAULT_PORT)]
     port: u16,
-    /// Address to listen on.
+    /// Address to listen on (default: every address of this machine).
     #[arg(long, value_name = "ADDR")]
     bind: Option<IpAddr>,
     /// Plain HTTP instead of HTTPS (no encryption).
     #[arg(long)]
     http: bool,
-    /// The name others see (saved for next time).
+    /// The name others see (saved for next time; default: the saved one, first a made-up name).
     #[arg(long)]
     alias: Option<String>,
     /// Exit after the first transfer (or text) ends.
@@ -102,13 +103,13 @@ struct TargetArgs {
     /// The receiver's certificate fingerprint; anything else is refused before sending.
     #[arg(long, value_name = "FP")]
     fingerprint: Option<String>,
-    /// The receiver's PIN.
+    /// The receiver's PIN (asked for on a terminal when the receiver wants one).
     #[arg(long)]
     pin: Option<String>,
     /// Plain HTTP instead of HTTPS.
     #[arg(long)]
     http: bool,
-    /// The name the receiver sees (saved for next time).
+    /// The name the receiver sees (saved for next time; default: the saved one, first a made-up name).
     #[arg(long)]
     alias: Option<String>,
     /// How long to look for the device named by --to, in seconds.
@@ -136,7 +137,7 @@ struct SendArgs {
 
 #[derive(Args)]
 struct TextArgs {
-    /// The message.
+    /// The message; `-` reads it from standard input.
     message: String,
     #[command(flatten)]
     target: TargetArgs,
@@ -146,7 +147,9 @@ struct TextArgs {
 enum TrustCommand {
     /// Trust a device by its certificate fingerprint.
     Add {
+        /// Its fingerprint as Ferry prints it (64 hex characters; spaces, colons and any case accepted).
         fingerprint: String,
+        /// A name to list it under (default: the alias it announces).
         #[arg(long)]
         alias: Option<String>,
         /// Its address (HOST[:PORT]), probed directly when discovery does not find it.
@@ -156,7 +159,10 @@ enum TrustCommand {
     /// List trusted devices.
     List,
     /// Stop trusting a device.
-    Remove { fingerprint: String },
+    Remove {
+        /// Its fingerprint, as `ferry trust list` shows it.
+        fingerprint: String,
+    },
 }
 
 /// Exit codes (stable, documented in the README).
@@ -280,8 +286,34 @@ async fn run(cli: Cli, out: Output) -> Result<u8, Error> {
     }
 }
 
+/// Checks the receive folder before anything listens: it must be a folder (or not exist yet).
+fn check_receive_dir(dir: &std::path::Path) -> Result<(), Error> {
+    match std::fs::metadata(dir) {
+        Ok(m) if !m.is_dir() => Err(Error::invalid(format!("cannot receive into {}: it is a file, not a folder", dir.display()))),
+        _ => Ok(()),
+    }
+}
+
+/// Checks that files can be created in the receive folder (made by the node when missing).
+fn check_writable(dir: &std::path::Path) -> Result<(), Error> {
+    let probe = dir.join(format!(".ferry-write-check-{}", std::process::id()));
+    match std::fs::OpenOptions::new().write(true).create_new(true).open(&probe) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => Err(Error::new(ErrorKind::PermissionDenied, format!("cannot write into the receive folder {}: {e}", dir.display()))),
+    }
+}
+
+/// How long a receiver stopped with Ctrl+C keeps answering the running uploads that it cancelled.
+const CANCEL_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
+
 async fn receive(config_dir: Option<PathBuf>, args: ReceiveArgs, out: Output) -> Result<u8, Error> {
-    let mut cfg = node_config(config_dir, args.alias.as_deref(), args.dir.clone().unwrap_or_else(default_receive_dir))?;
+    let dir = args.dir.clone().unwrap_or_else(default_receive_dir);
+    check_receive_dir(&dir)?;
+    let existed = dir.exists();
+    let mut cfg = node_config(config_dir, args.alias.as_deref(), dir.clone())?;
     args.discovery.apply(&mut cfg)?;
     cfg.policy = if args.yes {
         ReceivePolicy::AcceptAll
@@ -295,11 +327,25 @@ async fn receive(config_dir: Option<PathBuf>, args: ReceiveArgs, out: Output) ->
     // Device events are shown while discovery runs (it does not for a receiver bound to loopback).
     let show_devices = cfg.discovery && !args.bind.is_some_and(|ip| ip.is_loopback());
     let (answers_tx, mut answers) = tokio::sync::mpsc::unbounded_channel();
-    let ui = Arc::new(output::ReceiveUi::new(out.clone(), args.once, interactive, show_devices, answers_tx));
+    let ui =
+        Arc::new(output::ReceiveUi::new(out.clone(), args.once, interactive, show_devices, answers_tx).trusted_only(args.trusted_only));
     let (alias, protocol) = (cfg.alias.clone(), if args.http { Protocol::Http } else { Protocol::Https });
-    let node = Node::start(cfg, ui.clone()).await?;
-    let addrs: Vec<IpAddr> =
-        ferry_core::net::interface_addrs().into_iter().filter(|a| !a.loopback && !is_link_local_v6(&a.addr)).map(|a| a.addr).collect();
+    let node = match Node::start(cfg, ui.clone()).await {
+        Ok(node) => node,
+        Err(e) => {
+            // A receiver that could not start leaves no new folder behind (only an empty one it made is removed).
+            if !existed {
+                let _ = std::fs::remove_dir(&dir);
+            }
+            return Err(e);
+        }
+    };
+    check_writable(node.receive_dir())?;
+    // A receiver bound to one address is reachable there only.
+    let addrs: Vec<IpAddr> = match args.bind {
+        Some(ip) if !ip.is_unspecified() => vec![ip],
+        _ => ferry_core::net::interface_addrs().into_iter().filter(|a| !a.loopback && !is_link_local_v6(&a.addr)).map(|a| a.addr).collect(),
+    };
     out.receiving(&alias, node.fingerprint(), node.port(), protocol, &addrs, node.receive_dir(), args.pin.is_some());
     if let Some(mut changes) = node.watch_interfaces() {
         let (out, port) = (out.clone(), node.port());
@@ -317,6 +363,10 @@ async fn receive(config_dir: Option<PathBuf>, args: ReceiveArgs, out: Output) ->
             _ = tokio::signal::ctrl_c() => {
                 if node.busy() {
                     out.line("Cancelling the running transfer.");
+                    node.cancel_receive();
+                    // The running uploads are answered "cancelled" (so that the sender stops and does
+                    // not retry) before the server goes away.
+                    tokio::time::sleep(CANCEL_GRACE).await;
                 }
                 break 130;
             }
@@ -365,6 +415,18 @@ async fn send_options(config_dir: Option<PathBuf>, target: &TargetArgs, out: &Ou
     Ok(opts)
 }
 
+/// Says which protocol the receiver speaks when the sender used the other one: plain HTTP against
+/// HTTPS fails parsing a TLS answer, HTTPS against plain HTTP fails the handshake.
+fn explain_protocol(e: Error, http: bool) -> Error {
+    if http && e.message.contains("invalid HTTP version") {
+        Error::new(e.kind, "the receiver speaks HTTPS, not plain HTTP: leave out --http")
+    } else if !http && e.kind == ErrorKind::Tls && e.message.contains("InvalidContentType") {
+        Error::new(e.kind, "the receiver speaks plain HTTP, not HTTPS: add --http (nothing is encrypted then)")
+    } else {
+        e
+    }
+}
+
 /// Runs `attempt`, asking for a PIN on a terminal when the receiver wants one (3 tries).
 async fn with_pin_prompt<T, F, Fut>(mut opts: SendOptions, out: &Output, mut attempt: F) -> Result<T, Error>
 where
@@ -377,7 +439,7 @@ where
             Err(e) if matches!(e.kind, ErrorKind::PinRequired | ErrorKind::InvalidPin) && std::io::stdin().is_terminal() && tries < 3 => {
                 tries += 1;
                 let prompt = if e.kind == ErrorKind::PinRequired { "The receiver requires a PIN: " } else { "Wrong PIN, try again: " };
-                match out.prompt(prompt) {
+                match out.prompt_hidden(prompt, true) {
                     Some(pin) if !pin.is_empty() => opts.pin = Some(pin),
                     _ => return Err(e),
                 }
@@ -388,12 +450,13 @@ where
 }
 
 async fn send_cmd(config_dir: Option<PathBuf>, args: SendArgs, out: Output) -> Result<u8, Error> {
+    // The files are checked before the receiver is looked for: a typo is reported at once.
+    let selection = Selection::from_paths(&args.paths)?;
     let mut opts = send_options(config_dir, &args.target, &out).await?;
     opts.parallel = args.parallel;
     if args.checksum {
         opts.checksums = send::Checksums::Always;
     }
-    let selection = Selection::from_paths(&args.paths)?;
     let ui = Arc::new(output::SendUi::new(out.clone(), &selection));
     let cancel = ferry_core::CancellationToken::new();
     let c2 = cancel.clone();
@@ -406,28 +469,52 @@ async fn send_cmd(config_dir: Option<PathBuf>, args: SendArgs, out: Output) -> R
         let (sel, ui, cancel) = (&selection, ui.clone(), cancel.clone());
         async move { send::send_files(&o, sel, ui, cancel).await }
     })
-    .await;
+    .await
+    .map_err(|e| explain_protocol(e, args.target.http));
     ui.finish();
     match report {
         Ok(r) => {
-            out.send_done(&r);
+            out.send_done(&r, ui.elapsed());
             Ok(0)
         }
         Err(e) if e.kind == ErrorKind::Cancelled && cancel.is_cancelled() => {
             out.line("Cancelled.");
             Ok(130)
         }
+        Err(e) if e.kind == ErrorKind::Cancelled && e.message.contains("Session cancelled") => {
+            Err(Error::new(ErrorKind::Cancelled, "the receiver cancelled the transfer"))
+        }
         Err(e) => Err(e),
     }
 }
 
+/// The message `ferry text` sends: the argument, or standard input for `-` (without the one line
+/// end that `echo` adds); an empty message is refused.
+fn text_message(arg: &str) -> Result<String, Error> {
+    let message = if arg == "-" {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+            .map_err(|e| Error::invalid(format!("cannot read the message from standard input: {e}")))?;
+        let trimmed = s.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&s);
+        trimmed.to_string()
+    } else {
+        arg.to_string()
+    };
+    if message.is_empty() {
+        return Err(Error::invalid("the message is empty; nothing to send"));
+    }
+    Ok(message)
+}
+
 async fn text_cmd(config_dir: Option<PathBuf>, args: TextArgs, out: Output) -> Result<u8, Error> {
+    let message = text_message(&args.message)?;
     let opts = send_options(config_dir, &args.target, &out).await?;
     let shown = with_pin_prompt(opts, &out, |o| {
-        let (msg, out) = (args.message.clone(), out.clone());
-        async move { send::send_text(&o, &msg, &move |e| out.send_event_line(&e)).await }
+        let (msg, out) = (message.clone(), out.clone());
+        async move { send::send_text(&o, &msg, &move |e| out.text_event_line(&e)).await }
     })
-    .await?;
+    .await
+    .map_err(|e| explain_protocol(e, args.target.http))?;
     out.text_sent(shown);
     Ok(0)
 }

@@ -23,6 +23,9 @@ use std::time::{Duration, Instant};
 #[derive(Clone)]
 pub struct Output {
     json: bool,
+    /// "Connected to" and "Waiting for the receiver" already printed: a send tried again (with a
+    /// PIN) does not repeat them.
+    shown: Arc<[std::sync::atomic::AtomicBool; 2]>,
 }
 
 /// A peer-supplied name shown between double quotes: escaped, and its own quotes escaped too,
@@ -70,8 +73,19 @@ fn json_terminal_safe(line: &str) -> std::borrow::Cow<'_, str> {
     out.into()
 }
 
+/// " in 2.5 s (40.0 MB/s)": how long `bytes` took, in the units of [`human_size`].
+pub fn time_and_speed(bytes: u64, t: std::time::Duration) -> String {
+    let secs = t.as_secs_f64().max(0.001);
+    let shown = if secs < 1.0 { format!("{secs:.2}") } else { format!("{secs:.1}") };
+    format!(" in {shown} s ({}/s)", human_size((bytes as f64 / secs) as u64))
+}
+
+/// The progress bars' layout: sizes and speeds in decimal units, as [`human_size`] writes them.
+const BAR_TEMPLATE: &str = "{msg:30!} [{bar:30}] {decimal_bytes}/{decimal_total_bytes} {decimal_bytes_per_sec} {eta}";
+
+/// A size in decimal units (kB, MB, GB), as the progress bars show them.
 pub fn human_size(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
     let mut v = n as f64;
     let mut i = 0;
     while v >= 1000.0 && i < UNITS.len() - 1 {
@@ -91,11 +105,7 @@ fn bar(total: u64) -> Option<ProgressBar> {
         return None;
     }
     let pb = ProgressBar::new(total);
-    pb.set_style(
-        ProgressStyle::with_template("{msg:30!} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
+    pb.set_style(ProgressStyle::with_template(BAR_TEMPLATE).expect("valid template").progress_chars("=> "));
     Some(pb)
 }
 
@@ -181,7 +191,12 @@ fn verified_word(verified: bool) -> &'static str {
 
 impl Output {
     pub fn new(json: bool) -> Output {
-        Output { json }
+        Output { json, shown: Arc::default() }
+    }
+
+    /// True the first time for `line` (0: connected, 1: waiting).
+    fn first(&self, line: usize) -> bool {
+        !self.shown[line].swap(true, std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn event(&self, v: Value) {
@@ -207,11 +222,21 @@ impl Output {
     }
 
     /// Asks a question on the terminal; `None` on end of input.
-    pub fn prompt(&self, question: &str) -> Option<String> {
+    /// Asks `question` on standard error and reads one line, without echoing what is typed when
+    /// `hidden` (a PIN) on a terminal.
+    pub fn prompt_hidden(&self, question: &str, hidden: bool) -> Option<String> {
+        // Echo goes off before the question shows: nothing typed after it is echoed.
+        let stty = |arg: &str| std::process::Command::new("stty").arg(arg).stdin(std::process::Stdio::inherit()).status();
+        let hidden = hidden && std::io::IsTerminal::is_terminal(&std::io::stdin()) && stty("-echo").is_ok_and(|s| s.success());
         eprint!("{question}");
         let _ = std::io::stderr().flush();
         let mut line = String::new();
-        match std::io::stdin().lock().read_line(&mut line) {
+        let read = std::io::stdin().lock().read_line(&mut line);
+        if hidden {
+            let _ = stty("echo");
+            eprintln!();
+        }
+        match read {
             Ok(0) | Err(_) => None,
             Ok(_) => Some(line.trim().to_string()),
         }
@@ -354,16 +379,23 @@ impl Output {
 
     pub fn send_event_line(&self, e: &SendEvent) {
         match e {
-            SendEvent::Connected { device } => self.connected(device),
+            SendEvent::Connected { device } if self.json || self.first(0) => self.connected(device),
             SendEvent::WaitingForAcceptance => {
                 if self.json {
                     self.event(json!({"event": "waiting"}));
-                } else {
+                } else if self.first(1) {
                     println!("Waiting for the receiver to accept...");
                 }
             }
             SendEvent::Notice { message } => self.line(&format!("Note: {}", escape(message))),
             _ => {}
+        }
+    }
+
+    /// [`Output::send_event_line`] for a text, which a receiver never asks about: no "Waiting" line.
+    pub fn text_event_line(&self, e: &SendEvent) {
+        if self.json || !matches!(e, SendEvent::WaitingForAcceptance) {
+            self.send_event_line(e);
         }
     }
 
@@ -382,14 +414,19 @@ impl Output {
         }
     }
 
-    pub fn send_done(&self, r: &SendReport) {
+    pub fn send_done(&self, r: &SendReport, elapsed: Option<std::time::Duration>) {
         if self.json {
             self.event(json!({"event": "done", "sent": r.sent, "skipped": r.skipped, "bytes": r.bytes, "sessionId": r.session_id}));
         } else if r.sent == 0 && r.session_id.is_none() {
             println!("Nothing was transferred (the receiver accepted no file).");
         } else {
             let skipped = if r.skipped > 0 { format!(" ({} not accepted by the receiver)", r.skipped) } else { String::new() };
-            println!("Sent {} file(s), {}{skipped}.", r.sent, human_size(r.bytes));
+            println!(
+                "Sent {} file(s), {}{}{skipped}.",
+                r.sent,
+                human_size(r.bytes),
+                elapsed.map(|t| time_and_speed(r.bytes, t)).unwrap_or_default()
+            );
         }
     }
 
@@ -409,11 +446,17 @@ pub struct SendUi {
     out: Output,
     progress: Progress,
     offered: usize,
+    /// When the receiver accepted: the transfer's time counts from here.
+    accepted_at: std::sync::Mutex<Option<Instant>>,
 }
 
 impl SendUi {
     pub fn new(out: Output, sel: &Selection) -> SendUi {
-        SendUi { out, progress: Progress::default(), offered: sel.files.len() }
+        SendUi { out, progress: Progress::default(), offered: sel.files.len(), accepted_at: std::sync::Mutex::new(None) }
+    }
+    /// The time since the receiver accepted (none before).
+    pub fn elapsed(&self) -> Option<std::time::Duration> {
+        self.accepted_at.lock().unwrap().map(|t| t.elapsed())
     }
     pub fn finish(&self) {
         self.progress.finish();
@@ -425,6 +468,7 @@ impl SendObserver for SendUi {
         let json = self.out.json;
         match &e {
             SendEvent::Accepted { session_id, files } => {
+                *self.accepted_at.lock().unwrap() = Some(Instant::now());
                 let total: u64 = ferry_core::protocol::total_size(files.iter());
                 if json {
                     self.out.event(json!({"event": "accepted", "sessionId": session_id, "files": files.len(),
@@ -471,6 +515,8 @@ pub struct ReceiveUi {
     answers: tokio::sync::mpsc::UnboundedSender<(String, Decision)>,
     /// Print device events (discovery runs); with the time since the start.
     devices: Option<Instant>,
+    /// `--trusted-only`: a stranger declined without asking does not end `--once`.
+    trusted_only: bool,
 }
 
 /// How a request prompt ended.
@@ -605,7 +651,23 @@ impl ReceiveUi {
             prompter.start_reader();
         }
         let devices = devices.then(Instant::now);
-        ReceiveUi { out, once, interactive, done: tokio::sync::Notify::new(), progress: Progress::default(), prompter, answers, devices }
+        ReceiveUi {
+            out,
+            once,
+            interactive,
+            done: tokio::sync::Notify::new(),
+            progress: Progress::default(),
+            prompter,
+            answers,
+            devices,
+            trusted_only: false,
+        }
+    }
+
+    /// `--trusted-only`: declining a stranger (nobody was asked) is not the transfer `--once` waits for.
+    pub fn trusted_only(mut self, on: bool) -> ReceiveUi {
+        self.trusted_only = on;
+        self
     }
 
     /// Resolves when `--once` is set and the first transfer ended.
@@ -693,10 +755,18 @@ impl ReceiveUi {
                     );
                 } else {
                     println!("Incoming transfer from {}", ReceiveUi::sender_line(&request.sender));
-                    println!("  {} file(s), {}:", request.files.len(), human_size(request.total_size()));
-                    println!("{}", describe_files(&request.files));
+                    if !request.files.is_empty() {
+                        println!("  {} file(s), {}:", request.files.len(), human_size(request.total_size()));
+                        println!("{}", describe_files(&request.files));
+                    }
                     if !request.empty_dirs.is_empty() {
-                        println!("  and {} empty folder(s)", request.empty_dirs.len());
+                        let also = if request.files.is_empty() { "" } else { "and " };
+                        println!("  {also}{} empty folder(s):", request.empty_dirs.len());
+                        let dirs: Vec<String> = request.empty_dirs.iter().take(20).map(|d| format!("    {}/", escape(d))).collect();
+                        println!("{}", dirs.join("\n"));
+                        if request.empty_dirs.len() > 20 {
+                            println!("    ... and {} more", request.empty_dirs.len() - 20);
+                        }
                     }
                 }
                 let _ = std::io::stdout().flush();
@@ -753,7 +823,9 @@ impl ReceiveUi {
                 } else {
                     println!("Declined the transfer from {}", ReceiveUi::sender_line(&sender));
                 }
-                self.ended();
+                if !self.trusted_only || sender.trusted {
+                    self.ended();
+                }
             }
             ReceiveEvent::FileProgress { session_id: _, file_id, received, size } => {
                 self.progress.advance(&file_id, received);
@@ -850,5 +922,20 @@ impl NodeListener for ReceiveUi {
     }
     fn on_receive(&self, event: ReceiveEvent) {
         ReceiveUi::on_event(self, event)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One size unit style: the summaries' and the bars' units are the same decimal ones.
+    #[test]
+    fn bars_and_summaries_share_units() {
+        assert_eq!(human_size(1_500), "1.5 kB");
+        assert_eq!(human_size(5_000_000), "5.0 MB");
+        assert_eq!(indicatif::DecimalBytes(5_000_000).to_string(), "5.00 MB");
+        assert!(BAR_TEMPLATE.contains("{decimal_bytes}/{decimal_total_bytes} {decimal_bytes_per_sec}"));
+        assert_eq!(time_and_speed(5_000_000, Duration::from_secs(2)), " in 2.0 s (2.5 MB/s)");
     }
 }

@@ -346,9 +346,10 @@ impl Connection {
             }
             StatusCode::FORBIDDEN => Err(Error::new(ErrorKind::Declined, "the receiver declined")),
             StatusCode::CONFLICT => Err(Error::new(ErrorKind::Busy, "the receiver is busy with another transfer")),
-            StatusCode::TOO_MANY_REQUESTS => {
-                Err(Error::new(ErrorKind::TooManyAttempts, "too many PIN attempts; the receiver blocks this device for now"))
-            }
+            StatusCode::TOO_MANY_REQUESTS => Err(Error::new(
+                ErrorKind::TooManyAttempts,
+                "too many wrong PINs: the receiver refuses this address for a while (an hour for a Ferry receiver)",
+            )),
             s => Err(Error::protocol(format!("prepare-upload answered {s}: {}", reply.message()))),
         }
     }

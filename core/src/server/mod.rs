@@ -309,6 +309,9 @@ struct Shared {
     texts: Mutex<HashMap<IpAddr, (f64, Instant)>>,
     limits: ServerLimits,
     epoch: Instant,
+    /// The last session this receiver cancelled: its uploads still arriving are answered
+    /// "Session cancelled" (not "Invalid session id") so that the sender says what happened.
+    cancelled: Mutex<Option<String>>,
 }
 
 impl Shared {
@@ -388,6 +391,7 @@ pub async fn start_with_limits(opts: ServerOptions, limits: ServerLimits, handle
         texts: Mutex::new(HashMap::new()),
         limits,
         epoch: Instant::now(),
+        cancelled: Mutex::new(None),
     });
     let stop = CancellationToken::new();
     tokio::spawn(accept_loop(listener, tls, shared.clone(), stop.clone()));

@@ -62,6 +62,9 @@ pub(super) fn end_session(shared: &Shared, id: Option<&str>, outcome: SessionOut
     match session {
         Some(s) => {
             s.cancel.cancel();
+            if matches!(outcome, SessionOutcome::CancelledByReceiver) {
+                *shared.cancelled.lock().unwrap() = Some(s.id.clone());
+            }
             if s.phase == Phase::Active {
                 shared.handler.on_event(ReceiveEvent::SessionFinished { session_id: s.id, outcome });
             }

@@ -64,6 +64,9 @@ pub(super) async fn upload(shared: &Arc<Shared>, ip: IpAddr, req: Request<Incomi
     let (dto, cancel, activity) = {
         let mut guard = shared.session.lock().unwrap();
         let Some(s) = guard.as_mut().filter(|s| s.id == session_id) else {
+            if shared.cancelled.lock().unwrap().as_deref() == Some(session_id.as_str()) {
+                return message(StatusCode::FORBIDDEN, "Session cancelled");
+            }
             return message(StatusCode::FORBIDDEN, "Invalid session id");
         };
         if s.sender.ip != ip {
@@ -201,6 +204,14 @@ fn write_stream(
     Ok(sink)
 }
 
+/// How long the body of an upload that the receiver cancelled is still read.
+const CANCEL_DRAIN: std::time::Duration = std::time::Duration::from_millis(400);
+
+/// Reads and drops what `body` brings for up to `time`.
+async fn drain(mut body: Incoming, time: std::time::Duration) {
+    let _ = tokio::time::timeout(time, async { while let Some(Ok(_)) = body.frame().await {} }).await;
+}
+
 /// Reads the body's frames and passes them to the writer, failing on cancel, a stall, a broken
 /// body or more bytes than declared; reports progress every [`PROGRESS_STEP`].
 async fn read_frames(
@@ -223,7 +234,13 @@ async fn read_frames(
     let mut unmarked = 0u64;
     let outcome = loop {
         let frame = tokio::select! {
-            _ = cancel.cancelled() => break Err(UploadFailure::Aborted),
+            _ = cancel.cancelled() => {
+                // The rest of the body is read (and thrown away) for a moment, so that the connection
+                // is not reset under the answer: the sender reads "cancelled" rather than a broken
+                // connection it would retry.
+                tokio::spawn(drain(body, CANCEL_DRAIN));
+                break Err(UploadFailure::Aborted);
+            }
             f = tokio::time::timeout_at(window_end, body.frame()) => match f {
                 Ok(f) => f,
                 Err(_) if in_window < min_progress => break Err(UploadFailure::Stalled),
