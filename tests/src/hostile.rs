@@ -19,7 +19,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpSocket;
 
 pub const PREPARE: &str = "/api/localsend/v2/prepare-upload";
 pub const INFO: &str = "/api/localsend/v2/info";
@@ -276,24 +275,7 @@ pub async fn connect(raw: &Raw) -> Result<Box<dyn Io>, String> {
 }
 
 pub async fn connect_within(raw: &Raw, limit: Duration) -> Result<Box<dyn Io>, String> {
-    let fut = async {
-        let sock = TcpSocket::new_v4().map_err(|e| e.to_string())?;
-        sock.bind(SocketAddr::new(raw.source, 0)).map_err(|e| format!("bind {}: {e}", raw.source))?;
-        let tcp = sock.connect(raw.addr).await.map_err(|e| format!("connect: {e}"))?;
-        let io: Box<dyn Io> = match &raw.tls {
-            None => Box::new(tcp),
-            Some(id) => {
-                let config = match id {
-                    Some(id) => ferry_core::tls::client_config(id, None).unwrap(),
-                    None => ferry_core::tls::client_config_without_cert(None).unwrap(),
-                };
-                let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
-                Box::new(tokio_rustls::TlsConnector::from(config).connect(name, tcp).await.map_err(|e| format!("TLS: {e}"))?)
-            }
-        };
-        Ok(io)
-    };
-    tokio::time::timeout(limit, fut).await.map_err(|_| "connect timed out".to_string())?
+    tokio::time::timeout(limit, raw.try_connect()).await.map_err(|_| "connect timed out".to_string())?
 }
 
 /// Reads one response within `limit`; a closed connection or a timeout is an error value.

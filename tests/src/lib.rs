@@ -215,10 +215,15 @@ impl Raw {
     }
 
     pub async fn connect(&self) -> Box<dyn Io> {
-        let sock = TcpSocket::new_v4().unwrap();
-        sock.bind(SocketAddr::new(self.source, 0)).unwrap();
-        let tcp: TcpStream = sock.connect(self.addr).await.unwrap();
-        match &self.tls {
+        self.try_connect().await.unwrap()
+    }
+
+    /// [`Raw::connect`] that reports a failure (refused, TLS) instead of panicking.
+    pub async fn try_connect(&self) -> Result<Box<dyn Io>, String> {
+        let sock = TcpSocket::new_v4().map_err(|e| e.to_string())?;
+        sock.bind(SocketAddr::new(self.source, 0)).map_err(|e| format!("bind {}: {e}", self.source))?;
+        let tcp: TcpStream = sock.connect(self.addr).await.map_err(|e| format!("connect: {e}"))?;
+        Ok(match &self.tls {
             None => Box::new(tcp),
             Some(id) => {
                 let config = match id {
@@ -226,9 +231,9 @@ impl Raw {
                     None => ferry_core::tls::client_config_without_cert(None).unwrap(),
                 };
                 let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
-                Box::new(tokio_rustls::TlsConnector::from(config).connect(name, tcp).await.unwrap())
+                Box::new(tokio_rustls::TlsConnector::from(config).connect(name, tcp).await.map_err(|e| format!("TLS: {e}"))?)
             }
-        }
+        })
     }
 
     /// One request with a complete body; the connection is closed afterwards.
