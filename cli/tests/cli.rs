@@ -1,88 +1,12 @@
 //! The `ferry` binary as users and scripts run it: real processes on loopback.
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const FERRY: &str = env!("CARGO_BIN_EXE_ferry");
+mod common;
 
-fn ferry(config: &Path) -> Command {
-    let mut c = Command::new(FERRY);
-    // Never discover on this machine's real interfaces.
-    c.arg("--config-dir").arg(config).env_remove("FERRY_CONFIG_DIR").env("FERRY_NO_DISCOVERY", "1");
-    c
-}
-
-/// A receiver started with `--json --port 0 --bind 127.0.0.1`; killed on drop.
-struct Receiver {
-    child: Child,
-    lines: std::sync::mpsc::Receiver<serde_json::Value>,
-    port: u16,
-    fingerprint: String,
-}
-
-impl Receiver {
-    fn start(config: &Path, dir: &Path, extra: &[&str], stdin: Stdio) -> Receiver {
-        let mut child = ferry(config)
-            .args(["--json", "receive", "--no-discovery", "--port", "0", "--bind", "127.0.0.1", "--dir"])
-            .arg(dir)
-            .args(extra)
-            .stdin(stdin)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let out: ChildStdout = child.stdout.take().unwrap();
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
-                    let _ = tx.send(v);
-                }
-            }
-        });
-        let ready = lines.recv_timeout(Duration::from_secs(20)).expect("ready event");
-        assert_eq!(ready["event"], "ready");
-        Receiver { port: ready["port"].as_u64().unwrap() as u16, fingerprint: ready["fingerprint"].as_str().unwrap().into(), child, lines }
-    }
-    fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-    fn wait_for(&self, event: &str) -> serde_json::Value {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(v) = self.lines.recv_timeout(Duration::from_millis(100)) {
-                if v["event"] == event {
-                    return v;
-                }
-            }
-        }
-        panic!("no {event} event");
-    }
-    fn wait_exit(&mut self) -> i32 {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                return s.code().unwrap_or(-1);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("receiver did not exit");
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn run(cmd: &mut Command) -> (i32, String, String) {
-    let out = cmd.stdin(Stdio::null()).output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
-}
+use common::{ferry, run, JsonReceiver, FERRY};
 
 #[test]
 fn identity_is_stable_and_reset_changes_it() {
@@ -120,7 +44,7 @@ fn send_and_receive_once_with_json_events() {
     let (rc, sc, out, src) =
         (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     std::fs::write(src.path().join("note.txt"), b"from the cli").unwrap();
-    let mut r = Receiver::start(rc.path(), out.path(), &["--yes", "--once"], Stdio::null());
+    let mut r = JsonReceiver::start(rc.path(), out.path(), &["--yes", "--once"], Stdio::null());
     let (c, stdout, err) = run(ferry(sc.path()).args(["--json", "send"]).arg(src.path().join("note.txt")).args([
         "--to",
         &r.addr(),
@@ -143,7 +67,7 @@ fn send_and_receive_once_with_json_events() {
 #[test]
 fn text_message_over_http() {
     let (rc, sc, out) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let mut r = Receiver::start(rc.path(), out.path(), &["--http", "--once"], Stdio::null());
+    let mut r = JsonReceiver::start(rc.path(), out.path(), &["--http", "--once"], Stdio::null());
     let (c, stdout, err) = run(ferry(sc.path()).args(["text", "hello there", "--http", "--to", &r.addr()]));
     assert_eq!(c, 0, "{err}");
     assert!(stdout.contains("Message delivered"), "{stdout}");
@@ -158,7 +82,7 @@ fn wrong_fingerprint_refuses_before_sending() {
     let (rc, sc, out, src) =
         (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     std::fs::write(src.path().join("secret.txt"), b"secret").unwrap();
-    let r = Receiver::start(rc.path(), out.path(), &["--yes"], Stdio::null());
+    let r = JsonReceiver::start(rc.path(), out.path(), &["--yes"], Stdio::null());
     let wrong = "0".repeat(64);
     let (c, _, err) =
         run(ferry(sc.path()).arg("send").arg(src.path().join("secret.txt")).args(["--to", &r.addr(), "--fingerprint", &wrong]));
@@ -172,7 +96,7 @@ fn pin_and_decline_exit_codes() {
     let (rc, sc, out, src) =
         (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     std::fs::write(src.path().join("a.txt"), b"a").unwrap();
-    let r = Receiver::start(rc.path(), out.path(), &["--yes", "--pin", "1357"], Stdio::null());
+    let r = JsonReceiver::start(rc.path(), out.path(), &["--yes", "--pin", "1357"], Stdio::null());
     let file = src.path().join("a.txt");
     let (c, _, err) = run(ferry(sc.path()).arg("send").arg(&file).args(["--to", &r.addr()]));
     assert_eq!(c, 6, "{err}");
@@ -181,7 +105,7 @@ fn pin_and_decline_exit_codes() {
     drop(r);
 
     // The receiver's user answers "n" on standard input.
-    let r = Receiver::start(rc.path(), out.path(), &[], Stdio::piped());
+    let r = JsonReceiver::start(rc.path(), out.path(), &[], Stdio::piped());
     let mut r = r;
     r.child.stdin.take().unwrap().write_all(b"n\n").unwrap();
     let (c, _, err) = run(ferry(sc.path()).arg("send").arg(&file).args(["--to", &r.addr()]));
@@ -209,7 +133,7 @@ fn ctrl_c_on_the_sender_cancels_the_receivers_session() {
     // Big enough that the transfer is still running when the signal comes.
     let f = std::fs::File::create(src.path().join("big.bin")).unwrap();
     f.set_len(512 << 20).unwrap();
-    let r = Receiver::start(rc.path(), out.path(), &["--yes", "--http"], Stdio::null());
+    let r = JsonReceiver::start(rc.path(), out.path(), &["--yes", "--http"], Stdio::null());
     let mut sender = ferry(sc.path())
         .args(["--json", "send"])
         .arg(src.path().join("big.bin"))

@@ -5,130 +5,13 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
 
-const FERRY: &str = env!("CARGO_BIN_EXE_ferry");
+mod common;
 
-fn ferry(config: &Path) -> Command {
-    let mut c = Command::new(FERRY);
-    // Never discover on this machine's real interfaces.
-    c.arg("--config-dir").arg(config).env_remove("FERRY_CONFIG_DIR").env("FERRY_NO_DISCOVERY", "1").env_remove("RUST_LOG");
-    c
-}
+use common::{ferry, HttpReceiver};
 
-/// Everything a child wrote on one stream so far.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Captured {
-    fn follow(mut r: impl Read + Send + 'static) -> Captured {
-        let c = Captured::default();
-        let buf = c.0.clone();
-        std::thread::spawn(move || {
-            let mut chunk = [0u8; 4096];
-            while let Ok(n) = r.read(&mut chunk) {
-                if n == 0 {
-                    break;
-                }
-                buf.lock().unwrap().extend_from_slice(&chunk[..n]);
-            }
-        });
-        c
-    }
-    fn bytes(&self) -> Vec<u8> {
-        self.0.lock().unwrap().clone()
-    }
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.bytes()).into_owned()
-    }
-    fn count(&self, needle: &str) -> usize {
-        self.text().matches(needle).count()
-    }
-    /// Waits (bounded) until `needle` was written at least `n` times.
-    fn wait_count(&self, needle: &str, n: usize) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while self.count(needle) < n {
-            assert!(Instant::now() < deadline, "no {n}x {needle:?} in {:?}", self.text());
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-/// `ferry receive --http --port 0 --bind 127.0.0.1` with stdout and stderr captured; killed on drop.
-struct Receiver {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    out: Captured,
-    err: Captured,
-    port: u16,
-}
-
-impl Receiver {
-    fn start(config: &Path, dir: &Path, json: bool, extra: &[&str]) -> Receiver {
-        let mut cmd = ferry(config);
-        if json {
-            cmd.arg("--json");
-        }
-        let mut child = cmd
-            .args(["receive", "--no-discovery", "--http", "--port", "0", "--bind", "127.0.0.1", "--dir"])
-            .arg(dir)
-            .args(extra)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.take();
-        let out = Captured::follow(child.stdout.take().unwrap());
-        let err = Captured::follow(child.stderr.take().unwrap());
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let port = loop {
-            let text = out.text();
-            let found = if json {
-                text.lines()
-                    .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-                    .find(|v| v["event"] == "ready")
-                    .map(|v| v["port"].as_u64().unwrap() as u16)
-            } else {
-                text.lines()
-                    .find(|l| l.trim_start().starts_with("addresses") && l.contains(" (http)"))
-                    .and_then(|l| l.split(" (http)").next()?.split_whitespace().last()?.rsplit(':').next()?.parse().ok())
-            };
-            if let Some(p) = found {
-                break p;
-            }
-            assert!(Instant::now() < deadline, "receiver not ready: {text} {}", err.text());
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        Receiver { child, stdin, out, err, port }
-    }
-    fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-    fn type_line(&mut self, line: &str) {
-        let stdin = self.stdin.as_mut().unwrap();
-        stdin.write_all(format!("{line}\n").as_bytes()).unwrap();
-        stdin.flush().unwrap();
-    }
-    /// Everything written so far on stdout and stderr.
-    fn all_bytes(&self) -> Vec<u8> {
-        let mut b = self.out.bytes();
-        b.extend(self.err.bytes());
-        b
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// One HTTP/1.1 POST on a fresh connection: (status, body). Waits as long as the receiver does
 /// (a prepare-upload waits for the person's decision).
 fn post(addr: &str, path: &str, body: &str) -> (u16, String) {
     let mut s = TcpStream::connect(addr).unwrap();
@@ -186,7 +69,7 @@ fn assert_inert(bytes: &[u8], what: &str) {
 #[test]
 fn display_hostile_request_and_text_are_escaped_for_people() {
     let (cfg, dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let mut r = Receiver::start(cfg.path(), dir.path(), false, &[]);
+    let mut r = HttpReceiver::start(cfg.path(), dir.path(), false, &[]);
     let model = "Pixel\u{1b}[2J\u{9b}31m\r";
     let names = ["invoice\u{202e}fdp.exe", "a\u{1b}]0;title\u{7}b.txt", "c\u{9b}2Jd\u{2066}.txt", "e\u{feff}\u{200b}f.txt"];
     let addr = r.addr();
@@ -243,7 +126,7 @@ fn display_hostile_request_and_text_are_escaped_for_people() {
 #[test]
 fn display_json_output_keeps_hostile_strings_exact_but_inert() {
     let (cfg, dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let mut r = Receiver::start(cfg.path(), dir.path(), true, &[]);
+    let mut r = HttpReceiver::start(cfg.path(), dir.path(), true, &[]);
     let names = ["c\u{9b}2Jd\u{7f}.txt", "invoice\u{202e}fdp.exe"];
     let addr = r.addr();
     let body = prepare_body(FAKE_BLOCK_ALIAS, "Pixel\u{1b}[2J", &names);
@@ -273,7 +156,7 @@ fn display_sender_side_shows_the_receivers_alias_escaped() {
         (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     std::fs::write(src.path().join("a.txt"), b"abc").unwrap();
     let alias = "Recv\u{1b}]0;pwned\u{7}\u{9b}2J\u{202e}\nConnected to \"Bank\"";
-    let r = Receiver::start(rc.path(), dir.path(), false, &["--yes", "--alias", alias]);
+    let r = HttpReceiver::start(rc.path(), dir.path(), false, &["--yes", "--alias", alias]);
     let out = ferry(sc.path())
         .arg("send")
         .arg(src.path().join("a.txt"))
@@ -293,7 +176,7 @@ fn display_sender_side_shows_the_receivers_alias_escaped() {
 #[test]
 fn display_withdrawn_request_never_takes_an_answer() {
     let (cfg, dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let mut r = Receiver::start(cfg.path(), dir.path(), false, &[]);
+    let mut r = HttpReceiver::start(cfg.path(), dir.path(), false, &[]);
     // Typed before any request: answers nothing.
     r.type_line("y");
     r.err.wait_count("no request is waiting", 1);

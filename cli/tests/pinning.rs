@@ -2,100 +2,18 @@
 //! A pinned receiver (`--fingerprint`) is never reached over plain HTTP and never through a
 //! certificate other than its own; processes starting at once share one identity.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const FERRY: &str = env!("CARGO_BIN_EXE_ferry");
+mod common;
 
-fn ferry(config: &Path) -> Command {
-    let mut c = Command::new(FERRY);
-    // Never discover on this machine's real interfaces.
-    c.arg("--config-dir").arg(config).env_remove("FERRY_CONFIG_DIR").env("FERRY_NO_DISCOVERY", "1");
-    c
-}
+use common::{ferry, run, JsonReceiver};
 
-fn run(cmd: &mut Command) -> (i32, String, String) {
-    let out = cmd.stdin(Stdio::null()).output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
-}
-
-/// A `ferry --json receive --yes` on 127.0.0.1:`port` (0: any); killed on drop.
-struct Receiver {
-    child: Child,
-    lines: std::sync::mpsc::Receiver<serde_json::Value>,
-    port: u16,
-    fingerprint: String,
-}
-
-impl Receiver {
-    fn start(config: &Path, dir: &Path, port: u16, extra: &[&str]) -> Result<Receiver, String> {
-        let mut child = ferry(config)
-            .args(["--json", "receive", "--yes", "--no-discovery", "--bind", "127.0.0.1", "--port", &port.to_string(), "--dir"])
-            .arg(dir)
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (tx, lines) = std::sync::mpsc::channel();
-        let stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
-                    let _ = tx.send(v);
-                }
-            }
-        });
-        match lines.recv_timeout(Duration::from_secs(20)) {
-            Ok(ready) if ready["event"] == "ready" => Ok(Receiver {
-                port: ready["port"].as_u64().unwrap() as u16,
-                fingerprint: ready["fingerprint"].as_str().unwrap().into(),
-                child,
-                lines,
-            }),
-            other => {
-                let _ = child.kill();
-                let mut err = String::new();
-                let _ = child.stderr.take().unwrap().read_to_string(&mut err);
-                let _ = child.wait();
-                Err(format!("receiver did not start ({other:?}): {err}"))
-            }
-        }
-    }
-
-    fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    /// Every event the receiver printed within `within` (after the ones already read).
-    fn events(&self, within: Duration) -> Vec<String> {
-        let deadline = Instant::now() + within;
-        let mut out = Vec::new();
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.lines.recv_timeout(left) {
-                Ok(v) => out.push(v["event"].as_str().unwrap_or("?").to_string()),
-                Err(_) => break,
-            }
-        }
-        out
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A plain TCP listener standing in for "any server at the address": counts connections and
-/// keeps whatever bytes arrive.
 struct Recorder {
     port: u16,
     connections: Arc<AtomicUsize>,
@@ -150,7 +68,7 @@ fn a_fingerprint_over_plain_http_is_refused_before_anything_is_sent() {
         assert!(err.contains("HTTP") && err.contains("refusing"), "{err}");
     }
     // A real Ferry receiver over HTTP, given its own fingerprint: refused the same way.
-    let r = Receiver::start(rc.path(), out.path(), 0, &["--http"]).unwrap();
+    let r = JsonReceiver::try_start(rc.path(), out.path(), 0, &["--yes", "--http"], Stdio::null()).unwrap();
     let (c, _, err) = run(ferry(sc.path()).arg("send").arg(&file).args(["--http", "--to", &r.addr(), "--fingerprint", &r.fingerprint]));
     assert_eq!(c, 4, "{err}");
     let (c, _, err) =
@@ -174,7 +92,7 @@ fn a_certificate_swapped_at_the_same_address_exits_4_before_any_file_data() {
     let file = src.path().join("payload.bin");
     std::fs::write(&file, vec![7u8; 100_000]).unwrap();
     // The honest receiver, on a port the impostor takes over afterwards.
-    let honest = Receiver::start(c1.path(), out1.path(), 0, &[]).unwrap();
+    let honest = JsonReceiver::try_start(c1.path(), out1.path(), 0, &["--yes"], Stdio::null()).unwrap();
     let (port, pinned) = (honest.port, honest.fingerprint.clone());
     let to = format!("127.0.0.1:{port}");
     let (c, _, err) = run(ferry(sc.path()).arg("send").arg(&file).args(["--to", &to, "--fingerprint", &pinned]));
@@ -183,7 +101,7 @@ fn a_certificate_swapped_at_the_same_address_exits_4_before_any_file_data() {
     // Another identity at the same address and port (the port may take a moment to free).
     let deadline = Instant::now() + Duration::from_secs(20);
     let impostor = loop {
-        match Receiver::start(c2.path(), out2.path(), port, &[]) {
+        match JsonReceiver::try_start(c2.path(), out2.path(), port, &["--yes"], Stdio::null()) {
             Ok(r) => break r,
             Err(e) => {
                 assert!(Instant::now() < deadline, "{e}");
@@ -231,7 +149,7 @@ fn identities_made_at_once_agree_and_a_receiver_starts() {
         assert_eq!(first.len(), 64, "{first}");
         assert!(results.iter().all(|(_, fp, _)| fp == first), "round {round}: {:?}", results.iter().map(|r| &r.1).collect::<Vec<_>>());
         let out = tempfile::tempdir().unwrap();
-        let r = Receiver::start(&cfg, out.path(), 0, &[]).unwrap_or_else(|e| panic!("round {round}: {e}"));
+        let r = JsonReceiver::try_start(&cfg, out.path(), 0, &["--yes"], Stdio::null()).unwrap_or_else(|e| panic!("round {round}: {e}"));
         assert_eq!(&r.fingerprint, first);
     }
 }
@@ -247,11 +165,11 @@ fn a_key_that_does_not_match_the_certificate_is_reported_with_the_way_out() {
     assert!(stdout.trim().is_empty(), "no fingerprint for a broken identity: {stdout}");
     assert!(err.contains("do not belong together") && err.contains("ferry identity --reset"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
-    let e = Receiver::start(a.path(), out.path(), 0, &[]).err().expect("the receiver must not start");
+    let e = JsonReceiver::try_start(a.path(), out.path(), 0, &["--yes"], Stdio::null()).err().expect("the receiver must not start");
     assert!(e.contains("ferry identity --reset"), "{e}");
     let (c, stdout, err) = run(ferry(a.path()).args(["identity", "--reset"]));
     assert_eq!(c, 0, "{err}");
     let fp = stdout.lines().last().unwrap().trim().to_string();
-    let r = Receiver::start(a.path(), out.path(), 0, &[]).unwrap();
+    let r = JsonReceiver::try_start(a.path(), out.path(), 0, &["--yes"], Stdio::null()).unwrap();
     assert_eq!(r.fingerprint, fp);
 }

@@ -5,103 +5,18 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const FERRY: &str = env!("CARGO_BIN_EXE_ferry");
+mod common;
+
+use common::{ferry, Captured, HttpReceiver};
+
 const PREFIX: &str = "  \u{2502} ";
 const PREPARE: &str = "/api/localsend/v2/prepare-upload";
 
-/// Everything a child wrote on one stream so far, and whether the stream has ended.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>, Arc<std::sync::atomic::AtomicBool>);
-
-impl Captured {
-    fn follow(mut r: impl Read + Send + 'static) -> Captured {
-        let c = Captured::default();
-        let (buf, ended) = (c.0.clone(), c.1.clone());
-        std::thread::spawn(move || {
-            let mut chunk = [0u8; 65536];
-            while let Ok(n) = r.read(&mut chunk) {
-                if n == 0 {
-                    break;
-                }
-                buf.lock().unwrap().extend_from_slice(&chunk[..n]);
-            }
-            ended.store(true, std::sync::atomic::Ordering::SeqCst);
-        });
-        c
-    }
-    /// Waits (bounded) until the stream ended (the child exited and everything it wrote was read).
-    fn wait_ended(&self) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !self.1.load(std::sync::atomic::Ordering::SeqCst) {
-            assert!(Instant::now() < deadline, "the stream never ended: {:?}", self.text());
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-    /// Waits (bounded) until `needle` was written `n` times.
-    fn wait_count(&self, needle: &str, n: usize) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while self.text().matches(needle).count() < n {
-            assert!(Instant::now() < deadline, "no {n}x {needle:?} in {:?}", self.text());
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-/// `ferry receive --http --port 0 --bind 127.0.0.1`, output captured; killed on drop.
-struct Receiver {
-    child: Child,
-    out: Captured,
-    err: Captured,
-    port: u16,
-}
-
-impl Receiver {
-    fn start(config: &Path, dir: &Path, json: bool) -> Receiver {
-        let mut cmd = Command::new(FERRY);
-        cmd.arg("--config-dir").arg(config).env_remove("FERRY_CONFIG_DIR").env("FERRY_NO_DISCOVERY", "1").env_remove("RUST_LOG");
-        if json {
-            cmd.arg("--json");
-        }
-        let mut child = cmd
-            .args(["receive", "--no-discovery", "--http", "--port", "0", "--bind", "127.0.0.1", "--dir"])
-            .arg(dir)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let out = Captured::follow(child.stdout.take().unwrap());
-        let err = Captured::follow(child.stderr.take().unwrap());
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let port = loop {
-            let text = out.text();
-            let found = if json {
-                text.lines()
-                    .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-                    .find(|v| v["event"] == "ready")
-                    .map(|v| v["port"].as_u64().unwrap() as u16)
-            } else {
-                text.lines()
-                    .find(|l| l.trim_start().starts_with("addresses") && l.contains(" (http)"))
-                    .and_then(|l| l.split(" (http)").next()?.split_whitespace().last()?.rsplit(':').next()?.parse().ok())
-            };
-            if let Some(p) = found {
-                break p;
-            }
-            assert!(Instant::now() < deadline, "receiver not ready: {text} {}", err.text());
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        Receiver { child, out, err, port }
-    }
-
+impl HttpReceiver {
     /// Sends a text message as a raw prepare-upload; the HTTP status.
     fn text(&self, alias: &str, text: &str) -> u16 {
         let body = serde_json::json!({
@@ -123,13 +38,6 @@ impl Receiver {
     }
 }
 
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// The lines of the message printed after the `Message from` header that contains `alias`.
 fn message_after<'a>(out: &'a str, header: &str) -> Vec<&'a str> {
     let lines: Vec<&str> = out.lines().collect();
@@ -147,7 +55,7 @@ const FAKE_LINES: &str = "see below\nIncoming transfer from \"Alice\" at 10.0.0.
 #[test]
 fn sender_text_lines_never_pass_for_ferrys_own() {
     let (cfg, dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let r = Receiver::start(cfg.path(), dir.path(), false);
+    let r = HttpReceiver::start(cfg.path(), dir.path(), false, &[]);
     assert_eq!(r.text("Mallory\nReceived x", FAKE_LINES), 204);
     r.out.wait_count("done", 1);
     let out = r.out.text();
@@ -173,7 +81,7 @@ fn sender_long_text_is_cut_with_a_count_and_json_keeps_it_whole() {
     // 100 lines of 1000 characters, then 'é' (2 bytes) lines: the cut falls mid-message.
     let mut text: String = (0..100).map(|i| format!("{i:03}{}\n", "x".repeat(996))).collect();
     text.push_str(&"é".repeat(5000));
-    let r = Receiver::start(cfg.path(), dir.path(), false);
+    let r = HttpReceiver::start(cfg.path(), dir.path(), false, &[]);
     assert_eq!(r.text("Bob", &text), 204);
     r.out.wait_count("more characters)", 1);
     let out = r.out.text();
@@ -186,7 +94,7 @@ fn sender_long_text_is_cut_with_a_count_and_json_keeps_it_whole() {
     assert!(shown.iter().all(|l| l.chars().count() <= PREFIX.chars().count() + 1000), "lines stay as sent");
     drop(r);
 
-    let r = Receiver::start(cfg.path(), dir.path(), true);
+    let r = HttpReceiver::start(cfg.path(), dir.path(), true, &[]);
     assert_eq!(r.text("Bob", &text), 204);
     r.out.wait_count("\"event\":\"text\"", 1);
     let event =
@@ -253,12 +161,7 @@ fn sender_text_to_a_silent_receiver_exits_3_with_one_clear_line() {
     let (port, seen) = silent_receiver();
     let cfg = tempfile::tempdir().unwrap();
     let started = Instant::now();
-    let mut child = Command::new(FERRY)
-        .arg("--config-dir")
-        .arg(cfg.path())
-        .env_remove("FERRY_CONFIG_DIR")
-        .env("FERRY_NO_DISCOVERY", "1")
-        .env_remove("RUST_LOG")
+    let mut child = ferry(cfg.path())
         .args(["text", "hello", "--http", "--to", &format!("127.0.0.1:{port}")])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

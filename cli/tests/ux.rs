@@ -3,17 +3,12 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const FERRY: &str = env!("CARGO_BIN_EXE_ferry");
+mod common;
 
-fn ferry(config: &Path) -> Command {
-    let mut c = Command::new(FERRY);
-    // Never discover on this machine's real interfaces.
-    c.arg("--config-dir").arg(config).env_remove("FERRY_CONFIG_DIR").env("FERRY_NO_DISCOVERY", "1");
-    c
-}
+use common::{ferry, JsonReceiver, FERRY};
 
 /// Runs `cmd` to its end (bounded: killed after 60 s), with `input` on its standard input.
 fn run(mut cmd: Command, input: &str) -> Output {
@@ -40,61 +35,6 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// A `--json` receiver on 127.0.0.1 (any port); killed on drop.
-struct Receiver {
-    child: Child,
-    lines: std::sync::mpsc::Receiver<serde_json::Value>,
-    port: u16,
-}
-
-impl Receiver {
-    fn start(config: &Path, dir: &Path, extra: &[&str]) -> Receiver {
-        let mut child = ferry(config)
-            .args(["--json", "receive", "--no-discovery", "--port", "0", "--bind", "127.0.0.1", "--dir"])
-            .arg(dir)
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let out = child.stdout.take().unwrap();
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
-                    let _ = tx.send(v);
-                }
-            }
-        });
-        let ready = lines.recv_timeout(Duration::from_secs(30)).expect("ready event");
-        assert_eq!(ready["event"], "ready");
-        Receiver { port: ready["port"].as_u64().unwrap() as u16, child, lines }
-    }
-    fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-    fn wait_for(&self, event: &str) -> serde_json::Value {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Ok(v) = self.lines.recv_timeout(Duration::from_millis(100)) {
-                if v["event"] == event {
-                    return v;
-                }
-            }
-        }
-        panic!("no {event} event");
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Item 8: an empty message is refused before anything connects.
 #[test]
 fn text_empty_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
@@ -115,7 +55,7 @@ fn text_empty_is_refused() {
 #[test]
 fn text_from_stdin_without_waiting_line() {
     let tmp = tempfile::tempdir().unwrap();
-    let r = Receiver::start(&tmp.path().join("r"), &tmp.path().join("in"), &["--yes"]);
+    let r = JsonReceiver::start(&tmp.path().join("r"), &tmp.path().join("in"), &["--yes"], Stdio::null());
     let mut cmd = ferry(&tmp.path().join("s"));
     cmd.args(["text", "-", "--to", &r.addr()]);
     let o = run(cmd, "line one\nline two\n");
@@ -129,7 +69,7 @@ fn text_from_stdin_without_waiting_line() {
 #[test]
 fn http_against_https_says_https() {
     let tmp = tempfile::tempdir().unwrap();
-    let r = Receiver::start(&tmp.path().join("r"), &tmp.path().join("in"), &["--yes"]);
+    let r = JsonReceiver::start(&tmp.path().join("r"), &tmp.path().join("in"), &["--yes"], Stdio::null());
     let mut cmd = ferry(&tmp.path().join("s"));
     cmd.args(["text", "hi", "--http", "--to", &r.addr()]);
     let o = run(cmd, "");
@@ -141,7 +81,7 @@ fn http_against_https_says_https() {
 #[test]
 fn https_against_http_says_http() {
     let tmp = tempfile::tempdir().unwrap();
-    let r = Receiver::start(&tmp.path().join("r"), &tmp.path().join("in"), &["--yes", "--http"]);
+    let r = JsonReceiver::start(&tmp.path().join("r"), &tmp.path().join("in"), &["--yes", "--http"], Stdio::null());
     let file = tmp.path().join("a.txt");
     std::fs::write(&file, "a").unwrap();
     let mut cmd = ferry(&tmp.path().join("s"));
@@ -200,7 +140,7 @@ fn bind_failure_leaves_no_folder() {
 #[test]
 fn receiver_ctrl_c_cancels_the_sender() {
     let tmp = tempfile::tempdir().unwrap();
-    let r = Receiver::start(&tmp.path().join("r"), &tmp.path().join("in"), &["--yes"]);
+    let r = JsonReceiver::start(&tmp.path().join("r"), &tmp.path().join("in"), &["--yes"], Stdio::null());
     // Several files, large enough to be running when the receiver stops (sparse: nothing is written here).
     let file = tmp.path().join("big");
     std::fs::create_dir(&file).unwrap();
@@ -238,7 +178,7 @@ fn trusted_only_once_survives_a_stranger() {
     let mut add = ferry(&rconf);
     add.args(["trust", "add", &fp]);
     assert!(run(add, "").status.success());
-    let mut r = Receiver::start(&rconf, &tmp.path().join("in"), &["--trusted-only", "--once"]);
+    let mut r = JsonReceiver::start(&rconf, &tmp.path().join("in"), &["--trusted-only", "--once"], Stdio::null());
     let mut stranger = ferry(&tmp.path().join("stranger"));
     stranger.args(["text", "hello", "--to", &r.addr()]);
     let o = run(stranger, "");
@@ -346,7 +286,7 @@ fn help_describes_every_flag() {
 #[test]
 fn send_summary_has_size_time_and_speed() {
     let tmp = tempfile::tempdir().unwrap();
-    let r = Receiver::start(&tmp.path().join("r"), &tmp.path().join("in"), &["--yes"]);
+    let r = JsonReceiver::start(&tmp.path().join("r"), &tmp.path().join("in"), &["--yes"], Stdio::null());
     let file = tmp.path().join("a.bin");
     std::fs::write(&file, vec![7u8; 1_000_000]).unwrap();
     let mut cmd = ferry(&tmp.path().join("s"));
@@ -384,7 +324,7 @@ fn pin_prompt_on_a_terminal() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let r = Receiver::start(&tmp.path().join("r"), &tmp.path().join("in"), &["--yes", "--pin", "4711"]);
+    let r = JsonReceiver::start(&tmp.path().join("r"), &tmp.path().join("in"), &["--yes", "--pin", "4711"], Stdio::null());
     let line = format!("{FERRY} --config-dir {} text hello --to {}", tmp.path().join("s").display(), r.addr());
     let mut child = Command::new("script")
         .args(["-qec", &line, "/dev/null"])
