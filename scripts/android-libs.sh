@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds libferry_ffi.so for Android (arm64-v8a, armeabi-v7a, x86_64) with cargo-ndk into the
-# app's jniLibs, with the release-mobile profile (LTO, one codegen unit, stripped). Needs the Android NDK (ANDROID_NDK_HOME) and cargo-ndk; says so when missing.
+# app's jniLibs, with the release-mobile profile (LTO, one codegen unit, stripped), linked for 16 KB
+# pages (checked by scripts/android-elf-align.py). Needs the Android NDK (ANDROID_NDK_HOME; r28+
+# recommended) and cargo-ndk; says so when missing.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 OUT="${ANDROID_JNILIBS:-$ROOT/android/app/src/main/jniLibs}"
@@ -15,5 +17,11 @@ missing=()
 for t in "${targets[@]}"; do rustup target list --installed 2>/dev/null | grep -qx "$t" || missing+=("$t"); done
 [ "${#missing[@]}" -eq 0 ] || rustup target add "${missing[@]}"
 cd "$ROOT"
+# 16 KB pages (Android 15+ devices; Google Play requires it): NDK r28+ links so by default; the
+# flag makes older NDKs do the same. Checked below on every library written.
+# RUSTFLAGS (not a per-target variable: some cargo-ndk versions turn RUSTFLAGS into
+# CARGO_ENCODED_RUSTFLAGS, which would hide those); with --target it reaches only Android code.
+export RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }-C link-arg=-Wl,-z,max-page-size=16384"
 cargo ndk -t arm64-v8a -t armeabi-v7a -t x86_64 -o "$OUT" build --profile release-mobile -p ferry-ffi --lib
+python3 "$ROOT/scripts/android-elf-align.py" "$OUT"
 echo "android-libs: written to $OUT"

@@ -38,6 +38,8 @@ REQUIRED_PERMISSIONS = [
     "POST_NOTIFICATIONS",
     "FOREGROUND_SERVICE",
     "FOREGROUND_SERVICE_DATA_SYNC",
+    "FOREGROUND_SERVICE_SPECIAL_USE",
+    "WAKE_LOCK",
     "ACCESS_LOCAL_NETWORK",
 ]
 SEND = "android.intent.action.SEND"
@@ -517,6 +519,8 @@ GOOD = {
     <uses-permission android:name="android.permission.POST_NOTIFICATIONS" />
     <uses-permission android:name="android.permission.FOREGROUND_SERVICE" />
     <uses-permission android:name="android.permission.FOREGROUND_SERVICE_DATA_SYNC" />
+    <uses-permission android:name="android.permission.FOREGROUND_SERVICE_SPECIAL_USE" />
+    <uses-permission android:name="android.permission.WAKE_LOCK" />
     <uses-permission android:name="android.permission.ACCESS_LOCAL_NETWORK" />
     <application
         android:name=".FerryApp"

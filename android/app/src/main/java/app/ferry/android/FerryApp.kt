@@ -12,6 +12,7 @@ import app.ferry.android.platform.NetworkWatcher
 import app.ferry.core.DeviceKind
 import app.ferry.logic.DeviceInfo
 import app.ferry.logic.FerryController
+import app.ferry.logic.KeepAlive
 import app.ferry.logic.NodeState
 import java.io.File
 import java.util.concurrent.atomic.AtomicInteger
@@ -22,6 +23,10 @@ import kotlinx.coroutines.ExperimentalCoroutinesApi
 import kotlinx.coroutines.Job
 import kotlinx.coroutines.SupervisorJob
 import kotlinx.coroutines.delay
+import kotlinx.coroutines.flow.MutableStateFlow
+import kotlinx.coroutines.flow.StateFlow
+import kotlinx.coroutines.flow.asStateFlow
+import kotlinx.coroutines.flow.combine
 import kotlinx.coroutines.flow.distinctUntilChanged
 import kotlinx.coroutines.flow.map
 import kotlinx.coroutines.launch
@@ -31,8 +36,9 @@ import kotlinx.coroutines.withContext
  * The process's one [FerryController] and who keeps its node running.
  *
  * The node runs while an activity of the app is started (discovery, sending) or while
- * [ReceiveService] runs (receiving is on). Sends go on after the node stops. Starting and stopping
- * the node are blocking (files, JNI): they run in order on [nodeDispatcher].
+ * [FerryService] listens (receiving in the background is on). Sends go on after the node stops;
+ * [FerryService] keeps the process alive while any transfer runs. Starting and stopping the node
+ * are blocking (files, JNI): they run in order on [nodeDispatcher].
  */
 class FerryApp : Application() {
     /**
@@ -52,10 +58,17 @@ class FerryApp : Application() {
     private val startedActivities = AtomicInteger()
     private var stopJob: Job? = null
 
-    /** Set by [ReceiveService] while it runs (main thread). */
+    /** Set by [FerryService] while it runs (main thread). */
     @Volatile
     var serviceRunning = false
         internal set
+
+    private val _onScreen = MutableStateFlow(false)
+    /** An activity of the app is started: requests show in its sheet, not in notifications. */
+    val onScreen: StateFlow<Boolean> = _onScreen.asStateFlow()
+
+    /** Android 15+ stopped the service's data sync for today (Service.onTimeout); opening the app resets it. */
+    val dataSyncExhausted = MutableStateFlow(false)
 
     override fun onCreate() {
         super.onCreate()
@@ -83,10 +96,11 @@ class FerryApp : Application() {
         }.start()
 
         scope.launch(Dispatchers.Main) {
-            controller.settings.map { it.receiving }.distinctUntilChanged().collect { receiving ->
-                // Turning receiving off is the service's to handle (it watches the same flow).
-                if (receiving) startReceivingIfAllowed()
-            }
+            // Receiving turned on, or a transfer started (a send from the share sheet): the service
+            // starts while the app is on screen. Stopping is the service's (it watches the same flows).
+            combine(controller.settings.map { it.receiving }, controller.transfers.map { l -> l.any { !it.state.finished } }) { r, t -> r || t }
+                .distinctUntilChanged()
+                .collect { wanted -> if (wanted) startServiceIfNeeded() }
         }
     }
 
@@ -107,31 +121,42 @@ class FerryApp : Application() {
     fun keepNodeWhileStarted(owner: LifecycleOwner) {
         owner.lifecycle.addObserver(object : DefaultLifecycleObserver {
             override fun onStart(owner: LifecycleOwner) {
-                startedActivities.incrementAndGet()
+                _onScreen.value = startedActivities.incrementAndGet() > 0
+                dataSyncExhausted.value = false
                 stopJob?.cancel()
                 stopJob = null
                 scope.launch { startNode() }
-                startReceivingIfAllowed()
+                startServiceIfNeeded()
             }
 
             override fun onStop(owner: LifecycleOwner) {
-                startedActivities.decrementAndGet()
+                _onScreen.value = startedActivities.decrementAndGet() > 0
                 stopNodeIfUnused()
             }
         })
     }
 
+    /** What keeps Ferry alive now ([KeepAlive], decided in :logic). */
+    fun keepAlivePlan(): KeepAlive.Plan = KeepAlive.plan(
+        KeepAlive.Input(
+            sdk = Build.VERSION.SDK_INT,
+            receiveInBackground = controller.settings.value.receiving,
+            canListen = Permissions.canReceive(this),
+            transfers = controller.transfers.value,
+            dataSyncExhausted = dataSyncExhausted.value,
+        ),
+    )
+
     /**
-     * Starts [ReceiveService] when receiving is on, the permissions it needs are granted and the
+     * Starts [FerryService] when the plan wants it (receiving is on, or a transfer runs) and the
      * app is in the foreground (a foreground service cannot be started from the background).
      */
-    fun startReceivingIfAllowed() {
-        if (!controller.settings.value.receiving || serviceRunning) return
-        if (startedActivities.get() == 0 || !Permissions.canReceive(this)) return
-        ReceiveService.start(this)
+    fun startServiceIfNeeded() {
+        if (serviceRunning || startedActivities.get() == 0) return
+        if (keepAlivePlan().service) FerryService.start(this)
     }
 
-    private fun nodeWanted() = startedActivities.get() > 0 || serviceRunning
+    private fun nodeWanted() = startedActivities.get() > 0 || serviceRunning && keepAlivePlan().listening
 
     /** An activity of the app is started (on screen): what it shows need not be notified. */
     val inForeground: Boolean get() = startedActivities.get() > 0

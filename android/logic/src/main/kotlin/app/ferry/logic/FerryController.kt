@@ -45,7 +45,12 @@ import kotlinx.coroutines.runBlocking
  *
  * Thread-safe: the node calls in from its own threads; flows may be collected anywhere.
  *
+ * Every call the node makes into it (the listeners, the file sink) catches whatever is thrown,
+ * errors included (a NoSuchMethodError of an API the Android version lacks, say): the failure
+ * is kept in [problems], and a transfer whose end was being handled still ends.
+ *
  * @param dataDir settings, history and the node's identity and trusted devices live here.
+ * @param historyStore where finished transfers are recorded (by default `history.tsv` in [dataDir]).
  */
 class FerryController(
     private val dataDir: File,
@@ -55,11 +60,11 @@ class FerryController(
     private val saver: DocumentSaver? = null,
     private val network: NetworkOptions = NetworkOptions(),
     private val clock: () -> Long = System::currentTimeMillis,
+    private val historyStore: HistoryStore = HistoryStore(File(dataDir, "history.tsv")),
 ) : AutoCloseable {
     private val settingsStore = SettingsStore(File(dataDir, "settings.properties")) {
         Settings(alias = device.defaultAlias.take(Settings.MAX_ALIAS).ifBlank { "Ferry" }, deviceKind = device.kind)
     }
-    private val historyStore = HistoryStore(File(dataDir, "history.tsv"))
 
     private val _settings = MutableStateFlow(settingsStore.load())
     private val _node = MutableStateFlow<NodeState>(NodeState.Stopped)
@@ -71,6 +76,7 @@ class FerryController(
     private val _texts = MutableStateFlow<List<ReceivedText>>(emptyList())
     private val _trusted = MutableStateFlow<List<TrustedEntry>>(emptyList())
     private val _pinWarning = MutableStateFlow<PinWarning?>(null)
+    private val _problems = MutableStateFlow<List<Problem>>(emptyList())
 
     val settings: StateFlow<Settings> = _settings.asStateFlow()
     val node: StateFlow<NodeState> = _node.asStateFlow()
@@ -90,6 +96,8 @@ class FerryController(
     val trusted: StateFlow<List<TrustedEntry>> = _trusted.asStateFlow()
     /** Wrong PINs sent to this device: the latest count, until [dismissPinWarning]. */
     val pinWarning: StateFlow<PinWarning?> = _pinWarning.asStateFlow()
+    /** Internal failures caught in calls from the node (newest last, at most [MAX_PROBLEMS]): for logs and bug reports. */
+    val problems: StateFlow<List<Problem>> = _problems.asStateFlow()
 
     private val nodeLock = Any()
     @Volatile private var ferry: FerryNode? = null
@@ -394,6 +402,13 @@ class FerryController(
 
     private inner class SendProgress(private val id: String) : TransferListener {
         override fun onUpdate(update: SendUpdate) {
+            val terminal = update is SendUpdate.Finished || update is SendUpdate.Failed
+            guard("send update ${update::class.simpleName}", onFailure = { e -> if (terminal) { sends.remove(id); forceEnd(id, e) } }) {
+                handle(update)
+            }
+        }
+
+        private fun handle(update: SendUpdate) {
             when (update) {
                 is SendUpdate.Connected -> change { it.copy(peerAlias = update.alias, peerFingerprint = update.fingerprint) }
                 is SendUpdate.Waiting -> change { it.copy(state = TransferState.WAITING) }
@@ -424,10 +439,14 @@ class FerryController(
         private fun change(f: (Transfer) -> Transfer) =
             _transfers.update { list -> list.map { if (it.id == id && !it.state.finished) f(it) else it } }
 
-        /** The end: recorded in the history first, so that a finished transfer is always in it. */
+        /**
+         * The end: the transfer ends first (whatever happens next, it is not left running), then
+         * it is recorded in the history ([record] never throws).
+         */
         private fun finish(f: (Transfer) -> Transfer) {
             sends.remove(id)
             val t = _transfers.value.firstOrNull { it.id == id }?.takeIf { !it.state.finished }?.let(f) ?: return
+            change { t }
             val outcome = when (t.state) {
                 TransferState.DONE -> if (t.filesFailed > 0 || t.filesDone < t.fileNames.size) HistoryOutcome.PARTIAL else HistoryOutcome.DONE
                 TransferState.CANCELLED -> HistoryOutcome.CANCELLED
@@ -436,7 +455,6 @@ class FerryController(
             }
             record(HistoryEntry(id, Direction.SEND, t.peerAlias, t.peerFingerprint,
                 t.fileNames.map { HistoryFile(it, 0, null) }, t.bytesDone, outcome, t.message, clock()))
-            change { t }
         }
     }
 
@@ -475,11 +493,22 @@ class FerryController(
     }
 
     private inner class Listener : NodeListener {
-        override fun onDeviceFound(device: Device) = found.update { it + (device.fingerprint to device) }
-        override fun onDeviceUpdated(device: Device) = found.update { it + (device.fingerprint to device) }
-        override fun onDeviceLost(device: Device) = found.update { it - device.fingerprint }
+        override fun onDeviceFound(device: Device) = guard("device found") { found.update { it + (device.fingerprint to device) } }
+        override fun onDeviceUpdated(device: Device) = guard("device updated") { found.update { it + (device.fingerprint to device) } }
+        override fun onDeviceLost(device: Device) = guard("device lost") { found.update { it - device.fingerprint } }
 
-        override fun onRequest(request: IncomingRequest) {
+        override fun onRequest(request: IncomingRequest) = guard("request") { request(request) }
+
+        override fun onText(sender: Sender, text: String) = guard("text") { text(sender, text) }
+
+        override fun onReceive(update: ReceiveUpdate) {
+            val end = (update as? ReceiveUpdate.Finished)?.sessionId
+            guard("receive update ${update::class.simpleName}", onFailure = { e -> if (end != null) forceEnd(RECEIVE + end, e) }) {
+                receive(update)
+            }
+        }
+
+        private fun request(request: IncomingRequest) {
             val s = request.sender
             if (!_settings.value.receiving) {
                 // Receiving is off (the node runs for sending and the nearby list): declined, never shown.
@@ -494,14 +523,14 @@ class FerryController(
             _requests.update { it + r }
         }
 
-        override fun onText(sender: Sender, text: String) {
+        private fun text(sender: Sender, text: String) {
             val t = ReceivedText(textIds.incrementAndGet(), sender.alias, sender.fingerprint, sender.verified, text, clock())
             _texts.update { listOf(t) + it }
             record(HistoryEntry("text-${t.atMs}-${t.id}", Direction.RECEIVE, sender.alias, sender.fingerprint, emptyList(),
                 text.toByteArray().size.toLong(), HistoryOutcome.DONE, null, t.atMs, text))
         }
 
-        override fun onReceive(update: ReceiveUpdate) {
+        private fun receive(update: ReceiveUpdate) {
             when (update) {
                 is ReceiveUpdate.Started -> {
                     if (!_settings.value.receiving) {
@@ -557,13 +586,14 @@ class FerryController(
                 else -> null
             }
             val t = _transfers.value.firstOrNull { it.id == RECEIVE + sessionId }
+            // Ended first, recorded next: a failure to record never leaves the transfer running.
+            change(sessionId) { it.copy(state = state, message = message ?: it.message) }
+            openDocs.keys.removeAll { it.first == sessionId }
             if (session != null) {
                 val files = session.files.filter { it.id in session.saved }.map { f -> HistoryFile(f.name, f.size.toLong(), session.locations[f.id]) }
                 record(HistoryEntry(RECEIVE + sessionId, Direction.RECEIVE, session.sender.alias, session.sender.fingerprint, files,
                     files.sumOf { it.size }, result, message ?: t?.message, clock()))
             }
-            change(sessionId) { it.copy(state = state, message = message ?: it.message) }
-            openDocs.keys.removeAll { it.first == sessionId }
             maybeRestart()
         }
 
@@ -605,7 +635,9 @@ class FerryController(
                 openDocs[sessionId to file.id] = doc
                 sessions[sessionId]?.locations?.put(file.id, doc.location)
                 FileDestination.Descriptor(doc.fd)
-            } catch (e: Exception) {
+            } catch (e: Throwable) {
+                // Errors too (an API missing on this Android version): the file is refused, the node goes on.
+                if (e !is Exception) problem("create ${file.name}", e)
                 FileDestination.Refuse(e.message ?: "cannot create ${file.name}")
             }
         }
@@ -617,8 +649,9 @@ class FerryController(
                     doc.discard()
                     sessions[sessionId]?.locations?.remove(fileId)
                 }
-            } catch (_: Exception) {
+            } catch (e: Throwable) {
                 // The document stays as it is; nothing else to do from here.
+                problem("close $fileId", e)
             }
         }
     }
@@ -644,8 +677,45 @@ class FerryController(
         _trusted.value = n.trustedDevices().map { TrustedEntry(it.fingerprint, it.alias, n.verificationCode(it.fingerprint).digits) }
     }
 
+    /** Adds to the history; a failure (the disk is full, say) is kept in [problems], never thrown. */
     private fun record(e: HistoryEntry) {
-        _history.value = historyStore.add(e)
+        try {
+            _history.value = historyStore.add(e)
+        } catch (t: Throwable) {
+            problem("record ${e.id} in the history", t)
+        }
+    }
+
+    // ---- failures in calls from the node -------------------------------------------------
+
+    private fun problem(what: String, e: Throwable) {
+        val p = Problem(what, "${e::class.java.name}: ${e.message ?: ""}".trimEnd(' ', ':'), clock())
+        _problems.update { (it + p).takeLast(MAX_PROBLEMS) }
+    }
+
+    /**
+     * Runs a call from the node: whatever it throws (errors too: the generated bindings catch only
+     * exceptions, and an error would leave the node's call without an answer) is kept in
+     * [problems], then [onFailure] runs (guarded too).
+     */
+    private inline fun guard(what: String, onFailure: (Throwable) -> Unit = {}, block: () -> Unit) {
+        try {
+            block()
+        } catch (e: Throwable) {
+            problem(what, e)
+            try {
+                onFailure(e)
+            } catch (again: Throwable) {
+                problem("$what, then ending it", again)
+            }
+        }
+    }
+
+    /** A transfer whose end could not be handled: it ends anyway (failed, with the reason), never left running. */
+    private fun forceEnd(id: String, e: Throwable) {
+        _transfers.update { list ->
+            list.map { if (it.id == id && !it.state.finished) it.copy(state = TransferState.FAILED, message = "Internal error: ${e.message ?: e::class.java.simpleName}") else it }
+        }
     }
 
     fun removeHistory(id: String) {
@@ -660,6 +730,8 @@ class FerryController(
         const val RECEIVE = "receive-"
         /** Longer locks are shown as this long (a year): no overflow of the clock. */
         const val MAX_LOCK_SECONDS = 365L * 24 * 3600
+        /** How many [problems] are kept. */
+        const val MAX_PROBLEMS = 20
 
         fun hostPort(host: String, port: Int) = if (host.contains(':') && !host.startsWith("[")) "[$host]:$port" else "$host:$port"
     }

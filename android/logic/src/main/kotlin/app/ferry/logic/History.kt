@@ -28,7 +28,7 @@ data class HistoryEntry(
  * any name is safe). New entries are appended; the file is rewritten when it is trimmed to
  * [limit] entries or an entry is removed.
  */
-class HistoryStore(private val file: File, private val limit: Int = 500) {
+open class HistoryStore(private val file: File, private val limit: Int = 500) {
     private val entries = ArrayList<HistoryEntry>()
     private var lines = 0
 
@@ -42,8 +42,9 @@ class HistoryStore(private val file: File, private val limit: Int = 500) {
     @Synchronized
     fun all(): List<HistoryEntry> = entries.toList()
 
+    /** Adds [e] (newest first) and returns the history. Throws when the file cannot be written. */
     @Synchronized
-    fun add(e: HistoryEntry): List<HistoryEntry> {
+    open fun add(e: HistoryEntry): List<HistoryEntry> {
         entries.add(0, e)
         if (entries.size > limit || lines >= 2 * limit) {
             while (entries.size > limit) entries.removeAt(entries.size - 1)
@@ -76,8 +77,13 @@ class HistoryStore(private val file: File, private val limit: Int = 500) {
 
     private companion object {
         const val VERSION = "1"
-        fun enc(s: String?): String = if (s == null) "-" else "=" + URLEncoder.encode(s, Charsets.UTF_8)
-        fun dec(s: String): String? = if (s == "-") null else URLDecoder.decode(s.removePrefix("="), Charsets.UTF_8)
+        /**
+         * The charset by name: the `(String, Charset)` overloads exist on Android only from API 33
+         * (NoSuchMethodError below it; minSdk is 26). scripts/android-api-check.sh keeps it so.
+         */
+        const val UTF_8 = "UTF-8"
+        fun enc(s: String?): String = if (s == null) "-" else "=" + URLEncoder.encode(s, UTF_8)
+        fun dec(s: String): String? = if (s == "-") null else URLDecoder.decode(s.removePrefix("="), UTF_8)
 
         fun encode(e: HistoryEntry): String {
             val files = e.files.joinToString(",") { f -> listOf(enc(f.name), f.size.toString(), enc(f.location)).joinToString(";") }

@@ -109,6 +109,9 @@ data class Transfer(
     val fraction: Float? get() = if (bytesTotal > 0) (bytesDone.toDouble() / bytesTotal).toFloat().coerceIn(0f, 1f) else null
 }
 
+/** An internal failure caught in a call from the node ([what] it was doing): for logs and bug reports. */
+data class Problem(val what: String, val message: String, val atMs: Long)
+
 /** A text message that arrived. */
 data class ReceivedText(
     val id: Long,

@@ -83,9 +83,10 @@ class FerryControllerTest {
         saver: DocumentSaver? = null,
         port: Int = 0,
         clock: () -> Long = System::currentTimeMillis,
+        history: HistoryStore = HistoryStore(File(root, "$name/history.tsv")),
     ): FerryController {
         val c = FerryController(File(root, name), DeviceInfo(name, "JVM test", DeviceKind.DESKTOP, File(root, "$name-inbox")), scope,
-            lock, saver, NetworkOptions(discovery = false, bindAddress = "127.0.0.1", scanLingerMs = 0), clock)
+            lock, saver, NetworkOptions(discovery = false, bindAddress = "127.0.0.1", scanLingerMs = 0), clock, history)
         if (c.settings.value.port != port) c.updateSettings { it.copy(port = port) }
         controllers.add(c)
         return c
@@ -567,5 +568,65 @@ class FerryControllerTest {
         assertEquals(listOf("e4", "e3", "e2"), HistoryStore(f, 3).all().map { it.id })
         assertEquals(listOf("e4", "e2"), store.remove("e3").map { it.id })
         assertEquals(listOf("e4", "e2"), HistoryStore(f, 3).all().map { it.id })
+    }
+
+    /** A history whose writes fail with an error, as URLEncoder.encode(String, Charset) did below Android 13. */
+    private class BrokenHistory(file: File) : HistoryStore(file) {
+        override fun add(e: HistoryEntry): List<HistoryEntry> = throw NoSuchMethodError("java.net.URLEncoder.encode(String, Charset)")
+    }
+
+    @Test
+    fun anErrorWhileRecordingNeverLeavesATransferRunning() = runBlocking {
+        val rx = controller("Receiver", history = BrokenHistory(File(root, "rx-history.tsv")))
+        val tx = controller("Sender", history = BrokenHistory(File(root, "tx-history.tsv")))
+        running(rx); running(tx)
+        rx.updateSettings { it.copy(quickSave = QuickSave.EVERYONE) }
+        val a = file("a.txt", 5000)
+
+        val id = tx.send(tx.find(rx), listOf(SendItem.Path(a.path)))
+        assertEquals(TransferState.DONE, tx.finished(id).state, "the send ends although its history entry could not be written")
+        val got = rx.transfers.await("the receive to end") { l -> l.any { it.direction == Direction.RECEIVE && it.state.finished } }.first()
+        assertEquals(TransferState.DONE, got.state, "$got")
+        assertContentEquals(a.readBytes(), File(inbox("Receiver"), "a.txt").readBytes())
+        for (c in listOf(tx, rx)) {
+            val p = c.problems.await("the failure kept") { it.isNotEmpty() }.first()
+            assertTrue("NoSuchMethodError" in p.message && "history" in p.what, "$p")
+        }
+        assertTrue(tx.history.value.isEmpty())
+
+        // A text: shown, and sendText tells so although the history could not record it.
+        assertTrue(tx.sendText(tx.find(rx), "hello"))
+        rx.texts.await("the text") { l -> l.any { it.text == "hello" } }
+        // The nodes are still fine: a second transfer goes through.
+        val id2 = tx.send(tx.find(rx), listOf(SendItem.Path(file("b.txt", 10).path)))
+        assertEquals(TransferState.DONE, tx.finished(id2).state)
+    }
+
+    @Test
+    fun anErrorFromTheDocumentSaverRefusesTheFileAndTheTransferEnds() = runBlocking {
+        val saver = DocumentSaver { _, _, _ -> throw NoSuchMethodError("android.provider.MediaStore.something") }
+        val rx = controller("Receiver", saver = saver)
+        val tx = controller("Sender")
+        running(rx); running(tx)
+        rx.updateSettings { it.copy(quickSave = QuickSave.EVERYONE, destination = Destination.Downloads) }
+        val id = tx.send(tx.find(rx), listOf(SendItem.Path(file("a.txt", 100).path)))
+        val sent = tx.finished(id)
+        assertEquals(0, sent.filesDone, "$sent")
+        val got = rx.transfers.await("the receive to end") { l -> l.any { it.direction == Direction.RECEIVE && it.state.finished } }.first()
+        assertEquals(0, got.filesDone, "$got")
+        assertTrue(rx.problems.value.any { "NoSuchMethodError" in it.message }, "${rx.problems.value}")
+    }
+
+    @Test
+    fun historyWrittenByEarlierVersionsStillReads() {
+        // A line as the Charset overload of URLEncoder wrote it: the charset-name overload reads and writes the same.
+        val f = File(root, "old/history.tsv").apply { parentFile.mkdirs() }
+        f.writeText("1\t=id+1\tSEND\t=Caf%C3%A9+%E2%9C%93\t-\t=a%2Cb.txt;5;-\t5\tDONE\t-\t7\t-\n")
+        val e = HistoryStore(f).all().single()
+        assertEquals("id 1", e.id)
+        assertEquals("Café ✓", e.peerAlias)
+        assertEquals(listOf(HistoryFile("a,b.txt", 5, null)), e.files)
+        HistoryStore(f).add(e.copy(id = "id 2"))
+        assertEquals(f.readLines()[0].replace("id+1", "id+2"), f.readLines()[1])
     }
 }

@@ -225,7 +225,7 @@ class MainViewModel(application: Application) : AndroidViewModel(application) {
      * without the local network permission gets another try (idempotent when it runs).
      */
     fun onPermissionsChanged() {
-        app.startReceivingIfAllowed()
+        app.startServiceIfNeeded()
         viewModelScope.launch { app.startNode() }
     }
 

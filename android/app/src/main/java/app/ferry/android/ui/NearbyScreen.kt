@@ -38,12 +38,15 @@ import androidx.compose.runtime.saveable.rememberSaveable
 import androidx.compose.runtime.setValue
 import androidx.compose.ui.Alignment
 import androidx.compose.ui.Modifier
+import androidx.compose.ui.platform.LocalContext
 import androidx.compose.ui.res.pluralStringResource
 import androidx.compose.ui.res.stringResource
 import androidx.compose.ui.semantics.Role
 import androidx.compose.ui.unit.dp
+import androidx.core.app.NotificationManagerCompat
 import androidx.lifecycle.compose.collectAsStateWithLifecycle
 import app.ferry.android.Outgoing
+import app.ferry.android.FerryPermission
 import app.ferry.android.Permissions
 import app.ferry.android.R
 import app.ferry.android.formatClock
@@ -51,6 +54,7 @@ import app.ferry.android.shortFingerprint
 import app.ferry.logic.NearbyDevice
 import app.ferry.logic.NodeState
 import app.ferry.logic.PinWarning
+import app.ferry.logic.RequestPrompt
 import app.ferry.logic.Settings
 import kotlinx.coroutines.delay
 
@@ -72,6 +76,7 @@ fun NearbyScreen(vm: MainViewModel, gate: PermissionGate, modifier: Modifier = M
     // A fingerprint: a device is looked up again in the live list (it may have changed).
     var sendTo by rememberSaveable { mutableStateOf<String?>(null) }
 
+    val context = LocalContext.current
     val networkAllowed = gate.granted(Permissions.network)
     DiscoveryWhileVisible(enabled = networkAllowed && node is NodeState.Running, hold = vm::holdDiscovery)
 
@@ -97,6 +102,15 @@ fun NearbyScreen(vm: MainViewModel, gate: PermissionGate, modifier: Modifier = M
                     ReceivingCard(
                         settings = settings,
                         node = node,
+                        // Requests would go unseen in the background (RequestPrompt): say so, and offer the fix.
+                        notificationsOff = RequestPrompt.unseenWhenInBackground(
+                            settings.receiving,
+                            gate.granted(listOf(FerryPermission.NOTIFICATIONS)) && NotificationManagerCompat.from(context).areNotificationsEnabled(),
+                        ),
+                        onAllowNotifications = {
+                            val notify = listOf(FerryPermission.NOTIFICATIONS)
+                            if (gate.missing(notify).isEmpty()) gate.openAppSettings() else gate.request(notify)
+                        },
                         onReceivingChange = { on ->
                             if (on) {
                                 gate.request(Permissions.receiving) { vm.setReceiving(true) }
@@ -191,7 +205,14 @@ fun NearbyScreen(vm: MainViewModel, gate: PermissionGate, modifier: Modifier = M
 
 /** Receiving on or off, and how others see this device. */
 @Composable
-private fun ReceivingCard(settings: Settings, node: NodeState, onReceivingChange: (Boolean) -> Unit, modifier: Modifier = Modifier) {
+private fun ReceivingCard(
+    settings: Settings,
+    node: NodeState,
+    notificationsOff: Boolean,
+    onAllowNotifications: () -> Unit,
+    onReceivingChange: (Boolean) -> Unit,
+    modifier: Modifier = Modifier,
+) {
     val status = when (node) {
         is NodeState.Running -> stringResource(R.string.receiving_status, settings.alias, node.port, shortFingerprint(node.fingerprint))
         is NodeState.Failed -> node.message
@@ -219,6 +240,22 @@ private fun ReceivingCard(settings: Settings, node: NodeState, onReceivingChange
                 )
             }
             Switch(checked = settings.receiving, onCheckedChange = null)
+        }
+        if (settings.receiving) {
+            Text(
+                stringResource(R.string.receiving_cost),
+                style = MaterialTheme.typography.bodySmall,
+                color = MaterialTheme.colorScheme.onPrimaryContainer,
+                modifier = Modifier.padding(start = 16.dp, end = 16.dp, bottom = 16.dp),
+            )
+        }
+        if (notificationsOff) {
+            Column(Modifier.padding(start = 16.dp, end = 16.dp, bottom = 16.dp), verticalArrangement = Arrangement.spacedBy(8.dp)) {
+                Text(stringResource(R.string.receiving_notifications_off), style = MaterialTheme.typography.bodyMedium, color = MaterialTheme.colorScheme.error)
+                FilledTonalButton(onClick = onAllowNotifications, modifier = Modifier.align(Alignment.End)) {
+                    Text(stringResource(R.string.receiving_allow_notifications))
+                }
+            }
         }
     }
 }
