@@ -4,7 +4,7 @@ CARGO ?= cargo
 FERRY_DEBUG := target/debug/ferry
 FERRY_RELEASE := target/release/ferry
 
-.PHONY: all build release run test lint test-rust test-bindings test-kotlin test-android test-ios test-interop test-discovery test-hostile-netns bindings android-libs ios-xcframework setup bench demo clean help fuzz
+.PHONY: all build release run test lint test-rust test-bindings test-kotlin test-android test-android-logic test-android-checks test-ios test-interop test-discovery test-hostile-netns bindings android-libs ios-xcframework setup bench demo clean help fuzz
 
 all: build
 
@@ -14,7 +14,7 @@ help:
 	@echo "make demo          two private network namespaces: a receiver, and a sender that finds it by name"
 	@echo "make bindings      regenerate the Kotlin and Swift bindings (bindings/kotlin, bindings/swift)"
 	@echo "make test-kotlin   Kotlin tests of the bindings on the JVM"
-	@echo "make test-android  the Android app's logic tests (JVM) and its syntax, manifest and resource checks"
+	@echo "make test-android  the Android app's logic tests (JVM), its syntax, manifest, resource and API level checks"
 	@echo "make test-ios      the iOS app's Swift syntax, XcodeGen spec, plists and entitlements checks"
 	@echo "make android-libs  Android .so files into android/app/src/main/jniLibs (needs the NDK)"
 	@echo "make ios-xcframework  XCFramework for the Swift package (needs macOS + Xcode)"
@@ -82,14 +82,22 @@ test-kotlin:
 
 # The Android app: its logic module's JUnit tests on the JVM (real nodes on loopback, the host
 # library), then what can be checked without an Android SDK: every Kotlin file of android/
-# through the Kotlin compiler's parser, and the manifest and resources (each checker proves
-# first that it catches what it should).
-test-android:
+# through the Kotlin compiler's parser, the manifest and resources, the API level of every
+# Android and Java API the app calls (declarations from npm, into .tools/android-api), and the
+# 16 KB page check of native libraries (each checker proves first that it catches what it should).
+test-android: test-android-logic test-android-checks
+
+test-android-logic:
 	bash scripts/test-android-logic.sh
+
+test-android-checks:
 	bash scripts/kotlin-syntax.sh --self-test >/dev/null
 	bash scripts/kotlin-syntax.sh android
 	python3 scripts/check-android.py --self-test >/dev/null
 	python3 scripts/check-android.py android
+	bash scripts/android-api-check.sh
+	python3 scripts/android-elf-align.py --self-test >/dev/null
+	@if ls android/app/src/main/jniLibs/*/*.so >/dev/null 2>&1; then python3 scripts/android-elf-align.py android/app/src/main/jniLibs; fi
 
 # The iOS app, without Xcode: every Swift file of ios/ through tree-sitter's Swift grammar, and
 # the XcodeGen spec, Info.plists and entitlements. (FerryKit's XCTest tests need a Mac:
