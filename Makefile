@@ -82,9 +82,12 @@ test-kotlin:
 
 # The Android app: its logic module's JUnit tests on the JVM (real nodes on loopback, the host
 # library), then what can be checked without an Android SDK: every Kotlin file of android/
-# through the Kotlin compiler's parser, the manifest and resources, the API level of every
-# Android and Java API the app calls (declarations from npm, into .tools/android-api), and the
-# 16 KB page check of native libraries (each checker proves first that it catches what it should).
+# through the Kotlin compiler's parser, the manifest and resources (also through Debian's aapt
+# against the API 29 framework), the API level of every
+# Android and Java API the app calls (declarations from npm, into .tools/android-api), the
+# non-Compose Kotlin of the app type-checked by kotlinc against stubs generated from those
+# declarations, and the 16 KB page check of native libraries (each checker proves first that it
+# catches what it should).
 test-android: test-android-logic test-android-checks
 
 test-android-logic:
@@ -95,7 +98,9 @@ test-android-checks:
 	bash scripts/kotlin-syntax.sh android
 	python3 scripts/check-android.py --self-test >/dev/null
 	python3 scripts/check-android.py android
+	bash scripts/android-aapt.sh
 	bash scripts/android-api-check.sh
+	bash scripts/android-typecheck.sh
 	python3 scripts/android-elf-align.py --self-test >/dev/null
 	@if ls android/app/src/main/jniLibs/*/*.so >/dev/null 2>&1; then python3 scripts/android-elf-align.py android/app/src/main/jniLibs; fi
 

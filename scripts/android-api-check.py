@@ -110,7 +110,8 @@ def build_index(decls_path):
                 supers.append(m.group(3))
             if m.group(4):
                 supers += [re.sub(r"<.*$", "", s.strip()) for s in re.split(r",\s*(?![^<]*>)", m.group(4))]
-            classes[name] = {"since": pending or 0, "supers": supers, "members": {}, "kind": m.group(1)}
+            classes[name] = {"since": pending or 0, "supers": supers, "members": {}, "kind": m.group(1),
+                             "abstract": " abstract " in f" {line} ", "implements": bool(m.group(4))}
             stack.append((m.group(2), "class", depth))
             depth += 1
             pending = None
@@ -118,18 +119,20 @@ def build_index(decls_path):
         if in_class:
             cls = classes[".".join(s[0] for s in stack)]
             m = DECL_CTOR.match(line)
-            if m:
-                cls["members"].setdefault("<init>", []).append([pending or 0, "ctor", split_params(m.group(1)), False])
+            if line.startswith("public constructor(implementation: {"):
+                cls["kind"] = "interface"  # how the declarations write a Java interface
+            elif m:
+                cls["members"].setdefault("<init>", []).append([pending or 0, "ctor", split_params(m.group(1)), False, None])
             else:
                 m = DECL_MEMBER.match(line)
                 if m and m.group(2) != "class":
                     static, name, params, typ = m.groups()
                     if params is not None:
                         cls["members"].setdefault(name, []).append([pending or 0, "static" if static else "method",
-                                                                  split_params(params[1:-1]), False])
+                                                                  split_params(params[1:-1]), False, typ])
                     else:
                         const = bool(static) and typ is not None and bool(re.match(r'^(-?\d[\w.]*|".*"|true|false)$', typ))
-                        cls["members"].setdefault(name, []).append([pending or 0, "sfield" if static else "field", [], const])
+                        cls["members"].setdefault(name, []).append([pending or 0, "sfield" if static else "field", [], const, typ])
             pending = None if not line.startswith("/**") else pending
         depth += opens - closes
         while stack and depth <= stack[-1][2]:

@@ -28,7 +28,6 @@ import kotlinx.coroutines.flow.StateFlow
 import kotlinx.coroutines.flow.asStateFlow
 import kotlinx.coroutines.flow.combine
 import kotlinx.coroutines.flow.distinctUntilChanged
-import kotlinx.coroutines.flow.map
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.withContext
 
@@ -98,7 +97,7 @@ class FerryApp : Application() {
         scope.launch(Dispatchers.Main) {
             // Receiving turned on, or a transfer started (a send from the share sheet): the service
             // starts while the app is on screen. Stopping is the service's (it watches the same flows).
-            combine(controller.settings.map { it.receiving }, controller.transfers.map { l -> l.any { !it.state.finished } }) { r, t -> r || t }
+            combine(controller.settings, controller.transfers) { _, _ -> keepAlivePlan().service }
                 .distinctUntilChanged()
                 .collect { wanted -> if (wanted) startServiceIfNeeded() }
         }

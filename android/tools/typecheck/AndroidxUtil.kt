@@ -1,0 +1,6 @@
+// See AndroidxStubs.kt.
+package androidx.core.util
+
+fun interface Consumer<T> {
+    fun accept(t: T)
+}
