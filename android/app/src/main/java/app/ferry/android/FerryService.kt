@@ -133,7 +133,8 @@ class FerryService : LifecycleService() {
                 val now = if (prompt == RequestPrompt.NOTIFICATION) requests.map { it.sessionId }.toSet() else emptySet()
                 (postedRequests - now).forEach { Notifications.cancelRequest(this@FerryService, it) }
                 postedRequests.retainAll(now)
-                requests.filter { it.sessionId in now && postedRequests.add(it.sessionId) }.forEach { Notifications.postRequest(this@FerryService, it) }
+                requests.filter { it.sessionId in now && postedRequests.add(it.sessionId) }
+                    .forEach { Notifications.postRequest(this@FerryService, it) }
             }
         }
         lifecycleScope.launch {

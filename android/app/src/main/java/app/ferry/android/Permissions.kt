@@ -18,13 +18,19 @@ enum class FerryPermission(
     @param:StringRes val rationale: Int,
 ) {
     /** Android 17: any traffic on the local network (finding devices, sending, receiving). */
-    LOCAL_NETWORK(PermissionPolicy.Permission.ACCESS_LOCAL_NETWORK, R.string.permission_local_network, R.string.permission_local_network_rationale),
+    LOCAL_NETWORK(
+        PermissionPolicy.Permission.ACCESS_LOCAL_NETWORK, R.string.permission_local_network, R.string.permission_local_network_rationale,
+    ),
 
     /** Android 16: what its local network protection keys on (the same question to the user). */
-    NEARBY_WIFI(PermissionPolicy.Permission.NEARBY_WIFI_DEVICES, R.string.permission_local_network, R.string.permission_local_network_rationale),
+    NEARBY_WIFI(
+        PermissionPolicy.Permission.NEARBY_WIFI_DEVICES, R.string.permission_local_network, R.string.permission_local_network_rationale,
+    ),
 
     /** Android 13: asking about incoming files and telling how transfers ended while Ferry is in the background. */
-    NOTIFICATIONS(PermissionPolicy.Permission.POST_NOTIFICATIONS, R.string.permission_notifications, R.string.permission_notifications_rationale),
+    NOTIFICATIONS(
+        PermissionPolicy.Permission.POST_NOTIFICATIONS, R.string.permission_notifications, R.string.permission_notifications_rationale,
+    ),
 
     /** Android 8 and 9: saving into the public Downloads folder. */
     STORAGE(PermissionPolicy.Permission.WRITE_EXTERNAL_STORAGE, R.string.permission_storage, R.string.permission_storage_rationale);

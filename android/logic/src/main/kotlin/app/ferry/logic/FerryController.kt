@@ -714,7 +714,10 @@ class FerryController(
     /** A transfer whose end could not be handled: it ends anyway (failed, with the reason), never left running. */
     private fun forceEnd(id: String, e: Throwable) {
         _transfers.update { list ->
-            list.map { if (it.id == id && !it.state.finished) it.copy(state = TransferState.FAILED, message = "Internal error: ${e.message ?: e::class.java.simpleName}") else it }
+            list.map {
+                if (it.id != id || it.state.finished) it
+                else it.copy(state = TransferState.FAILED, message = "Internal error: ${e.message ?: e::class.java.simpleName}")
+            }
         }
     }
 

@@ -70,7 +70,8 @@ object KeepAlive {
      * off, where the low-latency one does not); from Android 14 high performance is deprecated
      * and replaced by low latency anyway.
      */
-    fun wifiLockMode(sdk: Int): WifiLockMode = if (sdk >= API_UPSIDE_DOWN_CAKE) WifiLockMode.FULL_LOW_LATENCY else WifiLockMode.FULL_HIGH_PERF
+    fun wifiLockMode(sdk: Int): WifiLockMode =
+        if (sdk >= API_UPSIDE_DOWN_CAKE) WifiLockMode.FULL_LOW_LATENCY else WifiLockMode.FULL_HIGH_PERF
 }
 
 /** How an incoming request is put in front of the user: one place at a time, never both. */

@@ -36,7 +36,8 @@ class KeepAliveTest {
 
     @Test
     fun finishedTransfersHoldNothing() {
-        val done = plan(35, false, transfer("s", Direction.SEND, TransferState.DONE), transfer("r", Direction.RECEIVE, TransferState.FAILED))
+        val done = plan(35, false, transfer("s", Direction.SEND, TransferState.DONE),
+            transfer("r", Direction.RECEIVE, TransferState.FAILED))
         assertFalse(done.service)
         assertFalse(done.wakeLock)
         assertNull(done.wifiLock)

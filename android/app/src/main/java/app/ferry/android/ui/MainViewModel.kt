@@ -63,7 +63,10 @@ class MainViewModel(application: Application) : AndroidViewModel(application) {
     private val rescanner = Rescan(app, viewModelScope) { report(it) }
     val refreshing: StateFlow<Boolean> = rescanner.refreshing
 
-    /** Requests the user put aside (swiped the sheet away): still answerable from the notification. */
+    /**
+     * Requests the user put aside (swiped the sheet away): answerable from [putAside], or from the
+     * notification once Ferry is in the background.
+     */
     private val hiddenRequests = MutableStateFlow<Set<String>>(emptySet())
     private val focusedRequest = MutableStateFlow<String?>(null)
 
@@ -71,6 +74,14 @@ class MainViewModel(application: Application) : AndroidViewModel(application) {
     val shownRequest: StateFlow<PendingRequest?> = combine(controller.requests, hiddenRequests, focusedRequest) { requests, hidden, focus ->
         requests.firstOrNull { it.sessionId == focus } ?: requests.firstOrNull { it.sessionId !in hidden }
     }.stateIn(viewModelScope, SharingStarted.WhileSubscribed(5_000), null)
+
+    /**
+     * Requests put aside while the app is on screen: no notification stands for them then (a
+     * request shows in one place, RequestPrompt), so the nearby list offers them again.
+     */
+    val putAside: StateFlow<List<PendingRequest>> = combine(controller.requests, hiddenRequests, shownRequest) { requests, hidden, shown ->
+        requests.filter { it.sessionId in hidden && it.sessionId != shown?.sessionId }
+    }.stateIn(viewModelScope, SharingStarted.WhileSubscribed(5_000), emptyList())
 
     private val _messages = Channel<String>(Channel.BUFFERED)
     /** One-off messages for people (errors, confirmations). */

@@ -26,6 +26,7 @@ import androidx.compose.material3.IconButton
 import androidx.compose.material3.MaterialTheme
 import androidx.compose.material3.Switch
 import androidx.compose.material3.Text
+import androidx.compose.material3.TextButton
 import androidx.compose.material3.TopAppBar
 import androidx.compose.material3.pulltorefresh.PullToRefreshBox
 import androidx.compose.runtime.Composable
@@ -72,6 +73,7 @@ fun NearbyScreen(vm: MainViewModel, gate: PermissionGate, modifier: Modifier = M
     val refreshing by vm.refreshing.collectAsStateWithLifecycle()
     val discovering by vm.discovering.collectAsStateWithLifecycle()
     val pinWarning by vm.pinWarning.collectAsStateWithLifecycle()
+    val putAside by vm.putAside.collectAsStateWithLifecycle()
     var showAdd by rememberSaveable { mutableStateOf(false) }
     // A fingerprint: a device is looked up again in the live list (it may have changed).
     var sendTo by rememberSaveable { mutableStateOf<String?>(null) }
@@ -105,7 +107,8 @@ fun NearbyScreen(vm: MainViewModel, gate: PermissionGate, modifier: Modifier = M
                         // Requests would go unseen in the background (RequestPrompt): say so, and offer the fix.
                         notificationsOff = RequestPrompt.unseenWhenInBackground(
                             settings.receiving,
-                            gate.granted(listOf(FerryPermission.NOTIFICATIONS)) && NotificationManagerCompat.from(context).areNotificationsEnabled(),
+                            gate.granted(listOf(FerryPermission.NOTIFICATIONS)) &&
+                                NotificationManagerCompat.from(context).areNotificationsEnabled(),
                         ),
                         onAllowNotifications = {
                             val notify = listOf(FerryPermission.NOTIFICATIONS)
@@ -120,6 +123,25 @@ fun NearbyScreen(vm: MainViewModel, gate: PermissionGate, modifier: Modifier = M
                         },
                         modifier = Modifier.padding(horizontal = 16.dp, vertical = 8.dp),
                     )
+                }
+                putAside.firstOrNull()?.let { r ->
+                    item(key = "put-aside") {
+                        Card(
+                            colors = CardDefaults.cardColors(containerColor = MaterialTheme.colorScheme.secondaryContainer),
+                            modifier = Modifier
+                                .padding(horizontal = 16.dp, vertical = 8.dp)
+                                .fillMaxWidth(),
+                        ) {
+                            Row(verticalAlignment = Alignment.CenterVertically, modifier = Modifier.padding(start = 16.dp, end = 8.dp)) {
+                                Text(
+                                    pluralStringResource(R.plurals.requests_put_aside, putAside.size, putAside.size),
+                                    style = MaterialTheme.typography.bodyMedium,
+                                    modifier = Modifier.weight(1f),
+                                )
+                                TextButton(onClick = { vm.showRequest(r.sessionId) }) { Text(stringResource(R.string.requests_show)) }
+                            }
+                        }
+                    }
                 }
                 pinWarning?.let { w ->
                     item(key = "pin-warning") {
@@ -251,7 +273,11 @@ private fun ReceivingCard(
         }
         if (notificationsOff) {
             Column(Modifier.padding(start = 16.dp, end = 16.dp, bottom = 16.dp), verticalArrangement = Arrangement.spacedBy(8.dp)) {
-                Text(stringResource(R.string.receiving_notifications_off), style = MaterialTheme.typography.bodyMedium, color = MaterialTheme.colorScheme.error)
+                Text(
+                    stringResource(R.string.receiving_notifications_off),
+                    style = MaterialTheme.typography.bodyMedium,
+                    color = MaterialTheme.colorScheme.error,
+                )
                 FilledTonalButton(onClick = onAllowNotifications, modifier = Modifier.align(Alignment.End)) {
                     Text(stringResource(R.string.receiving_allow_notifications))
                 }
