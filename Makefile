@@ -15,6 +15,7 @@ help:
 	@echo "make bindings      regenerate the Kotlin and Swift bindings (bindings/kotlin, bindings/swift)"
 	@echo "make test-kotlin   Kotlin tests of the bindings on the JVM"
 	@echo "make test-android  the Android app's logic tests (JVM), its syntax, manifest, resource and API level checks"
+	@echo "                   (test-android-logic: the JVM tests only; test-android-checks: the checks only)"
 	@echo "make test-ios      the iOS app's Swift syntax, XcodeGen spec, plists and entitlements checks"
 	@echo "make android-libs  Android .so files into android/app/src/main/jniLibs (needs the NDK)"
 	@echo "make ios-xcframework  XCFramework for the Swift package (needs macOS + Xcode)"
