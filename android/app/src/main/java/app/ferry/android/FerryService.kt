@@ -51,8 +51,10 @@ class FerryService : LifecycleService() {
     override fun onStartCommand(intent: Intent?, flags: Int, startId: Int): Int {
         super.onStartCommand(intent, flags, startId)
         val plan = app.keepAlivePlan()
-        // startForegroundService() obliges the service to go foreground, even to stop at once.
-        if (!goForeground(plan) || !plan.service) {
+        // startForegroundService() obliges the service to go foreground, even to stop at once
+        // (the work may have ended in between: then with the transfer type, for that moment).
+        val now = if (plan.service) plan else plan.copy(types = setOf(KeepAlive.ServiceType.DATA_SYNC))
+        if (!goForeground(now) || !plan.service) {
             stop()
             return START_NOT_STICKY
         }
