@@ -400,6 +400,7 @@ fn short(f: impl FnOnce(&mut send::SendTimeouts)) -> send::SendTimeouts {
         stall: std::time::Duration::from_secs(60),
         upload_answer: std::time::Duration::from_secs(60),
         cancel: std::time::Duration::from_secs(5),
+        reconnect: std::time::Duration::from_secs(60),
     };
     f(&mut t);
     t
