@@ -391,6 +391,9 @@ impl ReceiveDir {
         let dir_path = comps.iter().fold(self.root.clone(), |p, c| p.join(c));
         let (data, record) = kept_names(&rec.stem())?;
         let cannot = |e| Error::io(format!("cannot open the partial file of {rel:?}"), e);
+        if offset > 0 && !fsutil::exists_at(dir_fd.as_fd(), &data).map_err(cannot)? {
+            return Err(Error::invalid(format!("{offset} bytes of {rel:?} are not held")));
+        }
         let mut file = fsutil::open_or_create_rw_at(dir_fd.as_fd(), &data).map_err(cannot)?;
         if !lock_within(&file, KEPT_LOCK_WAIT) {
             return Err(Error::new(ErrorKind::Busy, format!("the partial file of {rel:?} is being written")));
@@ -755,6 +758,7 @@ impl Drop for PartFile {
 mod tests {
     use super::*;
     use crate::protocol::parse_time;
+    use sha2::Digest;
     use std::io::Write;
 
     #[test]
@@ -1283,6 +1287,90 @@ mod tests {
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         assert!(cleaner.join().unwrap() > 0);
         assert_eq!(std::fs::read_dir(t.dest.join("race")).unwrap().count(), 300);
+    }
+
+    fn record(fp: &str) -> ResumeRecord {
+        ResumeRecord { fingerprint: fp.into(), file_name: "sub/big.bin".into(), size: 100, modified: Some("2020".into()), sha256: None }
+    }
+
+    /// Writes `n` bytes of a resumable file and lets it break (kept).
+    fn keep_partial(rd: &ReceiveDir, rec: &ResumeRecord, n: usize) {
+        let mut p = rd.begin_resumable(&rec.file_name, rec, 0).unwrap();
+        p.file().write_all(&vec![7u8; n]).unwrap();
+        assert!(p.keep());
+    }
+
+    fn kept_files(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        v.retain(|n| n.ends_with(DATA_SUFFIX) || n.ends_with(RECORD_SUFFIX));
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn a_broken_file_is_kept_hidden_and_found_only_by_its_own_sender() {
+        let t = tree();
+        let rd = ReceiveDir::new(&t.dest).unwrap();
+        let rec = record("aa");
+        keep_partial(&rd, &rec, 40);
+        assert_eq!(kept_files(&t.dest.join("sub")).len(), 2);
+        assert!(!t.dest.join("sub/big.bin").exists(), "never visible under its name");
+        // A receiver starting again keeps it; only the same record finds it.
+        let rd = ReceiveDir::new(&t.dest).unwrap();
+        let (held, sha) = rd.held("sub/big.bin", &rec, true).unwrap();
+        assert_eq!((held, sha.unwrap()), (40, hex::encode(sha2::Sha256::digest([7u8; 40]))));
+        for other in [record("bb"), ResumeRecord { size: 101, ..rec.clone() }, ResumeRecord { modified: None, ..rec.clone() }] {
+            assert!(rd.held("sub/big.bin", &other, false).is_none());
+            assert!(rd.begin_resumable("sub/big.bin", &other, 40).is_err(), "nobody else continues it");
+        }
+        // Beyond what is held: refused; from the offset: continued and committed, the record goes.
+        assert!(rd.begin_resumable("sub/big.bin", &rec, 41).is_err());
+        let mut p = rd.begin_resumable("sub/big.bin", &rec, 30).unwrap();
+        p.file().write_all(&[9u8; 70]).unwrap();
+        let saved = p.commit(None, None).unwrap();
+        let mut want = vec![7u8; 30];
+        want.extend([9u8; 70]);
+        assert_eq!(std::fs::read(saved).unwrap(), want);
+        assert!(kept_files(&t.dest.join("sub")).is_empty());
+        // Dropped without keep (a cancel): removed with its record.
+        drop(rd.begin_resumable("sub/big.bin", &rec, 0).unwrap());
+        assert!(kept_files(&t.dest.join("sub")).is_empty());
+        // A peer can never name a file like a partial file or its record.
+        for name in [format!("{TEMP_PREFIX}0123456789abcdef{DATA_SUFFIX}"), format!("{TEMP_PREFIX}0123456789abcdef{RECORD_SUFFIX}")] {
+            assert!(sanitize_component(&name).starts_with('_'));
+        }
+        t.assert_nothing_outside();
+    }
+
+    #[test]
+    fn expired_or_unrecorded_partials_are_removed_at_start() {
+        let t = tree();
+        let rd = ReceiveDir::new(&t.dest).unwrap();
+        keep_partial(&rd, &record("old"), 10);
+        keep_partial(&rd, &record("norecord"), 10);
+        keep_partial(&rd, &record("fresh"), 10);
+        let sub = t.dest.join("sub");
+        let name = |fp: &str, suffix: &str| sub.join(format!("{TEMP_PREFIX}{}{suffix}", record(fp).stem()));
+        let old = std::time::SystemTime::now() - KEPT_MAX_AGE - std::time::Duration::from_secs(60);
+        File::options().write(true).open(name("old", DATA_SUFFIX)).unwrap().set_modified(old).unwrap();
+        std::fs::remove_file(name("norecord", RECORD_SUFFIX)).unwrap();
+        // A record whose partial file is gone.
+        std::fs::write(sub.join(format!("{TEMP_PREFIX}00000000000000aa{RECORD_SUFFIX}")), record("x").to_json()).unwrap();
+        assert_eq!(kept_files(&sub).len(), 6);
+        let rd = ReceiveDir::new(&t.dest).unwrap();
+        assert_eq!(kept_files(&sub), {
+            let mut v = vec![
+                format!("{TEMP_PREFIX}{}{DATA_SUFFIX}", record("fresh").stem()),
+                format!("{TEMP_PREFIX}{}{RECORD_SUFFIX}", record("fresh").stem()),
+            ];
+            v.sort();
+            v
+        });
+        // One being written (locked) is never taken.
+        let live = rd.begin_resumable("sub/big.bin", &record("live"), 0).unwrap();
+        assert_eq!(rd.clean_stale_parts(), 0);
+        assert_eq!(kept_files(&sub).len(), 4);
+        drop(live);
     }
 
     #[test]
