@@ -462,3 +462,72 @@ async fn skip_existing_sends_only_what_changed() {
     // That one, and the 3 changed ones again (their paths still hold the old files).
     assert_eq!((third.sent, third.skipped), (4, 996));
 }
+
+/// A file sent in pieces with `X-Content-Range` (as the npm `localsend` sender sends files over
+/// 50 MiB): each piece in order into the same partial file with the same token; pieces out of
+/// order, forged ranges and a wrong checksum over the pieces are refused, and a piece before the
+/// last never makes a file visible.
+#[tokio::test]
+async fn pieces_with_x_content_range_make_one_file() {
+    let inbox = tempfile::tempdir().unwrap();
+    let (rx, handler) = receiver(inbox.path(), false).await;
+    let raw = Raw::https(rx.local_addr(), None);
+    let content = data(3 * 1024 * 1024 + 17, 6);
+    let piece = 1024 * 1024;
+    let prepare = |name: &str, sha: &str| {
+        let mut v = prepare_body("npm", &[(name, &content)]);
+        v["files"]["f0"]["sha256"] = serde_json::json!(sha);
+        v
+    };
+    let send_piece = |path: String, first: usize, last: usize, total: usize| {
+        let raw = raw.clone();
+        let body = content[first..=last.min(content.len() - 1)].to_vec();
+        async move {
+            let mut s = raw.connect().await;
+            let head = format!(
+                "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nX-Content-Range: bytes {first}-{last}/{total}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            s.write_all(head.as_bytes()).await.unwrap();
+            s.write_all(&body).await.unwrap();
+            read_response(&mut s).await
+        }
+    };
+    let start = |name: &'static str, sha: String| {
+        let raw = raw.clone();
+        let v = prepare(name, &sha);
+        async move {
+            let r = raw.post_json("/api/localsend/v2/prepare-upload", &v).await;
+            assert_eq!(r.status, 200, "{}", r.message());
+            let j = r.json();
+            let (sid, token) = (j["sessionId"].as_str().unwrap().to_string(), j["files"]["f0"].as_str().unwrap().to_string());
+            (sid.clone(), format!("/api/localsend/v2/upload?sessionId={sid}&fileId=f0&token={token}"))
+        }
+    };
+    let total = content.len();
+    let (_, path) = start("pieces.bin", sha256_hex(&content)).await;
+    assert_eq!(send_piece(path.clone(), 0, piece - 1, total).await.status, 200);
+    // Out of order, a forged total, a range past the end: refused; nothing visible yet.
+    assert_eq!(send_piece(path.clone(), 2 * piece, 3 * piece - 1, total).await.status, 416);
+    assert_eq!(send_piece(path.clone(), piece, 2 * piece - 1, total + 1).await.status, 400);
+    assert_eq!(send_piece(path.clone(), piece, total, total).await.status, 400);
+    assert!(!inbox.path().join("pieces.bin").exists());
+    assert_eq!(send_piece(path.clone(), piece, 2 * piece - 1, total).await.status, 200);
+    assert_eq!(send_piece(path.clone(), 2 * piece, 3 * piece - 1, total).await.status, 200);
+    assert!(!inbox.path().join("pieces.bin").exists());
+    assert_eq!(send_piece(path.clone(), 3 * piece, total - 1, total).await.status, 200);
+    assert_eq!(std::fs::read(inbox.path().join("pieces.bin")).unwrap(), content);
+    handler.wait_event("the session finished", |e| matches!(e, ReceiveEvent::SessionFinished { .. })).await;
+
+    // A checksum that does not match the pieces together: 422, nothing saved.
+    let (sid, path) = start("bad.bin", sha256_hex(b"something else")).await;
+    for first in (0..total).step_by(piece) {
+        let last = (first + piece - 1).min(total - 1);
+        let r = send_piece(path.clone(), first, last, total).await;
+        let want = if last + 1 == total { 422 } else { 200 };
+        assert_eq!(r.status, want, "{}", r.message());
+    }
+    assert!(!inbox.path().join("bad.bin").exists());
+    assert_eq!(raw.send("POST", &format!("/api/localsend/v2/cancel?sessionId={sid}"), b"").await.status, 200);
+    eventually("nothing else is left", || list_tree(inbox.path()) == vec!["pieces.bin".to_string()]).await;
+}

@@ -332,7 +332,7 @@ fn create_empty_dirs(shared: &Shared, empty_dirs: &[String]) -> Vec<PathBuf> {
 fn activate(shared: &Shared, pending: &mut PendingGuard<'_>, accepted: &Arc<Vec<FileDto>>) -> std::result::Result<Vec<[u8; 16]>, Resp> {
     let slots: Vec<SessionFile> = accepted
         .iter()
-        .map(|_| SessionFile { token: random_id_bytes(), state: FileState::Pending, tries: 0, upload_cancel: None })
+        .map(|_| SessionFile { token: random_id_bytes(), state: FileState::Pending, tries: 0, upload_cancel: None, piece: None })
         .collect();
     let tokens: Vec<[u8; 16]> = slots.iter().map(|s| s.token).collect();
     let by_id = index_by_id(accepted);

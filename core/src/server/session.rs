@@ -17,6 +17,8 @@ pub(super) struct SessionFile {
     pub(super) tries: u8,
     /// Ends the upload receiving this file (when its sender comes back on a new connection).
     pub(super) upload_cancel: Option<CancellationToken>,
+    /// A file sent in pieces, between two of them.
+    pub(super) piece: Option<Box<HeldPiece>>,
 }
 
 #[derive(PartialEq, Eq)]

@@ -167,6 +167,15 @@ pub(super) async fn upload(shared: &Arc<Shared>, ip: IpAddr, peer_fp: Option<&st
         Err(r) => return r,
     };
     let mut guard = UploadGuard { shared: shared.clone(), session_id: session_id.clone(), file_id: file_id.clone(), armed: true };
+    if let Some(range) = req.headers().get("x-content-range") {
+        let Some(range) = range.to_str().ok().and_then(parse_content_range).filter(|_| offset == 0) else {
+            return message(StatusCode::BAD_REQUEST, "Invalid X-Content-Range");
+        };
+        let (resp, settled) = upload_piece(shared, &session_id, &claimed, range, req.into_body()).await;
+        // A piece before the last, or a refused one, leaves the file waiting (the guard sets it back).
+        guard.armed = !settled;
+        return resp;
+    }
     if offset > 0 {
         // Only the verified sender of a kept partial file continues it, and only from what is held.
         let Some(record) = claimed.record.clone() else {
@@ -184,6 +193,108 @@ pub(super) async fn upload(shared: &Arc<Shared>, ip: IpAddr, peer_fp: Option<&st
     let result = receive_body(shared, &session_id, &claimed, offset, req.into_body()).await;
     guard.armed = false;
     finish_upload(shared, &session_id, &claimed.dto, resumable, result)
+}
+
+/// `bytes <first>-<last>/<total>` of an `X-Content-Range` header.
+pub(super) fn parse_content_range(v: &str) -> Option<(u64, u64, u64)> {
+    let (range, total) = v.trim().strip_prefix("bytes ")?.split_once('/')?;
+    let (first, last) = range.split_once('-')?;
+    let num = |s: &str| if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) { s.parse::<u64>().ok() } else { None };
+    let (first, last, total) = (num(first)?, num(last)?, num(total)?);
+    (first <= last && last < total).then_some((first, last, total))
+}
+
+/// A file sent in pieces (`X-Content-Range`, as the npm `localsend` sender does for files over
+/// 50 MiB) between two of its pieces: where the next one starts, what is written, the running
+/// checksum.
+pub(super) struct HeldPiece {
+    next: u64,
+    sink: Sink,
+    hasher: Option<Sha256>,
+}
+
+/// Receives one piece of a file sent in pieces: each must start where the last one ended (the
+/// first at 0, which also starts the file over); they go, in order, into the same partial file
+/// (same token). Returns the answer, and whether the file's state is settled (the last piece
+/// saved it, or a piece failed it).
+async fn upload_piece(
+    shared: &Arc<Shared>,
+    session_id: &str,
+    claimed: &Claimed,
+    (first, last, total): (u64, u64, u64),
+    body: Incoming,
+) -> (Resp, bool) {
+    let dto = &claimed.dto;
+    if total != dto.size {
+        return (message(StatusCode::BAD_REQUEST, "X-Content-Range does not match the file's size"), false);
+    }
+    let held = {
+        let mut guard = shared.session.lock().unwrap();
+        let slot = guard.as_mut().filter(|s| s.id == session_id).and_then(|s| s.find(&dto.id).map(|i| &mut s.slots[i]));
+        let Some(slot) = slot else { return (message(StatusCode::FORBIDDEN, "Session cancelled"), false) };
+        let next = slot.piece.as_ref().map_or(0, |p| p.next);
+        if first != 0 && first != next {
+            return (message(StatusCode::RANGE_NOT_SATISFIABLE, &format!("The next piece starts at {next}")), false);
+        }
+        // A first piece starts the file over.
+        slot.piece.take().filter(|_| first > 0)
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<WriterMsg>(WRITER_QUEUE);
+    let receive_dir = shared.opts.receive_dir.clone();
+    let expected = if shared.opts.verify_checksums { dto.checksum() } else { None };
+    let (name, until, wants_hash) = (dto.file_name.clone(), last + 1, expected.is_some());
+    let writer = tokio::task::spawn_blocking(move || -> std::result::Result<HeldPiece, UploadFailure> {
+        let mut piece = match held {
+            Some(p) => *p,
+            None => {
+                let sink = Sink::Part(receive_dir.begin_file(&name).map_err(UploadFailure::Io)?);
+                HeldPiece { next: 0, sink, hasher: wants_hash.then(Sha256::new) }
+            }
+        };
+        copy_stream(&mut piece.sink, &mut rx, until, &mut piece.hasher, first)?;
+        piece.next = until;
+        Ok(piece)
+    });
+    let cancels = (&claimed.cancel, &claimed.upload_cancel);
+    let (outcome, _) = read_frames(shared, session_id, dto, first, body, cancels, &claimed.activity, &tx, until).await;
+    let result = match outcome {
+        Ok(()) => {
+            let _ = tx.send(WriterMsg::Finish).await;
+            drop(tx);
+            writer.await.unwrap_or_else(|_| Err(UploadFailure::Io(Error::new(ErrorKind::Internal, "writer panicked"))))
+        }
+        Err(e) => {
+            drop(tx);
+            let _ = writer.await;
+            Err(e)
+        }
+    };
+    let piece = match result {
+        Ok(piece) if piece.next < total => {
+            let mut guard = shared.session.lock().unwrap();
+            if let Some(slot) = guard.as_mut().filter(|s| s.id == session_id).and_then(|s| s.find(&dto.id).map(|i| &mut s.slots[i])) {
+                slot.piece = Some(Box::new(piece));
+            }
+            return (json_bytes(StatusCode::OK, Bytes::from_static(b"{\"message\":\"Chunk received\"}")), false);
+        }
+        Ok(piece) => piece,
+        Err(e) => return (finish_upload(shared, session_id, dto, false, Err(e)), true),
+    };
+    // The last piece: the checksum over every piece, then the file gets its name.
+    let modified = dto.metadata.as_ref().and_then(|m| m.modified.as_deref()).and_then(parse_time);
+    let accessed = dto.metadata.as_ref().and_then(|m| m.accessed.as_deref()).and_then(parse_time);
+    let matches = match (piece.hasher, expected) {
+        (Some(h), Some(want)) => hex::encode(h.finalize()) == want,
+        _ => true,
+    };
+    let checked = if matches { Ok(piece.sink) } else { Err(UploadFailure::Checksum) };
+    let result = match checked {
+        Ok(sink) => tokio::task::spawn_blocking(move || sink.commit(modified, accessed).map_err(UploadFailure::Io))
+            .await
+            .unwrap_or_else(|_| Err(UploadFailure::Io(Error::new(ErrorKind::Internal, "commit panicked")))),
+        Err(e) => Err(e),
+    };
+    (finish_upload(shared, session_id, dto, false, result), true)
 }
 
 /// `POST v2/resume?sessionId=&fileId=&token=` (Ferry's `resume`): how many bytes of a file of the
@@ -225,7 +336,7 @@ pub(super) async fn receive_body(
     let (tx, rx) = tokio::sync::mpsc::channel::<WriterMsg>(WRITER_QUEUE);
     let writer = spawn_writer(shared, session_id, claimed, offset, rx);
     let cancels = (&claimed.cancel, &claimed.upload_cancel);
-    let (outcome, counted) = read_frames(shared, session_id, dto, offset, body, cancels, &claimed.activity, &tx).await;
+    let (outcome, counted) = read_frames(shared, session_id, dto, offset, body, cancels, &claimed.activity, &tx, dto.size).await;
     match outcome {
         Ok(()) => {
             let _ = tx.send(WriterMsg::Finish).await;
@@ -309,6 +420,24 @@ fn write_stream(
         // The bytes held count for the checksum too.
         hash_held(sink.file(), offset, h).map_err(|e| UploadFailure::Io(Error::io("cannot read the partial file", e)))?;
     }
+    copy_stream(sink, &mut rx, declared, &mut hasher, offset)?;
+    if let (Some(h), Some(want)) = (hasher, expected) {
+        if hex::encode(h.finalize()) != want {
+            return Err(UploadFailure::Checksum);
+        }
+    }
+    Ok(())
+}
+
+/// Writes what comes through `rx` into `sink` (hashing it into `hasher`) until
+/// [`WriterMsg::Finish`]; `offset` bytes are there already, `declared` must be there at the end.
+fn copy_stream(
+    sink: &mut Sink,
+    rx: &mut tokio::sync::mpsc::Receiver<WriterMsg>,
+    declared: u64,
+    hasher: &mut Option<Sha256>,
+    offset: u64,
+) -> std::result::Result<(), UploadFailure> {
     let mut written = offset;
     let mut msgs: Vec<WriterMsg> = Vec::with_capacity(WRITER_QUEUE);
     let mut batch: Vec<Bytes> = Vec::with_capacity(WRITER_QUEUE);
@@ -333,11 +462,6 @@ fn write_stream(
     }
     if written != declared {
         return Err(UploadFailure::Size { received: written, declared });
-    }
-    if let (Some(h), Some(want)) = (hasher, expected) {
-        if hex::encode(h.finalize()) != want {
-            return Err(UploadFailure::Checksum);
-        }
     }
     Ok(())
 }
@@ -379,8 +503,8 @@ async fn read_frames(
     (cancel, upload_cancel): (&CancellationToken, &CancellationToken),
     activity: &AtomicU64,
     tx: &tokio::sync::mpsc::Sender<WriterMsg>,
+    declared: u64,
 ) -> (std::result::Result<(), UploadFailure>, BodyCount) {
-    let declared = dto.size;
     let mut count = BodyCount { received: offset, reported: offset };
     // Progress is counted over windows of `body_stall_timeout`: fewer than `min_progress` bytes
     // in one (a trickle, or nothing) fails the file; only such progress keeps the session alive.
