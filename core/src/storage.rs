@@ -495,7 +495,7 @@ impl ReceiveDir {
         let mut walk = Walk { budget: max_entries, max_depth, path: Vec::new(), kept: Vec::new() };
         let mut removed = clean_dir(root.as_fd(), 0, &mut walk);
         // The newest kept partial files stay, within the bounds in count and bytes.
-        walk.kept.sort_by(|a, b| b.modified.cmp(&a.modified));
+        walk.kept.sort_by_key(|k| std::cmp::Reverse(k.modified));
         let mut total = 0u64;
         for (i, k) in walk.kept.iter().enumerate() {
             total = total.saturating_add(k.size);
@@ -516,7 +516,7 @@ impl ReceiveDir {
 struct KeptPart {
     path: Vec<SafeName>,
     size: u64,
-    modified: i64,
+    modified: u64,
 }
 
 /// The state of one cleaning walk.
@@ -569,7 +569,7 @@ fn clean_dir(dir: BorrowedFd<'_>, depth: usize, walk: &mut Walk) -> usize {
             rustix::fs::FileType::RegularFile if is_ferry_name(name.as_str(), DATA_SUFFIX) => match examine_kept(dir, &name) {
                 Kept::Removed => removed += 1,
                 Kept::Live => {}
-                Kept::Kept { size, modified } => {
+                Kept::Held { size, modified } => {
                     let mut path = walk.path.clone();
                     path.push(name);
                     walk.kept.push(KeptPart { path, size, modified });
@@ -596,9 +596,9 @@ enum Kept {
     Live,
     /// Expired, without a valid record, or not a plain file: removed.
     Removed,
-    Kept {
+    Held {
         size: u64,
-        modified: i64,
+        modified: u64,
     },
 }
 
@@ -612,7 +612,7 @@ fn examine_kept(dir: BorrowedFd<'_>, name: &SafeName) -> Kept {
     let valid = record.as_ref().and_then(|r| read_record(dir, r)).is_some_and(|r| r.size > st.st_size as u64);
     let age = file.metadata().and_then(|m| m.modified()).ok().and_then(|m| m.elapsed().ok());
     if valid && age.is_some_and(|a| a < KEPT_MAX_AGE) {
-        return Kept::Kept { size: st.st_size as u64, modified: st.st_mtime as i64 };
+        return Kept::Held { size: st.st_size as u64, modified: st.st_mtime.max(0) as u64 };
     }
     drop(file);
     if remove_kept(dir, name) {
