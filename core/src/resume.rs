@@ -26,6 +26,9 @@ pub const KEPT_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 pub const KEPT_MAX_COUNT: usize = 1000;
 /// Most bytes of kept partial files in one receive folder; the oldest beyond are removed.
 pub const KEPT_MAX_BYTES: u64 = 64 * 1024 * 1024 * 1024;
+/// Files smaller than this are not kept on a break (sending them again costs less than keeping
+/// them), so sessions of many small files pay nothing for resume.
+pub const MIN_RESUMABLE_SIZE: u64 = 1024 * 1024;
 /// Suffix of a kept partial file's data.
 pub(crate) const DATA_SUFFIX: &str = ".partial";
 /// Suffix of a kept partial file's record.
@@ -52,6 +55,12 @@ pub struct ResumeRecord {
 }
 
 impl ResumeRecord {
+    /// The record of `dto` sent by the verified sender `fingerprint`, when the file is big
+    /// enough to be kept ([`MIN_RESUMABLE_SIZE`]).
+    pub(crate) fn for_file(fingerprint: &str, dto: &crate::protocol::FileDto) -> Option<ResumeRecord> {
+        (dto.size >= MIN_RESUMABLE_SIZE).then(|| ResumeRecord::of(fingerprint, dto))
+    }
+
     /// The record of `dto` sent by the verified sender `fingerprint`.
     pub(crate) fn of(fingerprint: &str, dto: &crate::protocol::FileDto) -> ResumeRecord {
         ResumeRecord {

@@ -407,7 +407,8 @@ async fn look_at_disk(
                 continue;
             }
             if let Some(fp) = &resume_fp {
-                if let Some((offset, sha256)) = dir.held(&dto.file_name, &ResumeRecord::of(fp, dto), true) {
+                let held = ResumeRecord::for_file(fp, dto).and_then(|rec| dir.held(&dto.file_name, &rec, true));
+                if let Some((offset, sha256)) = held {
                     offers.push((dto.id.clone(), ResumeOffer { offset, sha256 }));
                 }
             }

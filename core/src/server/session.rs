@@ -89,8 +89,8 @@ pub(super) fn end_session_with(shared: &Shared, id: Option<&str>, outcome: Sessi
                 // Off the caller's thread (it may hold no runtime).
                 std::thread::spawn(move || {
                     for (dto, done) in files.iter().zip(done) {
-                        if !done {
-                            dir.discard_kept(&dto.file_name, &ResumeRecord::of(&fp, dto));
+                        if let Some(rec) = ResumeRecord::for_file(&fp, dto).filter(|_| !done) {
+                            dir.discard_kept(&dto.file_name, &rec);
                         }
                     }
                 });

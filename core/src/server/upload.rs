@@ -109,7 +109,7 @@ async fn claim(
                 return Err(message(StatusCode::FORBIDDEN, "Invalid token"));
             };
             let (resume, discard) = (s.resume, s.discard.clone());
-            let record = resume.then(|| ResumeRecord::of(&s.sender.fingerprint, &s.files[i]));
+            let record = resume.then(|| ResumeRecord::for_file(&s.sender.fingerprint, &s.files[i])).flatten();
             let dto = s.files[i].clone();
             let f = &mut s.slots[i];
             match f.state {
@@ -634,4 +634,33 @@ pub(super) fn finish_upload(
         shared.handler.on_event(ReceiveEvent::SessionFinished { session_id: session_id.to_string(), outcome });
     }
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_content_range;
+
+    #[test]
+    fn content_ranges_are_parsed_strictly() {
+        assert_eq!(parse_content_range("bytes 0-9/10"), Some((0, 9, 10)));
+        assert_eq!(parse_content_range(" bytes 10485760-20971519/209715200 "), Some((10485760, 20971519, 209715200)));
+        for bad in [
+            "",
+            "bytes",
+            "bytes 0-9",
+            "bytes 0-10/10",
+            "bytes 9-0/10",
+            "bytes -1-9/10",
+            "bytes 0--9/10",
+            "bytes +0-9/10",
+            "bytes 0-9/*",
+            "items 0-9/10",
+            "bytes 0-9/18446744073709551616",
+            "bytes 0 -9/10",
+            "bytes 0-9/10/11",
+            "bytes ٠-٩/١٠",
+        ] {
+            assert_eq!(parse_content_range(bad), None, "{bad:?}");
+        }
+    }
 }
