@@ -106,7 +106,7 @@ ios-xcframework:
 # Interop with LocalSend implementations nobody here wrote, inside network namespaces that the
 # script makes (needs root: CI has it). FERRY_SKIP_NETNS=1 skips it where that is impossible.
 # Resume in network namespaces (real ferry processes; resets, kills, a full disk): see tests/resume/resume-netns.sh.
-test-resume:
+test-resume: setup
 	@if [ "$${FERRY_SKIP_NETNS:-0}" = 1 ]; then echo "resume: skipped (FERRY_SKIP_NETNS=1)"; \
 	elif [ "$$(id -u)" != 0 ]; then echo "resume: needs root for network namespaces (or FERRY_SKIP_NETNS=1)"; exit 1; \
 	else $(CARGO) build -p ferry-cli --bin ferry && FERRY_BIN=$(FERRY_DEBUG) bash tests/resume/resume-netns.sh; fi

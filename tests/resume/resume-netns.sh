@@ -10,6 +10,8 @@
 #   5. the file changed between the runs: sent from the start
 #   6. disk full in the middle (small tmpfs): both sides say so; after space is freed the same
 #      send resumes
+#   7. npm localsend sends 200 MiB in 10 MiB X-Content-Range pieces (when installed)
+#   8. localsendd sends 100 files twice to `ferry receive --skip-existing` (when installed)
 #
 # The file is RESUME_SIZE_MB (default 300 MiB rather than 2 GiB, so that the run stays around a
 # minute on a small, loaded machine). Measured numbers are printed as "measure: ...".
@@ -182,6 +184,39 @@ if [ -x "$NPM" ] && command -v node >/dev/null; then
     rm -f "$W/npm.bin" "$W/npm-in/npm.bin"
 else
     echo "skip: npm localsend not installed ($NPM; make setup installs it)"
+fi
+
+# 8. localsendd (PyPI) sends a folder's files twice to `ferry receive --skip-existing`, 3 changed
+#    in between: the second time only those 3 move; localsendd reports success, not a failure.
+TOOLS="${PEERS_TOOLS:-.tools}"
+if [ -x "$TOOLS/venv/bin/localsendd" ]; then
+    LSD="$(cd "$TOOLS/venv/bin" && pwd)/localsendd"
+    VPY="$(cd "$TOOLS/venv/bin" && pwd)/python"
+    d="$W/lsd"
+    mkdir -p "$d"/{state,config,run} "$W/many" "$W/skip-in"
+    netns_bg 2 "$W/lsd.log" env HOME="$d" XDG_STATE_HOME="$d/state" XDG_CONFIG_HOME="$d/config" XDG_RUNTIME_DIR="$d/run" \
+        "$LSD" --socket "$d/run/ctl.sock" --no-log-time --alias lsd --port 53400 --download-dir "$d/dl" --encryption --unattended
+    netns_wait_tcp 1 "$(netns_ip 2)" 53400 20 || fail "skip: localsendd did not start"
+    netns_wait_file "$d/run/ctl.sock" 5 || true
+    netns_bg 1 "$W/receiver-skip.log" "$FERRY" --config-dir "$W/r" --json receive --yes --skip-existing --dir "$W/skip-in" \
+        --port 53319 --no-discovery
+    netns_wait_tcp 2 "$RIP" 53319 20 || fail "skip: receiver did not start"
+    for i in $(seq 1 100); do echo "file $i" >"$W/many/f$i.txt"; done
+    lsd_send() {
+        netns_exec 2 timeout 120 "$VPY" tests/interop/lsd_send.py --socket "$d/run/ctl.sock" --to "$RIP" --port 53319 \
+            --protocol https --timeout 100 "$W"/many/* >"$1" 2>&1
+    }
+    lsd_send "$W/lsd-send1.log" && pass "skip: localsendd sent 100 files" || fail "skip: first send: $(tail -2 "$W/lsd-send1.log")"
+    for i in 7 50 93; do echo "changed $i" >"$W/many/f$i.txt"; done
+    lsd_send "$W/lsd-send2.log" && pass "skip: localsendd's second send succeeded" || fail "skip: second send: $(tail -2 "$W/lsd-send2.log")"
+    skipped="$(python3 -c 'import json,sys; print(sum(len(e.get("fileIds",[])) for e in map(json.loads, filter(str.strip, open(sys.argv[1]))) if e.get("event")=="filesSkipped"))' "$W/receiver-skip.log" 2>/dev/null)"
+    [ "$skipped" = 97 ] && pass "skip: 97 files skipped" || fail "skip: $skipped files skipped (want 97)"
+    n="$(find "$W/skip-in" -type f | wc -l)"
+    [ "$n" = 103 ] && pass "skip: only the 3 changed files moved again" || fail "skip: $n files received (want 103)"
+    [ "$(cat "$W/skip-in/f50 (2).txt" 2>/dev/null)" = "changed 50" ] && pass "skip: a changed file arrives next to the old one" \
+        || fail "skip: f50 (2).txt missing or wrong"
+else
+    echo "skip: localsendd not installed ($TOOLS; make setup installs it)"
 fi
 
 if [ "$failures" -gt 0 ]; then
