@@ -877,6 +877,13 @@ async fn probe(conn: &mut Connection, session_id: &str, job: &Job) -> Result<Opt
     let reply = tokio::time::timeout(Duration::from_secs(30), conn.request(hyper::Method::POST, &path, client::empty_body(), Some(0)))
         .await
         .map_err(|_| client::stopped_answering("no answer to the resume question in 30 s"))??;
+    if reply.status == hyper::StatusCode::FORBIDDEN {
+        // The session is gone (the receiver restarted, or ended it).
+        return Err(Error::new(
+            ErrorKind::Cancelled,
+            format!("the receiver no longer has this transfer ({}); send the same files again to resume", reply.message()),
+        ));
+    }
     if reply.status != hyper::StatusCode::OK {
         return Err(Error::protocol(format!("resume answered {}: {}", reply.status, reply.message())));
     }
