@@ -656,7 +656,13 @@ impl Node {
             self.port(),
             peer.protocol,
         );
-        Ok(SendOptions::new(self.cfg.identity.clone(), info, peer, expected_fingerprint, pin))
+        let mut opts = SendOptions::new(self.cfg.identity.clone(), info, peer, expected_fingerprint, pin);
+        if let Target::Device { fingerprint } | Target::PinnedDevice { fingerprint } = target {
+            // A transfer that breaks finds the device again at its latest address.
+            let (registry, fingerprint) = (self.registry.clone(), fingerprint.clone());
+            opts.relocate = Some(Arc::new(move || registry.get(&fingerprint).map(|d| d.peer())));
+        }
+        Ok(opts)
     }
 
     /// Sends files and folders ([`Selection::from_paths`], or files from descriptors).

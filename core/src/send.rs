@@ -314,7 +314,14 @@ pub struct SendOptions {
     pub checksums: Checksums,
     /// How long to wait on the receiver at each step.
     pub timeouts: SendTimeouts,
+    /// Where the receiver is now (for a device found by discovery: its latest address), asked
+    /// when a broken connection cannot be made again at the old address. Only an HTTPS address
+    /// is taken, and the connection stays pinned to the identity the receiver proved.
+    pub relocate: Option<Relocate>,
 }
+
+/// See [`SendOptions::relocate`].
+pub type Relocate = Arc<dyn Fn() -> Option<PeerAddr> + Send + Sync>;
 
 /// How long a send waits on the receiver at each step. Every wait has an end: a receiver that
 /// goes silent fails the send with `ErrorKind::Timeout` (and its session is cancelled, best
@@ -388,6 +395,7 @@ impl SendOptions {
             parallel: 4,
             checksums: Checksums::Auto,
             timeouts: SendTimeouts::default(),
+            relocate: None,
         }
     }
 
@@ -826,13 +834,15 @@ async fn upload_worker(
     resume: bool,
 ) -> (usize, u64) {
     let (mut sent, mut bytes) = (0usize, 0u64);
+    // Where this worker reaches the receiver (it may move during a transfer).
+    let mut peer = opts.peer.clone();
     loop {
         if cancel.is_cancelled() || failed.lock().unwrap().is_some() {
             break;
         }
         let Some(job) = queue.lock().unwrap().pop_front() else { break };
         let result = tokio::select! {
-            r = upload_one(&opts, &mut conn, &session_id, &job, &observer, resume) => r,
+            r = upload_one(&opts, &mut peer, &mut conn, &session_id, &job, &observer, resume) => r,
             _ = cancel.cancelled() => Err(Error::new(ErrorKind::Cancelled, "cancelled")),
         };
         match result {
@@ -907,6 +917,7 @@ const RECONNECT_MAX_WAIT: Duration = Duration::from_secs(4);
 /// Returns the bytes sent.
 async fn upload_one(
     opts: &SendOptions,
+    peer: &mut PeerAddr,
     conn: &mut Option<Connection>,
     session_id: &str,
     job: &Job,
@@ -930,7 +941,7 @@ async fn upload_one(
         tries += 1;
         let attempt = async {
             if conn.as_ref().is_none_or(|c| !c.is_open()) {
-                *conn = Some(opts.connect().await?);
+                *conn = Some(client::connect(&opts.identity, peer, opts.expected_fingerprint.as_deref()).await?);
             }
             let c = conn.as_mut().expect("connected");
             if broken_since.is_some() {
@@ -981,6 +992,11 @@ async fn upload_one(
             if since.elapsed() + wait <= opts.timeouts.reconnect {
                 observer.on_event(SendEvent::FileFailed { file_id: job.id.clone(), error: failure.message, retry: true });
                 tokio::time::sleep(wait).await;
+                // The receiver may have moved (another network, a new address): ask where it is now.
+                if let Some(now) = opts.relocate.as_ref().and_then(|r| r()).filter(|p| p.protocol == Protocol::Https && p != peer) {
+                    tracing::info!("the receiver moved from {peer} to {now}");
+                    *peer = now;
+                }
                 wait = (wait * 2).min(RECONNECT_MAX_WAIT);
                 tries -= 1;
                 continue;

@@ -21,6 +21,7 @@ fn options(node: &Node, https: bool) -> SendOptions {
         parallel: 3,
         checksums: send::Checksums::Always,
         timeouts: send::SendTimeouts::default(),
+        relocate: None,
     }
 }
 
@@ -372,6 +373,7 @@ impl StallingReceiver {
             parallel: 3,
             checksums: send::Checksums::Never,
             timeouts,
+            relocate: None,
         }
     }
 

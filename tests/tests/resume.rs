@@ -531,3 +531,44 @@ async fn pieces_with_x_content_range_make_one_file() {
     assert_eq!(raw.send("POST", &format!("/api/localsend/v2/cancel?sessionId={sid}"), b"").await.status, 200);
     eventually("nothing else is left", || list_tree(inbox.path()) == vec!["pieces.bin".to_string()]).await;
 }
+
+/// The receiver moves (its address changes) while the connection is broken: the sender asks
+/// where it is now, reconnects there (still pinned to the identity it proved) and continues.
+#[tokio::test]
+async fn a_receiver_that_moved_is_found_again() {
+    let inbox = tempfile::tempdir().unwrap();
+    let src = tempfile::tempdir().unwrap();
+    let content = data(SIZE, 7);
+    let file = src.path().join("big.bin");
+    std::fs::write(&file, &content).unwrap();
+    let (rx, _handler) = receiver(inbox.path(), false).await;
+    let old = Relay::start(rx.local_addr()).await;
+    let new = Relay::start(rx.local_addr()).await;
+    let id = Identity::generate().unwrap();
+    let mut opts = options(&id, old.addr.port());
+    opts.timeouts.reconnect = Duration::from_secs(20);
+    // Cut, and the old address answers no more.
+    old.cut_at.store(SIZE as u64 / 2, Ordering::SeqCst);
+    let (cuts, refuse) = (old.cuts.clone(), old.refuse.clone());
+    let watcher = tokio::spawn(async move {
+        while cuts.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        refuse.store(true, Ordering::SeqCst);
+    });
+    let moved = Arc::new(AtomicBool::new(false));
+    let (m, port) = (moved.clone(), new.addr.port());
+    opts.relocate = Some(Arc::new(move || {
+        m.store(true, Ordering::SeqCst);
+        Some(PeerAddr { host: "127.0.0.1".into(), port, protocol: Protocol::Https })
+    }));
+    let seen = Arc::new(Seen::default());
+    send(&opts, &[&file], &seen).await.unwrap();
+    watcher.await.unwrap();
+    assert!(moved.load(Ordering::SeqCst));
+    assert_eq!(std::fs::read(inbox.path().join("big.bin")).unwrap(), content);
+    let resumed = seen.resumed_at();
+    assert!(resumed.len() == 1 && resumed[0] > SIZE as u64 / 4, "resumed at {resumed:?}");
+    let through = new.sent.load(Ordering::SeqCst);
+    assert!(through < SIZE as u64 * 6 / 10, "{through} bytes through the new address");
+}
