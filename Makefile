@@ -4,7 +4,7 @@ CARGO ?= cargo
 FERRY_DEBUG := target/debug/ferry
 FERRY_RELEASE := target/release/ferry
 
-.PHONY: all build release run test lint test-rust test-bindings test-kotlin test-android test-android-logic test-android-checks test-ios test-interop test-discovery test-hostile-netns bindings android-libs ios-xcframework setup bench demo clean help fuzz
+.PHONY: all build release run test lint test-rust test-bindings test-kotlin test-android test-android-logic test-android-checks test-ios test-interop test-discovery test-hostile-netns test-resume bindings android-libs ios-xcframework setup bench demo clean help fuzz
 
 all: build
 
@@ -119,6 +119,12 @@ ios-xcframework:
 
 # Interop with LocalSend implementations nobody here wrote, inside network namespaces that the
 # script makes (needs root: CI has it). FERRY_SKIP_NETNS=1 skips it where that is impossible.
+# Resume in network namespaces (real ferry processes; resets, kills, a full disk): see tests/resume/resume-netns.sh.
+test-resume: setup
+	@if [ "$${FERRY_SKIP_NETNS:-0}" = 1 ]; then echo "resume: skipped (FERRY_SKIP_NETNS=1)"; \
+	elif [ "$$(id -u)" != 0 ]; then echo "resume: needs root for network namespaces (or FERRY_SKIP_NETNS=1)"; exit 1; \
+	else $(CARGO) build -p ferry-cli --bin ferry && FERRY_BIN=$(FERRY_DEBUG) bash tests/resume/resume-netns.sh; fi
+
 test-interop: setup
 	@if [ "$${FERRY_SKIP_NETNS:-0}" = 1 ]; then echo "interop: skipped (FERRY_SKIP_NETNS=1)"; \
 	elif [ "$$(id -u)" != 0 ]; then echo "interop: needs root for network namespaces (or FERRY_SKIP_NETNS=1)"; exit 1; \

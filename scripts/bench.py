@@ -4,7 +4,7 @@ in one run on loopback (discovery in a namespace pair, as root).
 
 Release binaries: target/release/ferry and target/release/ferry-raw-baseline.
 Environment: RUNS (default 3), SIZE_MIB (1024), SMALL_FILES (10000), BIG_RSS_MIB (4096),
-SKIP (comma-separated parts to leave out: raw,big,small,medium,rss,startup,discovery).
+SKIP (comma-separated parts to leave out: raw,big,small,medium,rss,startup,discovery,resume).
 Prints a table of medians and writes target/bench/results.json (one key per figure).
 Only loopback traffic here; scripts/bench-discovery.sh makes its own namespaces.
 """
@@ -215,6 +215,53 @@ def part_big(big):
         results["ferry_http_to_raw_tcp_ratio"] = round(results["ferry_http_1gib_mb_s"] / results["raw_tcp_mb_s"], 3)
 
 
+def part_resume(big):
+    """A transfer of SIZE_MIB broken at about 50 % (the sender SIGKILLed) and sent again: the
+    second send's time against a whole transfer's, and the bytes it sent again."""
+    size = os.path.getsize(big)
+    full, again, resent = [], [], []
+    for _ in range(RUNS):
+        secs, _, _ = transfer([big])
+        full.append(secs)
+        out = tempfile.mkdtemp(dir=W, prefix="in.")
+        r = Receiver(os.path.join(W, "recv-id"), out, once=False)
+        cfg = os.path.join(W, "send-id")
+        p = subprocess.Popen([FERRY, "--config-dir", cfg, "send", big, "--to", f"127.0.0.1:{r.port}"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        children.append(p)
+
+        def held():
+            sizes = [os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(out) for f in fs if f.endswith(".partial")]
+            return max(sizes, default=0)
+
+        deadline = time.monotonic() + STEP_TIMEOUT
+        while held() < size // 2 and p.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        p.kill()
+        p.wait()
+        # What the receiver keeps once it has seen the break.
+        last, stable_since = -1, time.monotonic()
+        while time.monotonic() - stable_since < 0.5:
+            h = held()
+            if h != last:
+                last, stable_since = h, time.monotonic()
+            time.sleep(0.05)
+        secs, _ = send(cfg, [big], r.port)
+        r.proc.kill()
+        r.proc.wait()
+        if subprocess.run(["cmp", "-s", big, os.path.join(out, os.path.basename(big))]).returncode != 0:
+            raise RuntimeError("resumed copy differs")
+        shutil.rmtree(out)
+        again.append(secs)
+        resent.append((size - last) / (1024 * 1024))
+    log(f"resume {SIZE_MIB} MiB broken at ~50 %: full {[round(x, 2) for x in full]} s, "
+        f"again {[round(x, 2) for x in again]} s, sent again {[round(x) for x in resent]} MiB")
+    results["resume_full_secs"] = round(statistics.median(full), 2)
+    results["resume_after_break_secs"] = round(statistics.median(again), 2)
+    results["resume_after_break_to_full_ratio"] = round(statistics.median(again) / statistics.median(full), 3)
+    results["resume_after_break_sent_mib"] = median(resent)
+
+
 def part_small():
     d = os.path.join(W, "small")
     os.makedirs(d)
@@ -301,7 +348,7 @@ def part_discovery():
 
 
 def main():
-    for b in (FERRY, RAW):
+    for b in (FERRY,) if "raw" in SKIP else (FERRY, RAW):
         if not os.access(b, os.X_OK):
             sys.exit(f"bench: {b} missing (make bench builds it)")
     try:
@@ -310,7 +357,7 @@ def main():
         seed = os.urandom(64 * 1024 * 1024)
         parts = [("raw", part_raw), ("big", lambda: part_big(big)), ("small", part_small),
                  ("medium", lambda: part_medium(seed)), ("rss", lambda: part_rss(seed)),
-                 ("startup", part_startup), ("discovery", part_discovery)]
+                 ("startup", part_startup), ("discovery", part_discovery), ("resume", lambda: part_resume(big))]
         for name, fn in parts:
             if name not in SKIP:
                 log(f"== {name}")
@@ -328,7 +375,7 @@ def main():
     with open(os.path.join(ROOT, "target/bench/results.json"), "w") as f:
         json.dump(doc, f, indent=1)
     print(f"\n{'figure (median of ' + str(RUNS) + ')':<44} {'value':>12}")
-    units = [("_mb_s", "MB/s"), ("_files_per_s", "files/s"), ("_mib", "MiB"), ("_ms", "ms"), ("_ratio", "x")]
+    units = [("_mb_s", "MB/s"), ("_files_per_s", "files/s"), ("_mib", "MiB"), ("_ms", "ms"), ("_ratio", "x"), ("_secs", "s")]
     for k, v in results.items():
         unit = next((u for suffix, u in units if k.endswith(suffix)), "")
         print(f"{k:<44} {v:>12} {unit}")

@@ -529,6 +529,11 @@ impl SendObserver for Progress {
                 SendUpdate::Progress { file_id, sent, size, total_sent: s.total(), total_size: s.total_size() }
             }
             SendEvent::FileCompleted { file_id } => SendUpdate::FileSent { file_id },
+            SendEvent::FileResumed { file_id, offset, size } => {
+                s.advance(&file_id, offset);
+                SendUpdate::FileResumed { file_id, offset, size }
+            }
+            SendEvent::FilesSkipped { file_ids } => SendUpdate::FilesSkipped { file_ids },
             SendEvent::FileFailed { file_id, error, retry } => SendUpdate::FileFailed { file_id, message: error, will_retry: retry },
             SendEvent::Notice { message } => SendUpdate::Notice { message },
             _ => return,

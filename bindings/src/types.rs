@@ -260,6 +260,17 @@ pub enum ReceiveUpdate {
         session_id: String,
         paths: Vec<String>,
     },
+    /// A file continues from `offset` (kept from an interrupted transfer of the same sender).
+    FileResumed {
+        session_id: String,
+        file_id: String,
+        offset: u64,
+    },
+    /// Files left out because the receive folder already has them.
+    FilesSkipped {
+        session_id: String,
+        file_ids: Vec<String>,
+    },
     Finished {
         session_id: String,
         outcome: TransferOutcome,
@@ -304,6 +315,8 @@ impl ReceiveUpdate {
             }
             E::SessionFinished { session_id, outcome } => ReceiveUpdate::Finished { session_id, outcome: outcome.into() },
             E::RequestClosed { session_id } => ReceiveUpdate::RequestClosed { session_id },
+            E::FileResumed { session_id, file_id, offset } => ReceiveUpdate::FileResumed { session_id, file_id, offset },
+            E::FilesSkipped { session_id, file_ids } => ReceiveUpdate::FilesSkipped { session_id, file_ids },
             E::PinFailed { ip, failures_total, locked_for } => ReceiveUpdate::PinFailed {
                 ip: ip.to_string(),
                 failures: failures_total,
@@ -340,6 +353,18 @@ pub enum SendUpdate {
     },
     FileSent {
         file_id: String,
+    },
+    /// The receiver held the first `offset` bytes of the file from an interrupted transfer: only
+    /// the rest is sent (progress continues from there).
+    FileResumed {
+        file_id: String,
+        offset: u64,
+        size: u64,
+    },
+    /// Files the receiver did not take (it has them already, or its user left them out):
+    /// skipped, not failed.
+    FilesSkipped {
+        file_ids: Vec<String>,
     },
     FileFailed {
         file_id: String,

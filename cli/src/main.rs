@@ -91,6 +91,10 @@ struct ReceiveArgs {
     /// Skip checksum verification of received files.
     #[arg(long, hide = true)]
     no_verify: bool,
+    /// Leave out files this folder already has (same path and size, and the same checksum or modified time); the
+    /// sender sees them as skipped.
+    #[arg(long)]
+    skip_existing: bool,
     #[command(flatten)]
     discovery: discover::DiscoveryArgs,
 }
@@ -323,6 +327,7 @@ async fn receive(config_dir: Option<PathBuf>, args: ReceiveArgs, out: Output) ->
         ReceivePolicy::Ask
     };
     (cfg.port, cfg.bind, cfg.https, cfg.pin, cfg.verify_checksums) = (args.port, args.bind, !args.http, args.pin.clone(), !args.no_verify);
+    cfg.skip_existing = args.skip_existing;
     let interactive = cfg.policy != ReceivePolicy::AcceptAll && std::io::stdin().is_terminal();
     // Device events are shown while discovery runs (it does not for a receiver bound to loopback).
     let show_devices = cfg.discovery && !args.bind.is_some_and(|ip| ip.is_loopback());

@@ -489,6 +489,22 @@ impl SendObserver for SendUi {
                     self.out.event(json!({"event": "file_done", "fileId": file_id, "name": self.progress.name(file_id)}));
                 }
             }
+            SendEvent::FileResumed { file_id, offset, size } => {
+                self.progress.advance(file_id, *offset);
+                if json {
+                    self.out.event(json!({"event": "fileResumed", "fileId": file_id, "offset": offset, "size": size}));
+                } else {
+                    let name = self.progress.name(file_id).unwrap_or_default();
+                    self.progress.println(format!("{name}: resumed at {}", human_size(*offset)), stderr_line);
+                }
+            }
+            SendEvent::FilesSkipped { file_ids } => {
+                if json {
+                    self.out.event(json!({"event": "filesSkipped", "fileIds": file_ids}));
+                } else {
+                    self.progress.println(format!("Skipped {} file(s) the receiver already has or left out", file_ids.len()), stderr_line);
+                }
+            }
             SendEvent::FileFailed { file_id, error, retry } => {
                 self.progress.rewind(file_id);
                 let name = self.progress.name(file_id).unwrap_or_default();
@@ -885,6 +901,22 @@ impl ReceiveUi {
                     }
                 }
                 self.ended();
+            }
+            ReceiveEvent::FileResumed { session_id: _, file_id, offset } => {
+                self.progress.advance(&file_id, offset);
+                if json {
+                    self.out.event(json!({"event": "fileResumed", "fileId": file_id, "offset": offset}));
+                } else {
+                    let name = self.progress.name(&file_id).unwrap_or_default();
+                    self.progress.println(format!("{name}: resumed at {}", human_size(offset)), stdout_line);
+                }
+            }
+            ReceiveEvent::FilesSkipped { session_id: _, file_ids } => {
+                if json {
+                    self.out.event(json!({"event": "filesSkipped", "fileIds": file_ids}));
+                } else {
+                    println!("Skipped {} file(s) already here", file_ids.len());
+                }
             }
             ReceiveEvent::RequestClosed { session_id } => {
                 self.prompter.close(&session_id);

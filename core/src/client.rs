@@ -366,12 +366,32 @@ impl Connection {
         size: u64,
         deadlines: UploadDeadlines,
     ) -> Result<UploadStatus> {
-        let path = format!(
+        self.upload_from(session_id, file_id, token, body, size, 0, deadlines).await
+    }
+
+    /// [`Connection::upload`] of the bytes from `offset` on of a file of `size` bytes (Ferry's
+    /// `resume`: `&offset=` on `v2/upload`; the body holds the `size - offset` bytes left).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn upload_from(
+        &mut self,
+        session_id: &str,
+        file_id: &str,
+        token: &str,
+        body: Body,
+        size: u64,
+        offset: u64,
+        deadlines: UploadDeadlines,
+    ) -> Result<UploadStatus> {
+        let mut path = format!(
             "{API_PREFIX}v2/upload?sessionId={}&fileId={}&token={}",
             percent_encode(session_id),
             percent_encode(file_id),
             percent_encode(token)
         );
+        if offset > 0 {
+            path.push_str(&format!("&offset={offset}"));
+        }
+        let size = size.saturating_sub(offset);
         // The receiver makes progress while the socket takes bytes or the connection pulls more
         // of the body (it does so only as its buffers drain).
         let progress = Arc::new(Mutex::new(BodyProgress { last: Instant::now(), taken: 0, ended: (size == 0).then(Instant::now) }));

@@ -169,6 +169,27 @@ pub(crate) fn open_existing_nofollow_at(parent: BorrowedFd<'_>, name: &SafeName)
     Ok(File::from(rustix::fs::openat(parent, name, flags, Mode::empty())?))
 }
 
+/// Opens the regular file `name` in `parent` for reading and writing, creating it when missing (mode 0644 before
+/// umask); never follows a symlink and never blocks on a FIFO. Anything but a regular file with one name is refused.
+pub(crate) fn open_or_create_rw_at(parent: BorrowedFd<'_>, name: &SafeName) -> io::Result<File> {
+    let name = name.checked()?;
+    let flags = OFlags::RDWR | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
+    let file = File::from(rustix::fs::openat(parent, name, flags, Mode::from_raw_mode(0o644))?);
+    let st = fstat(&file)?;
+    if !is_regular(&st) || st.st_nlink != 1 {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{name:?} is not a plain file")));
+    }
+    Ok(file)
+}
+
+/// Replaces the content of the regular file `name` in `parent` with `data` (created when missing), never following a
+/// symlink.
+pub(crate) fn write_file_at(parent: BorrowedFd<'_>, name: &SafeName, data: &[u8]) -> io::Result<()> {
+    let mut file = open_or_create_rw_at(parent, name)?;
+    file.set_len(0)?;
+    file.write_all(data)
+}
+
 /// Gives the entry `old` of `dir` the additional name `new` in the same folder; never replaces an existing `new` and
 /// never follows a symlink named `old`.
 pub(crate) fn link_at(dir: BorrowedFd<'_>, old: &SafeName, new: &SafeName) -> io::Result<()> {

@@ -11,6 +11,7 @@ pub mod net;
 pub mod node;
 pub mod progress;
 pub mod protocol;
+pub mod resume;
 pub mod send;
 pub mod server;
 pub mod storage;

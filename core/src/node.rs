@@ -65,6 +65,9 @@ pub struct NodeConfig {
     pub policy: ReceivePolicy,
     /// Check the checksums senders give for received files (default on).
     pub verify_checksums: bool,
+    /// Leave out of what is accepted the files the receive folder already has (same path and
+    /// size, and the same checksum or modified time); default off.
+    pub skip_existing: bool,
     /// Announce, answer and scan; with `false` only addresses given to `add_address` are found.
     pub discovery: bool,
     pub interfaces: InterfaceFilter,
@@ -99,6 +102,7 @@ impl NodeConfig {
             pin: None,
             policy: ReceivePolicy::Ask,
             verify_checksums: true,
+            skip_existing: false,
             discovery: true,
             interfaces: InterfaceFilter::default(),
             multicast_port: DEFAULT_PORT,
@@ -352,7 +356,7 @@ impl Node {
         let pending = Arc::new(Mutex::new(HashMap::new()));
         let lookup = cfg.role == Role::Lookup;
         let handler = Arc::new(Handler { lookup, registry: registry.clone(), pending: pending.clone(), listener: listener.clone() });
-        let receive_dir = ReceiveDir::new(&cfg.receive_dir)?;
+        let receive_dir = ReceiveDir::new(&cfg.receive_dir)?.with_skip_existing(cfg.skip_existing);
         let receive_root = receive_dir.root().to_path_buf();
         let server = match cfg.role {
             Role::Sender => None,
@@ -652,7 +656,13 @@ impl Node {
             self.port(),
             peer.protocol,
         );
-        Ok(SendOptions::new(self.cfg.identity.clone(), info, peer, expected_fingerprint, pin))
+        let mut opts = SendOptions::new(self.cfg.identity.clone(), info, peer, expected_fingerprint, pin);
+        if let Target::Device { fingerprint } | Target::PinnedDevice { fingerprint } = target {
+            // A transfer that breaks finds the device again at its latest address.
+            let (registry, fingerprint) = (self.registry.clone(), fingerprint.clone());
+            opts.relocate = Some(Arc::new(move || registry.get(&fingerprint).map(|d| d.peer())));
+        }
+        Ok(opts)
     }
 
     /// Sends files and folders ([`Selection::from_paths`], or files from descriptors).

@@ -22,6 +22,8 @@ pub(crate) const API_PREFIX: &str = "/api/localsend/";
 pub(crate) const FERRY_EXT_VERSION: u32 = 1;
 /// Feature: prepare-upload may carry empty folders in `ferry.emptyDirs`.
 pub(crate) const FEATURE_EMPTY_DIRS: &str = "emptyDirs";
+/// Feature: resuming interrupted uploads (see [`ResumeOffer`] and `docs/ARCHITECTURE.md`).
+pub(crate) const FEATURE_RESUME: &str = "resume";
 /// Most files (plus empty folders) one prepare-upload request may carry; parsing stops here.
 pub(crate) const MAX_PREPARE_FILES: usize = 100_000;
 /// Most empty folders one prepare-upload request may carry; parsing stops here.
@@ -97,7 +99,7 @@ pub struct FerryExt {
 
 impl FerryExt {
     pub fn current() -> Self {
-        FerryExt { version: FERRY_EXT_VERSION, features: vec![FEATURE_EMPTY_DIRS.to_string()] }
+        FerryExt { version: FERRY_EXT_VERSION, features: vec![FEATURE_EMPTY_DIRS.to_string(), FEATURE_RESUME.to_string()] }
     }
     pub fn has(&self, feature: &str) -> bool {
         self.features.iter().any(|f| f == feature)
@@ -325,6 +327,29 @@ fn bounded_files<'de, D: Deserializer<'de>>(d: D) -> Result<HashMap<String, File
 pub struct PrepareUploadResponse {
     pub session_id: String,
     pub files: HashMap<String, String>,
+    /// Ferry's additions to the answer (only to a Ferry sender that asked for them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ferry: Option<PrepareAnswerExt>,
+}
+
+/// Ferry's additions to a prepare-upload answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PrepareAnswerExt {
+    /// Per accepted file id: the bytes the receiver already holds of it (feature `resume`).
+    #[serde(default, skip_serializing_if = "HashMap::is_empty")]
+    pub resume: HashMap<String, ResumeOffer>,
+}
+
+/// What a receiver holds of a file from an earlier, interrupted upload: its first `offset` bytes,
+/// whose SHA-256 is `sha256` (lowercase hex). The sender compares the hash with its own file's
+/// first `offset` bytes and, when they match, uploads only the rest (`v2/upload?...&offset=`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResumeOffer {
+    pub offset: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 /// Error body of the 1.18 app: `{"message": "..."}`.

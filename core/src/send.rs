@@ -5,8 +5,8 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::identity::Identity;
 use crate::protocol::format_time;
 use crate::protocol::{
-    mime_for, DeviceInfo, FileDto, FileMetadata, PeerAddr, PrepareExt, PrepareUploadRequest, PrepareUploadResponse, Protocol, API_PREFIX,
-    FEATURE_EMPTY_DIRS,
+    mime_for, DeviceInfo, FileDto, FileMetadata, PeerAddr, PrepareExt, PrepareUploadRequest, PrepareUploadResponse, Protocol, ResumeOffer,
+    API_PREFIX, FEATURE_EMPTY_DIRS, FEATURE_RESUME,
 };
 use crate::util::random_id;
 use bytes::Bytes;
@@ -74,9 +74,22 @@ impl FileSource {
 
     /// Opens the bytes from their start.
     pub fn open(&self) -> Result<Box<dyn Read + Send>> {
+        self.open_at(0)
+    }
+
+    /// Opens the bytes from `offset` on (only a source that can be read again starts past 0).
+    pub fn open_at(&self, offset: u64) -> Result<Box<dyn Read + Send>> {
         match self {
-            FileSource::Path(p) => Ok(Box::new(File::open(p).map_err(|e| Error::io(p.display(), e))?)),
-            FileSource::Descriptor(d) if d.seekable => Ok(Box::new(AtReader { desc: d.clone(), pos: 0 })),
+            FileSource::Path(p) => {
+                use std::io::{Seek, SeekFrom};
+                let mut f = File::open(p).map_err(|e| Error::io(p.display(), e))?;
+                if offset > 0 {
+                    f.seek(SeekFrom::Start(offset)).map_err(|e| Error::io(p.display(), e))?;
+                }
+                Ok(Box::new(f))
+            }
+            FileSource::Descriptor(d) if d.seekable => Ok(Box::new(AtReader { desc: d.clone(), pos: offset })),
+            FileSource::Descriptor(_) if offset > 0 => Err(Error::invalid("a stream cannot start past its beginning")),
             FileSource::Descriptor(d) => {
                 if d.consumed.swap(true, Ordering::SeqCst) {
                     return Err(Error::new(ErrorKind::Io, "a stream can be read only once; it cannot be sent again"));
@@ -251,6 +264,18 @@ pub enum SendEvent {
     FileCompleted {
         file_id: String,
     },
+    /// The receiver held the first `offset` bytes of the file (from an interrupted transfer, checked
+    /// against ours by their SHA-256): only the rest is sent.
+    FileResumed {
+        file_id: String,
+        offset: u64,
+        size: u64,
+    },
+    /// Files of the selection the receiver did not take (it has them already, or its user left
+    /// them out): skipped, not failed.
+    FilesSkipped {
+        file_ids: Vec<String>,
+    },
     /// The file could not be sent; `retry` when it will be tried again.
     FileFailed {
         file_id: String,
@@ -289,7 +314,14 @@ pub struct SendOptions {
     pub checksums: Checksums,
     /// How long to wait on the receiver at each step.
     pub timeouts: SendTimeouts,
+    /// Where the receiver is now (for a device found by discovery: its latest address), asked
+    /// when a broken connection cannot be made again at the old address. Only an HTTPS address
+    /// is taken, and the connection stays pinned to the identity the receiver proved.
+    pub relocate: Option<Relocate>,
 }
+
+/// See [`SendOptions::relocate`].
+pub type Relocate = Arc<dyn Fn() -> Option<PeerAddr> + Send + Sync>;
 
 /// How long a send waits on the receiver at each step. Every wait has an end: a receiver that
 /// goes silent fails the send with `ErrorKind::Timeout` (and its session is cancelled, best
@@ -307,6 +339,10 @@ pub struct SendTimeouts {
     pub upload_answer: Duration,
     /// Cancelling the session after a failure (connecting included).
     pub cancel: Duration,
+    /// How long a send keeps trying to reach a receiver that speaks Ferry's `resume` again after
+    /// the connection broke in the middle of a file (with back-off); each try continues where the
+    /// file broke. Then the send fails; sending the same files again resumes them.
+    pub reconnect: Duration,
 }
 
 impl Default for SendTimeouts {
@@ -317,6 +353,7 @@ impl Default for SendTimeouts {
             stall: Duration::from_secs(30),
             upload_answer: Duration::from_secs(60),
             cancel: Duration::from_secs(10),
+            reconnect: Duration::from_secs(60),
         }
     }
 }
@@ -358,6 +395,7 @@ impl SendOptions {
             parallel: 4,
             checksums: Checksums::Auto,
             timeouts: SendTimeouts::default(),
+            relocate: None,
         }
     }
 
@@ -370,9 +408,19 @@ impl SendOptions {
     /// (`None`: a cancel without a session id, from our address). Best effort, within
     /// `timeouts.cancel`.
     async fn cancel_on_receiver(&self, session_id: Option<&str>) {
+        self.cancel_on_receiver_keeping(session_id, false).await
+    }
+
+    /// [`SendOptions::cancel_on_receiver`]; `keep`: ask a Ferry receiver to keep what it
+    /// received of interrupted files for a later resume.
+    async fn cancel_on_receiver_keeping(&self, session_id: Option<&str>, keep: bool) {
         let cancelling = async {
             let mut c = self.connect().await?;
             match session_id {
+                Some(id) if keep => {
+                    let path = format!("{API_PREFIX}v2/cancel?sessionId={}&keep=partial", crate::util::percent_encode(id));
+                    c.request(hyper::Method::POST, &path, client::empty_body(), Some(0)).await.map(|_| ())
+                }
                 Some(id) => c.cancel(id).await,
                 None => c.request(hyper::Method::POST, &format!("{API_PREFIX}v2/cancel"), client::empty_body(), Some(0)).await.map(|_| ()),
             }
@@ -509,8 +557,8 @@ async fn hash_files(files: &[LocalFile], cancel: &CancellationToken) -> Result<V
 /// A file body read on a blocking thread (a few chunks ahead of the socket), reporting
 /// progress. Chunk buffers come back to the reader once sent, so a transfer of any size reuses
 /// a handful of them (no allocation, zeroing or page faults per chunk).
-fn file_body(file: &LocalFile, file_id: String, observer: Arc<dyn SendObserver>) -> Result<Body> {
-    let mut reader = file.source.open()?;
+fn file_body(file: &LocalFile, file_id: String, observer: Arc<dyn SendObserver>, offset: u64) -> Result<Body> {
+    let mut reader = file.source.open_at(offset)?;
     let (size, what) = (file.size, file.source.describe());
     let (tx, mut rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(READ_AHEAD);
     let (home, pool) = std::sync::mpsc::channel::<Vec<u8>>();
@@ -529,8 +577,8 @@ fn file_body(file: &LocalFile, file_id: String, observer: Arc<dyn SendObserver>)
             return;
         }
     });
-    let mut sent = 0u64;
-    let mut reported = 0u64;
+    let mut sent = offset;
+    let mut reported = offset;
     let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)).map(move |chunk| {
         let chunk = chunk?;
         sent += chunk.len() as u64;
@@ -566,6 +614,8 @@ struct Job {
     file: LocalFile,
     id: String,
     token: String,
+    /// What the receiver holds of this file from an earlier transfer.
+    offer: Option<ResumeOffer>,
 }
 
 /// Sends a selection. `cancel` stops it and cancels the session on the receiver.
@@ -575,7 +625,8 @@ pub async fn send_files(
     observer: Arc<dyn SendObserver>,
     cancel: CancellationToken,
 ) -> Result<SendReport> {
-    let Greeted { mut conn, opts: pinned, receiver_fp, supports_dirs } = greet(opts, selection, observer.as_ref(), &cancel).await?;
+    let Greeted { mut conn, opts: pinned, receiver_fp, supports_dirs, supports_resume } =
+        greet(opts, selection, observer.as_ref(), &cancel).await?;
     let opts = &pinned;
     let hashed_at = std::time::Instant::now();
     let hashes = hash_if_wanted(opts, selection, &cancel).await?;
@@ -596,7 +647,12 @@ pub async fn send_files(
     let skipped = by_id.len() - queue.len();
     let session_id = resp.session_id.clone();
     observer.on_event(SendEvent::Accepted { session_id: session_id.clone(), files: accepted });
-    let (sent, bytes) = run_uploads(opts, conn, &session_id, queue, observer, &cancel).await?;
+    if skipped > 0 {
+        let mut file_ids: Vec<String> = by_id.keys().filter(|id| !resp.files.contains_key(*id)).cloned().collect();
+        file_ids.sort_by(|a, b| by_id[a].name.cmp(&by_id[b].name));
+        observer.on_event(SendEvent::FilesSkipped { file_ids });
+    }
+    let (sent, bytes) = run_uploads(opts, conn, &session_id, queue, observer, &cancel, supports_resume).await?;
     Ok(SendReport { session_id: Some(session_id), sent, skipped, bytes, receiver_fingerprint: receiver_fp })
 }
 
@@ -607,6 +663,8 @@ struct Greeted {
     opts: SendOptions,
     receiver_fp: Option<String>,
     supports_dirs: bool,
+    /// The receiver proved its identity and continues interrupted files (Ferry's `resume`).
+    supports_resume: bool,
 }
 
 /// Says hello to the receiver, pins every later connection to the identity it proved, and tells
@@ -620,6 +678,7 @@ async fn greet(opts: &SendOptions, selection: &Selection, observer: &dyn SendObs
     // Every later connection is pinned to the identity the receiver proved in the hello.
     let pinned = SendOptions { expected_fingerprint: receiver_fp.clone().or_else(|| opts.expected_fingerprint.clone()), ..opts.clone() };
     let supports_dirs = device.info.ferry_has(FEATURE_EMPTY_DIRS);
+    let supports_resume = device.verified && device.info.ferry_has(FEATURE_RESUME);
     observer.on_event(SendEvent::Connected { device });
     if !selection.empty_dirs.is_empty() && !supports_dirs {
         observer.on_event(SendEvent::Notice {
@@ -629,7 +688,7 @@ async fn greet(opts: &SendOptions, selection: &Selection, observer: &dyn SendObs
     if selection.files.is_empty() && !supports_dirs {
         return Err(Error::invalid("nothing to send: only empty folders, and the receiver cannot create them"));
     }
-    Ok(Greeted { conn, opts: pinned, receiver_fp, supports_dirs })
+    Ok(Greeted { conn, opts: pinned, receiver_fp, supports_dirs, supports_resume })
 }
 
 /// SHA-256 of every file when the checksum policy wants them (`Auto`: over plain HTTP only).
@@ -708,6 +767,7 @@ fn accepted_jobs(
 ) -> Result<(Vec<FileDto>, VecDeque<Job>)> {
     let mut accepted: Vec<FileDto> = Vec::new();
     let mut queue = VecDeque::new();
+    let offers = resp.ferry.as_ref().map(|f| &f.resume);
     let mut sorted: Vec<_> = resp.files.iter().collect();
     sorted.sort_by(|a, b| by_id.get(a.0).map(|f| &f.name).cmp(&by_id.get(b.0).map(|f| &f.name)));
     for (id, token) in sorted {
@@ -715,7 +775,8 @@ fn accepted_jobs(
             return Err(Error::protocol(format!("the receiver returned an unknown file id {id:?}")));
         };
         accepted.push(req.files[id].clone());
-        queue.push_back(Job { file: file.clone(), id: id.clone(), token: token.clone() });
+        let offer = offers.and_then(|o| o.get(id)).filter(|o| o.offset > 0 && o.offset < file.size && o.sha256.is_some()).cloned();
+        queue.push_back(Job { file: file.clone(), id: id.clone(), token: token.clone(), offer });
     }
     Ok((accepted, queue))
 }
@@ -729,6 +790,7 @@ async fn run_uploads(
     queue: VecDeque<Job>,
     observer: Arc<dyn SendObserver>,
     cancel: &CancellationToken,
+    resume: bool,
 ) -> Result<(usize, u64)> {
     let workers = opts.parallel.clamp(1, 16).min(queue.len().max(1));
     let queue = Arc::new(Mutex::new(queue));
@@ -740,7 +802,7 @@ async fn run_uploads(
         let (queue, observer, failed, cancel) = (queue.clone(), observer.clone(), failed.clone(), cancel.clone());
         let opts = opts.clone();
         let session_id = session_id.to_string();
-        tasks.spawn(async move { upload_worker(opts, conn, session_id, queue, observer, failed, cancel).await });
+        tasks.spawn(async move { upload_worker(opts, conn, session_id, queue, observer, failed, cancel, resume).await });
     }
     let mut sent = 0;
     let mut bytes = 0;
@@ -751,13 +813,16 @@ async fn run_uploads(
     }
     let failure = failed.lock().unwrap().take();
     if cancel.is_cancelled() || failure.is_some() {
-        // End the session on the receiver too, so that it is free for the next transfer.
-        opts.cancel_on_receiver(Some(session_id)).await;
+        // End the session on the receiver too, so that it is free for the next transfer. After a
+        // failure (not a cancel), a receiver that resumes keeps what it has for the next try.
+        let keep = resume && !cancel.is_cancelled();
+        opts.cancel_on_receiver_keeping(Some(session_id), keep).await;
         return Err(failure.unwrap_or_else(|| Error::new(ErrorKind::Cancelled, "cancelled")));
     }
     Ok((sent, bytes))
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn upload_worker(
     opts: SendOptions,
     mut conn: Option<Connection>,
@@ -766,53 +831,24 @@ async fn upload_worker(
     observer: Arc<dyn SendObserver>,
     failed: Arc<Mutex<Option<Error>>>,
     cancel: CancellationToken,
+    resume: bool,
 ) -> (usize, u64) {
     let (mut sent, mut bytes) = (0usize, 0u64);
+    // Where this worker reaches the receiver (it may move during a transfer).
+    let mut peer = opts.peer.clone();
     loop {
         if cancel.is_cancelled() || failed.lock().unwrap().is_some() {
             break;
         }
         let Some(job) = queue.lock().unwrap().pop_front() else { break };
-        let mut tries = 0;
-        // A stream cannot be read again, so it gets one try.
-        let max_tries = if job.file.source.rereadable() { UPLOAD_TRIES } else { 1 };
-        let result: Result<()> = loop {
-            tries += 1;
-            let attempt = async {
-                if conn.as_ref().is_none_or(|c| !c.is_open()) {
-                    conn = Some(opts.connect().await?);
-                }
-                let body = file_body(&job.file, job.id.clone(), observer.clone())?;
-                conn.as_mut()
-                    .expect("connected")
-                    .upload(&session_id, &job.id, &job.token, body, job.file.size, opts.timeouts.upload())
-                    .await
-            };
-            let status = tokio::select! {
-                r = attempt => r,
-                _ = cancel.cancelled() => break Err(Error::new(ErrorKind::Cancelled, "cancelled")),
-            };
-            match status {
-                Ok(UploadStatus::Ok) => break Ok(()),
-                Ok(UploadStatus::ChecksumMismatch) if tries < max_tries => {
-                    observer.on_event(SendEvent::FileFailed { file_id: job.id.clone(), error: "checksum mismatch".into(), retry: true });
-                }
-                Ok(UploadStatus::ChecksumMismatch) => {
-                    break Err(Error::new(ErrorKind::ChecksumMismatch, format!("{}: checksum mismatch", job.file.name)))
-                }
-                Ok(UploadStatus::Rejected(e)) => break Err(e),
-                // A receiver that stopped answering is not asked again (each try would wait as long).
-                Err(e) if e.kind == ErrorKind::Network && tries < max_tries => {
-                    conn = None;
-                    observer.on_event(SendEvent::FileFailed { file_id: job.id.clone(), error: e.message, retry: true });
-                }
-                Err(e) => break Err(e),
-            }
+        let result = tokio::select! {
+            r = upload_one(&opts, &mut peer, &mut conn, &session_id, &job, &observer, resume) => r,
+            _ = cancel.cancelled() => Err(Error::new(ErrorKind::Cancelled, "cancelled")),
         };
         match result {
-            Ok(()) => {
+            Ok(n) => {
                 sent += 1;
-                bytes += job.file.size;
+                bytes += n;
                 observer.on_event(SendEvent::FileCompleted { file_id: job.id.clone() });
             }
             Err(e) if e.kind == ErrorKind::Cancelled && cancel.is_cancelled() => break,
@@ -827,6 +863,161 @@ async fn upload_worker(
         }
     }
     (sent, bytes)
+}
+
+/// Whether the receiver's first `offer.offset` bytes are those of our file (their SHA-256).
+async fn offer_matches(file: &LocalFile, offer: &ResumeOffer) -> bool {
+    let (source, offset, want) = (file.source.clone(), offer.offset, offer.sha256.clone());
+    if !source.rereadable() || offset >= file.size {
+        return false;
+    }
+    let hashed = tokio::task::spawn_blocking(move || source.open().ok().and_then(|r| crate::resume::prefix_sha256(r, offset).ok())).await;
+    matches!((hashed, want), (Ok(Some(have)), Some(want)) if have.eq_ignore_ascii_case(&want))
+}
+
+/// Asks a Ferry receiver how much of a file of our session it holds (`v2/resume`), after the
+/// upload broke. `None`: the file is already saved whole.
+async fn probe(conn: &mut Connection, session_id: &str, job: &Job) -> Result<Option<u64>> {
+    let path = format!(
+        "{API_PREFIX}v2/resume?sessionId={}&fileId={}&token={}",
+        crate::util::percent_encode(session_id),
+        crate::util::percent_encode(&job.id),
+        crate::util::percent_encode(&job.token)
+    );
+    let reply = tokio::time::timeout(Duration::from_secs(30), conn.request(hyper::Method::POST, &path, client::empty_body(), Some(0)))
+        .await
+        .map_err(|_| client::stopped_answering("no answer to the resume question in 30 s"))??;
+    if reply.status == hyper::StatusCode::FORBIDDEN {
+        // The session is gone (the receiver restarted, or ended it).
+        return Err(Error::new(
+            ErrorKind::Cancelled,
+            format!("the receiver no longer has this transfer ({}); send the same files again to resume", reply.message()),
+        ));
+    }
+    if reply.status != hyper::StatusCode::OK {
+        return Err(Error::protocol(format!("resume answered {}: {}", reply.status, reply.message())));
+    }
+    #[derive(serde::Deserialize)]
+    struct Held {
+        offset: u64,
+        #[serde(default)]
+        complete: bool,
+    }
+    let held: Held = serde_json::from_slice(&reply.body).map_err(|e| Error::protocol(format!("unexpected resume answer: {e}")))?;
+    Ok(if held.complete { None } else { Some(held.offset.min(job.file.size)) })
+}
+
+/// First wait before reconnecting after a break; it doubles up to [`RECONNECT_MAX_WAIT`].
+const RECONNECT_FIRST_WAIT: Duration = Duration::from_millis(250);
+const RECONNECT_MAX_WAIT: Duration = Duration::from_secs(4);
+
+/// Uploads one file: from where the receiver's offer says (when our bytes match it), retried on a
+/// broken connection or a checksum mismatch. With a receiver that resumes (`resume`), a break is
+/// retried with back-off for `timeouts.reconnect`, each try continuing where the receiver holds.
+/// Returns the bytes sent.
+async fn upload_one(
+    opts: &SendOptions,
+    peer: &mut PeerAddr,
+    conn: &mut Option<Connection>,
+    session_id: &str,
+    job: &Job,
+    observer: &Arc<dyn SendObserver>,
+    resume: bool,
+) -> Result<u64> {
+    let mut offset = 0;
+    if let Some(offer) = &job.offer {
+        if offer_matches(&job.file, offer).await {
+            offset = offer.offset;
+            observer.on_event(SendEvent::FileResumed { file_id: job.id.clone(), offset, size: job.file.size });
+        }
+    }
+    let rereadable = job.file.source.rereadable();
+    // A stream cannot be read again, so it gets one try.
+    let max_tries = if rereadable { UPLOAD_TRIES } else { 1 };
+    let mut tries = 0;
+    let mut broken_since: Option<tokio::time::Instant> = None;
+    let mut wait = RECONNECT_FIRST_WAIT;
+    loop {
+        tries += 1;
+        let attempt = async {
+            if conn.as_ref().is_none_or(|c| !c.is_open()) {
+                *conn = Some(client::connect(&opts.identity, peer, opts.expected_fingerprint.as_deref()).await?);
+            }
+            let c = conn.as_mut().expect("connected");
+            if broken_since.is_some() {
+                // Back after a break: continue where the receiver holds.
+                match probe(c, session_id, job).await? {
+                    None => return Ok::<_, Error>((UploadStatus::Ok, 0)),
+                    Some(held) => {
+                        if held != offset {
+                            observer.on_event(SendEvent::FileResumed { file_id: job.id.clone(), offset: held, size: job.file.size });
+                        }
+                        offset = held;
+                    }
+                }
+            }
+            let body = file_body(&job.file, job.id.clone(), observer.clone(), offset)?;
+            let status = c.upload_from(session_id, &job.id, &job.token, body, job.file.size, offset, opts.timeouts.upload()).await?;
+            Ok::<_, Error>((status, job.file.size - offset))
+        };
+        let failure = match attempt.await {
+            Ok((UploadStatus::Ok, n)) => return Ok(n),
+            Ok((UploadStatus::ChecksumMismatch, _)) if tries < max_tries => {
+                offset = 0;
+                broken_since = None;
+                observer.on_event(SendEvent::FileFailed { file_id: job.id.clone(), error: "checksum mismatch".into(), retry: true });
+                continue;
+            }
+            Ok((UploadStatus::ChecksumMismatch, _)) => {
+                return Err(Error::new(ErrorKind::ChecksumMismatch, format!("{}: checksum mismatch", job.file.name)))
+            }
+            // A resume the receiver no longer takes (its partial file went away): from the start.
+            Ok((UploadStatus::Rejected(e), _)) if offset > 0 && e.kind == ErrorKind::Protocol && tries < max_tries => {
+                offset = 0;
+                broken_since = None;
+                observer.on_event(SendEvent::FileFailed { file_id: job.id.clone(), error: e.message, retry: true });
+                continue;
+            }
+            Ok((UploadStatus::Rejected(e), _)) => return Err(e),
+            Err(e) => e,
+        };
+        *conn = None;
+        let network = failure.kind == ErrorKind::Network;
+        // While reconnecting, a connection that closes in its handshake or an answer that does not
+        // come is part of the same outage.
+        let transient = broken_since.is_some() && matches!(failure.kind, ErrorKind::Tls | ErrorKind::Timeout);
+        if resume && rereadable && (network || transient) {
+            // The receiver keeps what arrived: reconnect with back-off for a bounded time.
+            let since = *broken_since.get_or_insert_with(tokio::time::Instant::now);
+            if since.elapsed() + wait <= opts.timeouts.reconnect {
+                observer.on_event(SendEvent::FileFailed { file_id: job.id.clone(), error: failure.message, retry: true });
+                tokio::time::sleep(wait).await;
+                // The receiver may have moved (another network, a new address): ask where it is now.
+                if let Some(now) = opts.relocate.as_ref().and_then(|r| r()).filter(|p| p.protocol == Protocol::Https && p != peer) {
+                    tracing::info!("the receiver moved from {peer} to {now}");
+                    *peer = now;
+                }
+                wait = (wait * 2).min(RECONNECT_MAX_WAIT);
+                tries -= 1;
+                continue;
+            }
+            return Err(Error::new(
+                ErrorKind::Network,
+                format!(
+                    "{} (gave up reconnecting after {} s; send the same files again to resume)",
+                    failure.message,
+                    opts.timeouts.reconnect.as_secs()
+                ),
+            ));
+        }
+        // A receiver that stopped answering is not asked again (each try would wait as long).
+        if network && tries < max_tries {
+            offset = 0;
+            observer.on_event(SendEvent::FileFailed { file_id: job.id.clone(), error: failure.message, retry: true });
+            continue;
+        }
+        return Err(failure);
+    }
 }
 
 #[cfg(test)]

@@ -21,8 +21,10 @@ use crate::display::is_format;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fsutil;
 pub use crate::fsutil::SafeName;
+use crate::resume::{ResumeRecord, DATA_SUFFIX, KEPT_MAX_AGE, KEPT_MAX_BYTES, KEPT_MAX_COUNT, MAX_RECORD_BYTES, RECORD_SUFFIX};
 use std::fs::File;
 use std::io;
+use std::io::{Read, Seek, SeekFrom};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
@@ -89,9 +91,10 @@ fn dot_only(s: &str) -> bool {
     s.bytes().all(|b| b == b'.')
 }
 
-/// Whether a sanitised name would be taken for one of Ferry's own temporary files.
+/// Whether a sanitised name would be taken for one of Ferry's own temporary files (a part file, a kept partial file
+/// or its resume record): a peer never names a file so.
 fn looks_like_temp(s: &str) -> bool {
-    s.starts_with(TEMP_PREFIX) && s.ends_with(TEMP_SUFFIX)
+    s.starts_with(TEMP_PREFIX) && (s.ends_with(TEMP_SUFFIX) || s.ends_with(DATA_SUFFIX) || s.ends_with(RECORD_SUFFIX))
 }
 
 /// Whether a name is reserved on Windows (`CON`, `com1.txt`, ...).
@@ -211,6 +214,46 @@ fn temp_file_name() -> String {
     format!("{TEMP_PREFIX}{:016x}{TEMP_SUFFIX}", rand::random::<u64>())
 }
 
+/// Whether `name` is `.ferry-` + 16 hex digits + `suffix`.
+fn is_ferry_name(name: &str, suffix: &str) -> bool {
+    name.strip_prefix(TEMP_PREFIX)
+        .and_then(|r| r.strip_suffix(suffix))
+        .is_some_and(|hex| hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// The names of a kept partial file and of its record.
+fn kept_names(stem: &str) -> Result<(SafeName, SafeName)> {
+    Ok((SafeName::new(&format!("{TEMP_PREFIX}{stem}{DATA_SUFFIX}"))?, SafeName::new(&format!("{TEMP_PREFIX}{stem}{RECORD_SUFFIX}"))?))
+}
+
+/// How long a receiver waits for another upload of the same file (which it replaces) to let go of a kept partial.
+const KEPT_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Takes the exclusive lock on `file`, waiting for at most `limit` (polled). A file system without locks counts as
+/// locked by us.
+fn lock_within(file: &File, limit: std::time::Duration) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        match fsutil::try_lock_exclusive(file) {
+            Ok(true) | Err(_) => return true,
+            Ok(false) if std::time::Instant::now() >= deadline => return false,
+            Ok(false) => std::thread::sleep(std::time::Duration::from_millis(20)),
+        }
+    }
+}
+
+/// The record `name` in `dir`, if it is a small regular file holding one.
+fn read_record(dir: BorrowedFd<'_>, name: &SafeName) -> Option<ResumeRecord> {
+    let file = fsutil::open_existing_nofollow_at(dir, name).ok()?;
+    let st = fsutil::fstat(&file).ok()?;
+    if !fsutil::is_regular(&st) || st.st_size as u64 > MAX_RECORD_BYTES {
+        return None;
+    }
+    let mut data = Vec::new();
+    file.take(MAX_RECORD_BYTES).read_to_end(&mut data).ok()?;
+    ResumeRecord::from_json(&data)
+}
+
 /// Whether `name` is exactly the form of [`temp_file_name`].
 fn is_temp_file_name(name: &str) -> bool {
     name.strip_prefix(TEMP_PREFIX)
@@ -222,6 +265,7 @@ fn is_temp_file_name(name: &str) -> bool {
 #[derive(Debug, Clone)]
 pub struct ReceiveDir {
     root: PathBuf,
+    skip_existing: bool,
 }
 
 impl ReceiveDir {
@@ -230,7 +274,7 @@ impl ReceiveDir {
     pub fn new(root: &Path) -> Result<ReceiveDir> {
         std::fs::create_dir_all(root).map_err(|e| Error::io(format!("cannot create {}", root.display()), e))?;
         let root = root.canonicalize().map_err(|e| Error::io(format!("cannot open {}", root.display()), e))?;
-        let dir = ReceiveDir { root };
+        let dir = ReceiveDir { root, skip_existing: false };
         let removed = dir.clean_stale_parts();
         if removed > 0 {
             tracing::info!("removed {removed} unfinished file(s) left in {} by an earlier receiver", dir.root.display());
@@ -240,6 +284,143 @@ impl ReceiveDir {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Whether files this folder already has (same path, same size, same checksum or modified time) are left out of
+    /// what is accepted ([`ReceiveDir::has_same`]).
+    pub fn with_skip_existing(mut self, skip: bool) -> ReceiveDir {
+        self.skip_existing = skip;
+        self
+    }
+
+    pub fn skip_existing(&self) -> bool {
+        self.skip_existing
+    }
+
+    /// Whether the file `rel` (a peer-supplied relative path) exists as a regular file (not a symlink) of `size` bytes
+    /// with the SHA-256 `sha256` when one is given, else with the modified time `modified` (to the second). Without
+    /// either, nothing counts as the same.
+    pub fn has_same(&self, rel: &str, size: u64, modified: Option<std::time::SystemTime>, sha256: Option<&str>) -> bool {
+        let Ok(mut comps) = safe_components(rel) else { return false };
+        let name = comps.pop().expect("at least one component");
+        let Ok(mut fd) = self.open_root() else { return false };
+        for d in &comps {
+            match fsutil::open_dir_at(fd.as_fd(), d) {
+                Ok(sub) => fd = sub,
+                Err(_) => return false,
+            }
+        }
+        let Ok(file) = fsutil::open_existing_nofollow_at(fd.as_fd(), &name) else { return false };
+        let Ok(st) = fsutil::fstat(&file) else { return false };
+        if !fsutil::is_regular(&st) || st.st_size as u64 != size {
+            return false;
+        }
+        match (sha256, modified) {
+            (Some(want), _) => crate::resume::prefix_sha256(&file, size).is_ok_and(|h| h.eq_ignore_ascii_case(want)),
+            (None, Some(m)) => {
+                let have = file.metadata().and_then(|m| m.modified()).ok();
+                let secs = |t: std::time::SystemTime| t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).ok();
+                have.and_then(secs).is_some_and(|h| Some(h) == secs(m))
+            }
+            (None, None) => false,
+        }
+    }
+
+    /// What this folder holds of a file from an earlier upload described by `rec`: the length of the kept partial
+    /// file (more than 0, less than the declared size) and, when `hash`, the SHA-256 of those bytes. `None` when there
+    /// is none, its record does not match `rec` in every field, or another upload holds it beyond a short wait.
+    pub(crate) fn held(&self, rel: &str, rec: &ResumeRecord, hash: bool) -> Option<(u64, Option<String>)> {
+        let mut comps = safe_components(rel).ok()?;
+        if comps.len() > STALE_SCAN_MAX_DEPTH {
+            return None;
+        }
+        comps.pop();
+        let mut fd = self.open_root().ok()?;
+        for d in &comps {
+            fd = fsutil::open_dir_at(fd.as_fd(), d).ok()?;
+        }
+        let (data, record) = kept_names(&rec.stem()).ok()?;
+        let file = fsutil::open_existing_nofollow_at(fd.as_fd(), &data).ok()?;
+        if !lock_within(&file, KEPT_LOCK_WAIT) || !still_named(fd.as_fd(), &data, &file) {
+            return None;
+        }
+        let st = fsutil::fstat(&file).ok()?;
+        let len = st.st_size as u64;
+        if !fsutil::is_regular(&st) || st.st_nlink != 1 || len == 0 || len >= rec.size {
+            return None;
+        }
+        if read_record(fd.as_fd(), &record).as_ref() != Some(rec) {
+            return None;
+        }
+        let sha = if hash { Some(crate::resume::prefix_sha256(&file, len).ok()?) } else { None };
+        Some((len, sha))
+    }
+
+    /// Removes the kept partial file of `rel` from the sender of `rec` (a cancelled session), waiting a moment for an
+    /// upload that still writes it. Returns whether one was removed.
+    pub(crate) fn discard_kept(&self, rel: &str, rec: &ResumeRecord) -> bool {
+        let Ok(mut comps) = safe_components(rel) else { return false };
+        comps.pop();
+        let Ok(mut fd) = self.open_root() else { return false };
+        for d in &comps {
+            match fsutil::open_dir_at(fd.as_fd(), d) {
+                Ok(sub) => fd = sub,
+                Err(_) => return false,
+            }
+        }
+        let Ok((data, _)) = kept_names(&rec.stem()) else { return false };
+        let Ok(file) = fsutil::open_existing_nofollow_at(fd.as_fd(), &data) else { return false };
+        if !lock_within(&file, KEPT_LOCK_WAIT) {
+            return false;
+        }
+        drop(file);
+        remove_kept(fd.as_fd(), &data)
+    }
+
+    /// Starts (or, from `offset`, continues) receiving the file `rel` from the verified sender of `rec` into a kept
+    /// partial file: on a break it stays (see [`PartFile::keep`]). From `offset` > 0, the kept partial must match `rec`
+    /// and hold at least `offset` bytes (what it holds beyond is dropped). A path too deep for the cleaner falls back
+    /// to [`ReceiveDir::begin_file`] (from the start only).
+    pub(crate) fn begin_resumable(&self, rel: &str, rec: &ResumeRecord, offset: u64) -> Result<PartFile> {
+        let mut comps = safe_components(rel)?;
+        if comps.len() > STALE_SCAN_MAX_DEPTH {
+            return if offset == 0 { self.begin_file(rel) } else { Err(Error::invalid("nothing held to resume from")) };
+        }
+        let name = comps.pop().expect("at least one component");
+        let dir_fd = self.open_subdir(&comps).map_err(|e| Error::io(format!("cannot create folder for {rel:?}"), e))?;
+        let dir_path = comps.iter().fold(self.root.clone(), |p, c| p.join(c));
+        let (data, record) = kept_names(&rec.stem())?;
+        let cannot = |e| Error::io(format!("cannot open the partial file of {rel:?}"), e);
+        if offset > 0 && !fsutil::exists_at(dir_fd.as_fd(), &data).map_err(cannot)? {
+            return Err(Error::invalid(format!("{offset} bytes of {rel:?} are not held")));
+        }
+        let mut file = fsutil::open_or_create_rw_at(dir_fd.as_fd(), &data).map_err(cannot)?;
+        if !lock_within(&file, KEPT_LOCK_WAIT) {
+            return Err(Error::new(ErrorKind::Busy, format!("the partial file of {rel:?} is being written")));
+        }
+        if !still_named(dir_fd.as_fd(), &data, &file) {
+            return Err(Error::new(ErrorKind::Io, format!("the partial file of {rel:?} was removed")));
+        }
+        let matches = read_record(dir_fd.as_fd(), &record).as_ref() == Some(rec);
+        let len = file.metadata().map_err(cannot)?.len();
+        if offset > 0 && (!matches || len < offset) {
+            return Err(Error::invalid(format!("{offset} bytes of {rel:?} are not held")));
+        }
+        file.set_len(offset).map_err(cannot)?;
+        file.seek(SeekFrom::Start(offset)).map_err(cannot)?;
+        if !matches {
+            fsutil::write_file_at(dir_fd.as_fd(), &record, &rec.to_json()).map_err(cannot)?;
+        }
+        Ok(PartFile {
+            dir_fd,
+            dir_path,
+            final_name: name,
+            temp_name: data,
+            file: Some(file),
+            committed: false,
+            record: Some(record),
+            keep: false,
+        })
     }
 
     fn open_root(&self) -> io::Result<OwnedFd> {
@@ -286,7 +467,16 @@ impl ReceiveDir {
             if !still_named(dir_fd.as_fd(), &temp_name, &file) {
                 continue;
             }
-            return Ok(PartFile { dir_fd, dir_path, final_name: name, temp_name, file: Some(file), committed: false });
+            return Ok(PartFile {
+                dir_fd,
+                dir_path,
+                final_name: name,
+                temp_name,
+                file: Some(file),
+                committed: false,
+                record: None,
+                keep: false,
+            });
         }
         Err(Error::new(ErrorKind::Io, "cannot pick a temporary file name"))
     }
@@ -302,9 +492,40 @@ impl ReceiveDir {
     /// [`ReceiveDir::clean_stale_parts`] with other bounds: `max_depth` folders deep, `max_entries` entries in all.
     pub(crate) fn clean_stale_parts_within(&self, max_depth: usize, max_entries: usize) -> usize {
         let Ok(root) = self.open_root() else { return 0 };
-        let mut budget = max_entries;
-        clean_dir(root.as_fd(), 0, max_depth, &mut budget)
+        let mut walk = Walk { budget: max_entries, max_depth, path: Vec::new(), kept: Vec::new() };
+        let mut removed = clean_dir(root.as_fd(), 0, &mut walk);
+        // The newest kept partial files stay, within the bounds in count and bytes.
+        walk.kept.sort_by_key(|k| std::cmp::Reverse(k.modified));
+        let mut total = 0u64;
+        for (i, k) in walk.kept.iter().enumerate() {
+            total = total.saturating_add(k.size);
+            if i < KEPT_MAX_COUNT && total <= KEPT_MAX_BYTES {
+                continue;
+            }
+            let Ok(mut fd) = self.open_root() else { break };
+            let (dirs, name) = k.path.split_at(k.path.len() - 1);
+            if dirs.iter().try_for_each(|d| fsutil::open_dir_at(fd.as_fd(), d).map(|sub| fd = sub)).is_ok() {
+                removed += usize::from(remove_kept(fd.as_fd(), &name[0]));
+            }
+        }
+        removed
     }
+}
+
+/// A kept partial file seen by the cleaner.
+struct KeptPart {
+    path: Vec<SafeName>,
+    size: u64,
+    modified: u64,
+}
+
+/// The state of one cleaning walk.
+struct Walk {
+    budget: usize,
+    max_depth: usize,
+    /// The folder being looked at, below the destination.
+    path: Vec<SafeName>,
+    kept: Vec<KeptPart>,
 }
 
 /// Whether `name` in `dir` is still the open `file`.
@@ -315,14 +536,14 @@ fn still_named(dir: BorrowedFd<'_>, name: &SafeName, file: &File) -> bool {
     }
 }
 
-fn clean_dir(dir: BorrowedFd<'_>, depth: usize, max_depth: usize, budget: &mut usize) -> usize {
+fn clean_dir(dir: BorrowedFd<'_>, depth: usize, walk: &mut Walk) -> usize {
     let Ok(entries) = rustix::fs::Dir::read_from(dir) else { return 0 };
     let mut removed = 0;
     for entry in entries {
-        if *budget == 0 {
+        if walk.budget == 0 {
             break;
         }
-        *budget -= 1;
+        walk.budget -= 1;
         let Ok(entry) = entry else { break };
         // Names Ferry never writes (not UTF-8, `.`, `..`, ...) are passed over.
         let Ok(name) = entry.file_name().to_str() else { continue };
@@ -335,16 +556,81 @@ fn clean_dir(dir: BorrowedFd<'_>, depth: usize, max_depth: usize, budget: &mut u
             }
         }
         match file_type {
-            rustix::fs::FileType::Directory if depth + 1 < max_depth => {
+            rustix::fs::FileType::Directory if depth + 1 < walk.max_depth => {
                 if let Ok(sub) = fsutil::open_dir_at(dir, &name) {
-                    removed += clean_dir(sub.as_fd(), depth + 1, max_depth, budget);
+                    walk.path.push(name);
+                    removed += clean_dir(sub.as_fd(), depth + 1, walk);
+                    walk.path.pop();
                 }
             }
             rustix::fs::FileType::RegularFile if is_temp_file_name(name.as_str()) => {
                 removed += usize::from(remove_if_stale(dir, &name));
             }
+            rustix::fs::FileType::RegularFile if is_ferry_name(name.as_str(), DATA_SUFFIX) => match examine_kept(dir, &name) {
+                Kept::Removed => removed += 1,
+                Kept::Live => {}
+                Kept::Held { size, modified } => {
+                    let mut path = walk.path.clone();
+                    path.push(name);
+                    walk.kept.push(KeptPart { path, size, modified });
+                }
+            },
+            rustix::fs::FileType::RegularFile if is_ferry_name(name.as_str(), RECORD_SUFFIX) => {
+                // A record without its partial file (removed between the two unlinks).
+                let data = name.as_str().strip_suffix(RECORD_SUFFIX).map(|stem| format!("{stem}{DATA_SUFFIX}"));
+                if let Some(data) = data.and_then(|d| SafeName::new(&d).ok()) {
+                    if matches!(fsutil::exists_at(dir, &data), Ok(false)) {
+                        let _ = fsutil::unlink_file_at(dir, &name);
+                    }
+                }
+            }
             _ => {}
         }
+    }
+    removed
+}
+
+/// What the cleaner found of a kept partial file.
+enum Kept {
+    /// An upload writes it.
+    Live,
+    /// Expired, without a valid record, or not a plain file: removed.
+    Removed,
+    Held {
+        size: u64,
+        modified: u64,
+    },
+}
+
+fn examine_kept(dir: BorrowedFd<'_>, name: &SafeName) -> Kept {
+    let Ok(file) = fsutil::open_existing_nofollow_at(dir, name) else { return Kept::Live };
+    let Ok(st) = fsutil::fstat(&file) else { return Kept::Live };
+    if !fsutil::is_regular(&st) || !matches!(fsutil::try_lock_exclusive(&file), Ok(true)) || !still_named(dir, name, &file) {
+        return Kept::Live;
+    }
+    let record = name.as_str().strip_suffix(DATA_SUFFIX).and_then(|stem| SafeName::new(&format!("{stem}{RECORD_SUFFIX}")).ok());
+    let valid = record.as_ref().and_then(|r| read_record(dir, r)).is_some_and(|r| r.size > st.st_size as u64);
+    let age = file.metadata().and_then(|m| m.modified()).ok().and_then(|m| m.elapsed().ok());
+    if valid && age.is_some_and(|a| a < KEPT_MAX_AGE) {
+        return Kept::Held { size: st.st_size as u64, modified: st.st_mtime.max(0) as u64 };
+    }
+    drop(file);
+    if remove_kept(dir, name) {
+        Kept::Removed
+    } else {
+        Kept::Live
+    }
+}
+
+/// Removes the kept partial file `name` (and its record) from `dir` unless an upload holds it.
+fn remove_kept(dir: BorrowedFd<'_>, name: &SafeName) -> bool {
+    let Ok(file) = fsutil::open_existing_nofollow_at(dir, name) else { return false };
+    if !matches!(fsutil::try_lock_exclusive(&file), Ok(true)) || !still_named(dir, name, &file) {
+        return false;
+    }
+    let removed = fsutil::unlink_file_at(dir, name).is_ok();
+    if let Some(record) = name.as_str().strip_suffix(DATA_SUFFIX).and_then(|stem| SafeName::new(&format!("{stem}{RECORD_SUFFIX}")).ok()) {
+        let _ = fsutil::unlink_file_at(dir, &record);
     }
     removed
 }
@@ -373,11 +659,26 @@ pub struct PartFile {
     /// Open, and so holding the exclusive lock, until the file has its final name (or is removed).
     file: Option<File>,
     committed: bool,
+    /// The resume record of a resumable file ([`ReceiveDir::begin_resumable`]).
+    record: Option<SafeName>,
+    /// Kept (with its record) when dropped without commit.
+    keep: bool,
 }
 
 impl PartFile {
     pub fn file(&mut self) -> &mut File {
         self.file.as_mut().expect("file open until commit")
+    }
+
+    /// Keeps a resumable file when it is dropped without commit (an upload that broke); a plain part file is removed
+    /// all the same. Returns whether it will be kept.
+    pub(crate) fn keep(&mut self) -> bool {
+        self.keep = self.record.is_some();
+        if self.keep {
+            // What was written counts as held from now on; a later write's time ages it.
+            let _ = self.file().sync_data();
+        }
+        self.keep
     }
 
     /// Path of the temporary file (for diagnostics and tests).
@@ -408,6 +709,9 @@ impl PartFile {
             match fsutil::link_at(dir, &self.temp_name, &candidate) {
                 Ok(()) => {
                     let _ = fsutil::unlink_file_at(dir, &self.temp_name);
+                    if let Some(record) = &self.record {
+                        let _ = fsutil::unlink_file_at(dir, record);
+                    }
                     self.committed = true;
                     self.file.take();
                     return Ok(self.dir_path.join(candidate));
@@ -423,6 +727,9 @@ impl PartFile {
                         continue;
                     }
                     fsutil::rename_at(dir, &self.temp_name, &candidate).map_err(|e| Error::io("cannot rename received file", e))?;
+                    if let Some(record) = &self.record {
+                        let _ = fsutil::unlink_file_at(dir, record);
+                    }
                     self.committed = true;
                     self.file.take();
                     return Ok(self.dir_path.join(candidate));
@@ -436,11 +743,14 @@ impl PartFile {
 
 impl Drop for PartFile {
     fn drop(&mut self) {
-        if !self.committed {
+        if !self.committed && !self.keep {
             // Removed while still locked, then closed.
             let _ = fsutil::unlink_file_at(self.dir_fd.as_fd(), &self.temp_name);
-            self.file.take();
+            if let Some(record) = &self.record {
+                let _ = fsutil::unlink_file_at(self.dir_fd.as_fd(), record);
+            }
         }
+        self.file.take();
     }
 }
 
@@ -448,6 +758,7 @@ impl Drop for PartFile {
 mod tests {
     use super::*;
     use crate::protocol::parse_time;
+    use sha2::Digest;
     use std::io::Write;
 
     #[test]
@@ -976,6 +1287,90 @@ mod tests {
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         assert!(cleaner.join().unwrap() > 0);
         assert_eq!(std::fs::read_dir(t.dest.join("race")).unwrap().count(), 300);
+    }
+
+    fn record(fp: &str) -> ResumeRecord {
+        ResumeRecord { fingerprint: fp.into(), file_name: "sub/big.bin".into(), size: 100, modified: Some("2020".into()), sha256: None }
+    }
+
+    /// Writes `n` bytes of a resumable file and lets it break (kept).
+    fn keep_partial(rd: &ReceiveDir, rec: &ResumeRecord, n: usize) {
+        let mut p = rd.begin_resumable(&rec.file_name, rec, 0).unwrap();
+        p.file().write_all(&vec![7u8; n]).unwrap();
+        assert!(p.keep());
+    }
+
+    fn kept_files(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        v.retain(|n| n.ends_with(DATA_SUFFIX) || n.ends_with(RECORD_SUFFIX));
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn a_broken_file_is_kept_hidden_and_found_only_by_its_own_sender() {
+        let t = tree();
+        let rd = ReceiveDir::new(&t.dest).unwrap();
+        let rec = record("aa");
+        keep_partial(&rd, &rec, 40);
+        assert_eq!(kept_files(&t.dest.join("sub")).len(), 2);
+        assert!(!t.dest.join("sub/big.bin").exists(), "never visible under its name");
+        // A receiver starting again keeps it; only the same record finds it.
+        let rd = ReceiveDir::new(&t.dest).unwrap();
+        let (held, sha) = rd.held("sub/big.bin", &rec, true).unwrap();
+        assert_eq!((held, sha.unwrap()), (40, hex::encode(sha2::Sha256::digest([7u8; 40]))));
+        for other in [record("bb"), ResumeRecord { size: 101, ..rec.clone() }, ResumeRecord { modified: None, ..rec.clone() }] {
+            assert!(rd.held("sub/big.bin", &other, false).is_none());
+            assert!(rd.begin_resumable("sub/big.bin", &other, 40).is_err(), "nobody else continues it");
+        }
+        // Beyond what is held: refused; from the offset: continued and committed, the record goes.
+        assert!(rd.begin_resumable("sub/big.bin", &rec, 41).is_err());
+        let mut p = rd.begin_resumable("sub/big.bin", &rec, 30).unwrap();
+        p.file().write_all(&[9u8; 70]).unwrap();
+        let saved = p.commit(None, None).unwrap();
+        let mut want = vec![7u8; 30];
+        want.extend([9u8; 70]);
+        assert_eq!(std::fs::read(saved).unwrap(), want);
+        assert!(kept_files(&t.dest.join("sub")).is_empty());
+        // Dropped without keep (a cancel): removed with its record.
+        drop(rd.begin_resumable("sub/big.bin", &rec, 0).unwrap());
+        assert!(kept_files(&t.dest.join("sub")).is_empty());
+        // A peer can never name a file like a partial file or its record.
+        for name in [format!("{TEMP_PREFIX}0123456789abcdef{DATA_SUFFIX}"), format!("{TEMP_PREFIX}0123456789abcdef{RECORD_SUFFIX}")] {
+            assert!(sanitize_component(&name).starts_with('_'));
+        }
+        t.assert_nothing_outside();
+    }
+
+    #[test]
+    fn expired_or_unrecorded_partials_are_removed_at_start() {
+        let t = tree();
+        let rd = ReceiveDir::new(&t.dest).unwrap();
+        keep_partial(&rd, &record("old"), 10);
+        keep_partial(&rd, &record("norecord"), 10);
+        keep_partial(&rd, &record("fresh"), 10);
+        let sub = t.dest.join("sub");
+        let name = |fp: &str, suffix: &str| sub.join(format!("{TEMP_PREFIX}{}{suffix}", record(fp).stem()));
+        let old = std::time::SystemTime::now() - KEPT_MAX_AGE - std::time::Duration::from_secs(60);
+        File::options().write(true).open(name("old", DATA_SUFFIX)).unwrap().set_modified(old).unwrap();
+        std::fs::remove_file(name("norecord", RECORD_SUFFIX)).unwrap();
+        // A record whose partial file is gone.
+        std::fs::write(sub.join(format!("{TEMP_PREFIX}00000000000000aa{RECORD_SUFFIX}")), record("x").to_json()).unwrap();
+        assert_eq!(kept_files(&sub).len(), 6);
+        let rd = ReceiveDir::new(&t.dest).unwrap();
+        assert_eq!(kept_files(&sub), {
+            let mut v = vec![
+                format!("{TEMP_PREFIX}{}{DATA_SUFFIX}", record("fresh").stem()),
+                format!("{TEMP_PREFIX}{}{RECORD_SUFFIX}", record("fresh").stem()),
+            ];
+            v.sort();
+            v
+        });
+        // One being written (locked) is never taken.
+        let live = rd.begin_resumable("sub/big.bin", &record("live"), 0).unwrap();
+        assert_eq!(rd.clean_stale_parts(), 0);
+        assert_eq!(kept_files(&sub).len(), 4);
+        drop(live);
     }
 
     #[test]

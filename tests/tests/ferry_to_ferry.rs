@@ -21,6 +21,7 @@ fn options(node: &Node, https: bool) -> SendOptions {
         parallel: 3,
         checksums: send::Checksums::Always,
         timeouts: send::SendTimeouts::default(),
+        relocate: None,
     }
 }
 
@@ -372,6 +373,7 @@ impl StallingReceiver {
             parallel: 3,
             checksums: send::Checksums::Never,
             timeouts,
+            relocate: None,
         }
     }
 
@@ -400,6 +402,7 @@ fn short(f: impl FnOnce(&mut send::SendTimeouts)) -> send::SendTimeouts {
         stall: std::time::Duration::from_secs(60),
         upload_answer: std::time::Duration::from_secs(60),
         cancel: std::time::Duration::from_secs(5),
+        reconnect: std::time::Duration::from_secs(60),
     };
     f(&mut t);
     t

@@ -27,7 +27,8 @@
 use crate::error::{Error, ErrorKind, Result};
 use crate::identity::Identity;
 use crate::protocol::parse_time;
-use crate::protocol::{DeviceInfo, DeviceType, ErrorBody, FileDto, IncomingPrepare};
+use crate::protocol::{DeviceInfo, DeviceType, ErrorBody, FileDto, IncomingPrepare, ResumeOffer, FEATURE_RESUME};
+use crate::resume::ResumeRecord;
 use crate::storage::{sanitize_relative_path, PartFile, ReceiveDir};
 use crate::trust::TrustStore;
 use crate::util::{canonical_ip, constant_time_eq, format_id, query_param, random_id, random_id_bytes};
@@ -42,7 +43,7 @@ use std::fs::File;
 use std::io::{Seek, SeekFrom, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
@@ -230,6 +231,20 @@ pub enum ReceiveEvent {
         session_id: String,
         outcome: SessionOutcome,
     },
+    /// An upload continues a file from `offset` (bytes kept from an earlier, interrupted upload of
+    /// the same verified sender).
+    FileResumed {
+        session_id: String,
+        file_id: String,
+        offset: u64,
+    },
+    /// Files of an accepted request that were left out because the receive folder already has
+    /// them (same path, size and checksum or modified time; see
+    /// [`crate::storage::ReceiveDir::with_skip_existing`]).
+    FilesSkipped {
+        session_id: String,
+        file_ids: Vec<String>,
+    },
     /// Folders created for an accepted request.
     FoldersCreated {
         session_id: String,
@@ -341,6 +356,11 @@ impl ServerHandle {
     /// Stops accepting connections and closes open ones; a running session is cancelled.
     pub fn shutdown(&self) {
         self.cancel_session();
+        self.stop.cancel();
+    }
+    /// Stops as a receiver that is killed would: connections close, the session ends without a
+    /// cancel, so what arrived of interrupted files stays for a resume.
+    pub fn stop_abruptly(&self) {
         self.stop.cancel();
     }
     /// Ends the current session (pending or active) as cancelled by the receiver. Returns

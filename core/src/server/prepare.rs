@@ -35,10 +35,10 @@ pub(super) async fn prepare_upload(shared: &Arc<Shared>, ip: IpAddr, peer_fp: Op
     if let Some(r) = refuse_unread(shared, ip, peer_fp, trusted_cert) {
         return r;
     }
-    if blocked(shared, trusted_cert) {
+    if blocked(shared, trusted_cert, peer_fp) {
         return message(StatusCode::CONFLICT, "Blocked by another session");
     }
-    let (body, parse_guard) = match read_request(shared, req, ip, trusted_cert).await {
+    let (body, parse_guard) = match read_request(shared, req, ip, trusted_cert, peer_fp).await {
         Ok(b) => b,
         Err(r) => return r,
     };
@@ -46,6 +46,9 @@ pub(super) async fn prepare_upload(shared: &Arc<Shared>, ip: IpAddr, peer_fp: Op
         return r;
     }
     let sender = sender_of(shared, &body, peer_fp, ip);
+    // Resume is only for a verified sender (its certificate) that speaks it: nobody else may
+    // continue a partial file.
+    let resume = sender.verified && shared.opts.https && body.info.ferry_has(FEATURE_RESUME);
 
     // A text message is shown and answered 204; it never opens a session.
     if body.files.len() == 1 && body.files[0].is_text_message() {
@@ -62,7 +65,7 @@ pub(super) async fn prepare_upload(shared: &Arc<Shared>, ip: IpAddr, peer_fp: Op
 
     let id = random_id();
     let cancel = CancellationToken::new();
-    if let Err(r) = open_pending(shared, &id, &sender, trusted_cert, &cancel) {
+    if let Err(r) = open_pending(shared, &id, &sender, trusted_cert, peer_fp, resume, &cancel) {
         return r;
     }
     drop(parse_guard);
@@ -81,6 +84,13 @@ pub(super) async fn prepare_upload(shared: &Arc<Shared>, ip: IpAddr, peer_fp: Op
             return message(StatusCode::FORBIDDEN, "Declined");
         }
     };
+    let (accepted, skipped, offers) = match look_at_disk(shared, accepted, resume.then_some(sender.fingerprint.as_str())).await {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    if !skipped.is_empty() {
+        shared.handler.on_event(ReceiveEvent::FilesSkipped { session_id: id.clone(), file_ids: skipped });
+    }
     // Empty folders come with an accepted request.
     let made = create_empty_dirs(shared, &empty_dirs);
     if accepted.is_empty() {
@@ -93,7 +103,7 @@ pub(super) async fn prepare_upload(shared: &Arc<Shared>, ip: IpAddr, peer_fp: Op
         Ok(t) => t,
         Err(r) => return r,
     };
-    let out = accept_answer(&id, &accepted, tokens);
+    let out = accept_answer(&id, &accepted, tokens, &offers);
     shared.handler.on_event(ReceiveEvent::SessionStarted { session_id: id.clone(), sender, files: accepted });
     if !made.is_empty() {
         shared.handler.on_event(ReceiveEvent::FoldersCreated { session_id: id.clone(), paths: made });
@@ -132,12 +142,13 @@ async fn read_request<'a>(
     req: Request<Incoming>,
     ip: IpAddr,
     trusted_cert: bool,
+    peer_fp: Option<&str>,
 ) -> std::result::Result<(IncomingPrepare, tokio::sync::MutexGuard<'a, ()>), Resp> {
     let (chunks, budget) = read_body(shared, req, ip, trusted_cert, MAX_JSON_BODY, shared.limits.large_body_timeout).await?;
     let Ok(parse_guard) = tokio::time::timeout(shared.limits.large_body_timeout, shared.parse_lock.lock()).await else {
         return Err(message(StatusCode::SERVICE_UNAVAILABLE, "Busy; try again later"));
     };
-    if blocked(shared, trusted_cert) {
+    if blocked(shared, trusted_cert, peer_fp) {
         return Err(message(StatusCode::CONFLICT, "Blocked by another session"));
     }
     // Parsing stops at the caps of `protocol` (files, folders, memory), off the async threads.
@@ -230,13 +241,15 @@ fn open_pending(
     id: &str,
     sender: &SenderInfo,
     trusted_cert: bool,
+    peer_fp: Option<&str>,
+    resume: bool,
     cancel: &CancellationToken,
 ) -> std::result::Result<(), Resp> {
     let preempted = {
         let mut guard = shared.session.lock().unwrap();
         let preempted = match guard.as_ref() {
             None => None,
-            Some(s) if preemptible(s, trusted_cert) => guard.take(),
+            Some(s) if preemptible(s, trusted_cert, peer_fp) => guard.take(),
             Some(_) => return Err(message(StatusCode::CONFLICT, "Blocked by another session")),
         };
         *guard = Some(Session {
@@ -250,13 +263,20 @@ fn open_pending(
             failed: 0,
             cancel: cancel.clone(),
             last_activity: Arc::new(AtomicU64::new(shared.now_ms())),
+            resume,
+            discard: Arc::new(AtomicBool::new(false)),
         });
         preempted
     };
     if let Some(old) = preempted {
-        // Its own request answers the stranger and tells the handler it closed.
-        tracing::debug!("a trusted device goes before the unanswered request from {}", old.sender.ip);
+        // Its own request answers the stranger and tells the handler it closed. A session of the
+        // same verified sender ends without removing its partial files: they are resumed now.
+        tracing::debug!("a new request from {} goes before the session of {}", sender.ip, old.sender.ip);
+        let active = old.phase == Phase::Active;
         old.cancel.cancel();
+        if active {
+            shared.handler.on_event(ReceiveEvent::SessionFinished { session_id: old.id, outcome: SessionOutcome::CancelledBySender });
+        }
     }
     Ok(())
 }
@@ -310,8 +330,10 @@ fn create_empty_dirs(shared: &Shared, empty_dirs: &[String]) -> Vec<PathBuf> {
 
 /// Turns the pending session into an active one with the `accepted` files; returns their tokens.
 fn activate(shared: &Shared, pending: &mut PendingGuard<'_>, accepted: &Arc<Vec<FileDto>>) -> std::result::Result<Vec<[u8; 16]>, Resp> {
-    let slots: Vec<SessionFile> =
-        accepted.iter().map(|_| SessionFile { token: random_id_bytes(), state: FileState::Pending, tries: 0 }).collect();
+    let slots: Vec<SessionFile> = accepted
+        .iter()
+        .map(|_| SessionFile { token: random_id_bytes(), state: FileState::Pending, tries: 0, upload_cancel: None, piece: None })
+        .collect();
     let tokens: Vec<[u8; 16]> = slots.iter().map(|s| s.token).collect();
     let by_id = index_by_id(accepted);
     let mut guard = shared.session.lock().unwrap();
@@ -328,7 +350,7 @@ fn activate(shared: &Shared, pending: &mut PendingGuard<'_>, accepted: &Arc<Vec<
 }
 
 /// The answer to an accepted request, written straight from the lists (no map of every id and token).
-fn accept_answer(id: &str, accepted: &[FileDto], tokens: Vec<[u8; 16]>) -> Bytes {
+fn accept_answer(id: &str, accepted: &[FileDto], tokens: Vec<[u8; 16]>, offers: &[(String, ResumeOffer)]) -> Bytes {
     let mut out = Vec::with_capacity(64 + accepted.len() * 84);
     out.extend_from_slice(b"{\"sessionId\":");
     serde_json::to_writer(&mut out, id).expect("serialisable");
@@ -341,19 +363,75 @@ fn accept_answer(id: &str, accepted: &[FileDto], tokens: Vec<[u8; 16]>) -> Bytes
         out.push(b':');
         serde_json::to_writer(&mut out, &format_id(*token)).expect("serialisable");
     }
-    out.extend_from_slice(b"}}");
+    out.push(b'}');
+    if !offers.is_empty() {
+        // Only to a verified Ferry sender that asked for `resume`.
+        out.extend_from_slice(b",\"ferry\":{\"resume\":{");
+        for (i, (file_id, offer)) in offers.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            serde_json::to_writer(&mut out, file_id).expect("serialisable");
+            out.push(b':');
+            serde_json::to_writer(&mut out, offer).expect("serialisable");
+        }
+        out.extend_from_slice(b"}}");
+    }
+    out.push(b'}');
     Bytes::from(out)
+}
+
+/// What accepted files the receive folder has already: with skip-existing, the files it holds
+/// whole are left out (returned as skipped ids); for a verified Ferry sender (`resume_fp`), what
+/// it holds of the others from an interrupted upload is offered for resuming. Off the async
+/// threads (it hashes).
+async fn look_at_disk(
+    shared: &Shared,
+    accepted: Arc<Vec<FileDto>>,
+    resume_fp: Option<&str>,
+) -> std::result::Result<(Arc<Vec<FileDto>>, Vec<String>, Vec<(String, ResumeOffer)>), Resp> {
+    let dir = shared.opts.receive_dir.clone();
+    let skip = dir.skip_existing();
+    if !skip && resume_fp.is_none() {
+        return Ok((accepted, Vec::new(), Vec::new()));
+    }
+    let resume_fp = resume_fp.map(str::to_string);
+    let looked = tokio::task::spawn_blocking(move || {
+        let mut kept = Vec::with_capacity(accepted.len());
+        let mut skipped = Vec::new();
+        let mut offers = Vec::new();
+        for dto in accepted.iter() {
+            let modified = dto.metadata.as_ref().and_then(|m| m.modified.as_deref()).and_then(parse_time);
+            if skip && dir.has_same(&dto.file_name, dto.size, modified, dto.checksum().as_deref()) {
+                skipped.push(dto.id.clone());
+                continue;
+            }
+            if let Some(fp) = &resume_fp {
+                let held = ResumeRecord::for_file(fp, dto).and_then(|rec| dir.held(&dto.file_name, &rec, true));
+                if let Some((offset, sha256)) = held {
+                    offers.push((dto.id.clone(), ResumeOffer { offset, sha256 }));
+                }
+            }
+            kept.push(dto.clone());
+        }
+        let accepted = if skipped.is_empty() { accepted } else { Arc::new(kept) };
+        (accepted, skipped, offers)
+    })
+    .await;
+    looked.map_err(|_| message(StatusCode::INTERNAL_SERVER_ERROR, "Looking at the receive folder failed"))
 }
 
 /// A session is there and a request from a sender (`trusted`: by its certificate) cannot go
 /// before it.
-pub(super) fn blocked(shared: &Shared, trusted: bool) -> bool {
-    shared.session.lock().unwrap().as_ref().is_some_and(|s| !preemptible(s, trusted))
+pub(super) fn blocked(shared: &Shared, trusted: bool, peer_fp: Option<&str>) -> bool {
+    shared.session.lock().unwrap().as_ref().is_some_and(|s| !preemptible(s, trusted, peer_fp))
 }
 
-/// A trusted device goes before a stranger's request that nobody answered yet.
-pub(super) fn preemptible(s: &Session, trusted: bool) -> bool {
-    trusted && s.phase == Phase::Pending && !s.sender.trusted
+/// A trusted device goes before a stranger's request that nobody answered yet; a verified sender
+/// (`peer_fp`) goes before its own earlier session (it sends again after an interruption the
+/// receiver may not have noticed yet).
+pub(super) fn preemptible(s: &Session, trusted: bool, peer_fp: Option<&str>) -> bool {
+    (trusted && s.phase == Phase::Pending && !s.sender.trusted) || s.same_sender(peer_fp)
 }
 
 /// Indexes of `files` sorted by file id.

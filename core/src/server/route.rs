@@ -31,9 +31,10 @@ pub(super) async fn route(shared: Arc<Shared>, ip: IpAddr, scope: u32, peer_fp: 
         (&Method::POST, "v2/register") | (&Method::POST, "v1/register") => register(&shared, ip, scope, peer_fp, req).await,
         (&Method::GET, "v2/info") | (&Method::GET, "v1/info") => json_bytes(StatusCode::OK, shared.info_json.clone()),
         (&Method::POST, "v2/prepare-upload") => prepare_upload(&shared, ip, peer_fp, req).await,
-        (&Method::POST, "v2/upload") => upload(&shared, ip, req).await,
+        (&Method::POST, "v2/upload") => upload(&shared, ip, peer_fp, req).await,
+        (&Method::POST, "v2/resume") => resume_probe(&shared, ip, peer_fp, req).await,
         (&Method::POST, "v2/cancel") => cancel(&shared, ip, req),
-        (_, "v2/register" | "v1/register" | "v2/info" | "v1/info" | "v2/prepare-upload" | "v2/upload" | "v2/cancel") => {
+        (_, "v2/register" | "v1/register" | "v2/info" | "v1/info" | "v2/prepare-upload" | "v2/upload" | "v2/cancel" | "v2/resume") => {
             message(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed")
         }
         _ => message(StatusCode::NOT_FOUND, "Not found"),

@@ -15,6 +15,10 @@ pub(super) struct SessionFile {
     pub(super) token: [u8; 16],
     pub(super) state: FileState,
     pub(super) tries: u8,
+    /// Ends the upload receiving this file (when its sender comes back on a new connection).
+    pub(super) upload_cancel: Option<CancellationToken>,
+    /// A file sent in pieces, between two of them.
+    pub(super) piece: Option<Box<HeldPiece>>,
 }
 
 #[derive(PartialEq, Eq)]
@@ -38,6 +42,10 @@ pub(super) struct Session {
     pub(super) failed: usize,
     pub(super) cancel: CancellationToken,
     pub(super) last_activity: Arc<AtomicU64>,
+    /// The sender is verified and speaks Ferry's `resume`: its interrupted files are kept.
+    pub(super) resume: bool,
+    /// Set when the session is cancelled (not broken off): its partial files are removed.
+    pub(super) discard: Arc<AtomicBool>,
 }
 
 impl Session {
@@ -48,10 +56,21 @@ impl Session {
     pub(super) fn find(&self, id: &str) -> Option<usize> {
         self.by_id.binary_search_by(|&i| self.files[i as usize].id.as_str().cmp(id)).ok().map(|k| self.by_id[k] as usize)
     }
+    /// Whether the connection with the certificate `peer_fp` is this session's verified sender.
+    pub(super) fn same_sender(&self, peer_fp: Option<&str>) -> bool {
+        self.sender.verified && peer_fp.is_some_and(|fp| fp == self.sender.fingerprint)
+    }
 }
 
 /// Ends the session (`id`, or whichever is current) with `outcome`. Returns whether one ended.
 pub(super) fn end_session(shared: &Shared, id: Option<&str>, outcome: SessionOutcome) -> bool {
+    // A cancel removes the partial files; a session that ended otherwise keeps them for a resume.
+    let discard = matches!(outcome, SessionOutcome::CancelledBySender | SessionOutcome::CancelledByReceiver);
+    end_session_with(shared, id, outcome, discard)
+}
+
+/// [`end_session`], removing the session's partial files when `discard`.
+pub(super) fn end_session_with(shared: &Shared, id: Option<&str>, outcome: SessionOutcome, discard: bool) -> bool {
     let session = {
         let mut guard = shared.session.lock().unwrap();
         match guard.as_ref() {
@@ -61,7 +80,21 @@ pub(super) fn end_session(shared: &Shared, id: Option<&str>, outcome: SessionOut
     };
     match session {
         Some(s) => {
+            s.discard.store(discard, Ordering::SeqCst);
             s.cancel.cancel();
+            if discard && s.resume && s.phase == Phase::Active {
+                // An upload that broke just before the cancel kept its file: a cancel removes it.
+                let (dir, fp, files) = (shared.opts.receive_dir.clone(), s.sender.fingerprint.clone(), s.files.clone());
+                let done: Vec<bool> = s.slots.iter().map(|f| f.state == FileState::Done).collect();
+                // Off the caller's thread (it may hold no runtime).
+                std::thread::spawn(move || {
+                    for (dto, done) in files.iter().zip(done) {
+                        if let Some(rec) = ResumeRecord::for_file(&fp, dto).filter(|_| !done) {
+                            dir.discard_kept(&dto.file_name, &rec);
+                        }
+                    }
+                });
+            }
             if matches!(outcome, SessionOutcome::CancelledByReceiver) {
                 *shared.cancelled.lock().unwrap() = Some(s.id.clone());
             }
@@ -88,6 +121,8 @@ pub(super) fn cancel(shared: &Arc<Shared>, ip: IpAddr, req: Request<Incoming>) -
             },
         }
     };
-    end_session(shared, Some(&target), SessionOutcome::CancelledBySender);
+    // A Ferry sender that gives up after a break keeps what arrived, for a later resume.
+    let keep = query_param(req.uri().query(), "keep").as_deref() == Some("partial");
+    end_session_with(shared, Some(&target), SessionOutcome::CancelledBySender, !keep);
     empty(StatusCode::OK)
 }

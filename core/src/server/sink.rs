@@ -60,6 +60,14 @@ impl Sink {
         }
     }
 
+    /// Keeps a resumable part file when it is dropped (see [`PartFile::keep`]).
+    pub(super) fn keep(&mut self) -> bool {
+        match self {
+            Sink::Part(p) => p.keep(),
+            Sink::App(_) => false,
+        }
+    }
+
     pub(super) fn commit(
         self,
         modified: Option<std::time::SystemTime>,

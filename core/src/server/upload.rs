@@ -55,67 +55,295 @@ impl Drop for UploadGuard {
     }
 }
 
-pub(super) async fn upload(shared: &Arc<Shared>, ip: IpAddr, req: Request<Incoming>) -> Resp {
-    let q = req.uri().query();
+/// What an upload (or a resume probe) may go on with: the file, its session's tokens and what a
+/// resume needs.
+pub(super) struct Claimed {
+    dto: FileDto,
+    cancel: CancellationToken,
+    upload_cancel: CancellationToken,
+    activity: Arc<AtomicU64>,
+    /// The record of a resumable file (verified Ferry sender).
+    record: Option<ResumeRecord>,
+    discard: Arc<AtomicBool>,
+}
+
+/// How long an upload waits for the stalled upload of the same file it replaces to end.
+const REPLACE_WAIT: Duration = Duration::from_secs(10);
+
+/// Checks an upload's (or a resume probe's) parameters against the session and claims the file
+/// for it. The session's verified sender coming back for a file that is still being received (the
+/// old connection died without the receiver noticing) ends that upload at once and takes its
+/// place. `Ok(None)`: the file is already received (a probe reports it whole).
+async fn claim(
+    shared: &Arc<Shared>,
+    ip: IpAddr,
+    peer_fp: Option<&str>,
+    q: Option<&str>,
+    probe: bool,
+) -> std::result::Result<Option<(Claimed, String, String)>, Resp> {
     let (Some(session_id), Some(file_id), Some(token)) = (query_param(q, "sessionId"), query_param(q, "fileId"), query_param(q, "token"))
     else {
-        return message(StatusCode::BAD_REQUEST, "Missing parameters");
+        return Err(message(StatusCode::BAD_REQUEST, "Missing parameters"));
     };
-    let (dto, cancel, activity) = {
-        let mut guard = shared.session.lock().unwrap();
-        let Some(s) = guard.as_mut().filter(|s| s.id == session_id) else {
-            if shared.cancelled.lock().unwrap().as_deref() == Some(session_id.as_str()) {
-                return message(StatusCode::FORBIDDEN, "Session cancelled");
+    for round in 0..2 {
+        {
+            let mut guard = shared.session.lock().unwrap();
+            let Some(s) = guard.as_mut().filter(|s| s.id == session_id) else {
+                if shared.cancelled.lock().unwrap().as_deref() == Some(session_id.as_str()) {
+                    return Err(message(StatusCode::FORBIDDEN, "Session cancelled"));
+                }
+                return Err(message(StatusCode::FORBIDDEN, "Invalid session id"));
+            };
+            let same_sender = s.same_sender(peer_fp);
+            // The session's verified sender may come back from another address (its network changed).
+            if s.sender.ip != ip && !(same_sender && s.resume) {
+                return Err(message(StatusCode::FORBIDDEN, "Invalid IP address"));
             }
-            return message(StatusCode::FORBIDDEN, "Invalid session id");
-        };
-        if s.sender.ip != ip {
-            return message(StatusCode::FORBIDDEN, "Invalid IP address");
+            if s.phase != Phase::Active {
+                return Err(message(StatusCode::CONFLICT, "Session not accepted yet"));
+            }
+            if probe && !(s.resume && same_sender) {
+                return Err(message(StatusCode::CONFLICT, "Resume not offered to this sender"));
+            }
+            let Some(i) = s.find(&file_id).filter(|&i| constant_time_eq(&format_id(s.slots[i].token), &token)) else {
+                return Err(message(StatusCode::FORBIDDEN, "Invalid token"));
+            };
+            let (resume, discard) = (s.resume, s.discard.clone());
+            let record = resume.then(|| ResumeRecord::for_file(&s.sender.fingerprint, &s.files[i])).flatten();
+            let dto = s.files[i].clone();
+            let f = &mut s.slots[i];
+            match f.state {
+                FileState::Pending => {
+                    // Starting an upload is not progress (only bytes are): a sender that starts and
+                    // stalls uploads over and over does not keep the session.
+                    let upload_cancel = CancellationToken::new();
+                    f.state = FileState::Receiving;
+                    f.upload_cancel = Some(upload_cancel.clone());
+                    let (cancel, activity) = (s.cancel.clone(), s.last_activity.clone());
+                    let claimed = Claimed { dto, cancel, upload_cancel, activity, record, discard };
+                    return Ok(Some((claimed, session_id, file_id)));
+                }
+                FileState::Receiving if round == 0 && resume && same_sender => {
+                    if let Some(old) = f.upload_cancel.take() {
+                        old.cancel();
+                    }
+                }
+                FileState::Receiving => return Err(message(StatusCode::CONFLICT, "File is already being received")),
+                FileState::Done if probe => return Ok(None),
+                FileState::Done => return Err(message(StatusCode::CONFLICT, "File already received")),
+                FileState::Failed => return Err(message(StatusCode::FORBIDDEN, "File failed")),
+            }
         }
-        if s.phase != Phase::Active {
-            return message(StatusCode::CONFLICT, "Session not accepted yet");
+        {
+            // The replaced upload ends within moments (its writer lets go of the file).
+            let deadline = tokio::time::Instant::now() + REPLACE_WAIT;
+            while tokio::time::Instant::now() < deadline && still_receiving(shared, &session_id, &file_id) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
         }
-        let Some(i) = s.find(&file_id).filter(|&i| constant_time_eq(&format_id(s.slots[i].token), &token)) else {
-            return message(StatusCode::FORBIDDEN, "Invalid token");
-        };
-        let dto = s.files[i].clone();
-        let f = &mut s.slots[i];
-        match f.state {
-            FileState::Pending => {}
-            FileState::Receiving => return message(StatusCode::CONFLICT, "File is already being received"),
-            FileState::Done => return message(StatusCode::CONFLICT, "File already received"),
-            FileState::Failed => return message(StatusCode::FORBIDDEN, "File failed"),
-        }
-        // Starting an upload is not progress (only bytes are): a sender that starts and stalls
-        // uploads over and over does not keep the session.
-        f.state = FileState::Receiving;
-        (dto, s.cancel.clone(), s.last_activity.clone())
+    }
+    Err(message(StatusCode::CONFLICT, "File is already being received"))
+}
+
+fn still_receiving(shared: &Shared, session_id: &str, file_id: &str) -> bool {
+    let guard = shared.session.lock().unwrap();
+    guard
+        .as_ref()
+        .filter(|s| s.id == session_id)
+        .and_then(|s| s.find(file_id).map(|i| s.slots[i].state == FileState::Receiving))
+        .unwrap_or(false)
+}
+
+pub(super) async fn upload(shared: &Arc<Shared>, ip: IpAddr, peer_fp: Option<&str>, req: Request<Incoming>) -> Resp {
+    let q = req.uri().query();
+    let offset = match query_param(q, "offset").map(|o| o.parse::<u64>()) {
+        None => 0,
+        Some(Ok(o)) => o,
+        Some(Err(_)) => return message(StatusCode::BAD_REQUEST, "Invalid offset"),
+    };
+    let (claimed, session_id, file_id) = match claim(shared, ip, peer_fp, q, false).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return message(StatusCode::CONFLICT, "File already received"),
+        Err(r) => return r,
     };
     let mut guard = UploadGuard { shared: shared.clone(), session_id: session_id.clone(), file_id: file_id.clone(), armed: true };
-
-    let result = receive_body(shared, &session_id, &dto, req.into_body(), &cancel, &activity).await;
+    if let Some(range) = req.headers().get("x-content-range") {
+        let Some(range) = range.to_str().ok().and_then(parse_content_range).filter(|_| offset == 0) else {
+            return message(StatusCode::BAD_REQUEST, "Invalid X-Content-Range");
+        };
+        let (resp, settled) = upload_piece(shared, &session_id, &claimed, range, req.into_body()).await;
+        // A piece before the last, or a refused one, leaves the file waiting (the guard sets it back).
+        guard.armed = !settled;
+        return resp;
+    }
+    if offset > 0 {
+        // Only the verified sender of a kept partial file continues it, and only from what is held.
+        let Some(record) = claimed.record.clone() else {
+            return message(StatusCode::CONFLICT, "Resume not offered for this file");
+        };
+        let dir = shared.opts.receive_dir.clone();
+        let name = claimed.dto.file_name.clone();
+        let held = tokio::task::spawn_blocking(move || dir.held(&name, &record, false)).await.ok().flatten().map_or(0, |h| h.0);
+        if offset > held {
+            return message(StatusCode::RANGE_NOT_SATISFIABLE, &format!("Offset beyond the {held} bytes held"));
+        }
+        shared.handler.on_event(ReceiveEvent::FileResumed { session_id: session_id.clone(), file_id: file_id.clone(), offset });
+    }
+    let resumable = claimed.record.is_some();
+    let result = receive_body(shared, &session_id, &claimed, offset, req.into_body()).await;
     guard.armed = false;
-    finish_upload(shared, &session_id, &dto, result)
+    finish_upload(shared, &session_id, &claimed.dto, resumable, result)
+}
+
+/// `bytes <first>-<last>/<total>` of an `X-Content-Range` header.
+pub(super) fn parse_content_range(v: &str) -> Option<(u64, u64, u64)> {
+    let (range, total) = v.trim().strip_prefix("bytes ")?.split_once('/')?;
+    let (first, last) = range.split_once('-')?;
+    let num = |s: &str| if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) { s.parse::<u64>().ok() } else { None };
+    let (first, last, total) = (num(first)?, num(last)?, num(total)?);
+    (first <= last && last < total).then_some((first, last, total))
+}
+
+/// A file sent in pieces (`X-Content-Range`, as the npm `localsend` sender does for files over
+/// 50 MiB) between two of its pieces: where the next one starts, what is written, the running
+/// checksum.
+pub(super) struct HeldPiece {
+    next: u64,
+    sink: Sink,
+    hasher: Option<Sha256>,
+}
+
+/// Receives one piece of a file sent in pieces: each must start where the last one ended (the
+/// first at 0, which also starts the file over); they go, in order, into the same partial file
+/// (same token). Returns the answer, and whether the file's state is settled (the last piece
+/// saved it, or a piece failed it).
+async fn upload_piece(
+    shared: &Arc<Shared>,
+    session_id: &str,
+    claimed: &Claimed,
+    (first, last, total): (u64, u64, u64),
+    body: Incoming,
+) -> (Resp, bool) {
+    let dto = &claimed.dto;
+    if total != dto.size {
+        return (message(StatusCode::BAD_REQUEST, "X-Content-Range does not match the file's size"), false);
+    }
+    let held = {
+        let mut guard = shared.session.lock().unwrap();
+        let slot = guard.as_mut().filter(|s| s.id == session_id).and_then(|s| s.find(&dto.id).map(|i| &mut s.slots[i]));
+        let Some(slot) = slot else { return (message(StatusCode::FORBIDDEN, "Session cancelled"), false) };
+        let next = slot.piece.as_ref().map_or(0, |p| p.next);
+        if first != 0 && first != next {
+            return (message(StatusCode::RANGE_NOT_SATISFIABLE, &format!("The next piece starts at {next}")), false);
+        }
+        // A first piece starts the file over.
+        slot.piece.take().filter(|_| first > 0)
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<WriterMsg>(WRITER_QUEUE);
+    let receive_dir = shared.opts.receive_dir.clone();
+    let expected = if shared.opts.verify_checksums { dto.checksum() } else { None };
+    let (name, until, wants_hash) = (dto.file_name.clone(), last + 1, expected.is_some());
+    let writer = tokio::task::spawn_blocking(move || -> std::result::Result<HeldPiece, UploadFailure> {
+        let mut piece = match held {
+            Some(p) => *p,
+            None => {
+                let sink = Sink::Part(receive_dir.begin_file(&name).map_err(UploadFailure::Io)?);
+                HeldPiece { next: 0, sink, hasher: wants_hash.then(Sha256::new) }
+            }
+        };
+        copy_stream(&mut piece.sink, &mut rx, until, &mut piece.hasher, first)?;
+        piece.next = until;
+        Ok(piece)
+    });
+    let cancels = (&claimed.cancel, &claimed.upload_cancel);
+    let (outcome, _) = read_frames(shared, session_id, dto, first, body, cancels, &claimed.activity, &tx, until).await;
+    let result = match outcome {
+        Ok(()) => {
+            let _ = tx.send(WriterMsg::Finish).await;
+            drop(tx);
+            writer.await.unwrap_or_else(|_| Err(UploadFailure::Io(Error::new(ErrorKind::Internal, "writer panicked"))))
+        }
+        Err(e) => {
+            drop(tx);
+            let _ = writer.await;
+            Err(e)
+        }
+    };
+    let piece = match result {
+        Ok(piece) if piece.next < total => {
+            let mut guard = shared.session.lock().unwrap();
+            if let Some(slot) = guard.as_mut().filter(|s| s.id == session_id).and_then(|s| s.find(&dto.id).map(|i| &mut s.slots[i])) {
+                slot.piece = Some(Box::new(piece));
+            }
+            return (json_bytes(StatusCode::OK, Bytes::from_static(b"{\"message\":\"Chunk received\"}")), false);
+        }
+        Ok(piece) => piece,
+        Err(e) => return (finish_upload(shared, session_id, dto, false, Err(e)), true),
+    };
+    // The last piece: the checksum over every piece, then the file gets its name.
+    let modified = dto.metadata.as_ref().and_then(|m| m.modified.as_deref()).and_then(parse_time);
+    let accessed = dto.metadata.as_ref().and_then(|m| m.accessed.as_deref()).and_then(parse_time);
+    let matches = match (piece.hasher, expected) {
+        (Some(h), Some(want)) => hex::encode(h.finalize()) == want,
+        _ => true,
+    };
+    let checked = if matches { Ok(piece.sink) } else { Err(UploadFailure::Checksum) };
+    let result = match checked {
+        Ok(sink) => tokio::task::spawn_blocking(move || sink.commit(modified, accessed).map_err(UploadFailure::Io))
+            .await
+            .unwrap_or_else(|_| Err(UploadFailure::Io(Error::new(ErrorKind::Internal, "commit panicked")))),
+        Err(e) => Err(e),
+    };
+    (finish_upload(shared, session_id, dto, false, result), true)
+}
+
+/// `POST v2/resume?sessionId=&fileId=&token=` (Ferry's `resume`): how many bytes of a file of the
+/// session the receiver holds, for its verified sender coming back after a break: `{"offset": n}`
+/// (`"complete": true` when the file is already saved whole). A stalled upload of the file ends.
+pub(super) async fn resume_probe(shared: &Arc<Shared>, ip: IpAddr, peer_fp: Option<&str>, req: Request<Incoming>) -> Resp {
+    let q = req.uri().query();
+    let claimed = match claim(shared, ip, peer_fp, q, true).await {
+        Ok(Some((c, _, _))) => c,
+        Ok(None) => return json_bytes(StatusCode::OK, Bytes::from_static(b"{\"offset\":0,\"complete\":true}")),
+        Err(r) => return r,
+    };
+    // The probe only looks: the file goes back to waiting for its upload.
+    let (dir, name, record) = (shared.opts.receive_dir.clone(), claimed.dto.file_name.clone(), claimed.record.clone());
+    let held = match record {
+        Some(record) => tokio::task::spawn_blocking(move || dir.held(&name, &record, false)).await.ok().flatten().map_or(0, |h| h.0),
+        None => 0,
+    };
+    {
+        let mut guard = shared.session.lock().unwrap();
+        if let Some(s) = guard.as_mut() {
+            if let Some(f) = s.find(&claimed.dto.id).map(|i| &mut s.slots[i]).filter(|f| f.state == FileState::Receiving) {
+                f.state = FileState::Pending;
+                f.upload_cancel = None;
+            }
+        }
+    }
+    json_bytes(StatusCode::OK, Bytes::from(format!("{{\"offset\":{held}}}")))
 }
 
 pub(super) async fn receive_body(
     shared: &Arc<Shared>,
     session_id: &str,
-    dto: &FileDto,
+    claimed: &Claimed,
+    offset: u64,
     body: Incoming,
-    cancel: &CancellationToken,
-    activity: &AtomicU64,
 ) -> std::result::Result<Option<PathBuf>, UploadFailure> {
+    let dto = &claimed.dto;
     let (tx, rx) = tokio::sync::mpsc::channel::<WriterMsg>(WRITER_QUEUE);
-    let writer = spawn_writer(shared, session_id, dto, rx);
-    let (outcome, counted) = read_frames(shared, session_id, dto, body, cancel, activity, &tx).await;
+    let writer = spawn_writer(shared, session_id, claimed, offset, rx);
+    let cancels = (&claimed.cancel, &claimed.upload_cancel);
+    let (outcome, counted) = read_frames(shared, session_id, dto, offset, body, cancels, &claimed.activity, &tx, dto.size).await;
     match outcome {
         Ok(()) => {
             let _ = tx.send(WriterMsg::Finish).await;
             drop(tx);
         }
         Err(e) => {
-            drop(tx); // the writer sees the channel close and drops (removes) the temporary file
+            drop(tx); // the writer sees the channel close and drops (removes or keeps) the partial file
             let _ = writer.await;
             return Err(e);
         }
@@ -142,36 +370,75 @@ fn progress_event(session_id: &str, dto: &FileDto, received: u64) -> ReceiveEven
 fn spawn_writer(
     shared: &Shared,
     session_id: &str,
-    dto: &FileDto,
+    claimed: &Claimed,
+    offset: u64,
     rx: tokio::sync::mpsc::Receiver<WriterMsg>,
 ) -> tokio::task::JoinHandle<std::result::Result<Option<PathBuf>, UploadFailure>> {
+    let dto = &claimed.dto;
     let receive_dir = shared.opts.receive_dir.clone();
     let (handler, sid, offered) = (shared.handler.clone(), session_id.to_string(), dto.clone());
+    let (record, discard) = (claimed.record.clone(), claimed.discard.clone());
     let expected = if shared.opts.verify_checksums { dto.checksum() } else { None };
     let modified = dto.metadata.as_ref().and_then(|m| m.modified.as_deref()).and_then(parse_time);
     let accessed = dto.metadata.as_ref().and_then(|m| m.accessed.as_deref()).and_then(parse_time);
     tokio::task::spawn_blocking(move || -> std::result::Result<Option<PathBuf>, UploadFailure> {
         let declared = offered.size;
         let name = offered.file_name.clone();
-        let sink = match handler.open_destination(&sid, &offered).map_err(UploadFailure::Io)? {
+        let mut sink = match handler.open_destination(&sid, &offered).map_err(UploadFailure::Io)? {
+            Some(_) if offset > 0 => return Err(UploadFailure::Io(Error::invalid("cannot resume into a file the app supplied"))),
             Some(file) => Sink::App(AppFile::new(file, handler, sid, offered.id).map_err(UploadFailure::Io)?),
-            None => Sink::Part(receive_dir.begin_file(&name).map_err(UploadFailure::Io)?),
+            // A verified Ferry sender's file is kept when its upload breaks, for a resume.
+            None => match &record {
+                Some(rec) => Sink::Part(receive_dir.begin_resumable(&name, rec, offset).map_err(UploadFailure::Io)?),
+                None => Sink::Part(receive_dir.begin_file(&name).map_err(UploadFailure::Io)?),
+            },
         };
-        let sink = write_stream(sink, rx, declared, expected)?;
-        sink.commit(modified, accessed).map_err(UploadFailure::Io)
+        match write_stream(&mut sink, rx, declared, expected, offset) {
+            Ok(()) => sink.commit(modified, accessed).map_err(UploadFailure::Io),
+            Err(e) => {
+                // A break keeps what arrived; a cancel, a bad checksum or a wrong size does not.
+                if matches!(e, UploadFailure::Aborted | UploadFailure::Io(_)) && !discard.load(Ordering::SeqCst) {
+                    sink.keep();
+                }
+                Err(e)
+            }
+        }
     })
 }
 
 /// Writes what comes through `rx` into `sink` until [`WriterMsg::Finish`], hashing it when a
 /// checksum is `expected`; the sink is returned when size and checksum match.
 fn write_stream(
-    mut sink: Sink,
+    sink: &mut Sink,
     mut rx: tokio::sync::mpsc::Receiver<WriterMsg>,
     declared: u64,
     expected: Option<String>,
-) -> std::result::Result<Sink, UploadFailure> {
+    offset: u64,
+) -> std::result::Result<(), UploadFailure> {
     let mut hasher = expected.as_ref().map(|_| Sha256::new());
-    let mut written = 0u64;
+    if let Some(h) = hasher.as_mut().filter(|_| offset > 0) {
+        // The bytes held count for the checksum too.
+        hash_held(sink.file(), offset, h).map_err(|e| UploadFailure::Io(Error::io("cannot read the partial file", e)))?;
+    }
+    copy_stream(sink, &mut rx, declared, &mut hasher, offset)?;
+    if let (Some(h), Some(want)) = (hasher, expected) {
+        if hex::encode(h.finalize()) != want {
+            return Err(UploadFailure::Checksum);
+        }
+    }
+    Ok(())
+}
+
+/// Writes what comes through `rx` into `sink` (hashing it into `hasher`) until
+/// [`WriterMsg::Finish`]; `offset` bytes are there already, `declared` must be there at the end.
+fn copy_stream(
+    sink: &mut Sink,
+    rx: &mut tokio::sync::mpsc::Receiver<WriterMsg>,
+    declared: u64,
+    hasher: &mut Option<Sha256>,
+    offset: u64,
+) -> std::result::Result<(), UploadFailure> {
+    let mut written = offset;
     let mut msgs: Vec<WriterMsg> = Vec::with_capacity(WRITER_QUEUE);
     let mut batch: Vec<Bytes> = Vec::with_capacity(WRITER_QUEUE);
     let mut finished = false;
@@ -196,12 +463,24 @@ fn write_stream(
     if written != declared {
         return Err(UploadFailure::Size { received: written, declared });
     }
-    if let (Some(h), Some(want)) = (hasher, expected) {
-        if hex::encode(h.finalize()) != want {
-            return Err(UploadFailure::Checksum);
+    Ok(())
+}
+
+/// Adds the first `len` bytes of `file` to `h` (positional reads: the write position stays).
+fn hash_held(file: &File, len: u64, h: &mut Sha256) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut pos = 0u64;
+    while pos < len {
+        let want = usize::try_from(len - pos).unwrap_or(usize::MAX).min(buf.len());
+        let n = file.read_at(&mut buf[..want], pos)?;
+        if n == 0 {
+            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the partial file is shorter than its offset"));
         }
+        h.update(&buf[..n]);
+        pos += n as u64;
     }
-    Ok(sink)
+    Ok(())
 }
 
 /// How long the body of an upload that the receiver cancelled is still read.
@@ -214,17 +493,19 @@ async fn drain(mut body: Incoming, time: std::time::Duration) {
 
 /// Reads the body's frames and passes them to the writer, failing on cancel, a stall, a broken
 /// body or more bytes than declared; reports progress every [`PROGRESS_STEP`].
+#[allow(clippy::too_many_arguments)]
 async fn read_frames(
     shared: &Shared,
     session_id: &str,
     dto: &FileDto,
+    offset: u64,
     mut body: Incoming,
-    cancel: &CancellationToken,
+    (cancel, upload_cancel): (&CancellationToken, &CancellationToken),
     activity: &AtomicU64,
     tx: &tokio::sync::mpsc::Sender<WriterMsg>,
+    declared: u64,
 ) -> (std::result::Result<(), UploadFailure>, BodyCount) {
-    let declared = dto.size;
-    let mut count = BodyCount { received: 0, reported: 0 };
+    let mut count = BodyCount { received: offset, reported: offset };
     // Progress is counted over windows of `body_stall_timeout`: fewer than `min_progress` bytes
     // in one (a trickle, or nothing) fails the file; only such progress keeps the session alive.
     let stall = shared.limits.body_stall_timeout;
@@ -241,6 +522,8 @@ async fn read_frames(
                 tokio::spawn(drain(body, CANCEL_DRAIN));
                 break Err(UploadFailure::Aborted);
             }
+            // Its sender came back on another connection: this one is dead.
+            _ = upload_cancel.cancelled() => break Err(UploadFailure::Aborted),
             f = tokio::time::timeout_at(window_end, body.frame()) => match f {
                 Ok(f) => f,
                 Err(_) if in_window < min_progress => break Err(UploadFailure::Stalled),
@@ -287,8 +570,12 @@ pub(super) fn finish_upload(
     shared: &Arc<Shared>,
     session_id: &str,
     dto: &FileDto,
+    resumable: bool,
     result: std::result::Result<Option<PathBuf>, UploadFailure>,
 ) -> Resp {
+    // A break of a resumable file does not count as a try: its sender continues where it broke
+    // (bounded by the session's idle timeout, which only progress resets).
+    let counts = !(resumable && matches!(result, Err(UploadFailure::Aborted | UploadFailure::Stalled)));
     let mut events = Vec::new();
     let mut finished = None;
     let resp = {
@@ -302,6 +589,7 @@ pub(super) fn finish_upload(
         }
         let i = s.find(&dto.id).expect("file of this session");
         let f = &mut s.slots[i];
+        f.upload_cancel = None;
         let (resp, failure) = match result {
             Ok(path) => {
                 f.state = FileState::Done;
@@ -327,7 +615,7 @@ pub(super) fn finish_upload(
             Err(UploadFailure::Io(e)) => (message(StatusCode::INTERNAL_SERVER_ERROR, &e.message), Some(e.message)),
         };
         if let Some(error) = failure {
-            f.tries += 1;
+            f.tries += u8::from(counts);
             let retry = u32::from(f.tries) < CHECKSUM_TRIES;
             f.state = if retry { FileState::Pending } else { FileState::Failed };
             s.failed += usize::from(!retry);
@@ -346,4 +634,33 @@ pub(super) fn finish_upload(
         shared.handler.on_event(ReceiveEvent::SessionFinished { session_id: session_id.to_string(), outcome });
     }
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_content_range;
+
+    #[test]
+    fn content_ranges_are_parsed_strictly() {
+        assert_eq!(parse_content_range("bytes 0-9/10"), Some((0, 9, 10)));
+        assert_eq!(parse_content_range(" bytes 10485760-20971519/209715200 "), Some((10485760, 20971519, 209715200)));
+        for bad in [
+            "",
+            "bytes",
+            "bytes 0-9",
+            "bytes 0-10/10",
+            "bytes 9-0/10",
+            "bytes -1-9/10",
+            "bytes 0--9/10",
+            "bytes +0-9/10",
+            "bytes 0-9/*",
+            "items 0-9/10",
+            "bytes 0-9/18446744073709551616",
+            "bytes 0 -9/10",
+            "bytes 0-9/10/11",
+            "bytes ٠-٩/١٠",
+        ] {
+            assert_eq!(parse_content_range(bad), None, "{bad:?}");
+        }
+    }
 }
