@@ -13,6 +13,7 @@ pub mod progress;
 pub mod protocol;
 pub mod send;
 pub mod server;
+pub mod share;
 pub mod storage;
 pub mod tls;
 pub mod trust;

@@ -180,10 +180,23 @@ pub(super) struct PinState {
 /// certificate is a trusted device's, which the global lock does not hold (see [`ServerLimits`]).
 pub(super) fn check_pin(shared: &Shared, ip: IpAddr, trusted: bool, query: Option<&str>) -> Option<Resp> {
     let pin = shared.opts.pin.as_deref()?;
-    let limits = &shared.limits;
+    check_pin_of(&shared.limits, &shared.pin, pin, ip, trusted, query, |e| shared.handler.on_event(e))
+}
+
+/// [`check_pin`] against any PIN and failure table (a share has its own); `tell` hears the
+/// [`ReceiveEvent::PinFailed`] events.
+pub(super) fn check_pin_of(
+    limits: &ServerLimits,
+    state: &Mutex<PinState>,
+    pin: &str,
+    ip: IpAddr,
+    trusted: bool,
+    query: Option<&str>,
+    tell: impl FnOnce(ReceiveEvent),
+) -> Option<Resp> {
     let now = Instant::now();
     let event = {
-        let mut st = shared.pin.lock().unwrap();
+        let mut st = state.lock().unwrap();
         let key = share_key(ip);
         if let Some(&(n, last)) = st.per_ip.get(&key) {
             if now.duration_since(last) >= limits.pin_forget_after {
@@ -241,7 +254,7 @@ pub(super) fn check_pin(shared: &Shared, ip: IpAddr, trusted: bool, query: Optio
         tell.then(|| ReceiveEvent::PinFailed { ip, failures_total: st.failures, locked_for })
     };
     if let Some(e) = event {
-        shared.handler.on_event(e);
+        tell(e);
     }
     Some(message(StatusCode::UNAUTHORIZED, "Invalid PIN"))
 }

@@ -1,0 +1,572 @@
+//! Share via link and receive via link on the server: `prepare-download`, `download` (a file with
+//! HTTP ranges, or a folder as a zip written on the fly) and the browser pages (`/`, `/app.js`,
+//! `/style.css`, `/web/state`). Everything else goes to [`route`].
+//!
+//! Bounds: approved browsers ([`MAX_BROWSERS`]), browsers waiting for the owner
+//! ([`MAX_PENDING_BROWSERS`], each answered within [`ServerLimits::request_timeout`]), declined
+//! addresses ([`MAX_DECLINED`]), zips being written at once ([`MAX_ZIPS`]); a download whose
+//! reader takes nothing for [`ServerLimits::body_stall_timeout`] ends, and closing the share ends
+//! every download.
+
+use super::*;
+use crate::share::*;
+use http_body_util::combinators::BoxBody;
+use http_body_util::StreamBody;
+use hyper::body::Frame;
+use hyper::header::{HeaderValue, ACCEPT_RANGES, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, IF_RANGE, RANGE};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::sync::{mpsc, watch};
+
+/// Zips being written at once (each holds a blocking thread); more are answered 429.
+pub(super) const MAX_ZIPS: usize = 4;
+/// A progress event at most every this many bytes of a download.
+const DOWNLOAD_PROGRESS_STEP: u64 = 1024 * 1024;
+const CHUNK: usize = 64 * 1024;
+
+const INDEX_HTML: &str = include_str!("web/index.html");
+const APP_JS: &str = include_str!("web/app.js");
+const STYLE_CSS: &str = include_str!("web/style.css");
+/// No script but `/app.js`, no style but `/style.css`, nothing from elsewhere, no framing.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \
+                   form-action 'none'; frame-ancestors 'none'; base-uri 'none'";
+
+pub(super) type WebBody = BoxBody<Bytes, std::io::Error>;
+pub(super) type WebResp = Response<WebBody>;
+
+/// The open share and whether the receive page is served.
+#[derive(Default)]
+pub(super) struct WebState {
+    pub(super) share: Option<Arc<ActiveShare>>,
+    pub(super) receive_page: bool,
+}
+
+enum Item {
+    File(usize),
+    Folder(usize),
+}
+
+#[derive(Default)]
+struct Browsers {
+    /// Approved addresses and their session ids.
+    approved: HashMap<IpAddr, String>,
+    /// Addresses waiting for the owner; the value turns `Some(approved)` when answered.
+    pending: HashMap<IpAddr, watch::Receiver<Option<bool>>>,
+    declined: HashMap<IpAddr, Instant>,
+}
+
+/// An open share, as the server holds it.
+pub(super) struct ActiveShare {
+    list: ShareList,
+    opts: ShareOptions,
+    listener: Arc<dyn ShareListener>,
+    ids: HashMap<String, Item>,
+    browsers: Mutex<Browsers>,
+    pin: Mutex<PinState>,
+    zips: Arc<tokio::sync::Semaphore>,
+    stop: CancellationToken,
+}
+
+impl Shared {
+    /// The info/register answer: `download: true` while a share is open.
+    pub(super) fn info_bytes(&self) -> Bytes {
+        if self.web.lock().unwrap().share.is_some() {
+            self.info_json_download.clone()
+        } else {
+            self.info_json.clone()
+        }
+    }
+    fn share(&self) -> Option<Arc<ActiveShare>> {
+        self.web.lock().unwrap().share.clone()
+    }
+}
+
+impl ServerHandle {
+    /// Opens a share of `list` (closing any open one): browsers may now download it. An empty
+    /// PIN is refused.
+    pub fn open_share(&self, list: ShareList, opts: ShareOptions, listener: Arc<dyn ShareListener>) -> Result<()> {
+        if opts.pin.as_deref() == Some("") {
+            return Err(Error::invalid("the PIN must not be empty"));
+        }
+        let mut ids = HashMap::new();
+        for (i, f) in list.files.iter().enumerate() {
+            ids.insert(f.id.clone(), Item::File(i));
+        }
+        for (i, f) in list.folders.iter().enumerate() {
+            ids.insert(f.id.clone(), Item::Folder(i));
+        }
+        let share = Arc::new(ActiveShare {
+            list,
+            opts,
+            listener,
+            ids,
+            browsers: Mutex::new(Browsers::default()),
+            pin: Mutex::new(PinState::default()),
+            zips: Arc::new(tokio::sync::Semaphore::new(MAX_ZIPS)),
+            stop: CancellationToken::new(),
+        });
+        if let Some(old) = self.shared.web.lock().unwrap().share.replace(share) {
+            old.stop.cancel();
+        }
+        Ok(())
+    }
+
+    /// Closes the share: its sessions end, running downloads stop, waiting browsers are
+    /// declined. Returns whether one was open.
+    pub fn close_share(&self) -> bool {
+        let old = self.shared.web.lock().unwrap().share.take();
+        if let Some(s) = &old {
+            s.stop.cancel();
+        }
+        old.is_some()
+    }
+
+    /// True while a share is open.
+    pub fn sharing(&self) -> bool {
+        self.shared.web.lock().unwrap().share.is_some()
+    }
+
+    /// Serves the receive page at `/` (when no share is open) for browsers to upload with.
+    pub fn set_receive_page(&self, on: bool) {
+        self.shared.web.lock().unwrap().receive_page = on;
+    }
+}
+
+fn full(r: Resp) -> WebResp {
+    r.map(|b| b.map_err(|never| match never {}).boxed())
+}
+
+fn web_message(status: StatusCode, msg: &str) -> WebResp {
+    full(message(status, msg))
+}
+
+pub(super) async fn route_web(shared: Arc<Shared>, ip: IpAddr, scope: u32, peer_fp: Option<&str>, req: Request<Incoming>) -> WebResp {
+    let path = req.uri().path();
+    let api = path.strip_prefix(crate::protocol::API_PREFIX).map(|p| p.trim_end_matches('/'));
+    match (req.method(), api) {
+        (&Method::POST, Some("v2/prepare-download")) => return full(prepare_download(&shared, ip, peer_fp, &req).await),
+        (&Method::GET, Some("v2/download")) => return download(&shared, ip, &req).await,
+        (_, Some("v2/prepare-download" | "v2/download")) => return web_message(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed"),
+        _ => {}
+    }
+    let page = {
+        let web = shared.web.lock().unwrap();
+        web.share.is_some() || web.receive_page
+    };
+    if page && req.method() == Method::GET {
+        let asset = match path {
+            "/" | "/index.html" => Some((INDEX_HTML, "text/html; charset=utf-8")),
+            "/app.js" => Some((APP_JS, "text/javascript; charset=utf-8")),
+            "/style.css" => Some((STYLE_CSS, "text/css; charset=utf-8")),
+            "/web/state" => None,
+            _ => return full(route(shared, ip, scope, peer_fp, req).await),
+        };
+        let (body, kind) = match asset {
+            Some((text, kind)) => (Bytes::from_static(text.as_bytes()), kind),
+            None => (Bytes::from(web_state(&shared)), "application/json"),
+        };
+        let mut r = Response::new(Full::new(body).map_err(|never| match never {}).boxed());
+        let h = r.headers_mut();
+        h.insert(CONTENT_TYPE, HeaderValue::from_static(kind));
+        h.insert("content-security-policy", HeaderValue::from_static(CSP));
+        h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+        h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+        h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+        h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        return r;
+    }
+    full(route(shared, ip, scope, peer_fp, req).await)
+}
+
+/// What the page needs to know: which page, the alias and short fingerprint to show, whether a
+/// PIN is asked and whether the connection is encrypted.
+fn web_state(shared: &Shared) -> Vec<u8> {
+    let (share, receive) = {
+        let web = shared.web.lock().unwrap();
+        (web.share.clone(), web.receive_page)
+    };
+    let (mode, pin) = match &share {
+        Some(s) => ("share", s.opts.pin.is_some()),
+        None if receive => ("receive", shared.opts.pin.is_some()),
+        None => ("none", false),
+    };
+    serde_json::to_vec(&serde_json::json!({
+        "mode": mode,
+        "alias": shared.opts.info.alias,
+        "fingerprint": crate::identity::short_fingerprint(shared.opts.identity.fingerprint()),
+        "https": shared.opts.https,
+        "pin": pin,
+    }))
+    .expect("serialisable")
+}
+
+async fn prepare_download(shared: &Arc<Shared>, ip: IpAddr, peer_fp: Option<&str>, req: &Request<Incoming>) -> Resp {
+    let Some(share) = shared.share() else {
+        return message(StatusCode::FORBIDDEN, "Nothing is shared");
+    };
+    if let Some(pin) = share.opts.pin.as_deref() {
+        let trusted = peer_fp.is_some_and(|fp| shared.opts.trust.is_trusted(fp));
+        let tell = |e: ReceiveEvent| {
+            if let ReceiveEvent::PinFailed { ip, locked_for, .. } = e {
+                share.listener.on_event(ShareEvent::PinFailed { ip, locked_for });
+            }
+        };
+        if let Some(r) = check_pin_of(&shared.limits, &share.pin, pin, ip, trusted, req.uri().query(), tell) {
+            return r;
+        }
+    }
+    let agent = req.headers().get(hyper::header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("").chars().take(200).collect();
+    let session = match approve(shared, &share, ip, agent).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let mut files = serde_json::Map::new();
+    for f in &share.list.files {
+        let dto = FileDto {
+            id: f.id.clone(),
+            file_name: f.name.clone(),
+            size: f.size,
+            file_type: f.file_type.clone(),
+            sha256: None,
+            hash: None,
+            preview: None,
+            metadata: None,
+        };
+        files.insert(f.id.clone(), serde_json::to_value(dto).expect("serialisable"));
+    }
+    let folders: Vec<_> = share
+        .list
+        .folders
+        .iter()
+        .map(|f| serde_json::json!({"id": f.id, "fileName": f.zip_name(), "size": f.size, "files": f.files.len()}))
+        .collect();
+    let info: serde_json::Value = serde_json::from_slice(&shared.info_json_download).expect("valid");
+    // `ferryZips`: the folders as zips (unknown to LocalSend clients, which ignore it).
+    let body = serde_json::json!({"info": info, "sessionId": session, "files": files, "ferryZips": folders});
+    json_bytes(StatusCode::OK, Bytes::from(serde_json::to_vec(&body).expect("serialisable")))
+}
+
+/// The session of `ip`: at once when approved, else after the owner approves it (429 when too
+/// many browsers are approved or waiting, 403 when declined or unanswered in time).
+async fn approve(shared: &Arc<Shared>, share: &Arc<ActiveShare>, ip: IpAddr, agent: String) -> std::result::Result<String, Resp> {
+    let mut rx = {
+        let mut b = share.browsers.lock().unwrap();
+        if let Some(id) = b.approved.get(&ip) {
+            return Ok(id.clone());
+        }
+        if let Some(at) = b.declined.get(&ip) {
+            if at.elapsed() < DECLINE_MEMORY {
+                return Err(message(StatusCode::FORBIDDEN, "Declined"));
+            }
+            b.declined.remove(&ip);
+        }
+        if b.approved.len() >= MAX_BROWSERS {
+            return Err(message(StatusCode::TOO_MANY_REQUESTS, "Too many browsers"));
+        }
+        if share.opts.auto_accept {
+            let id = random_id();
+            b.approved.insert(ip, id.clone());
+            drop(b);
+            share.listener.on_event(ShareEvent::BrowserApproved { ip });
+            return Ok(id);
+        }
+        match b.pending.get(&ip) {
+            Some(rx) => rx.clone(),
+            None => {
+                if b.pending.len() >= MAX_PENDING_BROWSERS {
+                    return Err(message(StatusCode::TOO_MANY_REQUESTS, "Too many browsers waiting"));
+                }
+                let (tx, rx) = watch::channel(None);
+                b.pending.insert(ip, rx.clone());
+                drop(b);
+                ask_owner(shared, share, ip, agent, tx);
+                rx
+            }
+        }
+    };
+    let wait = shared.limits.request_timeout + Duration::from_secs(1);
+    let answer = tokio::time::timeout(wait, rx.wait_for(|v| v.is_some())).await;
+    let approved = matches!(answer, Ok(Ok(ref v)) if **v == Some(true));
+    let id = approved.then(|| share.browsers.lock().unwrap().approved.get(&ip).cloned()).flatten();
+    id.ok_or_else(|| message(StatusCode::FORBIDDEN, "Declined"))
+}
+
+/// Asks the owner about `ip` and records the answer (declined when unanswered in time or when
+/// the share closes).
+fn ask_owner(shared: &Arc<Shared>, share: &Arc<ActiveShare>, ip: IpAddr, agent: String, tx: watch::Sender<Option<bool>>) {
+    let (otx, orx) = oneshot::channel();
+    share.listener.on_browser(BrowserRequest { id: random_id(), ip, user_agent: agent }, BrowserReply(otx));
+    let share = share.clone();
+    let timeout = shared.limits.request_timeout;
+    tokio::spawn(async move {
+        let approved = tokio::select! {
+            r = tokio::time::timeout(timeout, orx) => matches!(r, Ok(Ok(true))),
+            _ = share.stop.cancelled() => false,
+        };
+        let approved = {
+            let mut b = share.browsers.lock().unwrap();
+            b.pending.remove(&ip);
+            let approved = approved && b.approved.len() < MAX_BROWSERS;
+            if approved {
+                b.approved.insert(ip, random_id());
+            } else {
+                if b.declined.len() >= MAX_DECLINED {
+                    b.declined.retain(|_, at| at.elapsed() < DECLINE_MEMORY);
+                    if b.declined.len() >= MAX_DECLINED {
+                        b.declined.clear();
+                    }
+                }
+                b.declined.insert(ip, Instant::now());
+            }
+            approved
+        };
+        let _ = tx.send(Some(approved));
+        share.listener.on_event(if approved { ShareEvent::BrowserApproved { ip } } else { ShareEvent::BrowserDeclined { ip } });
+    });
+}
+
+async fn download(shared: &Arc<Shared>, ip: IpAddr, req: &Request<Incoming>) -> WebResp {
+    let query = req.uri().query();
+    let (Some(session), Some(file_id)) = (query_param(query, "sessionId"), query_param(query, "fileId")) else {
+        return web_message(StatusCode::BAD_REQUEST, "Missing parameters");
+    };
+    let Some(share) = shared.share() else {
+        return web_message(StatusCode::FORBIDDEN, "Invalid session id");
+    };
+    let known = share.browsers.lock().unwrap().approved.get(&ip).is_some_and(|s| constant_time_eq(s, &session));
+    if !known {
+        return web_message(StatusCode::FORBIDDEN, "Invalid session id");
+    }
+    match share.ids.get(&file_id) {
+        None => web_message(StatusCode::FORBIDDEN, "Unknown file"),
+        Some(Item::File(i)) => serve_file(shared, &share, *i, ip, req).await,
+        Some(Item::Folder(i)) => serve_zip(shared, &share, *i, ip),
+    }
+}
+
+/// Opens a shared file again: without following a link at its last component, and only when it
+/// is still a regular file.
+fn open_shared(path: &std::path::Path) -> std::io::Result<(File, u64, u64)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path)?;
+    let st = crate::fsutil::fstat(&file)?;
+    if !crate::fsutil::is_regular(&st) {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    let mtime = (st.st_mtime as u64).wrapping_mul(1_000_000_000).wrapping_add(st.st_mtime_nsec as u64);
+    Ok((file, st.st_size as u64, mtime))
+}
+
+fn attachment_headers(r: &mut WebResp, name: &str) {
+    let h = r.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    if let Ok(v) = HeaderValue::from_str(&content_disposition(name)) {
+        h.insert(hyper::header::CONTENT_DISPOSITION, v);
+    }
+    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+}
+
+async fn serve_file(shared: &Arc<Shared>, share: &Arc<ActiveShare>, index: usize, ip: IpAddr, req: &Request<Incoming>) -> WebResp {
+    let f = &share.list.files[index];
+    let path = f.path.clone();
+    let opened = tokio::task::spawn_blocking(move || open_shared(&path)).await;
+    let Ok(Ok((file, size, mtime))) = opened else {
+        return web_message(StatusCode::NOT_FOUND, "The file is no longer there");
+    };
+    let etag = format!("\"{size:x}-{mtime:x}\"");
+    let range = req.headers().get(RANGE).and_then(|v| v.to_str().ok());
+    // A resumed download only continues the same file (`If-Range` names what it has).
+    let same = req.headers().get(IF_RANGE).is_none_or(|v| v.to_str().ok() == Some(etag.as_str()));
+    let answer = match range {
+        Some(r) if same => parse_range(r, size),
+        _ => RangeAnswer::Full,
+    };
+    let (status, start, len) = match answer {
+        RangeAnswer::Full => (StatusCode::OK, 0, size),
+        RangeAnswer::Partial { start, end } => (StatusCode::PARTIAL_CONTENT, start, end - start + 1),
+        RangeAnswer::Unsatisfiable => {
+            let mut r = web_message(StatusCode::RANGE_NOT_SATISFIABLE, "Range not satisfiable");
+            r.headers_mut().insert(CONTENT_RANGE, HeaderValue::from_str(&format!("bytes */{size}")).expect("ascii"));
+            return r;
+        }
+    };
+    let track = Track::new(share, ip, &f.id, start, len, &f.name);
+    let body = file_body(share.clone(), file, start, len, shared.limits.body_stall_timeout, track);
+    let mut r = Response::new(body);
+    *r.status_mut() = status;
+    attachment_headers(&mut r, &f.name);
+    let h = r.headers_mut();
+    h.insert(CONTENT_LENGTH, HeaderValue::from(len));
+    h.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    h.insert(ETAG, HeaderValue::from_str(&etag).expect("ascii"));
+    if status == StatusCode::PARTIAL_CONTENT {
+        let v = format!("bytes {start}-{}/{size}", start + len - 1);
+        h.insert(CONTENT_RANGE, HeaderValue::from_str(&v).expect("ascii"));
+    }
+    r
+}
+
+/// A download's progress, told to the share's listener; the end is told when dropped.
+struct Track {
+    share: Arc<ActiveShare>,
+    ip: IpAddr,
+    file_id: String,
+    size: u64,
+    sent: u64,
+    told: u64,
+}
+
+impl Track {
+    fn new(share: &Arc<ActiveShare>, ip: IpAddr, file_id: &str, offset: u64, size: u64, name: &str) -> Track {
+        share.listener.on_event(ShareEvent::DownloadStarted { ip, file_id: file_id.to_string(), name: name.to_string(), offset, size });
+        Track { share: share.clone(), ip, file_id: file_id.to_string(), size, sent: 0, told: 0 }
+    }
+    fn add(&mut self, n: u64) {
+        self.sent += n;
+        if self.sent - self.told >= DOWNLOAD_PROGRESS_STEP {
+            self.told = self.sent;
+            let e = ShareEvent::DownloadProgress { ip: self.ip, file_id: self.file_id.clone(), sent: self.sent, size: self.size };
+            self.share.listener.on_event(e);
+        }
+    }
+}
+
+impl Track {
+    /// Everything was sent (a zip, whose size is known only now).
+    fn complete(&mut self) {
+        self.size = self.sent;
+    }
+}
+
+impl Drop for Track {
+    fn drop(&mut self) {
+        let complete = self.sent == self.size;
+        let e = ShareEvent::DownloadFinished { ip: self.ip, file_id: std::mem::take(&mut self.file_id), sent: self.sent, complete };
+        self.share.listener.on_event(e);
+    }
+}
+
+fn channel_body(rx: mpsc::Receiver<std::io::Result<Bytes>>) -> WebBody {
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item.map(Frame::data), rx)) });
+    StreamBody::new(stream).boxed()
+}
+
+/// Streams `len` bytes of `file` from `start`. Ends (the response is cut short) when the reader
+/// takes nothing for `stall` or the share closes.
+fn file_body(share: Arc<ActiveShare>, file: File, start: u64, len: u64, stall: Duration, mut track: Track) -> WebBody {
+    let (tx, rx) = mpsc::channel(4);
+    tokio::spawn(async move {
+        let mut file = tokio::fs::File::from_std(file);
+        if start > 0 && file.seek(SeekFrom::Start(start)).await.is_err() {
+            return;
+        }
+        let mut left = len;
+        while left > 0 {
+            let mut buf = vec![0u8; (left.min(CHUNK as u64)) as usize];
+            let n = match file.read(&mut buf).await {
+                Ok(0) | Err(_) => {
+                    let _ = tx.send(Err(std::io::Error::other("the file changed while being sent"))).await;
+                    return;
+                }
+                Ok(n) => n,
+            };
+            buf.truncate(n);
+            tokio::select! {
+                _ = share.stop.cancelled() => return,
+                r = tokio::time::timeout(stall, tx.send(Ok(Bytes::from(buf)))) => if !matches!(r, Ok(Ok(()))) { return },
+            }
+            left -= n as u64;
+            track.add(n as u64);
+        }
+    });
+    channel_body(rx)
+}
+
+/// A writer into a response body, for the zip writer on its blocking thread.
+struct ChannelWriter {
+    tx: mpsc::Sender<std::io::Result<Bytes>>,
+    rt: tokio::runtime::Handle,
+    stall: Duration,
+    stop: CancellationToken,
+    track: Track,
+}
+
+impl Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let chunk = Bytes::copy_from_slice(buf);
+        let (tx, stop, stall) = (&self.tx, &self.stop, self.stall);
+        let sent = self.rt.block_on(async {
+            tokio::select! {
+                _ = stop.cancelled() => false,
+                r = tokio::time::timeout(stall, tx.send(Ok(chunk))) => matches!(r, Ok(Ok(()))),
+            }
+        });
+        if !sent {
+            return Err(std::io::Error::other("the download stopped"));
+        }
+        self.track.add(buf.len() as u64);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A folder as one zip (stored, not compressed), written while it is sent: no copy on disk, no
+/// `Content-Length` (its length is known only at the end), no ranges.
+fn serve_zip(shared: &Arc<Shared>, share: &Arc<ActiveShare>, index: usize, ip: IpAddr) -> WebResp {
+    let Ok(permit) = share.zips.clone().try_acquire_owned() else {
+        return web_message(StatusCode::TOO_MANY_REQUESTS, "Too many downloads; try again later");
+    };
+    let folder = &share.list.folders[index];
+    let name = folder.zip_name();
+    let (tx, rx) = mpsc::channel(4);
+    let track = Track::new(share, ip, &folder.id, 0, 0, &name);
+    let mut writer = ChannelWriter {
+        tx: tx.clone(),
+        rt: tokio::runtime::Handle::current(),
+        stall: shared.limits.body_stall_timeout,
+        stop: share.stop.clone(),
+        track,
+    };
+    // Unknown before the end: the final event says what was sent.
+    writer.track.size = u64::MAX;
+    let share2 = share.clone();
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let folder = &share2.list.folders[index];
+        let result = write_zip(&share2, folder, &mut writer);
+        match result {
+            Ok(()) => writer.track.complete(),
+            Err(e) => {
+                tracing::debug!("zip of {} ended: {e}", crate::display::escape(&folder.name));
+                let _ = writer.rt.block_on(tx.send(Err(std::io::Error::other("the zip could not be written"))));
+            }
+        }
+    });
+    let mut r = Response::new(channel_body(rx));
+    attachment_headers(&mut r, &name);
+    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/zip"));
+    r
+}
+
+fn write_zip(share: &ActiveShare, folder: &SharedFolder, writer: &mut ChannelWriter) -> std::io::Result<()> {
+    use zip::write::SimpleFileOptions;
+    let mut zip = zip::ZipWriter::new_stream(writer);
+    let prefix = format!("{}/", folder.name);
+    for &i in &folder.files {
+        let f = &share.list.files[i];
+        let Ok((file, size, _)) = open_shared(&f.path) else {
+            continue;
+        };
+        let rel = f.name.strip_prefix(&prefix).unwrap_or(&f.name);
+        let opts = SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored)
+            .large_file(size >= u64::from(u32::MAX) - 1)
+            .unix_permissions(0o644);
+        zip.start_file(rel, opts).map_err(std::io::Error::other)?;
+        std::io::copy(&mut std::io::Read::take(file, size), &mut zip)?;
+    }
+    zip.finish().map_err(std::io::Error::other)?;
+    Ok(())
+}
