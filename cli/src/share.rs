@@ -84,10 +84,8 @@ impl ShareListener for ShareUi {
                     &format!("{ip} downloads {}{from}", escape(&shown)),
                 );
             }
-            ShareEvent::DownloadProgress { ip, file_id, sent, size } => {
-                if self.json {
-                    self.out.event(json!({"event": "download_progress", "ip": ip, "fileId": file_id, "sent": sent, "size": size}));
-                }
+            ShareEvent::DownloadProgress { ip, file_id, sent, size } if self.json => {
+                self.out.event(json!({"event": "download_progress", "ip": ip, "fileId": file_id, "sent": sent, "size": size}));
             }
             ShareEvent::DownloadFinished { ip, file_id, sent, complete } => {
                 let name = self.started.lock().unwrap().remove(&(ip, file_id.clone())).unwrap_or_default();

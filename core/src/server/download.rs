@@ -57,6 +57,8 @@ struct Browsers {
 /// An open share, as the server holds it.
 pub(super) struct ActiveShare {
     list: ShareList,
+    /// The file list of prepare-download answers, serialised once.
+    listing: Bytes,
     opts: ShareOptions,
     listener: Arc<dyn ShareListener>,
     ids: HashMap<String, Item>,
@@ -95,6 +97,7 @@ impl ServerHandle {
             ids.insert(f.id.clone(), Item::Folder(i));
         }
         let share = Arc::new(ActiveShare {
+            listing: listing_json(&list),
             list,
             opts,
             listener,
@@ -143,7 +146,7 @@ pub(super) async fn route_web(shared: Arc<Shared>, ip: IpAddr, scope: u32, peer_
     let path = req.uri().path();
     let api = path.strip_prefix(crate::protocol::API_PREFIX).map(|p| p.trim_end_matches('/'));
     match (req.method(), api) {
-        (&Method::POST, Some("v2/prepare-download")) => return full(prepare_download(&shared, ip, peer_fp, &req).await),
+        (&Method::POST, Some("v2/prepare-download")) => return prepare_download(&shared, ip, peer_fp, &req).await,
         (&Method::GET, Some("v2/download")) => return download(&shared, ip, &req).await,
         (_, Some("v2/prepare-download" | "v2/download")) => return web_message(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed"),
         _ => {}
@@ -199,9 +202,9 @@ fn web_state(shared: &Shared) -> Vec<u8> {
     .expect("serialisable")
 }
 
-async fn prepare_download(shared: &Arc<Shared>, ip: IpAddr, peer_fp: Option<&str>, req: &Request<Incoming>) -> Resp {
+async fn prepare_download(shared: &Arc<Shared>, ip: IpAddr, peer_fp: Option<&str>, req: &Request<Incoming>) -> WebResp {
     let Some(share) = shared.share() else {
-        return message(StatusCode::FORBIDDEN, "Nothing is shared");
+        return web_message(StatusCode::FORBIDDEN, "Nothing is shared");
     };
     if let Some(pin) = share.opts.pin.as_deref() {
         let trusted = peer_fp.is_some_and(|fp| shared.opts.trust.is_trusted(fp));
@@ -211,16 +214,30 @@ async fn prepare_download(shared: &Arc<Shared>, ip: IpAddr, peer_fp: Option<&str
             }
         };
         if let Some(r) = check_pin_of(&shared.limits, &share.pin, pin, ip, trusted, req.uri().query(), tell) {
-            return r;
+            return full(r);
         }
     }
     let agent = req.headers().get(hyper::header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("").chars().take(200).collect();
     let session = match approve(shared, &share, ip, agent).await {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return full(r),
     };
+    // The file list was serialised once when the share opened; every answer shares those bytes.
+    let head = format!("{{\"info\":{},\"sessionId\":{},", String::from_utf8_lossy(&shared.info_json_download), serde_json::json!(session));
+    let parts = [Bytes::from(head), share.listing.clone(), Bytes::from_static(b"}")];
+    let len: usize = parts.iter().map(Bytes::len).sum();
+    let stream = futures_util::stream::iter(parts.into_iter().map(|b| Ok::<_, std::io::Error>(Frame::data(b))));
+    let mut r = Response::new(StreamBody::new(stream).boxed());
+    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(CONTENT_LENGTH, HeaderValue::from(len));
+    r
+}
+
+/// `"files":{...},"ferryZips":[...]` of a share: the files as LocalSend `FileDto`s and, as
+/// `ferryZips` (unknown to LocalSend clients, which ignore it), the folders as zips.
+fn listing_json(list: &ShareList) -> Bytes {
     let mut files = serde_json::Map::new();
-    for f in &share.list.files {
+    for f in &list.files {
         let dto = FileDto {
             id: f.id.clone(),
             file_name: f.name.clone(),
@@ -233,16 +250,14 @@ async fn prepare_download(shared: &Arc<Shared>, ip: IpAddr, peer_fp: Option<&str
         };
         files.insert(f.id.clone(), serde_json::to_value(dto).expect("serialisable"));
     }
-    let folders: Vec<_> = share
-        .list
+    let folders: Vec<_> = list
         .folders
         .iter()
         .map(|f| serde_json::json!({"id": f.id, "fileName": f.zip_name(), "size": f.size, "files": f.files.len()}))
         .collect();
-    let info: serde_json::Value = serde_json::from_slice(&shared.info_json_download).expect("valid");
-    // `ferryZips`: the folders as zips (unknown to LocalSend clients, which ignore it).
-    let body = serde_json::json!({"info": info, "sessionId": session, "files": files, "ferryZips": folders});
-    json_bytes(StatusCode::OK, Bytes::from(serde_json::to_vec(&body).expect("serialisable")))
+    let files = serde_json::to_string(&files).expect("serialisable");
+    let folders = serde_json::to_string(&folders).expect("serialisable");
+    Bytes::from(format!("\"files\":{files},\"ferryZips\":{folders}"))
 }
 
 /// The session of `ip`: at once when approved, else after the owner approves it (429 when too
