@@ -7,7 +7,8 @@
 #                                `npm install playwright-core` into <repo>/.tools/web/
 #   scripts/browser.sh [test]    install (if needed), build the ferry binary and run tests/web/*.mjs
 #
-# Screenshots of both pages land in docs/screenshots/. Set VERBOSE=1 for the installers' output.
+# Screenshots of both pages land in target/screenshots/ (FERRY_SCREENSHOTS=docs/screenshots to
+# refresh the committed ones). Set VERBOSE=1 for the installers' output.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -52,12 +53,21 @@ case "${1:-test}" in
         cargo build -q --locked -p ferry-cli
         BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/ferry"
         export FERRY_BIN="$BIN" NODE_PATH="$TOOLS/node_modules" CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
-        fail=0
+        fail=0 passed=0 failed=0
         for t in "$ROOT"/tests/web/*.test.mjs; do
             log "running $(basename "$t")"
-            timeout 600 node "$t" || fail=1
+            out="$(mktemp)"
+            timeout 600 node "$t" | tee "$out" || fail=1
+            if line="$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$out" | tail -1)"; then
+                passed=$((passed + ${line%% passed*}))
+                f="${line#*passed, }"; failed=$((failed + ${f%% failed}))
+            else
+                failed=$((failed + 1))
+            fi
+            rm -f "$out"
         done
-        exit $fail
+        echo "web: $passed passed, $failed failed"
+        [ "$fail" = 0 ] && [ "$failed" = 0 ]
         ;;
     *) echo "usage: scripts/browser.sh [install|test]" >&2; exit 2 ;;
 esac

@@ -13,7 +13,9 @@ const { chromium } = require('playwright-core');
 export const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
 export const FERRY = process.env.FERRY_BIN || path.join(ROOT, 'target/debug/ferry');
 export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-export const SHOTS = path.join(ROOT, 'docs/screenshots');
+// Where screenshots go: target/screenshots/, or FERRY_SCREENSHOTS (`FERRY_SCREENSHOTS=docs/screenshots
+// make test-web` refreshes the ones committed for the README).
+export const SHOTS = path.resolve(ROOT, process.env.FERRY_SCREENSHOTS || 'target/screenshots');
 export const XSS_NAME = '<img src=x onerror=alert(1)>.txt';
 export const XSS_ALIAS = '<b onmouseover=alert(2)>Evil</b><script>alert(3)</script>';
 
