@@ -434,3 +434,27 @@ async fn the_receive_page_uploads_like_any_sender() {
     eventually("the file is saved", || node.listing().iter().any(|p| p == "note.txt")).await;
     assert_eq!(std::fs::read(node.inbox().join("note.txt")).unwrap(), b"hello");
 }
+
+#[tokio::test]
+async fn a_node_started_to_share_announces_download_and_lists_its_links() {
+    use ferry_core::identity::Identity;
+    use ferry_core::node::{Node as FerryNode, NodeConfig as FerryConfig};
+    use ferry_core::trust::TrustStore;
+    let dir = tempfile::tempdir().unwrap();
+    let trust = Arc::new(TrustStore::in_memory());
+    let mut cfg = FerryConfig::new(Identity::generate().unwrap(), trust, "Sharer", dir.path().join("in"));
+    (cfg.port, cfg.bind, cfg.https, cfg.download, cfg.discovery) = (0, Some("127.0.0.1".parse().unwrap()), false, true, false);
+    let node = FerryNode::start(cfg, Arc::new(())).await.unwrap();
+    assert!(node.info().download, "announcements and registers carry download: true");
+    assert_eq!(node.links(), [format!("http://127.0.0.1:{}/", node.port())]);
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", node.port()).parse().unwrap();
+    // The info answer says download only while a share is open.
+    assert_eq!(request(addr, "127.0.0.1", "GET", "/api/localsend/v2/info", &[]).await.json()["download"], false);
+    std::fs::write(dir.path().join("f.txt"), b"f").unwrap();
+    let list = node.open_share(&[dir.path().join("f.txt")], auto(), Arc::new(Owner::default())).unwrap();
+    assert_eq!(list.files[0].name, "f.txt");
+    assert_eq!(request(addr, "127.0.0.1", "GET", "/api/localsend/v2/info", &[]).await.json()["download"], true);
+    assert!(node.close_share());
+    assert_eq!(request(addr, "127.0.0.1", "GET", "/api/localsend/v2/info", &[]).await.json()["download"], false);
+    node.stop();
+}
