@@ -458,3 +458,40 @@ async fn a_node_started_to_share_announces_download_and_lists_its_links() {
     assert_eq!(request(addr, "127.0.0.1", "GET", "/api/localsend/v2/info", &[]).await.json()["download"], false);
     node.stop();
 }
+
+#[tokio::test]
+async fn closing_the_share_ends_running_downloads() {
+    let node = Node::start(NodeConfig { https: false, ..Default::default() }).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.bin");
+    std::fs::write(&path, vec![1u8; 48 * 1024 * 1024]).unwrap();
+    let owner = Arc::new(Owner::default());
+    node.handle.open_share(ShareList::collect(&[path]).unwrap(), auto(), owner.clone()).unwrap();
+    let (session, files, _) = open(node.addr(), "127.0.0.1").await;
+    let mut s = Raw::http(node.addr()).connect().await;
+    let head = format!("GET {} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", dl(&session, &files[0].1));
+    s.write_all(head.as_bytes()).await.unwrap();
+    // Read a little, then stop reading: the download waits on this reader.
+    let mut buf = vec![0u8; 64 * 1024];
+    let n = s.read(&mut buf).await.unwrap();
+    assert!(n > 0);
+    eventually("the download started", || owner.events.lock().unwrap().iter().any(|e| matches!(e, ShareEvent::DownloadStarted { .. })))
+        .await;
+    assert!(node.handle.close_share());
+    // The rest ends early: the connection closes before 48 MiB arrived.
+    let mut total = n;
+    let read_rest = async {
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(k) => total += k,
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), read_rest).await.expect("the download ends");
+    assert!(total < 48 * 1024 * 1024, "{total} bytes arrived");
+    eventually("the end is told", || {
+        owner.events.lock().unwrap().iter().any(|e| matches!(e, ShareEvent::DownloadFinished { complete: false, .. }))
+    })
+    .await;
+}
