@@ -50,7 +50,7 @@ export async function startFerry(args, config) {
   child.stderr.on('data', (d) => { out += d; });
   const deadline = Date.now() + 30000;
   while (Date.now() < deadline) {
-    const m = out.match(/http:\/\/127\.0\.0\.1:(\d+)\//);
+    const m = out.match(/https?:\/\/127\.0\.0\.1:(\d+)\//);
     if (m) return { child, port: Number(m[1]), output: () => out };
     if (child.exitCode !== null) break;
     await new Promise((r) => setTimeout(r, 50));
@@ -59,13 +59,15 @@ export async function startFerry(args, config) {
 }
 
 /// Chromium with a fresh profile; every dialog, console error and page error is recorded.
-export async function browser() {
+/// `acceptCertificate`: click through the device's self-signed HTTPS certificate.
+export async function browser(acceptCertificate = false) {
   const profile = tmpdir('profile');
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
     acceptDownloads: true,
+    ignoreHTTPSErrors: acceptCertificate,
     viewport: { width: 1280, height: 800 },
   });
   cleanups.push(async () => { await context.close().catch(() => {}); fs.rmSync(profile, { recursive: true, force: true }); });

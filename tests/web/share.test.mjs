@@ -93,4 +93,16 @@ await test('share page: PIN, files as text, downloads, zip, resume, screenshots'
   check(/downloaded/.test(ferry.output()), 'the device shows the downloads');
 });
 
+await test('share page over HTTPS (certificate clicked through)', async () => {
+  const ferry = await startFerry(['share', path.join(dir, 'notes.txt'), '--https', '--bind', '127.0.0.1', '--port', '0', '--yes', '--no-qr'],
+    path.join(dir, 'config-https'));
+  const { page, problems } = await browser(true);
+  await page.goto(`https://127.0.0.1:${ferry.port}/`);
+  await page.locator('#share').waitFor({ state: 'visible' });
+  check((await page.locator('#transport').textContent()).startsWith('Encrypted'), 'the page says it is encrypted');
+  const n = await download(page, 'notes.txt');
+  sameBytes(n.bytes, Buffer.from('Ferry notes\n'), 'notes.txt over HTTPS');
+  check(problems.length === 0, 'no dialog or console error: ' + problems.join('; '));
+});
+
 await finish();
