@@ -495,3 +495,31 @@ async fn closing_the_share_ends_running_downloads() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn browsers_waiting_for_the_owner_are_bounded() {
+    let s = sharing(ShareOptions::default()).await;
+    let addr = s.node.addr();
+    let max = ferry_core::share::MAX_PENDING_BROWSERS;
+    let mut waiting = Vec::new();
+    for i in 0..max {
+        let source = format!("127.0.1.{}", i + 1);
+        waiting.push(tokio::spawn(async move { request(addr, &source, "POST", PD, &[]).await.status }));
+    }
+    eventually("every browser is asked about", || s.owner.asked() == max).await;
+    // One more address is refused at once; the owner is not asked about it.
+    let r = request(addr, "127.0.2.1", "POST", PD, &[]).await;
+    assert_eq!((r.status, r.json()["message"].as_str().unwrap()), (429, "Too many browsers waiting"));
+    assert_eq!(s.owner.asked(), max);
+    for i in 0..max {
+        s.owner.answer(i, i % 2 == 0);
+    }
+    for (i, w) in waiting.into_iter().enumerate() {
+        assert_eq!(w.await.unwrap(), if i % 2 == 0 { 200 } else { 403 });
+    }
+    // Room again: the next address is asked about.
+    let next = tokio::spawn(async move { request(addr, "127.0.2.1", "POST", PD, &[]).await.status });
+    eventually("the next browser is asked about", || s.owner.asked() == max + 1).await;
+    s.owner.answer(max, true);
+    assert_eq!(next.await.unwrap(), 200);
+}
