@@ -523,3 +523,55 @@ async fn browsers_waiting_for_the_owner_are_bounded() {
     s.owner.answer(max, true);
     assert_eq!(next.await.unwrap(), 200);
 }
+
+#[tokio::test]
+async fn a_download_nobody_reads_ends() {
+    use ferry_core::identity::Identity;
+    use ferry_core::protocol::{DeviceType, Protocol};
+    use ferry_core::server::{self, ReceivePolicy, ServerLimits, ServerOptions};
+    use ferry_core::storage::ReceiveDir;
+    use ferry_core::trust::TrustStore;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("in")).unwrap();
+    let identity = Identity::generate().unwrap();
+    let info = ferry_core::protocol::device_info("Sharer", DeviceType::Headless, "Linux", identity.fingerprint(), 0, Protocol::Http);
+    let opts = ServerOptions {
+        identity,
+        info,
+        bind: "127.0.0.1:0".parse().unwrap(),
+        https: false,
+        receive_dir: ReceiveDir::new(&dir.path().join("in")).unwrap(),
+        pin: None,
+        policy: ReceivePolicy::DeclineAll,
+        trust: Arc::new(TrustStore::in_memory()),
+        verify_checksums: true,
+    };
+    let limits = ServerLimits { body_stall_timeout: Duration::from_millis(500), ..Default::default() };
+    let handle = server::start_with_limits(opts, limits, Scripted::new(Answer::Decline)).await.unwrap();
+    let path = dir.path().join("big.bin");
+    std::fs::write(&path, vec![1u8; 48 * 1024 * 1024]).unwrap();
+    let owner = Arc::new(Owner::default());
+    handle.open_share(ShareList::collect(&[path]).unwrap(), auto(), owner.clone()).unwrap();
+    let (session, files, _) = open(handle.local_addr(), "127.0.0.1").await;
+    let mut s = Raw::http(handle.local_addr()).connect().await;
+    let head = format!("GET {} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", dl(&session, &files[0].1));
+    s.write_all(head.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut total = s.read(&mut buf).await.unwrap();
+    // Nothing read for a while: the server gives up on this reader.
+    eventually("the download is given up", || {
+        owner.events.lock().unwrap().iter().any(|e| matches!(e, ShareEvent::DownloadFinished { complete: false, .. }))
+    })
+    .await;
+    let read_rest = async {
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(k) => total += k,
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), read_rest).await.expect("the connection ends");
+    assert!(total < 48 * 1024 * 1024, "{total} bytes arrived");
+    handle.shutdown();
+}
