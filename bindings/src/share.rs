@@ -3,7 +3,7 @@
 //! Uploads from the receive page arrive as ordinary requests (`NodeListener.onRequest`).
 
 use crate::dispatch::{logged, Coalesce, Dispatcher};
-use crate::{FerryError, FerryNode, ListenerError};
+use crate::{FerryError, FerryNode, ListenerError, SendItem};
 use ferry_core::share::{self, ShareOptions};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -138,33 +138,64 @@ impl share::ShareListener for Bridge {
     }
 }
 
+/// The share of `items`: every descriptor is taken first, so that all are closed on any error.
+fn share_list(items: Vec<SendItem>) -> Result<share::ShareList, FerryError> {
+    let mut paths = Vec::new();
+    let mut files = Vec::new();
+    let mut bad = None;
+    for item in items {
+        match item {
+            SendItem::Path { path } => paths.push(PathBuf::from(path)),
+            SendItem::Fd { fd, name, mime_type, .. } => match crate::take_fd(fd) {
+                Ok(fd) => files.push((std::fs::File::from(fd), name, mime_type)),
+                Err(e) => {
+                    bad.get_or_insert(e);
+                }
+            },
+        }
+    }
+    if let Some(e) = bad {
+        return Err(e.into());
+    }
+    let mut list = if paths.is_empty() { share::ShareList::default() } else { share::ShareList::collect(&paths)? };
+    for (file, name, mime) in files {
+        list.push_open_file(file, &name, mime)?;
+    }
+    if list.files.is_empty() && list.folders.is_empty() {
+        return Err(FerryError::InvalidInput { message: "nothing to share".into() });
+    }
+    Ok(list)
+}
+
 #[uniffi::export]
 impl FerryNode {
-    /// Opens a share of `paths` (files and folders) for browsers and LocalSend apps on the
-    /// network, closing any open one. `pin`: required from browsers. `approve_all`: let every
-    /// browser in without `ShareListener.onBrowser`. Browsers open the share over plain HTTP
-    /// when the node was started without encryption (with it they must click through a
-    /// certificate warning).
+    /// Opens a share of `items` (files, folders and descriptors) for browsers and LocalSend
+    /// apps on the network, closing any open one. Descriptors are taken (closed when the share
+    /// ends or on an error) and must be regular files, read again for every download.
+    /// `pin`: required from browsers. `approve_all`: let every browser in without
+    /// `ShareListener.onBrowser`. Browsers open the share over plain HTTP when the node was
+    /// started without encryption (with it they must click through a certificate warning).
     pub fn start_share(
         &self,
-        paths: Vec<String>,
+        items: Vec<SendItem>,
         pin: Option<String>,
         approve_all: bool,
         listener: Arc<dyn ShareListener>,
     ) -> Result<ShareInfo, FerryError> {
+        let list = share_list(items)?;
         let events = Dispatcher::new("ferry-share-events", move |m| match m {
             ShareMsg::Browser(r) => logged("onBrowser", listener.on_browser(r)),
             ShareMsg::Update(u) => logged("onShare", listener.on_share(u)),
         });
         let bridge = Arc::new(Bridge { events, waiting: self.browsers.clone() });
-        let paths: Vec<PathBuf> = paths.into_iter().map(PathBuf::from).collect();
-        let list = self.node.open_share(&paths, ShareOptions { pin, auto_accept: approve_all }, bridge)?;
-        Ok(ShareInfo {
+        let info = ShareInfo {
             links: self.node.links(),
             files: list.files.iter().map(|f| f.name.clone()).collect(),
             folders: list.folders.iter().map(|f| f.name.clone()).collect(),
             total_bytes: list.total_size(),
-        })
+        };
+        self.node.open_share_list(list, ShareOptions { pin, auto_accept: approve_all }, bridge)?;
+        Ok(info)
     }
 
     /// Answers `ShareListener.onBrowser`: let the browser in (it may download until the share
@@ -286,8 +317,15 @@ mod tests {
         };
         let node = crate::runtime().block_on(FerryNode::start(config, Arc::new(Quiet))).unwrap();
         let rec = Arc::new(Recorder::default());
-        let info = node.start_share(vec![dir.path().join("a.txt").to_string_lossy().into_owned()], None, false, rec.clone()).unwrap();
-        assert_eq!(info.files, ["a.txt"]);
+        std::fs::write(dir.path().join("doc"), b"from a descriptor").unwrap();
+        let fd = std::os::fd::IntoRawFd::into_raw_fd(std::fs::File::open(dir.path().join("doc")).unwrap());
+        let items = vec![
+            SendItem::Path { path: dir.path().join("a.txt").to_string_lossy().into_owned() },
+            SendItem::Fd { fd, name: "Report.pdf".into(), size: None, mime_type: None },
+        ];
+        let info = node.start_share(items, None, false, rec.clone()).unwrap();
+        assert_eq!(info.files, ["a.txt", "Report.pdf"]);
+        assert_eq!(info.total_bytes, 6 + 17);
         assert_eq!(info.links, [format!("http://127.0.0.1:{}/", node.port())]);
         let port = node.port();
         let browser = std::thread::spawn(move || {
@@ -306,6 +344,21 @@ mod tests {
         let answer = browser.join().unwrap();
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
         assert!(answer.contains("\"fileName\":\"a.txt\""), "{answer}");
+        // The descriptor's bytes download like a file's.
+        let after = |text: &str, key: &str| -> String {
+            let at = text.find(key).unwrap_or_else(|| panic!("{key} in {text}")) + key.len();
+            text[at..].split('"').next().unwrap().to_string()
+        };
+        let session = after(&answer, "\"sessionId\":\"");
+        let id = after(&answer[answer.find("\"fileName\":\"Report.pdf\"").unwrap()..], "\"id\":\"");
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let req =
+            format!("GET /api/localsend/v2/download?sessionId={session}&fileId={id} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        s.write_all(req.as_bytes()).unwrap();
+        let mut got = String::new();
+        s.read_to_string(&mut got).unwrap();
+        assert!(got.starts_with("HTTP/1.1 200") && got.ends_with("\r\n\r\nfrom a descriptor"), "{got}");
+        assert!(got.contains("filename=\"Report.pdf\""), "{got}");
         until("approved", || rec.1.lock().unwrap().contains(&ShareUpdate::BrowserApproved { address: "127.0.0.1".into() }));
         assert!(node.stop_share());
         assert!(!node.stop_share());

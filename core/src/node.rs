@@ -425,6 +425,20 @@ impl Node {
         Ok(list)
     }
 
+    /// [`Node::open_share`] of a list made by the caller (with files the app opened, say).
+    pub fn open_share_list(
+        &self,
+        list: crate::share::ShareList,
+        opts: crate::share::ShareOptions,
+        listener: Arc<dyn crate::share::ShareListener>,
+    ) -> Result<()> {
+        if list.files.is_empty() && list.folders.is_empty() {
+            return Err(Error::invalid("nothing to share"));
+        }
+        let server = self.server.as_ref().ok_or_else(|| Error::invalid("this node has no server"))?;
+        server.open_share(list, opts, listener)
+    }
+
     /// Closes the open share; returns whether one was open.
     pub fn close_share(&self) -> bool {
         self.server.as_ref().is_some_and(|s| s.close_share())

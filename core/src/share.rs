@@ -14,8 +14,10 @@
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::util::random_id;
+use std::fs::File;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
 
@@ -41,7 +43,16 @@ pub struct SharedFile {
     pub name: String,
     pub size: u64,
     pub file_type: String,
-    pub(crate) path: PathBuf,
+    pub(crate) source: Source,
+}
+
+/// Where a shared file's bytes come from.
+#[derive(Debug, Clone)]
+pub(crate) enum Source {
+    /// Opened again for every download, without following a link at its last component.
+    Path(PathBuf),
+    /// A file the app opened (a document it may not have a path for), read with `pread`.
+    Open(Arc<File>),
 }
 
 /// A shared folder, also offered as one `.zip` of its files.
@@ -103,7 +114,27 @@ impl ShareList {
             return Err(Error::invalid(format!("a share may hold at most {MAX_SHARE_FILES} files")));
         }
         let file_type = crate::protocol::mime_for(&name).to_string();
-        self.files.push(SharedFile { id: random_id(), name, size, file_type, path });
+        self.files.push(SharedFile { id: random_id(), name, size, file_type, source: Source::Path(path) });
+        Ok(())
+    }
+
+    /// Adds a file the app opened (an Android document, say) under `name` (its last `/`
+    /// component). It must be a regular file; `mime` defaults to what the name suggests.
+    pub fn push_open_file(&mut self, file: File, name: &str, mime: Option<String>) -> Result<()> {
+        let name = name.rsplit('/').next().unwrap_or("").trim();
+        if name.is_empty() {
+            return Err(Error::invalid("a shared file needs a name"));
+        }
+        if self.files.len() >= MAX_SHARE_FILES {
+            return Err(Error::invalid(format!("a share may hold at most {MAX_SHARE_FILES} files")));
+        }
+        let meta = file.metadata()?;
+        if !meta.is_file() {
+            return Err(Error::invalid(format!("{name}: not a regular file")));
+        }
+        let file_type = mime.unwrap_or_else(|| crate::protocol::mime_for(name).to_string());
+        let source = Source::Open(Arc::new(file));
+        self.files.push(SharedFile { id: random_id(), name: name.to_string(), size: meta.len(), file_type, source });
         Ok(())
     }
 

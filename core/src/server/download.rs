@@ -14,7 +14,6 @@ use http_body_util::combinators::BoxBody;
 use http_body_util::StreamBody;
 use hyper::body::Frame;
 use hyper::header::{HeaderValue, ACCEPT_RANGES, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, IF_RANGE, RANGE};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::sync::{mpsc, watch};
 
 /// Zips being written at once (each holds a blocking thread); more are answered 429.
@@ -363,12 +362,41 @@ async fn download(shared: &Arc<Shared>, ip: IpAddr, req: &Request<Incoming>) -> 
 fn open_shared(path: &std::path::Path) -> std::io::Result<(File, u64, u64)> {
     use std::os::unix::fs::OpenOptionsExt;
     let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path)?;
-    let st = crate::fsutil::fstat(&file)?;
+    let (size, mtime) = regular(&file)?;
+    Ok((file, size, mtime))
+}
+
+/// Size and modification time (ns) of a regular file; an error for anything else.
+fn regular(file: &File) -> std::io::Result<(u64, u64)> {
+    let st = crate::fsutil::fstat(file)?;
     if !crate::fsutil::is_regular(&st) {
         return Err(std::io::Error::other("not a regular file"));
     }
     let mtime = (st.st_mtime as u64).wrapping_mul(1_000_000_000).wrapping_add(st.st_mtime_nsec as u64);
-    Ok((file, st.st_size as u64, mtime))
+    Ok((st.st_size as u64, mtime))
+}
+
+/// A shared file ready to read: (file, size, modification time).
+fn open_source(source: &crate::share::Source) -> std::io::Result<(Arc<File>, u64, u64)> {
+    match source {
+        crate::share::Source::Path(p) => open_shared(p).map(|(f, size, mtime)| (Arc::new(f), size, mtime)),
+        crate::share::Source::Open(f) => regular(f).map(|(size, mtime)| (f.clone(), size, mtime)),
+    }
+}
+
+/// Reads a file from an offset with `pread` (a file the app gave may serve several downloads
+/// at once).
+struct ReadAt {
+    file: Arc<File>,
+    offset: u64,
+}
+
+impl std::io::Read for ReadAt {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = std::os::unix::fs::FileExt::read_at(&*self.file, buf, self.offset)?;
+        self.offset += n as u64;
+        Ok(n)
+    }
 }
 
 fn attachment_headers(r: &mut WebResp, name: &str) {
@@ -383,8 +411,8 @@ fn attachment_headers(r: &mut WebResp, name: &str) {
 
 async fn serve_file(shared: &Arc<Shared>, share: &Arc<ActiveShare>, index: usize, ip: IpAddr, req: &Request<Incoming>) -> WebResp {
     let f = &share.list.files[index];
-    let path = f.path.clone();
-    let opened = tokio::task::spawn_blocking(move || open_shared(&path)).await;
+    let source = f.source.clone();
+    let opened = tokio::task::spawn_blocking(move || open_source(&source)).await;
     let Ok(Ok((file, size, mtime))) = opened else {
         return web_message(StatusCode::NOT_FOUND, "The file is no longer there");
     };
@@ -466,32 +494,27 @@ fn channel_body(rx: mpsc::Receiver<std::io::Result<Bytes>>) -> WebBody {
     StreamBody::new(stream).boxed()
 }
 
-/// Streams `len` bytes of `file` from `start`. Ends (the response is cut short) when the reader
-/// takes nothing for `stall` or the share closes.
-fn file_body(share: Arc<ActiveShare>, file: File, start: u64, len: u64, stall: Duration, mut track: Track) -> WebBody {
+/// Streams `len` bytes of `file` from `start`, from a blocking thread. Ends (the response is
+/// cut short) when the reader takes nothing for `stall` or the share closes.
+fn file_body(share: Arc<ActiveShare>, file: Arc<File>, start: u64, len: u64, stall: Duration, track: Track) -> WebBody {
     let (tx, rx) = mpsc::channel(4);
-    tokio::spawn(async move {
-        let mut file = tokio::fs::File::from_std(file);
-        if start > 0 && file.seek(SeekFrom::Start(start)).await.is_err() {
-            return;
-        }
+    let mut writer = ChannelWriter { tx: tx.clone(), rt: tokio::runtime::Handle::current(), stall, stop: share.stop.clone(), track };
+    tokio::task::spawn_blocking(move || {
+        let mut reader = std::io::Read::take(ReadAt { file, offset: start }, len);
+        let mut buf = vec![0u8; CHUNK];
         let mut left = len;
         while left > 0 {
-            let mut buf = vec![0u8; (left.min(CHUNK as u64)) as usize];
-            let n = match file.read(&mut buf).await {
+            let n = match std::io::Read::read(&mut reader, &mut buf) {
                 Ok(0) | Err(_) => {
-                    let _ = tx.send(Err(std::io::Error::other("the file changed while being sent"))).await;
+                    let _ = writer.rt.block_on(tx.send(Err(std::io::Error::other("the file changed while being sent"))));
                     return;
                 }
                 Ok(n) => n,
             };
-            buf.truncate(n);
-            tokio::select! {
-                _ = share.stop.cancelled() => return,
-                r = tokio::time::timeout(stall, tx.send(Ok(Bytes::from(buf)))) => if !matches!(r, Ok(Ok(()))) { return },
+            if writer.write_all(&buf[..n]).is_err() {
+                return;
             }
             left -= n as u64;
-            track.add(n as u64);
         }
     });
     channel_body(rx)
@@ -571,7 +594,7 @@ fn write_zip(share: &ActiveShare, folder: &SharedFolder, writer: &mut ChannelWri
     let prefix = format!("{}/", folder.name);
     for &i in &folder.files {
         let f = &share.list.files[i];
-        let Ok((file, size, _)) = open_shared(&f.path) else {
+        let Ok((file, size, _)) = open_source(&f.source) else {
             continue;
         };
         let rel = f.name.strip_prefix(&prefix).unwrap_or(&f.name);
@@ -580,7 +603,7 @@ fn write_zip(share: &ActiveShare, folder: &SharedFolder, writer: &mut ChannelWri
             .large_file(size >= u64::from(u32::MAX) - 1)
             .unix_permissions(0o644);
         zip.start_file(rel, opts).map_err(std::io::Error::other)?;
-        std::io::copy(&mut std::io::Read::take(file, size), &mut zip)?;
+        std::io::copy(&mut std::io::Read::take(ReadAt { file, offset: 0 }, size), &mut zip)?;
     }
     zip.finish().map_err(std::io::Error::other)?;
     Ok(())
