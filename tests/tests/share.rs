@@ -58,7 +58,10 @@ impl Full {
 async fn request(addr: std::net::SocketAddr, source: &str, method: &str, path: &str, headers: &[(&str, &str)]) -> Full {
     let raw = Raw::http(addr).from_source(source);
     let mut s = raw.connect().await;
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n");
+    let mut head = format!("{method} {path} HTTP/1.1\r\nContent-Length: 0\r\nConnection: close\r\n");
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        head.push_str(&format!("Host: {addr}\r\n"));
+    }
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -469,7 +472,7 @@ async fn closing_the_share_ends_running_downloads() {
     node.handle.open_share(ShareList::collect(&[path]).unwrap(), auto(), owner.clone()).unwrap();
     let (session, files, _) = open(node.addr(), "127.0.0.1").await;
     let mut s = Raw::http(node.addr()).connect().await;
-    let head = format!("GET {} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", dl(&session, &files[0].1));
+    let head = format!("GET {} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", dl(&session, &files[0].1));
     s.write_all(head.as_bytes()).await.unwrap();
     // Read a little, then stop reading: the download waits on this reader.
     let mut buf = vec![0u8; 64 * 1024];
@@ -554,7 +557,7 @@ async fn a_download_nobody_reads_ends() {
     handle.open_share(ShareList::collect(&[path]).unwrap(), auto(), owner.clone()).unwrap();
     let (session, files, _) = open(handle.local_addr(), "127.0.0.1").await;
     let mut s = Raw::http(handle.local_addr()).connect().await;
-    let head = format!("GET {} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", dl(&session, &files[0].1));
+    let head = format!("GET {} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", dl(&session, &files[0].1));
     s.write_all(head.as_bytes()).await.unwrap();
     let mut buf = vec![0u8; 64 * 1024];
     let mut total = s.read(&mut buf).await.unwrap();
@@ -574,4 +577,22 @@ async fn a_download_nobody_reads_ends() {
     tokio::time::timeout(Duration::from_secs(30), read_rest).await.expect("the connection ends");
     assert!(total < 48 * 1024 * 1024, "{total} bytes arrived");
     handle.shutdown();
+}
+
+#[tokio::test]
+async fn pages_and_downloads_refuse_other_host_names() {
+    let s = sharing(auto()).await;
+    let addr = s.node.addr();
+    // A web site whose DNS name was made to point here (DNS rebinding) reads nothing.
+    for path in ["/", "/app.js", "/web/state", PD] {
+        let method = if path == PD { "POST" } else { "GET" };
+        let r = request(addr, "127.0.0.1", method, path, &[("Host", "evil.example:53317")]).await;
+        assert_eq!(r.status, 403, "{path}");
+    }
+    let (session, files, _) = open(addr, "127.0.0.1").await;
+    let r = request(addr, "127.0.0.1", "GET", &dl(&session, &files[0].1), &[("Host", "evil.example")]).await;
+    assert_eq!(r.status, 403);
+    // By address (what the links hold) all is well.
+    let r = request(addr, "127.0.0.1", "GET", &dl(&session, &files[0].1), &[("Host", &addr.to_string())]).await;
+    assert_eq!(r.status, 200);
 }

@@ -144,6 +144,13 @@ fn web_message(status: StatusCode, msg: &str) -> WebResp {
 pub(super) async fn route_web(shared: Arc<Shared>, ip: IpAddr, scope: u32, peer_fp: Option<&str>, req: Request<Incoming>) -> WebResp {
     let path = req.uri().path();
     let api = path.strip_prefix(crate::protocol::API_PREFIX).map(|p| p.trim_end_matches('/'));
+    let web_route = matches!(api, Some("v2/prepare-download" | "v2/download"))
+        || matches!(path, "/" | "/index.html" | "/app.js" | "/style.css" | "/web/state");
+    if web_route && !host_allowed(req.headers().get(hyper::header::HOST)) {
+        // DNS rebinding: a web site whose name now points at this device must not read its pages
+        // or its share with the visitor's browser.
+        return web_message(StatusCode::FORBIDDEN, "Open this device by its address");
+    }
     match (req.method(), api) {
         (&Method::POST, Some("v2/prepare-download")) => return prepare_download(&shared, ip, peer_fp, &req).await,
         (&Method::GET, Some("v2/download")) => return download(&shared, ip, &req).await,
@@ -177,6 +184,22 @@ pub(super) async fn route_web(shared: Arc<Shared>, ip: IpAddr, scope: u32, peer_
         return r;
     }
     full(route(shared, ip, scope, peer_fp, req).await)
+}
+
+/// A `Host` a browser sends for this device: an IP address (what the links hold), `localhost`
+/// or a `.local` name (mDNS), with or without a port; or none (HTTP/1.0 clients). Any other name
+/// is a web site that had its DNS name point here (DNS rebinding).
+pub(super) fn host_allowed(host: Option<&HeaderValue>) -> bool {
+    let Some(host) = host else { return true };
+    let Ok(host) = host.to_str() else { return false };
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        // [IPv6]:port
+        return rest.split(']').next().is_some_and(|ip| ip.split('%').next().is_some_and(|ip| ip.parse::<std::net::Ipv6Addr>().is_ok()));
+    } else {
+        host.rsplit_once(':').map_or(host, |(name, port)| if port.bytes().all(|b| b.is_ascii_digit()) { name } else { host })
+    };
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    name.parse::<std::net::Ipv4Addr>().is_ok() || name == "localhost" || (name.ends_with(".local") && name.len() > ".local".len())
 }
 
 /// What the page needs to know: which page, the alias and short fingerprint to show, whether a
@@ -607,4 +630,25 @@ fn write_zip(share: &ActiveShare, folder: &SharedFolder, writer: &mut ChannelWri
     }
     zip.finish().map_err(std::io::Error::other)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_addresses_and_local_names_are_hosts_of_the_pages() {
+        let ok = |h: &str| host_allowed(Some(&HeaderValue::from_str(h).unwrap()));
+        for good in
+            ["192.168.1.20:53317", "127.0.0.1", "[fe80::1%25eth0]:53317", "[::1]:80", "localhost:53317", "laptop.local", "Laptop.local.:1"]
+        {
+            assert!(ok(good), "{good}");
+        }
+        for bad in
+            ["evil.example:53317", "evil.example", "192.168.1.20.evil.example", ".local", "[nothing]:1", "1.2.3.4.nip.io", "localhost.evil"]
+        {
+            assert!(!ok(bad), "{bad}");
+        }
+        assert!(host_allowed(None));
+    }
 }
