@@ -35,6 +35,12 @@ install() {
         run_quiet $SUDO apt-get update -qq
         run_quiet env DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
     fi
+    local major
+    major="$(node -p 'process.versions.node.split(".")[0]')"
+    if [ "$major" -lt 20 ]; then
+        log "playwright-core $PLAYWRIGHT_VERSION needs Node.js 20 or newer; this machine has $(node --version)"
+        exit 1
+    fi
     local have
     have="$(node -e 'try{console.log(require(process.argv[1]).version)}catch(e){}' \
         "$TOOLS/node_modules/playwright-core/package.json" 2>/dev/null || true)"
