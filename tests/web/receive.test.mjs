@@ -46,4 +46,24 @@ await test('receive page: upload three files, hostile names as text, screenshots
   check(/Browser/.test(ferry.output()), 'the device shows the browser as the sender');
 });
 
+await test('receive page with a PIN: asked, a wrong one refused, the right one sends', async () => {
+  const inbox2 = path.join(dir, 'inbox-pin');
+  const ferry = await startFerry(['receive', '--web', '--yes', '--pin', '1357', '--bind', '127.0.0.1', '--port', '0', '--dir', inbox2],
+    path.join(dir, 'config-pin'));
+  const { page, problems } = await browser();
+  await page.goto(`http://127.0.0.1:${ferry.port}/`);
+  await page.locator('#receive').waitFor({ state: 'visible' });
+  await page.setInputFiles('#picker', [path.join(src, 'photo 1.jpg')]);
+  await page.click('#send');
+  await page.locator('#pin').waitFor({ state: 'visible' });
+  await page.fill('#pin', '0000');
+  await page.click('#pin-form button');
+  await page.locator('#pin-error', { hasText: 'Wrong PIN.' }).waitFor();
+  await page.fill('#pin', '1357');
+  await page.click('#pin-form button');
+  await page.locator('#receive-status', { hasText: 'Done: 1 file sent.' }).waitFor({ timeout: 60000 });
+  sameBytes(fs.readFileSync(path.join(inbox2, 'photo 1.jpg')), files[1][1], 'photo 1.jpg');
+  check(problems.length === 0, 'no dialog or console error: ' + problems.join('; '));
+});
+
 await finish();
