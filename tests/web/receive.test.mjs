@@ -66,4 +66,24 @@ await test('receive page with a PIN: asked, a wrong one refused, the right one s
   check(problems.length === 0, 'no dialog or console error: ' + problems.join('; '));
 });
 
+await test('receive page: a file dropped on the page is sent', async () => {
+  const inbox3 = path.join(dir, 'inbox-drop');
+  const ferry = await startFerry(['receive', '--web', '--yes', '--bind', '127.0.0.1', '--port', '0', '--dir', inbox3], path.join(dir, 'config-drop'));
+  const { page, problems } = await browser();
+  await page.goto(`http://127.0.0.1:${ferry.port}/`);
+  await page.locator('#receive').waitFor({ state: 'visible' });
+  const dt = await page.evaluateHandle(() => {
+    const d = new DataTransfer();
+    d.items.add(new File(['dropped bytes'], 'dropped.txt', { type: 'text/plain' }));
+    return d;
+  });
+  await page.dispatchEvent('#drop', 'dragover', { dataTransfer: dt });
+  await page.dispatchEvent('#drop', 'drop', { dataTransfer: dt });
+  check((await page.locator('#uploads .name').allTextContents()).join() === 'dropped.txt', 'the dropped file is listed');
+  await page.click('#send');
+  await page.locator('#receive-status', { hasText: 'Done: 1 file sent.' }).waitFor({ timeout: 60000 });
+  sameBytes(fs.readFileSync(path.join(inbox3, 'dropped.txt')), Buffer.from('dropped bytes'), 'dropped.txt');
+  check(problems.length === 0, 'no dialog or console error: ' + problems.join('; '));
+});
+
 await finish();
