@@ -330,8 +330,10 @@ mod tests {
         let port = node.port();
         let browser = std::thread::spawn(move || {
             let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-            s.write_all(b"POST /api/localsend/v2/prepare-download HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-                .unwrap();
+            s.write_all(
+                b"POST /api/localsend/v2/prepare-download HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            )
+            .unwrap();
             let mut all = String::new();
             s.read_to_string(&mut all).unwrap();
             all
@@ -352,8 +354,9 @@ mod tests {
         let session = after(&answer, "\"sessionId\":\"");
         let id = after(&answer[answer.find("\"fileName\":\"Report.pdf\"").unwrap()..], "\"id\":\"");
         let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-        let req =
-            format!("GET /api/localsend/v2/download?sessionId={session}&fileId={id} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+        let req = format!(
+            "GET /api/localsend/v2/download?sessionId={session}&fileId={id} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        );
         s.write_all(req.as_bytes()).unwrap();
         let mut got = String::new();
         s.read_to_string(&mut got).unwrap();
