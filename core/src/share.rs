@@ -14,8 +14,10 @@
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::util::random_id;
+use std::ffi::OsString;
 use std::fs::File;
 use std::net::IpAddr;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,8 +51,10 @@ pub struct SharedFile {
 /// Where a shared file's bytes come from.
 #[derive(Debug, Clone)]
 pub(crate) enum Source {
-    /// Opened again for every download, without following a link at its last component.
-    Path(PathBuf),
+    /// Opened again for every download: `rel` below `root` (the canonical folder given, or the
+    /// canonical file's folder), every component without following a link, and only served when
+    /// it is still the file seen when the share opened (`dev`, `ino`).
+    Path { root: Arc<PathBuf>, rel: Vec<OsString>, dev: u64, ino: u64 },
     /// A file the app opened (a document it may not have a path for), read with `pread`.
     Open(Arc<File>),
 }
@@ -92,13 +96,21 @@ impl ShareList {
             return Err(Error::invalid("nothing to share"));
         }
         for p in paths {
-            let meta = std::fs::metadata(p).map_err(|e| Error::new(ErrorKind::Io, format!("{}: {e}", p.display())))?;
-            let name = top_name(p)?;
+            // The canonical path: a top-level link the owner gave is resolved once, here.
+            let abs = if p.is_absolute() { p.clone() } else { std::env::current_dir()?.join(p) };
+            let canon = std::fs::canonicalize(&abs).map_err(|e| Error::new(ErrorKind::Io, format!("{}: {e}", p.display())))?;
+            let meta = std::fs::symlink_metadata(&canon).map_err(|e| Error::new(ErrorKind::Io, format!("{}: {e}", p.display())))?;
+            let name = top_name(&canon, p)?;
             if meta.is_file() {
-                list.push_file(name, p.clone(), meta.len())?;
+                let (Some(parent), Some(file)) = (canon.parent(), canon.file_name()) else {
+                    return Err(Error::invalid(format!("{}: cannot share a path without a name", p.display())));
+                };
+                let root = Arc::new(parent.to_path_buf());
+                list.push_file(name, root, vec![file.to_os_string()], &meta)?;
             } else if meta.is_dir() {
                 let first = list.files.len();
-                walk(&mut list, p, &name, 0)?;
+                let root = Arc::new(canon);
+                walk(&mut list, &root, &mut Vec::new(), &name, 0)?;
                 let files: Vec<usize> = (first..list.files.len()).collect();
                 let size = files.iter().fold(0u64, |s, &i| s.saturating_add(list.files[i].size));
                 list.folders.push(SharedFolder { id: random_id(), name, files, size });
@@ -109,12 +121,13 @@ impl ShareList {
         Ok(list)
     }
 
-    fn push_file(&mut self, name: String, path: PathBuf, size: u64) -> Result<()> {
+    fn push_file(&mut self, name: String, root: Arc<PathBuf>, rel: Vec<OsString>, meta: &std::fs::Metadata) -> Result<()> {
         if self.files.len() >= MAX_SHARE_FILES {
             return Err(Error::invalid(format!("a share may hold at most {MAX_SHARE_FILES} files")));
         }
         let file_type = crate::protocol::mime_for(&name).to_string();
-        self.files.push(SharedFile { id: random_id(), name, size, file_type, source: Source::Path(path) });
+        let source = Source::Path { root, rel, dev: meta.dev(), ino: meta.ino() };
+        self.files.push(SharedFile { id: random_id(), name, size: meta.len(), file_type, source });
         Ok(())
     }
 
@@ -144,33 +157,33 @@ impl ShareList {
     }
 }
 
-fn top_name(p: &Path) -> Result<String> {
-    let abs = if p.is_absolute() { p.to_path_buf() } else { std::env::current_dir()?.join(p) };
-    let canon = std::fs::canonicalize(&abs).unwrap_or(abs);
+fn top_name(canon: &Path, given: &Path) -> Result<String> {
     canon
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .filter(|n| !n.is_empty())
-        .ok_or_else(|| Error::invalid(format!("{}: cannot share a path without a name", p.display())))
+        .ok_or_else(|| Error::invalid(format!("{}: cannot share a path without a name", given.display())))
 }
 
-fn walk(list: &mut ShareList, dir: &Path, prefix: &str, depth: usize) -> Result<()> {
+fn walk(list: &mut ShareList, root: &Arc<PathBuf>, rel: &mut Vec<OsString>, prefix: &str, depth: usize) -> Result<()> {
     if depth > MAX_SHARE_DEPTH {
-        return Err(Error::invalid(format!("{}: folders nested too deep", dir.display())));
+        return Err(Error::invalid(format!("{}: folders nested too deep", root.display())));
     }
+    let dir: PathBuf = rel.iter().fold((**root).clone(), |d, c| d.join(c));
     let mut entries: Vec<_> =
-        std::fs::read_dir(dir).map_err(|e| Error::new(ErrorKind::Io, format!("{}: {e}", dir.display())))?.filter_map(|e| e.ok()).collect();
+        std::fs::read_dir(&dir).map_err(|e| Error::new(ErrorKind::Io, format!("{}: {e}", dir.display())))?.filter_map(|e| e.ok()).collect();
     entries.sort_by_key(|e| e.file_name());
     for e in entries {
         // Never followed: a link inside a shared folder could point anywhere.
-        let Ok(ft) = e.file_type() else { continue };
+        let Ok(meta) = e.metadata() else { continue };
         let name = format!("{prefix}/{}", e.file_name().to_string_lossy());
-        if ft.is_file() {
-            let size = e.metadata().map(|m| m.len()).unwrap_or(0);
-            list.push_file(name, e.path(), size)?;
-        } else if ft.is_dir() {
-            walk(list, &e.path(), &name, depth + 1)?;
+        rel.push(e.file_name());
+        if meta.is_file() {
+            list.push_file(name, root.clone(), rel.clone(), &meta)?;
+        } else if meta.is_dir() {
+            walk(list, root, rel, &name, depth + 1)?;
         }
+        rel.pop();
     }
     Ok(())
 }

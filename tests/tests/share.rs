@@ -596,3 +596,33 @@ async fn pages_and_downloads_refuse_other_host_names() {
     let r = request(addr, "127.0.0.1", "GET", &dl(&session, &files[0].1), &[("Host", &addr.to_string())]).await;
     assert_eq!(r.status, 200);
 }
+
+#[tokio::test]
+async fn a_shared_folder_swapped_for_a_link_leads_nowhere() {
+    let s = sharing(auto()).await;
+    let addr = s.node.addr();
+    let (session, files, zips) = open(addr, "127.0.0.1").await;
+    // After the share opened, album/sub becomes a link to a folder outside the share holding a
+    // file of the same name.
+    std::fs::create_dir_all(s.path("outside")).unwrap();
+    std::fs::write(s.path("outside/two.jpg"), b"TOP SECRET").unwrap();
+    std::fs::rename(s.path("album/sub"), s.path("album/sub.orig")).unwrap();
+    std::os::unix::fs::symlink(s.path("outside"), s.path("album/sub")).unwrap();
+    let r = request(addr, "127.0.0.1", "GET", &dl(&session, id_of(&files, "album/sub/two.jpg")), &[]).await;
+    assert_eq!(r.status, 404);
+    assert!(!String::from_utf8_lossy(&r.body).contains("TOP SECRET"));
+    let r = request(addr, "127.0.0.1", "GET", &dl(&session, &zips[0].1), &[]).await;
+    assert!(!r.body.windows(10).any(|w| w == b"TOP SECRET"), "the zip holds nothing from outside");
+    // A hard link to another file put in a shared file's place is not the file that was shared.
+    std::fs::remove_file(s.path("album/sub")).unwrap();
+    std::fs::rename(s.path("album/sub.orig"), s.path("album/sub")).unwrap();
+    std::fs::remove_file(s.path("album/sub/two.jpg")).unwrap();
+    std::fs::hard_link(s.path("outside/two.jpg"), s.path("album/sub/two.jpg")).unwrap();
+    let r = request(addr, "127.0.0.1", "GET", &dl(&session, id_of(&files, "album/sub/two.jpg")), &[]).await;
+    assert_eq!(r.status, 404);
+    let r = request(addr, "127.0.0.1", "GET", &dl(&session, &zips[0].1), &[]).await;
+    assert!(!r.body.windows(10).any(|w| w == b"TOP SECRET"), "the zip holds nothing from outside");
+    // The files left alone are still served.
+    let r = request(addr, "127.0.0.1", "GET", &dl(&session, id_of(&files, "album/one.jpg")), &[]).await;
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"one"[..]));
+}

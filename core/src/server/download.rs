@@ -380,11 +380,16 @@ async fn download(shared: &Arc<Shared>, ip: IpAddr, req: &Request<Incoming>) -> 
     }
 }
 
-/// Opens a shared file again: without following a link at its last component, and only when it
-/// is still a regular file.
-fn open_shared(path: &std::path::Path) -> std::io::Result<(File, u64, u64)> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(path)?;
+/// Opens a shared file again: every component below the shared root without following a link
+/// (a folder inside the share swapped for a link leads nowhere), and only when it is still a
+/// regular file and the same file (device and inode) as when the share opened (a hard link or a
+/// file moved in is refused).
+fn open_shared(root: &std::path::Path, rel: &[std::ffi::OsString], dev: u64, ino: u64) -> std::io::Result<(File, u64, u64)> {
+    let file = crate::fsutil::open_beneath_nofollow(root, rel)?;
+    let st = crate::fsutil::fstat(&file)?;
+    if st.st_dev as u64 != dev || st.st_ino as u64 != ino {
+        return Err(std::io::Error::other("not the file that was shared"));
+    }
     let (size, mtime) = regular(&file)?;
     Ok((file, size, mtime))
 }
@@ -402,7 +407,9 @@ fn regular(file: &File) -> std::io::Result<(u64, u64)> {
 /// A shared file ready to read: (file, size, modification time).
 fn open_source(source: &crate::share::Source) -> std::io::Result<(Arc<File>, u64, u64)> {
     match source {
-        crate::share::Source::Path(p) => open_shared(p).map(|(f, size, mtime)| (Arc::new(f), size, mtime)),
+        crate::share::Source::Path { root, rel, dev, ino } => {
+            open_shared(root, rel, *dev, *ino).map(|(f, size, mtime)| (Arc::new(f), size, mtime))
+        }
         crate::share::Source::Open(f) => regular(f).map(|(size, mtime)| (f.clone(), size, mtime)),
     }
 }
