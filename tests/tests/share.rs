@@ -626,3 +626,30 @@ async fn a_shared_folder_swapped_for_a_link_leads_nowhere() {
     let r = request(addr, "127.0.0.1", "GET", &dl(&session, id_of(&files, "album/one.jpg")), &[]).await;
     assert_eq!((r.status, r.body.as_slice()), (200, &b"one"[..]));
 }
+
+#[tokio::test]
+async fn browsers_that_ask_and_hang_up_hold_no_place() {
+    let s = sharing(ShareOptions::default()).await;
+    let addr = s.node.addr();
+    let max = ferry_core::share::MAX_PENDING_BROWSERS;
+    for i in 0..max {
+        let mut c = Raw::http(addr).from_source(&format!("127.0.3.{}", i + 1)).connect().await;
+        let head = format!("POST {PD} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\n\r\n");
+        c.write_all(head.as_bytes()).await.unwrap();
+        let n = i + 1;
+        eventually("the owner is asked", || s.owner.asked() == n).await;
+        drop(c);
+    }
+    // Every question is withdrawn as its connection closes (the owner's reply says so).
+    eventually("the questions are withdrawn", || s.owner.asked.lock().unwrap().iter().all(|(_, r)| r.as_ref().unwrap().is_closed())).await;
+    // A friend arriving now is asked about, not refused for browsers that are gone.
+    let friend = tokio::spawn(async move { request(addr, "127.0.4.1", "POST", PD, &[]).await });
+    eventually("the friend is asked about", || s.owner.asked() == max + 1).await;
+    s.owner.answer(max, true);
+    assert_eq!(friend.await.unwrap().status, 200);
+    // One that hung up asks again: asked again (it was not declined).
+    let again = tokio::spawn(async move { request(addr, "127.0.3.1", "POST", PD, &[]).await });
+    eventually("asked again", || s.owner.asked() == max + 2).await;
+    s.owner.answer(max + 1, true);
+    assert_eq!(again.await.unwrap().status, 200);
+}

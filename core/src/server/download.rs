@@ -44,13 +44,49 @@ enum Item {
     Folder(usize),
 }
 
+/// Browsers of a share, each keyed by [`share_key`] of its address (IPv4: the address, IPv6: its
+/// /64), so one device holds at most one entry of each table.
 #[derive(Default)]
 struct Browsers {
-    /// Approved addresses and their session ids.
+    /// Approved browsers and their session ids.
     approved: HashMap<IpAddr, String>,
-    /// Addresses waiting for the owner; the value turns `Some(approved)` when answered.
-    pending: HashMap<IpAddr, watch::Receiver<Option<bool>>>,
+    /// Browsers waiting for the owner.
+    pending: HashMap<IpAddr, Pending>,
     declined: HashMap<IpAddr, Instant>,
+    /// Numbers the questions, so that an ended one never touches a newer one of the same browser.
+    asked: u64,
+}
+
+/// A question to the owner that requests are waiting on.
+struct Pending {
+    /// Turns `Some(approved)` when answered.
+    rx: watch::Receiver<Option<bool>>,
+    /// Requests waiting on it; when the last one goes away (its connection closed) the question is
+    /// withdrawn, so browsers that asked and hung up hold no place.
+    waiters: usize,
+    number: u64,
+    withdraw: CancellationToken,
+}
+
+/// One request waiting on a [`Pending`] question; dropping it (the request ended, or its
+/// connection closed and the server dropped it) counts the waiter out.
+struct Waiting {
+    share: Arc<ActiveShare>,
+    key: IpAddr,
+    number: u64,
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        let mut b = self.share.browsers.lock().unwrap();
+        if let Some(p) = b.pending.get_mut(&self.key).filter(|p| p.number == self.number) {
+            p.waiters -= 1;
+            if p.waiters == 0 {
+                p.withdraw.cancel();
+                b.pending.remove(&self.key);
+            }
+        }
+    }
 }
 
 /// An open share, as the server holds it.
@@ -285,74 +321,97 @@ fn listing_json(list: &ShareList) -> Bytes {
 /// The session of `ip`: at once when approved, else after the owner approves it (429 when too
 /// many browsers are approved or waiting, 403 when declined or unanswered in time).
 async fn approve(shared: &Arc<Shared>, share: &Arc<ActiveShare>, ip: IpAddr, agent: String) -> std::result::Result<String, Resp> {
-    let mut rx = {
+    let key = share_key(ip);
+    let (mut rx, _waiting) = {
         let mut b = share.browsers.lock().unwrap();
-        if let Some(id) = b.approved.get(&ip) {
+        if let Some(id) = b.approved.get(&key) {
             return Ok(id.clone());
         }
-        if let Some(at) = b.declined.get(&ip) {
+        if let Some(at) = b.declined.get(&key) {
             if at.elapsed() < DECLINE_MEMORY {
                 return Err(message(StatusCode::FORBIDDEN, "Declined"));
             }
-            b.declined.remove(&ip);
+            b.declined.remove(&key);
         }
         if b.approved.len() >= MAX_BROWSERS {
             return Err(message(StatusCode::TOO_MANY_REQUESTS, "Too many browsers"));
         }
         if share.opts.auto_accept {
             let id = random_id();
-            b.approved.insert(ip, id.clone());
+            b.approved.insert(key, id.clone());
             drop(b);
             share.listener.on_event(ShareEvent::BrowserApproved { ip });
             return Ok(id);
         }
-        match b.pending.get(&ip) {
-            Some(rx) => rx.clone(),
+        match b.pending.get_mut(&key) {
+            Some(p) => {
+                p.waiters += 1;
+                (p.rx.clone(), Waiting { share: share.clone(), key, number: p.number })
+            }
             None => {
                 if b.pending.len() >= MAX_PENDING_BROWSERS {
                     return Err(message(StatusCode::TOO_MANY_REQUESTS, "Too many browsers waiting"));
                 }
                 let (tx, rx) = watch::channel(None);
-                b.pending.insert(ip, rx.clone());
+                b.asked += 1;
+                let number = b.asked;
+                let withdraw = CancellationToken::new();
+                b.pending.insert(key, Pending { rx: rx.clone(), waiters: 1, number, withdraw: withdraw.clone() });
                 drop(b);
-                ask_owner(shared, share, ip, agent, tx);
-                rx
+                ask_owner(shared, share, ip, number, agent, tx, withdraw);
+                (rx, Waiting { share: share.clone(), key, number })
             }
         }
     };
     let wait = shared.limits.request_timeout + Duration::from_secs(1);
     let answer = tokio::time::timeout(wait, rx.wait_for(|v| v.is_some())).await;
     let approved = matches!(answer, Ok(Ok(ref v)) if **v == Some(true));
-    let id = approved.then(|| share.browsers.lock().unwrap().approved.get(&ip).cloned()).flatten();
+    let id = approved.then(|| share.browsers.lock().unwrap().approved.get(&key).cloned()).flatten();
     id.ok_or_else(|| message(StatusCode::FORBIDDEN, "Declined"))
 }
 
 /// Asks the owner about `ip` and records the answer (declined when unanswered in time or when
-/// the share closes).
-fn ask_owner(shared: &Arc<Shared>, share: &Arc<ActiveShare>, ip: IpAddr, agent: String, tx: watch::Sender<Option<bool>>) {
+/// the share closes; nothing when every request waiting on it went away first).
+fn ask_owner(
+    shared: &Arc<Shared>,
+    share: &Arc<ActiveShare>,
+    ip: IpAddr,
+    number: u64,
+    agent: String,
+    tx: watch::Sender<Option<bool>>,
+    withdraw: CancellationToken,
+) {
     let (otx, orx) = oneshot::channel();
     share.listener.on_browser(BrowserRequest { id: random_id(), ip, user_agent: agent }, BrowserReply(otx));
     let share = share.clone();
     let timeout = shared.limits.request_timeout;
+    let key = share_key(ip);
     tokio::spawn(async move {
         let approved = tokio::select! {
             r = tokio::time::timeout(timeout, orx) => matches!(r, Ok(Ok(true))),
             _ = share.stop.cancelled() => false,
+            // The browser went away: its question is dropped (the owner's reply reports closed).
+            _ = withdraw.cancelled() => return,
         };
         let approved = {
             let mut b = share.browsers.lock().unwrap();
-            b.pending.remove(&ip);
+            if b.pending.get(&key).is_some_and(|p| p.number == number) {
+                b.pending.remove(&key);
+            }
             let approved = approved && b.approved.len() < MAX_BROWSERS;
             if approved {
-                b.approved.insert(ip, random_id());
+                b.approved.insert(key, random_id());
             } else {
                 if b.declined.len() >= MAX_DECLINED {
                     b.declined.retain(|_, at| at.elapsed() < DECLINE_MEMORY);
-                    if b.declined.len() >= MAX_DECLINED {
-                        b.declined.clear();
+                }
+                if b.declined.len() >= MAX_DECLINED {
+                    // Full of recent ones: the oldest is forgotten, the others stay declined.
+                    if let Some(oldest) = b.declined.iter().min_by_key(|(_, at)| **at).map(|(k, _)| *k) {
+                        b.declined.remove(&oldest);
                     }
                 }
-                b.declined.insert(ip, Instant::now());
+                b.declined.insert(key, Instant::now());
             }
             approved
         };
@@ -369,7 +428,7 @@ async fn download(shared: &Arc<Shared>, ip: IpAddr, req: &Request<Incoming>) -> 
     let Some(share) = shared.share() else {
         return web_message(StatusCode::FORBIDDEN, "Invalid session id");
     };
-    let known = share.browsers.lock().unwrap().approved.get(&ip).is_some_and(|s| constant_time_eq(s, &session));
+    let known = share.browsers.lock().unwrap().approved.get(&share_key(ip)).is_some_and(|s| constant_time_eq(s, &session));
     if !known {
         return web_message(StatusCode::FORBIDDEN, "Invalid session id");
     }
