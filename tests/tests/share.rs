@@ -653,3 +653,71 @@ async fn browsers_that_ask_and_hang_up_hold_no_place() {
     s.owner.answer(max + 1, true);
     assert_eq!(again.await.unwrap().status, 200);
 }
+
+/// A bare server with `limits` sharing `paths` (made by `make` in a temporary folder).
+async fn server_sharing(
+    limits: ferry_core::server::ServerLimits,
+    opts: ShareOptions,
+    make: impl FnOnce(&std::path::Path) -> Vec<PathBuf>,
+) -> (ferry_core::server::ServerHandle, Arc<Owner>, tempfile::TempDir) {
+    use ferry_core::identity::Identity;
+    use ferry_core::protocol::{DeviceType, Protocol};
+    use ferry_core::server::{self, ReceivePolicy, ServerOptions};
+    use ferry_core::storage::ReceiveDir;
+    use ferry_core::trust::TrustStore;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("in")).unwrap();
+    let identity = Identity::generate().unwrap();
+    let info = ferry_core::protocol::device_info("Sharer", DeviceType::Headless, "Linux", identity.fingerprint(), 0, Protocol::Http);
+    let server_opts = ServerOptions {
+        identity,
+        info,
+        bind: "127.0.0.1:0".parse().unwrap(),
+        https: false,
+        receive_dir: ReceiveDir::new(&dir.path().join("in")).unwrap(),
+        pin: None,
+        policy: ReceivePolicy::DeclineAll,
+        trust: Arc::new(TrustStore::in_memory()),
+        verify_checksums: true,
+    };
+    let handle = server::start_with_limits(server_opts, limits, Scripted::new(Answer::Decline)).await.unwrap();
+    let paths = make(dir.path());
+    let owner = Arc::new(Owner::default());
+    handle.open_share(ShareList::collect(&paths).unwrap(), opts, owner.clone()).unwrap();
+    (handle, owner, dir)
+}
+
+#[tokio::test]
+async fn idle_approvals_expire_so_others_get_in() {
+    let limits = ferry_core::server::ServerLimits { browser_idle_timeout: Duration::from_secs(5), ..Default::default() };
+    let (handle, _owner, _dir) = server_sharing(limits, auto(), |d| {
+        std::fs::write(d.join("f.txt"), b"f").unwrap();
+        vec![d.join("f.txt")]
+    })
+    .await;
+    let addr = handle.local_addr();
+    let max = ferry_core::share::MAX_BROWSERS;
+    let mut first = None;
+    for i in 0..max {
+        let (session, files, _) = open(addr, &format!("127.0.5.{}", i + 1)).await;
+        first.get_or_insert((session, files[0].1.clone()));
+    }
+    // Every place is taken by browsers that keep using the share: a new one waits its turn.
+    assert_eq!(request(addr, "127.0.6.1", "POST", PD, &[]).await.status, 429);
+    // Once they stop asking for anything, their approvals expire and a friend gets in.
+    let friend = async {
+        loop {
+            let r = request(addr, "127.0.6.1", "POST", PD, &[]).await;
+            if r.status == 200 {
+                return;
+            }
+            assert_eq!(r.status, 429);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), friend).await.expect("the friend gets in");
+    // The expired browser's old session is gone with it.
+    let (session, file) = first.unwrap();
+    assert_eq!(request(addr, "127.0.5.1", "GET", &dl(&session, &file), &[]).await.status, 403);
+    handle.shutdown();
+}

@@ -48,13 +48,48 @@ enum Item {
 /// /64), so one device holds at most one entry of each table.
 #[derive(Default)]
 struct Browsers {
-    /// Approved browsers and their session ids.
-    approved: HashMap<IpAddr, String>,
+    /// Approved browsers.
+    approved: HashMap<IpAddr, Approval>,
     /// Browsers waiting for the owner.
     pending: HashMap<IpAddr, Pending>,
     declined: HashMap<IpAddr, Instant>,
     /// Numbers the questions, so that an ended one never touches a newer one of the same browser.
     asked: u64,
+}
+
+/// An approved browser: its session, when it last made a request and its running downloads.
+struct Approval {
+    session: String,
+    last: Instant,
+    downloads: usize,
+}
+
+impl Approval {
+    fn new() -> Approval {
+        Approval { session: random_id(), last: Instant::now(), downloads: 0 }
+    }
+    fn idle(&self, limit: Duration) -> bool {
+        self.downloads == 0 && self.last.elapsed() >= limit
+    }
+}
+
+impl Browsers {
+    /// The approval of `key` unless it went idle (then it is forgotten); marks it used.
+    fn approval(&mut self, key: IpAddr, idle: Duration) -> Option<&mut Approval> {
+        if self.approved.get(&key).is_some_and(|a| a.idle(idle)) {
+            self.approved.remove(&key);
+        }
+        let a = self.approved.get_mut(&key)?;
+        a.last = Instant::now();
+        Some(a)
+    }
+    /// Whether another browser may be approved (idle ones are forgotten first).
+    fn room(&mut self, idle: Duration) -> bool {
+        if self.approved.len() >= MAX_BROWSERS {
+            self.approved.retain(|_, a| !a.idle(idle));
+        }
+        self.approved.len() < MAX_BROWSERS
+    }
 }
 
 /// A question to the owner that requests are waiting on.
@@ -324,8 +359,9 @@ async fn approve(shared: &Arc<Shared>, share: &Arc<ActiveShare>, ip: IpAddr, age
     let key = share_key(ip);
     let (mut rx, _waiting) = {
         let mut b = share.browsers.lock().unwrap();
-        if let Some(id) = b.approved.get(&key) {
-            return Ok(id.clone());
+        let idle = shared.limits.browser_idle_timeout;
+        if let Some(a) = b.approval(key, idle) {
+            return Ok(a.session.clone());
         }
         if let Some(at) = b.declined.get(&key) {
             if at.elapsed() < DECLINE_MEMORY {
@@ -333,12 +369,13 @@ async fn approve(shared: &Arc<Shared>, share: &Arc<ActiveShare>, ip: IpAddr, age
             }
             b.declined.remove(&key);
         }
-        if b.approved.len() >= MAX_BROWSERS {
+        if !b.room(idle) {
             return Err(message(StatusCode::TOO_MANY_REQUESTS, "Too many browsers"));
         }
         if share.opts.auto_accept {
-            let id = random_id();
-            b.approved.insert(key, id.clone());
+            let approval = Approval::new();
+            let id = approval.session.clone();
+            b.approved.insert(key, approval);
             drop(b);
             share.listener.on_event(ShareEvent::BrowserApproved { ip });
             return Ok(id);
@@ -366,7 +403,7 @@ async fn approve(shared: &Arc<Shared>, share: &Arc<ActiveShare>, ip: IpAddr, age
     let wait = shared.limits.request_timeout + Duration::from_secs(1);
     let answer = tokio::time::timeout(wait, rx.wait_for(|v| v.is_some())).await;
     let approved = matches!(answer, Ok(Ok(ref v)) if **v == Some(true));
-    let id = approved.then(|| share.browsers.lock().unwrap().approved.get(&key).cloned()).flatten();
+    let id = approved.then(|| share.browsers.lock().unwrap().approved.get(&key).map(|a| a.session.clone())).flatten();
     id.ok_or_else(|| message(StatusCode::FORBIDDEN, "Declined"))
 }
 
@@ -385,6 +422,7 @@ fn ask_owner(
     share.listener.on_browser(BrowserRequest { id: random_id(), ip, user_agent: agent }, BrowserReply(otx));
     let share = share.clone();
     let timeout = shared.limits.request_timeout;
+    let idle = shared.limits.browser_idle_timeout;
     let key = share_key(ip);
     tokio::spawn(async move {
         let approved = tokio::select! {
@@ -398,9 +436,9 @@ fn ask_owner(
             if b.pending.get(&key).is_some_and(|p| p.number == number) {
                 b.pending.remove(&key);
             }
-            let approved = approved && b.approved.len() < MAX_BROWSERS;
+            let approved = approved && b.room(idle);
             if approved {
-                b.approved.insert(key, random_id());
+                b.approved.insert(key, Approval::new());
             } else {
                 if b.declined.len() >= MAX_DECLINED {
                     b.declined.retain(|_, at| at.elapsed() < DECLINE_MEMORY);
@@ -428,7 +466,8 @@ async fn download(shared: &Arc<Shared>, ip: IpAddr, req: &Request<Incoming>) -> 
     let Some(share) = shared.share() else {
         return web_message(StatusCode::FORBIDDEN, "Invalid session id");
     };
-    let known = share.browsers.lock().unwrap().approved.get(&share_key(ip)).is_some_and(|s| constant_time_eq(s, &session));
+    let idle = shared.limits.browser_idle_timeout;
+    let known = share.browsers.lock().unwrap().approval(share_key(ip), idle).is_some_and(|a| constant_time_eq(&a.session, &session));
     if !known {
         return web_message(StatusCode::FORBIDDEN, "Invalid session id");
     }
@@ -550,6 +589,10 @@ struct Track {
 
 impl Track {
     fn new(share: &Arc<ActiveShare>, ip: IpAddr, file_id: &str, offset: u64, size: u64, name: &str) -> Track {
+        // A running download keeps its browser's approval.
+        if let Some(a) = share.browsers.lock().unwrap().approved.get_mut(&share_key(ip)) {
+            a.downloads += 1;
+        }
         share.listener.on_event(ShareEvent::DownloadStarted { ip, file_id: file_id.to_string(), name: name.to_string(), offset, size });
         Track { share: share.clone(), ip, file_id: file_id.to_string(), size, sent: 0, told: 0 }
     }
@@ -572,6 +615,10 @@ impl Track {
 
 impl Drop for Track {
     fn drop(&mut self) {
+        if let Some(a) = self.share.browsers.lock().unwrap().approved.get_mut(&share_key(self.ip)) {
+            a.downloads = a.downloads.saturating_sub(1);
+            a.last = Instant::now();
+        }
         let complete = self.sent == self.size;
         let e = ShareEvent::DownloadFinished { ip: self.ip, file_id: std::mem::take(&mut self.file_id), sent: self.sent, complete };
         self.share.listener.on_event(e);

@@ -71,6 +71,9 @@ pub struct ServerLimits {
     /// Addresses remembered with their wrong PINs. When full, addresses that are not refused
     /// are forgotten; refused ones never are, and a new address then counts only globally.
     pub pin_table_max: usize,
+    /// A browser approved for a share that makes no request and runs no download for this long is
+    /// forgotten (it asks again; with `auto_accept` it is approved again at once).
+    pub browser_idle_timeout: Duration,
 }
 
 impl Default for ServerLimits {
@@ -94,6 +97,7 @@ impl Default for ServerLimits {
             pin_lock_max: Duration::from_secs(120),
             pin_forget_after: Duration::from_secs(3600),
             pin_table_max: 4096,
+            browser_idle_timeout: Duration::from_secs(600),
         }
     }
 }
