@@ -721,3 +721,49 @@ async fn idle_approvals_expire_so_others_get_in() {
     assert_eq!(request(addr, "127.0.5.1", "GET", &dl(&session, &file), &[]).await.status, 403);
     handle.shutdown();
 }
+
+#[tokio::test]
+async fn one_zip_per_browser_read_at_a_minimum_rate() {
+    // At least 1 MiB every 2 s.
+    let limits =
+        ferry_core::server::ServerLimits { body_stall_timeout: Duration::from_secs(2), min_progress: 1024 * 1024, ..Default::default() };
+    let (handle, owner, _dir) = server_sharing(limits, auto(), |d| {
+        std::fs::create_dir_all(d.join("album")).unwrap();
+        std::fs::write(d.join("album/big.bin"), vec![3u8; 32 * 1024 * 1024]).unwrap();
+        vec![d.join("album")]
+    })
+    .await;
+    let addr = handle.local_addr();
+    let (session, _, zips) = open(addr, "127.0.0.1").await;
+    let mut s = Raw::http(addr).connect().await;
+    let head = format!("GET {} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", dl(&session, &zips[0].1));
+    s.write_all(head.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut total = s.read(&mut buf).await.unwrap();
+    // The same browser cannot open a second zip meanwhile; another browser can.
+    let r = request(addr, "127.0.0.1", "GET", &dl(&session, &zips[0].1), &[]).await;
+    assert_eq!(r.status, 429);
+    let (other, _, _) = open(addr, "127.0.0.2").await;
+    let r = request(addr, "127.0.0.2", "GET", &dl(&other, &zips[0].1), &[]).await;
+    assert_eq!((r.status, r.body.len() > 32 * 1024 * 1024), (200, true));
+    // Reading a trickle (64 KiB every 200 ms: 640 KiB in 2 s) does not keep the zip going.
+    let trickle = async {
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(k) => total += k,
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), trickle).await.expect("the slow zip is ended");
+    assert!(total < 32 * 1024 * 1024, "{total} bytes arrived");
+    eventually("the end is told", || {
+        owner.events.lock().unwrap().iter().any(|e| matches!(e, ShareEvent::DownloadFinished { complete: false, .. }))
+    })
+    .await;
+    // Its place is free again.
+    let r = request(addr, "127.0.0.1", "GET", &dl(&session, &zips[0].1), &[]).await;
+    assert_eq!(r.status, 200);
+    handle.shutdown();
+}

@@ -135,6 +135,8 @@ pub(super) struct ActiveShare {
     browsers: Mutex<Browsers>,
     pin: Mutex<PinState>,
     zips: Arc<tokio::sync::Semaphore>,
+    /// Browsers (see [`share_key`]) with a zip being written: one each.
+    zipping: Mutex<HashSet<IpAddr>>,
     stop: CancellationToken,
 }
 
@@ -175,6 +177,7 @@ impl ServerHandle {
             browsers: Mutex::new(Browsers::default()),
             pin: Mutex::new(PinState::default()),
             zips: Arc::new(tokio::sync::Semaphore::new(MAX_ZIPS)),
+            zipping: Mutex::new(HashSet::new()),
             stop: CancellationToken::new(),
         });
         if let Some(old) = self.shared.web.lock().unwrap().share.replace(share) {
@@ -562,7 +565,7 @@ async fn serve_file(shared: &Arc<Shared>, share: &Arc<ActiveShare>, index: usize
         }
     };
     let track = Track::new(share, ip, &f.id, start, len, &f.name);
-    let body = file_body(share.clone(), file, start, len, shared.limits.body_stall_timeout, track);
+    let body = file_body(share.clone(), file, start, len, shared.limits.body_stall_timeout, shared.limits.min_progress, track);
     let mut r = Response::new(body);
     *r.status_mut() = status;
     attachment_headers(&mut r, &f.name);
@@ -631,10 +634,10 @@ fn channel_body(rx: mpsc::Receiver<std::io::Result<Bytes>>) -> WebBody {
 }
 
 /// Streams `len` bytes of `file` from `start`, from a blocking thread. Ends (the response is
-/// cut short) when the reader takes nothing for `stall` or the share closes.
-fn file_body(share: Arc<ActiveShare>, file: Arc<File>, start: u64, len: u64, stall: Duration, track: Track) -> WebBody {
+/// cut short) when the reader takes less than `min_progress` bytes in `stall` or the share closes.
+fn file_body(share: Arc<ActiveShare>, file: Arc<File>, start: u64, len: u64, stall: Duration, min_progress: u64, track: Track) -> WebBody {
     let (tx, rx) = mpsc::channel(4);
-    let mut writer = ChannelWriter { tx: tx.clone(), rt: tokio::runtime::Handle::current(), stall, stop: share.stop.clone(), track };
+    let mut writer = ChannelWriter::new(tx.clone(), stall, min_progress, share.stop.clone(), track);
     tokio::task::spawn_blocking(move || {
         let mut reader = std::io::Read::take(ReadAt { file, offset: start }, len);
         let mut buf = vec![0u8; CHUNK];
@@ -657,26 +660,43 @@ fn file_body(share: Arc<ActiveShare>, file: Arc<File>, start: u64, len: u64, sta
 }
 
 /// A writer into a response body, for the zip writer on its blocking thread.
+/// The reader must take `min_progress` bytes in every `stall` (a minimum rate), else the download
+/// ends: a browser reading a trickle cannot hold a zip's thread for long.
 struct ChannelWriter {
     tx: mpsc::Sender<std::io::Result<Bytes>>,
     rt: tokio::runtime::Handle,
     stall: Duration,
+    min_progress: u64,
+    /// Start of the current `stall` window and the bytes taken in it.
+    window: (tokio::time::Instant, u64),
     stop: CancellationToken,
     track: Track,
+}
+
+impl ChannelWriter {
+    fn new(tx: mpsc::Sender<std::io::Result<Bytes>>, stall: Duration, min_progress: u64, stop: CancellationToken, track: Track) -> Self {
+        let rt = tokio::runtime::Handle::current();
+        ChannelWriter { tx, rt, stall, min_progress, window: (tokio::time::Instant::now(), 0), stop, track }
+    }
 }
 
 impl Write for ChannelWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let chunk = Bytes::copy_from_slice(buf);
-        let (tx, stop, stall) = (&self.tx, &self.stop, self.stall);
+        let (tx, stop) = (&self.tx, &self.stop);
+        let deadline = self.window.0 + self.stall;
         let sent = self.rt.block_on(async {
             tokio::select! {
                 _ = stop.cancelled() => false,
-                r = tokio::time::timeout(stall, tx.send(Ok(chunk))) => matches!(r, Ok(Ok(()))),
+                r = tokio::time::timeout_at(deadline, tx.send(Ok(chunk))) => matches!(r, Ok(Ok(()))),
             }
         });
         if !sent {
             return Err(std::io::Error::other("the download stopped"));
+        }
+        self.window.1 += buf.len() as u64;
+        if self.window.1 >= self.min_progress {
+            self.window = (tokio::time::Instant::now(), 0);
         }
         self.track.add(buf.len() as u64);
         Ok(buf.len())
@@ -689,6 +709,11 @@ impl Write for ChannelWriter {
 /// A folder as one zip (stored, not compressed), written while it is sent: no copy on disk, no
 /// `Content-Length` (its length is known only at the end), no ranges.
 fn serve_zip(shared: &Arc<Shared>, share: &Arc<ActiveShare>, index: usize, ip: IpAddr) -> WebResp {
+    let key = share_key(ip);
+    if !share.zipping.lock().unwrap().insert(key) {
+        return web_message(StatusCode::TOO_MANY_REQUESTS, "One zip at a time; try again when it is done");
+    }
+    let zipping = Zipping { share: share.clone(), key };
     let Ok(permit) = share.zips.clone().try_acquire_owned() else {
         return web_message(StatusCode::TOO_MANY_REQUESTS, "Too many downloads; try again later");
     };
@@ -696,18 +721,13 @@ fn serve_zip(shared: &Arc<Shared>, share: &Arc<ActiveShare>, index: usize, ip: I
     let name = folder.zip_name();
     let (tx, rx) = mpsc::channel(4);
     let track = Track::new(share, ip, &folder.id, 0, 0, &name);
-    let mut writer = ChannelWriter {
-        tx: tx.clone(),
-        rt: tokio::runtime::Handle::current(),
-        stall: shared.limits.body_stall_timeout,
-        stop: share.stop.clone(),
-        track,
-    };
+    let mut writer =
+        ChannelWriter::new(tx.clone(), shared.limits.body_stall_timeout, shared.limits.min_progress, share.stop.clone(), track);
     // Unknown before the end: the final event says what was sent.
     writer.track.size = u64::MAX;
     let share2 = share.clone();
     tokio::task::spawn_blocking(move || {
-        let _permit = permit;
+        let _permit = (permit, zipping);
         let folder = &share2.list.folders[index];
         let result = write_zip(&share2, folder, &mut writer);
         match result {
@@ -722,6 +742,18 @@ fn serve_zip(shared: &Arc<Shared>, share: &Arc<ActiveShare>, index: usize, ip: I
     attachment_headers(&mut r, &name);
     r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/zip"));
     r
+}
+
+/// A browser's zip being written; dropping it lets the browser start another.
+struct Zipping {
+    share: Arc<ActiveShare>,
+    key: IpAddr,
+}
+
+impl Drop for Zipping {
+    fn drop(&mut self) {
+        self.share.zipping.lock().unwrap().remove(&self.key);
+    }
 }
 
 fn write_zip(share: &ActiveShare, folder: &SharedFolder, writer: &mut ChannelWriter) -> std::io::Result<()> {
