@@ -84,6 +84,8 @@ impl SharedFolder {
 pub struct ShareList {
     pub files: Vec<SharedFile>,
     pub folders: Vec<SharedFolder>,
+    /// Names given so far (files, and folders as `name/`): every name is offered once.
+    names: std::collections::HashSet<String>,
 }
 
 impl ShareList {
@@ -109,6 +111,7 @@ impl ShareList {
                 list.push_file(name, root, vec![file.to_os_string()], &meta)?;
             } else if meta.is_dir() {
                 let first = list.files.len();
+                let name = list.unique(&name, "/");
                 let root = Arc::new(canon);
                 walk(&mut list, &root, &mut Vec::new(), &name, 0)?;
                 let files: Vec<usize> = (first..list.files.len()).collect();
@@ -125,6 +128,7 @@ impl ShareList {
         if self.files.len() >= MAX_SHARE_FILES {
             return Err(Error::invalid(format!("a share may hold at most {MAX_SHARE_FILES} files")));
         }
+        let name = self.unique(&name, "");
         let file_type = crate::protocol::mime_for(&name).to_string();
         let source = Source::Path { root, rel, dev: meta.dev(), ino: meta.ino() };
         self.files.push(SharedFile { id: random_id(), name, size: meta.len(), file_type, source });
@@ -145,10 +149,30 @@ impl ShareList {
         if !meta.is_file() {
             return Err(Error::invalid(format!("{name}: not a regular file")));
         }
-        let file_type = mime.unwrap_or_else(|| crate::protocol::mime_for(name).to_string());
+        let name = self.unique(name, "");
+        let file_type = mime.unwrap_or_else(|| crate::protocol::mime_for(&name).to_string());
         let source = Source::Open(Arc::new(file));
-        self.files.push(SharedFile { id: random_id(), name: name.to_string(), size: meta.len(), file_type, source });
+        self.files.push(SharedFile { id: random_id(), name, size: meta.len(), file_type, source });
         Ok(())
+    }
+
+    /// `name`, or `name (2)`, `name (3)`... (before the extension of its last component) when
+    /// taken: two names that differ only in bytes that are not UTF-8 (shown the same) or in
+    /// characters made safe stay two files (a zip may not hold one name twice).
+    fn unique(&mut self, name: &str, suffix: &str) -> String {
+        if self.names.insert(format!("{name}{suffix}")) {
+            return name.to_string();
+        }
+        let last = name.rfind('/').map_or(0, |i| i + 1);
+        let dot = name[last..].rfind('.').filter(|&i| i > 0).map_or(name.len(), |i| last + i);
+        let (stem, ext) = name.split_at(dot);
+        for n in 2.. {
+            let candidate = format!("{stem} ({n}){ext}");
+            if self.names.insert(format!("{candidate}{suffix}")) {
+                return candidate;
+            }
+        }
+        unreachable!("a free name is found")
     }
 
     /// Total bytes of the files.
@@ -176,7 +200,9 @@ fn walk(list: &mut ShareList, root: &Arc<PathBuf>, rel: &mut Vec<OsString>, pref
     for e in entries {
         // Never followed: a link inside a shared folder could point anywhere.
         let Ok(meta) = e.metadata() else { continue };
-        let name = format!("{prefix}/{}", e.file_name().to_string_lossy());
+        // What a zip holds and a browser saves: no `\`, `:` or control characters (a Windows
+        // extractor would take `..\x` or `C:x` as a path out of the folder).
+        let name = format!("{prefix}/{}", crate::storage::sanitize_component(&e.file_name().to_string_lossy()));
         rel.push(e.file_name());
         if meta.is_file() {
             list.push_file(name, root.clone(), rel.clone(), &meta)?;

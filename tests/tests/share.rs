@@ -767,3 +767,68 @@ async fn one_zip_per_browser_read_at_a_minimum_rate() {
     assert_eq!(r.status, 200);
     handle.shutdown();
 }
+
+/// Entries of a zip body: (name, content).
+fn unzip(body: Vec<u8>) -> Vec<(String, Vec<u8>)> {
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(body)).unwrap();
+    let mut got = Vec::new();
+    for i in 0..zip.len() {
+        let mut f = zip.by_index(i).unwrap();
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut f, &mut data).unwrap();
+        got.push((f.name().unwrap().to_string(), data));
+    }
+    got
+}
+
+#[tokio::test]
+async fn zip_entry_names_cannot_lead_a_windows_extractor_out() {
+    let node = Node::start(NodeConfig { https: false, ..Default::default() }).await;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("album");
+    std::fs::create_dir_all(&root).unwrap();
+    for name in ["..\\..\\evil.txt", "C:evil.txt", "a\x01b.txt", "ok.txt"] {
+        std::fs::write(root.join(name), name.as_bytes()).unwrap();
+    }
+    node.handle.open_share(ShareList::collect(&[root]).unwrap(), auto(), Arc::new(Owner::default())).unwrap();
+    let (session, files, zips) = open(node.addr(), "127.0.0.1").await;
+    let odd = |n: &str| n.contains(['\\', ':']) || n.chars().any(char::is_control);
+    assert!(files.iter().all(|(n, _)| !odd(n)), "{files:?}");
+    let r = request(node.addr(), "127.0.0.1", "GET", &dl(&session, &zips[0].1), &[]).await;
+    assert_eq!(r.status, 200);
+    let got = unzip(r.body);
+    assert_eq!(got.len(), 4);
+    for (name, data) in &got {
+        assert!(!odd(name) && !name.contains('/'), "{name:?}");
+        assert!(!data.is_empty());
+    }
+    assert!(got.iter().any(|(n, d)| n == "ok.txt" && d == b"ok.txt"));
+}
+
+#[tokio::test]
+async fn names_that_read_the_same_stay_two_files() {
+    use std::os::unix::ffi::OsStrExt;
+    let node = Node::start(NodeConfig { https: false, ..Default::default() }).await;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("nu");
+    std::fs::create_dir_all(&root).unwrap();
+    // Two names that are not UTF-8 and read the same ("a\u{FFFD}.txt").
+    std::fs::write(root.join(std::ffi::OsStr::from_bytes(b"a\xfe.txt")), b"fe").unwrap();
+    std::fs::write(root.join(std::ffi::OsStr::from_bytes(b"a\xff.txt")), b"ff").unwrap();
+    node.handle.open_share(ShareList::collect(&[root]).unwrap(), auto(), Arc::new(Owner::default())).unwrap();
+    let (session, files, zips) = open(node.addr(), "127.0.0.1").await;
+    let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["nu/a\u{FFFD} (2).txt", "nu/a\u{FFFD}.txt"]);
+    let mut bodies = Vec::new();
+    for (_, id) in &files {
+        let r = request(node.addr(), "127.0.0.1", "GET", &dl(&session, id), &[]).await;
+        assert_eq!(r.status, 200);
+        bodies.push(r.body);
+    }
+    bodies.sort();
+    assert_eq!(bodies, [b"fe".to_vec(), b"ff".to_vec()], "each name serves its own file");
+    let r = request(node.addr(), "127.0.0.1", "GET", &dl(&session, &zips[0].1), &[]).await;
+    assert_eq!(r.status, 200);
+    let got = unzip(r.body);
+    assert_eq!(got, [("a\u{FFFD}.txt".to_string(), b"fe".to_vec()), ("a\u{FFFD} (2).txt".to_string(), b"ff".to_vec())]);
+}
