@@ -832,3 +832,17 @@ async fn names_that_read_the_same_stay_two_files() {
     let got = unzip(r.body);
     assert_eq!(got, [("a\u{FFFD}.txt".to_string(), b"fe".to_vec()), ("a\u{FFFD} (2).txt".to_string(), b"ff".to_vec())]);
 }
+
+#[tokio::test]
+async fn a_shared_link_to_a_file_is_served() {
+    let node = Node::start(NodeConfig { https: false, ..Default::default() }).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("real.bin"), b"real").unwrap();
+    std::os::unix::fs::symlink(dir.path().join("real.bin"), dir.path().join("link.bin")).unwrap();
+    // The owner gave the link: what it points at when the share opens is what is shared.
+    node.handle.open_share(ShareList::collect(&[dir.path().join("link.bin")]).unwrap(), auto(), Arc::new(Owner::default())).unwrap();
+    let (session, files, _) = open(node.addr(), "127.0.0.1").await;
+    assert_eq!(files.len(), 1);
+    let r = request(node.addr(), "127.0.0.1", "GET", &dl(&session, &files[0].1), &[]).await;
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"real"[..]));
+}
