@@ -846,3 +846,34 @@ async fn a_shared_link_to_a_file_is_served() {
     let r = request(node.addr(), "127.0.0.1", "GET", &dl(&session, &files[0].1), &[]).await;
     assert_eq!((r.status, r.body.as_slice()), (200, &b"real"[..]));
 }
+
+#[tokio::test]
+async fn every_answer_carries_the_strict_policy() {
+    let s = sharing(auto()).await;
+    let addr = s.node.addr();
+    let (session, files, zips) = open(addr, "127.0.0.1").await;
+    let a = id_of(&files, "a.txt").to_string();
+    let answers = [
+        ("GET", "/".to_string(), 200),
+        ("GET", "/nope".to_string(), 404),
+        ("POST", "/".to_string(), 404),
+        ("GET", "/api/localsend/v2/info".to_string(), 200),
+        ("GET", DL.to_string(), 400),
+        ("GET", dl("x", "y"), 403),
+        ("GET", dl(&session, &a), 200),
+        ("GET", dl(&session, &zips[0].1), 200),
+        ("POST", PD.to_string(), 200),
+        ("GET", PD.to_string(), 405),
+    ];
+    for (method, path, status) in answers {
+        let r = request(addr, "127.0.0.1", method, &path, &[]).await;
+        assert_eq!(r.status, status, "{method} {path}");
+        let csp = r.header("content-security-policy").unwrap_or_else(|| panic!("CSP on {method} {path}"));
+        assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"), "{csp}");
+        assert_eq!(r.header("x-content-type-options"), Some("nosniff"), "{method} {path}");
+        assert_eq!(r.header("cache-control"), Some("no-store"), "{method} {path}");
+    }
+    // A host name refused for DNS rebinding too.
+    let r = request(addr, "127.0.0.1", "GET", "/", &[("Host", "evil.example")]).await;
+    assert_eq!((r.status, r.header("x-content-type-options")), (403, Some("nosniff")));
+}

@@ -215,7 +215,21 @@ fn web_message(status: StatusCode, msg: &str) -> WebResp {
     full(message(status, msg))
 }
 
+/// Every answer of the server, pages, downloads, errors and the LocalSend API alike, carries
+/// the strict policy: no script or style but the page's own, no sniffing, no framing, no
+/// referrer, nothing cached.
 pub(super) async fn route_web(shared: Arc<Shared>, ip: IpAddr, scope: u32, peer_fp: Option<&str>, req: Request<Incoming>) -> WebResp {
+    let mut r = answer_web(shared, ip, scope, peer_fp, req).await;
+    let h = r.headers_mut();
+    h.insert("content-security-policy", HeaderValue::from_static(CSP));
+    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+async fn answer_web(shared: Arc<Shared>, ip: IpAddr, scope: u32, peer_fp: Option<&str>, req: Request<Incoming>) -> WebResp {
     let path = req.uri().path();
     let api = path.strip_prefix(crate::protocol::API_PREFIX).map(|p| p.trim_end_matches('/'));
     let web_route = matches!(api, Some("v2/prepare-download" | "v2/download"))
@@ -248,13 +262,7 @@ pub(super) async fn route_web(shared: Arc<Shared>, ip: IpAddr, scope: u32, peer_
             None => (Bytes::from(web_state(&shared)), "application/json"),
         };
         let mut r = Response::new(Full::new(body).map_err(|never| match never {}).boxed());
-        let h = r.headers_mut();
-        h.insert(CONTENT_TYPE, HeaderValue::from_static(kind));
-        h.insert("content-security-policy", HeaderValue::from_static(CSP));
-        h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
-        h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
-        h.insert("x-frame-options", HeaderValue::from_static("DENY"));
-        h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(kind));
         return r;
     }
     full(route(shared, ip, scope, peer_fp, req).await)
@@ -536,8 +544,6 @@ fn attachment_headers(r: &mut WebResp, name: &str) {
     if let Ok(v) = HeaderValue::from_str(&content_disposition(name)) {
         h.insert(hyper::header::CONTENT_DISPOSITION, v);
     }
-    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
-    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
 }
 
 async fn serve_file(shared: &Arc<Shared>, share: &Arc<ActiveShare>, index: usize, ip: IpAddr, req: &Request<Incoming>) -> WebResp {
@@ -669,6 +675,8 @@ struct ChannelWriter {
     min_progress: u64,
     /// Start of the current `stall` window and the bytes taken in it.
     window: (tokio::time::Instant, u64),
+    /// The download ended: later writes (the zip writer finishing as it is dropped) go nowhere.
+    ended: bool,
     stop: CancellationToken,
     track: Track,
 }
@@ -676,12 +684,15 @@ struct ChannelWriter {
 impl ChannelWriter {
     fn new(tx: mpsc::Sender<std::io::Result<Bytes>>, stall: Duration, min_progress: u64, stop: CancellationToken, track: Track) -> Self {
         let rt = tokio::runtime::Handle::current();
-        ChannelWriter { tx, rt, stall, min_progress, window: (tokio::time::Instant::now(), 0), stop, track }
+        ChannelWriter { tx, rt, stall, min_progress, window: (tokio::time::Instant::now(), 0), ended: false, stop, track }
     }
 }
 
 impl Write for ChannelWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.ended {
+            return Ok(buf.len());
+        }
         let chunk = Bytes::copy_from_slice(buf);
         let (tx, stop) = (&self.tx, &self.stop);
         let deadline = self.window.0 + self.stall;
@@ -692,6 +703,7 @@ impl Write for ChannelWriter {
             }
         });
         if !sent {
+            self.ended = true;
             return Err(std::io::Error::other("the download stopped"));
         }
         self.window.1 += buf.len() as u64;
