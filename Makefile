@@ -4,7 +4,7 @@ CARGO ?= cargo
 FERRY_DEBUG := target/debug/ferry
 FERRY_RELEASE := target/release/ferry
 
-.PHONY: all build release run test lint test-rust test-bindings test-kotlin test-android test-android-logic test-android-checks test-ios test-interop test-discovery test-hostile-netns test-resume bindings android-libs ios-xcframework setup bench demo clean help fuzz
+.PHONY: all build release run test lint test-rust test-bindings test-kotlin test-android test-android-logic test-android-checks test-ios test-interop test-discovery test-hostile-netns test-resume test-web bindings android-libs ios-xcframework setup bench demo clean help fuzz
 
 all: build
 
@@ -16,6 +16,7 @@ help:
 	@echo "make test-kotlin   Kotlin tests of the bindings on the JVM"
 	@echo "make test-android  the Android app's logic tests (JVM), its syntax, manifest, resource and API level checks"
 	@echo "                   (test-android-logic: the JVM tests only; test-android-checks: the checks only)"
+	@echo "make test-web      share and receive pages in headless Chromium (installs Debian's chromium and playwright-core into .tools/ on first run)"
 	@echo "make test-ios      the iOS app's Swift syntax, XcodeGen spec, plists and entitlements checks"
 	@echo "make android-libs  Android .so files into android/app/src/main/jniLibs (needs the NDK)"
 	@echo "make ios-xcframework  XCFramework for the Swift package (needs macOS + Xcode)"
@@ -139,6 +140,11 @@ test-discovery: setup
 
 # Hostile neighbours that need real multicast between hosts: forged announcements must never
 # downgrade a pinned send to plain HTTP (namespaces the script makes; root, FERRY_SKIP_NETNS=1 skips it).
+# The browser pages (`ferry share`, `ferry receive --web`) in a real headless Chromium; screenshots
+# go to docs/screenshots/.
+test-web:
+	scripts/browser.sh test
+
 test-hostile-netns:
 	@if [ "$${FERRY_SKIP_NETNS:-0}" = 1 ]; then echo "hostile-netns: skipped (FERRY_SKIP_NETNS=1)"; \
 	elif [ "$$(id -u)" != 0 ]; then echo "hostile-netns: needs root for network namespaces (or FERRY_SKIP_NETNS=1)"; exit 1; \

@@ -8,10 +8,12 @@
 mod dispatch;
 mod error;
 mod logging;
+mod share;
 mod types;
 
 pub use error::{error_kind_code, FerryError, ListenerError};
 pub use logging::{init_logging, LogLevel, LogListener};
+pub use share::{BrowserRequest, ShareInfo, ShareListener, ShareUpdate};
 pub use types::*;
 
 use dispatch::{logged, Coalesce, Dispatcher};
@@ -290,6 +292,8 @@ fn selection(items: Vec<SendItem>) -> Result<Selection, FerryError> {
 pub struct FerryNode {
     node: Arc<Node>,
     sink: SinkSlot,
+    /// Browsers waiting for `answerBrowser`.
+    browsers: share::Waiting,
 }
 
 #[uniffi::export(async_runtime = "tokio")]
@@ -460,7 +464,7 @@ impl FerryNode {
             opened: Mutex::new(HashMap::new()),
         });
         let node = Node::start(cfg, bridge).await?;
-        Ok(Arc::new(FerryNode { node: Arc::new(node), sink }))
+        Ok(Arc::new(FerryNode { node: Arc::new(node), sink, browsers: Default::default() }))
     }
 }
 

@@ -3,6 +3,7 @@
 mod config;
 mod discover;
 mod output;
+mod share;
 
 use clap::{Args, Parser, Subcommand};
 use config::{default_config_dir, default_receive_dir, Settings};
@@ -46,6 +47,8 @@ enum Command {
     Send(SendArgs),
     /// Send a text message.
     Text(TextArgs),
+    /// Share files and folders with browsers through a link (and a QR code).
+    Share(share::ShareArgs),
     /// List the devices nearby.
     Devices(discover::DevicesArgs),
     /// Print this device's fingerprint (or make a new identity with --reset).
@@ -82,6 +85,13 @@ struct ReceiveArgs {
     /// Plain HTTP instead of HTTPS (no encryption).
     #[arg(long)]
     http: bool,
+    /// Also serve a page where any browser on the network uploads files (over plain HTTP, which
+    /// browsers open without a warning, unless --https).
+    #[arg(long)]
+    web: bool,
+    /// With --web: serve over HTTPS (browsers warn about the self-signed certificate).
+    #[arg(long, requires = "web", conflicts_with = "http")]
+    https: bool,
     /// The name others see (saved for next time; default: the saved one, first a made-up name).
     #[arg(long)]
     alias: Option<String>,
@@ -286,6 +296,10 @@ async fn run(cli: Cli, out: Output) -> Result<u8, Error> {
         Command::Receive(args) => receive(cli.config_dir, args, out).await,
         Command::Send(args) => send_cmd(cli.config_dir, args, out).await,
         Command::Text(args) => text_cmd(cli.config_dir, args, out).await,
+        Command::Share(args) => {
+            let cfg = node_config(cli.config_dir, args.alias.as_deref(), std::env::temp_dir())?;
+            share::share_cmd(cfg, args, out, cli.json).await
+        }
         Command::Devices(args) => discover::devices_cmd(node_config(cli.config_dir, None, std::env::temp_dir())?, args, out).await,
     }
 }
@@ -326,7 +340,8 @@ async fn receive(config_dir: Option<PathBuf>, args: ReceiveArgs, out: Output) ->
     } else {
         ReceivePolicy::Ask
     };
-    (cfg.port, cfg.bind, cfg.https, cfg.pin, cfg.verify_checksums) = (args.port, args.bind, !args.http, args.pin.clone(), !args.no_verify);
+    let https = if args.web { args.https } else { !args.http };
+    (cfg.port, cfg.bind, cfg.https, cfg.pin, cfg.verify_checksums) = (args.port, args.bind, https, args.pin.clone(), !args.no_verify);
     cfg.skip_existing = args.skip_existing;
     let interactive = cfg.policy != ReceivePolicy::AcceptAll && std::io::stdin().is_terminal();
     // Device events are shown while discovery runs (it does not for a receiver bound to loopback).
@@ -334,7 +349,7 @@ async fn receive(config_dir: Option<PathBuf>, args: ReceiveArgs, out: Output) ->
     let (answers_tx, mut answers) = tokio::sync::mpsc::unbounded_channel();
     let ui =
         Arc::new(output::ReceiveUi::new(out.clone(), args.once, interactive, show_devices, answers_tx).trusted_only(args.trusted_only));
-    let (alias, protocol) = (cfg.alias.clone(), if args.http { Protocol::Http } else { Protocol::Https });
+    let (alias, protocol) = (cfg.alias.clone(), if https { Protocol::Https } else { Protocol::Http });
     let node = match Node::start(cfg, ui.clone()).await {
         Ok(node) => node,
         Err(e) => {
@@ -352,6 +367,10 @@ async fn receive(config_dir: Option<PathBuf>, args: ReceiveArgs, out: Output) ->
         _ => ferry_core::net::interface_addrs().into_iter().filter(|a| !a.loopback && !is_link_local_v6(&a.addr)).map(|a| a.addr).collect(),
     };
     out.receiving(&alias, node.fingerprint(), node.port(), protocol, &addrs, node.receive_dir(), args.pin.is_some());
+    if args.web {
+        node.set_receive_page(true)?;
+        share::print_links(&out, "Browsers can send files from:", &node.links(), true);
+    }
     if let Some(mut changes) = node.watch_interfaces() {
         let (out, port) = (out.clone(), node.port());
         out.discovering(&node.interfaces(), port, 0.0);

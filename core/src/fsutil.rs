@@ -190,6 +190,28 @@ pub(crate) fn write_file_at(parent: BorrowedFd<'_>, name: &SafeName, data: &[u8]
     file.write_all(data)
 }
 
+/// Opens the entry at `rel` (path components) below the folder `root` for reading: each folder is opened with `openat`
+/// and `O_NOFOLLOW | O_DIRECTORY` from the one before and the last component with `O_NOFOLLOW | O_NONBLOCK`, so no
+/// symlink anywhere below `root` is followed. Empty, `.`, `..` and components holding `/` or NUL are refused.
+pub(crate) fn open_beneath_nofollow(root: &Path, rel: &[std::ffi::OsString]) -> io::Result<File> {
+    use std::os::unix::ffi::OsStrExt;
+    let check = |n: &std::ffi::OsString| {
+        let b = n.as_bytes();
+        if b.is_empty() || b == b"." || b == b".." || b.contains(&b'/') || b.contains(&0) {
+            Err(io::Error::new(io::ErrorKind::InvalidInput, format!("refused path component {n:?}")))
+        } else {
+            Ok(n.clone())
+        }
+    };
+    let (last, dirs) = rel.split_last().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "empty path"))?;
+    let mut dir = open_dir(root)?;
+    for d in dirs {
+        dir = rustix::fs::openat(&dir, check(d)?, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
+    }
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
+    Ok(File::from(rustix::fs::openat(&dir, check(last)?, flags, Mode::empty())?))
+}
+
 /// Gives the entry `old` of `dir` the additional name `new` in the same folder; never replaces an existing `new` and
 /// never follows a symlink named `old`.
 pub(crate) fn link_at(dir: BorrowedFd<'_>, old: &SafeName, new: &SafeName) -> io::Result<()> {

@@ -14,6 +14,7 @@ pub mod protocol;
 pub mod resume;
 pub mod send;
 pub mod server;
+pub mod share;
 pub mod storage;
 pub mod tls;
 pub mod trust;

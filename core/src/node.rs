@@ -83,6 +83,8 @@ pub struct NodeConfig {
     pub ipv6: bool,
     /// Devices not heard of for this long get a liveness check; `None` turns checks off.
     pub refresh_interval: Option<Duration>,
+    /// Announce `download: true` (a node started to share via link, see [`Node::open_share`]).
+    pub download: bool,
 }
 
 impl NodeConfig {
@@ -111,6 +113,7 @@ impl NodeConfig {
             scan_port: DEFAULT_PORT,
             ipv6: true,
             refresh_interval: Some(Duration::from_secs(10)),
+            download: false,
         }
     }
 
@@ -352,6 +355,7 @@ impl Node {
         let manual = cfg.manual.iter().map(|p| PeerAddr::parse(p, protocol)).collect::<Result<Vec<_>>>()?;
         let fp = cfg.identity.fingerprint().to_string();
         let mut info = crate::protocol::device_info(cfg.alias.trim(), cfg.device_type, &cfg.device_model, &fp, cfg.port, protocol);
+        info.download = cfg.download;
         let registry = Arc::new(DeviceRegistry::new(&fp));
         let pending = Arc::new(Mutex::new(HashMap::new()));
         let lookup = cfg.role == Role::Lookup;
@@ -409,6 +413,51 @@ impl Node {
             .flatten()
             .map(|o| discovery::start(o, registry.clone()));
         Ok(Node { cfg, info, server, receive_root, discovery, registry, pending, started, stop })
+    }
+
+    /// Opens a share of `paths` (files and folders) for browsers and LocalSend apps to download
+    /// (see [`crate::share`]), closing any open one. Returns what is shared.
+    pub fn open_share(
+        &self,
+        paths: &[PathBuf],
+        opts: crate::share::ShareOptions,
+        listener: Arc<dyn crate::share::ShareListener>,
+    ) -> Result<crate::share::ShareList> {
+        let server = self.server.as_ref().ok_or_else(|| Error::invalid("this node has no server"))?;
+        let list = crate::share::ShareList::collect(paths)?;
+        server.open_share(list.clone(), opts, listener)?;
+        Ok(list)
+    }
+
+    /// [`Node::open_share`] of a list made by the caller (with files the app opened, say).
+    pub fn open_share_list(
+        &self,
+        list: crate::share::ShareList,
+        opts: crate::share::ShareOptions,
+        listener: Arc<dyn crate::share::ShareListener>,
+    ) -> Result<()> {
+        if list.files.is_empty() && list.folders.is_empty() {
+            return Err(Error::invalid("nothing to share"));
+        }
+        let server = self.server.as_ref().ok_or_else(|| Error::invalid("this node has no server"))?;
+        server.open_share(list, opts, listener)
+    }
+
+    /// Closes the open share; returns whether one was open.
+    pub fn close_share(&self) -> bool {
+        self.server.as_ref().is_some_and(|s| s.close_share())
+    }
+
+    /// Serves the receive page for browsers at `/` (while no share is open).
+    pub fn set_receive_page(&self, on: bool) -> Result<()> {
+        let server = self.server.as_ref().ok_or_else(|| Error::invalid("this node has no server"))?;
+        server.set_receive_page(on);
+        Ok(())
+    }
+
+    /// The links a browser opens to reach this node's pages, one per address.
+    pub fn links(&self) -> Vec<String> {
+        crate::share::links(self.cfg.bind, self.port(), self.cfg.https)
     }
 
     pub fn fingerprint(&self) -> &str {

@@ -21,6 +21,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("query", query),
     ("address", address),
     ("display", display),
+    ("range", range),
 ];
 
 /// Unicode format characters (general category Cf): they reorder or hide what a name shows
@@ -254,4 +255,30 @@ pub fn display(data: &[u8]) {
     for c in s.chars() {
         assert_eq!(is_format(c), is_format_char(c), "U+{:04X}: display and the fuzz checks disagree", c as u32);
     }
+}
+
+/// `range`: the `Range` header of a download (and the `Content-Disposition` of a name). A
+/// partial answer lies inside the file; a header without `bytes=` is never partial; the
+/// disposition of any name is one line of printable ASCII that starts `attachment; `.
+pub fn range(data: &[u8]) {
+    use ferry_core::share::{content_disposition, parse_range, RangeAnswer};
+    let (size, rest) = match data.split_first_chunk::<8>() {
+        Some((head, rest)) => (u64::from_le_bytes(*head), rest),
+        None => (data.len() as u64, data),
+    };
+    let s = text(rest);
+    // Small sizes too, where the edges are.
+    for size in [size, size % 1000, 0, 1] {
+        match parse_range(&s, size) {
+            RangeAnswer::Partial { start, end } => {
+                assert!(start <= end && end < size, "{s:?} on {size} bytes gave {start}-{end}");
+                assert!(s.trim_start().starts_with("bytes="), "{s:?} is not a byte range");
+            }
+            RangeAnswer::Unsatisfiable => assert!(s.trim_start().starts_with("bytes="), "{s:?} is not a byte range"),
+            RangeAnswer::Full => {}
+        }
+    }
+    let d = content_disposition(&s);
+    assert!(d.starts_with("attachment; filename=\""), "{d:?}");
+    assert!(d.bytes().all(|b| (0x20..0x7f).contains(&b)), "not printable ASCII: {d:?}");
 }

@@ -139,7 +139,7 @@ where
     let service = hyper::service::service_fn(move |req| {
         let shared = shared.clone();
         let peer_fp = peer_fp.clone();
-        async move { Ok::<_, std::convert::Infallible>(route(shared, ip, scope, peer_fp.as_deref(), req).await) }
+        async move { Ok::<_, std::convert::Infallible>(route_web(shared, ip, scope, peer_fp.as_deref(), req).await) }
     });
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())

@@ -71,6 +71,9 @@ pub struct ServerLimits {
     /// Addresses remembered with their wrong PINs. When full, addresses that are not refused
     /// are forgotten; refused ones never are, and a new address then counts only globally.
     pub pin_table_max: usize,
+    /// A browser approved for a share that makes no request and runs no download for this long is
+    /// forgotten (it asks again; with `auto_accept` it is approved again at once).
+    pub browser_idle_timeout: Duration,
 }
 
 impl Default for ServerLimits {
@@ -94,6 +97,7 @@ impl Default for ServerLimits {
             pin_lock_max: Duration::from_secs(120),
             pin_forget_after: Duration::from_secs(3600),
             pin_table_max: 4096,
+            browser_idle_timeout: Duration::from_secs(600),
         }
     }
 }
@@ -180,10 +184,23 @@ pub(super) struct PinState {
 /// certificate is a trusted device's, which the global lock does not hold (see [`ServerLimits`]).
 pub(super) fn check_pin(shared: &Shared, ip: IpAddr, trusted: bool, query: Option<&str>) -> Option<Resp> {
     let pin = shared.opts.pin.as_deref()?;
-    let limits = &shared.limits;
+    check_pin_of(&shared.limits, &shared.pin, pin, ip, trusted, query, |e| shared.handler.on_event(e))
+}
+
+/// [`check_pin`] against any PIN and failure table (a share has its own); `tell` hears the
+/// [`ReceiveEvent::PinFailed`] events.
+pub(super) fn check_pin_of(
+    limits: &ServerLimits,
+    state: &Mutex<PinState>,
+    pin: &str,
+    ip: IpAddr,
+    trusted: bool,
+    query: Option<&str>,
+    tell: impl FnOnce(ReceiveEvent),
+) -> Option<Resp> {
     let now = Instant::now();
     let event = {
-        let mut st = shared.pin.lock().unwrap();
+        let mut st = state.lock().unwrap();
         let key = share_key(ip);
         if let Some(&(n, last)) = st.per_ip.get(&key) {
             if now.duration_since(last) >= limits.pin_forget_after {
@@ -241,7 +258,7 @@ pub(super) fn check_pin(shared: &Shared, ip: IpAddr, trusted: bool, query: Optio
         tell.then(|| ReceiveEvent::PinFailed { ip, failures_total: st.failures, locked_for })
     };
     if let Some(e) = event {
-        shared.handler.on_event(e);
+        tell(e);
     }
     Some(message(StatusCode::UNAUTHORIZED, "Invalid PIN"))
 }

@@ -51,6 +51,7 @@ use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 mod accept;
+mod download;
 mod limits;
 mod prepare;
 mod route;
@@ -59,6 +60,7 @@ mod sink;
 mod upload;
 
 use accept::*;
+use download::*;
 pub use limits::ServerLimits;
 use limits::*;
 use prepare::*;
@@ -310,6 +312,10 @@ pub struct ServerOptions {
 struct Shared {
     opts: ServerOptions,
     info_json: Bytes,
+    /// `info_json` with `download: true`, answered while a share is open.
+    info_json_download: Bytes,
+    /// The open share and the receive page (share via link, receive via link).
+    web: Mutex<WebState>,
     handler: Arc<dyn ReceiveHandler>,
     session: Mutex<Option<Session>>,
     pin: Mutex<PinState>,
@@ -397,11 +403,16 @@ pub async fn start_with_limits(opts: ServerOptions, limits: ServerLimits, handle
     let local_addr = listener.local_addr()?;
     let mut info = opts.info.as_response();
     info.fingerprint = opts.identity.fingerprint().to_string();
+    info.download = false;
     let info_json = Bytes::from(serde_json::to_vec(&info).expect("serialisable"));
+    info.download = true;
+    let info_json_download = Bytes::from(serde_json::to_vec(&info).expect("serialisable"));
     let tls = if opts.https { Some(tokio_rustls::TlsAcceptor::from(crate::tls::server_config(&opts.identity)?)) } else { None };
     let shared = Arc::new(Shared {
         opts,
         info_json,
+        info_json_download,
+        web: Mutex::new(WebState::default()),
         handler,
         session: Mutex::new(None),
         pin: Mutex::new(PinState::default()),

@@ -29,7 +29,7 @@ pub(super) async fn route(shared: Arc<Shared>, ip: IpAddr, scope: u32, peer_fp: 
     };
     match (req.method(), endpoint) {
         (&Method::POST, "v2/register") | (&Method::POST, "v1/register") => register(&shared, ip, scope, peer_fp, req).await,
-        (&Method::GET, "v2/info") | (&Method::GET, "v1/info") => json_bytes(StatusCode::OK, shared.info_json.clone()),
+        (&Method::GET, "v2/info") | (&Method::GET, "v1/info") => json_bytes(StatusCode::OK, shared.info_bytes()),
         (&Method::POST, "v2/prepare-upload") => prepare_upload(&shared, ip, peer_fp, req).await,
         (&Method::POST, "v2/upload") => upload(&shared, ip, peer_fp, req).await,
         (&Method::POST, "v2/resume") => resume_probe(&shared, ip, peer_fp, req).await,
@@ -142,7 +142,7 @@ pub(super) async fn register(shared: &Arc<Shared>, ip: IpAddr, scope: u32, peer_
         Some(fp) => {
             if !info.fingerprint.eq_ignore_ascii_case(fp) {
                 tracing::debug!("register from {ip}: body fingerprint does not match its certificate; not counted");
-                return json_bytes(StatusCode::OK, shared.info_json.clone());
+                return json_bytes(StatusCode::OK, shared.info_bytes());
             }
             info.fingerprint = fp.to_string();
             true
@@ -156,5 +156,5 @@ pub(super) async fn register(shared: &Arc<Shared>, ip: IpAddr, scope: u32, peer_
         };
         shared.handler.on_register(&info, verified, from);
     }
-    json_bytes(StatusCode::OK, shared.info_json.clone())
+    json_bytes(StatusCode::OK, shared.info_bytes())
 }
