@@ -22,6 +22,7 @@ APP_GROUP = "group.app.ferry"
 OUTBOX_IMPORTS = re.compile(r"^\s*(@testable\s+)?(@_exported\s+)?import\s+(FerryCore|FerryKit)\b", re.M)
 # Required-reason API categories Ferry uses, and the reasons that may be given for them.
 PRIVACY_REASONS = {"NSPrivacyAccessedAPICategoryFileTimestamp": {"DDA9.1", "C617.1", "3B52.1", "0A2A.1"}}
+SHEET = re.compile(r"\.(sheet|fullScreenCover)\(|\bRequestSheet\(")
 UI_IMPORTS = re.compile(r"^\s*(@testable\s+)?import\s+(SwiftUI|UIKit|AppKit|Photos|PhotosUI|QuickLook)\b", re.M)
 
 
@@ -151,6 +152,15 @@ def check(root: Path) -> list:
     if eent is not None and APP_GROUP not in eent.get("com.apple.security.application-groups", []):
         p.append(f"FerryShare/FerryShare.entitlements: not in the App Group {APP_GROUP}")
 
+    # Sheets come from one place (the root view, driven by FerryKit's Presentation): a sheet
+    # attached to another sheet goes away with it, and a request with it.
+    for f in sorted((root / "Ferry").glob("*.swift")):
+        if f.name == "ContentView.swift":
+            continue
+        m = SHEET.search(f.read_text())
+        if m:
+            p.append(f"{f.relative_to(root)}: presents a sheet ({m.group(0)}): sheets come from ContentView only (Presentation)")
+
     kit_dir = root / "FerryKit"
     sources = sorted((kit_dir / "Sources").rglob("*.swift"))
     if not sources:
@@ -207,7 +217,7 @@ GOOD_PRIVACY = {"NSPrivacyTracking": False, "NSPrivacyTrackingDomains": [], "NSP
 
 
 def make(root: Path, spec=None, info=None, ent=None, ext=None, ext_ent=None, kit_source="import Foundation\nimport Observation\n",
-         privacy=None, ext_privacy=GOOD_PRIVACY, outbox_source="import Foundation\n"):
+         privacy=None, ext_privacy=GOOD_PRIVACY, outbox_source="import Foundation\n", view_source=None):
     for d in ("Ferry", "FerryShare", "FerryKit/Sources/FerryKit", "FerryKit/Sources/FerryOutbox", "FerryKit/Tests/FerryKitTests"):
         (root / d).mkdir(parents=True, exist_ok=True)
     (root / "Ferry/PrivacyInfo.xcprivacy").write_bytes(plistlib.dumps(privacy or GOOD_PRIVACY))
@@ -215,6 +225,8 @@ def make(root: Path, spec=None, info=None, ent=None, ext=None, ext_ent=None, kit
         (root / "FerryShare/PrivacyInfo.xcprivacy").write_bytes(
             ext_privacy if isinstance(ext_privacy, bytes) else plistlib.dumps(ext_privacy))
     (root / "FerryKit/Sources/FerryOutbox/SharedOutbox.swift").write_text(outbox_source)
+    (root / "Ferry/ContentView.swift").write_text(".sheet(item: $presentation.sheet) { _ in RequestSheet(request: r) }\n")
+    (root / "Ferry/SendSheet.swift").write_text(view_source or "struct SendSheet {}\n")
     (root / "project.yml").write_text(yaml.safe_dump(spec if spec is not None else GOOD_SPEC))
     for path, value in (("Ferry/Info.plist", info or GOOD_INFO), ("Ferry/Ferry.entitlements", ent or GOOD_ENT),
                         ("FerryShare/Info.plist", ext or GOOD_EXT),
@@ -267,6 +279,7 @@ def self_test() -> int:
             **GOOD_SPEC["targets"]["Ferry"], "sources": ["Ferry"]}}}}, "buildPhase: resources"),
         ("the extension links FerryKit", {"spec": {**GOOD_SPEC, "targets": {**GOOD_SPEC["targets"], "FerryShare": {
             **GOOD_SPEC["targets"]["FerryShare"], "dependencies": [{"package": "FerryKit"}]}}}}, "FerryOutbox only"),
+        ("a sheet on a sheet", {"view_source": "x.sheet(item: $r) { RequestSheet(request: $0) }\n"}, "sheets come from ContentView only"),
         ("the outbox imports the library", {"outbox_source": "import Foundation\nimport FerryCore\n"}, "FerryOutbox imports FerryCore"),
     ]
     failed = 0

@@ -21,7 +21,8 @@ final class LocalNetworkProbe {
     func start() {
         guard browser == nil else { return }
         let browser = NWBrowser(for: .bonjour(type: "_ferry._tcp", domain: nil), using: .tcp)
-        browser.stateUpdateHandler = { [weak self] state in
+        // (Only Sendable values in the handler: the model is main-actor isolated.)
+        browser.stateUpdateHandler = { [model] state in
             let access: LocalNetworkAccess
             switch state {
             case let .waiting(error), let .failed(error):
@@ -33,7 +34,7 @@ final class LocalNetworkProbe {
             default:
                 return
             }
-            Task { @MainActor in self?.model.reportLocalNetwork(access) }
+            Task { @MainActor in model.reportLocalNetwork(access) }
         }
         browser.start(queue: .main)
         self.browser = browser
