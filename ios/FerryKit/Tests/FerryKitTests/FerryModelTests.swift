@@ -367,7 +367,9 @@ final class FerryModelTests: XCTestCase {
         XCTAssertEqual(withPin.state, .done, "quick save from everyone: no request: \(withPin)")
         XCTAssertEqual(h.received("Receiver"), ["pinned.txt"])
 
-        // A change the node was started with restarts it, on the same identity.
+        // A change the node was started with restarts it, on the same identity (once the receive
+        // ended there too: a change made while receiving applies after it).
+        _ = try await eventually("the receive to end") { again.transfers.first { $0.direction == .receive && $0.state.isFinished } }
         let before = again.nodeState.fingerprint
         try again.updateSettings { $0.alias = "Hall iPad" }
         let restarted = await again.start() // the restart's start, awaited
