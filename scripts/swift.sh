@@ -52,7 +52,7 @@ make_chroot() {
     url="$(mirror)"
     [ -n "$url" ] || url=http://deb.debian.org/debian
     echo "swift: making a Debian 13 ($SUITE) chroot in .tools/debian13-swift with debootstrap from $url,"
-    echo "swift: with $PACKAGES (Swift 6.0); once, about 2 minutes, ~585 MB downloaded, ~2.7 GB on disk"
+    echo "swift: with $PACKAGES (Swift 6.0); once, 2 to 6 minutes, ~585 MB downloaded, ~2.6 GB on disk"
     local partial="$CHROOT.partial"
     rm -rf "$partial"
     mkdir -p "$(dirname "$CHROOT")"
