@@ -87,19 +87,22 @@ LIB_DIR="$TARGET/debug"
 # map with `link "ferry_ffi"`) where Apple platforms use the XCFramework. The committed package
 # stays as it is: a Linux one is made here from the committed generated files, and mounted over
 # bindings/swift inside the chroot only (so FerryKit's `../../bindings/swift` finds it).
+# (Made in a fresh folder, which replaces the one in use only when something changed: unchanged
+# files keep their times, so that SwiftPM does not rebuild the bindings each run.)
 STAGE="$TARGET/swift-linux/bindings"
-rm -rf "$STAGE"
-mkdir -p "$STAGE/FerryCore" "$STAGE/FerryCoreFFI"
-cp "$ROOT/bindings/swift/FerryCore.swift" "$STAGE/FerryCore/"
-cp "$ROOT/bindings/swift/FerryCoreFFI.h" "$STAGE/FerryCoreFFI/"
-cat > "$STAGE/FerryCoreFFI/module.modulemap" <<'MAP'
+NEW="$TARGET/swift-linux/bindings.new"
+rm -rf "$NEW"
+mkdir -p "$NEW/FerryCore" "$NEW/FerryCoreFFI"
+cp "$ROOT/bindings/swift/FerryCore.swift" "$NEW/FerryCore/"
+cp "$ROOT/bindings/swift/FerryCoreFFI.h" "$NEW/FerryCoreFFI/"
+cat > "$NEW/FerryCoreFFI/module.modulemap" <<'MAP'
 module FerryCoreFFI {
     header "FerryCoreFFI.h"
     link "ferry_ffi"
     export *
 }
 MAP
-cat > "$STAGE/Package.swift" <<'PKG'
+cat > "$NEW/Package.swift" <<'PKG'
 // swift-tools-version:6.0
 // Made by scripts/swift.sh: FerryCore on Linux, over the host-built libferry_ffi.so.
 import PackageDescription
@@ -113,6 +116,12 @@ let package = Package(
     ]
 )
 PKG
+if [ -d "$STAGE" ] && diff -rq "$NEW" "$STAGE" >/dev/null 2>&1; then
+    rm -rf "$NEW"
+else
+    rm -rf "$STAGE"
+    mv "$NEW" "$STAGE"
+fi
 
 # Swift 6 language mode (complete concurrency checking, errors not warnings) for every module:
 # the manifests' tools version 6 sets it per package (FerryKit's and the bindings' above). Not
