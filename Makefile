@@ -4,7 +4,7 @@ CARGO ?= cargo
 FERRY_DEBUG := target/debug/ferry
 FERRY_RELEASE := target/release/ferry
 
-.PHONY: all build release run test lint test-rust test-bindings test-kotlin test-android test-android-logic test-android-checks test-ios test-interop test-discovery test-hostile-netns test-resume test-web bindings android-libs ios-xcframework setup bench demo clean help fuzz
+.PHONY: all build release run test lint test-rust test-bindings test-kotlin test-android test-android-logic test-android-checks test-ios test-swift test-interop test-discovery test-hostile-netns test-resume test-web bindings android-libs ios-xcframework setup bench demo clean help fuzz
 
 all: build
 
@@ -17,7 +17,8 @@ help:
 	@echo "make test-android  the Android app's logic tests (JVM), its syntax, manifest, resource and API level checks"
 	@echo "                   (test-android-logic: the JVM tests only; test-android-checks: the checks only)"
 	@echo "make test-web      share and receive pages in headless Chromium (installs Debian's chromium and playwright-core into .tools/ on first run)"
-	@echo "make test-ios      the iOS app's Swift syntax, XcodeGen spec, plists and entitlements checks"
+	@echo "make test-ios      the iOS app's Swift syntax, XcodeGen spec, plists, privacy manifests and entitlements checks"
+	@echo "make test-swift    the Swift bindings and FerryKit built (Swift 6) and FerryKit's XCTests run, in a Debian 13 chroot"
 	@echo "make android-libs  Android .so files into android/app/src/main/jniLibs (needs the NDK)"
 	@echo "make ios-xcframework  XCFramework for the Swift package (needs macOS + Xcode)"
 	@echo "make fuzz          run each fuzz target for FUZZ_SECONDS (default 30; nightly + cargo-fuzz, installed into .tools)"
@@ -43,7 +44,7 @@ run: release
 setup:
 	@bash scripts/install-peers.sh
 
-test: setup lint test-rust test-bindings test-kotlin test-android test-ios test-interop test-discovery test-hostile-netns
+test: setup lint test-rust test-bindings test-kotlin test-android test-ios test-swift test-interop test-discovery test-hostile-netns
 
 # Includes the hostile-input suite (tests/tests/hostile.rs; it runs the ferry binary built just
 # before) and the replay of the fuzz corpus and every crash found (tests/tests/fuzz_replay.rs),
@@ -107,10 +108,17 @@ test-android-checks:
 	@if ls android/app/src/main/jniLibs/*/*.so >/dev/null 2>&1; then python3 scripts/android-elf-align.py android/app/src/main/jniLibs; fi
 
 # The iOS app, without Xcode: every Swift file of ios/ through tree-sitter's Swift grammar, and
-# the XcodeGen spec, Info.plists and entitlements. (FerryKit's XCTest tests need a Mac:
-# make ios-xcframework, then cd ios/FerryKit && swift test.)
+# the XcodeGen spec, Info.plists, privacy manifests and entitlements. (FerryKit itself is
+# compiled and tested by test-swift; the SwiftUI app needs a Mac.)
 test-ios:
 	bash scripts/check-ios.sh
+
+# The Swift side for real: the generated Swift bindings and FerryKit compiled in Swift 6 mode
+# (complete concurrency checking) against the host-built library, and FerryKit's XCTest tests
+# run (two real nodes on loopback), with Debian 13's Swift in a chroot cached in .tools/ (made
+# once with debootstrap from apt's mirror), in private mount and network namespaces (root).
+test-swift:
+	bash scripts/swift.sh
 
 android-libs:
 	bash scripts/android-libs.sh

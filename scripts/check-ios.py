@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """Checks the iOS project where no Xcode exists: the XcodeGen spec, the Info.plists and
-entitlements, and that the logic package stays free of UI frameworks and has tests.
+entitlements, the privacy manifests (PrivacyInfo.xcprivacy, valid, with a reason for every
+required-reason API Ferry uses, and built into each target as a resource), that the share
+extension links FerryOutbox only (not the Ferry library), and that the logic package stays free
+of UI frameworks and has tests.
 
     check-ios.py [ios-dir]      exit 1 with one line per problem
     check-ios.py --self-test    proves each check fails on a broken copy
@@ -16,6 +19,10 @@ from pathlib import Path
 import yaml
 
 APP_GROUP = "group.app.ferry"
+OUTBOX_IMPORTS = re.compile(r"^\s*(@testable\s+)?(@_exported\s+)?import\s+(FerryCore|FerryKit)\b", re.M)
+# Required-reason API categories Ferry uses, and the reasons that may be given for them.
+PRIVACY_REASONS = {"NSPrivacyAccessedAPICategoryFileTimestamp": {"DDA9.1", "C617.1", "3B52.1", "0A2A.1"}}
+SHEET = re.compile(r"\.(sheet|fullScreenCover)\(|\bRequestSheet\(")
 UI_IMPORTS = re.compile(r"^\s*(@testable\s+)?import\s+(SwiftUI|UIKit|AppKit|Photos|PhotosUI|QuickLook)\b", re.M)
 
 
@@ -67,9 +74,29 @@ def check(root: Path) -> list:
                 p.append(f"project.yml: {name}: no {what}")
             elif not (root / path).is_file():
                 p.append(f"project.yml: {name}: {what} {path} does not exist")
-        deps = [d.get("package") for d in (t.get("dependencies") or []) if isinstance(d, dict)]
-        if "FerryKit" not in deps:
+        deps = [d for d in (t.get("dependencies") or []) if isinstance(d, dict) and d.get("package") == "FerryKit"]
+        products = {d.get("product") or "FerryKit" for d in deps}
+        if not deps:
             p.append(f"project.yml: {name}: does not depend on the FerryKit package")
+        elif name == "FerryShare" and products != {"FerryOutbox"}:
+            p.append(f"project.yml: FerryShare: links {sorted(products)} of the FerryKit package: FerryOutbox only, not the Ferry library")
+        # The privacy manifest: a valid plist with a known reason for each API category, built as a resource.
+        manifest = f"{name}/PrivacyInfo.xcprivacy"
+        resources = [s for s in sources if isinstance(s, dict) and s.get("path") == manifest and s.get("buildPhase") == "resources"]
+        if not resources:
+            p.append(f"project.yml: {name}: {manifest} is not a source with buildPhase: resources")
+        privacy = load_plist(root / manifest, p)
+        if privacy is not None:
+            if privacy.get("NSPrivacyTracking") is not False:
+                p.append(f"{manifest}: NSPrivacyTracking is not false")
+            used = {}
+            for entry in privacy.get("NSPrivacyAccessedAPITypes") or []:
+                used[entry.get("NSPrivacyAccessedAPIType")] = set(entry.get("NSPrivacyAccessedAPITypeReasons") or [])
+            for category, allowed in PRIVACY_REASONS.items():
+                if not used.get(category):
+                    p.append(f"{manifest}: no reason given for {category}")
+                elif not used[category] <= allowed:
+                    p.append(f"{manifest}: unknown reasons for {category}: {sorted(used[category] - allowed)}")
     if ext:
         base = target_settings(ext)
         if str(base.get("APPLICATION_EXTENSION_API_ONLY", "")).upper() not in ("YES", "TRUE"):
@@ -125,6 +152,15 @@ def check(root: Path) -> list:
     if eent is not None and APP_GROUP not in eent.get("com.apple.security.application-groups", []):
         p.append(f"FerryShare/FerryShare.entitlements: not in the App Group {APP_GROUP}")
 
+    # Sheets come from one place (the root view, driven by FerryKit's Presentation): a sheet
+    # attached to another sheet goes away with it, and a request with it.
+    for f in sorted((root / "Ferry").glob("*.swift")):
+        if f.name == "ContentView.swift":
+            continue
+        m = SHEET.search(f.read_text())
+        if m:
+            p.append(f"{f.relative_to(root)}: presents a sheet ({m.group(0)}): sheets come from ContentView only (Presentation)")
+
     kit_dir = root / "FerryKit"
     sources = sorted((kit_dir / "Sources").rglob("*.swift"))
     if not sources:
@@ -133,6 +169,10 @@ def check(root: Path) -> list:
         m = UI_IMPORTS.search(f.read_text())
         if m:
             p.append(f"{f.relative_to(root)}: the logic package imports {m.group(2)} (it must stay free of UI frameworks)")
+    for f in sorted((kit_dir / "Sources/FerryOutbox").rglob("*.swift")):
+        m = OUTBOX_IMPORTS.search(f.read_text())
+        if m:
+            p.append(f"{f.relative_to(root)}: FerryOutbox imports {m.group(3)} (the share extension must not link the Ferry library)")
     tests = sorted((kit_dir / "Tests").rglob("*.swift"))
     if not any("import XCTest" in t.read_text() and re.search(r"func test\w*\(", t.read_text()) for t in tests):
         p.append("FerryKit: no XCTest tests")
@@ -150,12 +190,14 @@ GOOD_SPEC = {
     "name": "Ferry",
     "packages": {"FerryKit": {"path": "FerryKit"}},
     "targets": {
-        "Ferry": {"type": "application", "platform": "iOS", "sources": ["Ferry"],
+        "Ferry": {"type": "application", "platform": "iOS",
+                  "sources": ["Ferry", {"path": "Ferry/PrivacyInfo.xcprivacy", "buildPhase": "resources"}],
                   "info": {"path": "Ferry/Info.plist"}, "entitlements": {"path": "Ferry/Ferry.entitlements"},
                   "dependencies": [{"package": "FerryKit"}, {"target": "FerryShare"}]},
-        "FerryShare": {"type": "app-extension", "platform": "iOS", "sources": ["FerryShare"],
+        "FerryShare": {"type": "app-extension", "platform": "iOS",
+                       "sources": ["FerryShare", {"path": "FerryShare/PrivacyInfo.xcprivacy", "buildPhase": "resources"}],
                        "info": {"path": "FerryShare/Info.plist"}, "entitlements": {"path": "FerryShare/FerryShare.entitlements"},
-                       "dependencies": [{"package": "FerryKit"}],
+                       "dependencies": [{"package": "FerryKit", "product": "FerryOutbox"}],
                        "settings": {"base": {"APPLICATION_EXTENSION_API_ONLY": "YES", "OTHER_LDFLAGS": ["-Wl,-application_extension"]}}},
     },
 }
@@ -169,9 +211,22 @@ GOOD_EXT = {"NSExtension": {"NSExtensionPointIdentifier": "com.apple.share-servi
                 "NSExtensionActivationSupportsText": True}}}}
 
 
-def make(root: Path, spec=None, info=None, ent=None, ext=None, ext_ent=None, kit_source="import Foundation\nimport Observation\n"):
-    for d in ("Ferry", "FerryShare", "FerryKit/Sources/FerryKit", "FerryKit/Tests/FerryKitTests"):
+GOOD_PRIVACY = {"NSPrivacyTracking": False, "NSPrivacyTrackingDomains": [], "NSPrivacyCollectedDataTypes": [],
+                "NSPrivacyAccessedAPITypes": [{"NSPrivacyAccessedAPIType": "NSPrivacyAccessedAPICategoryFileTimestamp",
+                                               "NSPrivacyAccessedAPITypeReasons": ["C617.1"]}]}
+
+
+def make(root: Path, spec=None, info=None, ent=None, ext=None, ext_ent=None, kit_source="import Foundation\nimport Observation\n",
+         privacy=None, ext_privacy=GOOD_PRIVACY, outbox_source="import Foundation\n", view_source=None):
+    for d in ("Ferry", "FerryShare", "FerryKit/Sources/FerryKit", "FerryKit/Sources/FerryOutbox", "FerryKit/Tests/FerryKitTests"):
         (root / d).mkdir(parents=True, exist_ok=True)
+    (root / "Ferry/PrivacyInfo.xcprivacy").write_bytes(plistlib.dumps(privacy or GOOD_PRIVACY))
+    if ext_privacy is not None:
+        (root / "FerryShare/PrivacyInfo.xcprivacy").write_bytes(
+            ext_privacy if isinstance(ext_privacy, bytes) else plistlib.dumps(ext_privacy))
+    (root / "FerryKit/Sources/FerryOutbox/SharedOutbox.swift").write_text(outbox_source)
+    (root / "Ferry/ContentView.swift").write_text(".sheet(item: $presentation.sheet) { _ in RequestSheet(request: r) }\n")
+    (root / "Ferry/SendSheet.swift").write_text(view_source or "struct SendSheet {}\n")
     (root / "project.yml").write_text(yaml.safe_dump(spec if spec is not None else GOOD_SPEC))
     for path, value in (("Ferry/Info.plist", info or GOOD_INFO), ("Ferry/Ferry.entitlements", ent or GOOD_ENT),
                         ("FerryShare/Info.plist", ext or GOOD_EXT),
@@ -214,6 +269,18 @@ def self_test() -> int:
         ("no extension target", {"spec": without(GOOD_SPEC, "targets", "FerryShare")}, "app-extension"),
         ("UI in the logic", {"kit_source": "import SwiftUI\n"}, "SwiftUI"),
         ("files not in Files", {"info": without(GOOD_INFO, "UIFileSharingEnabled")}, "UIFileSharingEnabled"),
+        ("no privacy manifest in the extension", {"ext_privacy": None}, "FerryShare/PrivacyInfo.xcprivacy: missing"),
+        ("a privacy manifest that is no plist", {"ext_privacy": b"<plist><dict><key>x</dict>"}, "not a valid plist"),
+        ("no file timestamp reason", {"privacy": without(GOOD_PRIVACY, "NSPrivacyAccessedAPITypes")}, "FileTimestamp"),
+        ("a made-up reason", {"privacy": {**GOOD_PRIVACY, "NSPrivacyAccessedAPITypes": [
+            {"NSPrivacyAccessedAPIType": "NSPrivacyAccessedAPICategoryFileTimestamp", "NSPrivacyAccessedAPITypeReasons": ["X000.1"]}]}},
+         "unknown reasons"),
+        ("privacy manifest not a resource", {"spec": {**GOOD_SPEC, "targets": {**GOOD_SPEC["targets"], "Ferry": {
+            **GOOD_SPEC["targets"]["Ferry"], "sources": ["Ferry"]}}}}, "buildPhase: resources"),
+        ("the extension links FerryKit", {"spec": {**GOOD_SPEC, "targets": {**GOOD_SPEC["targets"], "FerryShare": {
+            **GOOD_SPEC["targets"]["FerryShare"], "dependencies": [{"package": "FerryKit"}]}}}}, "FerryOutbox only"),
+        ("a sheet on a sheet", {"view_source": "x.sheet(item: $r) { RequestSheet(request: $0) }\n"}, "sheets come from ContentView only"),
+        ("the outbox imports the library", {"outbox_source": "import Foundation\nimport FerryCore\n"}, "FerryOutbox imports FerryCore"),
     ]
     failed = 0
     for name, kwargs, expect in cases:

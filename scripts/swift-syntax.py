@@ -43,7 +43,8 @@ def main(args):
     files = []
     for a in args:
         p = pathlib.Path(a)
-        files += sorted(p.rglob("*.swift")) if p.is_dir() else [p]
+        # (.build/ is SwiftPM's output, e.g. from `make test-swift`: not ours to check.)
+        files += sorted(f for f in p.rglob("*.swift") if ".build" not in f.relative_to(p).parts) if p.is_dir() else [p]
     if not files:
         print("swift-syntax: no Swift files given", file=sys.stderr)
         return 2

@@ -40,6 +40,7 @@ uniffi::setup_scaffolding!();
 fn runtime() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
     RT.get_or_init(|| {
+        ignore_sigpipe();
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(4)
             .thread_name("ferry")
@@ -47,6 +48,27 @@ fn runtime() -> &'static tokio::runtime::Runtime {
             .build()
             .expect("the tokio runtime starts")
     })
+}
+
+/// A write to a socket whose peer has gone raises SIGPIPE on Linux, which kills a process that left
+/// it at its default. Rust programs ignore it before `main`, the JVM handles it and Android's
+/// runtime blocks it, and on Apple platforms every socket has SO_NOSIGPIPE; single writes use
+/// MSG_NOSIGNAL, but vectored writes (`writev`, which TLS and HTTP use) have no such flag. So in a
+/// process that did not choose (a Swift or C program on Linux), Ferry ignores SIGPIPE: a gone
+/// peer is then an EPIPE error for the transfer, as everywhere else. A handler the host set stays.
+fn ignore_sigpipe() {
+    #[cfg(all(unix, not(target_vendor = "apple")))]
+    {
+        // SAFETY: sigaction with a null new action only reads the current disposition into `old`, a zeroed
+        // (valid) sigaction; signal(SIGPIPE, SIG_IGN) installs no handler code, it only tells the kernel to
+        // drop the signal, which is safe at any time on any thread.
+        unsafe {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(libc::SIGPIPE, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_DFL {
+                libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+            }
+        }
+    }
 }
 
 /// The library version.

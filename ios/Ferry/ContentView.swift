@@ -3,10 +3,10 @@ import SwiftUI
 
 struct ContentView: View {
     @Environment(FerryModel.self) private var model
-    @Environment(ShareInbox.self) private var inbox
+    @Environment(Presentation.self) private var presentation
 
     var body: some View {
-        @Bindable var inbox = inbox
+        @Bindable var presentation = presentation
         TabView {
             NearbyView()
                 .tabItem { Label("Nearby", systemImage: "dot.radiowaves.left.and.right") }
@@ -16,35 +16,20 @@ struct ContentView: View {
             SettingsView()
                 .tabItem { Label("Settings", systemImage: "gearshape") }
         }
-        .presentsIncomingRequests()
-        // Files shared from another app, waiting for a device.
-        .sheet(item: $inbox.presented) { batch in
-            OutboxPicker(batch: batch)
+        // Every sheet comes from here, one at a time (FerryKit's Presentation decides which):
+        // an incoming request first, over the send sheet or the device picker for shared items,
+        // which step aside and come back once it is answered. No other view presents a sheet, so
+        // a request never goes away with a sheet that closes.
+        .sheet(item: $presentation.sheet) { sheet in
+            switch sheet {
+            case let .request(request, _):
+                RequestSheet(request: request)
+                    .interactiveDismissDisabled()
+            case let .send(device):
+                SendSheet(device: device)
+            case let .outbox(batch):
+                OutboxPicker(batch: batch)
+            }
         }
-    }
-}
-
-/// Incoming requests come up over whatever is on screen. A view that already presents a sheet
-/// cannot present another, so the root and every sheet carry this, and the top-most one shows
-/// the request: the oldest first, until it is answered or withdrawn by its sender.
-struct IncomingRequestSheet: ViewModifier {
-    @Environment(FerryModel.self) private var model
-
-    func body(content: Content) -> some View {
-        content.sheet(item: pendingRequest) { request in
-            RequestSheet(request: request)
-                .interactiveDismissDisabled()
-        }
-    }
-
-    private var pendingRequest: Binding<PendingRequest?> {
-        // Requests leave the list when answered or closed; nothing to write back.
-        Binding(get: { model.requests.first }, set: { _ in })
-    }
-}
-
-extension View {
-    func presentsIncomingRequests() -> some View {
-        modifier(IncomingRequestSheet())
     }
 }

@@ -8,8 +8,9 @@ import UserNotifications
 struct FerryApp: App {
     @UIApplicationDelegateAdaptor(AppDelegate.self) private var appDelegate
     @State private var model: FerryModel
-    @State private var inbox = ShareInbox()
+    @State private var presentation: Presentation
     @State private var background: BackgroundTransfers
+    @State private var localNetwork: LocalNetworkProbe
     @Environment(\.scenePhase) private var scenePhase
 
     init() {
@@ -23,22 +24,27 @@ struct FerryApp: App {
             Task { _ = try? await PhotoSaver.save(media) }
         }
         _model = State(initialValue: model)
+        _presentation = State(initialValue: Presentation(model: model, inbox: ShareInbox()))
         _background = State(initialValue: BackgroundTransfers(model: model))
+        _localNetwork = State(initialValue: LocalNetworkProbe(model: model))
     }
 
     var body: some Scene {
         WindowGroup {
             ContentView()
                 .environment(model)
-                .environment(inbox)
-                .onOpenURL { inbox.open($0) }
+                .environment(presentation)
+                .environment(presentation.inbox)
+                .onOpenURL { presentation.inbox.open($0) }
                 .onChange(of: scenePhase, initial: true) { _, phase in
                     switch phase {
                     case .active:
                         if !model.hasActiveTransfers { AppFiles.clearOutgoingCopies() }
                         Task { await model.start() }
-                        inbox.refresh()
+                        localNetwork.start()
+                        presentation.inbox.refresh()
                     case .background:
+                        localNetwork.stop()
                         // A suspended app cannot answer: stop announcing and listening unless a
                         // transfer runs (BackgroundTransfers asks for the time to finish it).
                         if !model.hasActiveTransfers { model.stop() }

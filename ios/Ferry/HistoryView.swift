@@ -57,7 +57,7 @@ struct HistoryView: View {
     }
 
     private var showingNotice: Binding<Bool> {
-        Binding(get: { notice != nil }, set: { if !$0 { notice = nil } })
+        Binding(get: { @MainActor in notice != nil }, set: { @MainActor shown in if !shown { notice = nil } })
     }
 }
 

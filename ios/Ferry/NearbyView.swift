@@ -5,8 +5,8 @@ import UIKit
 /// Devices nearby (found now, and favorites), running transfers and received texts.
 struct NearbyView: View {
     @Environment(FerryModel.self) private var model
+    @Environment(Presentation.self) private var presentation
     @State private var hold: DiscoveryHold?
-    @State private var sendTarget: NearbyDevice?
     @State private var addingAddress = false
     @State private var address = ""
     @State private var errorMessage: String?
@@ -27,16 +27,12 @@ struct NearbyView: View {
                     TransfersView()
                 }
                 Section {
-                    if model.devices.isEmpty {
-                        ContentUnavailableView {
-                            Label("Looking for devices", systemImage: "antenna.radiowaves.left.and.right")
-                        } description: {
-                            Text("Devices with Ferry or LocalSend open on this network appear here. Pull to scan again, or add one by its IP address.")
-                        }
+                    if model.devices.isEmpty || model.nearbyStatus == .localNetworkDenied {
+                        NearbyStatusView()
                     }
                     ForEach(model.devices) { device in
                         Button {
-                            sendTarget = device
+                            presentation.showSend(to: device)
                         } label: {
                             DeviceRow(device: device)
                         }
@@ -98,9 +94,6 @@ struct NearbyView: View {
             } message: {
                 Text(errorMessage ?? "")
             }
-            .sheet(item: $sendTarget) { device in
-                SendSheet(device: device)
-            }
             // Discovery runs (and rescans every 30 s) only while the list is on screen.
             .onAppear {
                 if hold == nil { hold = model.holdDiscovery() }
@@ -113,7 +106,7 @@ struct NearbyView: View {
     }
 
     private var showingError: Binding<Bool> {
-        Binding(get: { errorMessage != nil }, set: { if !$0 { errorMessage = nil } })
+        Binding(get: { @MainActor in errorMessage != nil }, set: { @MainActor shown in if !shown { errorMessage = nil } })
     }
 
     private func add(favorite: Bool) {
@@ -239,6 +232,42 @@ private struct ReceivedTextRow: View {
         .padding(.vertical, 2)
         .swipeActions {
             Button("Dismiss", role: .destructive) { model.dismissText(text.id) }
+        }
+    }
+}
+
+/// What the list says while it shows no device: looking, nothing found for a while (what to
+/// check), or Local Network refused (where to allow it). FerryKit's `nearbyStatus` decides.
+struct NearbyStatusView: View {
+    @Environment(FerryModel.self) private var model
+
+    var body: some View {
+        switch model.nearbyStatus {
+        case .found:
+            EmptyView()
+        case .looking:
+            ContentUnavailableView {
+                Label("Looking for devices", systemImage: "antenna.radiowaves.left.and.right")
+            } description: {
+                Text("Devices with Ferry or LocalSend open on this network appear here.")
+            }
+        case .nothingFound:
+            ContentUnavailableView {
+                Label("No devices found", systemImage: "wifi.exclamationmark")
+            } description: {
+                Text("Check that the other device is on the same Wi-Fi and has Ferry or LocalSend open, and that Local Network is on for Ferry in Settings › Privacy & Security › Local Network. Pull to scan again, or add a device by its IP address.")
+            }
+        case .localNetworkDenied:
+            ContentUnavailableView {
+                Label("Local Network is off for Ferry", systemImage: "network.slash")
+            } description: {
+                Text("Ferry cannot find or reach devices nearby. Turn on Local Network for Ferry in Settings › Privacy & Security › Local Network.")
+            } actions: {
+                Button("Open Settings") {
+                    if let url = URL(string: UIApplication.openSettingsURLString) { UIApplication.shared.open(url) }
+                }
+                .buttonStyle(.bordered)
+            }
         }
     }
 }

@@ -1,53 +1,5 @@
 import FerryKit
-import Observation
 import SwiftUI
-
-/// What the share extension left in the App Group, and which batch waits for a device.
-@MainActor
-@Observable
-final class ShareInbox {
-    /// The batch whose device picker is shown.
-    var presented: OutboxBatch?
-
-    private let outbox = SharedOutbox.appGroup()
-    /// Batches being sent: kept on disk until their transfer ends.
-    @ObservationIgnored private var sending: Set<UUID> = []
-
-    /// Shows the next waiting batch (or `preferred`, the one the extension just opened Ferry for).
-    func refresh(preferring preferred: UUID? = nil) {
-        guard presented == nil, let outbox else { return }
-        let waiting = outbox.pending().filter { !sending.contains($0.id) }
-        presented = waiting.first { $0.id == preferred } ?? waiting.first
-    }
-
-    /// `ferry://outbox?id=<uuid>`, from the share extension.
-    func open(_ url: URL) {
-        guard url.scheme == "ferry", url.host() == "outbox" else { return }
-        let id = URLComponents(url: url, resolvingAgainstBaseURL: false)?
-            .queryItems?.first { $0.name == "id" }?.value
-            .flatMap(UUID.init(uuidString:))
-        refresh(preferring: id)
-    }
-
-    /// The batch is on its way: hidden now, removed once `finished`.
-    func startedSending(_ batch: OutboxBatch) {
-        sending.insert(batch.id)
-        if presented?.id == batch.id { presented = nil }
-    }
-
-    func finished(_ batch: OutboxBatch) {
-        sending.remove(batch.id)
-        try? outbox?.remove(batch)
-        refresh()
-    }
-
-    /// Removes a batch that was sent (text only) or that the user gave up.
-    func discard(_ batch: OutboxBatch) {
-        if presented?.id == batch.id { presented = nil }
-        try? outbox?.remove(batch)
-        refresh()
-    }
-}
 
 /// Picks the device for files and text shared from another app.
 struct OutboxPicker: View {
@@ -73,11 +25,7 @@ struct OutboxPicker: View {
                 }
                 Section {
                     if model.devices.isEmpty {
-                        HStack(spacing: 12) {
-                            ProgressView()
-                            Text("Looking for devices…")
-                                .foregroundStyle(.secondary)
-                        }
+                        NearbyStatusView()
                     }
                     ForEach(model.devices) { device in
                         Button {
@@ -113,7 +61,6 @@ struct OutboxPicker: View {
                 hold = nil
             }
         }
-        .presentsIncomingRequests()
     }
 
     private func send(to device: NearbyDevice) {

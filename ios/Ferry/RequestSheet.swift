@@ -141,8 +141,8 @@ struct RequestSheet: View {
 
     private func isSelected(_ id: String) -> Binding<Bool> {
         Binding(
-            get: { selected.contains(id) },
-            set: { on in
+            get: { @MainActor in selected.contains(id) },
+            set: { @MainActor on in
                 if on { selected.insert(id) } else { selected.remove(id) }
             }
         )

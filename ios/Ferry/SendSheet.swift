@@ -8,7 +8,7 @@ import UniformTypeIdentifiers
 struct SendSheet: View {
     let device: NearbyDevice
     @Environment(FerryModel.self) private var model
-    @Environment(\.dismiss) private var dismiss
+    @Environment(Presentation.self) private var presentation
     @State private var photoItems: [PhotosPickerItem] = []
     @State private var importingFiles = false
     @State private var message = ""
@@ -71,7 +71,7 @@ struct SendSheet: View {
             .navigationBarTitleDisplayMode(.inline)
             .toolbar {
                 ToolbarItem(placement: .cancellationAction) {
-                    Button("Cancel") { dismiss() }
+                    Button("Cancel") { close() }
                 }
             }
             .fileImporter(isPresented: $importingFiles, allowedContentTypes: [.item, .folder], allowsMultipleSelection: true) { result in
@@ -88,14 +88,19 @@ struct SendSheet: View {
                 Task { await sendPhotos(items) }
             }
         }
-        .presentsIncomingRequests()
+    }
+
+    /// Closes this sheet through the one place that presents sheets (a request may be on screen
+    /// instead: it is left alone).
+    private func close() {
+        presentation.close(.send(device))
     }
 
     private func send(_ items: [OutgoingItem]) {
         guard !items.isEmpty else { return }
         do {
             try model.send(to: device, items: items, pin: pin)
-            dismiss()
+            close()
         } catch {
             errorMessage = ErrorKinds.message(for: error)
         }
@@ -131,7 +136,7 @@ struct SendSheet: View {
             defer { busy = false }
             do {
                 if try await model.sendText(to: device, text: text, pin: pin) {
-                    dismiss()
+                    close()
                 } else {
                     errorMessage = "\(shownName(device.alias)) did not show the message."
                 }

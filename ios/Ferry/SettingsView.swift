@@ -158,19 +158,22 @@ struct SettingsView: View {
         pin = model.settings.pin ?? ""
     }
 
-    /// A binding that saves each change, showing what cannot be saved.
-    private func setting<Value>(_ keyPath: WritableKeyPath<FerryKit.Settings, Value>) -> Binding<Value> {
+    /// A binding that saves each change, showing what cannot be saved. Swift 6: the closures are
+    /// main-actor isolated (explicitly, so that they are Sendable, as Binding may require) and
+    /// capture only Sendable values: the key path is declared Sendable (key path literals
+    /// are), where a plain `WritableKeyPath` is not.
+    private func setting<Value: Sendable>(_ keyPath: WritableKeyPath<FerryKit.Settings, Value> & Sendable) -> Binding<Value> {
         Binding(
-            get: { model.settings[keyPath: keyPath] },
-            set: { value in apply { $0[keyPath: keyPath] = value } }
+            get: { @MainActor in model.settings[keyPath: keyPath] },
+            set: { @MainActor value in apply { $0[keyPath: keyPath] = value } }
         )
     }
 
     /// Turning it on asks for permission to add to the photo library first.
     private var saveMediaToPhotos: Binding<Bool> {
         Binding(
-            get: { model.settings.saveMediaToPhotos },
-            set: { on in
+            get: { @MainActor in model.settings.saveMediaToPhotos },
+            set: { @MainActor on in
                 guard on else {
                     apply { $0.saveMediaToPhotos = false }
                     return

@@ -1,4 +1,4 @@
-import FerryKit
+import FerryOutbox
 import Observation
 import SwiftUI
 import UIKit
@@ -6,7 +6,8 @@ import UniformTypeIdentifiers
 import UserNotifications
 
 /// The share extension: copies what is shared into the App Group's outbox (file by file, never
-/// into memory: an extension has about 120 MB), then hands off to Ferry to pick a device.
+/// into memory: an extension has about 120 MB), then hands off to Ferry to pick a device. It
+/// links FerryOutbox only (Foundation), not the Ferry library: the app sends.
 final class ShareViewController: UIViewController {
     private let state = ShareState()
     private var work: Task<Void, Never>?
@@ -131,7 +132,11 @@ enum SharedItem {
         }
     }
 
+    // The loads run on the main actor (where the providers live; they are not Sendable): only
+    // the providers' completion handlers run elsewhere, and they touch Sendable values only.
+
     /// Photos and videos, then other files, then links and text.
+    @MainActor
     static func load(_ provider: NSItemProvider, into folder: URL) async throws -> SharedItem? {
         func has(_ type: UTType) -> Bool { provider.hasItemConformingToTypeIdentifier(type.identifier) }
         if has(.movie) { return .file(try await loadFile(provider, type: .movie, into: folder)) }
@@ -147,6 +152,7 @@ enum SharedItem {
     }
 
     /// A file representation, copied while its temporary file exists (in the handler).
+    @MainActor
     private static func loadFile(_ provider: NSItemProvider, type: UTType, into folder: URL) async throws -> URL {
         let suggested = provider.suggestedName
         return try await withCheckedThrowingContinuation { continuation in
@@ -161,6 +167,7 @@ enum SharedItem {
     }
 
     /// A file URL (Files, some apps), copied within its security scope.
+    @MainActor
     private static func loadFileURL(_ provider: NSItemProvider, into folder: URL) async throws -> URL? {
         try await withCheckedThrowingContinuation { continuation in
             provider.loadItem(forTypeIdentifier: UTType.fileURL.identifier, options: nil) { item, error in
@@ -179,6 +186,7 @@ enum SharedItem {
         }
     }
 
+    @MainActor
     private static func loadText(_ provider: NSItemProvider, type: UTType) async throws -> String? {
         try await withCheckedThrowingContinuation { continuation in
             provider.loadItem(forTypeIdentifier: type.identifier, options: nil) { item, error in

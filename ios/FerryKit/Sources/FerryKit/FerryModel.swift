@@ -12,13 +12,17 @@ public struct NetworkOptions: Sendable {
     public var rescanInterval: Duration
     /// How long `discovering` stays on after a pull-to-refresh scan, for late answers.
     public var scanLinger: Duration
+    /// How long the nearby list says it is looking before it says that nothing was found, and
+    /// what to check (`nearbyStatus`).
+    public var searchPatience: Duration
 
     public init(discovery: Bool = true, bindAddress: String? = nil, rescanInterval: Duration = .seconds(30),
-                scanLinger: Duration = .seconds(2)) {
+                scanLinger: Duration = .seconds(2), searchPatience: Duration = .seconds(15)) {
         self.discovery = discovery
         self.bindAddress = bindAddress
         self.rescanInterval = rescanInterval
         self.scanLinger = scanLinger
+        self.searchPatience = searchPatience
     }
 }
 
@@ -107,6 +111,15 @@ public final class FerryModel {
     public private(set) var nodeState: NodeState = .stopped
     /// True while discovery is held or a scan lingers.
     public private(set) var discovering = false
+    /// What the system said about the local network (`reportLocalNetwork(_:)`).
+    public private(set) var localNetwork: LocalNetworkAccess = .unknown
+
+    /// What the nearby list says: devices, still looking, nothing found for a while (with what
+    /// to check), or the local network refused by the system.
+    public var nearbyStatus: NearbyStatus {
+        _ = searchTick
+        return search.status(online: found.count, access: localNetwork, at: .now)
+    }
 
     /// Found devices and favorites: favorites first, then by name.
     public var devices: [NearbyDevice] { merge(found, favorites: settings.favorites) }
@@ -121,10 +134,15 @@ public final class FerryModel {
     public nonisolated static var libraryVersion: String { ferryVersion() }
 
     private var found: [String: Device] = [:]
+    private var search: NearbySearch
+    /// Bumped when the search's patience ran out, so that `nearbyStatus` is read again.
+    private var searchTick = 0
 
     // MARK: Internals
 
     private static let receivePrefix = "receive-"
+    /// The history's message for a transfer that an earlier run did not see end.
+    public static let interrupted = "Interrupted: Ferry was closed before the transfer ended"
     /// Longer PIN locks are shown as this long (a year).
     private static let maxLockSeconds: UInt64 = 365 * 24 * 3600
 
@@ -133,6 +151,7 @@ public final class FerryModel {
     private let network: NetworkOptions
     private let settingsStore: SettingsStore
     private let historyStore: HistoryStore
+    private let journal: TransferJournal
     private let events: AsyncStream<Event>.Continuation
 
     @ObservationIgnored private var node: FerryNode?
@@ -150,6 +169,7 @@ public final class FerryModel {
     @ObservationIgnored private var declinedByUser: Set<String> = []
     @ObservationIgnored private var discoveryHolders = 0
     @ObservationIgnored private var rescanTask: Task<Void, Never>?
+    @ObservationIgnored private var patienceTask: Task<Void, Never>?
 
     public init(paths: FerryPaths, device: DeviceInfo, network: NetworkOptions = NetworkOptions()) {
         let settingsStore = SettingsStore(url: paths.dataDirectory.appending(path: "settings.json"))
@@ -166,6 +186,19 @@ public final class FerryModel {
         self.historyStore = historyStore
         self.events = continuation
         settings = initial
+        search = NearbySearch(patience: network.searchPatience)
+
+        // Transfers an earlier run did not see end (iOS suspended or ended it first): in the
+        // history as interrupted. Their partial files are removed by the node when it starts.
+        let journal = TransferJournal(url: paths.dataDirectory.appending(path: "running.json"))
+        self.journal = journal
+        for left in journal.takeLeftovers() {
+            _ = try? historyStore.add(HistoryEntry(
+                id: left.id, direction: left.direction, peerAlias: left.peerAlias, peerFingerprint: left.peerFingerprint,
+                files: left.fileNames.map { HistoryFile(name: $0, size: 0, location: nil) }, bytes: 0, outcome: .failed,
+                message: Self.interrupted, date: left.startedAt
+            ))
+        }
         history = historyStore.entries
 
         // A generated name stays the same across runs.
@@ -360,6 +393,22 @@ public final class FerryModel {
     private func acquireDiscovery() {
         discoveryHolders += 1
         discovering = true
+        guard discoveryHolders == 1 else { return }
+        search.started(at: .now)
+        let patience = search.patience
+        patienceTask?.cancel()
+        patienceTask = Task { [weak self] in
+            try? await Task.sleep(for: patience)
+            guard !Task.isCancelled else { return }
+            self?.searchTick += 1
+        }
+    }
+
+    /// Tells the model what the system said about the local network (the app learns it from a
+    /// Bonjour browse, which iOS refuses with a "policy denied" error when Local Network is off
+    /// for Ferry).
+    public func reportLocalNetwork(_ access: LocalNetworkAccess) {
+        localNetwork = access
     }
 
     func releaseDiscovery() {
@@ -368,6 +417,9 @@ public final class FerryModel {
         guard discoveryHolders == 0 else { return }
         rescanTask?.cancel()
         rescanTask = nil
+        patienceTask?.cancel()
+        patienceTask = nil
+        search.stopped()
         discovering = false
     }
 
@@ -488,6 +540,7 @@ public final class FerryModel {
                                   fileNames: files.map(\.name), bytesDone: 0, bytesTotal: files.reduce(0) { $0 + $1.size },
                                   filesDone: 0, filesFailed: 0, state: .waiting, message: nil, errorKind: nil, startedAt: now),
                          at: 0)
+        journal.add(transfers[0])
         do {
             let handle = try current.sendFiles(target: target,
                                                items: items.map { SendItem.path(path: $0.url.path(percentEncoded: false)) },
@@ -497,6 +550,7 @@ public final class FerryModel {
             sends[id] = SendJob(handle: handle, files: files, resources: resources, onEnd: onEnd)
         } catch {
             transfers.removeAll { $0.id == id }
+            journal.remove(id)
             resources.release()
             throw error
         }
@@ -534,6 +588,21 @@ public final class FerryModel {
         for transfer in transfers where !transfer.state.isFinished {
             cancel(transfer.id)
         }
+    }
+
+    /// Cancels every running transfer and waits, at most `timeout`, until each has ended: its
+    /// end is in the history, and Ferry removed the partial files of a receive. True when all
+    /// ended in time. For the app's last seconds in the background, before iOS suspends it
+    /// (what does not end in time is recorded as interrupted at the next launch).
+    @discardableResult
+    public func cancelAll(waitingAtMost timeout: Duration) async -> Bool {
+        cancelAll()
+        let deadline = ContinuousClock.now + timeout
+        while hasActiveTransfers {
+            guard ContinuousClock.now < deadline else { return false }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return true
     }
 
     /// Removes a finished transfer from `transfers`.
@@ -719,6 +788,7 @@ public final class FerryModel {
                                       bytesTotal: files.reduce(0) { $0 + Int64(clamping: $1.size) }, filesDone: 0,
                                       filesFailed: 0, state: .running, message: nil, errorKind: nil, startedAt: .now),
                              at: 0)
+            journal.add(transfers[0])
         case let .progress(sessionId, fileId, received, _):
             guard var session = sessions[sessionId] else { return }
             session.received[fileId] = received
@@ -769,6 +839,7 @@ public final class FerryModel {
     /// always in it.
     private func finishReceive(_ sessionId: String, outcome: TransferOutcome) {
         let id = Self.receivePrefix + sessionId
+        journal.remove(id)
         let session = sessions.removeValue(forKey: sessionId)
         let state: TransferState
         let result: HistoryOutcome
@@ -885,6 +956,7 @@ public final class FerryModel {
     /// The end of a send: recorded in the history first, so that a finished transfer is always in it.
     private func finishSend(_ id: String, _ end: (inout Transfer) -> Void) {
         let job = sends.removeValue(forKey: id)
+        journal.remove(id)
         guard let index = transfers.firstIndex(where: { $0.id == id }), !transfers[index].state.isFinished else {
             job?.resources.release()
             return
@@ -936,7 +1008,12 @@ private struct SendResources {
             case .file:
                 break
             case let .securityScoped(url):
+                // (Security scopes exist on Apple platforms only.)
+                #if canImport(Darwin)
                 if url.startAccessingSecurityScopedResource() { scoped.append(url) }
+                #else
+                _ = url
+                #endif
             case let .temporary(url):
                 temporary.append(url)
             }
@@ -944,9 +1021,11 @@ private struct SendResources {
     }
 
     func release() {
+        #if canImport(Darwin)
         for url in scoped {
             url.stopAccessingSecurityScopedResource()
         }
+        #endif
         for url in temporary {
             try? FileManager.default.removeItem(at: url)
         }

@@ -1,3 +1,4 @@
+import FerryOutbox
 import Foundation
 
 public enum HistoryOutcome: String, Codable, Sendable {

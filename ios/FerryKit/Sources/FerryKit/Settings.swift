@@ -1,3 +1,4 @@
+import FerryOutbox
 import Foundation
 import FerryCore
 
@@ -142,11 +143,4 @@ public struct SettingsStore: Sendable {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try writeAtomically(try encoder.encode(settings), to: url)
     }
-}
-
-/// Writes `data` to a temporary file next to `url` and renames it over `url`, so that a crash
-/// never leaves half a file.
-func writeAtomically(_ data: Data, to url: URL) throws {
-    try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-    try data.write(to: url, options: .atomic)
 }

@@ -1,3 +1,5 @@
+// FerryOutbox: the hand-off between the share extension and the app. Foundation only: the share
+// extension links this module alone, never the Ferry library (FerryCore) nor FerryKit.
 import Foundation
 
 /// A file waiting in the outbox.
@@ -48,9 +50,14 @@ public struct SharedOutbox: Sendable {
         root = containerURL.appending(path: "Outbox", directoryHint: .isDirectory)
     }
 
-    /// The outbox in the App Group's container; nil when the group is not configured (entitlements).
+    /// The outbox in the App Group's container; nil when the group is not configured (entitlements),
+    /// and where there are no App Groups (Linux, where FerryKit's tests run).
     public static func appGroup() -> SharedOutbox? {
+        #if canImport(Darwin)
         FileManager.default.containerURL(forSecurityApplicationGroupIdentifier: appGroupIdentifier).map(SharedOutbox.init)
+        #else
+        nil
+        #endif
     }
 
     /// A fresh folder inside the container to stage files in before `enqueue(items:text:moving:)`
@@ -172,4 +179,12 @@ public struct SharedOutbox: Sendable {
         d.dateDecodingStrategy = .iso8601
         return d
     }
+}
+
+/// Writes `data` to a temporary file next to `url` and renames it over `url`, so that a crash
+/// never leaves half a file.
+/// (Package-wide: FerryKit writes its files so too.)
+package func writeAtomically(_ data: Data, to url: URL) throws {
+    try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+    try data.write(to: url, options: .atomic)
 }
