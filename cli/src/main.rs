@@ -2,6 +2,7 @@
 
 mod config;
 mod discover;
+mod events;
 mod output;
 
 use clap::{Args, Parser, Subcommand};
@@ -474,7 +475,7 @@ async fn send_cmd(config_dir: Option<PathBuf>, args: SendArgs, out: Output) -> R
     ui.finish();
     match report {
         Ok(r) => {
-            out.send_done(&r, ui.elapsed());
+            out.send_done(&r, selection.empty_dirs.len(), ui.elapsed());
             Ok(0)
         }
         Err(e) if e.kind == ErrorKind::Cancelled && cancel.is_cancelled() => {

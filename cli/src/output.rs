@@ -12,7 +12,7 @@ use ferry_core::server::{Decision, IncomingRequest, ReceiveEvent, SenderInfo, Se
 use ferry_core::trust::TrustedDevice;
 use ferry_core::Error;
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::{json, Value};
+use crate::events::{DeviceEntry, Event, FileEntry, Interface, SenderEntry};
 use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, Write};
 use std::net::IpAddr;
@@ -73,6 +73,28 @@ fn json_terminal_safe(line: &str) -> std::borrow::Cow<'_, str> {
     out.into()
 }
 
+/// `storage_full` as `storageFull`: the JSON events' one naming style.
+fn camel_case(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut upper = false;
+    for c in s.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// "1 empty folder", "3 empty folders".
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// " in 2.5 s (40.0 MB/s)": how long `bytes` took, in the units of [`human_size`].
 pub fn time_and_speed(bytes: u64, t: std::time::Duration) -> String {
     let secs = t.as_secs_f64().max(0.001);
@@ -119,33 +141,59 @@ struct Progress {
 #[derive(Default)]
 struct ProgressState {
     bar: Option<ProgressBar>,
+    /// The files' names as the peer gave them (escaped when shown).
     names: HashMap<String, String>,
+    sizes: HashMap<String, u64>,
     bytes: TransferProgress,
+    /// When the transfer started.
+    started: Option<Instant>,
 }
 
 impl Progress {
     /// A new transfer of `files`; `show_bar` draws a bar (where there is a terminal).
     fn start(&self, files: &[FileDto], show_bar: bool) {
         let mut st = self.state.lock().unwrap();
-        st.names = files.iter().map(|f| (f.id.clone(), escape(&f.file_name).into_owned())).collect();
+        st.names = files.iter().map(|f| (f.id.clone(), f.file_name.clone())).collect();
+        st.sizes = files.iter().map(|f| (f.id.clone(), f.size)).collect();
         st.bytes = TransferProgress::new(files);
+        st.started = Some(Instant::now());
         st.bar = if show_bar { bar(st.bytes.total_size()) } else { None };
     }
 
+    /// The name of `file_id`, escaped for a terminal.
     fn name(&self, file_id: &str) -> Option<String> {
+        self.raw_name(file_id).map(|n| escape(&n).into_owned())
+    }
+
+    /// The name of `file_id` as the peer gave it (for JSON, which escapes by itself).
+    fn raw_name(&self, file_id: &str) -> Option<String> {
         self.state.lock().unwrap().names.get(file_id).cloned()
+    }
+
+    /// The bytes transferred so far and the time since the start (none before a start).
+    fn totals(&self) -> (u64, Option<Duration>) {
+        let st = self.state.lock().unwrap();
+        (st.bytes.total(), st.started.map(|t| t.elapsed()))
     }
 
     /// `file_id` has reached `bytes`; the bar moves by the difference.
     fn advance(&self, file_id: &str, bytes: u64) {
         let mut st = self.state.lock().unwrap();
         let prev = st.bytes.advance(file_id, bytes);
-        let name = st.names.get(file_id).cloned();
+        let name = st.names.get(file_id).map(|n| escape(n).into_owned());
         if let Some(b) = st.bar.as_ref() {
             b.inc(bytes.saturating_sub(prev));
             if let Some(n) = name {
                 b.set_message(n);
             }
+        }
+    }
+
+    /// `file_id` arrived whole: all its bytes count.
+    fn complete(&self, file_id: &str) {
+        let size = self.state.lock().unwrap().sizes.get(file_id).copied();
+        if let Some(size) = size {
+            self.advance(file_id, size);
         }
     }
 
@@ -199,8 +247,10 @@ impl Output {
         !self.shown[line].swap(true, std::sync::atomic::Ordering::Relaxed)
     }
 
-    pub fn event(&self, v: Value) {
-        let line = json_terminal_safe(&v.to_string()).into_owned();
+    /// Prints one `--json` event line.
+    pub fn event(&self, e: Event) {
+        let Ok(text) = serde_json::to_string(&e) else { return };
+        let line = json_terminal_safe(&text).into_owned();
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{line}");
         let _ = out.flush();
@@ -208,7 +258,7 @@ impl Output {
 
     pub fn line(&self, text: &str) {
         if self.json {
-            self.event(json!({"event": "info", "message": text}));
+            self.event(Event::Info { message: text.to_string() });
         } else {
             println!("{text}");
         }
@@ -216,7 +266,7 @@ impl Output {
 
     pub fn error(&self, e: &Error) {
         if self.json {
-            self.event(json!({"event": "error", "kind": e.kind.as_str(), "message": e.message}));
+            self.event(Event::Error { kind: camel_case(e.kind.as_str()), message: e.message.clone() });
         }
         eprintln!("ferry: {}", escape(&e.message));
     }
@@ -244,7 +294,7 @@ impl Output {
 
     pub fn identity(&self, fp: &str, reset: bool) {
         if self.json {
-            self.event(json!({"event": "identity", "fingerprint": fp, "reset": reset}));
+            self.event(Event::Identity { fingerprint: fp.to_string(), reset });
         } else {
             if reset {
                 println!("New identity made. Devices that trusted the old one must trust this one again.");
@@ -256,7 +306,7 @@ impl Output {
     pub fn trust_list(&self, devices: &[TrustedDevice]) {
         if self.json {
             for d in devices {
-                self.event(json!({"event": "trusted", "fingerprint": d.fingerprint, "alias": d.alias, "address": d.address}));
+                self.event(Event::Trusted { fingerprint: d.fingerprint.clone(), alias: d.alias.clone(), address: d.address.clone() });
             }
         } else if devices.is_empty() {
             println!("No trusted devices.");
@@ -271,8 +321,15 @@ impl Output {
     #[allow(clippy::too_many_arguments)]
     pub fn receiving(&self, alias: &str, fp: &str, port: u16, protocol: Protocol, addrs: &[IpAddr], dir: &Path, pin: bool) {
         if self.json {
-            self.event(json!({"event": "ready", "alias": alias, "fingerprint": fp, "port": port,
-                "protocol": protocol.scheme(), "addresses": addrs, "dir": dir, "pin": pin}));
+            self.event(Event::Ready {
+                alias: alias.to_string(),
+                fingerprint: fp.to_string(),
+                port,
+                protocol: protocol.scheme().to_string(),
+                addresses: addrs.iter().map(IpAddr::to_string).collect(),
+                dir: dir.display().to_string(),
+                pin,
+            });
             return;
         }
         println!("Ferry is receiving as \"{alias}\"");
@@ -301,7 +358,9 @@ impl Output {
     /// Discovery started on these interfaces.
     pub fn discovering(&self, interfaces: &[ChosenInterface], port: u16, seconds: f64) {
         if self.json {
-            self.event(json!({"event": "discovering", "interfaces": interfaces, "port": port}));
+            let interfaces =
+                interfaces.iter().map(|i| Interface { name: i.name.clone(), addr: i.addr.to_string(), multicast: i.multicast }).collect();
+            self.event(Event::Discovering { interfaces, port });
             return;
         }
         let list = if interfaces.is_empty() {
@@ -316,21 +375,35 @@ impl Output {
         }
     }
 
-    fn device_json(d: &Device) -> Value {
-        let mut v = serde_json::to_value(d).unwrap_or(Value::Null);
-        v["shortFingerprint"] = json!(d.short_fingerprint());
-        v
+    fn device_json(d: &Device) -> DeviceEntry {
+        let word = |v: serde_json::Result<serde_json::Value>| v.ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        DeviceEntry {
+            fingerprint: d.fingerprint.clone(),
+            short_fingerprint: d.short_fingerprint(),
+            alias: d.alias.clone(),
+            device_model: d.device_model.clone(),
+            device_type: d.device_type.as_str().to_string(),
+            version: d.version.clone(),
+            addresses: d.addresses.clone(),
+            port: d.port,
+            protocol: d.protocol.scheme().to_string(),
+            download: d.download,
+            verified: d.verified,
+            ferry: d.ferry,
+            source: word(serde_json::to_value(d.source)),
+            last_seen_ms: d.last_seen_ms,
+        }
     }
 
     pub fn device_event(&self, e: &DiscoveryEvent, elapsed: std::time::Duration) {
-        let (name, d) = match e {
-            DiscoveryEvent::Found(d) => ("deviceFound", d),
-            DiscoveryEvent::Updated(d) => ("deviceUpdated", d),
-            DiscoveryEvent::Lost(d) => ("deviceLost", d),
-            _ => return,
-        };
         if self.json {
-            self.event(json!({"event": name, "device": Output::device_json(d), "elapsedMs": elapsed.as_millis() as u64}));
+            let elapsed_ms = elapsed.as_millis() as u64;
+            self.event(match e {
+                DiscoveryEvent::Found(d) => Event::DeviceFound { device: Output::device_json(d), elapsed_ms },
+                DiscoveryEvent::Updated(d) => Event::DeviceUpdated { device: Output::device_json(d), elapsed_ms },
+                DiscoveryEvent::Lost(d) => Event::DeviceLost { device: Output::device_json(d), elapsed_ms },
+                _ => return,
+            });
         } else {
             match e {
                 DiscoveryEvent::Found(d) => eprintln!("Found {}", device_line(d)),
@@ -343,7 +416,7 @@ impl Output {
     /// The final list of `ferry devices`.
     pub fn devices(&self, list: &[Device]) {
         if self.json {
-            self.event(json!({"event": "devices", "devices": list.iter().map(Output::device_json).collect::<Vec<_>>()}));
+            self.event(Event::Devices { devices: list.iter().map(Output::device_json).collect() });
             return;
         }
         if list.is_empty() {
@@ -371,7 +444,7 @@ impl Output {
 
     pub fn target_found(&self, d: &Device) {
         if self.json {
-            self.event(json!({"event": "target", "device": Output::device_json(d)}));
+            self.event(Event::Target { device: Output::device_json(d) });
         } else {
             eprintln!("Sending to {}", device_line(d));
         }
@@ -382,7 +455,7 @@ impl Output {
             SendEvent::Connected { device } if self.json || self.first(0) => self.connected(device),
             SendEvent::WaitingForAcceptance => {
                 if self.json {
-                    self.event(json!({"event": "waiting"}));
+                    self.event(Event::Waiting);
                 } else if self.first(1) {
                     println!("Waiting for the receiver to accept...");
                 }
@@ -401,8 +474,12 @@ impl Output {
 
     fn connected(&self, d: &RemoteDevice) {
         if self.json {
-            self.event(json!({"event": "connected", "alias": d.info.alias, "fingerprint": d.fingerprint,
-                "verified": d.verified, "deviceType": d.info.device_type_or_default().as_str()}));
+            self.event(Event::Connected {
+                alias: d.info.alias.clone(),
+                fingerprint: d.fingerprint.clone(),
+                verified: d.verified,
+                device_type: d.info.device_type_or_default().as_str().to_string(),
+            });
         } else {
             println!(
                 "Connected to {} ({}, fingerprint {} {})",
@@ -414,9 +491,20 @@ impl Output {
         }
     }
 
-    pub fn send_done(&self, r: &SendReport, elapsed: Option<std::time::Duration>) {
+    /// The sender's summary; `empty_folders`: how many empty folders the selection had (made by
+    /// the receiver with the request, no upload needed).
+    pub fn send_done(&self, r: &SendReport, empty_folders: usize, elapsed: Option<std::time::Duration>) {
         if self.json {
-            self.event(json!({"event": "done", "sent": r.sent, "skipped": r.skipped, "bytes": r.bytes, "sessionId": r.session_id}));
+            self.event(Event::SendDone {
+                session_id: r.session_id.clone(),
+                sent: r.sent,
+                skipped: r.skipped,
+                empty_folders,
+                bytes: r.bytes,
+                seconds: elapsed.map(|t| t.as_secs_f64()),
+            });
+        } else if r.sent == 0 && r.skipped == 0 && empty_folders > 0 {
+            println!("Sent {}.", count(empty_folders, "empty folder", "empty folders"));
         } else if r.sent == 0 && r.session_id.is_none() {
             println!("Nothing was transferred (the receiver accepted no file).");
         } else {
@@ -432,7 +520,7 @@ impl Output {
 
     pub fn text_sent(&self, shown: bool) {
         if self.json {
-            self.event(json!({"event": "done", "shown": shown}));
+            self.event(Event::TextDone { shown });
         } else if shown {
             println!("Message delivered.");
         } else {
@@ -471,8 +559,12 @@ impl SendObserver for SendUi {
                 *self.accepted_at.lock().unwrap() = Some(Instant::now());
                 let total: u64 = ferry_core::protocol::total_size(files.iter());
                 if json {
-                    self.out.event(json!({"event": "accepted", "sessionId": session_id, "files": files.len(),
-                        "offered": self.offered, "bytes": total}));
+                    self.out.event(Event::Accepted {
+                        session_id: session_id.clone(),
+                        files: file_entries(files),
+                        offered_count: self.offered,
+                        bytes: total,
+                    });
                 } else {
                     println!("Accepted: {} of {} file(s), {}", files.len(), self.offered, human_size(total));
                 }
@@ -481,19 +573,19 @@ impl SendObserver for SendUi {
             SendEvent::FileProgress { file_id, sent, size } => {
                 self.progress.advance(file_id, *sent);
                 if json {
-                    self.out.event(json!({"event": "progress", "fileId": file_id, "sent": sent, "size": size}));
+                    self.out.event(Event::FileProgress { file_id: file_id.clone(), bytes: *sent, size: *size });
                 }
             }
             SendEvent::FileCompleted { file_id } => {
                 if json {
-                    self.out.event(json!({"event": "file_done", "fileId": file_id, "name": self.progress.name(file_id)}));
+                    self.out.event(Event::FileDone { file_id: file_id.clone(), name: self.progress.raw_name(file_id), path: None });
                 }
             }
             SendEvent::FileFailed { file_id, error, retry } => {
                 self.progress.rewind(file_id);
                 let name = self.progress.name(file_id).unwrap_or_default();
                 if json {
-                    self.out.event(json!({"event": "file_failed", "fileId": file_id, "name": name, "error": error, "retry": retry}));
+                    self.out.event(Event::FileFailed { file_id: file_id.clone(), name: self.progress.raw_name(file_id).unwrap_or_default(), error: error.clone(), retry: *retry });
                 } else {
                     self.progress.println(format!("{name}: {}{}", escape(error), if *retry { " (retrying)" } else { "" }), stderr_line);
                 }
@@ -685,9 +777,16 @@ impl ReceiveUi {
         }
     }
 
-    fn sender_json(s: &SenderInfo) -> Value {
-        json!({"alias": s.alias, "fingerprint": s.fingerprint, "verified": s.verified, "trusted": s.trusted,
-            "ip": s.ip, "deviceType": s.device_type.as_str(), "deviceModel": s.device_model})
+    fn sender_json(s: &SenderInfo) -> SenderEntry {
+        SenderEntry {
+            alias: s.alias.clone(),
+            fingerprint: s.fingerprint.clone(),
+            verified: s.verified,
+            trusted: s.trusted,
+            ip: s.ip.to_string(),
+            device_type: s.device_type.as_str().to_string(),
+            device_model: s.device_model.clone(),
+        }
     }
 
     fn sender_line(s: &SenderInfo) -> String {
@@ -701,6 +800,11 @@ impl ReceiveUi {
             if s.trusted { ", trusted" } else { "" }
         )
     }
+}
+
+/// Files as the JSON events list them.
+fn file_entries(files: &[FileDto]) -> Vec<FileEntry> {
+    files.iter().map(|f| FileEntry { id: f.id.clone(), name: f.file_name.clone(), size: f.size }).collect()
 }
 
 fn describe_files(files: &[FileDto]) -> String {
@@ -748,11 +852,13 @@ impl ReceiveUi {
         std::thread::spawn(move || {
             let show = || {
                 if out.json {
-                    out.event(
-                        json!({"event": "request", "sessionId": request.session_id, "sender": ReceiveUi::sender_json(&request.sender),
-                        "files": request.files.iter().map(|f| json!({"id": f.id, "name": f.file_name, "size": f.size})).collect::<Vec<_>>(),
-                        "emptyDirs": request.empty_dirs, "bytes": request.total_size()}),
-                    );
+                    out.event(Event::Request {
+                        session_id: request.session_id.clone(),
+                        sender: ReceiveUi::sender_json(&request.sender),
+                        files: file_entries(&request.files),
+                        empty_folders: request.empty_dirs.clone(),
+                        bytes: request.total_size(),
+                    });
                 } else {
                     println!("Incoming transfer from {}", ReceiveUi::sender_line(&request.sender));
                     if !request.files.is_empty() {
@@ -785,7 +891,7 @@ impl ReceiveUi {
                 PromptEnd::Answer(_) | PromptEnd::NoInput => reply(Decision::Decline),
                 PromptEnd::Withdrawn => {
                     if out.json {
-                        out.event(json!({"event": "request_withdrawn", "sessionId": request.session_id}));
+                        out.event(Event::RequestWithdrawn { session_id: request.session_id.clone() });
                     } else {
                         eprintln!();
                         println!("{} withdrew the request", escape(&request.sender.alias));
@@ -797,7 +903,7 @@ impl ReceiveUi {
 
     fn on_text(&self, sender: &SenderInfo, text: &str) {
         if self.out.json {
-            self.out.event(json!({"event": "text", "sender": ReceiveUi::sender_json(sender), "text": text}));
+            self.out.event(Event::Text { sender: ReceiveUi::sender_json(sender), text: text.to_string() });
         } else {
             println!("Message from {}:\n{}", ReceiveUi::sender_line(sender), message_lines(text));
         }
@@ -810,8 +916,12 @@ impl ReceiveUi {
             ReceiveEvent::SessionStarted { session_id, sender, files } => {
                 let total: u64 = ferry_core::protocol::total_size(files.iter());
                 if json {
-                    self.out.event(json!({"event": "session_started", "sessionId": session_id, "sender": ReceiveUi::sender_json(&sender),
-                        "files": files.len(), "bytes": total}));
+                    self.out.event(Event::SessionStarted {
+                        session_id,
+                        sender: ReceiveUi::sender_json(&sender),
+                        files: file_entries(&files),
+                        bytes: total,
+                    });
                 } else {
                     println!("Receiving {} file(s), {} from {}", files.len(), human_size(total), ReceiveUi::sender_line(&sender));
                 }
@@ -819,7 +929,7 @@ impl ReceiveUi {
             }
             ReceiveEvent::Declined { sender } => {
                 if json {
-                    self.out.event(json!({"event": "declined", "sender": ReceiveUi::sender_json(&sender)}));
+                    self.out.event(Event::Declined { sender: ReceiveUi::sender_json(&sender) });
                 } else {
                     println!("Declined the transfer from {}", ReceiveUi::sender_line(&sender));
                 }
@@ -830,12 +940,14 @@ impl ReceiveUi {
             ReceiveEvent::FileProgress { session_id: _, file_id, received, size } => {
                 self.progress.advance(&file_id, received);
                 if json {
-                    self.out.event(json!({"event": "progress", "fileId": file_id, "received": received, "size": size}));
+                    self.out.event(Event::FileProgress { file_id, bytes: received, size });
                 }
             }
             ReceiveEvent::FileCompleted { session_id: _, file_id, path } => {
+                self.progress.complete(&file_id);
                 if json {
-                    self.out.event(json!({"event": "file_done", "fileId": file_id, "path": path}));
+                    let name = self.progress.raw_name(&file_id);
+                    self.out.event(Event::FileDone { file_id, name, path: path.map(|p| p.display().to_string()) });
                 } else {
                     let to =
                         path.map(|p| escape(&p.display().to_string()).into_owned()).unwrap_or_else(|| "the file supplied for it".into());
@@ -846,7 +958,8 @@ impl ReceiveUi {
                 self.progress.rewind(&file_id);
                 let name = self.progress.name(&file_id).unwrap_or_default();
                 if json {
-                    self.out.event(json!({"event": "file_failed", "fileId": file_id, "name": name, "error": error, "retry": retry}));
+                    let name = self.progress.raw_name(&file_id).unwrap_or_default();
+                    self.out.event(Event::FileFailed { file_id, name, error, retry });
                 } else {
                     self.progress
                         .println(format!("{name}: {}{}", escape(&error), if retry { " (the sender may retry)" } else { "" }), stdout_line);
@@ -854,7 +967,7 @@ impl ReceiveUi {
             }
             ReceiveEvent::FoldersCreated { session_id: _, paths } => {
                 if json {
-                    self.out.event(json!({"event": "folders_created", "paths": paths}));
+                    self.out.event(Event::FoldersCreated { paths: paths.iter().map(|p| p.display().to_string()).collect() });
                 } else {
                     for p in paths {
                         println!("Created folder {}", escape(&p.display().to_string()));
@@ -863,24 +976,33 @@ impl ReceiveUi {
             }
             ReceiveEvent::SessionFinished { session_id, outcome } => {
                 self.progress.finish();
+                let (bytes, elapsed) = self.progress.totals();
+                let elapsed = elapsed.unwrap_or_default();
                 let (word, saved, failed) = match outcome {
                     SessionOutcome::Finished { saved, failed } => ("finished", saved, failed),
-                    SessionOutcome::CancelledBySender => ("cancelled_by_sender", 0, 0),
-                    SessionOutcome::CancelledByReceiver => ("cancelled_by_receiver", 0, 0),
-                    SessionOutcome::TimedOut => ("timed_out", 0, 0),
+                    SessionOutcome::CancelledBySender => ("cancelledBySender", 0, 0),
+                    SessionOutcome::CancelledByReceiver => ("cancelledByReceiver", 0, 0),
+                    SessionOutcome::TimedOut => ("timedOut", 0, 0),
                     _ => ("ended", 0, 0),
                 };
                 if json {
-                    self.out.event(
-                        json!({"event": "session_finished", "sessionId": session_id, "outcome": word, "saved": saved, "failed": failed}),
-                    );
+                    self.out.event(Event::SessionFinished {
+                        session_id,
+                        outcome: word.to_string(),
+                        saved,
+                        failed,
+                        bytes,
+                        seconds: elapsed.as_secs_f64(),
+                    });
                 } else {
+                    let failed_part = if failed > 0 { format!(", {failed} failed") } else { String::new() };
                     match word {
-                        "finished" if failed == 0 => println!("Done: {saved} file(s) received."),
-                        "finished" => println!("Done: {saved} file(s) received, {failed} failed."),
-                        "cancelled_by_sender" => println!("The sender cancelled the transfer."),
-                        "cancelled_by_receiver" => println!("Transfer cancelled."),
-                        "timed_out" => println!("The transfer stopped: nothing arrived for too long."),
+                        "finished" => {
+                            println!("Received {saved} file(s), {}{}{failed_part}.", human_size(bytes), time_and_speed(bytes, elapsed))
+                        }
+                        "cancelledBySender" => println!("The sender cancelled the transfer."),
+                        "cancelledByReceiver" => println!("Transfer cancelled."),
+                        "timedOut" => println!("The transfer stopped: nothing arrived for too long."),
                         _ => println!("The transfer ended."),
                     }
                 }
@@ -889,15 +1011,14 @@ impl ReceiveUi {
             ReceiveEvent::RequestClosed { session_id } => {
                 self.prompter.close(&session_id);
                 if json {
-                    self.out.event(json!({"event": "request_closed", "sessionId": session_id}));
+                    self.out.event(Event::RequestClosed { session_id });
                 }
             }
             ReceiveEvent::PinFailed { ip, failures_total, locked_for } => {
                 // Only an address and numbers: nothing a peer chose, nothing to escape.
                 let locked = locked_for.map(|d| d.as_secs_f64().ceil() as u64);
                 if json {
-                    self.out
-                        .event(json!({"event": "pin_failed", "ip": ip.to_string(), "failures": failures_total, "lockedSeconds": locked}));
+                    self.out.event(Event::PinFailed { ip: ip.to_string(), failures: failures_total, locked_seconds: locked });
                 } else {
                     let lock = locked.map(|s| format!("; PIN checks locked for {s} s")).unwrap_or_default();
                     self.progress.println(format!("Warning: wrong PIN from {ip} ({failures_total} recently){lock}"), stderr_line);
@@ -937,5 +1058,11 @@ mod tests {
         assert_eq!(indicatif::DecimalBytes(5_000_000).to_string(), "5.00 MB");
         assert!(BAR_TEMPLATE.contains("{decimal_bytes}/{decimal_total_bytes} {decimal_bytes_per_sec}"));
         assert_eq!(time_and_speed(5_000_000, Duration::from_secs(2)), " in 2.0 s (2.5 MB/s)");
+    }
+
+    #[test]
+    fn error_kinds_in_camel_case() {
+        assert_eq!(camel_case(ferry_core::ErrorKind::StorageFull.as_str()), "storageFull");
+        assert_eq!(camel_case("io"), "io");
     }
 }

@@ -150,7 +150,7 @@ fn receiver_ctrl_c_cancels_the_sender() {
     let mut cmd = ferry(&tmp.path().join("s"));
     cmd.arg("send").arg(&file).args(["--to", &r.addr()]);
     let sender = std::thread::spawn(move || run(cmd, ""));
-    r.wait_for("progress");
+    r.wait_for("fileProgress");
     let status = Command::new("kill").args(["-INT", &r.child.id().to_string()]).status().unwrap();
     assert!(status.success());
     let o = sender.join().unwrap();
