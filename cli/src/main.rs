@@ -15,6 +15,7 @@ use ferry_core::protocol::{DeviceType, Protocol, DEFAULT_PORT};
 use ferry_core::send::{self, Selection, SendOptions};
 use ferry_core::server::ReceivePolicy;
 use ferry_core::trust::TrustStore;
+use ferry_core::error::Detail;
 use ferry_core::{Error, ErrorKind};
 use output::Output;
 use std::io::IsTerminal;
@@ -167,8 +168,11 @@ enum TrustCommand {
 }
 
 /// Exit codes (stable, documented in the README).
-fn exit_code(kind: ErrorKind) -> u8 {
-    match kind {
+fn exit_code(e: &Error) -> u8 {
+    if e.detail == Some(Detail::ReceiverStorage) {
+        return 10;
+    }
+    match e.kind {
         ErrorKind::InvalidInput => 2,
         ErrorKind::Network | ErrorKind::Timeout | ErrorKind::Tls => 3,
         ErrorKind::FingerprintMismatch => 4,
@@ -205,7 +209,7 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             out.error(&e);
-            ExitCode::from(exit_code(e.kind))
+            ExitCode::from(exit_code(&e))
         }
     }
 }

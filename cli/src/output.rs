@@ -586,9 +586,10 @@ impl SendObserver for SendUi {
                 let name = self.progress.name(file_id).unwrap_or_default();
                 if json {
                     self.out.event(Event::FileFailed { file_id: file_id.clone(), name: self.progress.raw_name(file_id).unwrap_or_default(), error: error.clone(), retry: *retry });
-                } else {
-                    self.progress.println(format!("{name}: {}{}", escape(error), if *retry { " (retrying)" } else { "" }), stderr_line);
+                } else if *retry {
+                    self.progress.println(format!("{name}: {} (retrying)", escape(error)), stderr_line);
                 }
+                // A file that is not tried again ends the send: its error is the command's last line.
             }
             _ => self.out.send_event_line(&e),
         }
@@ -609,6 +610,8 @@ pub struct ReceiveUi {
     devices: Option<Instant>,
     /// `--trusted-only`: a stranger declined without asking does not end `--once`.
     trusted_only: bool,
+    /// Files of the running session that could not be saved (and are not sent again).
+    unsaved: std::sync::atomic::AtomicUsize,
 }
 
 /// How a request prompt ended.
@@ -753,6 +756,7 @@ impl ReceiveUi {
             answers,
             devices,
             trusted_only: false,
+            unsaved: Default::default(),
         }
     }
 
@@ -914,6 +918,7 @@ impl ReceiveUi {
         let json = self.out.json;
         match event {
             ReceiveEvent::SessionStarted { session_id, sender, files } => {
+                self.unsaved.store(0, std::sync::atomic::Ordering::Relaxed);
                 let total: u64 = ferry_core::protocol::total_size(files.iter());
                 if json {
                     self.out.event(Event::SessionStarted {
@@ -960,9 +965,11 @@ impl ReceiveUi {
                 if json {
                     let name = self.progress.raw_name(&file_id).unwrap_or_default();
                     self.out.event(Event::FileFailed { file_id, name, error, retry });
+                } else if retry {
+                    self.progress.println(format!("{name}: {} (the sender may send it again)", escape(&error)), stdout_line);
                 } else {
-                    self.progress
-                        .println(format!("{name}: {}{}", escape(&error), if retry { " (the sender may retry)" } else { "" }), stdout_line);
+                    self.unsaved.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    self.progress.println(format!("Could not save {name}: {}", escape(&error)), stderr_line);
                 }
             }
             ReceiveEvent::FoldersCreated { session_id: _, paths } => {
@@ -995,8 +1002,11 @@ impl ReceiveUi {
                         seconds: elapsed.as_secs_f64(),
                     });
                 } else {
-                    let failed_part = if failed > 0 { format!(", {failed} failed") } else { String::new() };
+                    let failed_part = if failed > 0 { format!("; {failed} could not be saved") } else { String::new() };
+                    let unsaved = self.unsaved.swap(0, std::sync::atomic::Ordering::Relaxed);
                     match word {
+                        // A Ferry sender cancels once a file could not be saved: that is why it ended.
+                        "cancelledBySender" if unsaved > 0 => println!("The transfer stopped: {unsaved} file(s) could not be saved."),
                         "finished" => {
                             println!("Received {saved} file(s), {}{}{failed_part}.", human_size(bytes), time_and_speed(bytes, elapsed))
                         }

@@ -367,3 +367,50 @@ fn pin_prompt_on_a_terminal() {
     assert_eq!(all.matches("Connected to").count(), 1, "{all}");
     assert!(!all.contains("Waiting for the receiver"), "{all}");
 }
+
+/// Item 2 (mid-transfer): a receiver whose disk fills up says so once ("Could not save NAME: the
+/// disk is full", no "may retry", no false "the sender cancelled"), and the sender hears that the
+/// receiver could not write (exit 10), not a protocol failure. The receiver runs in a private
+/// mount namespace on a 2 MB tmpfs (`unshare -m`, as root).
+#[test]
+fn full_disk_is_said_on_both_sides() {
+    if !Command::new("unshare").args(["-m", "true"]).status().is_ok_and(|s| s.success()) {
+        eprintln!("cannot make a mount namespace (unshare -m): skipped");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("in");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut cmd = Command::new("unshare");
+    cmd.args(["-m", "--propagation", "private", "sh", "-c", "mount -t tmpfs -o size=2m ferry-full \"$0\" && exec \"$@\""])
+        .arg(&dir)
+        .arg(FERRY)
+        .arg("--config-dir")
+        .arg(tmp.path().join("r"))
+        .env("FERRY_NO_DISCOVERY", "1")
+        .args(["receive", "--no-discovery", "--http", "--port", "0", "--bind", "127.0.0.1", "--yes", "--once", "--dir"])
+        .arg(&dir);
+    let mut r = common::HttpReceiver::spawn(cmd, false);
+    let file = tmp.path().join("big.bin");
+    std::fs::write(&file, vec![7u8; 5_000_000]).unwrap();
+    let mut s = ferry(&tmp.path().join("s"));
+    s.arg("send").arg(&file).args(["--http", "--to", &r.addr()]);
+    let o = run(s, "");
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(10), "{err}");
+    assert!(err.contains("ferry: big.bin: the receiver could not save it: the disk is full"), "{err}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while r.child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the --once receiver did not end: {}", r.out.text());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    r.out.wait_ended();
+    r.err.wait_ended();
+    let (out, rerr) = (r.out.text(), r.err.text());
+    assert_eq!(rerr.matches("Could not save big.bin: the disk is full").count(), 1, "{rerr}");
+    let all = format!("{out}{rerr}");
+    for wrong in ["may retry", "may send it again", "The sender cancelled", "WARN", "ERROR"] {
+        assert!(!all.contains(wrong), "{wrong:?} in {all}");
+    }
+    assert!(out.contains("could not be saved"), "{out}");
+}

@@ -4,7 +4,7 @@
 //! pins the server's fingerprint whenever it knows it; otherwise it reads the fingerprint from
 //! the certificate the server presented.
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Detail, Error, ErrorKind, Result};
 use crate::identity::Identity;
 use crate::protocol::PeerAddr;
 use crate::protocol::{DeviceInfo, ErrorBody, PrepareUploadRequest, PrepareUploadResponse, Protocol, API_PREFIX};
@@ -416,12 +416,22 @@ impl Connection {
             r = self.request_typed(Method::POST, &path, watched, Some(size), Some("application/octet-stream")) => r?,
             e = watchdog => return Err(e),
         };
+        // What the receiver said, bounded (it is shown to a person, escaped).
+        let said = || reply.message().chars().take(200).collect::<String>();
         Ok(match reply.status {
             StatusCode::OK | StatusCode::NO_CONTENT => UploadStatus::Ok,
             StatusCode::UNPROCESSABLE_ENTITY => UploadStatus::ChecksumMismatch,
             StatusCode::FORBIDDEN => {
                 UploadStatus::Rejected(Error::new(ErrorKind::Cancelled, format!("the receiver refused the upload ({})", reply.message())))
             }
+            // The receiver could not save the file (a full disk: 507; LocalSend answers 500 for it too).
+            StatusCode::INSUFFICIENT_STORAGE => UploadStatus::Rejected(
+                Error::new(ErrorKind::StorageFull, format!("the receiver could not save it: {}", said()))
+                    .with_detail(Detail::ReceiverStorage),
+            ),
+            StatusCode::INTERNAL_SERVER_ERROR => UploadStatus::Rejected(
+                Error::new(ErrorKind::Io, format!("the receiver could not save it: {}", said())).with_detail(Detail::ReceiverStorage),
+            ),
             s => UploadStatus::Rejected(Error::protocol(format!("upload answered {s}: {}", reply.message()))),
         })
     }

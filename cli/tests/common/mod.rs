@@ -188,10 +188,13 @@ impl HttpReceiver {
         if json {
             cmd.arg("--json");
         }
+        cmd.args(["receive", "--no-discovery", "--http", "--port", "0", "--bind", "127.0.0.1", "--dir"]).arg(dir).args(extra);
+        HttpReceiver::spawn(cmd, json)
+    }
+    /// Starts `cmd` (a `ferry receive --http` on 127.0.0.1, perhaps behind a wrapper) and waits
+    /// for its port, as [`HttpReceiver::start`].
+    pub fn spawn(mut cmd: Command, json: bool) -> HttpReceiver {
         let mut child = cmd
-            .args(["receive", "--no-discovery", "--http", "--port", "0", "--bind", "127.0.0.1", "--dir"])
-            .arg(dir)
-            .args(extra)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
