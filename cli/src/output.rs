@@ -404,12 +404,17 @@ impl Output {
                 DiscoveryEvent::Lost(d) => Event::DeviceLost { device: Output::device_json(d), elapsed_ms },
                 _ => return,
             });
-        } else {
-            match e {
-                DiscoveryEvent::Found(d) => eprintln!("Found {}", device_line(d)),
-                DiscoveryEvent::Lost(d) => eprintln!("Gone  {} ({})", escape(&d.alias), d.short_fingerprint()),
-                _ => {}
-            }
+        } else if let Some(line) = Output::device_text(e) {
+            eprintln!("{line}");
+        }
+    }
+
+    /// The line a person reads for a device event (none for an update).
+    fn device_text(e: &DiscoveryEvent) -> Option<String> {
+        match e {
+            DiscoveryEvent::Found(d) => Some(format!("Found {}", device_line(d))),
+            DiscoveryEvent::Lost(d) => Some(format!("Gone  {} ({})", escape(&d.alias), d.short_fingerprint())),
+            _ => None,
         }
     }
 
@@ -603,7 +608,7 @@ pub struct ReceiveUi {
     once: bool,
     interactive: bool,
     done: tokio::sync::Notify,
-    progress: Progress,
+    progress: Arc<Progress>,
     prompter: Arc<Prompter>,
     answers: tokio::sync::mpsc::UnboundedSender<(String, Decision)>,
     /// Print device events (discovery runs); with the time since the start.
@@ -643,7 +648,13 @@ struct PromptState {
     closed: bool,
     /// Requests that closed recently, perhaps before their prompt was shown.
     closed_ids: VecDeque<String>,
+    /// Lines that came while a prompt was on screen (and whether for standard error): printed
+    /// once it closes, so that nothing breaks into the question.
+    held: VecDeque<(String, bool)>,
 }
+
+/// How many lines [`PromptState::held`] keeps (the oldest go first).
+const HELD_LINES: usize = 256;
 
 /// How many closed requests [`PromptState::closed_ids`] remembers.
 const CLOSED_REMEMBERED: usize = 32;
@@ -682,6 +693,31 @@ impl Prompter {
                 return PromptEnd::NoInput;
             }
             st = self.changed.wait_timeout(st, Duration::from_millis(100)).unwrap().0;
+        }
+    }
+
+    /// Prints `line` (above the progress bar, if one runs), or holds it while a prompt is on
+    /// screen; [`Prompter::flush`] prints what was held.
+    fn print_or_hold(&self, line: String, stderr: bool, progress: &Progress) {
+        let mut st = self.state.lock().unwrap();
+        if st.shown.is_some() {
+            if st.held.len() >= HELD_LINES {
+                st.held.pop_front();
+            }
+            st.held.push_back((line, stderr));
+        } else {
+            // Printed under the lock: a prompt cannot start in the middle of it.
+            progress.println(line, if stderr { stderr_line } else { stdout_line });
+        }
+    }
+
+    /// Prints the lines held while a prompt was on screen.
+    fn flush(&self, progress: &Progress) {
+        let mut st = self.state.lock().unwrap();
+        if st.shown.is_none() {
+            for (line, stderr) in std::mem::take(&mut st.held) {
+                progress.println(line, if stderr { stderr_line } else { stdout_line });
+            }
         }
     }
 
@@ -751,7 +787,7 @@ impl ReceiveUi {
             once,
             interactive,
             done: tokio::sync::Notify::new(),
-            progress: Progress::default(),
+            progress: Arc::default(),
             prompter,
             answers,
             devices,
@@ -848,6 +884,7 @@ impl ReceiveUi {
         let out = self.out.clone();
         let ask = self.interactive || !std::io::IsTerminal::is_terminal(&std::io::stdin());
         let prompter = self.prompter.clone();
+        let progress = self.progress.clone();
         let answers = self.answers.clone();
         let id = request.session_id.clone();
         let reply = move |decision| {
@@ -902,6 +939,7 @@ impl ReceiveUi {
                     }
                 }
             }
+            prompter.flush(&progress);
         });
     }
 
@@ -909,7 +947,8 @@ impl ReceiveUi {
         if self.out.json {
             self.out.event(Event::Text { sender: ReceiveUi::sender_json(sender), text: text.to_string() });
         } else {
-            println!("Message from {}:\n{}", ReceiveUi::sender_line(sender), message_lines(text));
+            let line = format!("Message from {}:\n{}", ReceiveUi::sender_line(sender), message_lines(text));
+            self.prompter.print_or_hold(line, false, &self.progress);
         }
         self.ended();
     }
@@ -1041,8 +1080,12 @@ impl ReceiveUi {
 
 impl NodeListener for ReceiveUi {
     fn on_device(&self, event: DiscoveryEvent) {
-        if let Some(started) = self.devices {
+        let Some(started) = self.devices else { return };
+        if self.out.json {
             self.out.device_event(&event, started.elapsed());
+        } else if let Some(line) = Output::device_text(&event) {
+            // Above the progress bar, and never into an open prompt.
+            self.prompter.print_or_hold(line, true, &self.progress);
         }
     }
     fn on_request(&self, request: IncomingRequest) {

@@ -132,3 +132,51 @@ fn a_receiver_does_not_list_a_lookup() {
     let found: Vec<_> = r.events().into_iter().filter(|e| e["event"] == "deviceFound").collect();
     assert!(found.is_empty(), "the receiver listed a lookup: {found:?}");
 }
+
+/// A device found while `Accept? [y/N]` waits for an answer is not printed into the question: it
+/// is held and printed once the prompt closed.
+#[test]
+fn found_lines_never_break_into_the_prompt() {
+    let Some(ns) = Netns::new("prompt") else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let disc = ["--no-scan", "--no-ipv6", "--interface", "eth0"];
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", &ns.0, FERRY, "--config-dir"])
+        .arg(tmp.path().join("a"))
+        .args(["receive", "--http", "--alias", "Alpha", "--port", "0", "--dir"])
+        .arg(tmp.path().join("in"))
+        .args(disc)
+        .env_remove("FERRY_NO_DISCOVERY");
+    let mut alpha = common::HttpReceiver::spawn(cmd, false);
+    std::fs::write(tmp.path().join("note.txt"), b"hello").unwrap();
+    let to = format!("10.77.1.1:{}", alpha.port);
+    let sender = Running::start({
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &ns.0, FERRY, "--config-dir"]).arg(tmp.path().join("s")).arg("send").arg(tmp.path().join("note.txt"));
+        c.args(["--http", "--no-discovery", "--to", &to]);
+        c
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !alpha.err.text().ends_with("Accept? [y/N] ") {
+        assert!(Instant::now() < deadline, "no prompt: {}", alpha.err.text());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Another device appears while the question is open.
+    let mut bargs = vec!["receive", "--yes", "--alias", "Bravo", "--port", "0", "--dir"];
+    let bdir = tmp.path().join("b.in");
+    bargs.push(bdir.to_str().unwrap());
+    bargs.extend_from_slice(&disc);
+    let bravo = Running::start(ns.ferry(&tmp.path().join("b"), &bargs));
+    // Bravo lists Alpha once Alpha answered its announcement, which Alpha had heard (and listed) first.
+    bravo.wait_event("Alpha found", |e| e["event"] == "deviceFound" && e["device"]["alias"] == "Alpha");
+    std::thread::sleep(Duration::from_secs(1));
+    let during = alpha.err.text();
+    assert!(during.ends_with("Accept? [y/N] ") && !during.contains("Found"), "a line broke into the prompt: {during:?}");
+    alpha.type_line("n");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !alpha.err.text().contains("Found Bravo") {
+        assert!(Instant::now() < deadline, "the held line never came: {}", alpha.err.text());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(sender);
+}
