@@ -33,7 +33,7 @@ struct Cli {
     /// Print one JSON event per line instead of progress bars.
     #[arg(long, global = true, help_heading = "Global options")]
     json: bool,
-    /// More logging (-v, -vv).
+    /// More detail: whole fingerprints in `ferry devices`, more logging (-v, -vv).
     #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = "Global options")]
     verbose: u8,
     #[command(subcommand)]
@@ -287,7 +287,9 @@ async fn run(cli: Cli, out: Output) -> Result<u8, Error> {
         Command::Receive(args) => receive(cli.config_dir, args, out).await,
         Command::Send(args) => send_cmd(cli.config_dir, args, out).await,
         Command::Text(args) => text_cmd(cli.config_dir, args, out).await,
-        Command::Devices(args) => discover::devices_cmd(node_config(cli.config_dir, None, std::env::temp_dir())?, args, out).await,
+        Command::Devices(args) => {
+            discover::devices_cmd(node_config(cli.config_dir, None, std::env::temp_dir())?, args, out, cli.verbose > 0).await
+        },
     }
 }
 
@@ -440,7 +442,9 @@ where
 {
     let mut tries = 0;
     loop {
-        match attempt(opts.clone()).await {
+        let result = attempt(opts.clone()).await;
+        out.settle();
+        match result {
             Err(e) if matches!(e.kind, ErrorKind::PinRequired | ErrorKind::InvalidPin) && std::io::stdin().is_terminal() && tries < 3 => {
                 tries += 1;
                 let prompt = if e.kind == ErrorKind::PinRequired { "The receiver requires a PIN: " } else { "Wrong PIN, try again: " };

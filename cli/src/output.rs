@@ -26,7 +26,15 @@ pub struct Output {
     /// "Connected to" and "Waiting for the receiver" already printed: a send tried again (with a
     /// PIN) does not repeat them.
     shown: Arc<[std::sync::atomic::AtomicBool; 2]>,
+    /// Bumped by every send event and answer: a "Waiting for the receiver" line due meanwhile
+    /// is not printed (the receiver answered at once, or asked for a PIN first).
+    waiting: Arc<std::sync::atomic::AtomicU64>,
 }
+
+/// How long a request must stay unanswered before "Waiting for the receiver to accept..." shows:
+/// a receiver that wants a PIN or accepts by itself answers sooner, and no such line comes
+/// before its PIN prompt.
+const WAITING_AFTER: Duration = Duration::from_millis(400);
 
 /// A peer-supplied name shown between double quotes: escaped, and its own quotes escaped too,
 /// so that it cannot seem to end early and be followed by words Ferry did not write.
@@ -71,6 +79,14 @@ fn json_terminal_safe(line: &str) -> std::borrow::Cow<'_, str> {
         }
     }
     out.into()
+}
+
+/// A whole fingerprint as a person copies or compares it: uppercase, in groups of four
+/// (`4B9E A7A9 ... 8471`); the short fingerprint is its first four groups. A peer's claimed
+/// fingerprint (plain HTTP) may hold anything: it is escaped.
+pub fn grouped_fingerprint(fp: &str) -> String {
+    let chars: Vec<char> = fp.chars().map(|c| c.to_ascii_uppercase()).collect();
+    escape(&chars.chunks(4).map(|c| c.iter().collect::<String>()).collect::<Vec<_>>().join(" ")).into_owned()
 }
 
 /// `storage_full` as `storageFull`: the JSON events' one naming style.
@@ -239,7 +255,7 @@ fn verified_word(verified: bool) -> &'static str {
 
 impl Output {
     pub fn new(json: bool) -> Output {
-        Output { json, shown: Arc::default() }
+        Output { json, shown: Arc::default(), waiting: Arc::default() }
     }
 
     /// True the first time for `line` (0: connected, 1: waiting).
@@ -313,7 +329,7 @@ impl Output {
         } else {
             for d in devices {
                 let addr = d.address.as_deref().map(|a| format!("  at {a}")).unwrap_or_default();
-                println!("{}  {}{}", d.fingerprint, escape(d.alias.as_deref().unwrap_or("")), escape(&addr));
+                println!("{}  {}{}", grouped_fingerprint(&d.fingerprint), escape(d.alias.as_deref().unwrap_or("")), escape(&addr));
             }
         }
     }
@@ -333,8 +349,7 @@ impl Output {
             return;
         }
         println!("Ferry is receiving as \"{alias}\"");
-        println!("  fingerprint  {fp}");
-        println!("  short        {}", short_fingerprint(fp));
+        println!("  fingerprint  {}", grouped_fingerprint(fp));
         let list = if addrs.is_empty() {
             format!("none but loopback: 127.0.0.1:{port}")
         } else {
@@ -418,8 +433,8 @@ impl Output {
         }
     }
 
-    /// The final list of `ferry devices`.
-    pub fn devices(&self, list: &[Device]) {
+    /// The final list of `ferry devices`; `full`: whole fingerprints (`--verbose`).
+    pub fn devices(&self, list: &[Device], full: bool) {
         if self.json {
             self.event(Event::Devices { devices: list.iter().map(Output::device_json).collect() });
             return;
@@ -428,14 +443,16 @@ impl Output {
             println!("No devices found.");
             return;
         }
-        println!("{:<24} {:<26} {:<9} {:<9} VERIFIED", "ALIAS", "ADDRESS", "TYPE", "ID");
+        let id = |d: &Device| if full { grouped_fingerprint(&d.fingerprint) } else { d.short_fingerprint() };
+        let width = list.iter().map(|d| id(d).chars().count()).max().unwrap_or(0).max(11);
+        println!("{:<24} {:<26} {:<9} {:<width$} VERIFIED", "ALIAS", "ADDRESS", "TYPE", "FINGERPRINT");
         for d in list {
             println!(
-                "{:<24} {:<26} {:<9} {:<9} {}",
+                "{:<24} {:<26} {:<9} {:<width$} {}",
                 escape(&d.alias),
                 address_of(d),
                 d.device_type.as_str(),
-                d.short_fingerprint(),
+                id(d),
                 if d.verified { "yes" } else { "no" }
             );
         }
@@ -455,14 +472,29 @@ impl Output {
         }
     }
 
+    /// The receiver answered (or the send ended): a "Waiting" line not printed yet never is.
+    pub fn settle(&self) {
+        self.waiting.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
     pub fn send_event_line(&self, e: &SendEvent) {
+        if !matches!(e, SendEvent::WaitingForAcceptance) {
+            self.settle();
+        }
         match e {
             SendEvent::Connected { device } if self.json || self.first(0) => self.connected(device),
             SendEvent::WaitingForAcceptance => {
                 if self.json {
                     self.event(Event::Waiting);
-                } else if self.first(1) {
-                    println!("Waiting for the receiver to accept...");
+                } else {
+                    let due = self.waiting.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                    let me = self.clone();
+                    std::thread::spawn(move || {
+                        std::thread::sleep(WAITING_AFTER);
+                        if me.waiting.load(std::sync::atomic::Ordering::SeqCst) == due && me.first(1) {
+                            println!("Waiting for the receiver to accept...");
+                        }
+                    });
                 }
             }
             SendEvent::Notice { message } => self.line(&format!("Note: {}", escape(message))),
@@ -559,6 +591,9 @@ impl SendUi {
 impl SendObserver for SendUi {
     fn on_event(&self, e: SendEvent) {
         let json = self.out.json;
+        if !matches!(e, SendEvent::WaitingForAcceptance) {
+            self.out.settle();
+        }
         match &e {
             SendEvent::Accepted { session_id, files } => {
                 *self.accepted_at.lock().unwrap() = Some(Instant::now());
@@ -617,6 +652,8 @@ pub struct ReceiveUi {
     trusted_only: bool,
     /// Files of the running session that could not be saved (and are not sent again).
     unsaved: std::sync::atomic::AtomicUsize,
+    /// The id of the last session that started.
+    current: Mutex<Option<String>>,
 }
 
 /// How a request prompt ended.
@@ -793,6 +830,7 @@ impl ReceiveUi {
             devices,
             trusted_only: false,
             unsaved: Default::default(),
+            current: Mutex::default(),
         }
     }
 
@@ -902,6 +940,9 @@ impl ReceiveUi {
                     });
                 } else {
                     println!("Incoming transfer from {}", ReceiveUi::sender_line(&request.sender));
+                    // The whole fingerprint, for `ferry trust add` or to compare with the sender's.
+                    let claimed = if request.sender.verified { "" } else { " (claimed)" };
+                    println!("  fingerprint {}{claimed}", grouped_fingerprint(&request.sender.fingerprint));
                     if !request.files.is_empty() {
                         println!("  {} file(s), {}:", request.files.len(), human_size(request.total_size()));
                         println!("{}", describe_files(&request.files));
@@ -957,6 +998,7 @@ impl ReceiveUi {
         let json = self.out.json;
         match event {
             ReceiveEvent::SessionStarted { session_id, sender, files } => {
+                *self.current.lock().unwrap() = Some(session_id.clone());
                 self.unsaved.store(0, std::sync::atomic::Ordering::Relaxed);
                 let total: u64 = ferry_core::protocol::total_size(files.iter());
                 if json {
@@ -1011,13 +1053,26 @@ impl ReceiveUi {
                     self.progress.println(format!("Could not save {name}: {}", escape(&error)), stderr_line);
                 }
             }
-            ReceiveEvent::FoldersCreated { session_id: _, paths } => {
+            ReceiveEvent::FoldersCreated { session_id, paths } => {
+                // Folders alone (no file to upload) are the whole transfer: no session starts.
+                let alone = self.current.lock().unwrap().as_deref() != Some(session_id.as_str());
+                let n = paths.len();
                 if json {
                     self.out.event(Event::FoldersCreated { paths: paths.iter().map(|p| p.display().to_string()).collect() });
+                    if alone {
+                        let outcome = "finished".to_string();
+                        self.out.event(Event::SessionFinished { session_id, outcome, saved: 0, failed: 0, bytes: 0, seconds: 0.0 });
+                    }
                 } else {
                     for p in paths {
                         println!("Created folder {}", escape(&p.display().to_string()));
                     }
+                    if alone {
+                        println!("Received {}.", count(n, "empty folder", "empty folders"));
+                    }
+                }
+                if alone {
+                    self.ended();
                 }
             }
             ReceiveEvent::SessionFinished { session_id, outcome } => {

@@ -414,3 +414,53 @@ fn full_disk_is_said_on_both_sides() {
     }
     assert!(out.contains("could not be saved"), "{out}");
 }
+
+/// Item 8: `ferry text` to a receiver that closes the connection after every answer (HTTP/1.0
+/// without keep-alive, as some LocalSend implementations answer): each request goes on a
+/// connection that is open, never on the closed one. The receiver is a tiny raw HTTP server here.
+#[test]
+fn text_to_a_receiver_that_closes_after_each_answer() {
+    use std::io::Read;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, paths) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().take(8) {
+            let Ok(mut conn) = conn else { continue };
+            conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            // One request: the head, then as many body bytes as it says.
+            let mut buf = Vec::new();
+            let mut byte = [0u8; 1];
+            while !buf.ends_with(b"\r\n\r\n") && conn.read(&mut byte).unwrap_or(0) == 1 {
+                buf.push(byte[0]);
+            }
+            let head = String::from_utf8_lossy(&buf).into_owned();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0)))
+                .unwrap_or(0);
+            let mut body = vec![0u8; len];
+            let _ = conn.read_exact(&mut body);
+            let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
+            let answer = if path.contains("register") || path.contains("info") {
+                let info = r#"{"alias":"Closer","version":"2.1","deviceModel":"raw","deviceType":"headless","fingerprint":"c1c1","download":false}"#;
+                format!("HTTP/1.0 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{info}", info.len())
+            } else {
+                // prepare-upload of a text: shown, nothing to upload.
+                "HTTP/1.0 204 No Content\r\n\r\n".to_string()
+            };
+            let _ = conn.write_all(answer.as_bytes());
+            let _ = tx.send(path);
+            // Closed a little after the answer (as a busy server would), without reading more.
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cmd = ferry(&tmp.path().join("s"));
+    cmd.args(["text", "hello closer", "--http", "--to", &format!("127.0.0.1:{port}")]);
+    let o = run(cmd, "");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("Message delivered."), "{}", stdout(&o));
+    let seen: Vec<String> = paths.try_iter().collect();
+    assert!(seen.iter().any(|p| p.contains("register")) && seen.iter().any(|p| p.contains("prepare-upload")), "{seen:?}");
+}

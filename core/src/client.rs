@@ -100,6 +100,11 @@ pub struct Connection {
     sender: SendRequest<Body>,
     host: String,
     written: WriteClock,
+    /// Who we are and where the connection goes, to open it again when the peer closes it
+    /// after an answer (`Connection: close`, HTTP/1.0).
+    again: Option<Box<(Identity, PeerAddr)>>,
+    /// The last answer said the peer closes the connection after it.
+    closing: bool,
     /// The fingerprint of the server's certificate (HTTPS only).
     pub server_fingerprint: Option<String>,
 }
@@ -220,7 +225,14 @@ pub(crate) async fn connect_over(tcp: TcpStream, identity: &Identity, peer: &Pee
     tokio::spawn(async move {
         let _ = conn.await;
     });
-    Ok(Connection { sender, host: peer.authority(), written, server_fingerprint })
+    Ok(Connection {
+        sender,
+        host: peer.authority(),
+        written,
+        again: Some(Box::new((identity.clone(), peer.clone()))),
+        closing: false,
+        server_fingerprint,
+    })
 }
 
 pub(crate) fn empty_body() -> Body {
@@ -233,7 +245,18 @@ pub(crate) fn bytes_body(b: impl Into<Bytes>) -> Body {
 
 impl Connection {
     pub(crate) fn is_open(&self) -> bool {
-        !self.sender.is_closed()
+        !self.closing && !self.sender.is_closed()
+    }
+
+    /// Opens the connection again to the same peer, pinned to the certificate it showed first
+    /// (a peer that closes after each answer gets a new connection per request, never the old one).
+    async fn reopen(&mut self) -> Result<()> {
+        let Some((identity, peer)) = self.again.as_deref().cloned() else {
+            return Err(Error::new(ErrorKind::Network, "the connection was closed"));
+        };
+        let fresh = connect(&identity, &peer, self.server_fingerprint.as_deref()).await?;
+        (self.sender, self.written, self.closing) = (fresh.sender, fresh.written, false);
+        Ok(())
     }
 
     /// Sends a request and reads the whole (bounded) response body.
@@ -251,6 +274,9 @@ impl Connection {
         content_length: Option<u64>,
         content_type: Option<&'static str>,
     ) -> Result<Reply> {
+        if !self.is_open() {
+            self.reopen().await?;
+        }
         self.sender.ready().await.map_err(|e| Error::new(ErrorKind::Network, format!("connection lost: {e}")))?;
         let mut req = Request::builder()
             .method(method)
@@ -266,6 +292,16 @@ impl Connection {
         let req = req.body(body).map_err(|e| Error::new(ErrorKind::Internal, e.to_string()))?;
         let resp = self.sender.send_request(req).await.map_err(|e| Error::new(ErrorKind::Network, format!("request failed: {e}")))?;
         let status = resp.status();
+        // A peer that closes after this answer (HTTP/1.0 without keep-alive, `Connection: close`)
+        // is never sent another request on this connection.
+        let says = |token: &str| {
+            resp.headers()
+                .get_all(hyper::header::CONNECTION)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+        };
+        self.closing = says("close") || (resp.version() == hyper::Version::HTTP_10 && !says("keep-alive"));
         let body = http_body_util::Limited::new(resp.into_body(), MAX_RESPONSE_BODY)
             .collect()
             .await
