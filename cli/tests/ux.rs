@@ -464,3 +464,101 @@ fn text_to_a_receiver_that_closes_after_each_answer() {
     let seen: Vec<String> = paths.try_iter().collect();
     assert!(seen.iter().any(|p| p.contains("register")) && seen.iter().any(|p| p.contains("prepare-upload")), "{seen:?}");
 }
+
+/// Items 4 and 9: sending only an empty folder says so on both sides (not "Nothing was
+/// transferred"), and a receiver ends a transfer with one summary line: files, size, time, speed.
+#[test]
+fn summaries_for_empty_folders_and_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = common::HttpReceiver::start(&tmp.path().join("r"), &tmp.path().join("in"), false, &["--yes"]);
+    std::fs::create_dir_all(tmp.path().join("src/proj")).unwrap();
+    let mut cmd = ferry(&tmp.path().join("s"));
+    cmd.arg("send").arg(tmp.path().join("src/proj")).args(["--http", "--to", &r.addr()]);
+    let o = run(cmd, "");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).lines().any(|l| l == "Sent 1 empty folder."), "{}", stdout(&o));
+    r.out.wait_count("Received 1 empty folder.", 1);
+    assert!(tmp.path().join("in/proj").is_dir());
+    std::fs::write(tmp.path().join("src/a.txt"), vec![1u8; 2_500]).unwrap();
+    let mut cmd = ferry(&tmp.path().join("s"));
+    cmd.arg("send").arg(tmp.path().join("src/a.txt")).args(["--http", "--to", &r.addr()]);
+    assert_eq!(run(cmd, "").status.code(), Some(0));
+    r.out.wait_count("Received 1 file(s), 2.5 kB in ", 1);
+    let text = r.out.text();
+    let line = text.lines().find(|l| l.starts_with("Received 1 file(s)")).unwrap();
+    assert!(line.ends_with("/s)."), "{line}");
+}
+
+/// Item 5: the request prompt shows the sender's whole fingerprint, grouped, and that is what
+/// `ferry trust add` takes back; `ferry devices -v` lists whole fingerprints.
+#[test]
+fn whole_fingerprint_in_the_prompt_and_devices_verbose() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut r = common::HttpReceiver::start(&tmp.path().join("r"), &tmp.path().join("in"), false, &["--alias", "Desk"]);
+    let (c, sender_fp, _) = common::run(ferry(&tmp.path().join("s")).arg("identity"));
+    assert_eq!(c, 0);
+    std::fs::write(tmp.path().join("a.txt"), b"x").unwrap();
+    let mut s = ferry(&tmp.path().join("s"));
+    s.arg("send").arg(tmp.path().join("a.txt")).args(["--http", "--to", &r.addr()]).stdin(Stdio::null()).stdout(Stdio::null());
+    let mut child = s.stderr(Stdio::null()).spawn().unwrap();
+    r.out.wait_count("  fingerprint ", 2);
+    r.type_line("n");
+    let _ = child.wait();
+    let text = r.out.text();
+    let shown = text.lines().filter(|l| l.starts_with("  fingerprint ")).nth(1).unwrap();
+    let grouped = shown.trim_start_matches("  fingerprint ").trim_end_matches(" (claimed)");
+    assert_eq!(grouped.replace(' ', ""), sender_fp.trim(), "{shown}");
+    assert_eq!(grouped.split(' ').count(), 16, "{shown}");
+    let (c, out, err) = common::run(ferry(&tmp.path().join("r2")).args(["trust", "add", grouped]));
+    assert_eq!(c, 0, "{out}{err}");
+    // devices -v (a probe of the receiver's address; discovery kept to 127.0.0.1).
+    let (c, out, err) = common::run(ferry(&tmp.path().join("s")).env_remove("FERRY_NO_DISCOVERY").args([
+        "devices",
+        "-v",
+        "--http",
+        "--no-scan",
+        "--interface",
+        "127.0.0.1",
+        "--timeout",
+        "30",
+        "--until",
+        "Desk",
+        "--peer",
+        &r.addr(),
+    ]));
+    assert_eq!(c, 0, "{err}");
+    let (_, receiver_fp, _) = common::run(ferry(&tmp.path().join("r")).arg("identity"));
+    let row = out.lines().find(|l| l.starts_with("Desk")).unwrap_or_else(|| panic!("{out}"));
+    let groups: Vec<String> = receiver_fp.trim().as_bytes().chunks(4).map(|c| String::from_utf8_lossy(c).into_owned()).collect();
+    assert!(row.contains(&groups.join(" ")), "{row}");
+}
+
+/// Item 9: for files too, "Waiting for the receiver to accept..." never comes before the PIN
+/// prompt (a terminal through script(1)).
+#[test]
+fn no_waiting_line_before_the_pin_prompt() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("no script(1): skipped");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let r = JsonReceiver::start(&tmp.path().join("r"), &tmp.path().join("in"), &["--yes", "--pin", "4711"], Stdio::null());
+    std::fs::write(tmp.path().join("a.txt"), b"x").unwrap();
+    let line = format!("{FERRY} --config-dir {} send {} --to {}", tmp.path().join("s").display(), tmp.path().join("a.txt").display(), r.addr());
+    let mut child = Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .env("FERRY_NO_DISCOVERY", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (mut stdin, out) = (child.stdin.take().unwrap(), common::Captured::follow(child.stdout.take().unwrap()));
+    out.wait_count("The receiver requires a PIN: ", 1);
+    let before = out.text();
+    stdin.write_all(b"4711\r").unwrap();
+    out.wait_count("Sent 1 file(s)", 1);
+    drop(stdin);
+    let _ = child.wait();
+    assert!(!before.contains("Waiting for the receiver"), "{before}");
+}
