@@ -562,3 +562,28 @@ fn no_waiting_line_before_the_pin_prompt() {
     let _ = child.wait();
     assert!(!before.contains("Waiting for the receiver"), "{before}");
 }
+
+/// Item 13: a second copy of a folder arrives as `proj (2)/` (all its files inside), a second copy
+/// of a single file as `name (2).ext`.
+#[test]
+fn a_second_copy_of_a_folder_arrives_beside_the_first() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = common::HttpReceiver::start(&tmp.path().join("r"), &tmp.path().join("in"), false, &["--yes"]);
+    std::fs::create_dir_all(tmp.path().join("src/proj/sub")).unwrap();
+    std::fs::write(tmp.path().join("src/proj/README.txt"), b"r").unwrap();
+    std::fs::write(tmp.path().join("src/proj/sub/b.txt"), b"b").unwrap();
+    std::fs::write(tmp.path().join("src/note.txt"), b"n").unwrap();
+    for n in 1..=2 {
+        let mut cmd = ferry(&tmp.path().join("s"));
+        cmd.arg("send").arg(tmp.path().join("src/proj")).arg(tmp.path().join("src/note.txt")).args(["--http", "--to", &r.addr()]);
+        let o = run(cmd, "");
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        r.out.wait_count("Received 3 file(s)", n);
+    }
+    let inbox = tmp.path().join("in");
+    for p in ["proj/README.txt", "proj/sub/b.txt", "proj (2)/README.txt", "proj (2)/sub/b.txt", "note.txt", "note (2).txt"] {
+        assert!(inbox.join(p).is_file(), "no {p}: {}", r.out.text());
+    }
+    assert!(!inbox.join("proj/README (2).txt").exists(), "merged into the first copy");
+    assert!(r.out.text().contains("proj (2)/sub/b.txt"), "{}", r.out.text());
+}
