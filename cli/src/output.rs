@@ -939,10 +939,14 @@ impl ReceiveUi {
                         bytes: request.total_size(),
                     });
                 } else {
-                    println!("Incoming transfer from {}", ReceiveUi::sender_line(&request.sender));
+                    let s = &request.sender;
+                    // A request declined before its body was read has no alias.
+                    let who = if s.alias.is_empty() { "a device".to_string() } else { quoted(&s.alias) };
+                    let trusted = if s.trusted { ", trusted" } else { "" };
+                    println!("Incoming transfer from {who} at {} ({}{trusted})", s.ip, verified_word(s.verified));
                     // The whole fingerprint, for `ferry trust add` or to compare with the sender's.
-                    let claimed = if request.sender.verified { "" } else { " (claimed)" };
-                    println!("  fingerprint {}{claimed}", grouped_fingerprint(&request.sender.fingerprint));
+                    let how = if s.verified { "from its certificate" } else { "claimed, not verified" };
+                    println!("  fingerprint {} ({how})", grouped_fingerprint(&s.fingerprint));
                     if !request.files.is_empty() {
                         println!("  {} file(s), {}:", request.files.len(), human_size(request.total_size()));
                         println!("{}", describe_files(&request.files));

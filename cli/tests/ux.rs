@@ -506,7 +506,7 @@ fn whole_fingerprint_in_the_prompt_and_devices_verbose() {
     let _ = child.wait();
     let text = r.out.text();
     let shown = text.lines().filter(|l| l.starts_with("  fingerprint ")).nth(1).unwrap();
-    let grouped = shown.trim_start_matches("  fingerprint ").trim_end_matches(" (claimed)");
+    let grouped = shown.trim_start_matches("  fingerprint ").trim_end_matches(" (claimed, not verified)");
     assert_eq!(grouped.replace(' ', ""), sender_fp.trim(), "{shown}");
     assert_eq!(grouped.split(' ').count(), 16, "{shown}");
     let (c, out, err) = common::run(ferry(&tmp.path().join("r2")).args(["trust", "add", grouped]));
