@@ -8,6 +8,7 @@ mod output;
 use clap::{Args, Parser, Subcommand};
 use config::{default_config_dir, default_receive_dir, Settings};
 use ferry_core::discovery::interfaces::is_link_local_v6;
+use ferry_core::error::Detail;
 use ferry_core::identity::{normalize_fingerprint, Identity};
 use ferry_core::node::{is_address, Node, NodeConfig, Role, Target};
 use ferry_core::protocol::PeerAddr;
@@ -15,7 +16,6 @@ use ferry_core::protocol::{DeviceType, Protocol, DEFAULT_PORT};
 use ferry_core::send::{self, Selection, SendOptions};
 use ferry_core::server::ReceivePolicy;
 use ferry_core::trust::TrustStore;
-use ferry_core::error::Detail;
 use ferry_core::{Error, ErrorKind};
 use output::Output;
 use std::io::IsTerminal;
@@ -289,7 +289,7 @@ async fn run(cli: Cli, out: Output) -> Result<u8, Error> {
         Command::Text(args) => text_cmd(cli.config_dir, args, out).await,
         Command::Devices(args) => {
             discover::devices_cmd(node_config(cli.config_dir, None, std::env::temp_dir())?, args, out, cli.verbose > 0).await
-        },
+        }
     }
 }
 

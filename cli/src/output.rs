@@ -1,5 +1,6 @@
 //! What the CLI prints: progress bars and sentences for people, or one JSON object per line.
 
+use crate::events::{DeviceEntry, Event, FileEntry, Interface, SenderEntry};
 use ferry_core::client::RemoteDevice;
 use ferry_core::discovery::{ChosenInterface, Device, DiscoveryEvent};
 use ferry_core::display::{escape, escape_text, is_format};
@@ -12,7 +13,6 @@ use ferry_core::server::{Decision, IncomingRequest, ReceiveEvent, SenderInfo, Se
 use ferry_core::trust::TrustedDevice;
 use ferry_core::Error;
 use indicatif::{ProgressBar, ProgressStyle};
-use crate::events::{DeviceEntry, Event, FileEntry, Interface, SenderEntry};
 use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, Write};
 use std::net::IpAddr;
@@ -625,7 +625,12 @@ impl SendObserver for SendUi {
                 self.progress.rewind(file_id);
                 let name = self.progress.name(file_id).unwrap_or_default();
                 if json {
-                    self.out.event(Event::FileFailed { file_id: file_id.clone(), name: self.progress.raw_name(file_id).unwrap_or_default(), error: error.clone(), retry: *retry });
+                    self.out.event(Event::FileFailed {
+                        file_id: file_id.clone(),
+                        name: self.progress.raw_name(file_id).unwrap_or_default(),
+                        error: error.clone(),
+                        retry: *retry,
+                    });
                 } else if *retry {
                     self.progress.println(format!("{name}: {} (retrying)", escape(error)), stderr_line);
                 }

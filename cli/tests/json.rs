@@ -43,7 +43,8 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 #[test]
 fn every_event_matches_the_documented_schema() {
     let mut seen = BTreeSet::new();
-    let (rc, sc, dir, src) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (rc, sc, dir, src) =
+        (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let json = |args: &[&str]| {
         let (code, out, err) = run(ferry(sc.path()).arg("--json").args(args));
         (code, out, err)

@@ -544,7 +544,8 @@ fn no_waiting_line_before_the_pin_prompt() {
     let tmp = tempfile::tempdir().unwrap();
     let r = JsonReceiver::start(&tmp.path().join("r"), &tmp.path().join("in"), &["--yes", "--pin", "4711"], Stdio::null());
     std::fs::write(tmp.path().join("a.txt"), b"x").unwrap();
-    let line = format!("{FERRY} --config-dir {} send {} --to {}", tmp.path().join("s").display(), tmp.path().join("a.txt").display(), r.addr());
+    let line =
+        format!("{FERRY} --config-dir {} send {} --to {}", tmp.path().join("s").display(), tmp.path().join("a.txt").display(), r.addr());
     let mut child = Command::new("script")
         .args(["-qec", &line, "/dev/null"])
         .env("FERRY_NO_DISCOVERY", "1")

@@ -194,12 +194,7 @@ impl HttpReceiver {
     /// Starts `cmd` (a `ferry receive --http` on 127.0.0.1, perhaps behind a wrapper) and waits
     /// for its port, as [`HttpReceiver::start`].
     pub fn spawn(mut cmd: Command, json: bool) -> HttpReceiver {
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
         let stdin = child.stdin.take();
         let out = Captured::follow(child.stdout.take().unwrap());
         let err = Captured::follow(child.stderr.take().unwrap());
