@@ -195,7 +195,7 @@ fn main() -> ExitCode {
     };
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG").unwrap_or_else(|_| filter.into()))
-        .with_writer(std::io::stderr)
+        .with_writer(output::LogLine::default)
         .init();
     let out = Output::new(cli.json);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

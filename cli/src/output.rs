@@ -147,6 +147,38 @@ fn bar(total: u64) -> Option<ProgressBar> {
     Some(pb)
 }
 
+/// The progress bar on screen, if any: log lines are written above it (see [`LogLine`]).
+static SHOWN_BAR: Mutex<Option<ProgressBar>> = Mutex::new(None);
+
+/// One log line (the `tracing` writer): written to standard error when dropped, above the
+/// progress bar on screen (never into it, leaving no frozen copy of the bar behind).
+#[derive(Default)]
+pub struct LogLine(Vec<u8>);
+
+impl Write for LogLine {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for LogLine {
+    fn drop(&mut self) {
+        let write = || {
+            let mut err = std::io::stderr().lock();
+            let _ = err.write_all(&self.0);
+            let _ = err.flush();
+        };
+        match SHOWN_BAR.lock().unwrap().as_ref() {
+            Some(bar) => bar.suspend(write),
+            None => write(),
+        }
+    }
+}
+
 /// Byte progress over one transfer's files, shared by sending and receiving: the files' names,
 /// the bytes each file has reached, and a bar on a terminal.
 #[derive(Default)]
@@ -174,6 +206,7 @@ impl Progress {
         st.bytes = TransferProgress::new(files);
         st.started = Some(Instant::now());
         st.bar = if show_bar { bar(st.bytes.total_size()) } else { None };
+        *SHOWN_BAR.lock().unwrap() = st.bar.clone();
     }
 
     /// The name of `file_id`, escaped for a terminal.
@@ -232,6 +265,7 @@ impl Progress {
 
     fn finish(&self) {
         if let Some(b) = self.state.lock().unwrap().bar.take() {
+            *SHOWN_BAR.lock().unwrap() = None;
             b.finish_and_clear();
         }
     }

@@ -459,6 +459,9 @@ pub(crate) async fn probe_and_list(
     if same_fingerprint(&remote.fingerprint, identity.fingerprint()) {
         return Err(Error::invalid(format!("{peer} is this device")));
     }
+    if remote.info.ferry_has(FEATURE_LOOKUP) {
+        return Err(Error::invalid(format!("{peer} only looks up devices (`ferry devices` or a send by name): it takes no transfers")));
+    }
     let fingerprint = remote.fingerprint.clone();
     registry.observe(Sighting::answered(remote, peer, protocol, source));
     registry.get(&fingerprint).ok_or_else(|| Error::new(crate::ErrorKind::Internal, "the device list is full"))
