@@ -119,7 +119,7 @@ pub fn time_and_speed(bytes: u64, t: std::time::Duration) -> String {
 }
 
 /// The progress bars' layout: sizes and speeds in decimal units, as [`human_size`] writes them.
-const BAR_TEMPLATE: &str = "{msg:30!} [{bar:30}] {decimal_bytes}/{decimal_total_bytes} {decimal_bytes_per_sec} {eta}";
+const BAR_TEMPLATE: &str = "{msg:30!} [{bar:30}] {done}/{total} {speed} {eta}";
 
 /// A size in decimal units (kB, MB, GB), as the progress bars show them.
 pub fn human_size(n: u64) -> String {
@@ -143,7 +143,20 @@ fn bar(total: u64) -> Option<ProgressBar> {
         return None;
     }
     let pb = ProgressBar::new(total);
-    pb.set_style(ProgressStyle::with_template(BAR_TEMPLATE).expect("valid template").progress_chars("=> "));
+    // Sizes written by `human_size`, exactly as the summaries write them.
+    let style = ProgressStyle::with_template(BAR_TEMPLATE)
+        .expect("valid template")
+        .with_key("done", |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = w.write_str(&human_size(s.pos()));
+        })
+        .with_key("total", |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = w.write_str(&human_size(s.len().unwrap_or(0)));
+        })
+        .with_key("speed", |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = write!(w, "{}/s", human_size(s.per_sec() as u64));
+        })
+        .progress_chars("=> ");
+    pb.set_style(style);
     Some(pb)
 }
 
@@ -1206,8 +1219,7 @@ mod tests {
     fn bars_and_summaries_share_units() {
         assert_eq!(human_size(1_500), "1.5 kB");
         assert_eq!(human_size(5_000_000), "5.0 MB");
-        assert_eq!(indicatif::DecimalBytes(5_000_000).to_string(), "5.00 MB");
-        assert!(BAR_TEMPLATE.contains("{decimal_bytes}/{decimal_total_bytes} {decimal_bytes_per_sec}"));
+        assert!(BAR_TEMPLATE.contains("{done}/{total} {speed}"), "the bar's sizes are human_size's (keys set in bar())");
         assert_eq!(time_and_speed(5_000_000, Duration::from_secs(2)), " in 2.0 s (2.5 MB/s)");
     }
 
