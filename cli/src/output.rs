@@ -1155,6 +1155,7 @@ impl ReceiveUi {
                     let failed_part = if failed > 0 { format!("; {failed} could not be saved") } else { String::new() };
                     let unsaved = self.unsaved.swap(0, std::sync::atomic::Ordering::Relaxed);
                     match word {
+                        "finished" if saved == 0 && failed > 0 => println!("Nothing was saved: {failed} file(s) could not be saved."),
                         // A Ferry sender cancels once a file could not be saved: that is why it ended.
                         "cancelledBySender" if unsaved > 0 => println!("The transfer stopped: {unsaved} file(s) could not be saved."),
                         "finished" => {

@@ -412,7 +412,7 @@ fn full_disk_is_said_on_both_sides() {
     for wrong in ["may retry", "may send it again", "The sender cancelled", "WARN", "ERROR"] {
         assert!(!all.contains(wrong), "{wrong:?} in {all}");
     }
-    assert!(out.contains("could not be saved"), "{out}");
+    assert!(out.contains("Nothing was saved: 1 file(s) could not be saved.") && !out.contains("Received 0"), "{out}");
 }
 
 /// Item 8: `ferry text` to a receiver that closes the connection after every answer (HTTP/1.0
