@@ -9,7 +9,7 @@ mod events;
 use common::*;
 use events::Event;
 use std::collections::BTreeSet;
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Every line of `text` as an event: it must parse into [`Event`] and write back as the same JSON
@@ -38,6 +38,36 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// A receiver on a 2 MB tmpfs (a private mount namespace) that a 5 MB file fills: `fileFailed` and
+/// `sessionFinished` on its side, `error` on the sender's. Needs `unshare -m` (root).
+fn full_disk(seen: &mut BTreeSet<String>) {
+    assert!(Command::new("unshare").args(["-m", "true"]).status().is_ok_and(|s| s.success()), "this test needs unshare -m (root)");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("in");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut cmd = Command::new("unshare");
+    cmd.args(["-m", "--propagation", "private", "sh", "-c", "mount -t tmpfs -o size=2m ferry-full \"$0\" && exec \"$@\""])
+        .arg(&dir)
+        .arg(FERRY)
+        .arg("--json")
+        .arg("--config-dir")
+        .arg(tmp.path().join("r"))
+        .env("FERRY_NO_DISCOVERY", "1")
+        .args(["receive", "--no-discovery", "--http", "--port", "0", "--bind", "127.0.0.1", "--yes", "--once", "--dir"])
+        .arg(&dir);
+    let mut r = HttpReceiver::spawn(cmd, true);
+    std::fs::write(tmp.path().join("big.bin"), vec![7u8; 5_000_000]).unwrap();
+    let (c, out, _) =
+        run(ferry(&tmp.path().join("s")).arg("--json").arg("send").arg(tmp.path().join("big.bin")).args(["--http", "--to", &r.addr()]));
+    assert_eq!(c, 10, "{out}");
+    let evs = parse_all(&out, seen);
+    assert!(matches!(evs.last(), Some(Event::Error { kind, .. }) if kind == "storageFull"), "{evs:?}");
+    wait_until("the receiver's end", || r.child.try_wait().unwrap().is_some());
+    r.out.wait_ended();
+    let evs = parse_all(&r.out.text(), seen);
+    assert!(evs.iter().any(|e| matches!(e, Event::FileFailed { retry: false, error, .. } if error == "the disk is full")), "{evs:?}");
 }
 
 #[test]
@@ -105,6 +135,22 @@ fn every_event_matches_the_documented_schema() {
         }
     }
     wait_until("the declined request's end", || r.out.text().contains("\"requestClosed\""));
+    // A request its sender withdraws (Ctrl+C) while the receiver asks.
+    let child = ferry(sc.path())
+        .args(["--json", "send"])
+        .arg(src.path().join("proj"))
+        .args(["--http", "--to", &addr, "--pin", "1234"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    r.out.wait_count("\"event\":\"request\"", 3);
+    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130));
+    parse_all(&String::from_utf8_lossy(&o.stdout), &mut seen);
+    wait_until("the withdrawn request", || r.out.text().contains("\"requestWithdrawn\""));
 
     // Devices found by a probe of the receiver's address (no multicast on real interfaces:
     // discovery is limited to 127.0.0.1 and its own multicast port).
@@ -127,16 +173,16 @@ fn every_event_matches_the_documented_schema() {
     let _ = r.child.kill();
     r.out.wait_ended();
     let evs = parse_all(&r.out.text(), &mut seen);
+    full_disk(&mut seen);
     let finished = evs.iter().find_map(|e| match e {
         Event::SessionFinished { outcome, saved, bytes, .. } => Some((outcome.clone(), *saved, *bytes)),
         _ => None,
     });
     assert_eq!(finished, Some(("finished".to_string(), 1, 300_000)));
 
-    // Kinds these flows cannot make here, each checked by another test of the real binary:
-    // deviceUpdated, deviceLost (tests/discovery, namespaces), requestWithdrawn (cli/tests/display.rs),
-    // fileFailed (cli/tests/ux.rs, a full disk), discovering for a receiver (tests/discovery).
-    let elsewhere: BTreeSet<String> = ["deviceUpdated", "deviceLost", "requestWithdrawn", "fileFailed"].map(String::from).into();
+    // Kinds these flows cannot make here, each read by the namespace scripts (tests/discovery):
+    // a device that changes or goes away.
+    let elsewhere: BTreeSet<String> = ["deviceUpdated", "deviceLost"].map(String::from).into();
     let documented = documented();
     assert!(documented.len() > 25, "the doc's tables were not read: {documented:?}");
     let missing: Vec<_> = documented.iter().filter(|k| !seen.contains(*k) && !elsewhere.contains(*k)).collect();
