@@ -21,7 +21,7 @@ use crate::display::is_format;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fsutil;
 pub use crate::fsutil::SafeName;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -209,6 +209,9 @@ pub fn numbered_name(name: &str, n: u32) -> String {
 
 /// The most copies of one folder [`ReceiveDir::fresh_folder_names`] numbers (`name (2)` up to this).
 const MAX_FOLDER_COPIES: u32 = 1000;
+/// The most names [`ReceiveDir::fresh_folder_names`] looks up for one transfer; past it, the
+/// remaining folders keep their names (and merge, as files there still never replace anything).
+const MAX_FOLDER_PROBES: u32 = 20_000;
 
 /// `name (n)` for a folder (no extension split: `v1.2 (2)`), at most 255 bytes.
 fn numbered_folder(name: &str, n: u32) -> String {
@@ -299,17 +302,24 @@ impl ReceiveDir {
         let firsts = files.into_iter().filter_map(|f| f.split_once(['/', '\\']).map(|(top, _)| top));
         let tops: BTreeSet<&str> = firsts.chain(dirs.iter().map(|d| d.split(['/', '\\']).next().unwrap_or(""))).collect();
         let mut out = HashMap::new();
+        let mut taken = HashSet::new();
+        // Every look at the destination counts: a peer that planted many copies costs a bounded time.
+        let budget = std::cell::Cell::new(MAX_FOLDER_PROBES);
+        let exists = |name: &str| {
+            budget.set(budget.get().saturating_sub(1));
+            !matches!(std::fs::symlink_metadata(self.root.join(name)), Err(e) if e.kind() == io::ErrorKind::NotFound)
+        };
         for top in tops {
             let clean = sanitize_component(top);
-            if SafeName::new(&clean).is_err() || std::fs::symlink_metadata(self.root.join(&clean)).is_err() {
+            if !SafeName::is_valid(&clean) || !exists(&clean) {
                 continue;
             }
-            let free = (2..=MAX_FOLDER_COPIES).map(|n| numbered_folder(&clean, n)).find(|name| {
-                SafeName::is_valid(name)
-                    && !out.values().any(|v| v == name)
-                    && matches!(std::fs::symlink_metadata(self.root.join(name)), Err(e) if e.kind() == io::ErrorKind::NotFound)
-            });
+            let free = (2..=MAX_FOLDER_COPIES)
+                .map(|n| numbered_folder(&clean, n))
+                .take_while(|_| budget.get() > 0)
+                .find(|name| SafeName::is_valid(name) && !taken.contains(name) && !exists(name));
             if let Some(name) = free {
+                taken.insert(name.clone());
                 out.insert(top.to_string(), name);
             }
         }
@@ -523,6 +533,11 @@ mod tests {
         std::fs::create_dir(tmp.path().join("proj (2)")).unwrap();
         assert_eq!(rd.fresh_folder_names(["proj/a.txt"], &[])["proj"], "proj (3)");
         assert_eq!(rd.fresh_folder_names(["proj\\a.txt"], &[])["proj"], "proj (3)", "a backslash separates too");
+        // Many planted copies cost a bounded number of looks: past the budget, no rename.
+        for n in 3..=MAX_FOLDER_COPIES {
+            std::fs::create_dir(tmp.path().join(format!("proj ({n})"))).unwrap();
+        }
+        assert!(!rd.fresh_folder_names(["proj/a.txt"], &[]).contains_key("proj"), "all 1000 names taken");
     }
 
     #[test]
