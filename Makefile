@@ -60,6 +60,7 @@ lint:
 	$(CARGO) +$(MSRV).0 check --workspace --all-targets --locked
 
 test-rust:
+	@echo "test-rust: build, then every Rust test of the workspace (the longest step, several minutes)"
 	$(CARGO) build --workspace --locked
 	$(CARGO) test --workspace --locked
 

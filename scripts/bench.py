@@ -97,7 +97,7 @@ class Receiver:
                 self.port = e["port"]
                 self.ready_at = t
                 self.ready.set()
-            elif e.get("event") in ("file_done", "session_started", "session_finished", "file_failed"):
+            elif e.get("event") in ("fileDone", "sessionStarted", "sessionFinished", "fileFailed"):
                 self.events.append((t, e))
 
     def wait(self):
@@ -272,8 +272,8 @@ def part_small():
     k = min(1000, SMALL_FILES // 2)
     for _ in range(RUNS):
         secs, r, _ = transfer([d])
-        done = sorted(r.times("file_done"))
-        start = r.times("session_started")[0]
+        done = sorted(r.times("fileDone"))
+        start = r.times("sessionStarted")[0]
         if len(done) != SMALL_FILES:
             raise RuntimeError(f"{len(done)} of {SMALL_FILES} small files reported")
         overall.append(SMALL_FILES / secs)

@@ -12,14 +12,21 @@ need_apt=()
 command -v javac >/dev/null 2>&1 || need_apt+=(default-jdk-headless)
 command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)
 if [ "${#need_apt[@]}" -gt 0 ]; then
-    echo "install-kotlin: apt-get install ${need_apt[*]}" >&2
+    echo "setup: Installing Debian packages: ${need_apt[*]} (first run only, ~1-2 min) ..." >&2
+    start=$SECONDS
     $SUDO apt-get update -qq >/dev/null
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+    echo "setup:   done in $((SECONDS - start)) s" >&2
 fi
 KC="$ROOT/.tools/kotlin/node_modules/kotlin-compiler"
 if [ "$(cat "$KC/build.txt" 2>/dev/null)" != "$KOTLIN_VERSION" ]; then
-    echo "install-kotlin: npm kotlin-compiler@$KOTLIN_VERSION" >&2
+    echo "setup: Installing the Kotlin compiler $KOTLIN_VERSION from npm into .tools/kotlin (first run only, ~1 min) ..." >&2
+    start=$SECONDS
+    npm_log="$(mktemp)"
     mkdir -p "$ROOT/.tools/kotlin"
-    npm install --silent --no-audit --no-fund --prefix "$ROOT/.tools/kotlin" "kotlin-compiler@$KOTLIN_VERSION" >/dev/null 2>&1
+    npm install --silent --no-audit --no-fund --prefix "$ROOT/.tools/kotlin" "kotlin-compiler@$KOTLIN_VERSION" >"$npm_log" 2>&1 \
+        || { echo "install-kotlin: npm install failed:" >&2; cat "$npm_log" >&2; rm -f "$npm_log"; exit 1; }
+    rm -f "$npm_log"
+    echo "setup:   done in $((SECONDS - start)) s" >&2
 fi
 [ -x "$KC/bin/kotlinc" ] || { echo "install-kotlin: kotlinc missing after install" >&2; exit 1; }

@@ -85,7 +85,8 @@ impl NodeListener for Events {
 }
 
 /// `ferry devices`: a lookup node (see [`Role::Lookup`]) that lists what it finds.
-pub async fn devices_cmd(mut cfg: NodeConfig, args: DevicesArgs, out: Output) -> Result<u8, Error> {
+/// `full`: whole fingerprints in the list (`--verbose`).
+pub async fn devices_cmd(mut cfg: NodeConfig, args: DevicesArgs, out: Output, full: bool) -> Result<u8, Error> {
     if !(args.timeout > 0.0 && args.timeout <= 3600.0) {
         return Err(Error::invalid("--timeout must be between 0 and 3600 seconds"));
     }
@@ -129,7 +130,7 @@ pub async fn devices_cmd(mut cfg: NodeConfig, args: DevicesArgs, out: Output) ->
         }
     }
     node.stop();
-    out.devices(&node.devices());
+    out.devices(&node.devices(), full);
     if let Some(q) = &args.until {
         if !found_target {
             let e = node.registry().find(q).err().unwrap_or_else(|| Error::invalid("not found"));

@@ -2,12 +2,14 @@
 
 mod config;
 mod discover;
+mod events;
 mod output;
 mod share;
 
 use clap::{Args, Parser, Subcommand};
 use config::{default_config_dir, default_receive_dir, Settings};
 use ferry_core::discovery::interfaces::is_link_local_v6;
+use ferry_core::error::Detail;
 use ferry_core::identity::{normalize_fingerprint, Identity};
 use ferry_core::node::{is_address, Node, NodeConfig, Role, Target};
 use ferry_core::protocol::PeerAddr;
@@ -32,7 +34,7 @@ struct Cli {
     /// Print one JSON event per line instead of progress bars.
     #[arg(long, global = true, help_heading = "Global options")]
     json: bool,
-    /// More logging (-v, -vv).
+    /// More detail: whole fingerprints in `ferry devices`, more logging (-v, -vv).
     #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = "Global options")]
     verbose: u8,
     #[command(subcommand)]
@@ -180,8 +182,11 @@ enum TrustCommand {
 }
 
 /// Exit codes (stable, documented in the README).
-fn exit_code(kind: ErrorKind) -> u8 {
-    match kind {
+fn exit_code(e: &Error) -> u8 {
+    if e.detail == Some(Detail::ReceiverStorage) {
+        return 10;
+    }
+    match e.kind {
         ErrorKind::InvalidInput => 2,
         ErrorKind::Network | ErrorKind::Timeout | ErrorKind::Tls => 3,
         ErrorKind::FingerprintMismatch => 4,
@@ -204,7 +209,7 @@ fn main() -> ExitCode {
     };
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG").unwrap_or_else(|_| filter.into()))
-        .with_writer(std::io::stderr)
+        .with_writer(output::LogLine::default)
         .init();
     let out = Output::new(cli.json);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -218,7 +223,7 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             out.error(&e);
-            ExitCode::from(exit_code(e.kind))
+            ExitCode::from(exit_code(&e))
         }
     }
 }
@@ -300,7 +305,9 @@ async fn run(cli: Cli, out: Output) -> Result<u8, Error> {
             let cfg = node_config(cli.config_dir, args.alias.as_deref(), std::env::temp_dir())?;
             share::share_cmd(cfg, args, out, cli.json).await
         }
-        Command::Devices(args) => discover::devices_cmd(node_config(cli.config_dir, None, std::env::temp_dir())?, args, out).await,
+        Command::Devices(args) => {
+            discover::devices_cmd(node_config(cli.config_dir, None, std::env::temp_dir())?, args, out, cli.verbose > 0).await
+        }
     }
 }
 
@@ -323,6 +330,9 @@ fn check_writable(dir: &std::path::Path) -> Result<(), Error> {
         Err(e) => Err(Error::new(ErrorKind::PermissionDenied, format!("cannot write into the receive folder {}: {e}", dir.display()))),
     }
 }
+
+/// From this many bytes to hash, `ferry send` says that it computes checksums before asking.
+const CHECKSUM_NOTICE_BYTES: u64 = 50_000_000;
 
 /// How long a receiver stopped with Ctrl+C keeps answering the running uploads that it cancelled.
 const CANCEL_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
@@ -459,7 +469,9 @@ where
 {
     let mut tries = 0;
     loop {
-        match attempt(opts.clone()).await {
+        let result = attempt(opts.clone()).await;
+        out.settle();
+        match result {
             Err(e) if matches!(e.kind, ErrorKind::PinRequired | ErrorKind::InvalidPin) && std::io::stdin().is_terminal() && tries < 3 => {
                 tries += 1;
                 let prompt = if e.kind == ErrorKind::PinRequired { "The receiver requires a PIN: " } else { "Wrong PIN, try again: " };
@@ -482,6 +494,12 @@ async fn send_cmd(config_dir: Option<PathBuf>, args: SendArgs, out: Output) -> R
         opts.checksums = send::Checksums::Always;
     }
     let ui = Arc::new(output::SendUi::new(out.clone(), &selection));
+    // Checksums (plain HTTP, or --checksum) read every file once before the request: say so when
+    // that takes a noticeable time.
+    let total: u64 = selection.files.iter().map(|f| f.size).sum();
+    if (args.target.http || args.checksum) && total >= CHECKSUM_NOTICE_BYTES {
+        out.line(&format!("Computing checksums of {}...", output::human_size(total)));
+    }
     let cancel = ferry_core::CancellationToken::new();
     let c2 = cancel.clone();
     tokio::spawn(async move {
@@ -498,7 +516,7 @@ async fn send_cmd(config_dir: Option<PathBuf>, args: SendArgs, out: Output) -> R
     ui.finish();
     match report {
         Ok(r) => {
-            out.send_done(&r, ui.elapsed());
+            out.send_done(&r, selection.empty_dirs.len(), ui.elapsed());
             Ok(0)
         }
         Err(e) if e.kind == ErrorKind::Cancelled && cancel.is_cancelled() => {

@@ -1,5 +1,6 @@
 //! What the CLI prints: progress bars and sentences for people, or one JSON object per line.
 
+use crate::events::{DeviceEntry, Event, FileEntry, Interface, SenderEntry};
 use ferry_core::client::RemoteDevice;
 use ferry_core::discovery::{ChosenInterface, Device, DiscoveryEvent};
 use ferry_core::display::{escape, escape_text, is_format};
@@ -12,7 +13,6 @@ use ferry_core::server::{Decision, IncomingRequest, ReceiveEvent, SenderInfo, Se
 use ferry_core::trust::TrustedDevice;
 use ferry_core::Error;
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::{json, Value};
 use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, Write};
 use std::net::IpAddr;
@@ -26,7 +26,15 @@ pub struct Output {
     /// "Connected to" and "Waiting for the receiver" already printed: a send tried again (with a
     /// PIN) does not repeat them.
     shown: Arc<[std::sync::atomic::AtomicBool; 2]>,
+    /// Bumped by every send event and answer: a "Waiting for the receiver" line due meanwhile
+    /// is not printed (the receiver answered at once, or asked for a PIN first).
+    waiting: Arc<std::sync::atomic::AtomicU64>,
 }
+
+/// How long a request must stay unanswered before "Waiting for the receiver to accept..." shows:
+/// a receiver that wants a PIN or accepts by itself answers sooner, and no such line comes
+/// before its PIN prompt.
+const WAITING_AFTER: Duration = Duration::from_millis(400);
 
 /// A peer-supplied name shown between double quotes: escaped, and its own quotes escaped too,
 /// so that it cannot seem to end early and be followed by words Ferry did not write.
@@ -73,6 +81,36 @@ fn json_terminal_safe(line: &str) -> std::borrow::Cow<'_, str> {
     out.into()
 }
 
+/// A whole fingerprint as a person copies or compares it: uppercase, in groups of four
+/// (`4B9E A7A9 ... 8471`); the short fingerprint is its first four groups. A peer's claimed
+/// fingerprint (plain HTTP) may hold anything: it is escaped.
+pub fn grouped_fingerprint(fp: &str) -> String {
+    let chars: Vec<char> = fp.chars().map(|c| c.to_ascii_uppercase()).collect();
+    escape(&chars.chunks(4).map(|c| c.iter().collect::<String>()).collect::<Vec<_>>().join(" ")).into_owned()
+}
+
+/// `storage_full` as `storageFull`: the JSON events' one naming style.
+fn camel_case(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut upper = false;
+    for c in s.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// "1 empty folder", "3 empty folders".
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// " in 2.5 s (40.0 MB/s)": how long `bytes` took, in the units of [`human_size`].
 pub fn time_and_speed(bytes: u64, t: std::time::Duration) -> String {
     let secs = t.as_secs_f64().max(0.001);
@@ -81,7 +119,7 @@ pub fn time_and_speed(bytes: u64, t: std::time::Duration) -> String {
 }
 
 /// The progress bars' layout: sizes and speeds in decimal units, as [`human_size`] writes them.
-const BAR_TEMPLATE: &str = "{msg:30!} [{bar:30}] {decimal_bytes}/{decimal_total_bytes} {decimal_bytes_per_sec} {eta}";
+const BAR_TEMPLATE: &str = "{msg:30!} [{bar:30}] {done}/{total} {speed} {eta}";
 
 /// A size in decimal units (kB, MB, GB), as the progress bars show them.
 pub fn human_size(n: u64) -> String {
@@ -105,8 +143,53 @@ fn bar(total: u64) -> Option<ProgressBar> {
         return None;
     }
     let pb = ProgressBar::new(total);
-    pb.set_style(ProgressStyle::with_template(BAR_TEMPLATE).expect("valid template").progress_chars("=> "));
+    // Sizes written by `human_size`, exactly as the summaries write them.
+    let style = ProgressStyle::with_template(BAR_TEMPLATE)
+        .expect("valid template")
+        .with_key("done", |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = w.write_str(&human_size(s.pos()));
+        })
+        .with_key("total", |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = w.write_str(&human_size(s.len().unwrap_or(0)));
+        })
+        .with_key("speed", |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = write!(w, "{}/s", human_size(s.per_sec() as u64));
+        })
+        .progress_chars("=> ");
+    pb.set_style(style);
     Some(pb)
+}
+
+/// The progress bar on screen, if any: log lines are written above it (see [`LogLine`]).
+static SHOWN_BAR: Mutex<Option<ProgressBar>> = Mutex::new(None);
+
+/// One log line (the `tracing` writer): written to standard error when dropped, above the
+/// progress bar on screen (never into it, leaving no frozen copy of the bar behind).
+#[derive(Default)]
+pub struct LogLine(Vec<u8>);
+
+impl Write for LogLine {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for LogLine {
+    fn drop(&mut self) {
+        let write = || {
+            let mut err = std::io::stderr().lock();
+            let _ = err.write_all(&self.0);
+            let _ = err.flush();
+        };
+        match SHOWN_BAR.lock().unwrap().as_ref() {
+            Some(bar) => bar.suspend(write),
+            None => write(),
+        }
+    }
 }
 
 /// Byte progress over one transfer's files, shared by sending and receiving: the files' names,
@@ -119,33 +202,60 @@ struct Progress {
 #[derive(Default)]
 struct ProgressState {
     bar: Option<ProgressBar>,
+    /// The files' names as the peer gave them (escaped when shown).
     names: HashMap<String, String>,
+    sizes: HashMap<String, u64>,
     bytes: TransferProgress,
+    /// When the transfer started.
+    started: Option<Instant>,
 }
 
 impl Progress {
     /// A new transfer of `files`; `show_bar` draws a bar (where there is a terminal).
     fn start(&self, files: &[FileDto], show_bar: bool) {
         let mut st = self.state.lock().unwrap();
-        st.names = files.iter().map(|f| (f.id.clone(), escape(&f.file_name).into_owned())).collect();
+        st.names = files.iter().map(|f| (f.id.clone(), f.file_name.clone())).collect();
+        st.sizes = files.iter().map(|f| (f.id.clone(), f.size)).collect();
         st.bytes = TransferProgress::new(files);
+        st.started = Some(Instant::now());
         st.bar = if show_bar { bar(st.bytes.total_size()) } else { None };
+        *SHOWN_BAR.lock().unwrap() = st.bar.clone();
     }
 
+    /// The name of `file_id`, escaped for a terminal.
     fn name(&self, file_id: &str) -> Option<String> {
+        self.raw_name(file_id).map(|n| escape(&n).into_owned())
+    }
+
+    /// The name of `file_id` as the peer gave it (for JSON, which escapes by itself).
+    fn raw_name(&self, file_id: &str) -> Option<String> {
         self.state.lock().unwrap().names.get(file_id).cloned()
+    }
+
+    /// The bytes transferred so far and the time since the start (none before a start).
+    fn totals(&self) -> (u64, Option<Duration>) {
+        let st = self.state.lock().unwrap();
+        (st.bytes.total(), st.started.map(|t| t.elapsed()))
     }
 
     /// `file_id` has reached `bytes`; the bar moves by the difference.
     fn advance(&self, file_id: &str, bytes: u64) {
         let mut st = self.state.lock().unwrap();
         let prev = st.bytes.advance(file_id, bytes);
-        let name = st.names.get(file_id).cloned();
+        let name = st.names.get(file_id).map(|n| escape(n).into_owned());
         if let Some(b) = st.bar.as_ref() {
             b.inc(bytes.saturating_sub(prev));
             if let Some(n) = name {
                 b.set_message(n);
             }
+        }
+    }
+
+    /// `file_id` arrived whole: all its bytes count.
+    fn complete(&self, file_id: &str) {
+        let size = self.state.lock().unwrap().sizes.get(file_id).copied();
+        if let Some(size) = size {
+            self.advance(file_id, size);
         }
     }
 
@@ -168,6 +278,7 @@ impl Progress {
 
     fn finish(&self) {
         if let Some(b) = self.state.lock().unwrap().bar.take() {
+            *SHOWN_BAR.lock().unwrap() = None;
             b.finish_and_clear();
         }
     }
@@ -191,7 +302,7 @@ fn verified_word(verified: bool) -> &'static str {
 
 impl Output {
     pub fn new(json: bool) -> Output {
-        Output { json, shown: Arc::default() }
+        Output { json, shown: Arc::default(), waiting: Arc::default() }
     }
 
     /// True the first time for `line` (0: connected, 1: waiting).
@@ -199,8 +310,10 @@ impl Output {
         !self.shown[line].swap(true, std::sync::atomic::Ordering::Relaxed)
     }
 
-    pub fn event(&self, v: Value) {
-        let line = json_terminal_safe(&v.to_string()).into_owned();
+    /// Prints one `--json` event line.
+    pub fn event(&self, e: Event) {
+        let Ok(text) = serde_json::to_string(&e) else { return };
+        let line = json_terminal_safe(&text).into_owned();
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{line}");
         let _ = out.flush();
@@ -208,7 +321,7 @@ impl Output {
 
     pub fn line(&self, text: &str) {
         if self.json {
-            self.event(json!({"event": "info", "message": text}));
+            self.event(Event::Info { message: text.to_string() });
         } else {
             println!("{text}");
         }
@@ -216,7 +329,7 @@ impl Output {
 
     pub fn error(&self, e: &Error) {
         if self.json {
-            self.event(json!({"event": "error", "kind": e.kind.as_str(), "message": e.message}));
+            self.event(Event::Error { kind: camel_case(e.kind.as_str()), message: e.message.clone() });
         }
         eprintln!("ferry: {}", escape(&e.message));
     }
@@ -244,7 +357,7 @@ impl Output {
 
     pub fn identity(&self, fp: &str, reset: bool) {
         if self.json {
-            self.event(json!({"event": "identity", "fingerprint": fp, "reset": reset}));
+            self.event(Event::Identity { fingerprint: fp.to_string(), reset });
         } else {
             if reset {
                 println!("New identity made. Devices that trusted the old one must trust this one again.");
@@ -256,14 +369,14 @@ impl Output {
     pub fn trust_list(&self, devices: &[TrustedDevice]) {
         if self.json {
             for d in devices {
-                self.event(json!({"event": "trusted", "fingerprint": d.fingerprint, "alias": d.alias, "address": d.address}));
+                self.event(Event::Trusted { fingerprint: d.fingerprint.clone(), alias: d.alias.clone(), address: d.address.clone() });
             }
         } else if devices.is_empty() {
             println!("No trusted devices.");
         } else {
             for d in devices {
                 let addr = d.address.as_deref().map(|a| format!("  at {a}")).unwrap_or_default();
-                println!("{}  {}{}", d.fingerprint, escape(d.alias.as_deref().unwrap_or("")), escape(&addr));
+                println!("{}  {}{}", grouped_fingerprint(&d.fingerprint), escape(d.alias.as_deref().unwrap_or("")), escape(&addr));
             }
         }
     }
@@ -271,13 +384,19 @@ impl Output {
     #[allow(clippy::too_many_arguments)]
     pub fn receiving(&self, alias: &str, fp: &str, port: u16, protocol: Protocol, addrs: &[IpAddr], dir: &Path, pin: bool) {
         if self.json {
-            self.event(json!({"event": "ready", "alias": alias, "fingerprint": fp, "port": port,
-                "protocol": protocol.scheme(), "addresses": addrs, "dir": dir, "pin": pin}));
+            self.event(Event::Ready {
+                alias: alias.to_string(),
+                fingerprint: fp.to_string(),
+                port,
+                protocol: protocol.scheme().to_string(),
+                addresses: addrs.iter().map(IpAddr::to_string).collect(),
+                dir: dir.display().to_string(),
+                pin,
+            });
             return;
         }
         println!("Ferry is receiving as \"{alias}\"");
-        println!("  fingerprint  {fp}");
-        println!("  short        {}", short_fingerprint(fp));
+        println!("  fingerprint  {}", grouped_fingerprint(fp));
         let list = if addrs.is_empty() {
             format!("none but loopback: 127.0.0.1:{port}")
         } else {
@@ -301,7 +420,9 @@ impl Output {
     /// Discovery started on these interfaces.
     pub fn discovering(&self, interfaces: &[ChosenInterface], port: u16, seconds: f64) {
         if self.json {
-            self.event(json!({"event": "discovering", "interfaces": interfaces, "port": port}));
+            let interfaces =
+                interfaces.iter().map(|i| Interface { name: i.name.clone(), addr: i.addr.to_string(), multicast: i.multicast }).collect();
+            self.event(Event::Discovering { interfaces, port });
             return;
         }
         let list = if interfaces.is_empty() {
@@ -316,48 +437,69 @@ impl Output {
         }
     }
 
-    fn device_json(d: &Device) -> Value {
-        let mut v = serde_json::to_value(d).unwrap_or(Value::Null);
-        v["shortFingerprint"] = json!(d.short_fingerprint());
-        v
-    }
-
-    pub fn device_event(&self, e: &DiscoveryEvent, elapsed: std::time::Duration) {
-        let (name, d) = match e {
-            DiscoveryEvent::Found(d) => ("deviceFound", d),
-            DiscoveryEvent::Updated(d) => ("deviceUpdated", d),
-            DiscoveryEvent::Lost(d) => ("deviceLost", d),
-            _ => return,
-        };
-        if self.json {
-            self.event(json!({"event": name, "device": Output::device_json(d), "elapsedMs": elapsed.as_millis() as u64}));
-        } else {
-            match e {
-                DiscoveryEvent::Found(d) => eprintln!("Found {}", device_line(d)),
-                DiscoveryEvent::Lost(d) => eprintln!("Gone  {} ({})", escape(&d.alias), d.short_fingerprint()),
-                _ => {}
-            }
+    fn device_json(d: &Device) -> DeviceEntry {
+        let word = |v: serde_json::Result<serde_json::Value>| v.ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        DeviceEntry {
+            fingerprint: d.fingerprint.clone(),
+            short_fingerprint: d.short_fingerprint(),
+            alias: d.alias.clone(),
+            device_model: d.device_model.clone(),
+            device_type: d.device_type.as_str().to_string(),
+            version: d.version.clone(),
+            addresses: d.addresses.clone(),
+            port: d.port,
+            protocol: d.protocol.scheme().to_string(),
+            download: d.download,
+            verified: d.verified,
+            ferry: d.ferry,
+            source: word(serde_json::to_value(d.source)),
+            last_seen_ms: d.last_seen_ms,
         }
     }
 
-    /// The final list of `ferry devices`.
-    pub fn devices(&self, list: &[Device]) {
+    pub fn device_event(&self, e: &DiscoveryEvent, elapsed: std::time::Duration) {
         if self.json {
-            self.event(json!({"event": "devices", "devices": list.iter().map(Output::device_json).collect::<Vec<_>>()}));
+            let elapsed_ms = elapsed.as_millis() as u64;
+            self.event(match e {
+                DiscoveryEvent::Found(d) => Event::DeviceFound { device: Output::device_json(d), elapsed_ms },
+                DiscoveryEvent::Updated(d) => Event::DeviceUpdated { device: Output::device_json(d), elapsed_ms },
+                DiscoveryEvent::Lost(d) => Event::DeviceLost { device: Output::device_json(d), elapsed_ms },
+                _ => return,
+            });
+        } else if let Some(line) = Output::device_text(e) {
+            eprintln!("{line}");
+        }
+    }
+
+    /// The line a person reads for a device event (none for an update).
+    fn device_text(e: &DiscoveryEvent) -> Option<String> {
+        match e {
+            DiscoveryEvent::Found(d) => Some(format!("Found {}", device_line(d))),
+            DiscoveryEvent::Lost(d) => Some(format!("Gone  {} ({})", escape(&d.alias), d.short_fingerprint())),
+            _ => None,
+        }
+    }
+
+    /// The final list of `ferry devices`; `full`: whole fingerprints (`--verbose`).
+    pub fn devices(&self, list: &[Device], full: bool) {
+        if self.json {
+            self.event(Event::Devices { devices: list.iter().map(Output::device_json).collect() });
             return;
         }
         if list.is_empty() {
             println!("No devices found.");
             return;
         }
-        println!("{:<24} {:<26} {:<9} {:<9} VERIFIED", "ALIAS", "ADDRESS", "TYPE", "ID");
+        let id = |d: &Device| if full { grouped_fingerprint(&d.fingerprint) } else { d.short_fingerprint() };
+        let width = list.iter().map(|d| id(d).chars().count()).max().unwrap_or(0).max(11);
+        println!("{:<24} {:<26} {:<9} {:<width$} VERIFIED", "ALIAS", "ADDRESS", "TYPE", "FINGERPRINT");
         for d in list {
             println!(
-                "{:<24} {:<26} {:<9} {:<9} {}",
+                "{:<24} {:<26} {:<9} {:<width$} {}",
                 escape(&d.alias),
                 address_of(d),
                 d.device_type.as_str(),
-                d.short_fingerprint(),
+                id(d),
                 if d.verified { "yes" } else { "no" }
             );
         }
@@ -371,20 +513,35 @@ impl Output {
 
     pub fn target_found(&self, d: &Device) {
         if self.json {
-            self.event(json!({"event": "target", "device": Output::device_json(d)}));
+            self.event(Event::Target { device: Output::device_json(d) });
         } else {
             eprintln!("Sending to {}", device_line(d));
         }
     }
 
+    /// The receiver answered (or the send ended): a "Waiting" line not printed yet never is.
+    pub fn settle(&self) {
+        self.waiting.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
     pub fn send_event_line(&self, e: &SendEvent) {
+        if !matches!(e, SendEvent::WaitingForAcceptance) {
+            self.settle();
+        }
         match e {
             SendEvent::Connected { device } if self.json || self.first(0) => self.connected(device),
             SendEvent::WaitingForAcceptance => {
                 if self.json {
-                    self.event(json!({"event": "waiting"}));
-                } else if self.first(1) {
-                    println!("Waiting for the receiver to accept...");
+                    self.event(Event::Waiting);
+                } else {
+                    let due = self.waiting.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                    let me = self.clone();
+                    std::thread::spawn(move || {
+                        std::thread::sleep(WAITING_AFTER);
+                        if me.waiting.load(std::sync::atomic::Ordering::SeqCst) == due && me.first(1) {
+                            println!("Waiting for the receiver to accept...");
+                        }
+                    });
                 }
             }
             SendEvent::Notice { message } => self.line(&format!("Note: {}", escape(message))),
@@ -401,8 +558,12 @@ impl Output {
 
     fn connected(&self, d: &RemoteDevice) {
         if self.json {
-            self.event(json!({"event": "connected", "alias": d.info.alias, "fingerprint": d.fingerprint,
-                "verified": d.verified, "deviceType": d.info.device_type_or_default().as_str()}));
+            self.event(Event::Connected {
+                alias: d.info.alias.clone(),
+                fingerprint: d.fingerprint.clone(),
+                verified: d.verified,
+                device_type: d.info.device_type_or_default().as_str().to_string(),
+            });
         } else {
             println!(
                 "Connected to {} ({}, fingerprint {} {})",
@@ -414,9 +575,20 @@ impl Output {
         }
     }
 
-    pub fn send_done(&self, r: &SendReport, elapsed: Option<std::time::Duration>) {
+    /// The sender's summary; `empty_folders`: how many empty folders the selection had (made by
+    /// the receiver with the request, no upload needed).
+    pub fn send_done(&self, r: &SendReport, empty_folders: usize, elapsed: Option<std::time::Duration>) {
         if self.json {
-            self.event(json!({"event": "done", "sent": r.sent, "skipped": r.skipped, "bytes": r.bytes, "sessionId": r.session_id}));
+            self.event(Event::SendDone {
+                session_id: r.session_id.clone(),
+                sent: r.sent,
+                skipped: r.skipped,
+                empty_folders,
+                bytes: r.bytes,
+                seconds: elapsed.map(|t| t.as_secs_f64()),
+            });
+        } else if r.sent == 0 && r.skipped == 0 && empty_folders > 0 {
+            println!("Sent {}.", count(empty_folders, "empty folder", "empty folders"));
         } else if r.sent == 0 && r.session_id.is_none() {
             println!("Nothing was transferred (the receiver accepted no file).");
         } else {
@@ -432,7 +604,7 @@ impl Output {
 
     pub fn text_sent(&self, shown: bool) {
         if self.json {
-            self.event(json!({"event": "done", "shown": shown}));
+            self.event(Event::TextDone { shown });
         } else if shown {
             println!("Message delivered.");
         } else {
@@ -466,13 +638,20 @@ impl SendUi {
 impl SendObserver for SendUi {
     fn on_event(&self, e: SendEvent) {
         let json = self.out.json;
+        if !matches!(e, SendEvent::WaitingForAcceptance) {
+            self.out.settle();
+        }
         match &e {
             SendEvent::Accepted { session_id, files } => {
                 *self.accepted_at.lock().unwrap() = Some(Instant::now());
                 let total: u64 = ferry_core::protocol::total_size(files.iter());
                 if json {
-                    self.out.event(json!({"event": "accepted", "sessionId": session_id, "files": files.len(),
-                        "offered": self.offered, "bytes": total}));
+                    self.out.event(Event::Accepted {
+                        session_id: session_id.clone(),
+                        files: file_entries(files),
+                        offered_count: self.offered,
+                        bytes: total,
+                    });
                 } else {
                     println!("Accepted: {} of {} file(s), {}", files.len(), self.offered, human_size(total));
                 }
@@ -481,18 +660,18 @@ impl SendObserver for SendUi {
             SendEvent::FileProgress { file_id, sent, size } => {
                 self.progress.advance(file_id, *sent);
                 if json {
-                    self.out.event(json!({"event": "progress", "fileId": file_id, "sent": sent, "size": size}));
+                    self.out.event(Event::FileProgress { file_id: file_id.clone(), bytes: *sent, size: *size });
                 }
             }
             SendEvent::FileCompleted { file_id } => {
                 if json {
-                    self.out.event(json!({"event": "file_done", "fileId": file_id, "name": self.progress.name(file_id)}));
+                    self.out.event(Event::FileDone { file_id: file_id.clone(), name: self.progress.raw_name(file_id), path: None });
                 }
             }
             SendEvent::FileResumed { file_id, offset, size } => {
                 self.progress.advance(file_id, *offset);
                 if json {
-                    self.out.event(json!({"event": "fileResumed", "fileId": file_id, "offset": offset, "size": size}));
+                    self.out.event(Event::FileResumed { file_id: file_id.clone(), offset: *offset, size: Some(*size) });
                 } else {
                     let name = self.progress.name(file_id).unwrap_or_default();
                     self.progress.println(format!("{name}: resumed at {}", human_size(*offset)), stderr_line);
@@ -500,7 +679,7 @@ impl SendObserver for SendUi {
             }
             SendEvent::FilesSkipped { file_ids } => {
                 if json {
-                    self.out.event(json!({"event": "filesSkipped", "fileIds": file_ids}));
+                    self.out.event(Event::FilesSkipped { file_ids: file_ids.clone() });
                 } else {
                     self.progress.println(format!("Skipped {} file(s) the receiver already has or left out", file_ids.len()), stderr_line);
                 }
@@ -509,10 +688,16 @@ impl SendObserver for SendUi {
                 self.progress.rewind(file_id);
                 let name = self.progress.name(file_id).unwrap_or_default();
                 if json {
-                    self.out.event(json!({"event": "file_failed", "fileId": file_id, "name": name, "error": error, "retry": retry}));
-                } else {
-                    self.progress.println(format!("{name}: {}{}", escape(error), if *retry { " (retrying)" } else { "" }), stderr_line);
+                    self.out.event(Event::FileFailed {
+                        file_id: file_id.clone(),
+                        name: self.progress.raw_name(file_id).unwrap_or_default(),
+                        error: error.clone(),
+                        retry: *retry,
+                    });
+                } else if *retry {
+                    self.progress.println(format!("{name}: {} (retrying)", escape(error)), stderr_line);
                 }
+                // A file that is not tried again ends the send: its error is the command's last line.
             }
             _ => self.out.send_event_line(&e),
         }
@@ -526,13 +711,17 @@ pub struct ReceiveUi {
     once: bool,
     interactive: bool,
     done: tokio::sync::Notify,
-    progress: Progress,
+    progress: Arc<Progress>,
     prompter: Arc<Prompter>,
     answers: tokio::sync::mpsc::UnboundedSender<(String, Decision)>,
     /// Print device events (discovery runs); with the time since the start.
     devices: Option<Instant>,
     /// `--trusted-only`: a stranger declined without asking does not end `--once`.
     trusted_only: bool,
+    /// Files of the running session that could not be saved (and are not sent again).
+    unsaved: std::sync::atomic::AtomicUsize,
+    /// The id of the last session that started.
+    current: Mutex<Option<String>>,
 }
 
 /// How a request prompt ended.
@@ -564,7 +753,13 @@ struct PromptState {
     closed: bool,
     /// Requests that closed recently, perhaps before their prompt was shown.
     closed_ids: VecDeque<String>,
+    /// Lines that came while a prompt was on screen (and whether for standard error): printed
+    /// once it closes, so that nothing breaks into the question.
+    held: VecDeque<(String, bool)>,
 }
+
+/// How many lines [`PromptState::held`] keeps (the oldest go first).
+const HELD_LINES: usize = 256;
 
 /// How many closed requests [`PromptState::closed_ids`] remembers.
 const CLOSED_REMEMBERED: usize = 32;
@@ -603,6 +798,31 @@ impl Prompter {
                 return PromptEnd::NoInput;
             }
             st = self.changed.wait_timeout(st, Duration::from_millis(100)).unwrap().0;
+        }
+    }
+
+    /// Prints `line` (above the progress bar, if one runs), or holds it while a prompt is on
+    /// screen; [`Prompter::flush`] prints what was held.
+    fn print_or_hold(&self, line: String, stderr: bool, progress: &Progress) {
+        let mut st = self.state.lock().unwrap();
+        if st.shown.is_some() {
+            if st.held.len() >= HELD_LINES {
+                st.held.pop_front();
+            }
+            st.held.push_back((line, stderr));
+        } else {
+            // Printed under the lock: a prompt cannot start in the middle of it.
+            progress.println(line, if stderr { stderr_line } else { stdout_line });
+        }
+    }
+
+    /// Prints the lines held while a prompt was on screen.
+    fn flush(&self, progress: &Progress) {
+        let mut st = self.state.lock().unwrap();
+        if st.shown.is_none() {
+            for (line, stderr) in std::mem::take(&mut st.held) {
+                progress.println(line, if stderr { stderr_line } else { stdout_line });
+            }
         }
     }
 
@@ -672,11 +892,13 @@ impl ReceiveUi {
             once,
             interactive,
             done: tokio::sync::Notify::new(),
-            progress: Progress::default(),
+            progress: Arc::default(),
             prompter,
             answers,
             devices,
             trusted_only: false,
+            unsaved: Default::default(),
+            current: Mutex::default(),
         }
     }
 
@@ -701,9 +923,16 @@ impl ReceiveUi {
         }
     }
 
-    fn sender_json(s: &SenderInfo) -> Value {
-        json!({"alias": s.alias, "fingerprint": s.fingerprint, "verified": s.verified, "trusted": s.trusted,
-            "ip": s.ip, "deviceType": s.device_type.as_str(), "deviceModel": s.device_model})
+    fn sender_json(s: &SenderInfo) -> SenderEntry {
+        SenderEntry {
+            alias: s.alias.clone(),
+            fingerprint: s.fingerprint.clone(),
+            verified: s.verified,
+            trusted: s.trusted,
+            ip: s.ip.to_string(),
+            device_type: s.device_type.as_str().to_string(),
+            device_model: s.device_model.clone(),
+        }
     }
 
     fn sender_line(s: &SenderInfo) -> String {
@@ -717,6 +946,11 @@ impl ReceiveUi {
             if s.trusted { ", trusted" } else { "" }
         )
     }
+}
+
+/// Files as the JSON events list them.
+fn file_entries(files: &[FileDto]) -> Vec<FileEntry> {
+    files.iter().map(|f| FileEntry { id: f.id.clone(), name: f.file_name.clone(), size: f.size }).collect()
 }
 
 fn describe_files(files: &[FileDto]) -> String {
@@ -756,6 +990,7 @@ impl ReceiveUi {
         let out = self.out.clone();
         let ask = self.interactive || !std::io::IsTerminal::is_terminal(&std::io::stdin());
         let prompter = self.prompter.clone();
+        let progress = self.progress.clone();
         let answers = self.answers.clone();
         let id = request.session_id.clone();
         let reply = move |decision| {
@@ -764,13 +999,22 @@ impl ReceiveUi {
         std::thread::spawn(move || {
             let show = || {
                 if out.json {
-                    out.event(
-                        json!({"event": "request", "sessionId": request.session_id, "sender": ReceiveUi::sender_json(&request.sender),
-                        "files": request.files.iter().map(|f| json!({"id": f.id, "name": f.file_name, "size": f.size})).collect::<Vec<_>>(),
-                        "emptyDirs": request.empty_dirs, "bytes": request.total_size()}),
-                    );
+                    out.event(Event::Request {
+                        session_id: request.session_id.clone(),
+                        sender: ReceiveUi::sender_json(&request.sender),
+                        files: file_entries(&request.files),
+                        empty_folders: request.empty_dirs.clone(),
+                        bytes: request.total_size(),
+                    });
                 } else {
-                    println!("Incoming transfer from {}", ReceiveUi::sender_line(&request.sender));
+                    let s = &request.sender;
+                    // A request declined before its body was read has no alias.
+                    let who = if s.alias.is_empty() { "a device".to_string() } else { quoted(&s.alias) };
+                    let trusted = if s.trusted { ", trusted" } else { "" };
+                    println!("Incoming transfer from {who} at {} ({}{trusted})", s.ip, verified_word(s.verified));
+                    // The whole fingerprint, for `ferry trust add` or to compare with the sender's.
+                    let how = if s.verified { "from its certificate" } else { "claimed, not verified" };
+                    println!("  fingerprint {} ({how})", grouped_fingerprint(&s.fingerprint));
                     if !request.files.is_empty() {
                         println!("  {} file(s), {}:", request.files.len(), human_size(request.total_size()));
                         println!("{}", describe_files(&request.files));
@@ -801,21 +1045,23 @@ impl ReceiveUi {
                 PromptEnd::Answer(_) | PromptEnd::NoInput => reply(Decision::Decline),
                 PromptEnd::Withdrawn => {
                     if out.json {
-                        out.event(json!({"event": "request_withdrawn", "sessionId": request.session_id}));
+                        out.event(Event::RequestWithdrawn { session_id: request.session_id.clone() });
                     } else {
                         eprintln!();
                         println!("{} withdrew the request", escape(&request.sender.alias));
                     }
                 }
             }
+            prompter.flush(&progress);
         });
     }
 
     fn on_text(&self, sender: &SenderInfo, text: &str) {
         if self.out.json {
-            self.out.event(json!({"event": "text", "sender": ReceiveUi::sender_json(sender), "text": text}));
+            self.out.event(Event::Text { sender: ReceiveUi::sender_json(sender), text: text.to_string() });
         } else {
-            println!("Message from {}:\n{}", ReceiveUi::sender_line(sender), message_lines(text));
+            let line = format!("Message from {}:\n{}", ReceiveUi::sender_line(sender), message_lines(text));
+            self.prompter.print_or_hold(line, false, &self.progress);
         }
         self.ended();
     }
@@ -824,10 +1070,16 @@ impl ReceiveUi {
         let json = self.out.json;
         match event {
             ReceiveEvent::SessionStarted { session_id, sender, files } => {
+                *self.current.lock().unwrap() = Some(session_id.clone());
+                self.unsaved.store(0, std::sync::atomic::Ordering::Relaxed);
                 let total: u64 = ferry_core::protocol::total_size(files.iter());
                 if json {
-                    self.out.event(json!({"event": "session_started", "sessionId": session_id, "sender": ReceiveUi::sender_json(&sender),
-                        "files": files.len(), "bytes": total}));
+                    self.out.event(Event::SessionStarted {
+                        session_id,
+                        sender: ReceiveUi::sender_json(&sender),
+                        files: file_entries(&files),
+                        bytes: total,
+                    });
                 } else {
                     println!("Receiving {} file(s), {} from {}", files.len(), human_size(total), ReceiveUi::sender_line(&sender));
                 }
@@ -835,7 +1087,7 @@ impl ReceiveUi {
             }
             ReceiveEvent::Declined { sender } => {
                 if json {
-                    self.out.event(json!({"event": "declined", "sender": ReceiveUi::sender_json(&sender)}));
+                    self.out.event(Event::Declined { sender: ReceiveUi::sender_json(&sender) });
                 } else {
                     println!("Declined the transfer from {}", ReceiveUi::sender_line(&sender));
                 }
@@ -846,12 +1098,14 @@ impl ReceiveUi {
             ReceiveEvent::FileProgress { session_id: _, file_id, received, size } => {
                 self.progress.advance(&file_id, received);
                 if json {
-                    self.out.event(json!({"event": "progress", "fileId": file_id, "received": received, "size": size}));
+                    self.out.event(Event::FileProgress { file_id, bytes: received, size });
                 }
             }
             ReceiveEvent::FileCompleted { session_id: _, file_id, path } => {
+                self.progress.complete(&file_id);
                 if json {
-                    self.out.event(json!({"event": "file_done", "fileId": file_id, "path": path}));
+                    let name = self.progress.raw_name(&file_id);
+                    self.out.event(Event::FileDone { file_id, name, path: path.map(|p| p.display().to_string()) });
                 } else {
                     let to =
                         path.map(|p| escape(&p.display().to_string()).into_owned()).unwrap_or_else(|| "the file supplied for it".into());
@@ -862,41 +1116,70 @@ impl ReceiveUi {
                 self.progress.rewind(&file_id);
                 let name = self.progress.name(&file_id).unwrap_or_default();
                 if json {
-                    self.out.event(json!({"event": "file_failed", "fileId": file_id, "name": name, "error": error, "retry": retry}));
+                    let name = self.progress.raw_name(&file_id).unwrap_or_default();
+                    self.out.event(Event::FileFailed { file_id, name, error, retry });
+                } else if retry {
+                    self.progress.println(format!("{name}: {} (the sender may send it again)", escape(&error)), stdout_line);
                 } else {
-                    self.progress
-                        .println(format!("{name}: {}{}", escape(&error), if retry { " (the sender may retry)" } else { "" }), stdout_line);
+                    self.unsaved.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    self.progress.println(format!("Could not save {name}: {}", escape(&error)), stderr_line);
                 }
             }
-            ReceiveEvent::FoldersCreated { session_id: _, paths } => {
+            ReceiveEvent::FoldersCreated { session_id, paths } => {
+                // Folders alone (no file to upload) are the whole transfer: no session starts.
+                let alone = self.current.lock().unwrap().as_deref() != Some(session_id.as_str());
+                let n = paths.len();
                 if json {
-                    self.out.event(json!({"event": "folders_created", "paths": paths}));
+                    self.out.event(Event::FoldersCreated { paths: paths.iter().map(|p| p.display().to_string()).collect() });
+                    if alone {
+                        let outcome = "finished".to_string();
+                        self.out.event(Event::SessionFinished { session_id, outcome, saved: 0, failed: 0, bytes: 0, seconds: 0.0 });
+                    }
                 } else {
                     for p in paths {
                         println!("Created folder {}", escape(&p.display().to_string()));
                     }
+                    if alone {
+                        println!("Received {}.", count(n, "empty folder", "empty folders"));
+                    }
+                }
+                if alone {
+                    self.ended();
                 }
             }
             ReceiveEvent::SessionFinished { session_id, outcome } => {
                 self.progress.finish();
+                let (bytes, elapsed) = self.progress.totals();
+                let elapsed = elapsed.unwrap_or_default();
                 let (word, saved, failed) = match outcome {
                     SessionOutcome::Finished { saved, failed } => ("finished", saved, failed),
-                    SessionOutcome::CancelledBySender => ("cancelled_by_sender", 0, 0),
-                    SessionOutcome::CancelledByReceiver => ("cancelled_by_receiver", 0, 0),
-                    SessionOutcome::TimedOut => ("timed_out", 0, 0),
+                    SessionOutcome::CancelledBySender => ("cancelledBySender", 0, 0),
+                    SessionOutcome::CancelledByReceiver => ("cancelledByReceiver", 0, 0),
+                    SessionOutcome::TimedOut => ("timedOut", 0, 0),
                     _ => ("ended", 0, 0),
                 };
                 if json {
-                    self.out.event(
-                        json!({"event": "session_finished", "sessionId": session_id, "outcome": word, "saved": saved, "failed": failed}),
-                    );
+                    self.out.event(Event::SessionFinished {
+                        session_id,
+                        outcome: word.to_string(),
+                        saved,
+                        failed,
+                        bytes,
+                        seconds: elapsed.as_secs_f64(),
+                    });
                 } else {
+                    let failed_part = if failed > 0 { format!("; {failed} could not be saved") } else { String::new() };
+                    let unsaved = self.unsaved.swap(0, std::sync::atomic::Ordering::Relaxed);
                     match word {
-                        "finished" if failed == 0 => println!("Done: {saved} file(s) received."),
-                        "finished" => println!("Done: {saved} file(s) received, {failed} failed."),
-                        "cancelled_by_sender" => println!("The sender cancelled the transfer."),
-                        "cancelled_by_receiver" => println!("Transfer cancelled."),
-                        "timed_out" => println!("The transfer stopped: nothing arrived for too long."),
+                        "finished" if saved == 0 && failed > 0 => println!("Nothing was saved: {failed} file(s) could not be saved."),
+                        // A Ferry sender cancels once a file could not be saved: that is why it ended.
+                        "cancelledBySender" if unsaved > 0 => println!("The transfer stopped: {unsaved} file(s) could not be saved."),
+                        "finished" => {
+                            println!("Received {saved} file(s), {}{}{failed_part}.", human_size(bytes), time_and_speed(bytes, elapsed))
+                        }
+                        "cancelledBySender" => println!("The sender cancelled the transfer."),
+                        "cancelledByReceiver" => println!("Transfer cancelled."),
+                        "timedOut" => println!("The transfer stopped: nothing arrived for too long."),
                         _ => println!("The transfer ended."),
                     }
                 }
@@ -905,7 +1188,7 @@ impl ReceiveUi {
             ReceiveEvent::FileResumed { session_id: _, file_id, offset } => {
                 self.progress.advance(&file_id, offset);
                 if json {
-                    self.out.event(json!({"event": "fileResumed", "fileId": file_id, "offset": offset}));
+                    self.out.event(Event::FileResumed { file_id, offset, size: None });
                 } else {
                     let name = self.progress.name(&file_id).unwrap_or_default();
                     self.progress.println(format!("{name}: resumed at {}", human_size(offset)), stdout_line);
@@ -913,7 +1196,7 @@ impl ReceiveUi {
             }
             ReceiveEvent::FilesSkipped { session_id: _, file_ids } => {
                 if json {
-                    self.out.event(json!({"event": "filesSkipped", "fileIds": file_ids}));
+                    self.out.event(Event::FilesSkipped { file_ids });
                 } else {
                     println!("Skipped {} file(s) already here", file_ids.len());
                 }
@@ -921,15 +1204,14 @@ impl ReceiveUi {
             ReceiveEvent::RequestClosed { session_id } => {
                 self.prompter.close(&session_id);
                 if json {
-                    self.out.event(json!({"event": "request_closed", "sessionId": session_id}));
+                    self.out.event(Event::RequestClosed { session_id });
                 }
             }
             ReceiveEvent::PinFailed { ip, failures_total, locked_for } => {
                 // Only an address and numbers: nothing a peer chose, nothing to escape.
                 let locked = locked_for.map(|d| d.as_secs_f64().ceil() as u64);
                 if json {
-                    self.out
-                        .event(json!({"event": "pin_failed", "ip": ip.to_string(), "failures": failures_total, "lockedSeconds": locked}));
+                    self.out.event(Event::PinFailed { ip: ip.to_string(), failures: failures_total, locked_seconds: locked });
                 } else {
                     let lock = locked.map(|s| format!("; PIN checks locked for {s} s")).unwrap_or_default();
                     self.progress.println(format!("Warning: wrong PIN from {ip} ({failures_total} recently){lock}"), stderr_line);
@@ -942,8 +1224,12 @@ impl ReceiveUi {
 
 impl NodeListener for ReceiveUi {
     fn on_device(&self, event: DiscoveryEvent) {
-        if let Some(started) = self.devices {
+        let Some(started) = self.devices else { return };
+        if self.out.json {
             self.out.device_event(&event, started.elapsed());
+        } else if let Some(line) = Output::device_text(&event) {
+            // Above the progress bar, and never into an open prompt.
+            self.prompter.print_or_hold(line, true, &self.progress);
         }
     }
     fn on_request(&self, request: IncomingRequest) {
@@ -966,8 +1252,13 @@ mod tests {
     fn bars_and_summaries_share_units() {
         assert_eq!(human_size(1_500), "1.5 kB");
         assert_eq!(human_size(5_000_000), "5.0 MB");
-        assert_eq!(indicatif::DecimalBytes(5_000_000).to_string(), "5.00 MB");
-        assert!(BAR_TEMPLATE.contains("{decimal_bytes}/{decimal_total_bytes} {decimal_bytes_per_sec}"));
+        assert!(BAR_TEMPLATE.contains("{done}/{total} {speed}"), "the bar's sizes are human_size's (keys set in bar())");
         assert_eq!(time_and_speed(5_000_000, Duration::from_secs(2)), " in 2.0 s (2.5 MB/s)");
+    }
+
+    #[test]
+    fn error_kinds_in_camel_case() {
+        assert_eq!(camel_case(ferry_core::ErrorKind::StorageFull.as_str()), "storageFull");
+        assert_eq!(camel_case("io"), "io");
     }
 }

@@ -2,6 +2,7 @@
 //! a link, with a QR code of it; the owner lets each new browser in (or `--yes`).
 
 use crate::discover::DiscoveryArgs;
+use crate::events::{Event, FileEntry, ZipEntry};
 use crate::output::{human_size, Output};
 use clap::Args;
 use ferry_core::display::escape;
@@ -10,7 +11,6 @@ use ferry_core::protocol::DEFAULT_PORT;
 use ferry_core::server::ReceivePolicy;
 use ferry_core::share::{BrowserReply, BrowserRequest, ShareEvent, ShareListener, ShareOptions};
 use ferry_core::Error;
-use serde_json::json;
 use std::collections::HashMap;
 use std::io::BufRead;
 use std::net::IpAddr;
@@ -69,23 +69,21 @@ impl ShareListener for ShareUi {
 
     fn on_event(&self, event: ShareEvent) {
         match event {
-            ShareEvent::BrowserApproved { ip } => {
-                self.say(json!({"event": "browser_approved", "ip": ip}), &format!("Browser {ip} let in."))
-            }
+            ShareEvent::BrowserApproved { ip } => self.say(Event::BrowserApproved { ip: ip.to_string() }, &format!("Browser {ip} let in.")),
             ShareEvent::BrowserDeclined { ip } => {
-                self.say(json!({"event": "browser_declined", "ip": ip}), &format!("Browser {ip} declined."))
+                self.say(Event::BrowserDeclined { ip: ip.to_string() }, &format!("Browser {ip} declined."))
             }
             ShareEvent::DownloadStarted { ip, file_id, name, offset, size } => {
                 let shown = name;
                 self.started.lock().unwrap().insert((ip, file_id.clone()), shown.clone());
                 let from = if offset > 0 { format!(" from byte {offset}") } else { String::new() };
                 self.say(
-                    json!({"event": "download_started", "ip": ip, "fileId": file_id, "name": shown, "offset": offset, "size": size}),
+                    Event::DownloadStarted { ip: ip.to_string(), file_id: file_id.clone(), name: shown.clone(), offset, size },
                     &format!("{ip} downloads {}{from}", escape(&shown)),
                 );
             }
             ShareEvent::DownloadProgress { ip, file_id, sent, size } if self.json => {
-                self.out.event(json!({"event": "download_progress", "ip": ip, "fileId": file_id, "sent": sent, "size": size}));
+                self.out.event(Event::DownloadProgress { ip: ip.to_string(), file_id, sent, size });
             }
             ShareEvent::DownloadFinished { ip, file_id, sent, complete } => {
                 let name = self.started.lock().unwrap().remove(&(ip, file_id.clone())).unwrap_or_default();
@@ -94,10 +92,10 @@ impl ShareListener for ShareUi {
                 } else {
                     format!("{ip} stopped downloading {} after {}", escape(&name), human_size(sent))
                 };
-                self.say(json!({"event": "download_finished", "ip": ip, "fileId": file_id, "sent": sent, "complete": complete}), &text);
+                self.say(Event::DownloadFinished { ip: ip.to_string(), file_id, sent, complete }, &text);
             }
             ShareEvent::PinFailed { ip, locked_for } => self.say(
-                json!({"event": "pin_failed", "ip": ip, "lockedSecs": locked_for.map(|d| d.as_secs())}),
+                Event::SharePinFailed { ip: ip.to_string(), locked_seconds: locked_for.map(|d| d.as_secs()) },
                 &format!("Wrong PIN from {ip}."),
             ),
             _ => {}
@@ -106,7 +104,7 @@ impl ShareListener for ShareUi {
 }
 
 impl ShareUi {
-    fn say(&self, v: serde_json::Value, text: &str) {
+    fn say(&self, v: Event, text: &str) {
         if self.json {
             self.out.event(v);
         } else {
@@ -126,7 +124,7 @@ fn answer_browsers(out: Output, json: bool, asks: std::sync::mpsc::Receiver<(Bro
         }
         let agent = escape(&req.user_agent).into_owned();
         if json {
-            out.event(json!({"event": "browser_request", "id": req.id, "ip": req.ip, "userAgent": req.user_agent}));
+            out.event(Event::BrowserRequest { id: req.id.clone(), ip: req.ip.to_string(), user_agent: req.user_agent.clone() });
         } else {
             let agent = if agent.is_empty() { String::new() } else { format!(" ({agent})") };
             eprint!("A browser at {}{agent} wants to see the shared files. Let it in? [y/N] ", req.ip);
@@ -190,10 +188,10 @@ pub async fn share_cmd(mut cfg: NodeConfig, args: ShareArgs, out: Output, json: 
     let list = node.open_share(&args.paths, opts, ui)?;
     let links = node.links();
     if json {
-        let files: Vec<_> = list.files.iter().map(|f| json!({"name": f.name, "size": f.size})).collect();
-        let zips: Vec<_> = list.folders.iter().map(|f| json!({"name": f.zip_name(), "files": f.files.len()})).collect();
-        out.event(json!({"event": "sharing", "alias": alias, "fingerprint": node.fingerprint(), "links": links,
-                         "files": files, "zips": zips, "pin": args.pin.is_some()}));
+        let files = list.files.iter().map(|f| FileEntry { id: f.id.clone(), name: f.name.clone(), size: f.size }).collect();
+        let zips = list.folders.iter().map(|f| ZipEntry { id: f.id.clone(), name: f.zip_name(), file_count: f.files.len() }).collect();
+        let fingerprint = node.fingerprint().to_string();
+        out.event(Event::Sharing { alias: alias.clone(), fingerprint, links: links.clone(), files, zips, pin: args.pin.is_some() });
     } else {
         let n = list.files.len();
         let mut what = format!("{n} file{}", if n == 1 { "" } else { "s" });
@@ -226,7 +224,7 @@ pub async fn share_cmd(mut cfg: NodeConfig, args: ShareArgs, out: Output, json: 
     let _ = tokio::signal::ctrl_c().await;
     node.close_share();
     if json {
-        out.event(json!({"event": "share_closed"}));
+        out.event(Event::ShareClosed);
     } else {
         out.line("Share closed.");
     }

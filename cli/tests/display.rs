@@ -102,15 +102,16 @@ fn display_hostile_request_and_text_are_escaped_for_people() {
     );
     assert!(lines[start].contains("UNVERIFIED"), "{}", lines[start]);
     assert!(!lines.iter().any(|l| l.starts_with("Verified, trusted") || l.trim_start().starts_with("payroll.pdf")), "{out}");
-    // Header, count line, one line per file, then the next thing printed.
-    assert!(lines[start + 1].starts_with("  4 file(s)"), "{out}");
-    let shown: Vec<&str> = lines[start + 2..start + 6].to_vec();
+    // Header, the whole fingerprint, count line, one line per file, then the next thing printed.
+    assert!(lines[start + 1].starts_with("  fingerprint ") && lines[start + 1].ends_with("(claimed, not verified)"), "{out}");
+    assert!(lines[start + 2].starts_with("  4 file(s)"), "{out}");
+    let shown: Vec<&str> = lines[start + 3..start + 7].to_vec();
     assert!(shown.iter().all(|l| l.starts_with("    ")), "{shown:?}");
     assert!(shown.iter().any(|l| l.contains("invoice\\u{202e}fdp.exe")), "{shown:?}");
     assert!(shown.iter().any(|l| l.contains("a\\x1b]0;title\\x07b.txt")), "{shown:?}");
     assert!(shown.iter().any(|l| l.contains("c\\u{9b}2Jd\\u{2066}.txt")), "{shown:?}");
     assert!(shown.iter().any(|l| l.contains("e\\u{feff}\\u{200b}f.txt")), "{shown:?}");
-    assert!(lines[start + 6].starts_with("Declined the transfer from \"Mallory\\\"\\nIncoming"), "{out}");
+    assert!(lines[start + 7].starts_with("Declined the transfer from \"Mallory\\\"\\nIncoming"), "{out}");
     // The text keeps its real line break and tab, nothing else.
     assert!(out.contains("Message from \"Tex\\x1bt\\u{85}er\""), "{out}");
     assert!(

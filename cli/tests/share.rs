@@ -8,6 +8,9 @@ use std::process::{Child, ChildStdin, Stdio};
 use std::time::Duration;
 
 mod common;
+#[allow(dead_code)]
+#[path = "../src/events.rs"]
+mod events;
 
 use common::{ferry, run, Captured};
 
@@ -105,6 +108,7 @@ fn share_prints_links_and_a_qr_code_serves_files_and_ends_on_ctrl_c() {
     let args = ["share", a.to_str().unwrap(), album.to_str().unwrap(), "--bind", "127.0.0.1", "--port", "0", "--yes"];
     let mut s = Running::start(&tmp.path().join("cfg"), &args);
     let port = s.port();
+    s.out.wait_count("Ctrl+C ends the share", 1);
     let out = s.out.text();
     assert!(out.contains("Sharing 2 files, 1 folder also as a .zip"), "{out}");
     assert!(out.contains("QR code of http://127.0.0.1:"), "{out}");
@@ -173,9 +177,57 @@ fn share_json_events() {
     let link = first["links"][0].as_str().unwrap();
     let port: u16 = link.trim_start_matches("http://127.0.0.1:").trim_end_matches('/').parse().unwrap();
     assert_eq!(http(port, "POST", "/api/localsend/v2/prepare-download", b"").0, 401);
-    assert_eq!(http(port, "POST", "/api/localsend/v2/prepare-download?pin=1234", b"").0, 200);
-    s.out.wait_count("\"event\":\"browser_approved\"", 1);
+    assert_eq!(http(port, "POST", "/api/localsend/v2/prepare-download?pin=9999", b"").0, 401);
+    let (status, body) = http(port, "POST", "/api/localsend/v2/prepare-download?pin=1234", b"");
+    assert_eq!(status, 200);
+    s.out.wait_count("\"event\":\"browserApproved\"", 1);
+    let v = json(&body);
+    let (session, id) = (v["sessionId"].as_str().unwrap(), download_ids(&v)[0].1.clone());
+    assert_eq!(http(port, "GET", &format!("/api/localsend/v2/download?sessionId={session}&fileId={id}"), b"").0, 200);
+    s.out.wait_count("\"event\":\"downloadFinished\"", 1);
     assert_eq!(s.interrupt(), 0);
+    s.out.wait_ended();
+    let mut kinds = parse_events(&s.out.text());
+
+    // Without --yes: the question and a refusal.
+    let args = ["--json", "share", a.to_str().unwrap(), "--bind", "127.0.0.1", "--port", "0"];
+    let mut s = Running::start(&tmp.path().join("cfg"), &args);
+    s.out.wait_count("\"event\":\"sharing\"", 1);
+    let port = s.port();
+    let asking = std::thread::spawn(move || http(port, "POST", "/api/localsend/v2/prepare-download", b""));
+    s.out.wait_count("\"event\":\"browserRequest\"", 1);
+    s.type_line("n");
+    assert_eq!(asking.join().unwrap().0, 403);
+    s.out.wait_count("\"event\":\"browserDeclined\"", 1);
+    assert_eq!(s.interrupt(), 0);
+    s.out.wait_ended();
+    kinds.extend(parse_events(&s.out.text()));
+    for k in [
+        "sharing",
+        "sharePinFailed",
+        "browserApproved",
+        "downloadStarted",
+        "downloadFinished",
+        "shareClosed",
+        "browserRequest",
+        "browserDeclined",
+    ] {
+        assert!(kinds.contains(k), "no {k} event in {kinds:?}");
+    }
+}
+
+/// Every line read back into the typed events docs/CLI-JSON.md documents; their names.
+fn parse_events(text: &str) -> std::collections::BTreeSet<String> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let raw: serde_json::Value = json(line.as_bytes());
+            let e: events::Event =
+                serde_json::from_value(raw.clone()).unwrap_or_else(|err| panic!("not a documented event ({err}): {line}"));
+            assert_eq!(serde_json::to_value(&e).unwrap(), raw, "the event reads back the same");
+            raw["event"].as_str().unwrap().to_string()
+        })
+        .collect()
 }
 
 #[test]

@@ -150,7 +150,7 @@ fn receiver_ctrl_c_cancels_the_sender() {
     let mut cmd = ferry(&tmp.path().join("s"));
     cmd.arg("send").arg(&file).args(["--to", &r.addr()]);
     let sender = std::thread::spawn(move || run(cmd, ""));
-    r.wait_for("progress");
+    r.wait_for("fileProgress");
     let status = Command::new("kill").args(["-INT", &r.child.id().to_string()]).status().unwrap();
     assert!(status.success());
     let o = sender.join().unwrap();
@@ -366,4 +366,225 @@ fn pin_prompt_on_a_terminal() {
     assert!(!all.contains("1111") && !all.contains("4711"), "the PIN was echoed: {all}");
     assert_eq!(all.matches("Connected to").count(), 1, "{all}");
     assert!(!all.contains("Waiting for the receiver"), "{all}");
+}
+
+/// Item 2 (mid-transfer): a receiver whose disk fills up says so once ("Could not save NAME: the
+/// disk is full", no "may retry", no false "the sender cancelled"), and the sender hears that the
+/// receiver could not write (exit 10), not a protocol failure. The receiver runs in a private
+/// mount namespace on a 2 MB tmpfs (`unshare -m`, as root).
+#[test]
+fn full_disk_is_said_on_both_sides() {
+    if !Command::new("unshare").args(["-m", "true"]).status().is_ok_and(|s| s.success()) {
+        eprintln!("cannot make a mount namespace (unshare -m): skipped");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("in");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut cmd = Command::new("unshare");
+    cmd.args(["-m", "--propagation", "private", "sh", "-c", "mount -t tmpfs -o size=2m ferry-full \"$0\" && exec \"$@\""])
+        .arg(&dir)
+        .arg(FERRY)
+        .arg("--config-dir")
+        .arg(tmp.path().join("r"))
+        .env("FERRY_NO_DISCOVERY", "1")
+        .args(["receive", "--no-discovery", "--http", "--port", "0", "--bind", "127.0.0.1", "--yes", "--once", "--dir"])
+        .arg(&dir);
+    let mut r = common::HttpReceiver::spawn(cmd, false);
+    let file = tmp.path().join("big.bin");
+    std::fs::write(&file, vec![7u8; 5_000_000]).unwrap();
+    let mut s = ferry(&tmp.path().join("s"));
+    s.arg("send").arg(&file).args(["--http", "--to", &r.addr()]);
+    let o = run(s, "");
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(10), "{err}");
+    assert!(err.contains("ferry: big.bin: the receiver could not save it: the disk is full"), "{err}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while r.child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the --once receiver did not end: {}", r.out.text());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    r.out.wait_ended();
+    r.err.wait_ended();
+    let (out, rerr) = (r.out.text(), r.err.text());
+    assert_eq!(rerr.matches("Could not save big.bin: the disk is full").count(), 1, "{rerr}");
+    let all = format!("{out}{rerr}");
+    for wrong in ["may retry", "may send it again", "The sender cancelled", "WARN", "ERROR"] {
+        assert!(!all.contains(wrong), "{wrong:?} in {all}");
+    }
+    assert!(out.contains("Nothing was saved: 1 file(s) could not be saved.") && !out.contains("Received 0"), "{out}");
+}
+
+/// Item 8: `ferry text` to a receiver that closes the connection after every answer (HTTP/1.0
+/// without keep-alive, as some LocalSend implementations answer): each request goes on a
+/// connection that is open, never on the closed one. The receiver is a tiny raw HTTP server here.
+#[test]
+fn text_to_a_receiver_that_closes_after_each_answer() {
+    use std::io::Read;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, paths) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().take(8) {
+            let Ok(mut conn) = conn else { continue };
+            conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            // One request: the head, then as many body bytes as it says.
+            let mut buf = Vec::new();
+            let mut byte = [0u8; 1];
+            while !buf.ends_with(b"\r\n\r\n") && conn.read(&mut byte).unwrap_or(0) == 1 {
+                buf.push(byte[0]);
+            }
+            let head = String::from_utf8_lossy(&buf).into_owned();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0)))
+                .unwrap_or(0);
+            let mut body = vec![0u8; len];
+            let _ = conn.read_exact(&mut body);
+            let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
+            let answer = if path.contains("register") || path.contains("info") {
+                let info = r#"{"alias":"Closer","version":"2.1","deviceModel":"raw","deviceType":"headless","fingerprint":"c1c1","download":false}"#;
+                format!("HTTP/1.0 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{info}", info.len())
+            } else {
+                // prepare-upload of a text: shown, nothing to upload.
+                "HTTP/1.0 204 No Content\r\n\r\n".to_string()
+            };
+            let _ = conn.write_all(answer.as_bytes());
+            let _ = tx.send(path);
+            // Closed a little after the answer (as a busy server would), without reading more.
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cmd = ferry(&tmp.path().join("s"));
+    cmd.args(["text", "hello closer", "--http", "--to", &format!("127.0.0.1:{port}")]);
+    let o = run(cmd, "");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("Message delivered."), "{}", stdout(&o));
+    let seen: Vec<String> = paths.try_iter().collect();
+    assert!(seen.iter().any(|p| p.contains("register")) && seen.iter().any(|p| p.contains("prepare-upload")), "{seen:?}");
+}
+
+/// Items 4 and 9: sending only an empty folder says so on both sides (not "Nothing was
+/// transferred"), and a receiver ends a transfer with one summary line: files, size, time, speed.
+#[test]
+fn summaries_for_empty_folders_and_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = common::HttpReceiver::start(&tmp.path().join("r"), &tmp.path().join("in"), false, &["--yes"]);
+    std::fs::create_dir_all(tmp.path().join("src/proj")).unwrap();
+    let mut cmd = ferry(&tmp.path().join("s"));
+    cmd.arg("send").arg(tmp.path().join("src/proj")).args(["--http", "--to", &r.addr()]);
+    let o = run(cmd, "");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).lines().any(|l| l == "Sent 1 empty folder."), "{}", stdout(&o));
+    r.out.wait_count("Received 1 empty folder.", 1);
+    assert!(tmp.path().join("in/proj").is_dir());
+    std::fs::write(tmp.path().join("src/a.txt"), vec![1u8; 2_500]).unwrap();
+    let mut cmd = ferry(&tmp.path().join("s"));
+    cmd.arg("send").arg(tmp.path().join("src/a.txt")).args(["--http", "--to", &r.addr()]);
+    assert_eq!(run(cmd, "").status.code(), Some(0));
+    r.out.wait_count("Received 1 file(s), 2.5 kB in ", 1);
+    let text = r.out.text();
+    let line = text.lines().find(|l| l.starts_with("Received 1 file(s)")).unwrap();
+    assert!(line.ends_with("/s)."), "{line}");
+}
+
+/// Item 5: the request prompt shows the sender's whole fingerprint, grouped, and that is what
+/// `ferry trust add` takes back; `ferry devices -v` lists whole fingerprints.
+#[test]
+fn whole_fingerprint_in_the_prompt_and_devices_verbose() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut r = common::HttpReceiver::start(&tmp.path().join("r"), &tmp.path().join("in"), false, &["--alias", "Desk"]);
+    let (c, sender_fp, _) = common::run(ferry(&tmp.path().join("s")).arg("identity"));
+    assert_eq!(c, 0);
+    std::fs::write(tmp.path().join("a.txt"), b"x").unwrap();
+    let mut s = ferry(&tmp.path().join("s"));
+    s.arg("send").arg(tmp.path().join("a.txt")).args(["--http", "--to", &r.addr()]).stdin(Stdio::null()).stdout(Stdio::null());
+    let mut child = s.stderr(Stdio::null()).spawn().unwrap();
+    r.out.wait_count("  fingerprint ", 2);
+    r.type_line("n");
+    let _ = child.wait();
+    let text = r.out.text();
+    let shown = text.lines().filter(|l| l.starts_with("  fingerprint ")).nth(1).unwrap();
+    let grouped = shown.trim_start_matches("  fingerprint ").trim_end_matches(" (claimed, not verified)");
+    assert_eq!(grouped.replace(' ', ""), sender_fp.trim(), "{shown}");
+    assert_eq!(grouped.split(' ').count(), 16, "{shown}");
+    let (c, out, err) = common::run(ferry(&tmp.path().join("r2")).args(["trust", "add", grouped]));
+    assert_eq!(c, 0, "{out}{err}");
+    // devices -v (a probe of the receiver's address; discovery kept to 127.0.0.1).
+    let (c, out, err) = common::run(ferry(&tmp.path().join("s")).env_remove("FERRY_NO_DISCOVERY").args([
+        "devices",
+        "-v",
+        "--http",
+        "--no-scan",
+        "--interface",
+        "127.0.0.1",
+        "--timeout",
+        "30",
+        "--until",
+        "Desk",
+        "--peer",
+        &r.addr(),
+    ]));
+    assert_eq!(c, 0, "{err}");
+    let (_, receiver_fp, _) = common::run(ferry(&tmp.path().join("r")).arg("identity"));
+    let row = out.lines().find(|l| l.starts_with("Desk")).unwrap_or_else(|| panic!("{out}"));
+    let groups: Vec<String> = receiver_fp.trim().as_bytes().chunks(4).map(|c| String::from_utf8_lossy(c).into_owned()).collect();
+    assert!(row.contains(&groups.join(" ")), "{row}");
+}
+
+/// Item 9: for files too, "Waiting for the receiver to accept..." never comes before the PIN
+/// prompt (a terminal through script(1)).
+#[test]
+fn no_waiting_line_before_the_pin_prompt() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("no script(1): skipped");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let r = JsonReceiver::start(&tmp.path().join("r"), &tmp.path().join("in"), &["--yes", "--pin", "4711"], Stdio::null());
+    std::fs::write(tmp.path().join("a.txt"), b"x").unwrap();
+    let line =
+        format!("{FERRY} --config-dir {} send {} --to {}", tmp.path().join("s").display(), tmp.path().join("a.txt").display(), r.addr());
+    let mut child = Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .env("FERRY_NO_DISCOVERY", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (mut stdin, out) = (child.stdin.take().unwrap(), common::Captured::follow(child.stdout.take().unwrap()));
+    out.wait_count("The receiver requires a PIN: ", 1);
+    let before = out.text();
+    stdin.write_all(b"4711\r").unwrap();
+    out.wait_count("Sent 1 file(s)", 1);
+    drop(stdin);
+    let _ = child.wait();
+    assert!(!before.contains("Waiting for the receiver"), "{before}");
+}
+
+/// Item 13: a second copy of a folder arrives as `proj (2)/` (all its files inside), a second copy
+/// of a single file as `name (2).ext`.
+#[test]
+fn a_second_copy_of_a_folder_arrives_beside_the_first() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = common::HttpReceiver::start(&tmp.path().join("r"), &tmp.path().join("in"), false, &["--yes"]);
+    std::fs::create_dir_all(tmp.path().join("src/proj/sub")).unwrap();
+    std::fs::write(tmp.path().join("src/proj/README.txt"), b"r").unwrap();
+    std::fs::write(tmp.path().join("src/proj/sub/b.txt"), b"b").unwrap();
+    std::fs::write(tmp.path().join("src/note.txt"), b"n").unwrap();
+    for n in 1..=2 {
+        let mut cmd = ferry(&tmp.path().join("s"));
+        cmd.arg("send").arg(tmp.path().join("src/proj")).arg(tmp.path().join("src/note.txt")).args(["--http", "--to", &r.addr()]);
+        let o = run(cmd, "");
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        r.out.wait_count("Received 3 file(s)", n);
+    }
+    let inbox = tmp.path().join("in");
+    for p in ["proj/README.txt", "proj/sub/b.txt", "proj (2)/README.txt", "proj (2)/sub/b.txt", "note.txt", "note (2).txt"] {
+        assert!(inbox.join(p).is_file(), "no {p}: {}", r.out.text());
+    }
+    assert!(!inbox.join("proj/README (2).txt").exists(), "merged into the first copy");
+    assert!(r.out.text().contains("proj (2)/sub/b.txt"), "{}", r.out.text());
 }

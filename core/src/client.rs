@@ -4,7 +4,7 @@
 //! pins the server's fingerprint whenever it knows it; otherwise it reads the fingerprint from
 //! the certificate the server presented.
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Detail, Error, ErrorKind, Result};
 use crate::identity::Identity;
 use crate::protocol::PeerAddr;
 use crate::protocol::{DeviceInfo, ErrorBody, PrepareUploadRequest, PrepareUploadResponse, Protocol, API_PREFIX};
@@ -100,6 +100,11 @@ pub struct Connection {
     sender: SendRequest<Body>,
     host: String,
     written: WriteClock,
+    /// Who we are and where the connection goes, to open it again when the peer closes it
+    /// after an answer (`Connection: close`, HTTP/1.0).
+    again: Option<Box<(Identity, PeerAddr)>>,
+    /// The last answer said the peer closes the connection after it.
+    closing: bool,
     /// The fingerprint of the server's certificate (HTTPS only).
     pub server_fingerprint: Option<String>,
 }
@@ -220,7 +225,14 @@ pub(crate) async fn connect_over(tcp: TcpStream, identity: &Identity, peer: &Pee
     tokio::spawn(async move {
         let _ = conn.await;
     });
-    Ok(Connection { sender, host: peer.authority(), written, server_fingerprint })
+    Ok(Connection {
+        sender,
+        host: peer.authority(),
+        written,
+        again: Some(Box::new((identity.clone(), peer.clone()))),
+        closing: false,
+        server_fingerprint,
+    })
 }
 
 pub(crate) fn empty_body() -> Body {
@@ -233,7 +245,18 @@ pub(crate) fn bytes_body(b: impl Into<Bytes>) -> Body {
 
 impl Connection {
     pub(crate) fn is_open(&self) -> bool {
-        !self.sender.is_closed()
+        !self.closing && !self.sender.is_closed()
+    }
+
+    /// Opens the connection again to the same peer, pinned to the certificate it showed first
+    /// (a peer that closes after each answer gets a new connection per request, never the old one).
+    async fn reopen(&mut self) -> Result<()> {
+        let Some((identity, peer)) = self.again.as_deref().cloned() else {
+            return Err(Error::new(ErrorKind::Network, "the connection was closed"));
+        };
+        let fresh = connect(&identity, &peer, self.server_fingerprint.as_deref()).await?;
+        (self.sender, self.written, self.closing) = (fresh.sender, fresh.written, false);
+        Ok(())
     }
 
     /// Sends a request and reads the whole (bounded) response body.
@@ -251,6 +274,9 @@ impl Connection {
         content_length: Option<u64>,
         content_type: Option<&'static str>,
     ) -> Result<Reply> {
+        if !self.is_open() {
+            self.reopen().await?;
+        }
         self.sender.ready().await.map_err(|e| Error::new(ErrorKind::Network, format!("connection lost: {e}")))?;
         let mut req = Request::builder()
             .method(method)
@@ -266,6 +292,16 @@ impl Connection {
         let req = req.body(body).map_err(|e| Error::new(ErrorKind::Internal, e.to_string()))?;
         let resp = self.sender.send_request(req).await.map_err(|e| Error::new(ErrorKind::Network, format!("request failed: {e}")))?;
         let status = resp.status();
+        // A peer that closes after this answer (HTTP/1.0 without keep-alive, `Connection: close`)
+        // is never sent another request on this connection.
+        let says = |token: &str| {
+            resp.headers()
+                .get_all(hyper::header::CONNECTION)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+        };
+        self.closing = says("close") || (resp.version() == hyper::Version::HTTP_10 && !says("keep-alive"));
         let body = http_body_util::Limited::new(resp.into_body(), MAX_RESPONSE_BODY)
             .collect()
             .await
@@ -436,12 +472,22 @@ impl Connection {
             r = self.request_typed(Method::POST, &path, watched, Some(size), Some("application/octet-stream")) => r?,
             e = watchdog => return Err(e),
         };
+        // What the receiver said, bounded (it is shown to a person, escaped).
+        let said = || reply.message().chars().take(200).collect::<String>();
         Ok(match reply.status {
             StatusCode::OK | StatusCode::NO_CONTENT => UploadStatus::Ok,
             StatusCode::UNPROCESSABLE_ENTITY => UploadStatus::ChecksumMismatch,
             StatusCode::FORBIDDEN => {
                 UploadStatus::Rejected(Error::new(ErrorKind::Cancelled, format!("the receiver refused the upload ({})", reply.message())))
             }
+            // The receiver could not save the file (a full disk: 507; LocalSend answers 500 for it too).
+            StatusCode::INSUFFICIENT_STORAGE => UploadStatus::Rejected(
+                Error::new(ErrorKind::StorageFull, format!("the receiver could not save it: {}", said()))
+                    .with_detail(Detail::ReceiverStorage),
+            ),
+            StatusCode::INTERNAL_SERVER_ERROR => UploadStatus::Rejected(
+                Error::new(ErrorKind::Io, format!("the receiver could not save it: {}", said())).with_detail(Detail::ReceiverStorage),
+            ),
             s => UploadStatus::Rejected(Error::protocol(format!("upload answered {s}: {}", reply.message()))),
         })
     }

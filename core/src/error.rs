@@ -86,6 +86,9 @@ pub enum Detail {
     NoSuchDevice,
     /// A device name or fingerprint prefix matched several devices.
     AmbiguousDevice,
+    /// The receiver could not save a file it was sent (its disk is full, its folder refuses it):
+    /// the kind is `StorageFull`, `PermissionDenied` or `Io`, as the receiver said.
+    ReceiverStorage,
 }
 
 /// An error: its stable [`ErrorKind`], a message for people, and (when known) a typed [`Detail`].
@@ -138,7 +141,7 @@ impl Error {
         Self::invalid(message).with_detail(Detail::AmbiguousDevice)
     }
     /// This error with a typed detail.
-    pub(crate) fn with_detail(mut self, detail: Detail) -> Self {
+    pub fn with_detail(mut self, detail: Detail) -> Self {
         self.detail = Some(detail);
         self
     }

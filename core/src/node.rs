@@ -36,8 +36,9 @@ pub enum Role {
     /// devices answering our announcement can register, it declines every request and text
     /// message without telling the listener; it takes `port` when free, else any port. It
     /// announces and answers like a receiver (LocalSend devices only answer an announcement,
-    /// and only an answer proves a device by TLS), so other devices list it while it runs and
-    /// drop it at their next liveness check once it stopped (its port then refuses).
+    /// and only an answer proves a device by TLS), marked as a lookup
+    /// ([`discovery::FEATURE_LOOKUP`]): Ferry devices do not list it; LocalSend devices list it
+    /// while it runs and drop it at their next liveness check once it stopped.
     Lookup,
     /// Only sends: no server and no discovery (a send to an address).
     Sender,
@@ -356,6 +357,9 @@ impl Node {
         let fp = cfg.identity.fingerprint().to_string();
         let mut info = crate::protocol::device_info(cfg.alias.trim(), cfg.device_type, &cfg.device_model, &fp, cfg.port, protocol);
         info.download = cfg.download;
+        if cfg.role != Role::Receiver {
+            discovery::mark_lookup(&mut info);
+        }
         let registry = Arc::new(DeviceRegistry::new(&fp));
         let pending = Arc::new(Mutex::new(HashMap::new()));
         let lookup = cfg.role == Role::Lookup;
@@ -697,7 +701,7 @@ impl Node {
     /// How to reach `target` (see [`Node::resolve`]), as options for [`send`].
     pub fn send_options(&self, target: &Target, pin: Option<String>) -> Result<SendOptions> {
         let Route { peer, expected_fingerprint } = self.resolve(target)?;
-        let info = crate::protocol::device_info(
+        let mut info = crate::protocol::device_info(
             &self.cfg.alias,
             self.cfg.device_type,
             &self.cfg.device_model,
@@ -705,6 +709,9 @@ impl Node {
             self.port(),
             peer.protocol,
         );
+        if self.cfg.role != Role::Receiver {
+            discovery::mark_lookup(&mut info);
+        }
         let mut opts = SendOptions::new(self.cfg.identity.clone(), info, peer, expected_fingerprint, pin);
         if let Target::Device { fingerprint } | Target::PinnedDevice { fingerprint } = target {
             // A transfer that breaks finds the device again at its latest address.

@@ -856,7 +856,7 @@ async fn upload_worker(
                 observer.on_event(SendEvent::FileFailed { file_id: job.id.clone(), error: e.message.clone(), retry: false });
                 let mut f = failed.lock().unwrap();
                 if f.is_none() {
-                    *f = Some(Error::new(e.kind, format!("{}: {}", job.file.name, e.message)));
+                    *f = Some(Error { message: format!("{}: {}", job.file.name, e.message), ..e });
                 }
                 break;
             }

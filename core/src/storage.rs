@@ -22,6 +22,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::fsutil;
 pub use crate::fsutil::SafeName;
 use crate::resume::{ResumeRecord, DATA_SUFFIX, KEPT_MAX_AGE, KEPT_MAX_BYTES, KEPT_MAX_COUNT, MAX_RECORD_BYTES, RECORD_SUFFIX};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fs::File;
 use std::io;
 use std::io::{Read, Seek, SeekFrom};
@@ -207,6 +208,34 @@ pub fn numbered_name(name: &str, n: u32) -> String {
     let out = format!("{stem}{suffix}{ext}");
     debug_assert!(out.len() <= MAX_COMPONENT_BYTES && SafeName::is_valid(&out), "{out:?}");
     out
+}
+
+/// The most copies of one folder [`ReceiveDir::fresh_folder_names`] numbers (`name (2)` up to this).
+const MAX_FOLDER_COPIES: u32 = 1000;
+/// The most names [`ReceiveDir::fresh_folder_names`] looks up for one transfer; past it, the
+/// remaining folders keep their names (and merge, as files there still never replace anything).
+const MAX_FOLDER_PROBES: u32 = 20_000;
+
+/// `name (n)` for a folder (no extension split: `v1.2 (2)`), at most 255 bytes.
+fn numbered_folder(name: &str, n: u32) -> String {
+    let suffix = format!(" ({n})");
+    format!("{}{suffix}", floor_chars(name, MAX_COMPONENT_BYTES - suffix.len()).trim_end_matches(['.', ' ']))
+}
+
+/// `path` (a folder when `is_dir`, else a file) with its first folder renamed as `renamed`
+/// ([`ReceiveDir::fresh_folder_names`]) says; `None` when it is not in a renamed folder (a
+/// top-level file keeps its name).
+pub fn renamed_path(renamed: &HashMap<String, String>, path: &str, is_dir: bool) -> Option<String> {
+    let (top, rest) = match path.split_once(['/', '\\']) {
+        Some((top, rest)) => (top, Some(rest)),
+        None if is_dir => (path, None),
+        None => return None,
+    };
+    let new = renamed.get(top)?;
+    Some(match rest {
+        Some(rest) => format!("{new}/{rest}"),
+        None => new.clone(),
+    })
 }
 
 /// The name of a temporary file: `.ferry-` + 16 hex digits + `.part`.
@@ -441,6 +470,41 @@ impl ReceiveDir {
         let comps = safe_components(rel)?;
         self.open_subdir(&comps).map_err(|e| Error::io(format!("cannot create folder {rel:?}"), e))?;
         Ok(comps.iter().fold(self.root.clone(), |p, c| p.join(c)))
+    }
+
+    /// The top-level folders of one transfer (`files`: peer-supplied relative paths whose first
+    /// component is a folder when more follow; `dirs`: empty folders) that the destination
+    /// already has, each mapped to the first free `name (n)`: a second copy of a folder arrives
+    /// beside the first (`proj (2)/`), as file managers do, instead of merging into it. Computed
+    /// once per transfer; single files keep their own collision rule (`name (2).ext`). Keys are
+    /// the peer's raw first components; every new name is a valid [`SafeName`], and the paths
+    /// made with it ([`renamed_path`]) are checked again like any peer path when saved.
+    pub fn fresh_folder_names<'a>(&self, files: impl IntoIterator<Item = &'a str>, dirs: &[String]) -> HashMap<String, String> {
+        let firsts = files.into_iter().filter_map(|f| f.split_once(['/', '\\']).map(|(top, _)| top));
+        let tops: BTreeSet<&str> = firsts.chain(dirs.iter().map(|d| d.split(['/', '\\']).next().unwrap_or(""))).collect();
+        let mut out = HashMap::new();
+        let mut taken = HashSet::new();
+        // Every look at the destination counts: a peer that planted many copies costs a bounded time.
+        let budget = std::cell::Cell::new(MAX_FOLDER_PROBES);
+        let exists = |name: &str| {
+            budget.set(budget.get().saturating_sub(1));
+            !matches!(std::fs::symlink_metadata(self.root.join(name)), Err(e) if e.kind() == io::ErrorKind::NotFound)
+        };
+        for top in tops {
+            let clean = sanitize_component(top);
+            if !SafeName::is_valid(&clean) || !exists(&clean) {
+                continue;
+            }
+            let free = (2..=MAX_FOLDER_COPIES)
+                .map(|n| numbered_folder(&clean, n))
+                .take_while(|_| budget.get() > 0)
+                .find(|name| SafeName::is_valid(name) && !taken.contains(name) && !exists(name));
+            if let Some(name) = free {
+                taken.insert(name.clone());
+                out.insert(top.to_string(), name);
+            }
+        }
+        out
     }
 
     /// Starts receiving the file `rel` (a peer-supplied relative path).
@@ -757,6 +821,55 @@ impl Drop for PartFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_second_copy_of_a_folder_gets_a_free_name() {
+        let tmp = tempfile::tempdir().unwrap();
+        let rd = ReceiveDir::new(tmp.path()).unwrap();
+        let files = ["proj/a.txt", "proj/sub/b.txt", "single.txt", "other/c.txt"];
+        let dirs = vec!["proj/empty".to_string(), "fresh".to_string()];
+        assert!(rd.fresh_folder_names(files, &dirs).is_empty(), "nothing to rename in an empty destination");
+        std::fs::create_dir(tmp.path().join("proj")).unwrap();
+        std::fs::write(tmp.path().join("single.txt"), b"x").unwrap();
+        std::fs::write(tmp.path().join("fresh"), b"a file, not a folder").unwrap();
+        let m = rd.fresh_folder_names(files, &dirs);
+        assert_eq!(m.len(), 2, "{m:?}");
+        assert_eq!(m["proj"], "proj (2)");
+        assert_eq!(m["fresh"], "fresh (2)");
+        assert_eq!(renamed_path(&m, "proj/sub/b.txt", false).as_deref(), Some("proj (2)/sub/b.txt"));
+        assert_eq!(renamed_path(&m, "proj", true).as_deref(), Some("proj (2)"));
+        assert_eq!(renamed_path(&m, "single.txt", false), None, "a single file keeps its name (and its own rule)");
+        assert_eq!(renamed_path(&m, "other/c.txt", false), None);
+        std::fs::create_dir(tmp.path().join("proj (2)")).unwrap();
+        assert_eq!(rd.fresh_folder_names(["proj/a.txt"], &[])["proj"], "proj (3)");
+        assert_eq!(rd.fresh_folder_names(["proj\\a.txt"], &[])["proj"], "proj (3)", "a backslash separates too");
+        // Many planted copies cost a bounded number of looks: past the budget, no rename.
+        for n in 3..=MAX_FOLDER_COPIES {
+            std::fs::create_dir(tmp.path().join(format!("proj ({n})"))).unwrap();
+        }
+        assert!(!rd.fresh_folder_names(["proj/a.txt"], &[]).contains_key("proj"), "all 1000 names taken");
+    }
+
+    #[test]
+    fn renamed_folders_are_safe_names() {
+        let tmp = tempfile::tempdir().unwrap();
+        let rd = ReceiveDir::new(tmp.path()).unwrap();
+        let long = "d".repeat(255);
+        let odd = "v1.2\u{202e}x";
+        for name in [long.as_str(), odd, "v1.2"] {
+            std::fs::create_dir(tmp.path().join(sanitize_component(name))).unwrap();
+        }
+        let files = [format!("{long}/a"), format!("{odd}/b"), "v1.2/c".to_string(), "../x/d".to_string(), "./e".to_string()];
+        let m = rd.fresh_folder_names(files.iter().map(String::as_str), &[]);
+        assert_eq!(m["v1.2"], "v1.2 (2)", "no extension split for folders");
+        assert!(!m.contains_key("..") && !m.contains_key("."), "{m:?}");
+        for f in &files[..3] {
+            let new = renamed_path(&m, f, false).unwrap();
+            assert!(new.split('/').next().unwrap().len() <= 255);
+            safe_components(&new).unwrap_or_else(|e| panic!("{new:?}: {e}"));
+            assert!(!tmp.path().join(new.split('/').next().unwrap()).exists());
+        }
+    }
     use crate::protocol::parse_time;
     use sha2::Digest;
     use std::io::Write;

@@ -100,14 +100,14 @@ lsd_to_ferry() { # https|http PORT
     wait_exit "$RX_PID" 15 || { fail_with "Ferry receiver (--once) did not exit"; return 1; }
     [ "$EXIT_RC" -eq 0 ] || { fail_with "Ferry receiver exit $EXIT_RC"; return 1; }
     check_files "$out" && check_no_extra "$out" || return 1
-    v="$(py_json "$rxlog" 'count("session_finished", outcome="finished", failed=0, saved=3)')"
-    [ "$v" = 1 ] || { fail_with "no session_finished{finished,saved=3,failed=0} event"; return 1; }
-    v="$(py_json "$rxlog" 'first("session_started")["sender"]["verified"]')"
+    v="$(py_json "$rxlog" 'count("sessionFinished", outcome="finished", failed=0, saved=3)')"
+    [ "$v" = 1 ] || { fail_with "no sessionFinished{finished,saved=3,failed=0} event"; return 1; }
+    v="$(py_json "$rxlog" 'first("sessionStarted")["sender"]["verified"]')"
     if [ "$proto" = http ]; then
-        [ "$v" = false ] || { fail_with "session_started sender.verified = $v over plain HTTP (want false)"; return 1; }
+        [ "$v" = false ] || { fail_with "sessionStarted sender.verified = $v over plain HTTP (want false)"; return 1; }
     else
-        [ "$v" = true ] || { fail_with "session_started sender.verified = $v (want true: localsendd sent a client cert)"; return 1; }
-        fp="$(py_json "$rxlog" 'first("session_started")["sender"]["fingerprint"]')"
+        [ "$v" = true ] || { fail_with "sessionStarted sender.verified = $v (want true: localsendd sent a client cert)"; return 1; }
+        fp="$(py_json "$rxlog" 'first("sessionStarted")["sender"]["fingerprint"]')"
         [ "${fp^^}" = "${LSD_FP^^}" ] || { fail_with "sender.fingerprint $fp != localsendd's $LSD_FP"; return 1; }
     fi
 }
@@ -129,13 +129,13 @@ npm_to_ferry() { # PROTO PORT FERRY_EXTRA...
     done
     check_files "$out" && check_no_extra "$out" || return 1
     for ((i = 0; i < 50; i++)); do
-        v="$(py_json "$rxlog" 'count("session_finished", outcome="finished", failed=0, saved=1)')"
+        v="$(py_json "$rxlog" 'count("sessionFinished", outcome="finished", failed=0, saved=1)')"
         [ "$v" = 3 ] && break; sleep 0.1
     done
-    [ "$v" = 3 ] || { fail_with "expected 3 session_finished{finished,saved=1} events, got $v"; return 1; }
-    v="$(py_json "$rxlog" '[e["sender"]["verified"] for e in evs if e.get("event") == "session_started"]')"
+    [ "$v" = 3 ] || { fail_with "expected 3 sessionFinished{finished,saved=1} events, got $v"; return 1; }
+    v="$(py_json "$rxlog" '[e["sender"]["verified"] for e in evs if e.get("event") == "sessionStarted"]')"
     [ "$v" = "[false, false, false]" ] \
-        || { fail_with "session_started sender.verified = $v (want false: npm sends no client cert)"; return 1; }
+        || { fail_with "sessionStarted sender.verified = $v (want false: npm sends no client cert)"; return 1; }
 }
 case_npm_to_ferry_https() { npm_to_ferry https 53413; }
 case_npm_to_ferry_http()  { npm_to_ferry http 53414 --http; }
@@ -188,9 +188,9 @@ case_ferry_to_ferry_pinned() {
     wait_exit "$RX_PID" 15 || { fail_with "Ferry receiver (--once) did not exit"; return 1; }
     [ "$EXIT_RC" -eq 0 ] || { fail_with "Ferry receiver exit $EXIT_RC"; return 1; }
     check_files "$out" && check_no_extra "$out" || return 1
-    v="$(py_json "$rxlog" 'first("session_started")["sender"]["verified"]')"
+    v="$(py_json "$rxlog" 'first("sessionStarted")["sender"]["verified"]')"
     [ "$v" = true ] || { fail_with "receiver: sender.verified = $v (want true)"; return 1; }
-    v="$(py_json "$rxlog" 'first("session_started")["sender"]["fingerprint"]')"
+    v="$(py_json "$rxlog" 'first("sessionStarted")["sender"]["fingerprint"]')"
     [ "${v^^}" = "${txfp^^}" ] || { fail_with "receiver: sender.fingerprint $v != sender identity $txfp"; return 1; }
 }
 case_ferry_to_ferry_wrong_fp() {
@@ -210,7 +210,7 @@ case_ferry_to_ferry_wrong_fp() {
     sleep 0.3
     n="$(find "$out" -type f 2>/dev/null | wc -l)"
     [ "$n" -eq 0 ] || { fail_with "$n file(s) received despite the wrong fingerprint"; return 1; }
-    v="$(py_json "$rxlog" 'count("session_started")')"
+    v="$(py_json "$rxlog" 'count("sessionStarted")')"
     [ "$v" = 0 ] || { fail_with "receiver saw a session despite the wrong fingerprint"; return 1; }
     kill -0 "$RX_PID" 2>/dev/null || { fail_with "receiver exited after the refused connection"; return 1; }
 }

@@ -1031,7 +1031,7 @@ fn all_attacks() -> Vec<Attack> {
         send_files(&cli.raw(ATTACKER), &prepare_as("Names", &files), &files).await?;
         // The receiver prints the session's end after every name it printed.
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !cli.output().contains("Done: ") {
+        while !cli.output().contains("Received 3 file(s)") {
             check!(Instant::now() < deadline, "the CLI receiver never printed the session's end:\n{}", cli.output());
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

@@ -427,10 +427,12 @@ async fn a_node_resolves_names_prefixes_addresses_and_pins() {
 async fn a_lookup_node_lists_registers_and_declines_everything_unheard() {
     let mut look = finder("Looker", Role::Lookup).await;
     let a = TestNode::start("Anna").await;
-    // Anna's probe registers with the lookup: it is listed there.
-    let dev = a.node.add_address(&look.addr()).await.unwrap();
+    // Anna's probe registers with the lookup: it is listed there; the lookup is no device for Anna.
+    let e = a.node.add_address(&look.addr()).await.unwrap_err();
+    assert!(e.message.contains("only looks up devices"), "{e}");
+    assert!(a.node.devices().is_empty());
     look.next("Anna registered", |h| matches!(h, Heard::Device(DiscoveryEvent::Found(ref d)) if d.alias == "Anna").then_some(())).await;
-    let target = Target::Device { fingerprint: dev.fingerprint };
+    let target = a.node.target(&look.addr(), None, Duration::from_secs(5)).await.unwrap();
     let shown = a.node.send_text(&target, "hello", None, &|_| {}).await;
     assert!(!matches!(shown, Ok(true)), "a lookup shows no text: {shown:?}");
     let src = tempfile::tempdir().unwrap();

@@ -188,15 +188,13 @@ impl HttpReceiver {
         if json {
             cmd.arg("--json");
         }
-        let mut child = cmd
-            .args(["receive", "--no-discovery", "--http", "--port", "0", "--bind", "127.0.0.1", "--dir"])
-            .arg(dir)
-            .args(extra)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        cmd.args(["receive", "--no-discovery", "--http", "--port", "0", "--bind", "127.0.0.1", "--dir"]).arg(dir).args(extra);
+        HttpReceiver::spawn(cmd, json)
+    }
+    /// Starts `cmd` (a `ferry receive --http` on 127.0.0.1, perhaps behind a wrapper) and waits
+    /// for its port, as [`HttpReceiver::start`].
+    pub fn spawn(mut cmd: Command, json: bool) -> HttpReceiver {
+        let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
         let stdin = child.stdin.take();
         let out = Captured::follow(child.stdout.take().unwrap());
         let err = Captured::follow(child.stderr.take().unwrap());

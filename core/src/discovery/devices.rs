@@ -209,7 +209,8 @@ impl DeviceRegistry {
     /// Adds or refreshes a device from one sighting. Returns the event it caused, if any.
     pub fn observe(&self, s: Sighting) -> Option<DiscoveryEvent> {
         let fp = s.info.fingerprint.trim();
-        if !valid_fingerprint(fp) {
+        // A process that only looks up or sends is no device to list.
+        if !valid_fingerprint(fp) || s.info.ferry_has(super::FEATURE_LOOKUP) {
             return None;
         }
         let key = key_of(fp);
@@ -431,6 +432,16 @@ mod tests {
             })
             .collect();
         assert_eq!(kinds, ["found", "updated", "lost"]);
+    }
+
+    #[test]
+    fn lookups_are_not_listed() {
+        let r = DeviceRegistry::new("OWN");
+        let mut s = sighting("ferry devices", "bb22", "10.0.0.3", true);
+        super::super::mark_lookup(&mut s.info);
+        assert_eq!(r.observe(s), None);
+        assert!(r.list().is_empty());
+        assert!(r.observe(sighting("Desk", "bb22", "10.0.0.3", true)).is_some(), "the same key as a device is listed");
     }
 
     #[test]

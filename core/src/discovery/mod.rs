@@ -34,6 +34,20 @@ use tokio_util::sync::CancellationToken;
 
 /// LocalSend's IPv4 group. It must stay inside 224.0.0.0/24 (some Android devices receive
 /// nothing else).
+/// Ferry feature (in `ferry.features`) of a process that only looks up devices or sends (`ferry
+/// devices`, `ferry send`): it announces and registers so that devices answer it, but it is no
+/// device anyone can send to, so Ferry devices do not list it (LocalSend ones do, until their
+/// next liveness check).
+pub const FEATURE_LOOKUP: &str = "lookup";
+
+/// Marks `info` as a lookup's ([`FEATURE_LOOKUP`]).
+pub(crate) fn mark_lookup(info: &mut DeviceInfo) {
+    let ext = info.ferry.get_or_insert_with(crate::protocol::FerryExt::current);
+    if !ext.has(FEATURE_LOOKUP) {
+        ext.features.push(FEATURE_LOOKUP.to_string());
+    }
+}
+
 pub(crate) const MULTICAST_V4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 167);
 /// LocalSend's IPv6 group (link-local scope).
 pub(crate) const MULTICAST_V6: Ipv6Addr = Ipv6Addr::new(0xff12, 0, 0, 0, 0, 0, 0xfd3a, 0xe420);
@@ -444,6 +458,9 @@ pub(crate) async fn probe_and_list(
     }
     if same_fingerprint(&remote.fingerprint, identity.fingerprint()) {
         return Err(Error::invalid(format!("{peer} is this device")));
+    }
+    if remote.info.ferry_has(FEATURE_LOOKUP) {
+        return Err(Error::invalid(format!("{peer} only looks up devices (`ferry devices` or a send by name): it takes no transfers")));
     }
     let fingerprint = remote.fingerprint.clone();
     registry.observe(Sighting::answered(remote, peer, protocol, source));

@@ -91,6 +91,13 @@ pub(super) async fn prepare_upload(shared: &Arc<Shared>, ip: IpAddr, peer_fp: Op
     if !skipped.is_empty() {
         shared.handler.on_event(ReceiveEvent::FilesSkipped { session_id: id.clone(), file_ids: skipped });
     }
+    // A folder the destination already has arrives beside it as `name (2)/`, never merged into it; not when the
+    // receiver skips what it has, nor when this request continues an interrupted transfer (it goes where that went).
+    let (accepted, empty_dirs) = if shared.opts.receive_dir.skip_existing() || !offers.is_empty() {
+        (accepted, empty_dirs)
+    } else {
+        fresh_folders(shared, accepted, empty_dirs)
+    };
     // Empty folders come with an accepted request.
     let made = create_empty_dirs(shared, &empty_dirs);
     if accepted.is_empty() {
@@ -314,6 +321,18 @@ async fn decide(
             }
         }
     })
+}
+
+/// The accepted files and empty folders with the transfer's top-level folders that already exist
+/// renamed ([`crate::storage::ReceiveDir::fresh_folder_names`]).
+fn fresh_folders(shared: &Shared, files: Arc<Vec<FileDto>>, dirs: Vec<String>) -> (Arc<Vec<FileDto>>, Vec<String>) {
+    let renamed = shared.opts.receive_dir.fresh_folder_names(files.iter().map(|f| f.file_name.as_str()), &dirs);
+    if renamed.is_empty() {
+        return (files, dirs);
+    }
+    let new = |p: &str, is_dir: bool| crate::storage::renamed_path(&renamed, p, is_dir).unwrap_or_else(|| p.to_string());
+    let files = files.iter().map(|f| FileDto { file_name: new(&f.file_name, false), ..f.clone() }).collect();
+    (Arc::new(files), dirs.iter().map(|d| new(d, true)).collect())
 }
 
 /// Creates the accepted request's empty folders; returns those made.

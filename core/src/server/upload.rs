@@ -590,6 +590,7 @@ pub(super) fn finish_upload(
         let i = s.find(&dto.id).expect("file of this session");
         let f = &mut s.slots[i];
         f.upload_cancel = None;
+        let mut unwritable = false;
         let (resp, failure) = match result {
             Ok(path) => {
                 f.state = FileState::Done;
@@ -612,11 +613,21 @@ pub(super) fn finish_upload(
             Err(UploadFailure::Stalled) => {
                 (message(StatusCode::REQUEST_TIMEOUT, "Upload stalled"), Some("too little arrived for too long".into()))
             }
-            Err(UploadFailure::Io(e)) => (message(StatusCode::INTERNAL_SERVER_ERROR, &e.message), Some(e.message)),
+            Err(UploadFailure::Io(e)) => {
+                // A file this receiver cannot write would fail again: it is not tried again, and the
+                // sender hears why (507 for a full disk, as WebDAV says it; else 500).
+                unwritable = true;
+                let (status, reason) = match e.kind {
+                    ErrorKind::StorageFull => (StatusCode::INSUFFICIENT_STORAGE, "the disk is full".to_string()),
+                    ErrorKind::PermissionDenied => (StatusCode::INTERNAL_SERVER_ERROR, "the receive folder cannot be written".to_string()),
+                    _ => (StatusCode::INTERNAL_SERVER_ERROR, e.message),
+                };
+                (message(status, &reason), Some(reason))
+            }
         };
         if let Some(error) = failure {
             f.tries += u8::from(counts);
-            let retry = u32::from(f.tries) < CHECKSUM_TRIES;
+            let retry = !unwritable && u32::from(f.tries) < CHECKSUM_TRIES;
             f.state = if retry { FileState::Pending } else { FileState::Failed };
             s.failed += usize::from(!retry);
             events.push(ReceiveEvent::FileFailed { session_id: session_id.to_string(), file_id: dto.id.clone(), error, retry });
