@@ -720,6 +720,39 @@ public protocol FerryNodeProtocol: AnyObject, Sendable {
      */
     func verificationCode(fingerprint: String)  -> VerificationCode
     
+    /**
+     * Answers `ShareListener.onBrowser`: let the browser in (it may download until the share
+     * stops) or not. Fails when the request is unknown or already over.
+     */
+    func answerBrowser(requestId: String, approve: Bool) throws 
+    
+    /**
+     * The links browsers open to reach this device's pages, one per address.
+     */
+    func links()  -> [String]
+    
+    /**
+     * Serves (or stops serving) the receive page: browsers open a link and upload files, each
+     * upload asked about through `NodeListener.onRequest` (alias "Browser", unverified).
+     */
+    func setReceivePage(on: Bool) throws 
+    
+    /**
+     * Opens a share of `items` (files, folders and descriptors) for browsers and LocalSend
+     * apps on the network, closing any open one. Descriptors are taken (closed when the share
+     * ends or on an error) and must be regular files, read again for every download.
+     * `pin`: required from browsers. `approve_all`: let every browser in without
+     * `ShareListener.onBrowser`. Browsers open the share over plain HTTP when the node was
+     * started without encryption (with it they must click through a certificate warning).
+     */
+    func startShare(items: [SendItem], pin: String?, approveAll: Bool, listener: ShareListener) throws  -> ShareInfo
+    
+    /**
+     * Closes the share: running downloads stop, browsers must ask again next time. Returns
+     * whether one was open.
+     */
+    func stopShare()  -> Bool
+    
 }
 /**
  * A Ferry device: receives, finds others, sends. Close it (or call `stop`) when done.
@@ -1050,6 +1083,79 @@ open func verificationCode(fingerprint: String) -> VerificationCode  {
     uniffi_ferry_ffi_fn_method_ferrynode_verification_code(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(fingerprint),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Answers `ShareListener.onBrowser`: let the browser in (it may download until the share
+     * stops) or not. Fails when the request is unknown or already over.
+     */
+open func answerBrowser(requestId: String, approve: Bool)throws   {try rustCallWithError(FfiConverterTypeFerryError_lift) {
+        uniffiCallStatus in
+    uniffi_ferry_ffi_fn_method_ferrynode_answer_browser(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(requestId),
+        FfiConverterBool.lower(approve),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * The links browsers open to reach this device's pages, one per address.
+     */
+open func links() -> [String]  {
+    return try!  FfiConverterSequenceString.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_ferry_ffi_fn_method_ferrynode_links(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Serves (or stops serving) the receive page: browsers open a link and upload files, each
+     * upload asked about through `NodeListener.onRequest` (alias "Browser", unverified).
+     */
+open func setReceivePage(on: Bool)throws   {try rustCallWithError(FfiConverterTypeFerryError_lift) {
+        uniffiCallStatus in
+    uniffi_ferry_ffi_fn_method_ferrynode_set_receive_page(
+            self.uniffiCloneHandle(),
+        FfiConverterBool.lower(on),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Opens a share of `items` (files, folders and descriptors) for browsers and LocalSend
+     * apps on the network, closing any open one. Descriptors are taken (closed when the share
+     * ends or on an error) and must be regular files, read again for every download.
+     * `pin`: required from browsers. `approve_all`: let every browser in without
+     * `ShareListener.onBrowser`. Browsers open the share over plain HTTP when the node was
+     * started without encryption (with it they must click through a certificate warning).
+     */
+open func startShare(items: [SendItem], pin: String?, approveAll: Bool, listener: ShareListener)throws  -> ShareInfo  {
+    return try  FfiConverterTypeShareInfo_lift(try rustCallWithError(FfiConverterTypeFerryError_lift) {
+        uniffiCallStatus in
+    uniffi_ferry_ffi_fn_method_ferrynode_start_share(
+            self.uniffiCloneHandle(),
+        FfiConverterSequenceTypeSendItem.lower(items),
+        FfiConverterOptionString.lower(pin),
+        FfiConverterBool.lower(approveAll),
+        FfiConverterTypeShareListener_lower(listener),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Closes the share: running downloads stop, browsers must ask again next time. Returns
+     * whether one was open.
+     */
+open func stopShare() -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_ferry_ffi_fn_method_ferrynode_stop_share(
+            self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
 }
@@ -1991,6 +2097,249 @@ public func FfiConverterTypeNodeListener_lower(_ value: NodeListener) -> UInt64 
 
 
 /**
+ * Events of a share, implemented by the app; called one at a time, in order, on a thread of
+ * their own.
+ */
+public protocol ShareListener: AnyObject, Sendable {
+    
+    func onBrowser(request: BrowserRequest) throws 
+    
+    func onShare(update: ShareUpdate) throws 
+    
+}
+/**
+ * Events of a share, implemented by the app; called one at a time, in order, on a thread of
+ * their own.
+ */
+open class ShareListenerImpl: ShareListener, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_ferry_ffi_fn_clone_sharelistener(self.handle, $0) }
+    }
+    // No primary constructor declared for this class.
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_ferry_ffi_fn_free_sharelistener(handle, $0) }
+    }
+
+    
+
+    
+open func onBrowser(request: BrowserRequest)throws   {try rustCallWithError(FfiConverterTypeListenerError_lift) {
+        uniffiCallStatus in
+    uniffi_ferry_ffi_fn_method_sharelistener_on_browser(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeBrowserRequest_lower(request),uniffiCallStatus
+    )
+}
+}
+    
+open func onShare(update: ShareUpdate)throws   {try rustCallWithError(FfiConverterTypeListenerError_lift) {
+        uniffiCallStatus in
+    uniffi_ferry_ffi_fn_method_sharelistener_on_share(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeShareUpdate_lower(update),uniffiCallStatus
+    )
+}
+}
+    
+
+    
+}
+
+
+
+// Put the implementation in a struct so we don't pollute the top-level namespace
+fileprivate struct UniffiCallbackInterfaceShareListener {
+
+    // Create the VTable using a series of closures.
+    // Swift automatically converts these into C callback functions.
+    //
+    // Store the vtable directly.
+    static let vtable: UniffiVTableCallbackInterfaceShareListener = UniffiVTableCallbackInterfaceShareListener(
+        uniffiFree: { (uniffiHandle: UInt64) -> () in
+            do {
+                try FfiConverterTypeShareListener.handleMap.remove(handle: uniffiHandle)
+            } catch {
+                print("Uniffi callback interface ShareListener: handle missing in uniffiFree")
+            }
+        },
+        uniffiClone: { (uniffiHandle: UInt64) -> UInt64 in
+            do {
+                return try FfiConverterTypeShareListener.handleMap.clone(handle: uniffiHandle)
+            } catch {
+                fatalError("Uniffi callback interface ShareListener: handle missing in uniffiClone")
+            }
+        },
+        onBrowser: { (
+            uniffiHandle: UInt64,
+            request: RustBuffer,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeShareListener.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try uniffiObj.onBrowser(
+                     request: try FfiConverterTypeBrowserRequest_lift(request)
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCallWithError(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeListenerError_lower
+            )
+        },
+        onShare: { (
+            uniffiHandle: UInt64,
+            update: RustBuffer,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeShareListener.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return try uniffiObj.onShare(
+                     update: try FfiConverterTypeShareUpdate_lift(update)
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCallWithError(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn,
+                lowerError: FfiConverterTypeListenerError_lower
+            )
+        }
+    )
+
+    // Rust stores this pointer for future callback invocations, so it must live
+    // for the process lifetime (not just for the init function call).
+    //
+    // `nonisolated(unsafe)` is needed under Swift 6 strict concurrency.
+    // This is safe because the pointee is initialized once during static init
+    // and never mutated by either side of the FFI.  Its fields are C function pointers.
+    nonisolated(unsafe) static let vtablePtr: UnsafePointer<UniffiVTableCallbackInterfaceShareListener> = {
+        let ptr = UnsafeMutablePointer<UniffiVTableCallbackInterfaceShareListener>.allocate(capacity: 1)
+        ptr.initialize(to: vtable)
+        return UnsafePointer(ptr)
+    }()
+}
+
+private func uniffiCallbackInitShareListener() {
+    uniffi_ferry_ffi_fn_init_callback_vtable_sharelistener(UniffiCallbackInterfaceShareListener.vtablePtr)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeShareListener: FfiConverter {
+    fileprivate static let handleMap = UniffiHandleMap<ShareListener>()
+
+    typealias FfiType = UInt64
+    typealias SwiftType = ShareListener
+
+    public static func lift(_ handle: UInt64) throws -> ShareListener {
+        if ((handle & 1) == 0) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return ShareListenerImpl(unsafeFromHandle: handle)
+        } else {
+            // Swift-generated handle, get the object from the handle map
+            return try handleMap.remove(handle: handle)
+        }
+    }
+
+    public static func lower(_ value: ShareListener) -> UInt64 {
+         if let rustImpl = value as? ShareListenerImpl {
+             // Rust-implemented object.  Clone the handle and return it
+            return rustImpl.uniffiCloneHandle()
+         } else {
+            // Swift object, generate a new vtable handle and return that.
+            return handleMap.insert(obj: value)
+         }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ShareListener {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: ShareListener, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeShareListener_lift(_ handle: UInt64) throws -> ShareListener {
+    return try FfiConverterTypeShareListener.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeShareListener_lower(_ value: ShareListener) -> UInt64 {
+    return FfiConverterTypeShareListener.lower(value)
+}
+
+
+
+
+
+
+/**
  * A running send. `cancel()` stops it (the receiver is told); closing the handle does too.
  */
 public protocol TransferHandleProtocol: AnyObject, Sendable {
@@ -2334,6 +2683,80 @@ public func FfiConverterTypeTransferListener_lower(_ value: TransferListener) ->
 }
 
 
+
+
+/**
+ * A browser (by its address) that asks to see the share. Answer with
+ * `FerryNode.answerBrowser(request.id, ...)`; unanswered requests are declined after two minutes.
+ */
+public struct BrowserRequest: Equatable, Hashable {
+    public var id: String
+    /**
+     * The browser's IP address.
+     */
+    public var address: String
+    /**
+     * The browser's User-Agent (peer text: pass it through `displaySafe` before showing it).
+     */
+    public var userAgent: String
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(id: String, 
+        /**
+         * The browser's IP address.
+         */address: String, 
+        /**
+         * The browser's User-Agent (peer text: pass it through `displaySafe` before showing it).
+         */userAgent: String) {
+        self.id = id
+        self.address = address
+        self.userAgent = userAgent
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension BrowserRequest: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeBrowserRequest: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> BrowserRequest {
+        return
+            try BrowserRequest(
+                id: FfiConverterString.read(from: &buf), 
+                address: FfiConverterString.read(from: &buf), 
+                userAgent: FfiConverterString.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: BrowserRequest, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.id, into: &buf)
+        FfiConverterString.write(value.address, into: &buf)
+        FfiConverterString.write(value.userAgent, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeBrowserRequest_lift(_ buf: RustBuffer) throws -> BrowserRequest {
+    return try FfiConverterTypeBrowserRequest.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeBrowserRequest_lower(_ value: BrowserRequest) -> RustBuffer {
+    return FfiConverterTypeBrowserRequest.lower(value)
+}
 
 
 /**
@@ -2864,6 +3287,89 @@ public func FfiConverterTypeSender_lift(_ buf: RustBuffer) throws -> Sender {
 #endif
 public func FfiConverterTypeSender_lower(_ value: Sender) -> RustBuffer {
     return FfiConverterTypeSender.lower(value)
+}
+
+
+/**
+ * An open share: what it offers and where browsers open it.
+ */
+public struct ShareInfo: Equatable, Hashable {
+    /**
+     * `http://ADDRESS:PORT/` for each address of this device (show one as a QR code).
+     */
+    public var links: [String]
+    /**
+     * The names offered (a folder's files as `folder/sub/name`).
+     */
+    public var files: [String]
+    /**
+     * The folders, each also offered as `NAME.zip`.
+     */
+    public var folders: [String]
+    public var totalBytes: UInt64
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * `http://ADDRESS:PORT/` for each address of this device (show one as a QR code).
+         */links: [String], 
+        /**
+         * The names offered (a folder's files as `folder/sub/name`).
+         */files: [String], 
+        /**
+         * The folders, each also offered as `NAME.zip`.
+         */folders: [String], totalBytes: UInt64) {
+        self.links = links
+        self.files = files
+        self.folders = folders
+        self.totalBytes = totalBytes
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension ShareInfo: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeShareInfo: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ShareInfo {
+        return
+            try ShareInfo(
+                links: FfiConverterSequenceString.read(from: &buf), 
+                files: FfiConverterSequenceString.read(from: &buf), 
+                folders: FfiConverterSequenceString.read(from: &buf), 
+                totalBytes: FfiConverterUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: ShareInfo, into buf: inout [UInt8]) {
+        FfiConverterSequenceString.write(value.links, into: &buf)
+        FfiConverterSequenceString.write(value.files, into: &buf)
+        FfiConverterSequenceString.write(value.folders, into: &buf)
+        FfiConverterUInt64.write(value.totalBytes, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeShareInfo_lift(_ buf: RustBuffer) throws -> ShareInfo {
+    return try FfiConverterTypeShareInfo.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeShareInfo_lower(_ value: ShareInfo) -> RustBuffer {
+    return FfiConverterTypeShareInfo.lower(value)
 }
 
 
@@ -3975,6 +4481,16 @@ public enum ReceiveUpdate: Equatable, Hashable {
     )
     case foldersCreated(sessionId: String, paths: [String]
     )
+    /**
+     * A file continues from `offset` (kept from an interrupted transfer of the same sender).
+     */
+    case fileResumed(sessionId: String, fileId: String, offset: UInt64
+    )
+    /**
+     * Files left out because the receive folder already has them.
+     */
+    case filesSkipped(sessionId: String, fileIds: [String]
+    )
     case finished(sessionId: String, outcome: TransferOutcome
     )
     /**
@@ -4029,13 +4545,19 @@ public struct FfiConverterTypeReceiveUpdate: FfiConverterRustBuffer {
         case 6: return .foldersCreated(sessionId: try FfiConverterString.read(from: &buf), paths: try FfiConverterSequenceString.read(from: &buf)
         )
         
-        case 7: return .finished(sessionId: try FfiConverterString.read(from: &buf), outcome: try FfiConverterTypeTransferOutcome.read(from: &buf)
+        case 7: return .fileResumed(sessionId: try FfiConverterString.read(from: &buf), fileId: try FfiConverterString.read(from: &buf), offset: try FfiConverterUInt64.read(from: &buf)
         )
         
-        case 8: return .requestClosed(sessionId: try FfiConverterString.read(from: &buf)
+        case 8: return .filesSkipped(sessionId: try FfiConverterString.read(from: &buf), fileIds: try FfiConverterSequenceString.read(from: &buf)
         )
         
-        case 9: return .pinFailed(ip: try FfiConverterString.read(from: &buf), failures: try FfiConverterUInt32.read(from: &buf), lockedSeconds: try FfiConverterOptionUInt64.read(from: &buf)
+        case 9: return .finished(sessionId: try FfiConverterString.read(from: &buf), outcome: try FfiConverterTypeTransferOutcome.read(from: &buf)
+        )
+        
+        case 10: return .requestClosed(sessionId: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 11: return .pinFailed(ip: try FfiConverterString.read(from: &buf), failures: try FfiConverterUInt32.read(from: &buf), lockedSeconds: try FfiConverterOptionUInt64.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -4087,19 +4609,32 @@ public struct FfiConverterTypeReceiveUpdate: FfiConverterRustBuffer {
             FfiConverterSequenceString.write(paths, into: &buf)
             
         
-        case let .finished(sessionId,outcome):
+        case let .fileResumed(sessionId,fileId,offset):
             writeInt(&buf, Int32(7))
+            FfiConverterString.write(sessionId, into: &buf)
+            FfiConverterString.write(fileId, into: &buf)
+            FfiConverterUInt64.write(offset, into: &buf)
+            
+        
+        case let .filesSkipped(sessionId,fileIds):
+            writeInt(&buf, Int32(8))
+            FfiConverterString.write(sessionId, into: &buf)
+            FfiConverterSequenceString.write(fileIds, into: &buf)
+            
+        
+        case let .finished(sessionId,outcome):
+            writeInt(&buf, Int32(9))
             FfiConverterString.write(sessionId, into: &buf)
             FfiConverterTypeTransferOutcome.write(outcome, into: &buf)
             
         
         case let .requestClosed(sessionId):
-            writeInt(&buf, Int32(8))
+            writeInt(&buf, Int32(10))
             FfiConverterString.write(sessionId, into: &buf)
             
         
         case let .pinFailed(ip,failures,lockedSeconds):
-            writeInt(&buf, Int32(9))
+            writeInt(&buf, Int32(11))
             FfiConverterString.write(ip, into: &buf)
             FfiConverterUInt32.write(failures, into: &buf)
             FfiConverterOptionUInt64.write(lockedSeconds, into: &buf)
@@ -4324,6 +4859,18 @@ public enum SendUpdate: Equatable, Hashable {
     )
     case fileSent(fileId: String
     )
+    /**
+     * The receiver held the first `offset` bytes of the file from an interrupted transfer: only
+     * the rest is sent (progress continues from there).
+     */
+    case fileResumed(fileId: String, offset: UInt64, size: UInt64
+    )
+    /**
+     * Files the receiver did not take (it has them already, or its user left them out):
+     * skipped, not failed.
+     */
+    case filesSkipped(fileIds: [String]
+    )
     case fileFailed(fileId: String, message: String, willRetry: Bool
     )
     /**
@@ -4377,16 +4924,22 @@ public struct FfiConverterTypeSendUpdate: FfiConverterRustBuffer {
         case 5: return .fileSent(fileId: try FfiConverterString.read(from: &buf)
         )
         
-        case 6: return .fileFailed(fileId: try FfiConverterString.read(from: &buf), message: try FfiConverterString.read(from: &buf), willRetry: try FfiConverterBool.read(from: &buf)
+        case 6: return .fileResumed(fileId: try FfiConverterString.read(from: &buf), offset: try FfiConverterUInt64.read(from: &buf), size: try FfiConverterUInt64.read(from: &buf)
         )
         
-        case 7: return .notice(message: try FfiConverterString.read(from: &buf)
+        case 7: return .filesSkipped(fileIds: try FfiConverterSequenceString.read(from: &buf)
         )
         
-        case 8: return .finished(sent: try FfiConverterUInt32.read(from: &buf), skipped: try FfiConverterUInt32.read(from: &buf), bytes: try FfiConverterUInt64.read(from: &buf)
+        case 8: return .fileFailed(fileId: try FfiConverterString.read(from: &buf), message: try FfiConverterString.read(from: &buf), willRetry: try FfiConverterBool.read(from: &buf)
         )
         
-        case 9: return .failed(error: try FfiConverterString.read(from: &buf), kind: try FfiConverterTypeErrorKind.read(from: &buf)
+        case 9: return .notice(message: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 10: return .finished(sent: try FfiConverterUInt32.read(from: &buf), skipped: try FfiConverterUInt32.read(from: &buf), bytes: try FfiConverterUInt64.read(from: &buf)
+        )
+        
+        case 11: return .failed(error: try FfiConverterString.read(from: &buf), kind: try FfiConverterTypeErrorKind.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -4428,27 +4981,39 @@ public struct FfiConverterTypeSendUpdate: FfiConverterRustBuffer {
             FfiConverterString.write(fileId, into: &buf)
             
         
-        case let .fileFailed(fileId,message,willRetry):
+        case let .fileResumed(fileId,offset,size):
             writeInt(&buf, Int32(6))
+            FfiConverterString.write(fileId, into: &buf)
+            FfiConverterUInt64.write(offset, into: &buf)
+            FfiConverterUInt64.write(size, into: &buf)
+            
+        
+        case let .filesSkipped(fileIds):
+            writeInt(&buf, Int32(7))
+            FfiConverterSequenceString.write(fileIds, into: &buf)
+            
+        
+        case let .fileFailed(fileId,message,willRetry):
+            writeInt(&buf, Int32(8))
             FfiConverterString.write(fileId, into: &buf)
             FfiConverterString.write(message, into: &buf)
             FfiConverterBool.write(willRetry, into: &buf)
             
         
         case let .notice(message):
-            writeInt(&buf, Int32(7))
+            writeInt(&buf, Int32(9))
             FfiConverterString.write(message, into: &buf)
             
         
         case let .finished(sent,skipped,bytes):
-            writeInt(&buf, Int32(8))
+            writeInt(&buf, Int32(10))
             FfiConverterUInt32.write(sent, into: &buf)
             FfiConverterUInt32.write(skipped, into: &buf)
             FfiConverterUInt64.write(bytes, into: &buf)
             
         
         case let .failed(error,kind):
-            writeInt(&buf, Int32(9))
+            writeInt(&buf, Int32(11))
             FfiConverterString.write(error, into: &buf)
             FfiConverterTypeErrorKind.write(kind, into: &buf)
             
@@ -4469,6 +5034,142 @@ public func FfiConverterTypeSendUpdate_lift(_ buf: RustBuffer) throws -> SendUpd
 #endif
 public func FfiConverterTypeSendUpdate_lower(_ value: SendUpdate) -> RustBuffer {
     return FfiConverterTypeSendUpdate.lower(value)
+}
+
+
+
+/**
+ * What happens in a share.
+ */
+
+public enum ShareUpdate: Equatable, Hashable {
+    
+    case browserApproved(address: String
+    )
+    case browserDeclined(address: String
+    )
+    /**
+     * A download started at `offset` (a resumed one starts later); `size` is what this download
+     * sends (0 for a folder's zip, whose size is known only at its end).
+     */
+    case downloadStarted(address: String, fileId: String, name: String, offset: UInt64, size: UInt64
+    )
+    case downloadProgress(address: String, fileId: String, sent: UInt64, size: UInt64
+    )
+    /**
+     * A download ended; `complete` when everything asked for was sent.
+     */
+    case downloadFinished(address: String, fileId: String, sent: UInt64, complete: Bool
+    )
+    /**
+     * A wrong PIN; `locked_secs` is set when PIN checks are locked for a while.
+     */
+    case pinFailed(address: String, lockedSecs: UInt64?
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension ShareUpdate: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeShareUpdate: FfiConverterRustBuffer {
+    typealias SwiftType = ShareUpdate
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> ShareUpdate {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .browserApproved(address: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 2: return .browserDeclined(address: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 3: return .downloadStarted(address: try FfiConverterString.read(from: &buf), fileId: try FfiConverterString.read(from: &buf), name: try FfiConverterString.read(from: &buf), offset: try FfiConverterUInt64.read(from: &buf), size: try FfiConverterUInt64.read(from: &buf)
+        )
+        
+        case 4: return .downloadProgress(address: try FfiConverterString.read(from: &buf), fileId: try FfiConverterString.read(from: &buf), sent: try FfiConverterUInt64.read(from: &buf), size: try FfiConverterUInt64.read(from: &buf)
+        )
+        
+        case 5: return .downloadFinished(address: try FfiConverterString.read(from: &buf), fileId: try FfiConverterString.read(from: &buf), sent: try FfiConverterUInt64.read(from: &buf), complete: try FfiConverterBool.read(from: &buf)
+        )
+        
+        case 6: return .pinFailed(address: try FfiConverterString.read(from: &buf), lockedSecs: try FfiConverterOptionUInt64.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: ShareUpdate, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case let .browserApproved(address):
+            writeInt(&buf, Int32(1))
+            FfiConverterString.write(address, into: &buf)
+            
+        
+        case let .browserDeclined(address):
+            writeInt(&buf, Int32(2))
+            FfiConverterString.write(address, into: &buf)
+            
+        
+        case let .downloadStarted(address,fileId,name,offset,size):
+            writeInt(&buf, Int32(3))
+            FfiConverterString.write(address, into: &buf)
+            FfiConverterString.write(fileId, into: &buf)
+            FfiConverterString.write(name, into: &buf)
+            FfiConverterUInt64.write(offset, into: &buf)
+            FfiConverterUInt64.write(size, into: &buf)
+            
+        
+        case let .downloadProgress(address,fileId,sent,size):
+            writeInt(&buf, Int32(4))
+            FfiConverterString.write(address, into: &buf)
+            FfiConverterString.write(fileId, into: &buf)
+            FfiConverterUInt64.write(sent, into: &buf)
+            FfiConverterUInt64.write(size, into: &buf)
+            
+        
+        case let .downloadFinished(address,fileId,sent,complete):
+            writeInt(&buf, Int32(5))
+            FfiConverterString.write(address, into: &buf)
+            FfiConverterString.write(fileId, into: &buf)
+            FfiConverterUInt64.write(sent, into: &buf)
+            FfiConverterBool.write(complete, into: &buf)
+            
+        
+        case let .pinFailed(address,lockedSecs):
+            writeInt(&buf, Int32(6))
+            FfiConverterString.write(address, into: &buf)
+            FfiConverterOptionUInt64.write(lockedSecs, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeShareUpdate_lift(_ buf: RustBuffer) throws -> ShareUpdate {
+    return try FfiConverterTypeShareUpdate.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeShareUpdate_lower(_ value: ShareUpdate) -> RustBuffer {
+    return FfiConverterTypeShareUpdate.lower(value)
 }
 
 
@@ -4992,6 +5693,21 @@ private let initializationResult: InitializationResult = {
     if (uniffi_ferry_ffi_checksum_method_ferrynode_verification_code() != 27679) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_ferry_ffi_checksum_method_ferrynode_answer_browser() != 44308) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ferry_ffi_checksum_method_ferrynode_links() != 43976) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ferry_ffi_checksum_method_ferrynode_set_receive_page() != 58650) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ferry_ffi_checksum_method_ferrynode_start_share() != 50270) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ferry_ffi_checksum_method_ferrynode_stop_share() != 33438) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_ferry_ffi_checksum_method_filesink_open_file() != 4787) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -5028,6 +5744,12 @@ private let initializationResult: InitializationResult = {
     if (uniffi_ferry_ffi_checksum_method_loglistener_on_log() != 29378) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_ferry_ffi_checksum_method_sharelistener_on_browser() != 55527) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ferry_ffi_checksum_method_sharelistener_on_share() != 58349) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_ferry_ffi_checksum_constructor_ferrynode_start() != 60269) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -5035,6 +5757,7 @@ private let initializationResult: InitializationResult = {
     uniffiCallbackInitFileSink()
     uniffiCallbackInitLogListener()
     uniffiCallbackInitNodeListener()
+    uniffiCallbackInitShareListener()
     uniffiCallbackInitTransferListener()
     return InitializationResult.ok
 }()

@@ -313,6 +313,20 @@ typedef void (*UniffiCallbackInterfaceLogListenerMethod0)(uint64_t, RustBuffer, 
     );
 
 #endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_SHARE_LISTENER_METHOD0
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_SHARE_LISTENER_METHOD0
+typedef void (*UniffiCallbackInterfaceShareListenerMethod0)(uint64_t, RustBuffer, void* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_SHARE_LISTENER_METHOD1
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_SHARE_LISTENER_METHOD1
+typedef void (*UniffiCallbackInterfaceShareListenerMethod1)(uint64_t, RustBuffer, void* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
 #ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_FILE_SINK
 #define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_FILE_SINK
 typedef struct UniffiVTableCallbackInterfaceFileSink {
@@ -353,6 +367,16 @@ typedef struct UniffiVTableCallbackInterfaceLogListener {
     UniffiCallbackInterfaceClone _Nonnull uniffiClone;
     UniffiCallbackInterfaceLogListenerMethod0 _Nonnull onLog;
 } UniffiVTableCallbackInterfaceLogListener;
+
+#endif
+#ifndef UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_SHARE_LISTENER
+#define UNIFFI_FFIDEF_V_TABLE_CALLBACK_INTERFACE_SHARE_LISTENER
+typedef struct UniffiVTableCallbackInterfaceShareListener {
+    UniffiCallbackInterfaceFree _Nonnull uniffiFree;
+    UniffiCallbackInterfaceClone _Nonnull uniffiClone;
+    UniffiCallbackInterfaceShareListenerMethod0 _Nonnull onBrowser;
+    UniffiCallbackInterfaceShareListenerMethod1 _Nonnull onShare;
+} UniffiVTableCallbackInterfaceShareListener;
 
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_CLONE_FERRYNODE
@@ -458,6 +482,31 @@ int8_t uniffi_ferry_ffi_fn_method_ferrynode_untrust(uint64_t ptr, RustBuffer fin
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_METHOD_FERRYNODE_VERIFICATION_CODE
 #define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_METHOD_FERRYNODE_VERIFICATION_CODE
 RustBuffer uniffi_ferry_ffi_fn_method_ferrynode_verification_code(uint64_t ptr, RustBuffer fingerprint, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_METHOD_FERRYNODE_ANSWER_BROWSER
+#define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_METHOD_FERRYNODE_ANSWER_BROWSER
+void uniffi_ferry_ffi_fn_method_ferrynode_answer_browser(uint64_t ptr, RustBuffer request_id, int8_t approve, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_METHOD_FERRYNODE_LINKS
+#define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_METHOD_FERRYNODE_LINKS
+RustBuffer uniffi_ferry_ffi_fn_method_ferrynode_links(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_METHOD_FERRYNODE_SET_RECEIVE_PAGE
+#define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_METHOD_FERRYNODE_SET_RECEIVE_PAGE
+void uniffi_ferry_ffi_fn_method_ferrynode_set_receive_page(uint64_t ptr, int8_t on, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_METHOD_FERRYNODE_START_SHARE
+#define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_METHOD_FERRYNODE_START_SHARE
+RustBuffer uniffi_ferry_ffi_fn_method_ferrynode_start_share(uint64_t ptr, RustBuffer items, RustBuffer pin, int8_t approve_all, uint64_t listener, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_METHOD_FERRYNODE_STOP_SHARE
+#define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_METHOD_FERRYNODE_STOP_SHARE
+int8_t uniffi_ferry_ffi_fn_method_ferrynode_stop_share(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_CLONE_FILESINK
@@ -588,6 +637,31 @@ void uniffi_ferry_ffi_fn_init_callback_vtable_loglistener(const UniffiVTableCall
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_METHOD_LOGLISTENER_ON_LOG
 #define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_METHOD_LOGLISTENER_ON_LOG
 void uniffi_ferry_ffi_fn_method_loglistener_on_log(uint64_t ptr, RustBuffer level, RustBuffer target, RustBuffer message, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_CLONE_SHARELISTENER
+#define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_CLONE_SHARELISTENER
+uint64_t uniffi_ferry_ffi_fn_clone_sharelistener(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_FREE_SHARELISTENER
+#define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_FREE_SHARELISTENER
+void uniffi_ferry_ffi_fn_free_sharelistener(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_INIT_CALLBACK_VTABLE_SHARELISTENER
+#define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_INIT_CALLBACK_VTABLE_SHARELISTENER
+void uniffi_ferry_ffi_fn_init_callback_vtable_sharelistener(const UniffiVTableCallbackInterfaceShareListener* _Nonnull vtable
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_METHOD_SHARELISTENER_ON_BROWSER
+#define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_METHOD_SHARELISTENER_ON_BROWSER
+void uniffi_ferry_ffi_fn_method_sharelistener_on_browser(uint64_t ptr, RustBuffer request, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_METHOD_SHARELISTENER_ON_SHARE
+#define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_METHOD_SHARELISTENER_ON_SHARE
+void uniffi_ferry_ffi_fn_method_sharelistener_on_share(uint64_t ptr, RustBuffer update, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_FUNC_DISPLAY_SAFE
@@ -1025,6 +1099,36 @@ uint16_t uniffi_ferry_ffi_checksum_method_ferrynode_verification_code(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_METHOD_FERRYNODE_ANSWER_BROWSER
+#define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_METHOD_FERRYNODE_ANSWER_BROWSER
+uint16_t uniffi_ferry_ffi_checksum_method_ferrynode_answer_browser(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_METHOD_FERRYNODE_LINKS
+#define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_METHOD_FERRYNODE_LINKS
+uint16_t uniffi_ferry_ffi_checksum_method_ferrynode_links(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_METHOD_FERRYNODE_SET_RECEIVE_PAGE
+#define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_METHOD_FERRYNODE_SET_RECEIVE_PAGE
+uint16_t uniffi_ferry_ffi_checksum_method_ferrynode_set_receive_page(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_METHOD_FERRYNODE_START_SHARE
+#define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_METHOD_FERRYNODE_START_SHARE
+uint16_t uniffi_ferry_ffi_checksum_method_ferrynode_start_share(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_METHOD_FERRYNODE_STOP_SHARE
+#define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_METHOD_FERRYNODE_STOP_SHARE
+uint16_t uniffi_ferry_ffi_checksum_method_ferrynode_stop_share(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_METHOD_FILESINK_OPEN_FILE
 #define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_METHOD_FILESINK_OPEN_FILE
 uint16_t uniffi_ferry_ffi_checksum_method_filesink_open_file(void
@@ -1094,6 +1198,18 @@ uint16_t uniffi_ferry_ffi_checksum_method_transferlistener_on_update(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_METHOD_LOGLISTENER_ON_LOG
 #define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_METHOD_LOGLISTENER_ON_LOG
 uint16_t uniffi_ferry_ffi_checksum_method_loglistener_on_log(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_METHOD_SHARELISTENER_ON_BROWSER
+#define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_METHOD_SHARELISTENER_ON_BROWSER
+uint16_t uniffi_ferry_ffi_checksum_method_sharelistener_on_browser(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_METHOD_SHARELISTENER_ON_SHARE
+#define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_METHOD_SHARELISTENER_ON_SHARE
+uint16_t uniffi_ferry_ffi_checksum_method_sharelistener_on_share(void
     
 );
 #endif

@@ -687,6 +687,12 @@ internal interface UniffiCallbackInterfaceTransferListenerMethod0 : com.sun.jna.
 internal interface UniffiCallbackInterfaceLogListenerMethod0 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`level`: RustBuffer.ByValue,`target`: RustBuffer.ByValue,`message`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
 }
+internal interface UniffiCallbackInterfaceShareListenerMethod0 : com.sun.jna.Callback {
+    fun callback(`uniffiHandle`: Long,`request`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
+}
+internal interface UniffiCallbackInterfaceShareListenerMethod1 : com.sun.jna.Callback {
+    fun callback(`uniffiHandle`: Long,`update`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
+}
 @Structure.FieldOrder("uniffiFree", "uniffiClone", "openFile", "closeFile")
 internal open class UniffiVTableCallbackInterfaceFileSink(
     @JvmField internal var `uniffiFree`: UniffiCallbackInterfaceFree? = null,
@@ -781,6 +787,28 @@ internal open class UniffiVTableCallbackInterfaceLogListener(
     }
 
 }
+@Structure.FieldOrder("uniffiFree", "uniffiClone", "onBrowser", "onShare")
+internal open class UniffiVTableCallbackInterfaceShareListener(
+    @JvmField internal var `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+    @JvmField internal var `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+    @JvmField internal var `onBrowser`: UniffiCallbackInterfaceShareListenerMethod0? = null,
+    @JvmField internal var `onShare`: UniffiCallbackInterfaceShareListenerMethod1? = null,
+) : Structure() {
+    class UniffiByValue(
+        `uniffiFree`: UniffiCallbackInterfaceFree? = null,
+        `uniffiClone`: UniffiCallbackInterfaceClone? = null,
+        `onBrowser`: UniffiCallbackInterfaceShareListenerMethod0? = null,
+        `onShare`: UniffiCallbackInterfaceShareListenerMethod1? = null,
+    ): UniffiVTableCallbackInterfaceShareListener(`uniffiFree`,`uniffiClone`,`onBrowser`,`onShare`,), Structure.ByValue
+
+   internal fun uniffiSetValue(other: UniffiVTableCallbackInterfaceShareListener) {
+        `uniffiFree` = other.`uniffiFree`
+        `uniffiClone` = other.`uniffiClone`
+        `onBrowser` = other.`onBrowser`
+        `onShare` = other.`onShare`
+    }
+
+}
 
 // A JNA Library to expose the extern-C FFI definitions.
 // This is an implementation detail which will be called internally by the public API.
@@ -854,6 +882,16 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_ferry_ffi_checksum_method_ferrynode_verification_code(
     ): Int
+    external fun uniffi_ferry_ffi_checksum_method_ferrynode_answer_browser(
+    ): Int
+    external fun uniffi_ferry_ffi_checksum_method_ferrynode_links(
+    ): Int
+    external fun uniffi_ferry_ffi_checksum_method_ferrynode_set_receive_page(
+    ): Int
+    external fun uniffi_ferry_ffi_checksum_method_ferrynode_start_share(
+    ): Int
+    external fun uniffi_ferry_ffi_checksum_method_ferrynode_stop_share(
+    ): Int
     external fun uniffi_ferry_ffi_checksum_method_filesink_open_file(
     ): Int
     external fun uniffi_ferry_ffi_checksum_method_filesink_close_file(
@@ -878,6 +916,10 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_ferry_ffi_checksum_method_loglistener_on_log(
     ): Int
+    external fun uniffi_ferry_ffi_checksum_method_sharelistener_on_browser(
+    ): Int
+    external fun uniffi_ferry_ffi_checksum_method_sharelistener_on_share(
+    ): Int
     external fun uniffi_ferry_ffi_checksum_constructor_ferrynode_start(
     ): Int
     external fun ffi_ferry_ffi_uniffi_contract_version(
@@ -899,6 +941,7 @@ internal object UniffiLib {
         uniffiCallbackInterfaceFileSink.register(this)
         uniffiCallbackInterfaceLogListener.register(this)
         uniffiCallbackInterfaceNodeListener.register(this)
+        uniffiCallbackInterfaceShareListener.register(this)
         uniffiCallbackInterfaceTransferListener.register(this)
         
     }
@@ -946,6 +989,16 @@ internal object UniffiLib {
     ): Byte
     external fun uniffi_ferry_ffi_fn_method_ferrynode_verification_code(`ptr`: Long,`fingerprint`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_ferry_ffi_fn_method_ferrynode_answer_browser(`ptr`: Long,`requestId`: RustBuffer.ByValue,`approve`: Byte,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_ferry_ffi_fn_method_ferrynode_links(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_ferry_ffi_fn_method_ferrynode_set_receive_page(`ptr`: Long,`on`: Byte,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_ferry_ffi_fn_method_ferrynode_start_share(`ptr`: Long,`items`: RustBuffer.ByValue,`pin`: RustBuffer.ByValue,`approveAll`: Byte,`listener`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_ferry_ffi_fn_method_ferrynode_stop_share(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Byte
     external fun uniffi_ferry_ffi_fn_clone_filesink(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_ferry_ffi_fn_free_filesink(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -997,6 +1050,16 @@ internal object UniffiLib {
     external fun uniffi_ferry_ffi_fn_init_callback_vtable_loglistener(`vtable`: UniffiVTableCallbackInterfaceLogListener,
     ): Unit
     external fun uniffi_ferry_ffi_fn_method_loglistener_on_log(`ptr`: Long,`level`: RustBuffer.ByValue,`target`: RustBuffer.ByValue,`message`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_ferry_ffi_fn_clone_sharelistener(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Long
+    external fun uniffi_ferry_ffi_fn_free_sharelistener(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_ferry_ffi_fn_init_callback_vtable_sharelistener(`vtable`: UniffiVTableCallbackInterfaceShareListener,
+    ): Unit
+    external fun uniffi_ferry_ffi_fn_method_sharelistener_on_browser(`ptr`: Long,`request`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
+    external fun uniffi_ferry_ffi_fn_method_sharelistener_on_share(`ptr`: Long,`update`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_ferry_ffi_fn_func_display_safe(`text`: RustBuffer.ByValue,`multiline`: Byte,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -1201,6 +1264,21 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_ferry_ffi_checksum_method_ferrynode_verification_code() and 0xFFFF) != 27679) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_ferry_ffi_checksum_method_ferrynode_answer_browser() and 0xFFFF) != 44308) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_ferry_ffi_checksum_method_ferrynode_links() and 0xFFFF) != 43976) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_ferry_ffi_checksum_method_ferrynode_set_receive_page() and 0xFFFF) != 58650) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_ferry_ffi_checksum_method_ferrynode_start_share() and 0xFFFF) != 50270) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_ferry_ffi_checksum_method_ferrynode_stop_share() and 0xFFFF) != 33438) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_ferry_ffi_checksum_method_filesink_open_file() and 0xFFFF) != 4787) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1235,6 +1313,12 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_ferry_ffi_checksum_method_loglistener_on_log() and 0xFFFF) != 29378) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_ferry_ffi_checksum_method_sharelistener_on_browser() and 0xFFFF) != 55527) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_ferry_ffi_checksum_method_sharelistener_on_share() and 0xFFFF) != 58349) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_ferry_ffi_checksum_constructor_ferrynode_start() and 0xFFFF) != 60269) {
@@ -1856,6 +1940,39 @@ public interface FerryNodeInterface {
      */
     fun `verificationCode`(`fingerprint`: kotlin.String): VerificationCode
     
+    /**
+     * Answers `ShareListener.onBrowser`: let the browser in (it may download until the share
+     * stops) or not. Fails when the request is unknown or already over.
+     */
+    fun `answerBrowser`(`requestId`: kotlin.String, `approve`: kotlin.Boolean)
+    
+    /**
+     * The links browsers open to reach this device's pages, one per address.
+     */
+    fun `links`(): List<kotlin.String>
+    
+    /**
+     * Serves (or stops serving) the receive page: browsers open a link and upload files, each
+     * upload asked about through `NodeListener.onRequest` (alias "Browser", unverified).
+     */
+    fun `setReceivePage`(`on`: kotlin.Boolean)
+    
+    /**
+     * Opens a share of `items` (files, folders and descriptors) for browsers and LocalSend
+     * apps on the network, closing any open one. Descriptors are taken (closed when the share
+     * ends or on an error) and must be regular files, read again for every download.
+     * `pin`: required from browsers. `approve_all`: let every browser in without
+     * `ShareListener.onBrowser`. Browsers open the share over plain HTTP when the node was
+     * started without encryption (with it they must click through a certificate warning).
+     */
+    fun `startShare`(`items`: List<SendItem>, `pin`: kotlin.String?, `approveAll`: kotlin.Boolean, `listener`: ShareListener): ShareInfo
+    
+    /**
+     * Closes the share: running downloads stop, browsers must ask again next time. Returns
+     * whether one was open.
+     */
+    fun `stopShare`(): kotlin.Boolean
+    
     companion object
 }
 
@@ -2301,6 +2418,102 @@ open class FerryNode: Disposable, AutoCloseable, FerryNodeInterface
         it,
         
         FfiConverterString.lower(`fingerprint`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Answers `ShareListener.onBrowser`: let the browser in (it may download until the share
+     * stops) or not. Fails when the request is unknown or already over.
+     */
+    @Throws(FerryException::class)override fun `answerBrowser`(`requestId`: kotlin.String, `approve`: kotlin.Boolean)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(FerryException) { _status ->
+    UniffiLib.uniffi_ferry_ffi_fn_method_ferrynode_answer_browser(
+        it,
+        
+        FfiConverterString.lower(`requestId`),
+        FfiConverterBoolean.lower(`approve`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * The links browsers open to reach this device's pages, one per address.
+     */override fun `links`(): List<kotlin.String> {
+            return FfiConverterSequenceString.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_ferry_ffi_fn_method_ferrynode_links(
+        it,
+        _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Serves (or stops serving) the receive page: browsers open a link and upload files, each
+     * upload asked about through `NodeListener.onRequest` (alias "Browser", unverified).
+     */
+    @Throws(FerryException::class)override fun `setReceivePage`(`on`: kotlin.Boolean)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(FerryException) { _status ->
+    UniffiLib.uniffi_ferry_ffi_fn_method_ferrynode_set_receive_page(
+        it,
+        
+        FfiConverterBoolean.lower(`on`),_status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Opens a share of `items` (files, folders and descriptors) for browsers and LocalSend
+     * apps on the network, closing any open one. Descriptors are taken (closed when the share
+     * ends or on an error) and must be regular files, read again for every download.
+     * `pin`: required from browsers. `approve_all`: let every browser in without
+     * `ShareListener.onBrowser`. Browsers open the share over plain HTTP when the node was
+     * started without encryption (with it they must click through a certificate warning).
+     */
+    @Throws(FerryException::class)override fun `startShare`(`items`: List<SendItem>, `pin`: kotlin.String?, `approveAll`: kotlin.Boolean, `listener`: ShareListener): ShareInfo {
+            return FfiConverterTypeShareInfo.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FerryException) { _status ->
+    UniffiLib.uniffi_ferry_ffi_fn_method_ferrynode_start_share(
+        it,
+        
+        FfiConverterSequenceTypeSendItem.lower(`items`),
+        FfiConverterOptionalString.lower(`pin`),
+        FfiConverterBoolean.lower(`approveAll`),
+        FfiConverterTypeShareListener.lower(`listener`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Closes the share: running downloads stop, browsers must ask again next time. Returns
+     * whether one was open.
+     */override fun `stopShare`(): kotlin.Boolean {
+            return FfiConverterBoolean.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_ferry_ffi_fn_method_ferrynode_stop_share(
+        it,
+        _status)
 }
     }
     )
@@ -3675,6 +3888,365 @@ public object FfiConverterTypeNodeListener: FfiConverter<NodeListener, Long> {
 
 
 /**
+ * Events of a share, implemented by the app; called one at a time, in order, on a thread of
+ * their own.
+ */
+public interface ShareListener {
+    
+    fun `onBrowser`(`request`: BrowserRequest)
+    
+    fun `onShare`(`update`: ShareUpdate)
+    
+    companion object
+}
+
+/**
+ * Events of a share, implemented by the app; called one at a time, in order, on a thread of
+ * their own.
+ */
+open class ShareListenerImpl: Disposable, AutoCloseable, ShareListener
+{
+
+    @Suppress("UNUSED_PARAMETER")
+    /**
+     * @suppress
+     */
+    constructor(withHandle: UniffiWithHandle, handle: Long) {
+        this.handle = handle
+        this.cleanable = UniffiLib.CLEANER.register(this, UniffiCleanAction(handle))
+    }
+
+    /**
+     * @suppress
+     *
+     * This constructor can be used to instantiate a fake object. Only used for tests. Any
+     * attempt to actually use an object constructed this way will fail as there is no
+     * connected Rust object.
+     */
+    @Suppress("UNUSED_PARAMETER")
+    constructor(noHandle: NoHandle) {
+        this.handle = 0
+        this.cleanable = null
+    }
+
+    protected val handle: Long
+    protected val cleanable: UniffiCleaner.Cleanable?
+
+    private val wasDestroyed = AtomicBoolean(false)
+    private val callCounter = AtomicLong(1)
+
+    /**
+     * Whether the current object has been destroyed and its reference is gone in the Rust side.
+     */
+    val uniffiIsDestroyed: Boolean get() = wasDestroyed.get()
+
+    override fun destroy() {
+        // Only allow a single call to this method.
+        // TODO: maybe we should log a warning if called more than once?
+        if (this.wasDestroyed.compareAndSet(false, true)) {
+            // This decrement always matches the initial count of 1 given at creation time.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    @Synchronized
+    override fun close() {
+        this.destroy()
+    }
+
+    internal inline fun <R> callWithHandle(block: (handle: Long) -> R): R {
+        // Check and increment the call counter, to keep the object alive.
+        // This needs a compare-and-set retry loop in case of concurrent updates.
+        do {
+            val c = this.callCounter.get()
+            if (c == 0L) {
+                throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")
+            }
+            if (c == Long.MAX_VALUE) {
+                throw IllegalStateException("${this.javaClass.simpleName} call counter would overflow")
+            }
+        } while (! this.callCounter.compareAndSet(c, c + 1L))
+        // Now we can safely do the method call without the handle being freed concurrently.
+        try {
+            return block(this.uniffiCloneHandle())
+        } finally {
+            // This decrement always matches the increment we performed above.
+            if (this.callCounter.decrementAndGet() == 0L) {
+                cleanable?.clean()
+            }
+        }
+    }
+
+    // Use a static inner class instead of a closure so as not to accidentally
+    // capture `this` as part of the cleanable's action.
+    private class UniffiCleanAction(private val handle: Long) : Runnable {
+        override fun run() {
+            if (handle == 0.toLong()) {
+                // Fake object created with `NoHandle`, don't try to free.
+                return;
+            }
+            uniffiRustCall { status ->
+                UniffiLib.uniffi_ferry_ffi_fn_free_sharelistener(handle, status)
+            }
+        }
+    }
+
+    /**
+     * @suppress
+     */
+    fun uniffiCloneHandle(): Long {
+        if (handle == 0.toLong()) {
+            throw InternalException("uniffiCloneHandle() called on NoHandle object");
+        }
+        return uniffiRustCall() { status ->
+            UniffiLib.uniffi_ferry_ffi_fn_clone_sharelistener(handle, status)
+        }
+    }
+
+    
+    @Throws(ListenerException::class)override fun `onBrowser`(`request`: BrowserRequest)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(ListenerException) { _status ->
+    UniffiLib.uniffi_ferry_ffi_fn_method_sharelistener_on_browser(
+        it,
+        
+        FfiConverterTypeBrowserRequest.lower(`request`),_status)
+}
+    }
+    
+    
+
+    
+    @Throws(ListenerException::class)override fun `onShare`(`update`: ShareUpdate)
+        = 
+    callWithHandle {
+    uniffiRustCallWithError(ListenerException) { _status ->
+    UniffiLib.uniffi_ferry_ffi_fn_method_sharelistener_on_share(
+        it,
+        
+        FfiConverterTypeShareUpdate.lower(`update`),_status)
+}
+    }
+    
+    
+
+    
+
+    
+
+
+    
+    
+    /**
+     * @suppress
+     */
+    companion object
+    
+}
+
+
+
+// Put the implementation in an object so we don't pollute the top-level namespace
+internal object uniffiCallbackInterfaceShareListener {
+    internal object `onBrowser`: UniffiCallbackInterfaceShareListenerMethod0 {
+        override fun callback(`uniffiHandle`: Long,`request`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,) {
+            val uniffiObj = FfiConverterTypeShareListener.handleMap.get(uniffiHandle)
+            val makeCall = { ->
+                uniffiObj.`onBrowser`(
+                    FfiConverterTypeBrowserRequest.lift(`request`),
+                )
+            }
+            val writeReturn = { _: Unit -> Unit }
+            uniffiTraitInterfaceCallWithError(
+                uniffiCallStatus,
+                makeCall,
+                writeReturn,
+                { e: ListenerException -> FfiConverterTypeListenerError.lower(e) }
+            )
+        }
+    }
+    internal object `onShare`: UniffiCallbackInterfaceShareListenerMethod1 {
+        override fun callback(`uniffiHandle`: Long,`update`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,) {
+            val uniffiObj = FfiConverterTypeShareListener.handleMap.get(uniffiHandle)
+            val makeCall = { ->
+                uniffiObj.`onShare`(
+                    FfiConverterTypeShareUpdate.lift(`update`),
+                )
+            }
+            val writeReturn = { _: Unit -> Unit }
+            uniffiTraitInterfaceCallWithError(
+                uniffiCallStatus,
+                makeCall,
+                writeReturn,
+                { e: ListenerException -> FfiConverterTypeListenerError.lower(e) }
+            )
+        }
+    }
+
+    internal object uniffiFree: UniffiCallbackInterfaceFree {
+        override fun callback(handle: Long) {
+            FfiConverterTypeShareListener.handleMap.remove(handle)
+        }
+    }
+
+    internal object uniffiClone: UniffiCallbackInterfaceClone {
+        override fun callback(handle: Long): Long {
+            return FfiConverterTypeShareListener.handleMap.clone(handle)
+        }
+    }
+
+    internal var vtable = UniffiVTableCallbackInterfaceShareListener.UniffiByValue(
+        uniffiFree,
+        uniffiClone,
+        `onBrowser`,
+        `onShare`,
+    )
+
+    // Registers the foreign callback with the Rust side.
+    // This method is generated for each callback interface.
+    internal fun register(lib: UniffiLib) {
+        lib.uniffi_ferry_ffi_fn_init_callback_vtable_sharelistener(vtable)
+    }
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeShareListener: FfiConverter<ShareListener, Long> {
+    internal val handleMap = UniffiHandleMap<ShareListener>()
+
+    override fun lower(value: ShareListener): Long {
+        if (value is ShareListenerImpl) {
+             // Rust-implemented object.  Clone the handle and return it
+            return value.uniffiCloneHandle()
+         } else {
+            // Kotlin object, generate a new vtable handle and return that.
+            return handleMap.insert(value)
+         }
+    }
+
+    override fun lift(value: Long): ShareListener {
+        if ((value and 1.toLong()) == 0.toLong()) {
+            // Rust-generated handle, construct a new class that uses the handle to implement the
+            // interface
+            return ShareListenerImpl(UniffiWithHandle, value)
+        } else {
+            // Kotlin-generated handle, get the object from the handle map
+            return handleMap.remove(value)
+        }
+    }
+
+    override fun read(buf: ByteBuffer): ShareListener {
+        return lift(buf.getLong())
+    }
+
+    override fun allocationSize(value: ShareListener) = 8UL
+
+    override fun write(value: ShareListener, buf: ByteBuffer) {
+        buf.putLong(lower(value))
+    }
+}
+
+
+// This template implements a class for working with a Rust struct via a handle
+// to the live Rust struct on the other side of the FFI.
+//
+// There's some subtlety here, because we have to be careful not to operate on a Rust
+// struct after it has been dropped, and because we must expose a public API for freeing
+// theq Kotlin wrapper object in lieu of reliable finalizers. The core requirements are:
+//
+//   * Each instance holds an opaque handle to the underlying Rust struct.
+//     Method calls need to read this handle from the object's state and pass it in to
+//     the Rust FFI.
+//
+//   * When an instance is no longer needed, its handle should be passed to a
+//     special destructor function provided by the Rust FFI, which will drop the
+//     underlying Rust struct.
+//
+//   * Given an instance, calling code is expected to call the special
+//     `destroy` method in order to free it after use, either by calling it explicitly
+//     or by using a higher-level helper like the `use` method. Failing to do so risks
+//     leaking the underlying Rust struct.
+//
+//   * We can't assume that calling code will do the right thing, and must be prepared
+//     to handle Kotlin method calls executing concurrently with or even after a call to
+//     `destroy`, and to handle multiple (possibly concurrent!) calls to `destroy`.
+//
+//   * We must never allow Rust code to operate on the underlying Rust struct after
+//     the destructor has been called, and must never call the destructor more than once.
+//     Doing so may trigger memory unsafety.
+//
+//   * To mitigate many of the risks of leaking memory and use-after-free unsafety, a `Cleaner`
+//     is implemented to call the destructor when the Kotlin object becomes unreachable.
+//     This is done in a background thread. This is not a panacea, and client code should be aware that
+//      1. the thread may starve if some there are objects that have poorly performing
+//     `drop` methods or do significant work in their `drop` methods.
+//      2. the thread is shared across the whole library. This can be tuned by using `android_cleaner = true`,
+//         or `android = true` in the [`kotlin` section of the `uniffi.toml` file](https://mozilla.github.io/uniffi-rs/kotlin/configuration.html).
+//
+// If we try to implement this with mutual exclusion on access to the handle, there is the
+// possibility of a race between a method call and a concurrent call to `destroy`:
+//
+//    * Thread A starts a method call, reads the value of the handle, but is interrupted
+//      before it can pass the handle over the FFI to Rust.
+//    * Thread B calls `destroy` and frees the underlying Rust struct.
+//    * Thread A resumes, passing the already-read handle value to Rust and triggering
+//      a use-after-free.
+//
+// One possible solution would be to use a `ReadWriteLock`, with each method call taking
+// a read lock (and thus allowed to run concurrently) and the special `destroy` method
+// taking a write lock (and thus blocking on live method calls). However, we aim not to
+// generate methods with any hidden blocking semantics, and a `destroy` method that might
+// block if called incorrectly seems to meet that bar.
+//
+// So, we achieve our goals by giving each instance an associated `AtomicLong` counter to track
+// the number of in-flight method calls, and an `AtomicBoolean` flag to indicate whether `destroy`
+// has been called. These are updated according to the following rules:
+//
+//    * The initial value of the counter is 1, indicating a live object with no in-flight calls.
+//      The initial value for the flag is false.
+//
+//    * At the start of each method call, we atomically check the counter.
+//      If it is 0 then the underlying Rust struct has already been destroyed and the call is aborted.
+//      If it is nonzero them we atomically increment it by 1 and proceed with the method call.
+//
+//    * At the end of each method call, we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+//    * When `destroy` is called, we atomically flip the flag from false to true.
+//      If the flag was already true we silently fail.
+//      Otherwise we atomically decrement and check the counter.
+//      If it has reached zero then we destroy the underlying Rust struct.
+//
+// Astute readers may observe that this all sounds very similar to the way that Rust's `Arc<T>` works,
+// and indeed it is, with the addition of a flag to guard against multiple calls to `destroy`.
+//
+// The overall effect is that the underlying Rust struct is destroyed only when `destroy` has been
+// called *and* all in-flight method calls have completed, avoiding violating any of the expectations
+// of the underlying Rust code.
+//
+// This makes a cleaner a better alternative to _not_ calling `destroy()` as
+// and when the object is finished with, but the abstraction is not perfect: if the Rust object's `drop`
+// method is slow, and/or there are many objects to cleanup, and it's on a low end Android device, then the cleaner
+// thread may be starved, and the app will leak memory.
+//
+// In this case, `destroy`ing manually may be a better solution.
+//
+// The cleaner can live side by side with the manual calling of `destroy`. In the order of responsiveness, uniffi objects
+// with Rust peers are reclaimed:
+//
+// 1. By calling the `destroy` method of the object, which calls `rustObject.free()`. If that doesn't happen:
+// 2. When the object becomes unreachable, AND the Cleaner thread gets to call `rustObject.free()`. If the thread is starved then:
+// 3. The memory is reclaimed when the process terminates.
+//
+// [1] https://stackoverflow.com/questions/24376768/can-java-finalize-an-object-when-it-is-still-in-scope/24380219
+//
+
+
+/**
  * A running send. `cancel()` stops it (the receiver is told); closing the handle does too.
  */
 public interface TransferHandleInterface {
@@ -4189,6 +4761,59 @@ public object FfiConverterTypeTransferListener: FfiConverter<TransferListener, L
 
 
 /**
+ * A browser (by its address) that asks to see the share. Answer with
+ * `FerryNode.answerBrowser(request.id, ...)`; unanswered requests are declined after two minutes.
+ */
+data class BrowserRequest (
+    var `id`: kotlin.String
+    , 
+    /**
+     * The browser's IP address.
+     */
+    var `address`: kotlin.String
+    , 
+    /**
+     * The browser's User-Agent (peer text: pass it through `displaySafe` before showing it).
+     */
+    var `userAgent`: kotlin.String
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeBrowserRequest: FfiConverterRustBuffer<BrowserRequest> {
+    override fun read(buf: ByteBuffer): BrowserRequest {
+        return BrowserRequest(
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+            FfiConverterString.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: BrowserRequest) = (
+            FfiConverterString.allocationSize(value.`id`) +
+            FfiConverterString.allocationSize(value.`address`) +
+            FfiConverterString.allocationSize(value.`userAgent`)
+    )
+
+    override fun write(value: BrowserRequest, buf: ByteBuffer) {
+            FfiConverterString.write(value.`id`, buf)
+            FfiConverterString.write(value.`address`, buf)
+            FfiConverterString.write(value.`userAgent`, buf)
+    }
+}
+
+
+
+/**
  * A device found nearby.
  */
 data class Device (
@@ -4601,6 +5226,66 @@ public object FfiConverterTypeSender: FfiConverterRustBuffer<Sender> {
             FfiConverterBoolean.write(value.`verified`, buf)
             FfiConverterBoolean.write(value.`trusted`, buf)
             FfiConverterString.write(value.`address`, buf)
+    }
+}
+
+
+
+/**
+ * An open share: what it offers and where browsers open it.
+ */
+data class ShareInfo (
+    /**
+     * `http://ADDRESS:PORT/` for each address of this device (show one as a QR code).
+     */
+    var `links`: List<kotlin.String>
+    , 
+    /**
+     * The names offered (a folder's files as `folder/sub/name`).
+     */
+    var `files`: List<kotlin.String>
+    , 
+    /**
+     * The folders, each also offered as `NAME.zip`.
+     */
+    var `folders`: List<kotlin.String>
+    , 
+    var `totalBytes`: kotlin.ULong
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeShareInfo: FfiConverterRustBuffer<ShareInfo> {
+    override fun read(buf: ByteBuffer): ShareInfo {
+        return ShareInfo(
+            FfiConverterSequenceString.read(buf),
+            FfiConverterSequenceString.read(buf),
+            FfiConverterSequenceString.read(buf),
+            FfiConverterULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: ShareInfo) = (
+            FfiConverterSequenceString.allocationSize(value.`links`) +
+            FfiConverterSequenceString.allocationSize(value.`files`) +
+            FfiConverterSequenceString.allocationSize(value.`folders`) +
+            FfiConverterULong.allocationSize(value.`totalBytes`)
+    )
+
+    override fun write(value: ShareInfo, buf: ByteBuffer) {
+            FfiConverterSequenceString.write(value.`links`, buf)
+            FfiConverterSequenceString.write(value.`files`, buf)
+            FfiConverterSequenceString.write(value.`folders`, buf)
+            FfiConverterULong.write(value.`totalBytes`, buf)
     }
 }
 
@@ -5430,6 +6115,33 @@ sealed class ReceiveUpdate {
         companion object
     }
     
+    /**
+     * A file continues from `offset` (kept from an interrupted transfer of the same sender).
+     */
+    data class FileResumed(
+        val `sessionId`: kotlin.String, 
+        val `fileId`: kotlin.String, 
+        val `offset`: kotlin.ULong) : ReceiveUpdate()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * Files left out because the receive folder already has them.
+     */
+    data class FilesSkipped(
+        val `sessionId`: kotlin.String, 
+        val `fileIds`: List<kotlin.String>) : ReceiveUpdate()
+        
+    {
+        
+
+        companion object
+    }
+    
     data class Finished(
         val `sessionId`: kotlin.String, 
         val `outcome`: app.ferry.core.TransferOutcome) : ReceiveUpdate()
@@ -5514,14 +6226,23 @@ public object FfiConverterTypeReceiveUpdate : FfiConverterRustBuffer<ReceiveUpda
                 FfiConverterString.read(buf),
                 FfiConverterSequenceString.read(buf),
                 )
-            7 -> ReceiveUpdate.Finished(
+            7 -> ReceiveUpdate.FileResumed(
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                FfiConverterULong.read(buf),
+                )
+            8 -> ReceiveUpdate.FilesSkipped(
+                FfiConverterString.read(buf),
+                FfiConverterSequenceString.read(buf),
+                )
+            9 -> ReceiveUpdate.Finished(
                 FfiConverterString.read(buf),
                 FfiConverterTypeTransferOutcome.read(buf),
                 )
-            8 -> ReceiveUpdate.RequestClosed(
+            10 -> ReceiveUpdate.RequestClosed(
                 FfiConverterString.read(buf),
                 )
-            9 -> ReceiveUpdate.PinFailed(
+            11 -> ReceiveUpdate.PinFailed(
                 FfiConverterString.read(buf),
                 FfiConverterUInt.read(buf),
                 FfiConverterOptionalULong.read(buf),
@@ -5582,6 +6303,23 @@ public object FfiConverterTypeReceiveUpdate : FfiConverterRustBuffer<ReceiveUpda
                 4UL
                 + FfiConverterString.allocationSize(value.`sessionId`)
                 + FfiConverterSequenceString.allocationSize(value.`paths`)
+            )
+        }
+        is ReceiveUpdate.FileResumed -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`sessionId`)
+                + FfiConverterString.allocationSize(value.`fileId`)
+                + FfiConverterULong.allocationSize(value.`offset`)
+            )
+        }
+        is ReceiveUpdate.FilesSkipped -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`sessionId`)
+                + FfiConverterSequenceString.allocationSize(value.`fileIds`)
             )
         }
         is ReceiveUpdate.Finished -> {
@@ -5653,19 +6391,32 @@ public object FfiConverterTypeReceiveUpdate : FfiConverterRustBuffer<ReceiveUpda
                 FfiConverterSequenceString.write(value.`paths`, buf)
                 Unit
             }
-            is ReceiveUpdate.Finished -> {
+            is ReceiveUpdate.FileResumed -> {
                 buf.putInt(7)
+                FfiConverterString.write(value.`sessionId`, buf)
+                FfiConverterString.write(value.`fileId`, buf)
+                FfiConverterULong.write(value.`offset`, buf)
+                Unit
+            }
+            is ReceiveUpdate.FilesSkipped -> {
+                buf.putInt(8)
+                FfiConverterString.write(value.`sessionId`, buf)
+                FfiConverterSequenceString.write(value.`fileIds`, buf)
+                Unit
+            }
+            is ReceiveUpdate.Finished -> {
+                buf.putInt(9)
                 FfiConverterString.write(value.`sessionId`, buf)
                 FfiConverterTypeTransferOutcome.write(value.`outcome`, buf)
                 Unit
             }
             is ReceiveUpdate.RequestClosed -> {
-                buf.putInt(8)
+                buf.putInt(10)
                 FfiConverterString.write(value.`sessionId`, buf)
                 Unit
             }
             is ReceiveUpdate.PinFailed -> {
-                buf.putInt(9)
+                buf.putInt(11)
                 FfiConverterString.write(value.`ip`, buf)
                 FfiConverterUInt.write(value.`failures`, buf)
                 FfiConverterOptionalULong.write(value.`lockedSeconds`, buf)
@@ -5951,6 +6702,34 @@ sealed class SendUpdate {
         companion object
     }
     
+    /**
+     * The receiver held the first `offset` bytes of the file from an interrupted transfer: only
+     * the rest is sent (progress continues from there).
+     */
+    data class FileResumed(
+        val `fileId`: kotlin.String, 
+        val `offset`: kotlin.ULong, 
+        val `size`: kotlin.ULong) : SendUpdate()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * Files the receiver did not take (it has them already, or its user left them out):
+     * skipped, not failed.
+     */
+    data class FilesSkipped(
+        val `fileIds`: List<kotlin.String>) : SendUpdate()
+        
+    {
+        
+
+        companion object
+    }
+    
     data class FileFailed(
         val `fileId`: kotlin.String, 
         val `message`: kotlin.String, 
@@ -6038,20 +6817,28 @@ public object FfiConverterTypeSendUpdate : FfiConverterRustBuffer<SendUpdate>{
             5 -> SendUpdate.FileSent(
                 FfiConverterString.read(buf),
                 )
-            6 -> SendUpdate.FileFailed(
+            6 -> SendUpdate.FileResumed(
+                FfiConverterString.read(buf),
+                FfiConverterULong.read(buf),
+                FfiConverterULong.read(buf),
+                )
+            7 -> SendUpdate.FilesSkipped(
+                FfiConverterSequenceString.read(buf),
+                )
+            8 -> SendUpdate.FileFailed(
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
                 FfiConverterBoolean.read(buf),
                 )
-            7 -> SendUpdate.Notice(
+            9 -> SendUpdate.Notice(
                 FfiConverterString.read(buf),
                 )
-            8 -> SendUpdate.Finished(
+            10 -> SendUpdate.Finished(
                 FfiConverterUInt.read(buf),
                 FfiConverterUInt.read(buf),
                 FfiConverterULong.read(buf),
                 )
-            9 -> SendUpdate.Failed(
+            11 -> SendUpdate.Failed(
                 FfiConverterString.read(buf),
                 FfiConverterTypeErrorKind.read(buf),
                 )
@@ -6099,6 +6886,22 @@ public object FfiConverterTypeSendUpdate : FfiConverterRustBuffer<SendUpdate>{
             (
                 4UL
                 + FfiConverterString.allocationSize(value.`fileId`)
+            )
+        }
+        is SendUpdate.FileResumed -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`fileId`)
+                + FfiConverterULong.allocationSize(value.`offset`)
+                + FfiConverterULong.allocationSize(value.`size`)
+            )
+        }
+        is SendUpdate.FilesSkipped -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterSequenceString.allocationSize(value.`fileIds`)
             )
         }
         is SendUpdate.FileFailed -> {
@@ -6169,29 +6972,277 @@ public object FfiConverterTypeSendUpdate : FfiConverterRustBuffer<SendUpdate>{
                 FfiConverterString.write(value.`fileId`, buf)
                 Unit
             }
-            is SendUpdate.FileFailed -> {
+            is SendUpdate.FileResumed -> {
                 buf.putInt(6)
+                FfiConverterString.write(value.`fileId`, buf)
+                FfiConverterULong.write(value.`offset`, buf)
+                FfiConverterULong.write(value.`size`, buf)
+                Unit
+            }
+            is SendUpdate.FilesSkipped -> {
+                buf.putInt(7)
+                FfiConverterSequenceString.write(value.`fileIds`, buf)
+                Unit
+            }
+            is SendUpdate.FileFailed -> {
+                buf.putInt(8)
                 FfiConverterString.write(value.`fileId`, buf)
                 FfiConverterString.write(value.`message`, buf)
                 FfiConverterBoolean.write(value.`willRetry`, buf)
                 Unit
             }
             is SendUpdate.Notice -> {
-                buf.putInt(7)
+                buf.putInt(9)
                 FfiConverterString.write(value.`message`, buf)
                 Unit
             }
             is SendUpdate.Finished -> {
-                buf.putInt(8)
+                buf.putInt(10)
                 FfiConverterUInt.write(value.`sent`, buf)
                 FfiConverterUInt.write(value.`skipped`, buf)
                 FfiConverterULong.write(value.`bytes`, buf)
                 Unit
             }
             is SendUpdate.Failed -> {
-                buf.putInt(9)
+                buf.putInt(11)
                 FfiConverterString.write(value.`error`, buf)
                 FfiConverterTypeErrorKind.write(value.`kind`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+}
+
+
+
+
+
+/**
+ * What happens in a share.
+ */
+sealed class ShareUpdate {
+    
+    data class BrowserApproved(
+        val `address`: kotlin.String) : ShareUpdate()
+        
+    {
+        
+
+        companion object
+    }
+    
+    data class BrowserDeclined(
+        val `address`: kotlin.String) : ShareUpdate()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * A download started at `offset` (a resumed one starts later); `size` is what this download
+     * sends (0 for a folder's zip, whose size is known only at its end).
+     */
+    data class DownloadStarted(
+        val `address`: kotlin.String, 
+        val `fileId`: kotlin.String, 
+        val `name`: kotlin.String, 
+        val `offset`: kotlin.ULong, 
+        val `size`: kotlin.ULong) : ShareUpdate()
+        
+    {
+        
+
+        companion object
+    }
+    
+    data class DownloadProgress(
+        val `address`: kotlin.String, 
+        val `fileId`: kotlin.String, 
+        val `sent`: kotlin.ULong, 
+        val `size`: kotlin.ULong) : ShareUpdate()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * A download ended; `complete` when everything asked for was sent.
+     */
+    data class DownloadFinished(
+        val `address`: kotlin.String, 
+        val `fileId`: kotlin.String, 
+        val `sent`: kotlin.ULong, 
+        val `complete`: kotlin.Boolean) : ShareUpdate()
+        
+    {
+        
+
+        companion object
+    }
+    
+    /**
+     * A wrong PIN; `locked_secs` is set when PIN checks are locked for a while.
+     */
+    data class PinFailed(
+        val `address`: kotlin.String, 
+        val `lockedSecs`: kotlin.ULong?) : ShareUpdate()
+        
+    {
+        
+
+        companion object
+    }
+    
+
+    
+
+    
+    
+
+
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeShareUpdate : FfiConverterRustBuffer<ShareUpdate>{
+    override fun read(buf: ByteBuffer): ShareUpdate {
+        return when(buf.getInt()) {
+            1 -> ShareUpdate.BrowserApproved(
+                FfiConverterString.read(buf),
+                )
+            2 -> ShareUpdate.BrowserDeclined(
+                FfiConverterString.read(buf),
+                )
+            3 -> ShareUpdate.DownloadStarted(
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                FfiConverterULong.read(buf),
+                FfiConverterULong.read(buf),
+                )
+            4 -> ShareUpdate.DownloadProgress(
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                FfiConverterULong.read(buf),
+                FfiConverterULong.read(buf),
+                )
+            5 -> ShareUpdate.DownloadFinished(
+                FfiConverterString.read(buf),
+                FfiConverterString.read(buf),
+                FfiConverterULong.read(buf),
+                FfiConverterBoolean.read(buf),
+                )
+            6 -> ShareUpdate.PinFailed(
+                FfiConverterString.read(buf),
+                FfiConverterOptionalULong.read(buf),
+                )
+            else -> throw RuntimeException("invalid enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: ShareUpdate): ULong = when(value) {
+        is ShareUpdate.BrowserApproved -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`address`)
+            )
+        }
+        is ShareUpdate.BrowserDeclined -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`address`)
+            )
+        }
+        is ShareUpdate.DownloadStarted -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`address`)
+                + FfiConverterString.allocationSize(value.`fileId`)
+                + FfiConverterString.allocationSize(value.`name`)
+                + FfiConverterULong.allocationSize(value.`offset`)
+                + FfiConverterULong.allocationSize(value.`size`)
+            )
+        }
+        is ShareUpdate.DownloadProgress -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`address`)
+                + FfiConverterString.allocationSize(value.`fileId`)
+                + FfiConverterULong.allocationSize(value.`sent`)
+                + FfiConverterULong.allocationSize(value.`size`)
+            )
+        }
+        is ShareUpdate.DownloadFinished -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`address`)
+                + FfiConverterString.allocationSize(value.`fileId`)
+                + FfiConverterULong.allocationSize(value.`sent`)
+                + FfiConverterBoolean.allocationSize(value.`complete`)
+            )
+        }
+        is ShareUpdate.PinFailed -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`address`)
+                + FfiConverterOptionalULong.allocationSize(value.`lockedSecs`)
+            )
+        }
+    }
+
+    override fun write(value: ShareUpdate, buf: ByteBuffer) {
+        when(value) {
+            is ShareUpdate.BrowserApproved -> {
+                buf.putInt(1)
+                FfiConverterString.write(value.`address`, buf)
+                Unit
+            }
+            is ShareUpdate.BrowserDeclined -> {
+                buf.putInt(2)
+                FfiConverterString.write(value.`address`, buf)
+                Unit
+            }
+            is ShareUpdate.DownloadStarted -> {
+                buf.putInt(3)
+                FfiConverterString.write(value.`address`, buf)
+                FfiConverterString.write(value.`fileId`, buf)
+                FfiConverterString.write(value.`name`, buf)
+                FfiConverterULong.write(value.`offset`, buf)
+                FfiConverterULong.write(value.`size`, buf)
+                Unit
+            }
+            is ShareUpdate.DownloadProgress -> {
+                buf.putInt(4)
+                FfiConverterString.write(value.`address`, buf)
+                FfiConverterString.write(value.`fileId`, buf)
+                FfiConverterULong.write(value.`sent`, buf)
+                FfiConverterULong.write(value.`size`, buf)
+                Unit
+            }
+            is ShareUpdate.DownloadFinished -> {
+                buf.putInt(5)
+                FfiConverterString.write(value.`address`, buf)
+                FfiConverterString.write(value.`fileId`, buf)
+                FfiConverterULong.write(value.`sent`, buf)
+                FfiConverterBoolean.write(value.`complete`, buf)
+                Unit
+            }
+            is ShareUpdate.PinFailed -> {
+                buf.putInt(6)
+                FfiConverterString.write(value.`address`, buf)
+                FfiConverterOptionalULong.write(value.`lockedSecs`, buf)
                 Unit
             }
         }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
