@@ -16,6 +16,7 @@ use std::io::BufRead;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 #[derive(Args)]
 pub struct ShareArgs {
@@ -114,9 +115,23 @@ impl ShareUi {
 }
 
 /// Reads answers (`y`/`yes` lets in, anything else declines) from standard input, one line per
-/// browser, in the order browsers asked. Without input every browser is declined.
+/// browser, in the order browsers asked. Without input every browser is declined. A browser that
+/// goes away while asked about (its question withdrawn) is said to be gone and the next one is
+/// asked; the line typed next answers that next one.
 fn answer_browsers(out: Output, json: bool, asks: std::sync::mpsc::Receiver<(BrowserRequest, BrowserReply)>) {
-    let stdin = std::io::stdin();
+    use std::sync::mpsc::RecvTimeoutError;
+    let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        let stdin = std::io::stdin();
+        loop {
+            let mut line = String::new();
+            match stdin.lock().read_line(&mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) if lines_tx.send(line).is_err() => return,
+                Ok(_) => {}
+            }
+        }
+    });
     let mut eof = false;
     while let Ok((req, reply)) = asks.recv() {
         if reply.is_closed() {
@@ -129,21 +144,29 @@ fn answer_browsers(out: Output, json: bool, asks: std::sync::mpsc::Receiver<(Bro
             let agent = if agent.is_empty() { String::new() } else { format!(" ({agent})") };
             eprint!("A browser at {}{agent} wants to see the shared files. Let it in? [y/N] ", req.ip);
         }
-        if eof {
-            reply.send(false);
+        // `None`: the browser went away before an answer.
+        let line = loop {
+            if eof {
+                break Some(String::new());
+            }
+            match lines.recv_timeout(Duration::from_millis(200)) {
+                Ok(line) => break Some(line),
+                Err(RecvTimeoutError::Disconnected) => eof = true,
+                Err(RecvTimeoutError::Timeout) if reply.is_closed() => break None,
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+        };
+        let Some(line) = line else {
+            if json {
+                out.event(json!({"event": "browser_gone", "ip": req.ip}));
+            } else {
+                eprintln!();
+                out.line(&format!("The browser at {} went away.", req.ip));
+            }
             continue;
-        }
-        let mut line = String::new();
-        match stdin.lock().read_line(&mut line) {
-            Ok(0) | Err(_) => {
-                eof = true;
-                reply.send(false);
-            }
-            Ok(_) => {
-                let yes = matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes");
-                reply.send(yes);
-            }
-        }
+        };
+        let yes = matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes");
+        reply.send(yes);
     }
 }
 

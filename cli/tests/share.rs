@@ -146,6 +146,27 @@ fn share_asks_about_each_browser() {
 }
 
 #[test]
+fn a_browser_that_goes_away_is_not_asked_about_any_more() {
+    let tmp = tempfile::tempdir().unwrap();
+    files(tmp.path());
+    let a = tmp.path().join("a.txt");
+    let mut s = Running::start(&tmp.path().join("cfg"), &["share", a.to_str().unwrap(), "--bind", "127.0.0.1", "--port", "0", "--no-qr"]);
+    let port = s.port();
+    // A browser asks and hangs up before the owner answers.
+    let mut gone = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    gone.write_all(b"POST /api/localsend/v2/prepare-download HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n").unwrap();
+    s.err.wait_count("Let it in? [y/N]", 1);
+    drop(gone);
+    s.out.wait_count("went away", 1);
+    // The next browser is asked about, and the owner's answer is for it.
+    let next = std::thread::spawn(move || http(port, "POST", "/api/localsend/v2/prepare-download", b""));
+    s.err.wait_count("Let it in? [y/N]", 2);
+    s.type_line("y");
+    assert_eq!(next.join().unwrap().0, 200);
+    assert_eq!(s.interrupt(), 0);
+}
+
+#[test]
 fn share_lets_a_browser_in_when_told_yes() {
     let tmp = tempfile::tempdir().unwrap();
     files(tmp.path());

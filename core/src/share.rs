@@ -4,11 +4,13 @@
 //! What can be downloaded is fixed when the share opens: the files given and the regular files
 //! inside the folders given (walked without following links), each under a random id. A download
 //! names an id, never a path, so nothing outside the share can be reached; the file is opened
-//! again without following a link at its last component and must still be a regular file. A
-//! folder is also offered as one `.zip` (stored, written on the fly into the response).
+//! again component by component from the shared folder without following any link, and must
+//! still be a regular file and the same file (device, inode) as when the share opened. The names
+//! of a folder's files are made safe for every extractor and unique. A folder is also offered as
+//! one `.zip` (stored, written on the fly into the response).
 //!
-//! A browser is known by its address (its session); the owner approves each new address
-//! ([`ShareListener::on_browser`]) unless the share accepts everyone, and a PIN may be required
+//! A browser is known by its address (IPv6: its /64) and its session; the owner approves each
+//! new one ([`ShareListener::on_browser`]) unless the share accepts everyone, and a PIN may be required
 //! (with the same lock-out as uploads). This module holds what a share is and the pure helpers
 //! (the `Range` header, `Content-Disposition`); the server answers the requests.
 
@@ -27,11 +29,13 @@ use tokio::sync::oneshot;
 pub const MAX_SHARE_FILES: usize = 20_000;
 /// Folder depth walked below a shared folder.
 pub const MAX_SHARE_DEPTH: usize = 64;
-/// Browsers (addresses) approved at once; more are answered 429 until the share reopens.
+/// Browsers (addresses; IPv6: /64s) approved at once; more are answered 429 until one is idle for
+/// the server's `browser_idle_timeout` or the share reopens.
 pub const MAX_BROWSERS: usize = 64;
-/// Browsers waiting for the owner's answer at once (one per address); more are answered 429.
+/// Browsers waiting for the owner's answer at once (one per address or /64); more are answered 429.
 pub const MAX_PENDING_BROWSERS: usize = 8;
-/// Declined addresses remembered (answered 403 at once for [`DECLINE_MEMORY`]).
+/// Declined addresses remembered (answered 403 at once for [`DECLINE_MEMORY`]); when full of
+/// recent ones the oldest is forgotten.
 pub const MAX_DECLINED: usize = 256;
 /// How long a declined address is answered 403 without asking the owner again.
 pub const DECLINE_MEMORY: Duration = Duration::from_secs(30);

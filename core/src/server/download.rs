@@ -2,11 +2,14 @@
 //! HTTP ranges, or a folder as a zip written on the fly) and the browser pages (`/`, `/app.js`,
 //! `/style.css`, `/web/state`). Everything else goes to [`route`].
 //!
-//! Bounds: approved browsers ([`MAX_BROWSERS`]), browsers waiting for the owner
-//! ([`MAX_PENDING_BROWSERS`], each answered within [`ServerLimits::request_timeout`]), declined
-//! addresses ([`MAX_DECLINED`]), zips being written at once ([`MAX_ZIPS`]); a download whose
-//! reader takes nothing for [`ServerLimits::body_stall_timeout`] ends, and closing the share ends
-//! every download.
+//! Bounds: approved browsers ([`MAX_BROWSERS`], forgotten after
+//! [`ServerLimits::browser_idle_timeout`] without a request or download), browsers waiting for the
+//! owner ([`MAX_PENDING_BROWSERS`], each answered within [`ServerLimits::request_timeout`] and
+//! withdrawn when its requests go away), declined browsers ([`MAX_DECLINED`], the oldest forgotten
+//! first), all per [`share_key`]; zips being written at once ([`MAX_ZIPS`], one per browser); a
+//! download whose reader takes less than [`ServerLimits::min_progress`] in a
+//! [`ServerLimits::body_stall_timeout`] ends, and closing the share ends every download. Every
+//! answer carries the strict headers ([`route_web`]).
 
 use super::*;
 use crate::share::*;
