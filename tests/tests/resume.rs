@@ -425,6 +425,90 @@ async fn nobody_else_may_continue_a_partial_file() {
     assert_eq!(std::fs::read(inbox.path().join("big.bin")).unwrap(), content);
 }
 
+/// The token of the owner's new session is not enough to touch its kept partial file: another
+/// certificate or none, from the same address, can neither continue it (409), nor cut it down by
+/// an upload from the start (that goes into a fresh part file), nor remove it with a cancel.
+#[tokio::test]
+async fn a_token_without_the_owners_certificate_never_touches_a_kept_partial() {
+    let inbox = tempfile::tempdir().unwrap();
+    let src = tempfile::tempdir().unwrap();
+    let content = data(SIZE, 6);
+    let file = src.path().join("big.bin");
+    std::fs::write(&file, &content).unwrap();
+    let (rx, _handler) = receiver(inbox.path(), false).await;
+    let relay = Relay::start(rx.local_addr()).await;
+    let owner = Identity::generate().unwrap();
+    let mut opts = options(&owner, relay.addr.port());
+    opts.timeouts.reconnect = Duration::from_secs(1);
+    relay.cut_at.store(SIZE as u64 / 2, Ordering::SeqCst);
+    let (cuts, refuse) = (relay.cuts.clone(), relay.refuse.clone());
+    let watcher = tokio::spawn(async move {
+        while cuts.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        refuse.store(true, Ordering::SeqCst);
+    });
+    send(&opts, &[&file], &Arc::new(Seen::default())).await.expect_err("unreachable");
+    watcher.await.unwrap();
+    eventually("the partial file is kept", || kept(inbox.path()).len() == 2).await;
+    let partial = || {
+        let name = kept(inbox.path()).into_iter().find(|n| n.ends_with(".partial")).expect("kept");
+        std::fs::read(inbox.path().join(name)).unwrap()
+    };
+    let before = partial();
+
+    for (round, intruder) in [Some(Identity::generate().unwrap()), None].into_iter().enumerate() {
+        // The owner opens a session (it is offered its partial file) and holds its token.
+        let body = |resume: bool| {
+            let mut v = prepare_body(owner.fingerprint(), &[]);
+            v["files"] =
+                serde_json::json!({"f0": {"id": "f0", "fileName": "big.bin", "size": SIZE, "fileType": "application/octet-stream"}});
+            if resume {
+                v["info"]["ferry"] = serde_json::json!({"version": 1, "features": ["emptyDirs", "resume"]});
+            }
+            v
+        };
+        let mtime = kept_mtime(inbox.path());
+        let mut b = body(true);
+        b["files"]["f0"]["metadata"] = serde_json::json!({"modified": mtime});
+        let r = Raw::https(rx.local_addr(), Some(owner.clone())).post_json("/api/localsend/v2/prepare-upload", &b).await;
+        assert_eq!(r.status, 200, "{}", r.message());
+        let answer = r.json();
+        let held = answer["ferry"]["resume"]["f0"]["offset"].as_u64().expect("the owner is offered its partial file");
+        assert_eq!(held, before.len() as u64);
+        let (sid, token) = (answer["sessionId"].as_str().unwrap(), answer["files"]["f0"].as_str().unwrap());
+        let up = |offset: u64| format!("/api/localsend/v2/upload?sessionId={sid}&fileId=f0&token={token}&offset={offset}");
+        let raw = Raw::https(rx.local_addr(), intruder.clone());
+        // Continuing it with the owner's token: refused.
+        let r = raw.send("POST", &up(held), b"X").await;
+        assert_eq!(r.status, 409, "round {round}: {}", r.message());
+        // An upload from the start that breaks off: into its own part file, the kept one stays whole.
+        let r = raw.send("POST", &up(0), b"short").await;
+        assert_eq!(r.status, 400, "round {round}: {}", r.message());
+        assert_eq!(kept(inbox.path()).len(), 2, "round {round}");
+        assert_eq!(partial(), before, "round {round}: the kept partial file is untouched");
+        // A cancel from its connection ends the session but does not remove the owner's partial file.
+        let r = raw.send("POST", &format!("/api/localsend/v2/cancel?sessionId={sid}"), b"").await;
+        assert_eq!(r.status, 200);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(partial(), before, "round {round}: a stranger's cancel leaves the owner's partial file");
+        assert!(!inbox.path().join("big.bin").exists());
+    }
+    // The owner still resumes it.
+    relay.refuse.store(false, Ordering::SeqCst);
+    let seen = Arc::new(Seen::default());
+    send(&opts, &[&file], &seen).await.unwrap();
+    assert_eq!(seen.resumed_at(), vec![before.len() as u64]);
+    assert_eq!(std::fs::read(inbox.path().join("big.bin")).unwrap(), content);
+}
+
+/// The modified time recorded for the one kept partial file below `dir`.
+fn kept_mtime(dir: &Path) -> String {
+    let name = kept(dir).into_iter().find(|n| n.ends_with(".resume")).expect("a record");
+    let rec: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join(name)).unwrap()).unwrap();
+    rec["modified"].as_str().unwrap().to_string()
+}
+
 /// With skip-existing, a folder sent twice moves only what changed; the sender reports the rest
 /// as skipped, not failed. (A changed file never replaces the one there: it arrives numbered.)
 #[tokio::test]

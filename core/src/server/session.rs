@@ -107,9 +107,9 @@ pub(super) fn end_session_with(shared: &Shared, id: Option<&str>, outcome: Sessi
     }
 }
 
-pub(super) fn cancel(shared: &Arc<Shared>, ip: IpAddr, req: Request<Incoming>) -> Resp {
+pub(super) fn cancel(shared: &Arc<Shared>, ip: IpAddr, peer_fp: Option<&str>, req: Request<Incoming>) -> Resp {
     let session_id = query_param(req.uri().query(), "sessionId");
-    let target = {
+    let (target, owner) = {
         let guard = shared.session.lock().unwrap();
         match guard.as_ref() {
             None => return empty(StatusCode::OK),
@@ -117,12 +117,14 @@ pub(super) fn cancel(shared: &Arc<Shared>, ip: IpAddr, req: Request<Incoming>) -
             // Without a session id (a pending request, or older senders) the IP decides.
             Some(s) => match &session_id {
                 Some(sid) if *sid != s.id => return message(StatusCode::FORBIDDEN, "Invalid session id"),
-                _ => s.id.clone(),
+                _ => (s.id.clone(), !s.resume || s.same_sender(peer_fp)),
             },
         }
     };
-    // A Ferry sender that gives up after a break keeps what arrived, for a later resume.
-    let keep = query_param(req.uri().query(), "keep").as_deref() == Some("partial");
+    // A Ferry sender that gives up after a break keeps what arrived, for a later resume. Only the
+    // verified sender's own connection removes its kept partial files: a cancel from anyone else at
+    // its address ends the session but leaves them.
+    let keep = query_param(req.uri().query(), "keep").as_deref() == Some("partial") || !owner;
     end_session_with(shared, Some(&target), SessionOutcome::CancelledBySender, !keep);
     empty(StatusCode::OK)
 }

@@ -109,7 +109,10 @@ async fn claim(
                 return Err(message(StatusCode::FORBIDDEN, "Invalid token"));
             };
             let (resume, discard) = (s.resume, s.discard.clone());
-            let record = resume.then(|| ResumeRecord::for_file(&s.sender.fingerprint, &s.files[i])).flatten();
+            // Only the connection of the session's verified sender itself (its certificate, not
+            // the token, not the address) touches a kept partial file: anyone else holding the
+            // token uploads into a fresh part file and can neither continue nor remove it.
+            let record = peer_fp.filter(|_| resume && same_sender).and_then(|fp| ResumeRecord::for_file(fp, &s.files[i]));
             let dto = s.files[i].clone();
             let f = &mut s.slots[i];
             match f.state {
