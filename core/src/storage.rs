@@ -21,7 +21,10 @@ use crate::display::is_format;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fsutil;
 pub use crate::fsutil::SafeName;
-use crate::resume::{ResumeRecord, DATA_SUFFIX, KEPT_MAX_AGE, KEPT_MAX_BYTES, KEPT_MAX_COUNT, MAX_RECORD_BYTES, RECORD_SUFFIX};
+use crate::resume::{
+    HashBudget, HeldPrefix, ResumeRecord, StoredRecord, DATA_SUFFIX, KEPT_MAX_AGE, KEPT_MAX_BYTES, KEPT_MAX_COUNT, MAX_RECORD_BYTES,
+    RECORD_SUFFIX,
+};
 use std::fs::File;
 use std::io;
 use std::io::{Read, Seek, SeekFrom};
@@ -243,7 +246,7 @@ fn lock_within(file: &File, limit: std::time::Duration) -> bool {
 }
 
 /// The record `name` in `dir`, if it is a small regular file holding one.
-fn read_record(dir: BorrowedFd<'_>, name: &SafeName) -> Option<ResumeRecord> {
+fn read_record(dir: BorrowedFd<'_>, name: &SafeName) -> Option<StoredRecord> {
     let file = fsutil::open_existing_nofollow_at(dir, name).ok()?;
     let st = fsutil::fstat(&file).ok()?;
     if !fsutil::is_regular(&st) || st.st_size as u64 > MAX_RECORD_BYTES {
@@ -251,7 +254,7 @@ fn read_record(dir: BorrowedFd<'_>, name: &SafeName) -> Option<ResumeRecord> {
     }
     let mut data = Vec::new();
     file.take(MAX_RECORD_BYTES).read_to_end(&mut data).ok()?;
-    ResumeRecord::from_json(&data)
+    StoredRecord::from_json(&data)
 }
 
 /// Whether `name` is exactly the form of [`temp_file_name`].
@@ -301,6 +304,19 @@ impl ReceiveDir {
     /// with the SHA-256 `sha256` when one is given, else with the modified time `modified` (to the second). Without
     /// either, nothing counts as the same.
     pub fn has_same(&self, rel: &str, size: u64, modified: Option<std::time::SystemTime>, sha256: Option<&str>) -> bool {
+        self.has_same_within(rel, size, modified, sha256, &mut HashBudget { bytes: u64::MAX, stop: &|| false })
+    }
+
+    /// [`ReceiveDir::has_same`], hashing only within `budget`: a file whose hash is beyond it counts as the same by its
+    /// size and modified time (when the sender gave one), else as not the same.
+    pub(crate) fn has_same_within(
+        &self,
+        rel: &str,
+        size: u64,
+        modified: Option<std::time::SystemTime>,
+        sha256: Option<&str>,
+        budget: &mut HashBudget<'_>,
+    ) -> bool {
         let Ok(mut comps) = safe_components(rel) else { return false };
         let name = comps.pop().expect("at least one component");
         let Ok(mut fd) = self.open_root() else { return false };
@@ -315,8 +331,9 @@ impl ReceiveDir {
         if !fsutil::is_regular(&st) || st.st_size as u64 != size {
             return false;
         }
+        let sha256 = sha256.filter(|_| budget.take(size));
         match (sha256, modified) {
-            (Some(want), _) => crate::resume::prefix_sha256(&file, size).is_ok_and(|h| h.eq_ignore_ascii_case(want)),
+            (Some(want), _) => crate::resume::prefix_sha256_until(&file, size, budget.stop).is_ok_and(|h| h.eq_ignore_ascii_case(want)),
             (None, Some(m)) => {
                 let have = file.metadata().and_then(|m| m.modified()).ok();
                 let secs = |t: std::time::SystemTime| t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).ok();
@@ -327,9 +344,10 @@ impl ReceiveDir {
     }
 
     /// What this folder holds of a file from an earlier upload described by `rec`: the length of the kept partial
-    /// file (more than 0, less than the declared size) and, when `hash`, the SHA-256 of those bytes. `None` when there
-    /// is none, its record does not match `rec` in every field, or another upload holds it beyond a short wait.
-    pub(crate) fn held(&self, rel: &str, rec: &ResumeRecord, hash: bool) -> Option<(u64, Option<String>)> {
+    /// file (more than 0, less than the declared size) and, when `hash` is given, the SHA-256 of those bytes: the one
+    /// recorded at the break, else hashed within the budget (`None` beyond it). `None` when there is none, its record
+    /// does not match `rec` in every field, or another upload holds it beyond a short wait.
+    pub(crate) fn held(&self, rel: &str, rec: &ResumeRecord, hash: Option<&mut HashBudget<'_>>) -> Option<(u64, Option<String>)> {
         let mut comps = safe_components(rel).ok()?;
         if comps.len() > STALE_SCAN_MAX_DEPTH {
             return None;
@@ -349,10 +367,20 @@ impl ReceiveDir {
         if !fsutil::is_regular(&st) || st.st_nlink != 1 || len == 0 || len >= rec.size {
             return None;
         }
-        if read_record(fd.as_fd(), &record).as_ref() != Some(rec) {
+        let stored = read_record(fd.as_fd(), &record)?;
+        if stored.record != *rec {
             return None;
         }
-        let sha = if hash { Some(crate::resume::prefix_sha256(&file, len).ok()?) } else { None };
+        let sha = match (hash, stored.held) {
+            (None, _) => None,
+            (Some(_), Some(h)) if h.length == len => Some(h.sha256),
+            (Some(budget), _) => {
+                if !budget.take(len) {
+                    return None;
+                }
+                Some(crate::resume::prefix_sha256_until(&file, len, budget.stop).ok()?)
+            }
+        };
         Some((len, sha))
     }
 
@@ -401,15 +429,18 @@ impl ReceiveDir {
         if !still_named(dir_fd.as_fd(), &data, &file) {
             return Err(Error::new(ErrorKind::Io, format!("the partial file of {rel:?} was removed")));
         }
-        let matches = read_record(dir_fd.as_fd(), &record).as_ref() == Some(rec);
+        let stored = read_record(dir_fd.as_fd(), &record);
+        let matches = stored.as_ref().is_some_and(|s| s.record == *rec);
         let len = file.metadata().map_err(cannot)?.len();
         if offset > 0 && (!matches || len < offset) {
             return Err(Error::invalid(format!("{offset} bytes of {rel:?} are not held")));
         }
         file.set_len(offset).map_err(cannot)?;
         file.seek(SeekFrom::Start(offset)).map_err(cannot)?;
-        if !matches {
-            fsutil::write_file_at(dir_fd.as_fd(), &record, &rec.to_json()).map_err(cannot)?;
+        // A recorded prefix hash holds only until the file is written again.
+        if !matches || stored.is_some_and(|s| s.held.is_some()) {
+            let fresh = StoredRecord { record: rec.clone(), held: None };
+            fsutil::write_file_at(dir_fd.as_fd(), &record, &fresh.to_json()).map_err(cannot)?;
         }
         Ok(PartFile {
             dir_fd,
@@ -418,7 +449,7 @@ impl ReceiveDir {
             temp_name: data,
             file: Some(file),
             committed: false,
-            record: Some(record),
+            record: Some((record, rec.clone())),
             keep: false,
         })
     }
@@ -609,7 +640,7 @@ fn examine_kept(dir: BorrowedFd<'_>, name: &SafeName) -> Kept {
         return Kept::Live;
     }
     let record = name.as_str().strip_suffix(DATA_SUFFIX).and_then(|stem| SafeName::new(&format!("{stem}{RECORD_SUFFIX}")).ok());
-    let valid = record.as_ref().and_then(|r| read_record(dir, r)).is_some_and(|r| r.size > st.st_size as u64);
+    let valid = record.as_ref().and_then(|r| read_record(dir, r)).is_some_and(|r| r.record.size > st.st_size as u64);
     let age = file.metadata().and_then(|m| m.modified()).ok().and_then(|m| m.elapsed().ok());
     if valid && age.is_some_and(|a| a < KEPT_MAX_AGE) {
         return Kept::Held { size: st.st_size as u64, modified: st.st_mtime.max(0) as u64 };
@@ -659,8 +690,8 @@ pub struct PartFile {
     /// Open, and so holding the exclusive lock, until the file has its final name (or is removed).
     file: Option<File>,
     committed: bool,
-    /// The resume record of a resumable file ([`ReceiveDir::begin_resumable`]).
-    record: Option<SafeName>,
+    /// The resume record of a resumable file ([`ReceiveDir::begin_resumable`]): its file's name and what it holds.
+    record: Option<(SafeName, ResumeRecord)>,
     /// Kept (with its record) when dropped without commit.
     keep: bool,
 }
@@ -671,14 +702,28 @@ impl PartFile {
     }
 
     /// Keeps a resumable file when it is dropped without commit (an upload that broke); a plain part file is removed
-    /// all the same. Returns whether it will be kept.
-    pub(crate) fn keep(&mut self) -> bool {
+    /// all the same. `prefix`: the length and SHA-256 of the bytes written from the start, when the writer hashed them
+    /// all; the file is cut to that length and the hash recorded, so that an offer needs no reading. Returns whether
+    /// it will be kept.
+    pub(crate) fn keep(&mut self, prefix: Option<(u64, String)>) -> bool {
         self.keep = self.record.is_some();
-        if self.keep {
-            // What was written counts as held from now on; a later write's time ages it.
-            let _ = self.file().sync_data();
+        if !self.keep {
+            return false;
         }
-        self.keep
+        // What was written counts as held from now on; a later write's time ages it.
+        let file = self.file.as_mut().expect("file open until commit");
+        let len = file.metadata().map(|m| m.len()).ok();
+        let prefix = prefix.filter(|(n, _)| len.is_some_and(|len| len >= *n) && (len == Some(*n) || file.set_len(*n).is_ok()));
+        let _ = file.sync_data();
+        if let (Some((length, sha256)), Some((name, rec))) = (prefix, &self.record) {
+            let stored = StoredRecord { record: rec.clone(), held: Some(HeldPrefix { length, sha256 }) };
+            if fsutil::write_file_at(self.dir_fd.as_fd(), name, &stored.to_json()).is_err() {
+                // A half-written record would lose the file at the next clean: write it plain again.
+                let plain = StoredRecord { record: rec.clone(), held: None };
+                let _ = fsutil::write_file_at(self.dir_fd.as_fd(), name, &plain.to_json());
+            }
+        }
+        true
     }
 
     /// Path of the temporary file (for diagnostics and tests).
@@ -709,7 +754,7 @@ impl PartFile {
             match fsutil::link_at(dir, &self.temp_name, &candidate) {
                 Ok(()) => {
                     let _ = fsutil::unlink_file_at(dir, &self.temp_name);
-                    if let Some(record) = &self.record {
+                    if let Some((record, _)) = &self.record {
                         let _ = fsutil::unlink_file_at(dir, record);
                     }
                     self.committed = true;
@@ -727,7 +772,7 @@ impl PartFile {
                         continue;
                     }
                     fsutil::rename_at(dir, &self.temp_name, &candidate).map_err(|e| Error::io("cannot rename received file", e))?;
-                    if let Some(record) = &self.record {
+                    if let Some((record, _)) = &self.record {
                         let _ = fsutil::unlink_file_at(dir, record);
                     }
                     self.committed = true;
@@ -746,7 +791,7 @@ impl Drop for PartFile {
         if !self.committed && !self.keep {
             // Removed while still locked, then closed.
             let _ = fsutil::unlink_file_at(self.dir_fd.as_fd(), &self.temp_name);
-            if let Some(record) = &self.record {
+            if let Some((record, _)) = &self.record {
                 let _ = fsutil::unlink_file_at(self.dir_fd.as_fd(), record);
             }
         }
@@ -1297,7 +1342,59 @@ mod tests {
     fn keep_partial(rd: &ReceiveDir, rec: &ResumeRecord, n: usize) {
         let mut p = rd.begin_resumable(&rec.file_name, rec, 0).unwrap();
         p.file().write_all(&vec![7u8; n]).unwrap();
-        assert!(p.keep());
+        assert!(p.keep(None));
+    }
+
+    fn unlimited() -> HashBudget<'static> {
+        HashBudget { bytes: u64::MAX, stop: &|| false }
+    }
+
+    #[test]
+    fn a_prefix_hashed_at_the_break_is_offered_without_reading_and_only_while_it_holds() {
+        let t = tree();
+        let rd = ReceiveDir::new(&t.dest).unwrap();
+        let rec = record("aa");
+        let nothing = || false;
+        let none_left = || HashBudget { bytes: 0, stop: &nothing };
+        // Without a recorded hash, an offer needs reading: nothing within an empty budget.
+        keep_partial(&rd, &rec, 40);
+        assert_eq!(rd.held("sub/big.bin", &rec, Some(&mut none_left())), None);
+        // With one (the writer cuts the file to what it hashed), the offer costs no reading.
+        let want = hex::encode(sha2::Sha256::digest([7u8; 30]));
+        let mut p = rd.begin_resumable("sub/big.bin", &rec, 0).unwrap();
+        p.file().write_all(&[7u8; 35]).unwrap();
+        assert!(p.keep(Some((30, want.clone()))));
+        drop(p);
+        assert_eq!(rd.held("sub/big.bin", &rec, Some(&mut none_left())), Some((30, Some(want.clone()))));
+        // Continued (and broken without a hash): the recorded hash is gone with the first write.
+        let mut p = rd.begin_resumable("sub/big.bin", &rec, 20).unwrap();
+        p.file().write_all(&[8u8; 10]).unwrap();
+        assert!(p.keep(None));
+        drop(p);
+        assert_eq!(rd.held("sub/big.bin", &rec, Some(&mut none_left())), None);
+        let mut both = [7u8; 30];
+        both[20..].fill(8);
+        assert_eq!(rd.held("sub/big.bin", &rec, Some(&mut unlimited())), Some((30, Some(hex::encode(sha2::Sha256::digest(both))))));
+        // A stop ends the hashing: no offer.
+        let stop = || true;
+        assert_eq!(rd.held("sub/big.bin", &rec, Some(&mut HashBudget { bytes: u64::MAX, stop: &stop })), None);
+    }
+
+    #[test]
+    fn skip_existing_hashes_within_its_budget_then_goes_by_time() {
+        let t = tree();
+        let rd = ReceiveDir::new(&t.dest).unwrap();
+        std::fs::write(t.dest.join("a.bin"), [1u8; 100]).unwrap();
+        let mtime = std::fs::metadata(t.dest.join("a.bin")).unwrap().modified().unwrap();
+        let (sha, other) = (hex::encode(sha2::Sha256::digest([1u8; 100])), "00".repeat(32));
+        let nothing = || false;
+        let mut budget = HashBudget { bytes: 150, stop: &nothing };
+        assert!(rd.has_same_within("a.bin", 100, None, Some(&sha), &mut budget));
+        assert_eq!(budget.bytes, 50);
+        // Beyond the budget: by size and time when the sender gave one (so the wrong checksum is not read), else not.
+        assert!(rd.has_same_within("a.bin", 100, Some(mtime), Some(&other), &mut budget));
+        assert!(!rd.has_same_within("a.bin", 100, None, Some(&sha), &mut budget));
+        assert_eq!(budget.bytes, 50);
     }
 
     fn kept_files(dir: &Path) -> Vec<String> {
@@ -1317,10 +1414,10 @@ mod tests {
         assert!(!t.dest.join("sub/big.bin").exists(), "never visible under its name");
         // A receiver starting again keeps it; only the same record finds it.
         let rd = ReceiveDir::new(&t.dest).unwrap();
-        let (held, sha) = rd.held("sub/big.bin", &rec, true).unwrap();
+        let (held, sha) = rd.held("sub/big.bin", &rec, Some(&mut unlimited())).unwrap();
         assert_eq!((held, sha.unwrap()), (40, hex::encode(sha2::Sha256::digest([7u8; 40]))));
         for other in [record("bb"), ResumeRecord { size: 101, ..rec.clone() }, ResumeRecord { modified: None, ..rec.clone() }] {
-            assert!(rd.held("sub/big.bin", &other, false).is_none());
+            assert!(rd.held("sub/big.bin", &other, None).is_none());
             assert!(rd.begin_resumable("sub/big.bin", &other, 40).is_err(), "nobody else continues it");
         }
         // Beyond what is held: refused; from the offset: continued and committed, the record goes.

@@ -455,7 +455,7 @@ async fn a_token_without_the_owners_certificate_never_touches_a_kept_partial() {
         let name = kept(inbox.path()).into_iter().find(|n| n.ends_with(".partial")).expect("kept");
         std::fs::read(inbox.path().join(name)).unwrap()
     };
-    let before = partial();
+    let mut before = Vec::new();
 
     for (round, intruder) in [Some(Identity::generate().unwrap()), None].into_iter().enumerate() {
         // The owner opens a session (it is offered its partial file) and holds its token.
@@ -475,6 +475,16 @@ async fn a_token_without_the_owners_certificate_never_touches_a_kept_partial() {
         assert_eq!(r.status, 200, "{}", r.message());
         let answer = r.json();
         let held = answer["ferry"]["resume"]["f0"]["offset"].as_u64().expect("the owner is offered its partial file");
+        if round == 0 {
+            // The owner's new request ended its stalled upload, which kept what it had: the receiver
+            // hashed it as it arrived, the record has that hash, and the offer read nothing.
+            before = partial();
+            let name = kept(inbox.path()).into_iter().find(|n| n.ends_with(".resume")).unwrap();
+            let rec: serde_json::Value = serde_json::from_slice(&std::fs::read(inbox.path().join(name)).unwrap()).unwrap();
+            assert_eq!(rec["held"]["length"].as_u64(), Some(before.len() as u64), "{rec}");
+            assert_eq!(rec["held"]["sha256"].as_str(), Some(sha256_hex(&before).as_str()));
+            assert_eq!(answer["ferry"]["resume"]["f0"]["sha256"].as_str(), Some(sha256_hex(&before).as_str()));
+        }
         assert_eq!(held, before.len() as u64);
         let (sid, token) = (answer["sessionId"].as_str().unwrap(), answer["files"]["f0"].as_str().unwrap());
         let up = |offset: u64| format!("/api/localsend/v2/upload?sessionId={sid}&fileId=f0&token={token}&offset={offset}");
@@ -500,6 +510,28 @@ async fn a_token_without_the_owners_certificate_never_touches_a_kept_partial() {
     send(&opts, &[&file], &seen).await.unwrap();
     assert_eq!(seen.resumed_at(), vec![before.len() as u64]);
     assert_eq!(std::fs::read(inbox.path().join("big.bin")).unwrap(), content);
+}
+
+/// One accepted request cannot make a receiver with skip-existing hash without end: the same name
+/// twice is refused, and what is hashed is bounded (see `core::storage` for the budget).
+#[tokio::test]
+async fn the_same_name_twice_in_one_request_is_refused() {
+    let inbox = tempfile::tempdir().unwrap();
+    std::fs::write(inbox.path().join("huge.bin"), vec![1u8; 1 << 20]).unwrap();
+    let (rx, _handler) = receiver(inbox.path(), true).await;
+    let id = Identity::generate().unwrap();
+    let mut body = prepare_body(id.fingerprint(), &[]);
+    let entry = |i: usize| {
+        serde_json::json!({"id": format!("f{i}"), "fileName": "huge.bin", "size": 1 << 20,
+        "fileType": "application/octet-stream", "sha256": "00".repeat(32)})
+    };
+    body["files"] = serde_json::json!({"f0": entry(0), "f1": entry(1)});
+    let r = Raw::https(rx.local_addr(), Some(id.clone())).post_json("/api/localsend/v2/prepare-upload", &body).await;
+    assert_eq!((r.status, r.message().as_str()), (400, "Duplicate file name"));
+    // Once is fine (the checksum differs: not skipped).
+    body["files"] = serde_json::json!({"f0": entry(0)});
+    let r = Raw::https(rx.local_addr(), Some(id.clone())).post_json("/api/localsend/v2/prepare-upload", &body).await;
+    assert_eq!(r.status, 200, "{}", r.message());
 }
 
 /// The modified time recorded for the one kept partial file below `dir`.

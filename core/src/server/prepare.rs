@@ -84,7 +84,7 @@ pub(super) async fn prepare_upload(shared: &Arc<Shared>, ip: IpAddr, peer_fp: Op
             return message(StatusCode::FORBIDDEN, "Declined");
         }
     };
-    let (accepted, skipped, offers) = match look_at_disk(shared, accepted, resume.then_some(sender.fingerprint.as_str())).await {
+    let (accepted, skipped, offers) = match look_at_disk(shared, accepted, resume.then_some(sender.fingerprint.as_str()), &cancel).await {
         Ok(r) => r,
         Err(r) => return r,
     };
@@ -223,6 +223,12 @@ fn check_files(files: &[FileDto], empty_dirs: &[String]) -> std::result::Result<
     // Ids are the keys of a JSON object: one file per id.
     if index_by_id(files).windows(2).any(|w| files[w[0] as usize].id == files[w[1] as usize].id) {
         return Err(message(StatusCode::BAD_REQUEST, "Duplicate file id"));
+    }
+    // One file per name: the same name twice is never a real selection (and would be looked at twice).
+    let mut by_name: Vec<&str> = files.iter().map(|f| f.file_name.as_str()).collect();
+    by_name.sort_unstable();
+    if by_name.windows(2).any(|w| w[0] == w[1]) {
+        return Err(message(StatusCode::BAD_REQUEST, "Duplicate file name"));
     }
     // Sizes are added up for the person asked and for progress: a total that does not fit is a lie.
     if files.iter().try_fold(0u64, |sum, f| sum.checked_add(f.size)).is_none() {
@@ -384,11 +390,14 @@ fn accept_answer(id: &str, accepted: &[FileDto], tokens: Vec<[u8; 16]>, offers: 
 /// What accepted files the receive folder has already: with skip-existing, the files it holds
 /// whole are left out (returned as skipped ids); for a verified Ferry sender (`resume_fp`), what
 /// it holds of the others from an interrupted upload is offered for resuming. Off the async
-/// threads (it hashes).
+/// threads (it may hash), and bounded: each path is looked at once, at most
+/// [`MAX_HASHED_PER_REQUEST`] bytes are hashed, and it stops when the session is cancelled or after
+/// [`MAX_HASHING_TIME`] (what is not looked at is neither skipped nor offered).
 async fn look_at_disk(
     shared: &Shared,
     accepted: Arc<Vec<FileDto>>,
     resume_fp: Option<&str>,
+    cancel: &CancellationToken,
 ) -> std::result::Result<(Arc<Vec<FileDto>>, Vec<String>, Vec<(String, ResumeOffer)>), Resp> {
     let dir = shared.opts.receive_dir.clone();
     let skip = dir.skip_existing();
@@ -396,18 +405,29 @@ async fn look_at_disk(
         return Ok((accepted, Vec::new(), Vec::new()));
     }
     let resume_fp = resume_fp.map(str::to_string);
+    let cancel = cancel.clone();
     let looked = tokio::task::spawn_blocking(move || {
+        let deadline = std::time::Instant::now() + MAX_HASHING_TIME;
+        let stop = move || cancel.is_cancelled() || std::time::Instant::now() >= deadline;
+        let mut budget = HashBudget { bytes: MAX_HASHED_PER_REQUEST, stop: &stop };
         let mut kept = Vec::with_capacity(accepted.len());
         let mut skipped = Vec::new();
         let mut offers = Vec::new();
+        // Names are distinct, but two may come to the same path once sanitised: each is looked at once.
+        let mut seen = std::collections::HashSet::new();
         for dto in accepted.iter() {
+            let path = sanitize_relative_path(&dto.file_name).map(|c| c.join("/")).unwrap_or_default();
+            if (budget.stop)() || !seen.insert(path) {
+                kept.push(dto.clone());
+                continue;
+            }
             let modified = dto.metadata.as_ref().and_then(|m| m.modified.as_deref()).and_then(parse_time);
-            if skip && dir.has_same(&dto.file_name, dto.size, modified, dto.checksum().as_deref()) {
+            if skip && dir.has_same_within(&dto.file_name, dto.size, modified, dto.checksum().as_deref(), &mut budget) {
                 skipped.push(dto.id.clone());
                 continue;
             }
             if let Some(fp) = &resume_fp {
-                let held = ResumeRecord::for_file(fp, dto).and_then(|rec| dir.held(&dto.file_name, &rec, true));
+                let held = ResumeRecord::for_file(fp, dto).and_then(|rec| dir.held(&dto.file_name, &rec, Some(&mut budget)));
                 if let Some((offset, sha256)) = held {
                     offers.push((dto.id.clone(), ResumeOffer { offset, sha256 }));
                 }

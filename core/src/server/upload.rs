@@ -186,7 +186,7 @@ pub(super) async fn upload(shared: &Arc<Shared>, ip: IpAddr, peer_fp: Option<&st
         };
         let dir = shared.opts.receive_dir.clone();
         let name = claimed.dto.file_name.clone();
-        let held = tokio::task::spawn_blocking(move || dir.held(&name, &record, false)).await.ok().flatten().map_or(0, |h| h.0);
+        let held = tokio::task::spawn_blocking(move || dir.held(&name, &record, None)).await.ok().flatten().map_or(0, |h| h.0);
         if offset > held {
             return message(StatusCode::RANGE_NOT_SATISFIABLE, &format!("Offset beyond the {held} bytes held"));
         }
@@ -254,7 +254,7 @@ async fn upload_piece(
                 HeldPiece { next: 0, sink, hasher: wants_hash.then(Sha256::new) }
             }
         };
-        copy_stream(&mut piece.sink, &mut rx, until, &mut piece.hasher, first)?;
+        copy_stream(&mut piece.sink, &mut rx, until, &mut piece.hasher, &mut first.clone())?;
         piece.next = until;
         Ok(piece)
     });
@@ -313,7 +313,7 @@ pub(super) async fn resume_probe(shared: &Arc<Shared>, ip: IpAddr, peer_fp: Opti
     // The probe only looks: the file goes back to waiting for its upload.
     let (dir, name, record) = (shared.opts.receive_dir.clone(), claimed.dto.file_name.clone(), claimed.record.clone());
     let held = match record {
-        Some(record) => tokio::task::spawn_blocking(move || dir.held(&name, &record, false)).await.ok().flatten().map_or(0, |h| h.0),
+        Some(record) => tokio::task::spawn_blocking(move || dir.held(&name, &record, None)).await.ok().flatten().map_or(0, |h| h.0),
         None => 0,
     };
     {
@@ -396,12 +396,16 @@ fn spawn_writer(
                 None => Sink::Part(receive_dir.begin_file(&name).map_err(UploadFailure::Io)?),
             },
         };
-        match write_stream(&mut sink, rx, declared, expected, offset) {
+        // A resumable file is hashed as it arrives (from its start), so that a break records the
+        // hash of what is held and the next offer reads nothing.
+        let mut hashed = Hashed { hasher: (expected.is_some() || (record.is_some() && offset == 0)).then(Sha256::new), written: offset };
+        match write_stream(&mut sink, rx, declared, expected, &mut hashed) {
             Ok(()) => sink.commit(modified, accessed).map_err(UploadFailure::Io),
             Err(e) => {
                 // A break keeps what arrived; a cancel, a bad checksum or a wrong size does not.
                 if matches!(e, UploadFailure::Aborted | UploadFailure::Io(_)) && !discard.load(Ordering::SeqCst) {
-                    sink.keep();
+                    let prefix = hashed.hasher.take().map(|h| (hashed.written, hex::encode(h.finalize())));
+                    sink.keep(prefix);
                 }
                 Err(e)
             }
@@ -409,22 +413,31 @@ fn spawn_writer(
     })
 }
 
+/// What a writer has written (counting the bytes held before it) and, when it hashes, the hash of
+/// all of them.
+struct Hashed {
+    hasher: Option<Sha256>,
+    written: u64,
+}
+
 /// Writes what comes through `rx` into `sink` until [`WriterMsg::Finish`], hashing it when a
-/// checksum is `expected`; the sink is returned when size and checksum match.
+/// hasher is given (from the start of the file: the bytes held are hashed first); Ok when size and
+/// checksum match.
 fn write_stream(
     sink: &mut Sink,
     mut rx: tokio::sync::mpsc::Receiver<WriterMsg>,
     declared: u64,
     expected: Option<String>,
-    offset: u64,
+    hashed: &mut Hashed,
 ) -> std::result::Result<(), UploadFailure> {
-    let mut hasher = expected.as_ref().map(|_| Sha256::new());
-    if let Some(h) = hasher.as_mut().filter(|_| offset > 0) {
-        // The bytes held count for the checksum too.
-        hash_held(sink.file(), offset, h).map_err(|e| UploadFailure::Io(Error::io("cannot read the partial file", e)))?;
+    if hashed.written > 0 {
+        if let Some(h) = hashed.hasher.as_mut() {
+            // The bytes held count for the checksum too.
+            hash_held(sink.file(), hashed.written, h).map_err(|e| UploadFailure::Io(Error::io("cannot read the partial file", e)))?;
+        }
     }
-    copy_stream(sink, &mut rx, declared, &mut hasher, offset)?;
-    if let (Some(h), Some(want)) = (hasher, expected) {
+    copy_stream(sink, &mut rx, declared, &mut hashed.hasher, &mut hashed.written)?;
+    if let (Some(h), Some(want)) = (hashed.hasher.take(), expected) {
         if hex::encode(h.finalize()) != want {
             return Err(UploadFailure::Checksum);
         }
@@ -432,16 +445,16 @@ fn write_stream(
     Ok(())
 }
 
-/// Writes what comes through `rx` into `sink` (hashing it into `hasher`) until
-/// [`WriterMsg::Finish`]; `offset` bytes are there already, `declared` must be there at the end.
+/// Writes what comes through `rx` into `sink` (hashing what was written into `hasher`) until
+/// [`WriterMsg::Finish`]; `written` bytes are there already (it counts on), `declared` must be
+/// there at the end.
 fn copy_stream(
     sink: &mut Sink,
     rx: &mut tokio::sync::mpsc::Receiver<WriterMsg>,
     declared: u64,
     hasher: &mut Option<Sha256>,
-    offset: u64,
+    written: &mut u64,
 ) -> std::result::Result<(), UploadFailure> {
-    let mut written = offset;
     let mut msgs: Vec<WriterMsg> = Vec::with_capacity(WRITER_QUEUE);
     let mut batch: Vec<Bytes> = Vec::with_capacity(WRITER_QUEUE);
     let mut finished = false;
@@ -456,15 +469,16 @@ fn copy_stream(
                 WriterMsg::Finish => finished = true,
             }
         }
+        write_all_vectored(sink.file(), &batch).map_err(|e| UploadFailure::Io(Error::io("cannot write received file", e)))?;
+        // Only what was written whole is hashed (and counted): a break keeps exactly that.
         if let Some(h) = hasher.as_mut() {
             batch.iter().for_each(|c| h.update(c));
         }
-        written += batch.iter().map(|c| c.len() as u64).sum::<u64>();
-        write_all_vectored(sink.file(), &batch).map_err(|e| UploadFailure::Io(Error::io("cannot write received file", e)))?;
+        *written += batch.iter().map(|c| c.len() as u64).sum::<u64>();
         batch.clear();
     }
-    if written != declared {
-        return Err(UploadFailure::Size { received: written, declared });
+    if *written != declared {
+        return Err(UploadFailure::Size { received: *written, declared });
     }
     Ok(())
 }
