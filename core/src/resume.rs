@@ -12,8 +12,10 @@
 //! file's description alone; it is used only when the whole record matches again (same
 //! fingerprint, path, size, modified time, checksum). A partial file is never visible as a
 //! finished file; kept partials expire [`KEPT_MAX_AGE`] after their last write and are bounded in
-//! number ([`KEPT_MAX_COUNT`]) and total size ([`KEPT_MAX_BYTES`]): the oldest go first. This is
-//! enforced when a receiver starts on the folder ([`crate::storage::ReceiveDir::new`]).
+//! number ([`KEPT_MAX_COUNT`]) and total size ([`KEPT_MAX_BYTES`], and half of the space that
+//! would be free without them): the oldest go first, the newest always stays. This is enforced
+//! when a receiver starts on the folder ([`crate::storage::ReceiveDir::new`]), whenever an upload
+//! keeps a file and when a session ends ([`crate::storage::ReceiveDir::trim_kept`]).
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

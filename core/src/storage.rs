@@ -269,6 +269,15 @@ fn is_temp_file_name(name: &str) -> bool {
 pub struct ReceiveDir {
     root: PathBuf,
     skip_existing: bool,
+    /// Held while the bounds of kept partial files are applied ([`ReceiveDir::trim_kept`]); the flag asks the one
+    /// applying them for another round.
+    trimming: std::sync::Arc<(std::sync::Mutex<()>, std::sync::atomic::AtomicBool)>,
+}
+
+/// What kept partial files may hold in all: [`KEPT_MAX_BYTES`], and never more than half of the space that would be
+/// free without them (`available` bytes free now, `kept` bytes held by them).
+fn kept_bytes_limit(available: u64, kept: u64) -> u64 {
+    KEPT_MAX_BYTES.min(available.saturating_add(kept) / 2)
 }
 
 impl ReceiveDir {
@@ -277,7 +286,7 @@ impl ReceiveDir {
     pub fn new(root: &Path) -> Result<ReceiveDir> {
         std::fs::create_dir_all(root).map_err(|e| Error::io(format!("cannot create {}", root.display()), e))?;
         let root = root.canonicalize().map_err(|e| Error::io(format!("cannot open {}", root.display()), e))?;
-        let dir = ReceiveDir { root, skip_existing: false };
+        let dir = ReceiveDir { root, skip_existing: false, trimming: Default::default() };
         let removed = dir.clean_stale_parts();
         if removed > 0 {
             tracing::info!("removed {removed} unfinished file(s) left in {} by an earlier receiver", dir.root.display());
@@ -520,17 +529,39 @@ impl ReceiveDir {
         self.clean_stale_parts_within(STALE_SCAN_MAX_DEPTH, STALE_SCAN_MAX_ENTRIES)
     }
 
+    /// Applies the bounds of kept partial files (expiry, count, bytes, free space) now, as when a receiver starts:
+    /// called when an upload keeps a file and when a session ends. One at a time per folder: a call while another runs
+    /// asks it for one more round and returns at once. Returns how many files were removed.
+    pub(crate) fn trim_kept(&self) -> usize {
+        let (lock, again) = &*self.trimming;
+        again.store(true, std::sync::atomic::Ordering::SeqCst);
+        let Ok(_held) = lock.try_lock() else { return 0 };
+        let mut removed = 0;
+        // Bounded: a round that others keep asking for ends after a few.
+        for _ in 0..4 {
+            if !again.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                break;
+            }
+            removed += self.clean_stale_parts();
+        }
+        removed
+    }
+
     /// [`ReceiveDir::clean_stale_parts`] with other bounds: `max_depth` folders deep, `max_entries` entries in all.
     pub(crate) fn clean_stale_parts_within(&self, max_depth: usize, max_entries: usize) -> usize {
         let Ok(root) = self.open_root() else { return 0 };
         let mut walk = Walk { budget: max_entries, max_depth, path: Vec::new(), kept: Vec::new() };
         let mut removed = clean_dir(root.as_fd(), 0, &mut walk);
-        // The newest kept partial files stay, within the bounds in count and bytes.
+        // The newest kept partial files stay, within the bounds in count and bytes; the newest one always stays (a
+        // disk that a transfer filled keeps what it has, for a resume once space is freed).
         walk.kept.sort_by_key(|k| std::cmp::Reverse(k.modified));
+        let held: u64 = walk.kept.iter().map(|k| k.size).fold(0, u64::saturating_add);
+        let available = rustix::fs::fstatvfs(&root).map(|v| v.f_bavail.saturating_mul(v.f_frsize)).unwrap_or(u64::MAX);
+        let limit = kept_bytes_limit(available, held);
         let mut total = 0u64;
         for (i, k) in walk.kept.iter().enumerate() {
             total = total.saturating_add(k.size);
-            if i < KEPT_MAX_COUNT && total <= KEPT_MAX_BYTES {
+            if i == 0 || (i < KEPT_MAX_COUNT && total <= limit) {
                 continue;
             }
             let Ok(mut fd) = self.open_root() else { break };
@@ -1343,6 +1374,29 @@ mod tests {
         let mut p = rd.begin_resumable(&rec.file_name, rec, 0).unwrap();
         p.file().write_all(&vec![7u8; n]).unwrap();
         assert!(p.keep(None));
+    }
+
+    #[test]
+    fn kept_files_take_at_most_half_the_space_they_would_leave_free() {
+        let gib = 1024 * 1024 * 1024;
+        assert_eq!(kept_bytes_limit(10 * gib, 0), 5 * gib);
+        assert_eq!(kept_bytes_limit(2 * gib, 6 * gib), 4 * gib);
+        assert_eq!(kept_bytes_limit(u64::MAX, 1), KEPT_MAX_BYTES);
+        assert_eq!(kept_bytes_limit(0, 0), 0);
+    }
+
+    #[test]
+    fn the_bounds_of_kept_files_apply_while_running() {
+        let t = tree();
+        let rd = ReceiveDir::new(&t.dest).unwrap();
+        for i in 0..KEPT_MAX_COUNT + 5 {
+            keep_partial(&rd, &ResumeRecord { file_name: format!("k/{i}.bin"), ..record("aa") }, 1);
+        }
+        assert_eq!(std::fs::read_dir(t.dest.join("k")).unwrap().count(), 2 * (KEPT_MAX_COUNT + 5));
+        assert_eq!(rd.trim_kept(), 5);
+        assert_eq!(std::fs::read_dir(t.dest.join("k")).unwrap().count(), 2 * KEPT_MAX_COUNT);
+        // A second call finds nothing more to do.
+        assert_eq!(rd.trim_kept(), 0);
     }
 
     fn unlimited() -> HashBudget<'static> {

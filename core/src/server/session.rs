@@ -82,6 +82,12 @@ pub(super) fn end_session_with(shared: &Shared, id: Option<&str>, outcome: Sessi
         Some(s) => {
             s.discard.store(discard, Ordering::SeqCst);
             s.cancel.cancel();
+            if !discard && s.resume && s.phase == Phase::Active {
+                // What the session kept counts against the bounds of kept files at once (off the caller's thread; its
+                // uploads end within moments and trim as they keep).
+                let dir = shared.opts.receive_dir.clone();
+                std::thread::spawn(move || dir.trim_kept());
+            }
             if discard && s.resume && s.phase == Phase::Active {
                 // An upload that broke just before the cancel kept its file: a cancel removes it.
                 let (dir, fp, files) = (shared.opts.receive_dir.clone(), s.sender.fingerprint.clone(), s.files.clone());

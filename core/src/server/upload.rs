@@ -405,7 +405,11 @@ fn spawn_writer(
                 // A break keeps what arrived; a cancel, a bad checksum or a wrong size does not.
                 if matches!(e, UploadFailure::Aborted | UploadFailure::Io(_)) && !discard.load(Ordering::SeqCst) {
                     let prefix = hashed.hasher.take().map(|h| (hashed.written, hex::encode(h.finalize())));
-                    sink.keep(prefix);
+                    if sink.keep(prefix) {
+                        // The bounds of kept files hold while the receiver runs, not only at its start.
+                        drop(sink);
+                        receive_dir.trim_kept();
+                    }
                 }
                 Err(e)
             }
