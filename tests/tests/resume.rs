@@ -534,6 +534,74 @@ async fn the_same_name_twice_in_one_request_is_refused() {
     assert_eq!(r.status, 200, "{}", r.message());
 }
 
+/// Two sends at once from one device do not end each other: while the first session's upload
+/// makes progress, the same sender's new request gets `409`; once that upload stalls (the
+/// connection is open but silent, as after a Wi-Fi drop the receiver did not notice), the new
+/// request replaces the session at once.
+#[tokio::test]
+async fn the_same_sender_replaces_its_session_only_when_it_stalled() {
+    let inbox = tempfile::tempdir().unwrap();
+    let (rx, _handler) = receiver(inbox.path(), false).await;
+    let owner = Identity::generate().unwrap();
+    let body = |name: &str| {
+        let mut v = prepare_body(owner.fingerprint(), &[]);
+        v["files"] = serde_json::json!({"f0": {"id": "f0", "fileName": name, "size": SIZE, "fileType": "application/octet-stream"}});
+        v["info"]["ferry"] = serde_json::json!({"version": 1, "features": ["emptyDirs", "resume"]});
+        v
+    };
+    let prepare = "/api/localsend/v2/prepare-upload";
+    let r = Raw::https(rx.local_addr(), Some(owner.clone())).post_json(prepare, &body("first.bin")).await;
+    assert_eq!(r.status, 200, "{}", r.message());
+    let (sid, token) = (r.json()["sessionId"].as_str().unwrap().to_string(), r.json()["files"]["f0"].as_str().unwrap().to_string());
+    // The first send's upload: 64 KiB every 20 ms until told to go silent (its connection stays open).
+    let mut conn = Raw::https(rx.local_addr(), Some(owner.clone())).connect().await;
+    let head = format!(
+        "POST /api/localsend/v2/upload?sessionId={sid}&fileId=f0&token={token} HTTP/1.1\r\nHost: x\r\nContent-Length: {SIZE}\r\n\r\n"
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    let silent = CancellationToken::new();
+    let writer = {
+        let silent = silent.clone();
+        tokio::spawn(async move {
+            let chunk = vec![5u8; 64 * 1024];
+            let mut sent = 0;
+            while !silent.is_cancelled() && sent + chunk.len() < SIZE {
+                conn.write_all(&chunk).await.unwrap();
+                conn.flush().await.unwrap();
+                sent += chunk.len();
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            conn // held open, silent
+        })
+    };
+    // While it makes progress (over more than the stall time), a second send from the same device is refused.
+    let until = std::time::Instant::now() + session_stall() + Duration::from_secs(2);
+    while std::time::Instant::now() < until {
+        let r = Raw::https(rx.local_addr(), Some(owner.clone())).post_json(prepare, &body("second.bin")).await;
+        assert_eq!(r.status, 409, "{}", r.message());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // Silent from now on: a new request replaces the stalled session (bounded wait).
+    silent.cancel();
+    let _conn = writer.await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = Raw::https(rx.local_addr(), Some(owner.clone())).post_json(prepare, &body("second.bin")).await;
+        if r.status == 200 {
+            assert_ne!(r.json()["sessionId"].as_str().unwrap(), sid);
+            break;
+        }
+        assert_eq!(r.status, 409, "{}", r.message());
+        assert!(std::time::Instant::now() < deadline, "the stalled session is never replaced");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// How long a session's uploads must bring nothing before its sender's new request replaces it.
+fn session_stall() -> Duration {
+    Duration::from_secs(5)
+}
+
 /// The modified time recorded for the one kept partial file below `dir`.
 fn kept_mtime(dir: &Path) -> String {
     let name = kept(dir).into_iter().find(|n| n.ends_with(".resume")).expect("a record");

@@ -255,7 +255,7 @@ fn open_pending(
         let mut guard = shared.session.lock().unwrap();
         let preempted = match guard.as_ref() {
             None => None,
-            Some(s) if preemptible(s, trusted_cert, peer_fp) => guard.take(),
+            Some(s) if preemptible(s, trusted_cert, peer_fp, shared.now_ms()) => guard.take(),
             Some(_) => return Err(message(StatusCode::CONFLICT, "Blocked by another session")),
         };
         *guard = Some(Session {
@@ -444,14 +444,17 @@ async fn look_at_disk(
 /// A session is there and a request from a sender (`trusted`: by its certificate) cannot go
 /// before it.
 pub(super) fn blocked(shared: &Shared, trusted: bool, peer_fp: Option<&str>) -> bool {
-    shared.session.lock().unwrap().as_ref().is_some_and(|s| !preemptible(s, trusted, peer_fp))
+    shared.session.lock().unwrap().as_ref().is_some_and(|s| !preemptible(s, trusted, peer_fp, shared.now_ms()))
 }
 
 /// A trusted device goes before a stranger's request that nobody answered yet; a verified sender
-/// (`peer_fp`) goes before its own earlier session (it sends again after an interruption the
-/// receiver may not have noticed yet).
-pub(super) fn preemptible(s: &Session, trusted: bool, peer_fp: Option<&str>) -> bool {
-    (trusted && s.phase == Phase::Pending && !s.sender.trusted) || s.same_sender(peer_fp)
+/// (`peer_fp`) goes before its own earlier request that is not answered yet, or session that is
+/// stalled (it sends again after an interruption the receiver may not have noticed yet), but not
+/// before one whose uploads still make progress: two sends at once from one device do not end
+/// each other (the second gets `409`).
+pub(super) fn preemptible(s: &Session, trusted: bool, peer_fp: Option<&str>, now_ms: u64) -> bool {
+    (trusted && s.phase == Phase::Pending && !s.sender.trusted)
+        || (s.same_sender(peer_fp) && (s.phase == Phase::Pending || s.stalled(now_ms)))
 }
 
 /// Indexes of `files` sorted by file id.

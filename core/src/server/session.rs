@@ -56,11 +56,21 @@ impl Session {
     pub(super) fn find(&self, id: &str) -> Option<usize> {
         self.by_id.binary_search_by(|&i| self.files[i as usize].id.as_str().cmp(id)).ok().map(|k| self.by_id[k] as usize)
     }
+    /// Whether no upload of this session makes progress: none is running, or none brought
+    /// [`ServerLimits::min_progress`] bytes for [`STALLED_AFTER`].
+    pub(super) fn stalled(&self, now_ms: u64) -> bool {
+        let idle = now_ms.saturating_sub(self.last_activity.load(Ordering::Relaxed));
+        idle >= STALLED_AFTER.as_millis() as u64 || !self.slots.iter().any(|f| f.state == FileState::Receiving)
+    }
     /// Whether the connection with the certificate `peer_fp` is this session's verified sender.
     pub(super) fn same_sender(&self, peer_fp: Option<&str>) -> bool {
         self.sender.verified && peer_fp.is_some_and(|fp| fp == self.sender.fingerprint)
     }
 }
+
+/// How long a session's uploads must bring nothing before its verified sender's new request
+/// replaces it.
+pub(super) const STALLED_AFTER: Duration = Duration::from_secs(5);
 
 /// Ends the session (`id`, or whichever is current) with `outcome`. Returns whether one ended.
 pub(super) fn end_session(shared: &Shared, id: Option<&str>, outcome: SessionOutcome) -> bool {
