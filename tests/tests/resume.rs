@@ -602,6 +602,55 @@ fn session_stall() -> Duration {
     Duration::from_secs(5)
 }
 
+/// A send waiting out its reconnect back-off can be asked to try again at once (the app saw the
+/// network come back): it resumes before the wait would have ended.
+#[tokio::test]
+async fn a_send_asked_to_retry_now_cuts_its_back_off_short() {
+    let inbox = tempfile::tempdir().unwrap();
+    let src = tempfile::tempdir().unwrap();
+    let content = data(SIZE, 7);
+    let file = src.path().join("big.bin");
+    std::fs::write(&file, &content).unwrap();
+    let (rx, _handler) = receiver(inbox.path(), false).await;
+    let relay = Relay::start(rx.local_addr()).await;
+    let id = Identity::generate().unwrap();
+    let mut opts = options(&id, relay.addr.port());
+    let retry = Arc::new(tokio::sync::Notify::new());
+    opts.retry_now = Some(retry.clone());
+    relay.cut_at.store(SIZE as u64 / 2, Ordering::SeqCst);
+    let (cuts, refuse) = (relay.cuts.clone(), relay.refuse.clone());
+    let watcher = tokio::spawn(async move {
+        while cuts.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        refuse.store(true, Ordering::SeqCst);
+    });
+    let seen = Arc::new(Seen::default());
+    let sending = {
+        let (opts, file, seen) = (opts.clone(), file.clone(), seen.clone());
+        tokio::spawn(async move { send(&opts, &[&file], &seen).await })
+    };
+    // The fifth failed try is followed by a wait of 4 s (250 ms doubling).
+    let failed = || seen.events.lock().unwrap().iter().filter(|e| matches!(e, SendEvent::FileFailed { retry: true, .. })).count();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while failed() < 5 {
+        assert!(std::time::Instant::now() < deadline, "the send did not retry");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let asked = std::time::Instant::now();
+    relay.refuse.store(false, Ordering::SeqCst);
+    retry.notify_one();
+    while seen.resumed_at().is_empty() {
+        assert!(asked.elapsed() < Duration::from_secs(60), "never resumed");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let took = asked.elapsed();
+    assert!(took < Duration::from_millis(3900), "resumed after {took:?}: the back-off was waited out");
+    sending.await.unwrap().unwrap();
+    watcher.await.unwrap();
+    assert_eq!(std::fs::read(inbox.path().join("big.bin")).unwrap(), content);
+}
+
 /// The modified time recorded for the one kept partial file below `dir`.
 fn kept_mtime(dir: &Path) -> String {
     let name = kept(dir).into_iter().find(|n| n.ends_with(".resume")).expect("a record");
