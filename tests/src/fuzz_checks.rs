@@ -21,6 +21,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("query", query),
     ("address", address),
     ("display", display),
+    ("content_range", content_range),
 ];
 
 /// Unicode format characters (general category Cf): they reorder or hide what a name shows
@@ -253,5 +254,17 @@ pub fn display(data: &[u8]) {
     }
     for c in s.chars() {
         assert_eq!(is_format(c), is_format_char(c), "U+{:04X}: display and the fuzz checks disagree", c as u32);
+    }
+}
+
+/// `content_range`: `X-Content-Range` values as the receiver reads them (pieces of a file).
+pub fn content_range(data: &[u8]) {
+    use ferry_core::fuzzing::parse_content_range;
+    let s = text(data);
+    if let Some((first, last, total)) = parse_content_range(&s) {
+        assert!(first <= last && last < total, "a range outside its total: {first}-{last}/{total}");
+        assert!(s.trim().starts_with("bytes "), "taken without its unit");
+        // What was taken is exactly what its canonical form says.
+        assert_eq!(parse_content_range(&format!("bytes {first}-{last}/{total}")), Some((first, last, total)));
     }
 }

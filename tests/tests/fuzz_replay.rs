@@ -77,3 +77,8 @@ fn replay_address() {
 fn replay_display() {
     replay("display");
 }
+
+#[test]
+fn replay_content_range() {
+    replay("content_range");
+}

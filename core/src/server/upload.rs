@@ -1,6 +1,7 @@
 //! `upload`: reading a file's body against the session and writing it (hashing on the way) to its sink.
 
 use super::*;
+use crate::protocol::parse_content_range;
 
 /// Writes every chunk, with as few system calls as the kernel allows.
 pub(super) fn write_all_vectored(file: &mut File, chunks: &[Bytes]) -> std::io::Result<()> {
@@ -196,15 +197,6 @@ pub(super) async fn upload(shared: &Arc<Shared>, ip: IpAddr, peer_fp: Option<&st
     let result = receive_body(shared, &session_id, &claimed, offset, req.into_body()).await;
     guard.armed = false;
     finish_upload(shared, &session_id, &claimed.dto, resumable, result)
-}
-
-/// `bytes <first>-<last>/<total>` of an `X-Content-Range` header.
-pub(super) fn parse_content_range(v: &str) -> Option<(u64, u64, u64)> {
-    let (range, total) = v.trim().strip_prefix("bytes ")?.split_once('/')?;
-    let (first, last) = range.split_once('-')?;
-    let num = |s: &str| if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) { s.parse::<u64>().ok() } else { None };
-    let (first, last, total) = (num(first)?, num(last)?, num(total)?);
-    (first <= last && last < total).then_some((first, last, total))
 }
 
 /// A file sent in pieces (`X-Content-Range`, as the npm `localsend` sender does for files over
@@ -659,7 +651,7 @@ pub(super) fn finish_upload(
 
 #[cfg(test)]
 mod tests {
-    use super::parse_content_range;
+    use crate::protocol::parse_content_range;
 
     #[test]
     fn content_ranges_are_parsed_strictly() {
