@@ -157,6 +157,32 @@ async fn send(opts: &SendOptions, paths: &[&Path], seen: &Arc<Seen>) -> ferry_co
         .expect("the send ends within 2 minutes")
 }
 
+/// [`send`], again while the receiver answers "busy": the sender's own earlier session there (its
+/// upload cut, the receiver not aware) is replaced only once it stalled (bounded).
+async fn send_when_free(opts: &SendOptions, paths: &[&Path], seen: &Arc<Seen>) -> ferry_core::Result<send::SendReport> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        match send(opts, paths, seen).await {
+            Err(e) if e.kind == ErrorKind::Busy && std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await
+            }
+            r => return r,
+        }
+    }
+}
+
+/// A prepare-upload, again while the answer is `409` (see [`send_when_free`]; bounded).
+async fn prepare_when_free(raw: &Raw, body: &serde_json::Value) -> RawResponse {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = raw.post_json("/api/localsend/v2/prepare-upload", body).await;
+        if r.status != 409 || std::time::Instant::now() >= deadline {
+            return r;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 fn data(len: usize, seed: u32) -> Vec<u8> {
     (0..len as u32).map(|i| (i.wrapping_mul(2_654_435_761).wrapping_add(seed) >> 13) as u8).collect()
 }
@@ -234,7 +260,7 @@ async fn a_send_that_gave_up_resumes_when_run_again_and_a_changed_file_starts_ov
     relay.refuse.store(false, Ordering::SeqCst);
     let before = relay.sent.load(Ordering::SeqCst);
     let seen = Arc::new(Seen::default());
-    send(&opts, &[&file], &seen).await.unwrap();
+    send_when_free(&opts, &[&file], &seen).await.unwrap();
     let through = relay.sent.load(Ordering::SeqCst) - before;
     assert_eq!(std::fs::read(inbox.path().join("big.bin")).unwrap(), content);
     assert_eq!(seen.resumed_at().len(), 1, "resumed at {:?}", seen.resumed_at());
@@ -263,7 +289,7 @@ async fn a_send_that_gave_up_resumes_when_run_again_and_a_changed_file_starts_ov
     relay.refuse.store(false, Ordering::SeqCst);
     let before = relay.sent.load(Ordering::SeqCst);
     let seen = Arc::new(Seen::default());
-    send(&opts, &[&file], &seen).await.unwrap();
+    send_when_free(&opts, &[&file], &seen).await.unwrap();
     let through = relay.sent.load(Ordering::SeqCst) - before;
     assert_eq!(std::fs::read(inbox.path().join("big.bin")).unwrap(), changed);
     assert!(seen.resumed_at().is_empty(), "a changed file must not resume");
@@ -299,7 +325,7 @@ async fn a_receiver_restarted_on_the_same_folder_resumes() {
     assert_eq!(kept(inbox.path()).len(), 2, "a receiver starting keeps fresh partial files");
     opts.peer.port = rx2.local_addr().port();
     let seen = Arc::new(Seen::default());
-    send(&opts, &[&file], &seen).await.unwrap();
+    send_when_free(&opts, &[&file], &seen).await.unwrap();
     assert_eq!(std::fs::read(inbox.path().join("big.bin")).unwrap(), content);
     let resumed = seen.resumed_at();
     assert!(resumed.len() == 1 && resumed[0] > SIZE as u64 / 2, "resumed at {resumed:?}");
@@ -378,7 +404,7 @@ async fn nobody_else_may_continue_a_partial_file() {
     };
     let prepare = "/api/localsend/v2/prepare-upload";
     // The owner itself is offered it (the check that the body is right).
-    let r = Raw::https(rx.local_addr(), Some(owner.clone())).post_json(prepare, &body(owner.fingerprint(), true)).await;
+    let r = prepare_when_free(&Raw::https(rx.local_addr(), Some(owner.clone())), &body(owner.fingerprint(), true)).await;
     assert_eq!(r.status, 200);
     let offer = &r.json()["ferry"]["resume"]["f0"];
     let held = offer["offset"].as_u64().expect("the owner is offered its partial file");
@@ -420,7 +446,7 @@ async fn nobody_else_may_continue_a_partial_file() {
     // The owner's partial file is untouched and still resumes.
     relay.refuse.store(false, Ordering::SeqCst);
     let seen = Arc::new(Seen::default());
-    send(&opts, &[&file], &seen).await.unwrap();
+    send_when_free(&opts, &[&file], &seen).await.unwrap();
     assert_eq!(seen.resumed_at(), vec![held]);
     assert_eq!(std::fs::read(inbox.path().join("big.bin")).unwrap(), content);
 }
@@ -471,7 +497,7 @@ async fn a_token_without_the_owners_certificate_never_touches_a_kept_partial() {
         let mtime = kept_mtime(inbox.path());
         let mut b = body(true);
         b["files"]["f0"]["metadata"] = serde_json::json!({"modified": mtime});
-        let r = Raw::https(rx.local_addr(), Some(owner.clone())).post_json("/api/localsend/v2/prepare-upload", &b).await;
+        let r = prepare_when_free(&Raw::https(rx.local_addr(), Some(owner.clone())), &b).await;
         assert_eq!(r.status, 200, "{}", r.message());
         let answer = r.json();
         let held = answer["ferry"]["resume"]["f0"]["offset"].as_u64().expect("the owner is offered its partial file");
@@ -507,7 +533,7 @@ async fn a_token_without_the_owners_certificate_never_touches_a_kept_partial() {
     // The owner still resumes it.
     relay.refuse.store(false, Ordering::SeqCst);
     let seen = Arc::new(Seen::default());
-    send(&opts, &[&file], &seen).await.unwrap();
+    send_when_free(&opts, &[&file], &seen).await.unwrap();
     assert_eq!(seen.resumed_at(), vec![before.len() as u64]);
     assert_eq!(std::fs::read(inbox.path().join("big.bin")).unwrap(), content);
 }
