@@ -133,13 +133,19 @@ pub const MAX_HASHED_PER_REQUEST: u64 = 4 * 1024 * 1024 * 1024;
 pub const MAX_HASHING_TIME: Duration = Duration::from_secs(20);
 
 /// What one request may still hash: bytes left, and when to stop (its session was cancelled, or
-/// the time is up).
+/// the time is up); and what it hashed already (a path named twice is hashed once).
 pub(crate) struct HashBudget<'a> {
     pub(crate) bytes: u64,
     pub(crate) stop: &'a (dyn Fn() -> bool + Sync),
+    /// SHA-256 of whole existing files by their path below the receive folder (`None`: unreadable).
+    pub(crate) hashed: std::collections::HashMap<String, Option<String>>,
 }
 
-impl HashBudget<'_> {
+impl<'a> HashBudget<'a> {
+    pub(crate) fn new(bytes: u64, stop: &'a (dyn Fn() -> bool + Sync)) -> HashBudget<'a> {
+        HashBudget { bytes, stop, hashed: Default::default() }
+    }
+
     /// Takes `len` bytes from the budget; `false` (nothing taken) when they are not there.
     pub(crate) fn take(&mut self, len: u64) -> bool {
         if len > self.bytes || (self.stop)() {
@@ -225,7 +231,7 @@ mod tests {
         // A record written without a prefix reads as one without.
         assert_eq!(StoredRecord::from_json(&rec().to_json()).unwrap(), StoredRecord { record: rec(), held: None });
         let stop = || false;
-        let mut budget = HashBudget { bytes: 10, stop: &stop };
+        let mut budget = HashBudget::new(10, &stop);
         assert!(budget.take(6) && !budget.take(5) && budget.take(4) && !budget.take(1));
     }
 }

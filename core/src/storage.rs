@@ -313,11 +313,12 @@ impl ReceiveDir {
     /// with the SHA-256 `sha256` when one is given, else with the modified time `modified` (to the second). Without
     /// either, nothing counts as the same.
     pub fn has_same(&self, rel: &str, size: u64, modified: Option<std::time::SystemTime>, sha256: Option<&str>) -> bool {
-        self.has_same_within(rel, size, modified, sha256, &mut HashBudget { bytes: u64::MAX, stop: &|| false })
+        self.has_same_within(rel, size, modified, sha256, &mut HashBudget::new(u64::MAX, &|| false))
     }
 
-    /// [`ReceiveDir::has_same`], hashing only within `budget`: a file whose hash is beyond it counts as the same by its
-    /// size and modified time (when the sender gave one), else as not the same.
+    /// [`ReceiveDir::has_same`], hashing only within `budget`, and each file once (the same path named again with
+    /// another checksum reads nothing): a file whose hash is beyond the budget counts as the same by its size and
+    /// modified time (when the sender gave one), else as not the same.
     pub(crate) fn has_same_within(
         &self,
         rel: &str,
@@ -340,9 +341,21 @@ impl ReceiveDir {
         if !fsutil::is_regular(&st) || st.st_size as u64 != size {
             return false;
         }
+        let key = comps.iter().chain(std::iter::once(&name)).map(|c| c.as_str()).collect::<Vec<_>>().join("/");
+        if let (Some(want), Some(have)) = (sha256, budget.hashed.get(&key)) {
+            return have.as_deref().is_some_and(|h| h.eq_ignore_ascii_case(want));
+        }
         let sha256 = sha256.filter(|_| budget.take(size));
         match (sha256, modified) {
-            (Some(want), _) => crate::resume::prefix_sha256_until(&file, size, budget.stop).is_ok_and(|h| h.eq_ignore_ascii_case(want)),
+            (Some(want), _) => {
+                let have = crate::resume::prefix_sha256_until(&file, size, budget.stop).ok();
+                let same = have.as_deref().is_some_and(|h| h.eq_ignore_ascii_case(want));
+                // A stopped hashing is not remembered (it is no answer); nothing is hashed after a stop anyway.
+                if !(budget.stop)() {
+                    budget.hashed.insert(key, have);
+                }
+                same
+            }
             (None, Some(m)) => {
                 let have = file.metadata().and_then(|m| m.modified()).ok();
                 let secs = |t: std::time::SystemTime| t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).ok();
@@ -1400,7 +1413,7 @@ mod tests {
     }
 
     fn unlimited() -> HashBudget<'static> {
-        HashBudget { bytes: u64::MAX, stop: &|| false }
+        HashBudget::new(u64::MAX, &|| false)
     }
 
     #[test]
@@ -1409,7 +1422,7 @@ mod tests {
         let rd = ReceiveDir::new(&t.dest).unwrap();
         let rec = record("aa");
         let nothing = || false;
-        let none_left = || HashBudget { bytes: 0, stop: &nothing };
+        let none_left = || HashBudget::new(0, &nothing);
         // Without a recorded hash, an offer needs reading: nothing within an empty budget.
         keep_partial(&rd, &rec, 40);
         assert_eq!(rd.held("sub/big.bin", &rec, Some(&mut none_left())), None);
@@ -1431,7 +1444,7 @@ mod tests {
         assert_eq!(rd.held("sub/big.bin", &rec, Some(&mut unlimited())), Some((30, Some(hex::encode(sha2::Sha256::digest(both))))));
         // A stop ends the hashing: no offer.
         let stop = || true;
-        assert_eq!(rd.held("sub/big.bin", &rec, Some(&mut HashBudget { bytes: u64::MAX, stop: &stop })), None);
+        assert_eq!(rd.held("sub/big.bin", &rec, Some(&mut HashBudget::new(u64::MAX, &stop))), None);
     }
 
     #[test]
@@ -1439,15 +1452,20 @@ mod tests {
         let t = tree();
         let rd = ReceiveDir::new(&t.dest).unwrap();
         std::fs::write(t.dest.join("a.bin"), [1u8; 100]).unwrap();
-        let mtime = std::fs::metadata(t.dest.join("a.bin")).unwrap().modified().unwrap();
         let (sha, other) = (hex::encode(sha2::Sha256::digest([1u8; 100])), "00".repeat(32));
         let nothing = || false;
-        let mut budget = HashBudget { bytes: 150, stop: &nothing };
+        let mut budget = HashBudget::new(150, &nothing);
         assert!(rd.has_same_within("a.bin", 100, None, Some(&sha), &mut budget));
         assert_eq!(budget.bytes, 50);
+        // The same file named again, with any checksum: not read again.
+        assert!(!rd.has_same_within("a.bin", 100, None, Some(&other), &mut budget));
+        assert!(rd.has_same_within("a.bin", 100, None, Some(&sha), &mut budget));
+        assert_eq!(budget.bytes, 50);
+        std::fs::write(t.dest.join("b.bin"), [1u8; 100]).unwrap();
         // Beyond the budget: by size and time when the sender gave one (so the wrong checksum is not read), else not.
-        assert!(rd.has_same_within("a.bin", 100, Some(mtime), Some(&other), &mut budget));
-        assert!(!rd.has_same_within("a.bin", 100, None, Some(&sha), &mut budget));
+        let mtime = std::fs::metadata(t.dest.join("b.bin")).unwrap().modified().unwrap();
+        assert!(rd.has_same_within("b.bin", 100, Some(mtime), Some(&other), &mut budget));
+        assert!(!rd.has_same_within("b.bin", 100, None, Some(&sha), &mut budget));
         assert_eq!(budget.bytes, 50);
     }
 

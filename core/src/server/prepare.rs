@@ -224,12 +224,6 @@ fn check_files(files: &[FileDto], empty_dirs: &[String]) -> std::result::Result<
     if index_by_id(files).windows(2).any(|w| files[w[0] as usize].id == files[w[1] as usize].id) {
         return Err(message(StatusCode::BAD_REQUEST, "Duplicate file id"));
     }
-    // One file per name: the same name twice is never a real selection (and would be looked at twice).
-    let mut by_name: Vec<&str> = files.iter().map(|f| f.file_name.as_str()).collect();
-    by_name.sort_unstable();
-    if by_name.windows(2).any(|w| w[0] == w[1]) {
-        return Err(message(StatusCode::BAD_REQUEST, "Duplicate file name"));
-    }
     // Sizes are added up for the person asked and for progress: a total that does not fit is a lie.
     if files.iter().try_fold(0u64, |sum, f| sum.checked_add(f.size)).is_none() {
         return Err(message(StatusCode::BAD_REQUEST, "File sizes add up to more than any device holds"));
@@ -390,7 +384,7 @@ fn accept_answer(id: &str, accepted: &[FileDto], tokens: Vec<[u8; 16]>, offers: 
 /// What accepted files the receive folder has already: with skip-existing, the files it holds
 /// whole are left out (returned as skipped ids); for a verified Ferry sender (`resume_fp`), what
 /// it holds of the others from an interrupted upload is offered for resuming. Off the async
-/// threads (it may hash), and bounded: each path is looked at once, at most
+/// threads (it may hash), and bounded: each existing file is hashed at most once, at most
 /// [`MAX_HASHED_PER_REQUEST`] bytes are hashed, and it stops when the session is cancelled or after
 /// [`MAX_HASHING_TIME`] (what is not looked at is neither skipped nor offered).
 async fn look_at_disk(
@@ -409,15 +403,12 @@ async fn look_at_disk(
     let looked = tokio::task::spawn_blocking(move || {
         let deadline = std::time::Instant::now() + MAX_HASHING_TIME;
         let stop = move || cancel.is_cancelled() || std::time::Instant::now() >= deadline;
-        let mut budget = HashBudget { bytes: MAX_HASHED_PER_REQUEST, stop: &stop };
+        let mut budget = HashBudget::new(MAX_HASHED_PER_REQUEST, &stop);
         let mut kept = Vec::with_capacity(accepted.len());
         let mut skipped = Vec::new();
         let mut offers = Vec::new();
-        // Names are distinct, but two may come to the same path once sanitised: each is looked at once.
-        let mut seen = std::collections::HashSet::new();
         for dto in accepted.iter() {
-            let path = sanitize_relative_path(&dto.file_name).map(|c| c.join("/")).unwrap_or_default();
-            if (budget.stop)() || !seen.insert(path) {
+            if (budget.stop)() {
                 kept.push(dto.clone());
                 continue;
             }
