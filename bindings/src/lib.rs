@@ -393,12 +393,22 @@ impl FerryNode {
         let selection = selection(items)?;
         let target = to_target(target)?;
         self.node.send_options(&target, None)?;
-        let handle = Arc::new(TransferHandle { cancel: CancellationToken::new(), finished: Arc::new(AtomicBool::new(false)) });
-        let (node, cancel, finished) = (self.node.clone(), handle.cancel.clone(), handle.finished.clone());
+        let handle = Arc::new(TransferHandle {
+            cancel: CancellationToken::new(),
+            finished: Arc::new(AtomicBool::new(false)),
+            retry: Arc::new(tokio::sync::Notify::new()),
+        });
+        let (node, cancel, finished, retry) = (self.node.clone(), handle.cancel.clone(), handle.finished.clone(), handle.retry.clone());
         let events = Arc::new(send_dispatcher(listener));
         runtime().spawn(async move {
             let progress = Arc::new(Progress { events: events.clone(), state: Mutex::new(TransferProgress::default()) });
-            let result = node.send_files(&target, &selection, pin, progress, cancel).await;
+            let result = match node.send_options(&target, pin) {
+                Ok(mut opts) => {
+                    opts.retry_now = Some(retry);
+                    ferry_core::send::send_files(&opts, &selection, progress, cancel).await
+                }
+                Err(e) => Err(e),
+            };
             finished.store(true, Ordering::SeqCst);
             events.send(match result {
                 Ok(r) => SendUpdate::Finished { sent: r.sent as u32, skipped: r.skipped as u32, bytes: r.bytes },
@@ -476,6 +486,7 @@ impl FerryNode {
             policy: config.receive_mode.into(),
             discovery: config.discovery,
             interfaces: InterfaceFilter::new(&config.interfaces_include, &config.interfaces_exclude)?,
+            skip_existing: config.skip_existing,
             ..node::NodeConfig::new(identity.clone(), trust, config.alias, PathBuf::from(config.receive_dir))
         };
         let sink = SinkSlot::default();
@@ -509,12 +520,18 @@ fn to_target(t: SendTarget) -> Result<Target, FerryError> {
 pub struct TransferHandle {
     cancel: CancellationToken,
     finished: Arc<AtomicBool>,
+    retry: Arc<tokio::sync::Notify>,
 }
 
 #[uniffi::export]
 impl TransferHandle {
     pub fn cancel(&self) {
         self.cancel.cancel();
+    }
+    /// Tries again at once after a break instead of waiting out the back-off (e.g. when the
+    /// network came back); the send must still be reconnecting (or reconnect later) for it to act.
+    pub fn retry_now(&self) {
+        self.retry.notify_one();
     }
     /// True once the final update (finished or failed) was sent.
     pub fn is_finished(&self) -> bool {

@@ -314,6 +314,7 @@ mod tests {
             interfaces_exclude: vec![],
             receive_mode: ReceiveMode::Ask,
             bind_address: Some("127.0.0.1".into()),
+            skip_existing: false,
         };
         let node = crate::runtime().block_on(FerryNode::start(config, Arc::new(Quiet))).unwrap();
         let rec = Arc::new(Recorder::default());

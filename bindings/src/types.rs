@@ -89,6 +89,10 @@ pub struct NodeConfig {
     pub receive_mode: ReceiveMode,
     /// Listen on this address only (e.g. "127.0.0.1"); `None`: every address.
     pub bind_address: Option<String>,
+    /// Leave out of what is accepted the files the receive folder already has (same path, same
+    /// size, same checksum or modified time); their senders see them as skipped.
+    #[uniffi(default = false)]
+    pub skip_existing: bool,
 }
 
 /// A device found nearby.

@@ -2351,6 +2351,12 @@ public protocol TransferHandleProtocol: AnyObject, Sendable {
      */
     func isFinished()  -> Bool
     
+    /**
+     * Tries again at once after a break instead of waiting out the back-off (e.g. when the
+     * network came back); the send must still be reconnecting (or reconnect later) for it to act.
+     */
+    func retryNow() 
+    
 }
 /**
  * A running send. `cancel()` stops it (the receiver is told); closing the handle does too.
@@ -2426,6 +2432,18 @@ open func isFinished() -> Bool  {
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
+}
+    
+    /**
+     * Tries again at once after a break instead of waiting out the back-off (e.g. when the
+     * network came back); the send must still be reconnecting (or reconnect later) for it to act.
+     */
+open func retryNow()  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_ferry_ffi_fn_method_transferhandle_retry_now(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
 }
     
 
@@ -3013,6 +3031,11 @@ public struct NodeConfig: Equatable, Hashable {
      * Listen on this address only (e.g. "127.0.0.1"); `None`: every address.
      */
     public var bindAddress: String?
+    /**
+     * Leave out of what is accepted the files the receive folder already has (same path, same
+     * size, same checksum or modified time); their senders see them as skipped.
+     */
+    public var skipExisting: Bool
 
     // Default memberwise initializers are never public by default, so we
     // declare one manually.
@@ -3049,7 +3072,11 @@ public struct NodeConfig: Equatable, Hashable {
          */interfacesExclude: [String], receiveMode: ReceiveMode, 
         /**
          * Listen on this address only (e.g. "127.0.0.1"); `None`: every address.
-         */bindAddress: String?) {
+         */bindAddress: String?, 
+        /**
+         * Leave out of what is accepted the files the receive folder already has (same path, same
+         * size, same checksum or modified time); their senders see them as skipped.
+         */skipExisting: Bool = false) {
         self.alias = alias
         self.deviceKind = deviceKind
         self.deviceModel = deviceModel
@@ -3063,6 +3090,7 @@ public struct NodeConfig: Equatable, Hashable {
         self.interfacesExclude = interfacesExclude
         self.receiveMode = receiveMode
         self.bindAddress = bindAddress
+        self.skipExisting = skipExisting
     }
 
     
@@ -3093,7 +3121,8 @@ public struct FfiConverterTypeNodeConfig: FfiConverterRustBuffer {
                 interfacesInclude: FfiConverterSequenceString.read(from: &buf), 
                 interfacesExclude: FfiConverterSequenceString.read(from: &buf), 
                 receiveMode: FfiConverterTypeReceiveMode.read(from: &buf), 
-                bindAddress: FfiConverterOptionString.read(from: &buf)
+                bindAddress: FfiConverterOptionString.read(from: &buf), 
+                skipExisting: FfiConverterBool.read(from: &buf)
         )
     }
 
@@ -3111,6 +3140,7 @@ public struct FfiConverterTypeNodeConfig: FfiConverterRustBuffer {
         FfiConverterSequenceString.write(value.interfacesExclude, into: &buf)
         FfiConverterTypeReceiveMode.write(value.receiveMode, into: &buf)
         FfiConverterOptionString.write(value.bindAddress, into: &buf)
+        FfiConverterBool.write(value.skipExisting, into: &buf)
     }
 }
 
@@ -5736,6 +5766,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ferry_ffi_checksum_method_transferhandle_is_finished() != 47240) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ferry_ffi_checksum_method_transferhandle_retry_now() != 15777) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ferry_ffi_checksum_method_transferlistener_on_update() != 33196) {

@@ -599,6 +599,11 @@ void uniffi_ferry_ffi_fn_method_transferhandle_cancel(uint64_t ptr, RustCallStat
 int8_t uniffi_ferry_ffi_fn_method_transferhandle_is_finished(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_METHOD_TRANSFERHANDLE_RETRY_NOW
+#define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_METHOD_TRANSFERHANDLE_RETRY_NOW
+void uniffi_ferry_ffi_fn_method_transferhandle_retry_now(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_CLONE_TRANSFERLISTENER
 #define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_CLONE_TRANSFERLISTENER
 uint64_t uniffi_ferry_ffi_fn_clone_transferlistener(uint64_t handle, RustCallStatus *_Nonnull out_status
@@ -1186,6 +1191,12 @@ uint16_t uniffi_ferry_ffi_checksum_method_transferhandle_cancel(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_METHOD_TRANSFERHANDLE_IS_FINISHED
 #define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_METHOD_TRANSFERHANDLE_IS_FINISHED
 uint16_t uniffi_ferry_ffi_checksum_method_transferhandle_is_finished(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_METHOD_TRANSFERHANDLE_RETRY_NOW
+#define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_METHOD_TRANSFERHANDLE_RETRY_NOW
+uint16_t uniffi_ferry_ffi_checksum_method_transferhandle_retry_now(void
     
 );
 #endif

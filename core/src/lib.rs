@@ -29,4 +29,5 @@ pub use tokio_util::sync::CancellationToken;
 #[doc(hidden)]
 pub mod fuzzing {
     pub use crate::util::{percent_decode, percent_encode, query_param};
+    pub use crate::protocol::parse_content_range;
 }

@@ -374,6 +374,16 @@ pub fn mime_for(name: &str) -> &'static str {
     }
 }
 
+/// `bytes <first>-<last>/<total>` of a `Content-Range` or `X-Content-Range` header (a piece of a
+/// file sent in pieces): decimal numbers only (no sign, no spaces inside), `first <= last < total`.
+pub fn parse_content_range(v: &str) -> Option<(u64, u64, u64)> {
+    let (range, total) = v.trim().strip_prefix("bytes ")?.split_once('/')?;
+    let (first, last) = range.split_once('-')?;
+    let num = |s: &str| if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) { s.parse::<u64>().ok() } else { None };
+    let (first, last, total) = (num(first)?, num(last)?, num(total)?);
+    (first <= last && last < total).then_some((first, last, total))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,8 +12,10 @@
 //! file's description alone; it is used only when the whole record matches again (same
 //! fingerprint, path, size, modified time, checksum). A partial file is never visible as a
 //! finished file; kept partials expire [`KEPT_MAX_AGE`] after their last write and are bounded in
-//! number ([`KEPT_MAX_COUNT`]) and total size ([`KEPT_MAX_BYTES`]): the oldest go first. This is
-//! enforced when a receiver starts on the folder ([`crate::storage::ReceiveDir::new`]).
+//! number ([`KEPT_MAX_COUNT`]) and total size ([`KEPT_MAX_BYTES`], and half of the space that
+//! would be free without them): the oldest go first, the newest always stays. This is enforced
+//! when a receiver starts on the folder ([`crate::storage::ReceiveDir::new`]), whenever an upload
+//! keeps a file and when a session ends ([`crate::storage::ReceiveDir::trim_kept`]).
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -84,21 +86,91 @@ impl ResumeRecord {
         hex::encode(&h.finalize()[..8])
     }
 
+    #[cfg(test)]
     pub(crate) fn to_json(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("serialisable")
     }
 
+    #[cfg(test)]
     pub(crate) fn from_json(data: &[u8]) -> Option<ResumeRecord> {
         serde_json::from_slice(data).ok()
     }
 }
 
+/// What a record file holds: the record, and the SHA-256 of the bytes held when the receiver
+/// knew it at the break (it hashed them as they arrived), so that an offer needs no reading.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct StoredRecord {
+    #[serde(flatten)]
+    pub(crate) record: ResumeRecord,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) held: Option<HeldPrefix>,
+}
+
+/// The first `length` bytes of a kept partial file and their SHA-256 (lowercase hex).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct HeldPrefix {
+    pub(crate) length: u64,
+    pub(crate) sha256: String,
+}
+
+impl StoredRecord {
+    pub(crate) fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("serialisable")
+    }
+
+    pub(crate) fn from_json(data: &[u8]) -> Option<StoredRecord> {
+        serde_json::from_slice(data).ok()
+    }
+}
+
+/// Most bytes of existing files one prepare-upload request makes the receiver hash (files the
+/// receiver may already have with skip-existing, kept partial files whose hash is not recorded).
+/// Beyond it, a file that needs hashing is neither skipped nor offered for resuming.
+pub const MAX_HASHED_PER_REQUEST: u64 = 4 * 1024 * 1024 * 1024;
+
+/// How long one prepare-upload request may spend hashing existing files, at most.
+pub const MAX_HASHING_TIME: Duration = Duration::from_secs(20);
+
+/// What one request may still hash: bytes left, and when to stop (its session was cancelled, or
+/// the time is up); and what it hashed already (a path named twice is hashed once).
+pub(crate) struct HashBudget<'a> {
+    pub(crate) bytes: u64,
+    pub(crate) stop: &'a (dyn Fn() -> bool + Sync),
+    /// SHA-256 of whole existing files by their path below the receive folder (`None`: unreadable).
+    pub(crate) hashed: std::collections::HashMap<String, Option<String>>,
+}
+
+impl<'a> HashBudget<'a> {
+    pub(crate) fn new(bytes: u64, stop: &'a (dyn Fn() -> bool + Sync)) -> HashBudget<'a> {
+        HashBudget { bytes, stop, hashed: Default::default() }
+    }
+
+    /// Takes `len` bytes from the budget; `false` (nothing taken) when they are not there.
+    pub(crate) fn take(&mut self, len: u64) -> bool {
+        if len > self.bytes || (self.stop)() {
+            return false;
+        }
+        self.bytes -= len;
+        true
+    }
+}
+
 /// SHA-256 (lowercase hex) of the first `len` bytes `r` gives; an error when it ends sooner.
-pub fn prefix_sha256(mut r: impl Read, len: u64) -> std::io::Result<String> {
+pub fn prefix_sha256(r: impl Read, len: u64) -> std::io::Result<String> {
+    prefix_sha256_until(r, len, &|| false)
+}
+
+/// [`prefix_sha256`], giving up (an `Interrupted` error) as soon as `stop` says so (checked every
+/// 256 KiB).
+pub(crate) fn prefix_sha256_until(mut r: impl Read, len: u64, stop: &dyn Fn() -> bool) -> std::io::Result<String> {
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 256 * 1024];
     let mut left = len;
     while left > 0 {
+        if stop() {
+            return Err(std::io::Error::new(std::io::ErrorKind::Interrupted, "hashing stopped"));
+        }
         let want = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
         let n = match r.read(&mut buf[..want]) {
             Ok(0) => return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the file is shorter than the offset")),
@@ -147,5 +219,19 @@ mod tests {
         assert_eq!(prefix_sha256(&data[..], 300_000).unwrap(), hex::encode(Sha256::digest(&data[..300_000])));
         assert_eq!(prefix_sha256(&data[..], 0).unwrap(), hex::encode(Sha256::digest(b"")));
         assert!(prefix_sha256(&data[..10], 11).is_err());
+        assert!(prefix_sha256_until(&data[..], 300_000, &|| true).is_err(), "a stop ends the hashing");
+    }
+
+    #[test]
+    fn a_stored_record_keeps_its_prefix_apart() {
+        let held = Some(HeldPrefix { length: 4, sha256: "ab".repeat(32) });
+        let stored = StoredRecord { record: rec(), held };
+        let back = StoredRecord::from_json(&stored.to_json()).unwrap();
+        assert_eq!(back, stored);
+        // A record written without a prefix reads as one without.
+        assert_eq!(StoredRecord::from_json(&rec().to_json()).unwrap(), StoredRecord { record: rec(), held: None });
+        let stop = || false;
+        let mut budget = HashBudget::new(10, &stop);
+        assert!(budget.take(6) && !budget.take(5) && budget.take(4) && !budget.take(1));
     }
 }

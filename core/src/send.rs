@@ -318,6 +318,9 @@ pub struct SendOptions {
     /// when a broken connection cannot be made again at the old address. Only an HTTPS address
     /// is taken, and the connection stays pinned to the identity the receiver proved.
     pub relocate: Option<Relocate>,
+    /// Cuts a reconnect back-off wait short: a notification (e.g. the app saw the network come
+    /// back) makes the waiting send (or the next one to wait) try again at once.
+    pub retry_now: Option<Arc<tokio::sync::Notify>>,
 }
 
 /// See [`SendOptions::relocate`].
@@ -396,6 +399,7 @@ impl SendOptions {
             checksums: Checksums::Auto,
             timeouts: SendTimeouts::default(),
             relocate: None,
+            retry_now: None,
         }
     }
 
@@ -991,7 +995,15 @@ async fn upload_one(
             let since = *broken_since.get_or_insert_with(tokio::time::Instant::now);
             if since.elapsed() + wait <= opts.timeouts.reconnect {
                 observer.on_event(SendEvent::FileFailed { file_id: job.id.clone(), error: failure.message, retry: true });
-                tokio::time::sleep(wait).await;
+                match &opts.retry_now {
+                    Some(now) => {
+                        tokio::select! {
+                            _ = tokio::time::sleep(wait) => {}
+                            _ = now.notified() => tracing::debug!("asked to retry now"),
+                        }
+                    }
+                    None => tokio::time::sleep(wait).await,
+                }
                 // The receiver may have moved (another network, a new address): ask where it is now.
                 if let Some(now) = opts.relocate.as_ref().and_then(|r| r()).filter(|p| p.protocol == Protocol::Https && p != peer) {
                     tracing::info!("the receiver moved from {peer} to {now}");

@@ -21,7 +21,10 @@ use crate::display::is_format;
 use crate::error::{Error, ErrorKind, Result};
 use crate::fsutil;
 pub use crate::fsutil::SafeName;
-use crate::resume::{ResumeRecord, DATA_SUFFIX, KEPT_MAX_AGE, KEPT_MAX_BYTES, KEPT_MAX_COUNT, MAX_RECORD_BYTES, RECORD_SUFFIX};
+use crate::resume::{
+    HashBudget, HeldPrefix, ResumeRecord, StoredRecord, DATA_SUFFIX, KEPT_MAX_AGE, KEPT_MAX_BYTES, KEPT_MAX_COUNT, MAX_RECORD_BYTES,
+    RECORD_SUFFIX,
+};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fs::File;
 use std::io;
@@ -272,7 +275,7 @@ fn lock_within(file: &File, limit: std::time::Duration) -> bool {
 }
 
 /// The record `name` in `dir`, if it is a small regular file holding one.
-fn read_record(dir: BorrowedFd<'_>, name: &SafeName) -> Option<ResumeRecord> {
+fn read_record(dir: BorrowedFd<'_>, name: &SafeName) -> Option<StoredRecord> {
     let file = fsutil::open_existing_nofollow_at(dir, name).ok()?;
     let st = fsutil::fstat(&file).ok()?;
     if !fsutil::is_regular(&st) || st.st_size as u64 > MAX_RECORD_BYTES {
@@ -280,7 +283,7 @@ fn read_record(dir: BorrowedFd<'_>, name: &SafeName) -> Option<ResumeRecord> {
     }
     let mut data = Vec::new();
     file.take(MAX_RECORD_BYTES).read_to_end(&mut data).ok()?;
-    ResumeRecord::from_json(&data)
+    StoredRecord::from_json(&data)
 }
 
 /// Whether `name` is exactly the form of [`temp_file_name`].
@@ -295,6 +298,15 @@ fn is_temp_file_name(name: &str) -> bool {
 pub struct ReceiveDir {
     root: PathBuf,
     skip_existing: bool,
+    /// Held while the bounds of kept partial files are applied ([`ReceiveDir::trim_kept`]); the flag asks the one
+    /// applying them for another round.
+    trimming: std::sync::Arc<(std::sync::Mutex<()>, std::sync::atomic::AtomicBool)>,
+}
+
+/// What kept partial files may hold in all: [`KEPT_MAX_BYTES`], and never more than half of the space that would be
+/// free without them (`available` bytes free now, `kept` bytes held by them).
+fn kept_bytes_limit(available: u64, kept: u64) -> u64 {
+    KEPT_MAX_BYTES.min(available.saturating_add(kept) / 2)
 }
 
 impl ReceiveDir {
@@ -303,7 +315,7 @@ impl ReceiveDir {
     pub fn new(root: &Path) -> Result<ReceiveDir> {
         std::fs::create_dir_all(root).map_err(|e| Error::io(format!("cannot create {}", root.display()), e))?;
         let root = root.canonicalize().map_err(|e| Error::io(format!("cannot open {}", root.display()), e))?;
-        let dir = ReceiveDir { root, skip_existing: false };
+        let dir = ReceiveDir { root, skip_existing: false, trimming: Default::default() };
         let removed = dir.clean_stale_parts();
         if removed > 0 {
             tracing::info!("removed {removed} unfinished file(s) left in {} by an earlier receiver", dir.root.display());
@@ -330,6 +342,20 @@ impl ReceiveDir {
     /// with the SHA-256 `sha256` when one is given, else with the modified time `modified` (to the second). Without
     /// either, nothing counts as the same.
     pub fn has_same(&self, rel: &str, size: u64, modified: Option<std::time::SystemTime>, sha256: Option<&str>) -> bool {
+        self.has_same_within(rel, size, modified, sha256, &mut HashBudget::new(u64::MAX, &|| false))
+    }
+
+    /// [`ReceiveDir::has_same`], hashing only within `budget`, and each file once (the same path named again with
+    /// another checksum reads nothing): a file whose hash is beyond the budget counts as the same by its size and
+    /// modified time (when the sender gave one), else as not the same.
+    pub(crate) fn has_same_within(
+        &self,
+        rel: &str,
+        size: u64,
+        modified: Option<std::time::SystemTime>,
+        sha256: Option<&str>,
+        budget: &mut HashBudget<'_>,
+    ) -> bool {
         let Ok(mut comps) = safe_components(rel) else { return false };
         let name = comps.pop().expect("at least one component");
         let Ok(mut fd) = self.open_root() else { return false };
@@ -344,8 +370,21 @@ impl ReceiveDir {
         if !fsutil::is_regular(&st) || st.st_size as u64 != size {
             return false;
         }
+        let key = comps.iter().chain(std::iter::once(&name)).map(|c| c.as_str()).collect::<Vec<_>>().join("/");
+        if let (Some(want), Some(have)) = (sha256, budget.hashed.get(&key)) {
+            return have.as_deref().is_some_and(|h| h.eq_ignore_ascii_case(want));
+        }
+        let sha256 = sha256.filter(|_| budget.take(size));
         match (sha256, modified) {
-            (Some(want), _) => crate::resume::prefix_sha256(&file, size).is_ok_and(|h| h.eq_ignore_ascii_case(want)),
+            (Some(want), _) => {
+                let have = crate::resume::prefix_sha256_until(&file, size, budget.stop).ok();
+                let same = have.as_deref().is_some_and(|h| h.eq_ignore_ascii_case(want));
+                // A stopped hashing is not remembered (it is no answer); nothing is hashed after a stop anyway.
+                if !(budget.stop)() {
+                    budget.hashed.insert(key, have);
+                }
+                same
+            }
             (None, Some(m)) => {
                 let have = file.metadata().and_then(|m| m.modified()).ok();
                 let secs = |t: std::time::SystemTime| t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).ok();
@@ -356,9 +395,10 @@ impl ReceiveDir {
     }
 
     /// What this folder holds of a file from an earlier upload described by `rec`: the length of the kept partial
-    /// file (more than 0, less than the declared size) and, when `hash`, the SHA-256 of those bytes. `None` when there
-    /// is none, its record does not match `rec` in every field, or another upload holds it beyond a short wait.
-    pub(crate) fn held(&self, rel: &str, rec: &ResumeRecord, hash: bool) -> Option<(u64, Option<String>)> {
+    /// file (more than 0, less than the declared size) and, when `hash` is given, the SHA-256 of those bytes: the one
+    /// recorded at the break, else hashed within the budget (`None` beyond it). `None` when there is none, its record
+    /// does not match `rec` in every field, or another upload holds it beyond a short wait.
+    pub(crate) fn held(&self, rel: &str, rec: &ResumeRecord, hash: Option<&mut HashBudget<'_>>) -> Option<(u64, Option<String>)> {
         let mut comps = safe_components(rel).ok()?;
         if comps.len() > STALE_SCAN_MAX_DEPTH {
             return None;
@@ -378,10 +418,20 @@ impl ReceiveDir {
         if !fsutil::is_regular(&st) || st.st_nlink != 1 || len == 0 || len >= rec.size {
             return None;
         }
-        if read_record(fd.as_fd(), &record).as_ref() != Some(rec) {
+        let stored = read_record(fd.as_fd(), &record)?;
+        if stored.record != *rec {
             return None;
         }
-        let sha = if hash { Some(crate::resume::prefix_sha256(&file, len).ok()?) } else { None };
+        let sha = match (hash, stored.held) {
+            (None, _) => None,
+            (Some(_), Some(h)) if h.length == len => Some(h.sha256),
+            (Some(budget), _) => {
+                if !budget.take(len) {
+                    return None;
+                }
+                Some(crate::resume::prefix_sha256_until(&file, len, budget.stop).ok()?)
+            }
+        };
         Some((len, sha))
     }
 
@@ -430,15 +480,18 @@ impl ReceiveDir {
         if !still_named(dir_fd.as_fd(), &data, &file) {
             return Err(Error::new(ErrorKind::Io, format!("the partial file of {rel:?} was removed")));
         }
-        let matches = read_record(dir_fd.as_fd(), &record).as_ref() == Some(rec);
+        let stored = read_record(dir_fd.as_fd(), &record);
+        let matches = stored.as_ref().is_some_and(|s| s.record == *rec);
         let len = file.metadata().map_err(cannot)?.len();
         if offset > 0 && (!matches || len < offset) {
             return Err(Error::invalid(format!("{offset} bytes of {rel:?} are not held")));
         }
         file.set_len(offset).map_err(cannot)?;
         file.seek(SeekFrom::Start(offset)).map_err(cannot)?;
-        if !matches {
-            fsutil::write_file_at(dir_fd.as_fd(), &record, &rec.to_json()).map_err(cannot)?;
+        // A recorded prefix hash holds only until the file is written again.
+        if !matches || stored.is_some_and(|s| s.held.is_some()) {
+            let fresh = StoredRecord { record: rec.clone(), held: None };
+            fsutil::write_file_at(dir_fd.as_fd(), &record, &fresh.to_json()).map_err(cannot)?;
         }
         Ok(PartFile {
             dir_fd,
@@ -447,7 +500,7 @@ impl ReceiveDir {
             temp_name: data,
             file: Some(file),
             committed: false,
-            record: Some(record),
+            record: Some((record, rec.clone())),
             keep: false,
         })
     }
@@ -553,17 +606,39 @@ impl ReceiveDir {
         self.clean_stale_parts_within(STALE_SCAN_MAX_DEPTH, STALE_SCAN_MAX_ENTRIES)
     }
 
+    /// Applies the bounds of kept partial files (expiry, count, bytes, free space) now, as when a receiver starts:
+    /// called when an upload keeps a file and when a session ends. One at a time per folder: a call while another runs
+    /// asks it for one more round and returns at once. Returns how many files were removed.
+    pub(crate) fn trim_kept(&self) -> usize {
+        let (lock, again) = &*self.trimming;
+        again.store(true, std::sync::atomic::Ordering::SeqCst);
+        let Ok(_held) = lock.try_lock() else { return 0 };
+        let mut removed = 0;
+        // Bounded: a round that others keep asking for ends after a few.
+        for _ in 0..4 {
+            if !again.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                break;
+            }
+            removed += self.clean_stale_parts();
+        }
+        removed
+    }
+
     /// [`ReceiveDir::clean_stale_parts`] with other bounds: `max_depth` folders deep, `max_entries` entries in all.
     pub(crate) fn clean_stale_parts_within(&self, max_depth: usize, max_entries: usize) -> usize {
         let Ok(root) = self.open_root() else { return 0 };
         let mut walk = Walk { budget: max_entries, max_depth, path: Vec::new(), kept: Vec::new() };
         let mut removed = clean_dir(root.as_fd(), 0, &mut walk);
-        // The newest kept partial files stay, within the bounds in count and bytes.
+        // The newest kept partial files stay, within the bounds in count and bytes; the newest one always stays (a
+        // disk that a transfer filled keeps what it has, for a resume once space is freed).
         walk.kept.sort_by_key(|k| std::cmp::Reverse(k.modified));
+        let held: u64 = walk.kept.iter().map(|k| k.size).fold(0, u64::saturating_add);
+        let available = rustix::fs::fstatvfs(&root).map(|v| v.f_bavail.saturating_mul(v.f_frsize)).unwrap_or(u64::MAX);
+        let limit = kept_bytes_limit(available, held);
         let mut total = 0u64;
         for (i, k) in walk.kept.iter().enumerate() {
             total = total.saturating_add(k.size);
-            if i < KEPT_MAX_COUNT && total <= KEPT_MAX_BYTES {
+            if i == 0 || (i < KEPT_MAX_COUNT && total <= limit) {
                 continue;
             }
             let Ok(mut fd) = self.open_root() else { break };
@@ -673,7 +748,7 @@ fn examine_kept(dir: BorrowedFd<'_>, name: &SafeName) -> Kept {
         return Kept::Live;
     }
     let record = name.as_str().strip_suffix(DATA_SUFFIX).and_then(|stem| SafeName::new(&format!("{stem}{RECORD_SUFFIX}")).ok());
-    let valid = record.as_ref().and_then(|r| read_record(dir, r)).is_some_and(|r| r.size > st.st_size as u64);
+    let valid = record.as_ref().and_then(|r| read_record(dir, r)).is_some_and(|r| r.record.size > st.st_size as u64);
     let age = file.metadata().and_then(|m| m.modified()).ok().and_then(|m| m.elapsed().ok());
     if valid && age.is_some_and(|a| a < KEPT_MAX_AGE) {
         return Kept::Held { size: st.st_size as u64, modified: st.st_mtime.max(0) as u64 };
@@ -723,8 +798,8 @@ pub struct PartFile {
     /// Open, and so holding the exclusive lock, until the file has its final name (or is removed).
     file: Option<File>,
     committed: bool,
-    /// The resume record of a resumable file ([`ReceiveDir::begin_resumable`]).
-    record: Option<SafeName>,
+    /// The resume record of a resumable file ([`ReceiveDir::begin_resumable`]): its file's name and what it holds.
+    record: Option<(SafeName, ResumeRecord)>,
     /// Kept (with its record) when dropped without commit.
     keep: bool,
 }
@@ -735,14 +810,28 @@ impl PartFile {
     }
 
     /// Keeps a resumable file when it is dropped without commit (an upload that broke); a plain part file is removed
-    /// all the same. Returns whether it will be kept.
-    pub(crate) fn keep(&mut self) -> bool {
+    /// all the same. `prefix`: the length and SHA-256 of the bytes written from the start, when the writer hashed them
+    /// all; the file is cut to that length and the hash recorded, so that an offer needs no reading. Returns whether
+    /// it will be kept.
+    pub(crate) fn keep(&mut self, prefix: Option<(u64, String)>) -> bool {
         self.keep = self.record.is_some();
-        if self.keep {
-            // What was written counts as held from now on; a later write's time ages it.
-            let _ = self.file().sync_data();
+        if !self.keep {
+            return false;
         }
-        self.keep
+        // What was written counts as held from now on; a later write's time ages it.
+        let file = self.file.as_mut().expect("file open until commit");
+        let len = file.metadata().map(|m| m.len()).ok();
+        let prefix = prefix.filter(|(n, _)| len.is_some_and(|len| len >= *n) && (len == Some(*n) || file.set_len(*n).is_ok()));
+        let _ = file.sync_data();
+        if let (Some((length, sha256)), Some((name, rec))) = (prefix, &self.record) {
+            let stored = StoredRecord { record: rec.clone(), held: Some(HeldPrefix { length, sha256 }) };
+            if fsutil::write_file_at(self.dir_fd.as_fd(), name, &stored.to_json()).is_err() {
+                // A half-written record would lose the file at the next clean: write it plain again.
+                let plain = StoredRecord { record: rec.clone(), held: None };
+                let _ = fsutil::write_file_at(self.dir_fd.as_fd(), name, &plain.to_json());
+            }
+        }
+        true
     }
 
     /// Path of the temporary file (for diagnostics and tests).
@@ -773,7 +862,7 @@ impl PartFile {
             match fsutil::link_at(dir, &self.temp_name, &candidate) {
                 Ok(()) => {
                     let _ = fsutil::unlink_file_at(dir, &self.temp_name);
-                    if let Some(record) = &self.record {
+                    if let Some((record, _)) = &self.record {
                         let _ = fsutil::unlink_file_at(dir, record);
                     }
                     self.committed = true;
@@ -791,7 +880,7 @@ impl PartFile {
                         continue;
                     }
                     fsutil::rename_at(dir, &self.temp_name, &candidate).map_err(|e| Error::io("cannot rename received file", e))?;
-                    if let Some(record) = &self.record {
+                    if let Some((record, _)) = &self.record {
                         let _ = fsutil::unlink_file_at(dir, record);
                     }
                     self.committed = true;
@@ -810,7 +899,7 @@ impl Drop for PartFile {
         if !self.committed && !self.keep {
             // Removed while still locked, then closed.
             let _ = fsutil::unlink_file_at(self.dir_fd.as_fd(), &self.temp_name);
-            if let Some(record) = &self.record {
+            if let Some((record, _)) = &self.record {
                 let _ = fsutil::unlink_file_at(self.dir_fd.as_fd(), record);
             }
         }
@@ -1410,7 +1499,87 @@ mod tests {
     fn keep_partial(rd: &ReceiveDir, rec: &ResumeRecord, n: usize) {
         let mut p = rd.begin_resumable(&rec.file_name, rec, 0).unwrap();
         p.file().write_all(&vec![7u8; n]).unwrap();
-        assert!(p.keep());
+        assert!(p.keep(None));
+    }
+
+    #[test]
+    fn kept_files_take_at_most_half_the_space_they_would_leave_free() {
+        let gib = 1024 * 1024 * 1024;
+        assert_eq!(kept_bytes_limit(10 * gib, 0), 5 * gib);
+        assert_eq!(kept_bytes_limit(2 * gib, 6 * gib), 4 * gib);
+        assert_eq!(kept_bytes_limit(u64::MAX, 1), KEPT_MAX_BYTES);
+        assert_eq!(kept_bytes_limit(0, 0), 0);
+    }
+
+    #[test]
+    fn the_bounds_of_kept_files_apply_while_running() {
+        let t = tree();
+        let rd = ReceiveDir::new(&t.dest).unwrap();
+        for i in 0..KEPT_MAX_COUNT + 5 {
+            keep_partial(&rd, &ResumeRecord { file_name: format!("k/{i}.bin"), ..record("aa") }, 1);
+        }
+        assert_eq!(std::fs::read_dir(t.dest.join("k")).unwrap().count(), 2 * (KEPT_MAX_COUNT + 5));
+        assert_eq!(rd.trim_kept(), 5);
+        assert_eq!(std::fs::read_dir(t.dest.join("k")).unwrap().count(), 2 * KEPT_MAX_COUNT);
+        // A second call finds nothing more to do.
+        assert_eq!(rd.trim_kept(), 0);
+    }
+
+    fn unlimited() -> HashBudget<'static> {
+        HashBudget::new(u64::MAX, &|| false)
+    }
+
+    #[test]
+    fn a_prefix_hashed_at_the_break_is_offered_without_reading_and_only_while_it_holds() {
+        let t = tree();
+        let rd = ReceiveDir::new(&t.dest).unwrap();
+        let rec = record("aa");
+        let nothing = || false;
+        let none_left = || HashBudget::new(0, &nothing);
+        // Without a recorded hash, an offer needs reading: nothing within an empty budget.
+        keep_partial(&rd, &rec, 40);
+        assert_eq!(rd.held("sub/big.bin", &rec, Some(&mut none_left())), None);
+        // With one (the writer cuts the file to what it hashed), the offer costs no reading.
+        let want = hex::encode(sha2::Sha256::digest([7u8; 30]));
+        let mut p = rd.begin_resumable("sub/big.bin", &rec, 0).unwrap();
+        p.file().write_all(&[7u8; 35]).unwrap();
+        assert!(p.keep(Some((30, want.clone()))));
+        drop(p);
+        assert_eq!(rd.held("sub/big.bin", &rec, Some(&mut none_left())), Some((30, Some(want.clone()))));
+        // Continued (and broken without a hash): the recorded hash is gone with the first write.
+        let mut p = rd.begin_resumable("sub/big.bin", &rec, 20).unwrap();
+        p.file().write_all(&[8u8; 10]).unwrap();
+        assert!(p.keep(None));
+        drop(p);
+        assert_eq!(rd.held("sub/big.bin", &rec, Some(&mut none_left())), None);
+        let mut both = [7u8; 30];
+        both[20..].fill(8);
+        assert_eq!(rd.held("sub/big.bin", &rec, Some(&mut unlimited())), Some((30, Some(hex::encode(sha2::Sha256::digest(both))))));
+        // A stop ends the hashing: no offer.
+        let stop = || true;
+        assert_eq!(rd.held("sub/big.bin", &rec, Some(&mut HashBudget::new(u64::MAX, &stop))), None);
+    }
+
+    #[test]
+    fn skip_existing_hashes_within_its_budget_then_goes_by_time() {
+        let t = tree();
+        let rd = ReceiveDir::new(&t.dest).unwrap();
+        std::fs::write(t.dest.join("a.bin"), [1u8; 100]).unwrap();
+        let (sha, other) = (hex::encode(sha2::Sha256::digest([1u8; 100])), "00".repeat(32));
+        let nothing = || false;
+        let mut budget = HashBudget::new(150, &nothing);
+        assert!(rd.has_same_within("a.bin", 100, None, Some(&sha), &mut budget));
+        assert_eq!(budget.bytes, 50);
+        // The same file named again, with any checksum: not read again.
+        assert!(!rd.has_same_within("a.bin", 100, None, Some(&other), &mut budget));
+        assert!(rd.has_same_within("a.bin", 100, None, Some(&sha), &mut budget));
+        assert_eq!(budget.bytes, 50);
+        std::fs::write(t.dest.join("b.bin"), [1u8; 100]).unwrap();
+        // Beyond the budget: by size and time when the sender gave one (so the wrong checksum is not read), else not.
+        let mtime = std::fs::metadata(t.dest.join("b.bin")).unwrap().modified().unwrap();
+        assert!(rd.has_same_within("b.bin", 100, Some(mtime), Some(&other), &mut budget));
+        assert!(!rd.has_same_within("b.bin", 100, None, Some(&sha), &mut budget));
+        assert_eq!(budget.bytes, 50);
     }
 
     fn kept_files(dir: &Path) -> Vec<String> {
@@ -1430,10 +1599,10 @@ mod tests {
         assert!(!t.dest.join("sub/big.bin").exists(), "never visible under its name");
         // A receiver starting again keeps it; only the same record finds it.
         let rd = ReceiveDir::new(&t.dest).unwrap();
-        let (held, sha) = rd.held("sub/big.bin", &rec, true).unwrap();
+        let (held, sha) = rd.held("sub/big.bin", &rec, Some(&mut unlimited())).unwrap();
         assert_eq!((held, sha.unwrap()), (40, hex::encode(sha2::Sha256::digest([7u8; 40]))));
         for other in [record("bb"), ResumeRecord { size: 101, ..rec.clone() }, ResumeRecord { modified: None, ..rec.clone() }] {
-            assert!(rd.held("sub/big.bin", &other, false).is_none());
+            assert!(rd.held("sub/big.bin", &other, None).is_none());
             assert!(rd.begin_resumable("sub/big.bin", &other, 40).is_err(), "nobody else continues it");
         }
         // Beyond what is held: refused; from the offset: continued and committed, the record goes.

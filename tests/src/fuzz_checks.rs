@@ -22,6 +22,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("address", address),
     ("display", display),
     ("range", range),
+    ("content_range", content_range),
 ];
 
 /// Unicode format characters (general category Cf): they reorder or hide what a name shows
@@ -281,4 +282,16 @@ pub fn range(data: &[u8]) {
     let d = content_disposition(&s);
     assert!(d.starts_with("attachment; filename=\""), "{d:?}");
     assert!(d.bytes().all(|b| (0x20..0x7f).contains(&b)), "not printable ASCII: {d:?}");
+}
+
+/// `content_range`: `X-Content-Range` values as the receiver reads them (pieces of a file).
+pub fn content_range(data: &[u8]) {
+    use ferry_core::fuzzing::parse_content_range;
+    let s = text(data);
+    if let Some((first, last, total)) = parse_content_range(&s) {
+        assert!(first <= last && last < total, "a range outside its total: {first}-{last}/{total}");
+        assert!(s.trim().starts_with("bytes "), "taken without its unit");
+        // What was taken is exactly what its canonical form says.
+        assert_eq!(parse_content_range(&format!("bytes {first}-{last}/{total}")), Some((first, last, total)));
+    }
 }

@@ -22,6 +22,7 @@ fn options(node: &Node, https: bool) -> SendOptions {
         checksums: send::Checksums::Always,
         timeouts: send::SendTimeouts::default(),
         relocate: None,
+        retry_now: None,
     }
 }
 
@@ -374,6 +375,7 @@ impl StallingReceiver {
             checksums: send::Checksums::Never,
             timeouts,
             relocate: None,
+            retry_now: None,
         }
     }
 

@@ -82,3 +82,8 @@ fn replay_display() {
 fn replay_range() {
     replay("range");
 }
+
+#[test]
+fn replay_content_range() {
+    replay("content_range");
+}

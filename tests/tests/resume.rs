@@ -157,6 +157,32 @@ async fn send(opts: &SendOptions, paths: &[&Path], seen: &Arc<Seen>) -> ferry_co
         .expect("the send ends within 2 minutes")
 }
 
+/// [`send`], again while the receiver answers "busy": the sender's own earlier session there (its
+/// upload cut, the receiver not aware) is replaced only once it stalled (bounded).
+async fn send_when_free(opts: &SendOptions, paths: &[&Path], seen: &Arc<Seen>) -> ferry_core::Result<send::SendReport> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        match send(opts, paths, seen).await {
+            Err(e) if e.kind == ErrorKind::Busy && std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await
+            }
+            r => return r,
+        }
+    }
+}
+
+/// A prepare-upload, again while the answer is `409` (see [`send_when_free`]; bounded).
+async fn prepare_when_free(raw: &Raw, body: &serde_json::Value) -> RawResponse {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = raw.post_json("/api/localsend/v2/prepare-upload", body).await;
+        if r.status != 409 || std::time::Instant::now() >= deadline {
+            return r;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 fn data(len: usize, seed: u32) -> Vec<u8> {
     (0..len as u32).map(|i| (i.wrapping_mul(2_654_435_761).wrapping_add(seed) >> 13) as u8).collect()
 }
@@ -234,7 +260,7 @@ async fn a_send_that_gave_up_resumes_when_run_again_and_a_changed_file_starts_ov
     relay.refuse.store(false, Ordering::SeqCst);
     let before = relay.sent.load(Ordering::SeqCst);
     let seen = Arc::new(Seen::default());
-    send(&opts, &[&file], &seen).await.unwrap();
+    send_when_free(&opts, &[&file], &seen).await.unwrap();
     let through = relay.sent.load(Ordering::SeqCst) - before;
     assert_eq!(std::fs::read(inbox.path().join("big.bin")).unwrap(), content);
     assert_eq!(seen.resumed_at().len(), 1, "resumed at {:?}", seen.resumed_at());
@@ -263,7 +289,7 @@ async fn a_send_that_gave_up_resumes_when_run_again_and_a_changed_file_starts_ov
     relay.refuse.store(false, Ordering::SeqCst);
     let before = relay.sent.load(Ordering::SeqCst);
     let seen = Arc::new(Seen::default());
-    send(&opts, &[&file], &seen).await.unwrap();
+    send_when_free(&opts, &[&file], &seen).await.unwrap();
     let through = relay.sent.load(Ordering::SeqCst) - before;
     assert_eq!(std::fs::read(inbox.path().join("big.bin")).unwrap(), changed);
     assert!(seen.resumed_at().is_empty(), "a changed file must not resume");
@@ -299,7 +325,7 @@ async fn a_receiver_restarted_on_the_same_folder_resumes() {
     assert_eq!(kept(inbox.path()).len(), 2, "a receiver starting keeps fresh partial files");
     opts.peer.port = rx2.local_addr().port();
     let seen = Arc::new(Seen::default());
-    send(&opts, &[&file], &seen).await.unwrap();
+    send_when_free(&opts, &[&file], &seen).await.unwrap();
     assert_eq!(std::fs::read(inbox.path().join("big.bin")).unwrap(), content);
     let resumed = seen.resumed_at();
     assert!(resumed.len() == 1 && resumed[0] > SIZE as u64 / 2, "resumed at {resumed:?}");
@@ -378,7 +404,7 @@ async fn nobody_else_may_continue_a_partial_file() {
     };
     let prepare = "/api/localsend/v2/prepare-upload";
     // The owner itself is offered it (the check that the body is right).
-    let r = Raw::https(rx.local_addr(), Some(owner.clone())).post_json(prepare, &body(owner.fingerprint(), true)).await;
+    let r = prepare_when_free(&Raw::https(rx.local_addr(), Some(owner.clone())), &body(owner.fingerprint(), true)).await;
     assert_eq!(r.status, 200);
     let offer = &r.json()["ferry"]["resume"]["f0"];
     let held = offer["offset"].as_u64().expect("the owner is offered its partial file");
@@ -420,9 +446,243 @@ async fn nobody_else_may_continue_a_partial_file() {
     // The owner's partial file is untouched and still resumes.
     relay.refuse.store(false, Ordering::SeqCst);
     let seen = Arc::new(Seen::default());
-    send(&opts, &[&file], &seen).await.unwrap();
+    send_when_free(&opts, &[&file], &seen).await.unwrap();
     assert_eq!(seen.resumed_at(), vec![held]);
     assert_eq!(std::fs::read(inbox.path().join("big.bin")).unwrap(), content);
+}
+
+/// The token of the owner's new session is not enough to touch its kept partial file: another
+/// certificate or none, from the same address, can neither continue it (409), nor cut it down by
+/// an upload from the start (that goes into a fresh part file), nor remove it with a cancel.
+#[tokio::test]
+async fn a_token_without_the_owners_certificate_never_touches_a_kept_partial() {
+    let inbox = tempfile::tempdir().unwrap();
+    let src = tempfile::tempdir().unwrap();
+    let content = data(SIZE, 6);
+    let file = src.path().join("big.bin");
+    std::fs::write(&file, &content).unwrap();
+    let (rx, _handler) = receiver(inbox.path(), false).await;
+    let relay = Relay::start(rx.local_addr()).await;
+    let owner = Identity::generate().unwrap();
+    let mut opts = options(&owner, relay.addr.port());
+    opts.timeouts.reconnect = Duration::from_secs(1);
+    relay.cut_at.store(SIZE as u64 / 2, Ordering::SeqCst);
+    let (cuts, refuse) = (relay.cuts.clone(), relay.refuse.clone());
+    let watcher = tokio::spawn(async move {
+        while cuts.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        refuse.store(true, Ordering::SeqCst);
+    });
+    send(&opts, &[&file], &Arc::new(Seen::default())).await.expect_err("unreachable");
+    watcher.await.unwrap();
+    eventually("the partial file is kept", || kept(inbox.path()).len() == 2).await;
+    let partial = || {
+        let name = kept(inbox.path()).into_iter().find(|n| n.ends_with(".partial")).expect("kept");
+        std::fs::read(inbox.path().join(name)).unwrap()
+    };
+    let mut before = Vec::new();
+
+    for (round, intruder) in [Some(Identity::generate().unwrap()), None].into_iter().enumerate() {
+        // The owner opens a session (it is offered its partial file) and holds its token.
+        let body = |resume: bool| {
+            let mut v = prepare_body(owner.fingerprint(), &[]);
+            v["files"] =
+                serde_json::json!({"f0": {"id": "f0", "fileName": "big.bin", "size": SIZE, "fileType": "application/octet-stream"}});
+            if resume {
+                v["info"]["ferry"] = serde_json::json!({"version": 1, "features": ["emptyDirs", "resume"]});
+            }
+            v
+        };
+        let mtime = kept_mtime(inbox.path());
+        let mut b = body(true);
+        b["files"]["f0"]["metadata"] = serde_json::json!({"modified": mtime});
+        let r = prepare_when_free(&Raw::https(rx.local_addr(), Some(owner.clone())), &b).await;
+        assert_eq!(r.status, 200, "{}", r.message());
+        let answer = r.json();
+        let held = answer["ferry"]["resume"]["f0"]["offset"].as_u64().expect("the owner is offered its partial file");
+        if round == 0 {
+            // The owner's new request ended its stalled upload, which kept what it had: the receiver
+            // hashed it as it arrived, the record has that hash, and the offer read nothing.
+            before = partial();
+            let name = kept(inbox.path()).into_iter().find(|n| n.ends_with(".resume")).unwrap();
+            let rec: serde_json::Value = serde_json::from_slice(&std::fs::read(inbox.path().join(name)).unwrap()).unwrap();
+            assert_eq!(rec["held"]["length"].as_u64(), Some(before.len() as u64), "{rec}");
+            assert_eq!(rec["held"]["sha256"].as_str(), Some(sha256_hex(&before).as_str()));
+            assert_eq!(answer["ferry"]["resume"]["f0"]["sha256"].as_str(), Some(sha256_hex(&before).as_str()));
+        }
+        assert_eq!(held, before.len() as u64);
+        let (sid, token) = (answer["sessionId"].as_str().unwrap(), answer["files"]["f0"].as_str().unwrap());
+        let up = |offset: u64| format!("/api/localsend/v2/upload?sessionId={sid}&fileId=f0&token={token}&offset={offset}");
+        let raw = Raw::https(rx.local_addr(), intruder.clone());
+        // Continuing it with the owner's token: refused.
+        let r = raw.send("POST", &up(held), b"X").await;
+        assert_eq!(r.status, 409, "round {round}: {}", r.message());
+        // An upload from the start that breaks off: into its own part file, the kept one stays whole.
+        let r = raw.send("POST", &up(0), b"short").await;
+        assert_eq!(r.status, 400, "round {round}: {}", r.message());
+        assert_eq!(kept(inbox.path()).len(), 2, "round {round}");
+        assert_eq!(partial(), before, "round {round}: the kept partial file is untouched");
+        // A cancel from its connection ends the session but does not remove the owner's partial file.
+        let r = raw.send("POST", &format!("/api/localsend/v2/cancel?sessionId={sid}"), b"").await;
+        assert_eq!(r.status, 200);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(partial(), before, "round {round}: a stranger's cancel leaves the owner's partial file");
+        assert!(!inbox.path().join("big.bin").exists());
+    }
+    // The owner still resumes it.
+    relay.refuse.store(false, Ordering::SeqCst);
+    let seen = Arc::new(Seen::default());
+    send_when_free(&opts, &[&file], &seen).await.unwrap();
+    assert_eq!(seen.resumed_at(), vec![before.len() as u64]);
+    assert_eq!(std::fs::read(inbox.path().join("big.bin")).unwrap(), content);
+}
+
+/// One accepted request naming the same existing file many times (LocalSend sends base names,
+/// so two photos of the same name make one request) is answered as before, and the receiver with
+/// skip-existing hashes that file once (see `core::storage` for that and the budget).
+#[tokio::test]
+async fn the_same_name_many_times_in_one_request_is_looked_at_once() {
+    let inbox = tempfile::tempdir().unwrap();
+    let content = vec![1u8; 1 << 20];
+    std::fs::write(inbox.path().join("huge.bin"), &content).unwrap();
+    let (rx, _handler) = receiver(inbox.path(), true).await;
+    let id = Identity::generate().unwrap();
+    let mut body = prepare_body(id.fingerprint(), &[]);
+    let entry = |i: usize| {
+        let sha = if i.is_multiple_of(2) { sha256_hex(&content) } else { "00".repeat(32) };
+        serde_json::json!({"id": format!("f{i}"), "fileName": "huge.bin", "size": 1 << 20, "fileType": "application/octet-stream", "sha256": sha})
+    };
+    body["files"] = (0..20).map(|i| (format!("f{i}"), entry(i))).collect::<serde_json::Map<_, _>>().into();
+    let r = Raw::https(rx.local_addr(), Some(id.clone())).post_json("/api/localsend/v2/prepare-upload", &body).await;
+    assert_eq!(r.status, 200, "{}", r.message());
+    let tokens = r.json()["files"].as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(tokens.len(), 10, "the ones with the checksum of the file there are skipped: {tokens:?}");
+    assert!(tokens.iter().all(|k| k[1..].parse::<usize>().unwrap() % 2 == 1));
+}
+
+/// Two sends at once from one device do not end each other: while the first session's upload
+/// makes progress, the same sender's new request gets `409`; once that upload stalls (the
+/// connection is open but silent, as after a Wi-Fi drop the receiver did not notice), the new
+/// request replaces the session at once.
+#[tokio::test]
+async fn the_same_sender_replaces_its_session_only_when_it_stalled() {
+    let inbox = tempfile::tempdir().unwrap();
+    let (rx, _handler) = receiver(inbox.path(), false).await;
+    let owner = Identity::generate().unwrap();
+    let body = |name: &str| {
+        let mut v = prepare_body(owner.fingerprint(), &[]);
+        v["files"] = serde_json::json!({"f0": {"id": "f0", "fileName": name, "size": SIZE, "fileType": "application/octet-stream"}});
+        v["info"]["ferry"] = serde_json::json!({"version": 1, "features": ["emptyDirs", "resume"]});
+        v
+    };
+    let prepare = "/api/localsend/v2/prepare-upload";
+    let r = Raw::https(rx.local_addr(), Some(owner.clone())).post_json(prepare, &body("first.bin")).await;
+    assert_eq!(r.status, 200, "{}", r.message());
+    let (sid, token) = (r.json()["sessionId"].as_str().unwrap().to_string(), r.json()["files"]["f0"].as_str().unwrap().to_string());
+    // The first send's upload: 64 KiB every 20 ms until told to go silent (its connection stays open).
+    let mut conn = Raw::https(rx.local_addr(), Some(owner.clone())).connect().await;
+    let head = format!(
+        "POST /api/localsend/v2/upload?sessionId={sid}&fileId=f0&token={token} HTTP/1.1\r\nHost: x\r\nContent-Length: {SIZE}\r\n\r\n"
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    let silent = CancellationToken::new();
+    let writer = {
+        let silent = silent.clone();
+        tokio::spawn(async move {
+            let chunk = vec![5u8; 64 * 1024];
+            let mut sent = 0;
+            while !silent.is_cancelled() && sent + chunk.len() < SIZE {
+                conn.write_all(&chunk).await.unwrap();
+                conn.flush().await.unwrap();
+                sent += chunk.len();
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            conn // held open, silent
+        })
+    };
+    // While it makes progress (over more than the stall time), a second send from the same device is refused.
+    let until = std::time::Instant::now() + session_stall() + Duration::from_secs(2);
+    while std::time::Instant::now() < until {
+        let r = Raw::https(rx.local_addr(), Some(owner.clone())).post_json(prepare, &body("second.bin")).await;
+        assert_eq!(r.status, 409, "{}", r.message());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // Silent from now on: a new request replaces the stalled session (bounded wait).
+    silent.cancel();
+    let _conn = writer.await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = Raw::https(rx.local_addr(), Some(owner.clone())).post_json(prepare, &body("second.bin")).await;
+        if r.status == 200 {
+            assert_ne!(r.json()["sessionId"].as_str().unwrap(), sid);
+            break;
+        }
+        assert_eq!(r.status, 409, "{}", r.message());
+        assert!(std::time::Instant::now() < deadline, "the stalled session is never replaced");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// How long a session's uploads must bring nothing before its sender's new request replaces it.
+fn session_stall() -> Duration {
+    Duration::from_secs(5)
+}
+
+/// A send waiting out its reconnect back-off can be asked to try again at once (the app saw the
+/// network come back): it resumes before the wait would have ended.
+#[tokio::test]
+async fn a_send_asked_to_retry_now_cuts_its_back_off_short() {
+    let inbox = tempfile::tempdir().unwrap();
+    let src = tempfile::tempdir().unwrap();
+    let content = data(SIZE, 7);
+    let file = src.path().join("big.bin");
+    std::fs::write(&file, &content).unwrap();
+    let (rx, _handler) = receiver(inbox.path(), false).await;
+    let relay = Relay::start(rx.local_addr()).await;
+    let id = Identity::generate().unwrap();
+    let mut opts = options(&id, relay.addr.port());
+    let retry = Arc::new(tokio::sync::Notify::new());
+    opts.retry_now = Some(retry.clone());
+    relay.cut_at.store(SIZE as u64 / 2, Ordering::SeqCst);
+    let (cuts, refuse) = (relay.cuts.clone(), relay.refuse.clone());
+    let watcher = tokio::spawn(async move {
+        while cuts.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        refuse.store(true, Ordering::SeqCst);
+    });
+    let seen = Arc::new(Seen::default());
+    let sending = {
+        let (opts, file, seen) = (opts.clone(), file.clone(), seen.clone());
+        tokio::spawn(async move { send(&opts, &[&file], &seen).await })
+    };
+    // The fifth failed try is followed by a wait of 4 s (250 ms doubling).
+    let failed = || seen.events.lock().unwrap().iter().filter(|e| matches!(e, SendEvent::FileFailed { retry: true, .. })).count();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while failed() < 5 {
+        assert!(std::time::Instant::now() < deadline, "the send did not retry");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let asked = std::time::Instant::now();
+    relay.refuse.store(false, Ordering::SeqCst);
+    retry.notify_one();
+    while seen.resumed_at().is_empty() {
+        assert!(asked.elapsed() < Duration::from_secs(60), "never resumed");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let took = asked.elapsed();
+    assert!(took < Duration::from_millis(3900), "resumed after {took:?}: the back-off was waited out");
+    sending.await.unwrap().unwrap();
+    watcher.await.unwrap();
+    assert_eq!(std::fs::read(inbox.path().join("big.bin")).unwrap(), content);
+}
+
+/// The modified time recorded for the one kept partial file below `dir`.
+fn kept_mtime(dir: &Path) -> String {
+    let name = kept(dir).into_iter().find(|n| n.ends_with(".resume")).expect("a record");
+    let rec: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join(name)).unwrap()).unwrap();
+    rec["modified"].as_str().unwrap().to_string()
 }
 
 /// With skip-existing, a folder sent twice moves only what changed; the sender reports the rest
@@ -571,4 +831,50 @@ async fn a_receiver_that_moved_is_found_again() {
     assert!(resumed.len() == 1 && resumed[0] > SIZE as u64 / 4, "resumed at {resumed:?}");
     let through = new.sent.load(Ordering::SeqCst);
     assert!(through < SIZE as u64 * 6 / 10, "{through} bytes through the new address");
+}
+
+/// A folder whose send broke in its big file after its small files were saved: the same send
+/// again goes into the same folder (no `proj (2)/`), the files saved whole are not sent again
+/// (reported as skipped, no `a (2).txt`), and the big file resumes.
+#[tokio::test]
+async fn a_folder_sent_again_after_a_break_moves_only_what_is_missing() {
+    let inbox = tempfile::tempdir().unwrap();
+    let src = tempfile::tempdir().unwrap();
+    let proj = src.path().join("proj");
+    std::fs::create_dir_all(proj.join("sub")).unwrap();
+    std::fs::write(proj.join("a.txt"), b"first small file").unwrap();
+    std::fs::write(proj.join("sub/b.txt"), b"second small file").unwrap();
+    let content = data(SIZE, 7);
+    std::fs::write(proj.join("z-big.bin"), &content).unwrap();
+    let (rx, _handler) = receiver(inbox.path(), false).await;
+    let relay = Relay::start(rx.local_addr()).await;
+    let id = Identity::generate().unwrap();
+    let mut opts = options(&id, relay.addr.port());
+    opts.timeouts.reconnect = Duration::from_secs(1);
+
+    relay.cut_at.store(SIZE as u64 / 2, Ordering::SeqCst);
+    let (cuts, refuse) = (relay.cuts.clone(), relay.refuse.clone());
+    let watcher = tokio::spawn(async move {
+        while cuts.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        refuse.store(true, Ordering::SeqCst);
+    });
+    send(&opts, &[&proj], &Arc::new(Seen::default())).await.expect_err("the receiver is unreachable");
+    watcher.await.unwrap();
+    eventually("the partial file is kept", || kept(inbox.path()).len() == 2).await;
+    let saved_whole: Vec<&str> = ["proj/a.txt", "proj/sub/b.txt"].into_iter().filter(|p| inbox.path().join(p).exists()).collect();
+    assert!(!saved_whole.is_empty(), "the small files were saved before the cut: {:?}", list_tree(inbox.path()));
+
+    relay.refuse.store(false, Ordering::SeqCst);
+    let seen = Arc::new(Seen::default());
+    send_when_free(&opts, &[&proj], &seen).await.unwrap();
+    assert_eq!(std::fs::read(inbox.path().join("proj/z-big.bin")).unwrap(), content);
+    assert_eq!(std::fs::read(inbox.path().join("proj/a.txt")).unwrap(), b"first small file");
+    assert_eq!(std::fs::read(inbox.path().join("proj/sub/b.txt")).unwrap(), b"second small file");
+    assert_eq!(seen.resumed_at().len(), 1, "the big file resumed");
+    assert_eq!(seen.skipped(), saved_whole.len(), "the files saved whole are skipped");
+    let names = list_tree(inbox.path());
+    assert!(!names.iter().any(|n| n.contains(" (2)")), "no second copies: {names:?}");
+    assert!(kept(inbox.path()).is_empty());
 }

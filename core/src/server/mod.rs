@@ -28,7 +28,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::identity::Identity;
 use crate::protocol::parse_time;
 use crate::protocol::{DeviceInfo, DeviceType, ErrorBody, FileDto, IncomingPrepare, ResumeOffer, FEATURE_RESUME};
-use crate::resume::ResumeRecord;
+use crate::resume::{HashBudget, ResumeRecord, MAX_HASHED_PER_REQUEST, MAX_HASHING_TIME};
 use crate::storage::{sanitize_relative_path, PartFile, ReceiveDir};
 use crate::trust::TrustStore;
 use crate::util::{canonical_ip, constant_time_eq, format_id, query_param, random_id, random_id_bytes};

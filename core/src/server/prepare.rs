@@ -84,7 +84,7 @@ pub(super) async fn prepare_upload(shared: &Arc<Shared>, ip: IpAddr, peer_fp: Op
             return message(StatusCode::FORBIDDEN, "Declined");
         }
     };
-    let (accepted, skipped, offers) = match look_at_disk(shared, accepted, resume.then_some(sender.fingerprint.as_str())).await {
+    let (accepted, skipped, offers) = match look_at_disk(shared, accepted, resume.then_some(sender.fingerprint.as_str()), &cancel).await {
         Ok(r) => r,
         Err(r) => return r,
     };
@@ -256,7 +256,7 @@ fn open_pending(
         let mut guard = shared.session.lock().unwrap();
         let preempted = match guard.as_ref() {
             None => None,
-            Some(s) if preemptible(s, trusted_cert, peer_fp) => guard.take(),
+            Some(s) if preemptible(s, trusted_cert, peer_fp, shared.now_ms()) => guard.take(),
             Some(_) => return Err(message(StatusCode::CONFLICT, "Blocked by another session")),
         };
         *guard = Some(Session {
@@ -403,11 +403,14 @@ fn accept_answer(id: &str, accepted: &[FileDto], tokens: Vec<[u8; 16]>, offers: 
 /// What accepted files the receive folder has already: with skip-existing, the files it holds
 /// whole are left out (returned as skipped ids); for a verified Ferry sender (`resume_fp`), what
 /// it holds of the others from an interrupted upload is offered for resuming. Off the async
-/// threads (it hashes).
+/// threads (it may hash), and bounded: each existing file is hashed at most once, at most
+/// [`MAX_HASHED_PER_REQUEST`] bytes are hashed, and it stops when the session is cancelled or after
+/// [`MAX_HASHING_TIME`] (what is not looked at is neither skipped nor offered).
 async fn look_at_disk(
     shared: &Shared,
     accepted: Arc<Vec<FileDto>>,
     resume_fp: Option<&str>,
+    cancel: &CancellationToken,
 ) -> std::result::Result<(Arc<Vec<FileDto>>, Vec<String>, Vec<(String, ResumeOffer)>), Resp> {
     let dir = shared.opts.receive_dir.clone();
     let skip = dir.skip_existing();
@@ -415,23 +418,50 @@ async fn look_at_disk(
         return Ok((accepted, Vec::new(), Vec::new()));
     }
     let resume_fp = resume_fp.map(str::to_string);
+    let cancel = cancel.clone();
     let looked = tokio::task::spawn_blocking(move || {
+        let deadline = std::time::Instant::now() + MAX_HASHING_TIME;
+        let stop = move || cancel.is_cancelled() || std::time::Instant::now() >= deadline;
+        let mut budget = HashBudget::new(MAX_HASHED_PER_REQUEST, &stop);
         let mut kept = Vec::with_capacity(accepted.len());
         let mut skipped = Vec::new();
         let mut offers = Vec::new();
         for dto in accepted.iter() {
+            if (budget.stop)() {
+                kept.push(dto.clone());
+                continue;
+            }
             let modified = dto.metadata.as_ref().and_then(|m| m.modified.as_deref()).and_then(parse_time);
-            if skip && dir.has_same(&dto.file_name, dto.size, modified, dto.checksum().as_deref()) {
+            if skip && dir.has_same_within(&dto.file_name, dto.size, modified, dto.checksum().as_deref(), &mut budget) {
                 skipped.push(dto.id.clone());
                 continue;
             }
             if let Some(fp) = &resume_fp {
-                let held = ResumeRecord::for_file(fp, dto).and_then(|rec| dir.held(&dto.file_name, &rec, true));
+                let held = ResumeRecord::for_file(fp, dto).and_then(|rec| dir.held(&dto.file_name, &rec, Some(&mut budget)));
                 if let Some((offset, sha256)) = held {
                     offers.push((dto.id.clone(), ResumeOffer { offset, sha256 }));
                 }
             }
             kept.push(dto.clone());
+        }
+        // This request continues an interrupted transfer of the same verified sender (it holds a
+        // kept part of one of its files): the files that transfer already saved whole (same path,
+        // size and modified time, and checksum when given) are not sent again, so running the same
+        // send again moves only what is missing, and no `name (2)` copies appear.
+        if !skip && !offers.is_empty() {
+            let offered: HashSet<&str> = offers.iter().map(|(id, _)| id.as_str()).collect();
+            kept.retain(|dto| {
+                if offered.contains(dto.id.as_str()) || (budget.stop)() {
+                    return true;
+                }
+                let modified = dto.metadata.as_ref().and_then(|m| m.modified.as_deref()).and_then(parse_time);
+                let have =
+                    modified.is_some() && dir.has_same_within(&dto.file_name, dto.size, modified, dto.checksum().as_deref(), &mut budget);
+                if have {
+                    skipped.push(dto.id.clone());
+                }
+                !have
+            });
         }
         let accepted = if skipped.is_empty() { accepted } else { Arc::new(kept) };
         (accepted, skipped, offers)
@@ -443,14 +473,17 @@ async fn look_at_disk(
 /// A session is there and a request from a sender (`trusted`: by its certificate) cannot go
 /// before it.
 pub(super) fn blocked(shared: &Shared, trusted: bool, peer_fp: Option<&str>) -> bool {
-    shared.session.lock().unwrap().as_ref().is_some_and(|s| !preemptible(s, trusted, peer_fp))
+    shared.session.lock().unwrap().as_ref().is_some_and(|s| !preemptible(s, trusted, peer_fp, shared.now_ms()))
 }
 
 /// A trusted device goes before a stranger's request that nobody answered yet; a verified sender
-/// (`peer_fp`) goes before its own earlier session (it sends again after an interruption the
-/// receiver may not have noticed yet).
-pub(super) fn preemptible(s: &Session, trusted: bool, peer_fp: Option<&str>) -> bool {
-    (trusted && s.phase == Phase::Pending && !s.sender.trusted) || s.same_sender(peer_fp)
+/// (`peer_fp`) goes before its own earlier request that is not answered yet, or session that is
+/// stalled (it sends again after an interruption the receiver may not have noticed yet), but not
+/// before one whose uploads still make progress: two sends at once from one device do not end
+/// each other (the second gets `409`).
+pub(super) fn preemptible(s: &Session, trusted: bool, peer_fp: Option<&str>, now_ms: u64) -> bool {
+    (trusted && s.phase == Phase::Pending && !s.sender.trusted)
+        || (s.same_sender(peer_fp) && (s.phase == Phase::Pending || s.stalled(now_ms)))
 }
 
 /// Indexes of `files` sorted by file id.

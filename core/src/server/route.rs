@@ -33,7 +33,7 @@ pub(super) async fn route(shared: Arc<Shared>, ip: IpAddr, scope: u32, peer_fp: 
         (&Method::POST, "v2/prepare-upload") => prepare_upload(&shared, ip, peer_fp, req).await,
         (&Method::POST, "v2/upload") => upload(&shared, ip, peer_fp, req).await,
         (&Method::POST, "v2/resume") => resume_probe(&shared, ip, peer_fp, req).await,
-        (&Method::POST, "v2/cancel") => cancel(&shared, ip, req),
+        (&Method::POST, "v2/cancel") => cancel(&shared, ip, peer_fp, req),
         (_, "v2/register" | "v1/register" | "v2/info" | "v1/info" | "v2/prepare-upload" | "v2/upload" | "v2/cancel" | "v2/resume") => {
             message(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed")
         }

@@ -56,11 +56,21 @@ impl Session {
     pub(super) fn find(&self, id: &str) -> Option<usize> {
         self.by_id.binary_search_by(|&i| self.files[i as usize].id.as_str().cmp(id)).ok().map(|k| self.by_id[k] as usize)
     }
+    /// Whether no upload of this session makes progress: none is running, or none brought
+    /// [`ServerLimits::min_progress`] bytes for [`STALLED_AFTER`].
+    pub(super) fn stalled(&self, now_ms: u64) -> bool {
+        let idle = now_ms.saturating_sub(self.last_activity.load(Ordering::Relaxed));
+        idle >= STALLED_AFTER.as_millis() as u64 || !self.slots.iter().any(|f| f.state == FileState::Receiving)
+    }
     /// Whether the connection with the certificate `peer_fp` is this session's verified sender.
     pub(super) fn same_sender(&self, peer_fp: Option<&str>) -> bool {
         self.sender.verified && peer_fp.is_some_and(|fp| fp == self.sender.fingerprint)
     }
 }
+
+/// How long a session's uploads must bring nothing before its verified sender's new request
+/// replaces it.
+pub(super) const STALLED_AFTER: Duration = Duration::from_secs(5);
 
 /// Ends the session (`id`, or whichever is current) with `outcome`. Returns whether one ended.
 pub(super) fn end_session(shared: &Shared, id: Option<&str>, outcome: SessionOutcome) -> bool {
@@ -82,6 +92,12 @@ pub(super) fn end_session_with(shared: &Shared, id: Option<&str>, outcome: Sessi
         Some(s) => {
             s.discard.store(discard, Ordering::SeqCst);
             s.cancel.cancel();
+            if !discard && s.resume && s.phase == Phase::Active {
+                // What the session kept counts against the bounds of kept files at once (off the caller's thread; its
+                // uploads end within moments and trim as they keep).
+                let dir = shared.opts.receive_dir.clone();
+                std::thread::spawn(move || dir.trim_kept());
+            }
             if discard && s.resume && s.phase == Phase::Active {
                 // An upload that broke just before the cancel kept its file: a cancel removes it.
                 let (dir, fp, files) = (shared.opts.receive_dir.clone(), s.sender.fingerprint.clone(), s.files.clone());
@@ -107,9 +123,9 @@ pub(super) fn end_session_with(shared: &Shared, id: Option<&str>, outcome: Sessi
     }
 }
 
-pub(super) fn cancel(shared: &Arc<Shared>, ip: IpAddr, req: Request<Incoming>) -> Resp {
+pub(super) fn cancel(shared: &Arc<Shared>, ip: IpAddr, peer_fp: Option<&str>, req: Request<Incoming>) -> Resp {
     let session_id = query_param(req.uri().query(), "sessionId");
-    let target = {
+    let (target, owner) = {
         let guard = shared.session.lock().unwrap();
         match guard.as_ref() {
             None => return empty(StatusCode::OK),
@@ -117,12 +133,14 @@ pub(super) fn cancel(shared: &Arc<Shared>, ip: IpAddr, req: Request<Incoming>) -
             // Without a session id (a pending request, or older senders) the IP decides.
             Some(s) => match &session_id {
                 Some(sid) if *sid != s.id => return message(StatusCode::FORBIDDEN, "Invalid session id"),
-                _ => s.id.clone(),
+                _ => (s.id.clone(), !s.resume || s.same_sender(peer_fp)),
             },
         }
     };
-    // A Ferry sender that gives up after a break keeps what arrived, for a later resume.
-    let keep = query_param(req.uri().query(), "keep").as_deref() == Some("partial");
+    // A Ferry sender that gives up after a break keeps what arrived, for a later resume. Only the
+    // verified sender's own connection removes its kept partial files: a cancel from anyone else at
+    // its address ends the session but leaves them.
+    let keep = query_param(req.uri().query(), "keep").as_deref() == Some("partial") || !owner;
     end_session_with(shared, Some(&target), SessionOutcome::CancelledBySender, !keep);
     empty(StatusCode::OK)
 }

@@ -61,9 +61,9 @@ impl Sink {
     }
 
     /// Keeps a resumable part file when it is dropped (see [`PartFile::keep`]).
-    pub(super) fn keep(&mut self) -> bool {
+    pub(super) fn keep(&mut self, prefix: Option<(u64, String)>) -> bool {
         match self {
-            Sink::Part(p) => p.keep(),
+            Sink::Part(p) => p.keep(prefix),
             Sink::App(_) => false,
         }
     }

@@ -1,6 +1,7 @@
 //! `upload`: reading a file's body against the session and writing it (hashing on the way) to its sink.
 
 use super::*;
+use crate::protocol::parse_content_range;
 
 /// Writes every chunk, with as few system calls as the kernel allows.
 pub(super) fn write_all_vectored(file: &mut File, chunks: &[Bytes]) -> std::io::Result<()> {
@@ -109,7 +110,10 @@ async fn claim(
                 return Err(message(StatusCode::FORBIDDEN, "Invalid token"));
             };
             let (resume, discard) = (s.resume, s.discard.clone());
-            let record = resume.then(|| ResumeRecord::for_file(&s.sender.fingerprint, &s.files[i])).flatten();
+            // Only the connection of the session's verified sender itself (its certificate, not
+            // the token, not the address) touches a kept partial file: anyone else holding the
+            // token uploads into a fresh part file and can neither continue nor remove it.
+            let record = peer_fp.filter(|_| resume && same_sender).and_then(|fp| ResumeRecord::for_file(fp, &s.files[i]));
             let dto = s.files[i].clone();
             let f = &mut s.slots[i];
             match f.state {
@@ -183,7 +187,7 @@ pub(super) async fn upload(shared: &Arc<Shared>, ip: IpAddr, peer_fp: Option<&st
         };
         let dir = shared.opts.receive_dir.clone();
         let name = claimed.dto.file_name.clone();
-        let held = tokio::task::spawn_blocking(move || dir.held(&name, &record, false)).await.ok().flatten().map_or(0, |h| h.0);
+        let held = tokio::task::spawn_blocking(move || dir.held(&name, &record, None)).await.ok().flatten().map_or(0, |h| h.0);
         if offset > held {
             return message(StatusCode::RANGE_NOT_SATISFIABLE, &format!("Offset beyond the {held} bytes held"));
         }
@@ -193,15 +197,6 @@ pub(super) async fn upload(shared: &Arc<Shared>, ip: IpAddr, peer_fp: Option<&st
     let result = receive_body(shared, &session_id, &claimed, offset, req.into_body()).await;
     guard.armed = false;
     finish_upload(shared, &session_id, &claimed.dto, resumable, result)
-}
-
-/// `bytes <first>-<last>/<total>` of an `X-Content-Range` header.
-pub(super) fn parse_content_range(v: &str) -> Option<(u64, u64, u64)> {
-    let (range, total) = v.trim().strip_prefix("bytes ")?.split_once('/')?;
-    let (first, last) = range.split_once('-')?;
-    let num = |s: &str| if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) { s.parse::<u64>().ok() } else { None };
-    let (first, last, total) = (num(first)?, num(last)?, num(total)?);
-    (first <= last && last < total).then_some((first, last, total))
 }
 
 /// A file sent in pieces (`X-Content-Range`, as the npm `localsend` sender does for files over
@@ -251,7 +246,7 @@ async fn upload_piece(
                 HeldPiece { next: 0, sink, hasher: wants_hash.then(Sha256::new) }
             }
         };
-        copy_stream(&mut piece.sink, &mut rx, until, &mut piece.hasher, first)?;
+        copy_stream(&mut piece.sink, &mut rx, until, &mut piece.hasher, &mut first.clone())?;
         piece.next = until;
         Ok(piece)
     });
@@ -310,7 +305,7 @@ pub(super) async fn resume_probe(shared: &Arc<Shared>, ip: IpAddr, peer_fp: Opti
     // The probe only looks: the file goes back to waiting for its upload.
     let (dir, name, record) = (shared.opts.receive_dir.clone(), claimed.dto.file_name.clone(), claimed.record.clone());
     let held = match record {
-        Some(record) => tokio::task::spawn_blocking(move || dir.held(&name, &record, false)).await.ok().flatten().map_or(0, |h| h.0),
+        Some(record) => tokio::task::spawn_blocking(move || dir.held(&name, &record, None)).await.ok().flatten().map_or(0, |h| h.0),
         None => 0,
     };
     {
@@ -393,12 +388,20 @@ fn spawn_writer(
                 None => Sink::Part(receive_dir.begin_file(&name).map_err(UploadFailure::Io)?),
             },
         };
-        match write_stream(&mut sink, rx, declared, expected, offset) {
+        // A resumable file is hashed as it arrives (from its start), so that a break records the
+        // hash of what is held and the next offer reads nothing.
+        let mut hashed = Hashed { hasher: (expected.is_some() || (record.is_some() && offset == 0)).then(Sha256::new), written: offset };
+        match write_stream(&mut sink, rx, declared, expected, &mut hashed) {
             Ok(()) => sink.commit(modified, accessed).map_err(UploadFailure::Io),
             Err(e) => {
                 // A break keeps what arrived; a cancel, a bad checksum or a wrong size does not.
                 if matches!(e, UploadFailure::Aborted | UploadFailure::Io(_)) && !discard.load(Ordering::SeqCst) {
-                    sink.keep();
+                    let prefix = hashed.hasher.take().map(|h| (hashed.written, hex::encode(h.finalize())));
+                    if sink.keep(prefix) {
+                        // The bounds of kept files hold while the receiver runs, not only at its start.
+                        drop(sink);
+                        receive_dir.trim_kept();
+                    }
                 }
                 Err(e)
             }
@@ -406,22 +409,31 @@ fn spawn_writer(
     })
 }
 
+/// What a writer has written (counting the bytes held before it) and, when it hashes, the hash of
+/// all of them.
+struct Hashed {
+    hasher: Option<Sha256>,
+    written: u64,
+}
+
 /// Writes what comes through `rx` into `sink` until [`WriterMsg::Finish`], hashing it when a
-/// checksum is `expected`; the sink is returned when size and checksum match.
+/// hasher is given (from the start of the file: the bytes held are hashed first); Ok when size and
+/// checksum match.
 fn write_stream(
     sink: &mut Sink,
     mut rx: tokio::sync::mpsc::Receiver<WriterMsg>,
     declared: u64,
     expected: Option<String>,
-    offset: u64,
+    hashed: &mut Hashed,
 ) -> std::result::Result<(), UploadFailure> {
-    let mut hasher = expected.as_ref().map(|_| Sha256::new());
-    if let Some(h) = hasher.as_mut().filter(|_| offset > 0) {
-        // The bytes held count for the checksum too.
-        hash_held(sink.file(), offset, h).map_err(|e| UploadFailure::Io(Error::io("cannot read the partial file", e)))?;
+    if hashed.written > 0 {
+        if let Some(h) = hashed.hasher.as_mut() {
+            // The bytes held count for the checksum too.
+            hash_held(sink.file(), hashed.written, h).map_err(|e| UploadFailure::Io(Error::io("cannot read the partial file", e)))?;
+        }
     }
-    copy_stream(sink, &mut rx, declared, &mut hasher, offset)?;
-    if let (Some(h), Some(want)) = (hasher, expected) {
+    copy_stream(sink, &mut rx, declared, &mut hashed.hasher, &mut hashed.written)?;
+    if let (Some(h), Some(want)) = (hashed.hasher.take(), expected) {
         if hex::encode(h.finalize()) != want {
             return Err(UploadFailure::Checksum);
         }
@@ -429,16 +441,16 @@ fn write_stream(
     Ok(())
 }
 
-/// Writes what comes through `rx` into `sink` (hashing it into `hasher`) until
-/// [`WriterMsg::Finish`]; `offset` bytes are there already, `declared` must be there at the end.
+/// Writes what comes through `rx` into `sink` (hashing what was written into `hasher`) until
+/// [`WriterMsg::Finish`]; `written` bytes are there already (it counts on), `declared` must be
+/// there at the end.
 fn copy_stream(
     sink: &mut Sink,
     rx: &mut tokio::sync::mpsc::Receiver<WriterMsg>,
     declared: u64,
     hasher: &mut Option<Sha256>,
-    offset: u64,
+    written: &mut u64,
 ) -> std::result::Result<(), UploadFailure> {
-    let mut written = offset;
     let mut msgs: Vec<WriterMsg> = Vec::with_capacity(WRITER_QUEUE);
     let mut batch: Vec<Bytes> = Vec::with_capacity(WRITER_QUEUE);
     let mut finished = false;
@@ -453,15 +465,16 @@ fn copy_stream(
                 WriterMsg::Finish => finished = true,
             }
         }
+        write_all_vectored(sink.file(), &batch).map_err(|e| UploadFailure::Io(Error::io("cannot write received file", e)))?;
+        // Only what was written whole is hashed (and counted): a break keeps exactly that.
         if let Some(h) = hasher.as_mut() {
             batch.iter().for_each(|c| h.update(c));
         }
-        written += batch.iter().map(|c| c.len() as u64).sum::<u64>();
-        write_all_vectored(sink.file(), &batch).map_err(|e| UploadFailure::Io(Error::io("cannot write received file", e)))?;
+        *written += batch.iter().map(|c| c.len() as u64).sum::<u64>();
         batch.clear();
     }
-    if written != declared {
-        return Err(UploadFailure::Size { received: written, declared });
+    if *written != declared {
+        return Err(UploadFailure::Size { received: *written, declared });
     }
     Ok(())
 }
@@ -649,7 +662,7 @@ pub(super) fn finish_upload(
 
 #[cfg(test)]
 mod tests {
-    use super::parse_content_range;
+    use crate::protocol::parse_content_range;
 
     #[test]
     fn content_ranges_are_parsed_strictly() {

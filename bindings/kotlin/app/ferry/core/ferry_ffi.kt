@@ -912,6 +912,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_ferry_ffi_checksum_method_transferhandle_is_finished(
     ): Int
+    external fun uniffi_ferry_ffi_checksum_method_transferhandle_retry_now(
+    ): Int
     external fun uniffi_ferry_ffi_checksum_method_transferlistener_on_update(
     ): Int
     external fun uniffi_ferry_ffi_checksum_method_loglistener_on_log(
@@ -1035,6 +1037,8 @@ internal object UniffiLib {
     ): Unit
     external fun uniffi_ferry_ffi_fn_method_transferhandle_is_finished(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Byte
+    external fun uniffi_ferry_ffi_fn_method_transferhandle_retry_now(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_ferry_ffi_fn_clone_transferlistener(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Long
     external fun uniffi_ferry_ffi_fn_free_transferlistener(`handle`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1307,6 +1311,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_ferry_ffi_checksum_method_transferhandle_is_finished() and 0xFFFF) != 47240) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_ferry_ffi_checksum_method_transferhandle_retry_now() and 0xFFFF) != 15777) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_ferry_ffi_checksum_method_transferlistener_on_update() and 0xFFFF) != 33196) {
@@ -4258,6 +4265,12 @@ public interface TransferHandleInterface {
      */
     fun `isFinished`(): kotlin.Boolean
     
+    /**
+     * Tries again at once after a break instead of waiting out the back-off (e.g. when the
+     * network came back); the send must still be reconnecting (or reconnect later) for it to act.
+     */
+    fun `retryNow`()
+    
     companion object
 }
 
@@ -4391,6 +4404,22 @@ open class TransferHandle: Disposable, AutoCloseable, TransferHandleInterface
     }
     )
     }
+    
+
+    
+    /**
+     * Tries again at once after a break instead of waiting out the back-off (e.g. when the
+     * network came back); the send must still be reconnecting (or reconnect later) for it to act.
+     */override fun `retryNow`()
+        = 
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_ferry_ffi_fn_method_transferhandle_retry_now(
+        it,
+        _status)
+}
+    }
+    
     
 
     
@@ -5038,6 +5067,12 @@ data class NodeConfig (
      * Listen on this address only (e.g. "127.0.0.1"); `None`: every address.
      */
     var `bindAddress`: kotlin.String?
+    , 
+    /**
+     * Leave out of what is accepted the files the receive folder already has (same path, same
+     * size, same checksum or modified time); their senders see them as skipped.
+     */
+    var `skipExisting`: kotlin.Boolean = false 
     
 ){
     
@@ -5067,6 +5102,7 @@ public object FfiConverterTypeNodeConfig: FfiConverterRustBuffer<NodeConfig> {
             FfiConverterSequenceString.read(buf),
             FfiConverterTypeReceiveMode.read(buf),
             FfiConverterOptionalString.read(buf),
+            FfiConverterBoolean.read(buf),
         )
     }
 
@@ -5083,7 +5119,8 @@ public object FfiConverterTypeNodeConfig: FfiConverterRustBuffer<NodeConfig> {
             FfiConverterSequenceString.allocationSize(value.`interfacesInclude`) +
             FfiConverterSequenceString.allocationSize(value.`interfacesExclude`) +
             FfiConverterTypeReceiveMode.allocationSize(value.`receiveMode`) +
-            FfiConverterOptionalString.allocationSize(value.`bindAddress`)
+            FfiConverterOptionalString.allocationSize(value.`bindAddress`) +
+            FfiConverterBoolean.allocationSize(value.`skipExisting`)
     )
 
     override fun write(value: NodeConfig, buf: ByteBuffer) {
@@ -5100,6 +5137,7 @@ public object FfiConverterTypeNodeConfig: FfiConverterRustBuffer<NodeConfig> {
             FfiConverterSequenceString.write(value.`interfacesExclude`, buf)
             FfiConverterTypeReceiveMode.write(value.`receiveMode`, buf)
             FfiConverterOptionalString.write(value.`bindAddress`, buf)
+            FfiConverterBoolean.write(value.`skipExisting`, buf)
     }
 }
 
