@@ -97,8 +97,16 @@ fn sender_long_text_is_cut_with_a_count_and_json_keeps_it_whole() {
     let r = HttpReceiver::start(cfg.path(), dir.path(), true, &[]);
     assert_eq!(r.text("Bob", &text), 204);
     r.out.wait_count("\"event\":\"text\"", 1);
-    let event =
-        r.out.text().lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()).find(|v| v["event"] == "text").unwrap();
+    // The line is long: it may still be arriving when its start is seen (bounded wait for all of it).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let event = loop {
+        let found = r.out.text().lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()).find(|v| v["event"] == "text");
+        match found {
+            Some(v) => break v,
+            None if std::time::Instant::now() < deadline => std::thread::sleep(std::time::Duration::from_millis(20)),
+            None => panic!("no whole text event: {}", r.out.text().len()),
+        }
+    };
     assert_eq!(event["text"].as_str().unwrap(), text, "JSON keeps the whole text");
 }
 
