@@ -29,6 +29,6 @@ pub use tokio_util::sync::CancellationToken;
 /// Private helpers exposed for Ferry's fuzz targets and their replay tests only.
 #[doc(hidden)]
 pub mod fuzzing {
-    pub use crate::util::{percent_decode, percent_encode, query_param};
     pub use crate::protocol::parse_content_range;
+    pub use crate::util::{percent_decode, percent_encode, query_param};
 }
