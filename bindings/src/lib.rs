@@ -364,6 +364,24 @@ impl FerryNode {
         Ok(self.node.probe_pinned(&address, &fingerprint).await?.into())
     }
 
+    /// This device's pairing code (`ferry://pair?v=1&fp=...&ip=...`): show it as a QR code (or
+    /// text) for another device to pair with ([`FerryNode::pair`]). Fails when this device has no
+    /// network address.
+    pub fn pairing_code(&self) -> Result<String, FerryError> {
+        Ok(self.node.pairing_code()?.to_string())
+    }
+
+    /// Pairs with the device a pairing code (scanned or pasted; hostile input, checked strictly)
+    /// describes: probes its addresses over HTTPS pinned to the code's fingerprint, never plain
+    /// HTTP, and trusts the first that proves it (with its alias and that address). Nothing is
+    /// trusted otherwise: `FingerprintMismatch` when another device answered, `Network` when
+    /// nothing did, `InvalidInput` for a malformed code. The alias is the device's claim: escape
+    /// it before showing.
+    pub async fn pair(&self, code: String) -> Result<Device, FerryError> {
+        let code = ferry_core::pairing::PairingCode::parse(&code)?;
+        Ok(self.node.pair(&code).await?.into())
+    }
+
     /// Answers a request from `NodeListener.onRequest`.
     pub fn answer(&self, session_id: String, decision: Decision) -> Result<(), FerryError> {
         Ok(self.node.answer(&session_id, decision.into())?)
@@ -591,6 +609,71 @@ mod tests {
     use super::*;
     use std::io::Write;
     use std::os::fd::IntoRawFd;
+
+    struct Quiet;
+    impl NodeListener for Quiet {
+        fn on_device_found(&self, _: Device) -> Result<(), ListenerError> {
+            Ok(())
+        }
+        fn on_device_updated(&self, _: Device) -> Result<(), ListenerError> {
+            Ok(())
+        }
+        fn on_device_lost(&self, _: Device) -> Result<(), ListenerError> {
+            Ok(())
+        }
+        fn on_request(&self, _: IncomingRequest) -> Result<(), ListenerError> {
+            Ok(())
+        }
+        fn on_text(&self, _: Sender, _: String) -> Result<(), ListenerError> {
+            Ok(())
+        }
+        fn on_receive(&self, _: ReceiveUpdate) -> Result<(), ListenerError> {
+            Ok(())
+        }
+    }
+
+    fn loopback_config(alias: &str, dir: &std::path::Path) -> NodeConfig {
+        NodeConfig {
+            alias: alias.into(),
+            device_kind: DeviceKind::Mobile,
+            device_model: "Test".into(),
+            port: 0,
+            config_dir: dir.join("config").to_string_lossy().into_owned(),
+            receive_dir: dir.join("in").to_string_lossy().into_owned(),
+            pin: None,
+            encryption: true,
+            discovery: false,
+            interfaces_include: vec![],
+            interfaces_exclude: vec![],
+            receive_mode: ReceiveMode::Ask,
+            bind_address: Some("127.0.0.1".into()),
+            skip_existing: false,
+        }
+    }
+
+    #[test]
+    fn pairing_by_code_trusts_the_device_that_proves_it() {
+        let dir = std::env::temp_dir().join(format!("ferry-ffi-pair-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        runtime().block_on(async {
+            let a = FerryNode::start(loopback_config("Anna", &dir.join("a")), Arc::new(Quiet)).await.unwrap();
+            let b = FerryNode::start(loopback_config("Ben", &dir.join("b")), Arc::new(Quiet)).await.unwrap();
+            let code = b.pairing_code().unwrap();
+            assert!(code.starts_with("ferry://pair?v=1&fp=") && code.contains("&ip=127.0.0.1"), "{code}");
+            // A code naming another certificate: refused, nothing trusted.
+            let wrong = code.replace(&b.fingerprint(), &"AB".repeat(32));
+            assert!(matches!(a.pair(wrong).await, Err(FerryError::FingerprintMismatch { .. })));
+            assert!(matches!(a.pair("ferry://pair?v=1".into()).await, Err(FerryError::InvalidInput { .. })));
+            assert!(a.trusted_devices().is_empty());
+            let dev = a.pair(code).await.unwrap();
+            assert_eq!((dev.fingerprint.as_str(), dev.alias.as_str(), dev.verified), (b.fingerprint().as_str(), "Ben", true));
+            assert!(a.is_trusted(b.fingerprint()));
+            assert_eq!(a.trusted_devices()[0].address, Some(format!("127.0.0.1:{}", b.port())));
+            a.stop();
+            b.stop();
+        });
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn descriptors_are_taken_and_closed_even_when_another_item_is_bad() {

@@ -17,6 +17,12 @@ pub enum Event {
     Identity { fingerprint: String, reset: bool },
     /// `ferry trust list`: one trusted device.
     Trusted { fingerprint: String, alias: Option<String>, address: Option<String> },
+    /// `ferry identity --qr`: this device's pairing code (`ferry://pair?...`), its fingerprint,
+    /// the port and the addresses it names.
+    PairingCode { code: String, fingerprint: String, port: u16, addresses: Vec<String> },
+    /// `ferry trust add ferry://pair?...`: the device proved the code's fingerprint and is trusted;
+    /// `alias` is what it calls itself, `address` where it answered.
+    Paired { fingerprint: String, alias: String, address: Option<String> },
     /// `ferry receive` listens.
     Ready { alias: String, fingerprint: String, port: u16, protocol: String, addresses: Vec<String>, dir: String, pin: bool },
     /// Discovery runs on these interfaces (again when they change).

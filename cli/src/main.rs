@@ -9,9 +9,11 @@ mod share;
 use clap::{Args, Parser, Subcommand};
 use config::{default_config_dir, default_receive_dir, Settings};
 use ferry_core::discovery::interfaces::is_link_local_v6;
+use ferry_core::display::escape;
 use ferry_core::error::Detail;
 use ferry_core::identity::{normalize_fingerprint, Identity};
-use ferry_core::node::{is_address, Node, NodeConfig, Role, Target};
+use ferry_core::node::{is_address, pairing_addresses, Node, NodeConfig, Role, Target};
+use ferry_core::pairing::PairingCode;
 use ferry_core::protocol::PeerAddr;
 use ferry_core::protocol::{DeviceType, Protocol, DEFAULT_PORT};
 use ferry_core::send::{self, Selection, SendOptions};
@@ -53,11 +55,24 @@ enum Command {
     Share(share::ShareArgs),
     /// List the devices nearby.
     Devices(discover::DevicesArgs),
-    /// Print this device's fingerprint (or make a new identity with --reset).
+    /// Print this device's fingerprint (or make a new identity with --reset, or a pairing code with --qr).
     Identity {
         /// Make a new key and certificate; peers that trusted the old one must trust the new one.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "qr")]
         reset: bool,
+        /// Print a pairing code (text and QR code) that another device trusts this one by
+        /// (`ferry trust add ferry://pair?...`) while `ferry receive` runs on the port it names.
+        #[arg(long)]
+        qr: bool,
+        /// With --qr: the port `ferry receive` listens on.
+        #[arg(long, default_value_t = DEFAULT_PORT, requires = "qr")]
+        port: u16,
+        /// With --qr: the address `ferry receive --bind` listens on (default: every address of this machine).
+        #[arg(long, value_name = "ADDR", requires = "qr")]
+        bind: Option<IpAddr>,
+        /// With --qr: the receiver serves plain HTTP (`ferry receive --http`); pairing still needs HTTPS.
+        #[arg(long, requires = "qr")]
+        http: bool,
     },
     /// Manage trusted devices (their transfers are accepted without asking).
     #[command(subcommand)]
@@ -161,9 +176,11 @@ struct TextArgs {
 
 #[derive(Subcommand)]
 enum TrustCommand {
-    /// Trust a device by its certificate fingerprint.
+    /// Trust a device by its certificate fingerprint, or by its pairing code (`ferry identity --qr`).
     Add {
-        /// Its fingerprint as Ferry prints it (64 hex characters; spaces, colons and any case accepted).
+        /// Its fingerprint as Ferry prints it (64 hex characters; spaces, colons and any case accepted),
+        /// or its pairing code `ferry://pair?...`: the device is trusted once it proves that fingerprint
+        /// over HTTPS at an address the code gives.
         fingerprint: String,
         /// A name to list it under (default: the alias it announces).
         #[arg(long)]
@@ -267,10 +284,37 @@ fn device_model() -> String {
 
 async fn run(cli: Cli, out: Output) -> Result<u8, Error> {
     match cli.command {
-        Command::Identity { reset } => {
+        Command::Identity { reset, qr, port, bind, http } => {
             let dir = cli.config_dir.unwrap_or_else(default_config_dir);
             let id = if reset { Identity::reset(&dir)? } else { Identity::load_or_create(&dir)? };
-            out.identity(id.fingerprint(), reset);
+            if qr {
+                let alias = Settings::load_or_create(&dir)?.alias;
+                let protocol = if http { Protocol::Http } else { Protocol::Https };
+                let code = PairingCode::for_node(id.fingerprint(), &alias, port, protocol, pairing_addresses(bind))?;
+                print_pairing_code(&out, cli.json, &code);
+            } else {
+                out.identity(id.fingerprint(), reset);
+            }
+            Ok(0)
+        }
+        Command::Trust(TrustCommand::Add { fingerprint, alias, address }) if PairingCode::looks_like(&fingerprint) => {
+            if alias.is_some() || address.is_some() {
+                return Err(Error::invalid("--alias and --address do not go with a pairing code (it names both)"));
+            }
+            let code = PairingCode::parse(&fingerprint)?;
+            let mut cfg = node_config(cli.config_dir, None, std::env::temp_dir())?;
+            (cfg.role, cfg.discovery) = (Role::Sender, false);
+            let node = Node::start(cfg, Arc::new(NoListener)).await?;
+            let paired = node.pair(&code).await;
+            node.stop();
+            let dev = paired?;
+            let address = node.trusted_devices().into_iter().find(|d| d.fingerprint == dev.fingerprint).and_then(|d| d.address);
+            if cli.json {
+                out.event(events::Event::Paired { fingerprint: dev.fingerprint.clone(), alias: dev.alias.clone(), address });
+            } else {
+                let at = address.map(|a| format!(" at {a}")).unwrap_or_default();
+                out.line(&format!("Trusted {} ({}){}", escape(&dev.alias), dev.fingerprint, escape(&at)));
+            }
             Ok(0)
         }
         Command::Trust(cmd) => {
@@ -309,6 +353,29 @@ async fn run(cli: Cli, out: Output) -> Result<u8, Error> {
             discover::devices_cmd(node_config(cli.config_dir, None, std::env::temp_dir())?, args, out, cli.verbose > 0).await
         }
     }
+}
+
+/// Listens to nothing: a node that only probes.
+struct NoListener;
+impl ferry_core::node::NodeListener for NoListener {}
+
+/// `ferry identity --qr`: the pairing code as text and as a QR code (or one `pairingCode` event).
+fn print_pairing_code(out: &Output, json: bool, code: &PairingCode) {
+    let text = code.to_string();
+    if json {
+        let addresses = code.addresses.iter().map(|a| a.to_string()).collect();
+        out.event(events::Event::PairingCode { code: text, fingerprint: code.fingerprint.clone(), port: code.port, addresses });
+        return;
+    }
+    out.line("Pairing code (on the other device: ferry trust add '<code>', or scan it):");
+    out.line(&format!("  {text}"));
+    if let Some(qr) = share::qr_lines(&text) {
+        out.line(&qr);
+    }
+    out.line(&format!(
+        "It works while `ferry receive` runs here on port {}; the other device trusts this one only once it proves this fingerprint.",
+        code.port
+    ));
 }
 
 /// Checks the receive folder before anything listens: it must be a folder (or not exist yet).

@@ -205,6 +205,9 @@ fn every_event_matches_the_documented_schema() {
         "shareClosed",
         "fileResumed",
         "filesSkipped",
+        // Pairing codes: read back by cli/tests/pairing.rs (trust_add_with_a_pairing_code_trusts_the_device_that_proves_it).
+        "pairingCode",
+        "paired",
     ]
     .map(String::from)
     .into();

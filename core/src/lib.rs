@@ -9,6 +9,7 @@ mod fsutil;
 pub mod identity;
 pub mod net;
 pub mod node;
+pub mod pairing;
 pub mod progress;
 pub mod protocol;
 pub mod resume;

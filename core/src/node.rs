@@ -602,6 +602,42 @@ impl Node {
         .await
     }
 
+    /// This node's pairing code: its fingerprint, alias, port and protocol, and the addresses it
+    /// is reached at (the bound address, or every interface's but loopback and IPv6 link-local).
+    pub fn pairing_code(&self) -> Result<crate::pairing::PairingCode> {
+        let addresses = pairing_addresses(self.cfg.bind);
+        crate::pairing::PairingCode::for_node(self.fingerprint(), &self.info.alias, self.port(), self.cfg.protocol(), addresses)
+    }
+
+    /// Pairs with the device a [`PairingCode`](crate::pairing::PairingCode) describes: probes its
+    /// addresses in order over HTTPS pinned to its fingerprint (never plain HTTP, whatever the code
+    /// says; see [`Node::probe_pinned`]) and, at the first that proves it, trusts the device (with
+    /// the alias its verified answer gave) and saves that address. Nothing is trusted when no
+    /// address proves the fingerprint: [`ErrorKind::FingerprintMismatch`] when another device
+    /// answered, else the last error (e.g. [`ErrorKind::Network`]).
+    pub async fn pair(&self, code: &crate::pairing::PairingCode) -> Result<Device> {
+        if same_fingerprint(&code.fingerprint, self.fingerprint()) {
+            return Err(Error::invalid("that pairing code is this device's own"));
+        }
+        let mut last: Option<Error> = None;
+        for address in code.peer_addresses() {
+            match self.probe_pinned(&address, &code.fingerprint).await {
+                Ok(d) => {
+                    self.cfg.trust.add(&code.fingerprint, Some(d.alias.clone()))?;
+                    self.cfg.trust.set_address(&code.fingerprint, Some(address))?;
+                    return Ok(d);
+                }
+                Err(e) => {
+                    tracing::debug!("pairing: {address}: {e}");
+                    if last.as_ref().is_none_or(|l| l.kind != ErrorKind::FingerprintMismatch) {
+                        last = Some(e);
+                    }
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| Error::invalid("pairing code: no address")))
+    }
+
     /// Finds the device `to` names (an alias or a fingerprint prefix, see
     /// [`DeviceRegistry::find`]) in the list, waiting up to `wait` for discovery. A unique match
     /// ends the search after a short grace, so that a second device of the same name is
@@ -752,6 +788,20 @@ impl Node {
             s.shutdown();
         }
         self.pending.lock().unwrap().clear();
+    }
+}
+
+/// The addresses a device listening on `bind` (`None`: every address) is reached at, as a
+/// pairing code lists them: the bound address, or every interface address that is neither
+/// loopback nor IPv6 link-local (those need a scope a code cannot carry).
+pub fn pairing_addresses(bind: Option<IpAddr>) -> Vec<IpAddr> {
+    match bind {
+        Some(ip) if !ip.is_unspecified() => vec![ip],
+        _ => crate::net::interface_addrs()
+            .into_iter()
+            .filter(|a| !a.loopback && !crate::discovery::interfaces::is_link_local_v6(&a.addr))
+            .map(|a| a.addr)
+            .collect(),
     }
 }
 

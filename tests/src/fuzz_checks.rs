@@ -23,6 +23,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("display", display),
     ("range", range),
     ("content_range", content_range),
+    ("pairing", pairing),
 ];
 
 /// Unicode format characters (general category Cf): they reorder or hide what a name shows
@@ -293,5 +294,23 @@ pub fn content_range(data: &[u8]) {
         assert!(s.trim().starts_with("bytes "), "taken without its unit");
         // What was taken is exactly what its canonical form says.
         assert_eq!(parse_content_range(&format!("bytes {first}-{last}/{total}")), Some((first, last, total)));
+    }
+}
+
+/// `pairing`: pairing code text as `ferry trust add ferry://pair?...` reads it (hostile: from a
+/// QR code or a paste). What parses is within the bounds, and prints back to the same code.
+pub fn pairing(data: &[u8]) {
+    use ferry_core::pairing::{PairingCode, MAX_ADDRESSES, MAX_ALIAS_CHARS, MAX_CODE_LEN};
+    let s = text(data);
+    if let Ok(c) = PairingCode::parse(&s) {
+        assert!(s.trim().len() <= MAX_CODE_LEN);
+        assert_eq!(c.fingerprint.len(), 64);
+        assert!(c.fingerprint.chars().all(|ch| ch.is_ascii_hexdigit() && !ch.is_ascii_lowercase()), "{c:?}");
+        assert!(c.port != 0);
+        assert!(!c.addresses.is_empty() && c.addresses.len() <= MAX_ADDRESSES, "{c:?}");
+        assert!(c.alias.chars().count() <= MAX_ALIAS_CHARS, "{c:?}");
+        assert_eq!(c.peer_addresses().len(), c.addresses.len());
+        let again = PairingCode::parse(&c.to_string()).expect("a parsed code prints to a valid one");
+        assert_eq!(again, c, "{s:?} does not round-trip");
     }
 }

@@ -69,6 +69,11 @@ fn replay_query() {
 }
 
 #[test]
+fn replay_pairing() {
+    replay("pairing");
+}
+
+#[test]
 fn replay_address() {
     replay("address");
 }
