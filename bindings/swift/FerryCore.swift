@@ -656,6 +656,23 @@ public protocol FerryNodeProtocol: AnyObject, Sendable {
     func isTrusted(fingerprint: String)  -> Bool
     
     /**
+     * Pairs with the device a pairing code (scanned or pasted; hostile input, checked strictly)
+     * describes: probes its addresses over HTTPS pinned to the code's fingerprint, never plain
+     * HTTP, and trusts the first that proves it (with its alias and that address). Nothing is
+     * trusted otherwise: `FingerprintMismatch` when another device answered, `Network` when
+     * nothing did, `InvalidInput` for a malformed code. The alias is the device's claim: escape
+     * it before showing.
+     */
+    func pair(code: String) async throws  -> Device
+    
+    /**
+     * This device's pairing code (`ferry://pair?v=1&fp=...&ip=...`): show it as a QR code (or
+     * text) for another device to pair with ([`FerryNode::pair`]). Fails when this device has no
+     * network address.
+     */
+    func pairingCode() throws  -> String
+    
+    /**
      * The TCP port the node listens on.
      */
     func port()  -> UInt16
@@ -904,6 +921,44 @@ open func isTrusted(fingerprint: String) -> Bool  {
     uniffi_ferry_ffi_fn_method_ferrynode_is_trusted(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(fingerprint),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Pairs with the device a pairing code (scanned or pasted; hostile input, checked strictly)
+     * describes: probes its addresses over HTTPS pinned to the code's fingerprint, never plain
+     * HTTP, and trusts the first that proves it (with its alias and that address). Nothing is
+     * trusted otherwise: `FingerprintMismatch` when another device answered, `Network` when
+     * nothing did, `InvalidInput` for a malformed code. The alias is the device's claim: escape
+     * it before showing.
+     */
+open func pair(code: String)async throws  -> Device  {
+    return
+        try  await uniffiRustCallAsync(
+            rustFutureFunc: {
+                uniffi_ferry_ffi_fn_method_ferrynode_pair(
+                        self.uniffiCloneHandle(),FfiConverterString.lower(code)
+                )
+            },
+            pollFunc: ffi_ferry_ffi_rust_future_poll_rust_buffer,
+            completeFunc: ffi_ferry_ffi_rust_future_complete_rust_buffer,
+            freeFunc: ffi_ferry_ffi_rust_future_free_rust_buffer,
+            liftFunc: FfiConverterTypeDevice_lift,
+            errorHandler: FfiConverterTypeFerryError_lift
+        )
+}
+    
+    /**
+     * This device's pairing code (`ferry://pair?v=1&fp=...&ip=...`): show it as a QR code (or
+     * text) for another device to pair with ([`FerryNode::pair`]). Fails when this device has no
+     * network address.
+     */
+open func pairingCode()throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeFerryError_lift) {
+        uniffiCallStatus in
+    uniffi_ferry_ffi_fn_method_ferrynode_pairing_code(
+            self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
 }
@@ -5685,6 +5740,12 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ferry_ffi_checksum_method_ferrynode_is_trusted() != 32857) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ferry_ffi_checksum_method_ferrynode_pair() != 3174) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ferry_ffi_checksum_method_ferrynode_pairing_code() != 20819) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ferry_ffi_checksum_method_ferrynode_port() != 60457) {

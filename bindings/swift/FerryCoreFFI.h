@@ -424,6 +424,16 @@ RustBuffer uniffi_ferry_ffi_fn_method_ferrynode_fingerprint(uint64_t ptr, RustCa
 int8_t uniffi_ferry_ffi_fn_method_ferrynode_is_trusted(uint64_t ptr, RustBuffer fingerprint, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_METHOD_FERRYNODE_PAIR
+#define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_METHOD_FERRYNODE_PAIR
+uint64_t uniffi_ferry_ffi_fn_method_ferrynode_pair(uint64_t ptr, RustBuffer code
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_METHOD_FERRYNODE_PAIRING_CODE
+#define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_METHOD_FERRYNODE_PAIRING_CODE
+RustBuffer uniffi_ferry_ffi_fn_method_ferrynode_pairing_code(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_METHOD_FERRYNODE_PORT
 #define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_METHOD_FERRYNODE_PORT
 uint16_t uniffi_ferry_ffi_fn_method_ferrynode_port(uint64_t ptr, RustCallStatus *_Nonnull out_status
@@ -1029,6 +1039,18 @@ uint16_t uniffi_ferry_ffi_checksum_method_ferrynode_fingerprint(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_METHOD_FERRYNODE_IS_TRUSTED
 #define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_METHOD_FERRYNODE_IS_TRUSTED
 uint16_t uniffi_ferry_ffi_checksum_method_ferrynode_is_trusted(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_METHOD_FERRYNODE_PAIR
+#define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_METHOD_FERRYNODE_PAIR
+uint16_t uniffi_ferry_ffi_checksum_method_ferrynode_pair(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_METHOD_FERRYNODE_PAIRING_CODE
+#define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_METHOD_FERRYNODE_PAIRING_CODE
+uint16_t uniffi_ferry_ffi_checksum_method_ferrynode_pairing_code(void
     
 );
 #endif

@@ -858,6 +858,10 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_ferry_ffi_checksum_method_ferrynode_is_trusted(
     ): Int
+    external fun uniffi_ferry_ffi_checksum_method_ferrynode_pair(
+    ): Int
+    external fun uniffi_ferry_ffi_checksum_method_ferrynode_pairing_code(
+    ): Int
     external fun uniffi_ferry_ffi_checksum_method_ferrynode_port(
     ): Int
     external fun uniffi_ferry_ffi_checksum_method_ferrynode_probe_favorite(
@@ -967,6 +971,10 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_ferry_ffi_fn_method_ferrynode_is_trusted(`ptr`: Long,`fingerprint`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Byte
+    external fun uniffi_ferry_ffi_fn_method_ferrynode_pair(`ptr`: Long,`code`: RustBuffer.ByValue,
+    ): Long
+    external fun uniffi_ferry_ffi_fn_method_ferrynode_pairing_code(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_ferry_ffi_fn_method_ferrynode_port(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Int
     external fun uniffi_ferry_ffi_fn_method_ferrynode_probe_favorite(`ptr`: Long,`fingerprint`: RustBuffer.ByValue,`address`: RustBuffer.ByValue,
@@ -1230,6 +1238,12 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_ferry_ffi_checksum_method_ferrynode_is_trusted() and 0xFFFF) != 32857) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_ferry_ffi_checksum_method_ferrynode_pair() and 0xFFFF) != 3174) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_ferry_ffi_checksum_method_ferrynode_pairing_code() and 0xFFFF) != 20819) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_ferry_ffi_checksum_method_ferrynode_port() and 0xFFFF) != 60457) {
@@ -1883,6 +1897,23 @@ public interface FerryNodeInterface {
     fun `isTrusted`(`fingerprint`: kotlin.String): kotlin.Boolean
     
     /**
+     * Pairs with the device a pairing code (scanned or pasted; hostile input, checked strictly)
+     * describes: probes its addresses over HTTPS pinned to the code's fingerprint, never plain
+     * HTTP, and trusts the first that proves it (with its alias and that address). Nothing is
+     * trusted otherwise: `FingerprintMismatch` when another device answered, `Network` when
+     * nothing did, `InvalidInput` for a malformed code. The alias is the device's claim: escape
+     * it before showing.
+     */
+    suspend fun `pair`(`code`: kotlin.String): Device
+    
+    /**
+     * This device's pairing code (`ferry://pair?v=1&fp=...&ip=...`): show it as a QR code (or
+     * text) for another device to pair with ([`FerryNode::pair`]). Fails when this device has no
+     * network address.
+     */
+    fun `pairingCode`(): kotlin.String
+    
+    /**
      * The TCP port the node listens on.
      */
     fun `port`(): kotlin.UShort
@@ -2186,6 +2217,55 @@ open class FerryNode: Disposable, AutoCloseable, FerryNodeInterface
         it,
         
         FfiConverterString.lower(`fingerprint`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Pairs with the device a pairing code (scanned or pasted; hostile input, checked strictly)
+     * describes: probes its addresses over HTTPS pinned to the code's fingerprint, never plain
+     * HTTP, and trusts the first that proves it (with its alias and that address). Nothing is
+     * trusted otherwise: `FingerprintMismatch` when another device answered, `Network` when
+     * nothing did, `InvalidInput` for a malformed code. The alias is the device's claim: escape
+     * it before showing.
+     */
+    @Throws(FerryException::class)
+    @Suppress("ASSIGNED_BUT_NEVER_ACCESSED_VARIABLE")
+    override suspend fun `pair`(`code`: kotlin.String) : Device {
+        return uniffiRustCallAsync(
+        callWithHandle { uniffiHandle ->
+            UniffiLib.uniffi_ferry_ffi_fn_method_ferrynode_pair(
+                uniffiHandle,
+                
+        FfiConverterString.lower(`code`),
+            )
+        },
+        { future, callback, continuation -> UniffiLib.ffi_ferry_ffi_rust_future_poll_rust_buffer(future, callback, continuation) },
+        { future, continuation -> UniffiLib.ffi_ferry_ffi_rust_future_complete_rust_buffer(future, continuation) },
+        { future -> UniffiLib.ffi_ferry_ffi_rust_future_free_rust_buffer(future) },
+        // lift function
+        { FfiConverterTypeDevice.lift(it) },
+        // Error FFI converter
+        FerryException.ErrorHandler,
+    )
+    }
+
+    
+    /**
+     * This device's pairing code (`ferry://pair?v=1&fp=...&ip=...`): show it as a QR code (or
+     * text) for another device to pair with ([`FerryNode::pair`]). Fails when this device has no
+     * network address.
+     */
+    @Throws(FerryException::class)override fun `pairingCode`(): kotlin.String {
+            return FfiConverterString.lift(
+    callWithHandle {
+    uniffiRustCallWithError(FerryException) { _status ->
+    UniffiLib.uniffi_ferry_ffi_fn_method_ferrynode_pairing_code(
+        it,
+        _status)
 }
     }
     )
