@@ -44,7 +44,7 @@ run: release
 setup:
 	@bash scripts/install-peers.sh
 
-test: setup lint test-rust test-bindings test-kotlin test-android test-ios test-swift test-interop test-discovery test-hostile-netns
+test: setup lint test-rust test-bindings test-kotlin test-android test-ios test-swift test-web test-interop test-discovery test-hostile-netns test-resume
 
 # Includes the hostile-input suite (tests/tests/hostile.rs; it runs the ferry binary built just
 # before) and the replay of the fuzz corpus and every crash found (tests/tests/fuzz_replay.rs),

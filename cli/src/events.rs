@@ -79,6 +79,8 @@ pub enum Event {
     BrowserApproved { ip: String },
     /// A browser was refused.
     BrowserDeclined { ip: String },
+    /// A browser that asked went away before it was answered (the question is dropped).
+    BrowserGone { ip: String },
     /// A browser started downloading a file (or a folder's zip), from byte `offset`.
     DownloadStarted { ip: String, file_id: String, name: String, offset: u64, size: u64 },
     /// Bytes of a download sent so far.

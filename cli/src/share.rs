@@ -158,7 +158,7 @@ fn answer_browsers(out: Output, json: bool, asks: std::sync::mpsc::Receiver<(Bro
         };
         let Some(line) = line else {
             if json {
-                out.event(json!({"event": "browser_gone", "ip": req.ip}));
+                out.event(Event::BrowserGone { ip: req.ip.to_string() });
             } else {
                 eprintln!();
                 out.line(&format!("The browser at {} went away.", req.ip));

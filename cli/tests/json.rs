@@ -197,6 +197,7 @@ fn every_event_matches_the_documented_schema() {
         "sharePinFailed",
         "browserApproved",
         "browserDeclined",
+        "browserGone",
         "browserRequest",
         "downloadStarted",
         "downloadProgress",
