@@ -5,7 +5,8 @@ in one run on loopback (discovery in a namespace pair, as root).
 Release binaries: target/release/ferry and target/release/ferry-raw-baseline.
 Environment: RUNS (default 3), SIZE_MIB (1024), SMALL_FILES (10000), BIG_RSS_MIB (4096),
 SKIP (comma-separated parts to leave out: raw,big,small,medium,rss,startup,discovery,resume,wire,tree).
-`wire` and `tree` compare with the system's tools in the same run (socat, openssl, tar).
+`wire` and `tree` compare with the system's tools in the same run (socat, openssl, tar);
+FERRY_B=<another ferry binary> adds that build's HTTP and HTTPS runs to `wire`, interleaved (A/B).
 Prints a table of medians and writes target/bench/results.json (one key per figure).
 Only loopback traffic here; scripts/bench-discovery.sh makes its own namespaces.
 """
@@ -23,6 +24,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FERRY = os.environ.get("FERRY_BIN", os.path.join(ROOT, "target/release/ferry"))
 RAW = os.path.join(ROOT, "target/release/ferry-raw-baseline")
+FERRY_B = os.environ.get("FERRY_B")  # optional second build for the wire part's A/B
 RUNS = int(os.environ.get("RUNS", "3"))
 SIZE_MIB = int(os.environ.get("SIZE_MIB", "1024"))
 SMALL_FILES = int(os.environ.get("SMALL_FILES", "10000"))
@@ -70,8 +72,8 @@ def cleanup():
 class Receiver:
     """`ferry receive --json --yes --once` on 127.0.0.1; timestamps every event it prints."""
 
-    def __init__(self, cfg, out, http=False, once=True):
-        args = [FERRY, "--json", "--config-dir", cfg, "receive", "--no-discovery", "--bind", "127.0.0.1",
+    def __init__(self, cfg, out, http=False, once=True, binary=None):
+        args = [binary or FERRY, "--json", "--config-dir", cfg, "receive", "--no-discovery", "--bind", "127.0.0.1",
                 "--port", "0", "--yes", "--dir", out]
         if once:
             args.append("--once")
@@ -408,12 +410,13 @@ def pipe_once(big, tls):
     return max(s_end, r_end) - t0, s_cpu, r_cpu
 
 
-def ferry_once(paths, http):
-    """One `ferry send` into a `ferry receive --once` with each process's CPU seconds.
-    Returns (secs from the sender's start to the exit of both, sender CPU s, receiver CPU s, receiver)."""
+def ferry_once(paths, http, binary=None, extra=()):
+    """One `ferry send` into a `ferry receive --once` (both `binary`, default FERRY) with each
+    process's CPU seconds. Returns (secs from the sender's start to the exit of both, sender CPU s,
+    receiver CPU s, receiver)."""
     out = tempfile.mkdtemp(dir=W, prefix="in.")
-    r = Receiver(os.path.join(W, "recv-id"), out, http=http)
-    args = [FERRY, "--config-dir", os.path.join(W, "send-id"), "send", *paths, "--to", f"127.0.0.1:{r.port}"]
+    r = Receiver(os.path.join(W, "recv-id"), out, http=http, binary=binary)
+    args = [binary or FERRY, "--config-dir", os.path.join(W, "send-id"), "send", *paths, "--to", f"127.0.0.1:{r.port}", *extra]
     if http:
         args.append("--http")
     err = tempfile.TemporaryFile()
@@ -445,7 +448,11 @@ def part_wire(big):
     size = os.path.getsize(big)
     gib = size / (1 << 30)
     modes = [("tcp_pipe", lambda: pipe_once(big, False)), ("ferry_http", lambda: ferry_once([big], True)[:3]),
-             ("ferry_https", lambda: ferry_once([big], False)[:3]), ("tls_pipe", lambda: pipe_once(big, True))]
+             ("ferry_https", lambda: ferry_once([big], False)[:3]), ("tls_pipe", lambda: pipe_once(big, True)),
+             ("ferry_https_checksum", lambda: ferry_once([big], False, extra=["--checksum"])[:3])]
+    if FERRY_B:  # a second build, interleaved with the first (an A/B of a change in the same run)
+        modes += [("b_ferry_http", lambda: ferry_once([big], True, binary=FERRY_B)[:3]),
+                  ("b_ferry_https", lambda: ferry_once([big], False, binary=FERRY_B)[:3])]
     got = {m: [] for m, _ in modes}
     for run in range(RUNS):
         for m, fn in modes[run % len(modes):] + modes[:run % len(modes)]:  # a different first one each run
@@ -466,6 +473,9 @@ def part_wire(big):
     results["wire_ferry_https_to_tls_pipe_ratio"] = ratio("ferry_https", "tls_pipe")
     results["wire_ferry_https_to_tls_pipe_cpu_ratio"] = round(
         results["wire_ferry_https_cpu_s_per_gib"] / results["wire_tls_pipe_cpu_s_per_gib"], 3)
+    if FERRY_B:
+        results["wire_b_to_a_http_ratio"] = ratio("b_ferry_http", "ferry_http")
+        results["wire_b_to_a_https_ratio"] = ratio("b_ferry_https", "ferry_https")
 
 
 def part_tree():
