@@ -4,6 +4,7 @@ in one run on loopback (discovery in a namespace pair, as root).
 
 Release binaries: target/release/ferry and target/release/ferry-raw-baseline.
 Environment: RUNS (default 3), SIZE_MIB (1024), SMALL_FILES (10000), BIG_RSS_MIB (4096),
+TREE_DIR (where the `tree` part writes; default the work folder),
 SKIP (comma-separated parts to leave out: raw,big,small,medium,rss,startup,discovery,resume,wire,tree).
 `wire` and `tree` compare with the system's tools in the same run (socat, openssl, tar);
 FERRY_B=<another ferry binary> adds that build's HTTP and HTTPS runs to `wire`, interleaved (A/B).
@@ -410,17 +411,17 @@ def pipe_once(big, tls):
     return max(s_end, r_end) - t0, s_cpu, r_cpu
 
 
-def ferry_once(paths, http, binary=None, extra=()):
+def ferry_once(paths, http, binary=None, extra=(), into=None):
     """One `ferry send` into a `ferry receive --once` (both `binary`, default FERRY) with each
     process's CPU seconds. Returns (secs from the sender's start to the exit of both, sender CPU s,
-    receiver CPU s, receiver)."""
-    out = tempfile.mkdtemp(dir=W, prefix="in.")
+    receiver CPU s, receiver). The receiver saves into a fresh folder in `into` (default: the work folder)."""
+    out = tempfile.mkdtemp(dir=into or W, prefix="in.")
     r = Receiver(os.path.join(W, "recv-id"), out, http=http, binary=binary)
     args = [binary or FERRY, "--config-dir", os.path.join(W, "send-id"), "send", *paths, "--to", f"127.0.0.1:{r.port}", *extra]
     if http:
         args.append("--http")
     err = tempfile.TemporaryFile()
-    t0 = time.monotonic()
+    t0 = r.sent_at = time.monotonic()
     s = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err)
     children.append(s)
     deadline = t0 + STEP_TIMEOUT
@@ -447,12 +448,17 @@ def part_wire(big):
         return
     size = os.path.getsize(big)
     gib = size / (1 << 30)
-    modes = [("tcp_pipe", lambda: pipe_once(big, False)), ("ferry_http", lambda: ferry_once([big], True)[:3]),
-             ("ferry_https", lambda: ferry_once([big], False)[:3]), ("tls_pipe", lambda: pipe_once(big, True)),
-             ("ferry_https_checksum", lambda: ferry_once([big], False, extra=["--checksum"])[:3])]
+
+    def ferry(http, **kw):
+        def run():
+            secs, s_cpu, r_cpu, r = ferry_once([big], http, **kw)
+            return secs, s_cpu, r_cpu, r.times("sessionStarted")[0] - r.sent_at
+        return run
+
+    modes = [("tcp_pipe", lambda: pipe_once(big, False)), ("ferry_http", ferry(True)), ("ferry_https", ferry(False)),
+             ("tls_pipe", lambda: pipe_once(big, True)), ("ferry_https_checksum", ferry(False, extra=["--checksum"]))]
     if FERRY_B:  # a second build, interleaved with the first (an A/B of a change in the same run)
-        modes += [("b_ferry_http", lambda: ferry_once([big], True, binary=FERRY_B)[:3]),
-                  ("b_ferry_https", lambda: ferry_once([big], False, binary=FERRY_B)[:3])]
+        modes += [("b_ferry_http", ferry(True, binary=FERRY_B)), ("b_ferry_https", ferry(False, binary=FERRY_B))]
     got = {m: [] for m, _ in modes}
     for run in range(RUNS):
         for m, fn in modes[run % len(modes):] + modes[:run % len(modes)]:  # a different first one each run
@@ -464,6 +470,8 @@ def part_wire(big):
         results[f"wire_{m}_cpu_s_per_gib"] = round(statistics.median([(v[1] + v[2]) / gib for v in vals]), 2)
         results[f"wire_{m}_sender_cpu_s_per_gib"] = round(statistics.median([v[1] / gib for v in vals]), 2)
         results[f"wire_{m}_receiver_cpu_s_per_gib"] = round(statistics.median([v[2] / gib for v in vals]), 2)
+        if len(vals[0]) > 3:  # Ferry: sender's start to the receiver's session (what comes before the first byte)
+            results[f"wire_{m}_start_to_session_secs"] = round(statistics.median([v[3] for v in vals]), 3)
 
     def ratio(a, b):  # median over runs of a's speed / b's speed in the same run
         return round(statistics.median([got[b][i][0] / got[a][i][0] for i in range(RUNS)]), 3)
@@ -481,7 +489,10 @@ def part_wire(big):
 def part_tree():
     """SMALL_FILES files of 4 KiB in folders of 100 (a photo library or a source tree): Ferry ->
     Ferry over HTTPS beside `tar -x` of the same files into the same file system, interleaved;
-    files/s, their ratio within each run, and Ferry's first and last 1,000 files/s."""
+    files/s, their ratio within each run, and Ferry's first and last 1,000 files/s. Both write
+    into TREE_DIR when set (e.g. a folder on disk), else into the work folder (RAM when it fits)."""
+    into = os.environ.get("TREE_DIR") or W
+    os.makedirs(into, exist_ok=True)
     d = os.path.join(W, "tree")
     for i in range(SMALL_FILES):
         sub = os.path.join(d, f"d{i // 100:03d}")
@@ -495,7 +506,7 @@ def part_tree():
     ferry, tar, ratios, first, last = [], [], [], [], []
     for run in range(RUNS):
         def run_tar():
-            out = tempfile.mkdtemp(dir=W, prefix="tar.")
+            out = tempfile.mkdtemp(dir=into, prefix="tar.")
             t0 = time.monotonic()
             subprocess.run(["tar", "-xf", archive, "-C", out], check=True, timeout=STEP_TIMEOUT)
             secs = time.monotonic() - t0
@@ -505,7 +516,7 @@ def part_tree():
             return SMALL_FILES / secs
 
         def run_ferry():
-            secs, _, _, r = ferry_once([d], False)
+            secs, _, _, r = ferry_once([d], False, into=into)
             done = sorted(r.times("fileDone"))
             if len(done) != SMALL_FILES:
                 raise RuntimeError(f"{len(done)} of {SMALL_FILES} small files reported")
@@ -533,6 +544,8 @@ def part_tree():
     results["tree_4k_ferry_last_to_first_ratio"] = round(statistics.median([b / a for a, b in zip(first, last)]), 3)
     shutil.rmtree(d)
     os.unlink(archive)
+    results["tree_4k_on_disk"] = int(subprocess.run(["stat", "-f", "-c", "%T", into], capture_output=True, text=True).stdout.strip()
+                                     not in ("tmpfs", "ramfs"))
 
 
 def main():
