@@ -7,7 +7,8 @@ Environment: RUNS (default 3), SIZE_MIB (1024), SMALL_FILES (10000), BIG_RSS_MIB
 TREE_DIR (where the `tree` part writes; default the work folder),
 SKIP (comma-separated parts to leave out: raw,big,small,medium,rss,startup,discovery,resume,wire,tree).
 `wire` and `tree` compare with the system's tools in the same run (socat, openssl, tar);
-FERRY_B=<another ferry binary> adds that build's HTTP and HTTPS runs to `wire`, interleaved (A/B).
+FERRY_B=<another ferry binary> adds that build's HTTP and HTTPS runs to `wire` and its HTTPS run to
+`tree`, interleaved (A/B).
 Prints a table of medians and writes target/bench/results.json (one key per figure).
 Only loopback traffic here; scripts/bench-discovery.sh makes its own namespaces.
 """
@@ -503,7 +504,7 @@ def part_tree():
     archive = os.path.join(W, "tree.tar")
     subprocess.run(["tar", "-cf", archive, "-C", W, "tree"], check=True)
     k = min(1000, SMALL_FILES // 2)
-    ferry, tar, ratios, first, last = [], [], [], [], []
+    ferry, tar, ratios, first, last, b_ferry = [], [], [], [], [], []
     for run in range(RUNS):
         def run_tar():
             out = tempfile.mkdtemp(dir=into, prefix="tar.")
@@ -515,11 +516,13 @@ def part_tree():
             shutil.rmtree(out)
             return SMALL_FILES / secs
 
-        def run_ferry():
-            secs, _, _, r = ferry_once([d], False, into=into)
+        def run_ferry(binary=None):
+            secs, _, _, r = ferry_once([d], False, into=into, binary=binary)
             done = sorted(r.times("fileDone"))
             if len(done) != SMALL_FILES:
                 raise RuntimeError(f"{len(done)} of {SMALL_FILES} small files reported")
+            if binary:
+                return SMALL_FILES / secs
             start = r.times("sessionStarted")[0]
             first.append(k / (done[k - 1] - start))
             last.append(k / (done[-1] - done[-k - 1]))
@@ -531,11 +534,16 @@ def part_tree():
         else:
             f = run_ferry()
             t = run_tar()
+        if FERRY_B:
+            b_ferry.append(run_ferry(FERRY_B) / f)
         ferry.append(f)
         tar.append(t)
         ratios.append(f / t)
     log(f"tree {SMALL_FILES} x 4 KiB: ferry https {[round(v) for v in ferry]}, tar -x {[round(v) for v in tar]} files/s; "
         f"ferry first {k} {[round(v) for v in first]}, last {k} {[round(v) for v in last]} files/s")
+    if FERRY_B:
+        log(f"tree: FERRY_B files/s to FERRY_BIN's in the same run {[round(v, 3) for v in b_ferry]}")
+        results["tree_4k_b_to_a_ratio"] = round(statistics.median(b_ferry), 3)
     results["tree_4k_ferry_https_files_per_s"] = median(ferry)
     results["tree_4k_tar_x_files_per_s"] = median(tar)
     results["tree_4k_ferry_to_tar_ratio"] = round(statistics.median(ratios), 3)
