@@ -425,12 +425,14 @@ def ferry_once(paths, http, binary=None, extra=(), into=None):
     t0 = r.sent_at = time.monotonic()
     s = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err)
     children.append(s)
+    r.sender_rss = PeakRss(s.pid)
     deadline = t0 + STEP_TIMEOUT
     s_end, s_cpu = wait_usage(s, deadline)
-    r_end, r_cpu = wait_usage(r.proc, deadline)
-    if s.returncode != 0:
+    if s.returncode != 0:  # the receiver would wait for its session to time out
+        r.proc.kill()
         err.seek(0)
         raise RuntimeError(f"send failed ({s.returncode}): {err.read().decode(errors='replace')[-400:]}")
+    r_end, r_cpu = wait_usage(r.proc, deadline)
     for p in paths:
         dest = os.path.join(out, os.path.basename(p))
         ok = same_files(p, dest) if os.path.isdir(p) else subprocess.run(["cmp", "-s", p, dest]).returncode == 0
@@ -504,7 +506,7 @@ def part_tree():
     archive = os.path.join(W, "tree.tar")
     subprocess.run(["tar", "-cf", archive, "-C", W, "tree"], check=True)
     k = min(1000, SMALL_FILES // 2)
-    ferry, tar, ratios, first, last, b_ferry = [], [], [], [], [], []
+    ferry, tar, ratios, first, last, b_ferry, rss = [], [], [], [], [], [], []
     for run in range(RUNS):
         def run_tar():
             out = tempfile.mkdtemp(dir=into, prefix="tar.")
@@ -524,6 +526,7 @@ def part_tree():
             if binary:
                 return SMALL_FILES / secs
             start = r.times("sessionStarted")[0]
+            rss.append((r.sender_rss.mib(), r.rss.mib()))
             first.append(k / (done[k - 1] - start))
             last.append(k / (done[-1] - done[-k - 1]))
             return SMALL_FILES / secs
@@ -545,6 +548,8 @@ def part_tree():
         log(f"tree: FERRY_B files/s to FERRY_BIN's in the same run {[round(v, 3) for v in b_ferry]}")
         results["tree_4k_b_to_a_ratio"] = round(statistics.median(b_ferry), 3)
     results["tree_4k_ferry_https_files_per_s"] = median(ferry)
+    results["tree_4k_peak_rss_sender_mib"] = max(a for a, _ in rss)
+    results["tree_4k_peak_rss_receiver_mib"] = max(b for _, b in rss)
     results["tree_4k_tar_x_files_per_s"] = median(tar)
     results["tree_4k_ferry_to_tar_ratio"] = round(statistics.median(ratios), 3)
     results["tree_4k_ferry_first_1000_files_per_s"] = median(first)
