@@ -4,7 +4,11 @@ in one run on loopback (discovery in a namespace pair, as root).
 
 Release binaries: target/release/ferry and target/release/ferry-raw-baseline.
 Environment: RUNS (default 3), SIZE_MIB (1024), SMALL_FILES (10000), BIG_RSS_MIB (4096),
-SKIP (comma-separated parts to leave out: raw,big,small,medium,rss,startup,discovery,resume).
+TREE_DIR (where the `tree` part writes; default the work folder),
+SKIP (comma-separated parts to leave out: raw,big,small,medium,rss,startup,discovery,resume,wire,tree).
+`wire` and `tree` compare with the system's tools in the same run (socat, openssl, tar);
+FERRY_B=<another ferry binary> adds that build's HTTP and HTTPS runs to `wire` and its HTTPS run to
+`tree`, interleaved (A/B).
 Prints a table of medians and writes target/bench/results.json (one key per figure).
 Only loopback traffic here; scripts/bench-discovery.sh makes its own namespaces.
 """
@@ -22,6 +26,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FERRY = os.environ.get("FERRY_BIN", os.path.join(ROOT, "target/release/ferry"))
 RAW = os.path.join(ROOT, "target/release/ferry-raw-baseline")
+FERRY_B = os.environ.get("FERRY_B")  # optional second build for the wire part's A/B
 RUNS = int(os.environ.get("RUNS", "3"))
 SIZE_MIB = int(os.environ.get("SIZE_MIB", "1024"))
 SMALL_FILES = int(os.environ.get("SMALL_FILES", "10000"))
@@ -31,6 +36,7 @@ STEP_TIMEOUT = 900  # seconds, for any one process
 
 results = {}
 notes = []
+load = {}  # part -> 1-minute load average before and after it
 
 
 def log(msg):
@@ -68,8 +74,8 @@ def cleanup():
 class Receiver:
     """`ferry receive --json --yes --once` on 127.0.0.1; timestamps every event it prints."""
 
-    def __init__(self, cfg, out, http=False, once=True):
-        args = [FERRY, "--json", "--config-dir", cfg, "receive", "--no-discovery", "--bind", "127.0.0.1",
+    def __init__(self, cfg, out, http=False, once=True, binary=None):
+        args = [binary or FERRY, "--json", "--config-dir", cfg, "receive", "--no-discovery", "--bind", "127.0.0.1",
                 "--port", "0", "--yes", "--dir", out]
         if once:
             args.append("--once")
@@ -347,6 +353,214 @@ def part_discovery():
         notes.append("discovery latency failed")
 
 
+# --- Side-by-side comparisons with the operating system's own tools (socat, OpenSSL, tar) ----
+
+def wait_usage(p, deadline):
+    """Waits for a child and returns (monotonic exit time, its CPU seconds: user + system), from
+    wait4's rusage of that one process."""
+    while True:
+        pid, status, ru = os.wait4(p.pid, os.WNOHANG)
+        if pid:
+            p.returncode = os.waitstatus_to_exitcode(status)
+            return time.monotonic(), ru.ru_utime + ru.ru_stime
+        if time.monotonic() > deadline:
+            p.kill()
+            raise RuntimeError(f"{p.args[0]} did not finish")
+        time.sleep(0.002)
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tls_cert():
+    """A self-signed P-256 certificate for the OpenSSL pipe (made once)."""
+    cert, key = os.path.join(W, "pipe-cert.pem"), os.path.join(W, "pipe-key.pem")
+    if not os.path.exists(cert):
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                        "-subj", "/CN=bench", "-days", "2", "-keyout", key, "-out", cert], check=True, capture_output=True)
+    return cert, key
+
+
+def pipe_once(big, tls):
+    """`socat` moving the file through one loopback TCP connection into a file, plain or through
+    OpenSSL (TLS 1.3, the same AES-256-GCM Ferry negotiates). Returns (secs, sender CPU s, receiver CPU s)."""
+    out = os.path.join(W, "pipe-out.bin")
+    port = free_port()
+    buf = ["-b", str(256 * 1024)]
+    if tls:
+        cert, key = tls_cert()
+        listen = f"OPENSSL-LISTEN:{port},bind=127.0.0.1,reuseaddr,cert={cert},key={key},verify=0"
+        connect = f"OPENSSL:127.0.0.1:{port},verify=0,retry=500,interval=0.01"
+    else:
+        listen = f"TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr"
+        connect = f"TCP:127.0.0.1:{port},retry=500,interval=0.01"
+    r = subprocess.Popen(["socat", "-u", *buf, listen, f"CREATE:{out}"], stderr=subprocess.DEVNULL)
+    children.append(r)
+    t0 = time.monotonic()
+    s = subprocess.Popen(["socat", "-u", *buf, f"OPEN:{big},rdonly", connect], stderr=subprocess.DEVNULL)
+    children.append(s)
+    deadline = t0 + STEP_TIMEOUT
+    s_end, s_cpu = wait_usage(s, deadline)
+    r_end, r_cpu = wait_usage(r, deadline)
+    if s.returncode or r.returncode or subprocess.run(["cmp", "-s", big, out]).returncode != 0:
+        raise RuntimeError(f"socat pipe ({'tls' if tls else 'tcp'}) failed or its copy differs")
+    os.unlink(out)
+    return max(s_end, r_end) - t0, s_cpu, r_cpu
+
+
+def ferry_once(paths, http, binary=None, extra=(), into=None):
+    """One `ferry send` into a `ferry receive --once` (both `binary`, default FERRY) with each
+    process's CPU seconds. Returns (secs from the sender's start to the exit of both, sender CPU s,
+    receiver CPU s, receiver). The receiver saves into a fresh folder in `into` (default: the work folder)."""
+    out = tempfile.mkdtemp(dir=into or W, prefix="in.")
+    r = Receiver(os.path.join(W, "recv-id"), out, http=http, binary=binary)
+    args = [binary or FERRY, "--config-dir", os.path.join(W, "send-id"), "send", *paths, "--to", f"127.0.0.1:{r.port}", *extra]
+    if http:
+        args.append("--http")
+    err = tempfile.TemporaryFile()
+    t0 = r.sent_at = time.monotonic()
+    s = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err)
+    children.append(s)
+    r.sender_rss = PeakRss(s.pid)
+    deadline = t0 + STEP_TIMEOUT
+    s_end, s_cpu = wait_usage(s, deadline)
+    if s.returncode != 0:  # the receiver would wait for its session to time out
+        r.proc.kill()
+        err.seek(0)
+        raise RuntimeError(f"send failed ({s.returncode}): {err.read().decode(errors='replace')[-400:]}")
+    r_end, r_cpu = wait_usage(r.proc, deadline)
+    for p in paths:
+        dest = os.path.join(out, os.path.basename(p))
+        ok = same_files(p, dest) if os.path.isdir(p) else subprocess.run(["cmp", "-s", p, dest]).returncode == 0
+        if not ok:
+            raise RuntimeError(f"{p}: received copy differs")
+    shutil.rmtree(out)
+    return max(s_end, r_end) - t0, s_cpu, r_cpu, r
+
+
+def part_wire(big):
+    """SIZE_MIB through Ferry over HTTP and HTTPS beside socat pipes of the same file into a file
+    (plain TCP, and OpenSSL TLS), interleaved in every run: MB/s, the ratios within each run, and
+    CPU seconds per GiB (sender + receiver)."""
+    if not shutil.which("socat"):
+        notes.append("wire skipped: socat missing (apt-get install socat)")
+        return
+    size = os.path.getsize(big)
+    gib = size / (1 << 30)
+
+    def ferry(http, **kw):
+        def run():
+            secs, s_cpu, r_cpu, r = ferry_once([big], http, **kw)
+            return secs, s_cpu, r_cpu, r.times("sessionStarted")[0] - r.sent_at
+        return run
+
+    modes = [("tcp_pipe", lambda: pipe_once(big, False)), ("ferry_http", ferry(True)), ("ferry_https", ferry(False)),
+             ("tls_pipe", lambda: pipe_once(big, True)), ("ferry_https_checksum", ferry(False, extra=["--checksum"]))]
+    if FERRY_B:  # a second build, interleaved with the first (an A/B of a change in the same run)
+        modes += [("b_ferry_http", ferry(True, binary=FERRY_B)), ("b_ferry_https", ferry(False, binary=FERRY_B))]
+    got = {m: [] for m, _ in modes}
+    for run in range(RUNS):
+        for m, fn in modes[run % len(modes):] + modes[:run % len(modes)]:  # a different first one each run
+            got[m].append(fn())
+    for m, vals in got.items():
+        log(f"wire {m} {SIZE_MIB} MiB: {[round(size / v[0] / 1e6) for v in vals]} MB/s, "
+            f"CPU s/GiB sender {[round(v[1] / gib, 2) for v in vals]} receiver {[round(v[2] / gib, 2) for v in vals]}")
+        results[f"wire_{m}_mb_s"] = median([size / v[0] / 1e6 for v in vals])
+        results[f"wire_{m}_cpu_s_per_gib"] = round(statistics.median([(v[1] + v[2]) / gib for v in vals]), 2)
+        results[f"wire_{m}_sender_cpu_s_per_gib"] = round(statistics.median([v[1] / gib for v in vals]), 2)
+        results[f"wire_{m}_receiver_cpu_s_per_gib"] = round(statistics.median([v[2] / gib for v in vals]), 2)
+        if len(vals[0]) > 3:  # Ferry: sender's start to the receiver's session (what comes before the first byte)
+            results[f"wire_{m}_start_to_session_secs"] = round(statistics.median([v[3] for v in vals]), 3)
+
+    def ratio(a, b):  # median over runs of a's speed / b's speed in the same run
+        return round(statistics.median([got[b][i][0] / got[a][i][0] for i in range(RUNS)]), 3)
+
+    results["wire_ferry_http_to_tcp_pipe_ratio"] = ratio("ferry_http", "tcp_pipe")
+    results["wire_ferry_http_to_ferry_https_ratio"] = ratio("ferry_http", "ferry_https")
+    results["wire_ferry_https_to_tls_pipe_ratio"] = ratio("ferry_https", "tls_pipe")
+    results["wire_ferry_https_to_tls_pipe_cpu_ratio"] = round(
+        results["wire_ferry_https_cpu_s_per_gib"] / results["wire_tls_pipe_cpu_s_per_gib"], 3)
+    if FERRY_B:
+        results["wire_b_to_a_http_ratio"] = ratio("b_ferry_http", "ferry_http")
+        results["wire_b_to_a_https_ratio"] = ratio("b_ferry_https", "ferry_https")
+
+
+def part_tree():
+    """SMALL_FILES files of 4 KiB in folders of 100 (a photo library or a source tree): Ferry ->
+    Ferry over HTTPS beside `tar -x` of the same files into the same file system, interleaved;
+    files/s, their ratio within each run, and Ferry's first and last 1,000 files/s. Both write
+    into TREE_DIR when set (e.g. a folder on disk), else into the work folder (RAM when it fits)."""
+    into = os.environ.get("TREE_DIR") or W
+    os.makedirs(into, exist_ok=True)
+    d = os.path.join(W, "tree")
+    for i in range(SMALL_FILES):
+        sub = os.path.join(d, f"d{i // 100:03d}")
+        if i % 100 == 0:
+            os.makedirs(sub)
+        with open(os.path.join(sub, f"f{i:06d}.bin"), "wb") as f:
+            f.write(os.urandom(4096))
+    archive = os.path.join(W, "tree.tar")
+    subprocess.run(["tar", "-cf", archive, "-C", W, "tree"], check=True)
+    k = min(1000, SMALL_FILES // 2)
+    ferry, tar, ratios, first, last, b_ferry, rss = [], [], [], [], [], [], []
+    for run in range(RUNS):
+        def run_tar():
+            out = tempfile.mkdtemp(dir=into, prefix="tar.")
+            t0 = time.monotonic()
+            subprocess.run(["tar", "-xf", archive, "-C", out], check=True, timeout=STEP_TIMEOUT)
+            secs = time.monotonic() - t0
+            if not same_files(d, os.path.join(out, "tree")):
+                raise RuntimeError("tar copy differs")
+            shutil.rmtree(out)
+            return SMALL_FILES / secs
+
+        def run_ferry(binary=None):
+            secs, _, _, r = ferry_once([d], False, into=into, binary=binary)
+            done = sorted(r.times("fileDone"))
+            if len(done) != SMALL_FILES:
+                raise RuntimeError(f"{len(done)} of {SMALL_FILES} small files reported")
+            if binary:
+                return SMALL_FILES / secs
+            start = r.times("sessionStarted")[0]
+            rss.append((r.sender_rss.mib(), r.rss.mib()))
+            first.append(k / (done[k - 1] - start))
+            last.append(k / (done[-1] - done[-k - 1]))
+            return SMALL_FILES / secs
+
+        if run % 2:
+            t = run_tar()
+            f = run_ferry()
+        else:
+            f = run_ferry()
+            t = run_tar()
+        if FERRY_B:
+            b_ferry.append(run_ferry(FERRY_B) / f)
+        ferry.append(f)
+        tar.append(t)
+        ratios.append(f / t)
+    log(f"tree {SMALL_FILES} x 4 KiB: ferry https {[round(v) for v in ferry]}, tar -x {[round(v) for v in tar]} files/s; "
+        f"ferry first {k} {[round(v) for v in first]}, last {k} {[round(v) for v in last]} files/s")
+    if FERRY_B:
+        log(f"tree: FERRY_B files/s to FERRY_BIN's in the same run {[round(v, 3) for v in b_ferry]}")
+        results["tree_4k_b_to_a_ratio"] = round(statistics.median(b_ferry), 3)
+    results["tree_4k_ferry_https_files_per_s"] = median(ferry)
+    results["tree_4k_peak_rss_sender_mib"] = max(a for a, _ in rss)
+    results["tree_4k_peak_rss_receiver_mib"] = max(b for _, b in rss)
+    results["tree_4k_tar_x_files_per_s"] = median(tar)
+    results["tree_4k_ferry_to_tar_ratio"] = round(statistics.median(ratios), 3)
+    results["tree_4k_ferry_first_1000_files_per_s"] = median(first)
+    results["tree_4k_ferry_last_1000_files_per_s"] = median(last)
+    results["tree_4k_ferry_last_to_first_ratio"] = round(statistics.median([b / a for a, b in zip(first, last)]), 3)
+    shutil.rmtree(d)
+    os.unlink(archive)
+    results["tree_4k_on_disk"] = int(subprocess.run(["stat", "-f", "-c", "%T", into], capture_output=True, text=True).stdout.strip()
+                                     not in ("tmpfs", "ramfs"))
+
+
 def main():
     for b in (FERRY,) if "raw" in SKIP else (FERRY, RAW):
         if not os.access(b, os.X_OK):
@@ -357,11 +571,14 @@ def main():
         seed = os.urandom(64 * 1024 * 1024)
         parts = [("raw", part_raw), ("big", lambda: part_big(big)), ("small", part_small),
                  ("medium", lambda: part_medium(seed)), ("rss", lambda: part_rss(seed)),
-                 ("startup", part_startup), ("discovery", part_discovery), ("resume", lambda: part_resume(big))]
+                 ("startup", part_startup), ("discovery", part_discovery), ("resume", lambda: part_resume(big)),
+                 ("wire", lambda: part_wire(big)), ("tree", part_tree)]
         for name, fn in parts:
             if name not in SKIP:
-                log(f"== {name}")
+                log(f"== {name} (load average {os.getloadavg()[0]:.1f})")
+                before = os.getloadavg()[0]
                 fn()
+                load[name] = [round(before, 2), round(os.getloadavg()[0], 2)]
     finally:
         cleanup()
     cpu = "unknown"
@@ -370,18 +587,20 @@ def main():
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
-    doc = {"machine": {"cores": os.cpu_count(), "cpu": cpu, "files_in": BASE, "runs": RUNS}, **results}
+    doc = {"machine": {"cores": os.cpu_count(), "cpu": cpu, "files_in": BASE, "runs": RUNS, "size_mib": SIZE_MIB,
+                       "load_average_before_after": load}, **results}
     os.makedirs(os.path.join(ROOT, "target/bench"), exist_ok=True)
     with open(os.path.join(ROOT, "target/bench/results.json"), "w") as f:
         json.dump(doc, f, indent=1)
     print(f"\n{'figure (median of ' + str(RUNS) + ')':<44} {'value':>12}")
-    units = [("_mb_s", "MB/s"), ("_files_per_s", "files/s"), ("_mib", "MiB"), ("_ms", "ms"), ("_ratio", "x"), ("_secs", "s")]
+    units = [("_mb_s", "MB/s"), ("_files_per_s", "files/s"), ("_mib", "MiB"), ("_ms", "ms"), ("_ratio", "x"), ("_secs", "s"),
+             ("_per_gib", "s/GiB")]
     for k, v in results.items():
         unit = next((u for suffix, u in units if k.endswith(suffix)), "")
         print(f"{k:<44} {v:>12} {unit}")
     for n in notes:
         print(f"note: {n}")
-    print(f"machine: {os.cpu_count()} cores, {cpu}; files in {BASE}")
+    print(f"machine: {os.cpu_count()} cores, {cpu}; files in {BASE}; load average before/after each part: {load}")
     print("written: target/bench/results.json")
 
 

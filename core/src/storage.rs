@@ -313,14 +313,20 @@ impl ReceiveDir {
     /// Uses `root` (created if missing) as the destination, and removes the temporary files that receivers which
     /// were killed left in it ([`ReceiveDir::clean_stale_parts`]).
     pub fn new(root: &Path) -> Result<ReceiveDir> {
-        std::fs::create_dir_all(root).map_err(|e| Error::io(format!("cannot create {}", root.display()), e))?;
-        let root = root.canonicalize().map_err(|e| Error::io(format!("cannot open {}", root.display()), e))?;
-        let dir = ReceiveDir { root, skip_existing: false, trimming: Default::default() };
+        let dir = ReceiveDir::unswept(root)?;
         let removed = dir.clean_stale_parts();
         if removed > 0 {
             tracing::info!("removed {removed} unfinished file(s) left in {} by an earlier receiver", dir.root.display());
         }
         Ok(dir)
+    }
+
+    /// Uses `root` (created if missing) without walking it for what earlier receivers left: for a node that takes no
+    /// files (a sender, a lookup), whose folder may be any big one, such as the system's temporary folder.
+    pub fn unswept(root: &Path) -> Result<ReceiveDir> {
+        std::fs::create_dir_all(root).map_err(|e| Error::io(format!("cannot create {}", root.display()), e))?;
+        let root = root.canonicalize().map_err(|e| Error::io(format!("cannot open {}", root.display()), e))?;
+        Ok(ReceiveDir { root, skip_existing: false, trimming: Default::default() })
     }
 
     pub fn root(&self) -> &Path {
