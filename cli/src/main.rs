@@ -313,7 +313,7 @@ async fn run(cli: Cli, out: Output) -> Result<u8, Error> {
                 out.event(events::Event::Paired { fingerprint: dev.fingerprint.clone(), alias: dev.alias.clone(), address });
             } else {
                 let at = address.map(|a| format!(" at {a}")).unwrap_or_default();
-                out.line(&format!("Trusted {} ({}){}", escape(&dev.alias), dev.fingerprint, escape(&at)));
+                out.line(&format!("Trusted \"{}\" ({}){}", escape(&dev.alias), output::grouped_fingerprint(&dev.fingerprint), escape(&at)));
             }
             Ok(0)
         }

@@ -57,7 +57,7 @@ fn trust_add_with_a_pairing_code_trusts_the_device_that_proves_it() {
     // For people: the alias it announced, escaped.
     let (c, out, err) = run(ferry(sc.path()).args(["trust", "add", code]));
     assert_eq!(c, 0, "{err}");
-    assert!(out.contains("Trusted Ben") && !out.contains('\u{1b}'), "{out}");
+    assert!(out.contains("Trusted \"Ben") && !out.contains('\u{1b}'), "{out}");
 }
 
 #[test]
