@@ -31,6 +31,20 @@ struct Relay {
 }
 
 impl Relay {
+    /// Cuts the connection once `at` bytes in total went through, then refuses every connection
+    /// until told otherwise; the handle ends once the cut happened.
+    fn cut_then_refuse(&self, at: u64) -> tokio::task::JoinHandle<()> {
+        let cuts_before = self.cuts.load(Ordering::SeqCst);
+        self.cut_at.store(at, Ordering::SeqCst);
+        let (cuts, refuse) = (self.cuts.clone(), self.refuse.clone());
+        tokio::spawn(async move {
+            while cuts.load(Ordering::SeqCst) == cuts_before {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            refuse.store(true, Ordering::SeqCst);
+        })
+    }
+
     async fn start(to: SocketAddr) -> Relay {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -238,15 +252,7 @@ async fn a_send_that_gave_up_resumes_when_run_again_and_a_changed_file_starts_ov
     opts.timeouts.reconnect = Duration::from_secs(1);
 
     // Cut in the middle, then refuse every connection.
-    relay.cut_at.store(SIZE as u64 / 2, Ordering::SeqCst);
-    let cuts = relay.cuts.clone();
-    let refuse = relay.refuse.clone();
-    let watcher = tokio::spawn(async move {
-        while cuts.load(Ordering::SeqCst) == 0 {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        refuse.store(true, Ordering::SeqCst);
-    });
+    let watcher = relay.cut_then_refuse(SIZE as u64 / 2);
     let seen = Arc::new(Seen::default());
     let e = send(&opts, &[&file], &seen).await.expect_err("the receiver is unreachable");
     watcher.await.unwrap();
@@ -269,15 +275,7 @@ async fn a_send_that_gave_up_resumes_when_run_again_and_a_changed_file_starts_ov
 
     // Break again, then change the file's first bytes (same size, same modified time): from the start.
     std::fs::remove_file(inbox.path().join("big.bin")).unwrap();
-    relay.cut_at.store(relay.sent.load(Ordering::SeqCst) + SIZE as u64 / 2, Ordering::SeqCst);
-    let cuts_before = relay.cuts.load(Ordering::SeqCst);
-    let (cuts, refuse) = (relay.cuts.clone(), relay.refuse.clone());
-    let watcher = tokio::spawn(async move {
-        while cuts.load(Ordering::SeqCst) == cuts_before {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        refuse.store(true, Ordering::SeqCst);
-    });
+    let watcher = relay.cut_then_refuse(relay.sent.load(Ordering::SeqCst) + SIZE as u64 / 2);
     send(&opts, &[&file], &Arc::new(Seen::default())).await.expect_err("unreachable again");
     watcher.await.unwrap();
     eventually("the partial file is kept", || kept(inbox.path()).len() == 2).await;
@@ -369,14 +367,7 @@ async fn nobody_else_may_continue_a_partial_file() {
     let owner = Identity::generate().unwrap();
     let mut opts = options(&owner, relay.addr.port());
     opts.timeouts.reconnect = Duration::from_secs(1);
-    relay.cut_at.store(SIZE as u64 / 2, Ordering::SeqCst);
-    let (cuts, refuse) = (relay.cuts.clone(), relay.refuse.clone());
-    let watcher = tokio::spawn(async move {
-        while cuts.load(Ordering::SeqCst) == 0 {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        refuse.store(true, Ordering::SeqCst);
-    });
+    let watcher = relay.cut_then_refuse(SIZE as u64 / 2);
     send(&opts, &[&file], &Arc::new(Seen::default())).await.expect_err("unreachable");
     watcher.await.unwrap();
     eventually("the partial file is kept", || kept(inbox.path()).len() == 2).await;
@@ -466,14 +457,7 @@ async fn a_token_without_the_owners_certificate_never_touches_a_kept_partial() {
     let owner = Identity::generate().unwrap();
     let mut opts = options(&owner, relay.addr.port());
     opts.timeouts.reconnect = Duration::from_secs(1);
-    relay.cut_at.store(SIZE as u64 / 2, Ordering::SeqCst);
-    let (cuts, refuse) = (relay.cuts.clone(), relay.refuse.clone());
-    let watcher = tokio::spawn(async move {
-        while cuts.load(Ordering::SeqCst) == 0 {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        refuse.store(true, Ordering::SeqCst);
-    });
+    let watcher = relay.cut_then_refuse(SIZE as u64 / 2);
     send(&opts, &[&file], &Arc::new(Seen::default())).await.expect_err("unreachable");
     watcher.await.unwrap();
     eventually("the partial file is kept", || kept(inbox.path()).len() == 2).await;
@@ -644,14 +628,7 @@ async fn a_send_asked_to_retry_now_cuts_its_back_off_short() {
     let mut opts = options(&id, relay.addr.port());
     let retry = Arc::new(tokio::sync::Notify::new());
     opts.retry_now = Some(retry.clone());
-    relay.cut_at.store(SIZE as u64 / 2, Ordering::SeqCst);
-    let (cuts, refuse) = (relay.cuts.clone(), relay.refuse.clone());
-    let watcher = tokio::spawn(async move {
-        while cuts.load(Ordering::SeqCst) == 0 {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        refuse.store(true, Ordering::SeqCst);
-    });
+    let watcher = relay.cut_then_refuse(SIZE as u64 / 2);
     let seen = Arc::new(Seen::default());
     let sending = {
         let (opts, file, seen) = (opts.clone(), file.clone(), seen.clone());
@@ -808,14 +785,7 @@ async fn a_receiver_that_moved_is_found_again() {
     let mut opts = options(&id, old.addr.port());
     opts.timeouts.reconnect = Duration::from_secs(20);
     // Cut, and the old address answers no more.
-    old.cut_at.store(SIZE as u64 / 2, Ordering::SeqCst);
-    let (cuts, refuse) = (old.cuts.clone(), old.refuse.clone());
-    let watcher = tokio::spawn(async move {
-        while cuts.load(Ordering::SeqCst) == 0 {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        refuse.store(true, Ordering::SeqCst);
-    });
+    let watcher = old.cut_then_refuse(SIZE as u64 / 2);
     let moved = Arc::new(AtomicBool::new(false));
     let (m, port) = (moved.clone(), new.addr.port());
     opts.relocate = Some(Arc::new(move || {
@@ -852,14 +822,7 @@ async fn a_folder_sent_again_after_a_break_moves_only_what_is_missing() {
     let mut opts = options(&id, relay.addr.port());
     opts.timeouts.reconnect = Duration::from_secs(1);
 
-    relay.cut_at.store(SIZE as u64 / 2, Ordering::SeqCst);
-    let (cuts, refuse) = (relay.cuts.clone(), relay.refuse.clone());
-    let watcher = tokio::spawn(async move {
-        while cuts.load(Ordering::SeqCst) == 0 {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        refuse.store(true, Ordering::SeqCst);
-    });
+    let watcher = relay.cut_then_refuse(SIZE as u64 / 2);
     send(&opts, &[&proj], &Arc::new(Seen::default())).await.expect_err("the receiver is unreachable");
     watcher.await.unwrap();
     eventually("the partial file is kept", || kept(inbox.path()).len() == 2).await;
