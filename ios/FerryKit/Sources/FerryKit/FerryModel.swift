@@ -812,7 +812,12 @@ public final class FerryModel {
                     t.message = message
                 }
             }
-        case .foldersCreated, .declined:
+        case let .fileResumed(sessionId, fileId, offset):
+            guard var session = sessions[sessionId] else { return }
+            session.received[fileId] = offset
+            sessions[sessionId] = session
+            change(Self.receivePrefix + sessionId) { $0.bytesDone = session.receivedTotal }
+        case .foldersCreated, .declined, .filesSkipped:
             break
         case let .finished(sessionId, outcome):
             finishReceive(sessionId, outcome: outcome)
@@ -917,6 +922,9 @@ public final class FerryModel {
             }
         case .fileSent:
             change(id) { $0.filesDone += 1 }
+        case .fileResumed, .filesSkipped:
+            // A resumed file's bytes come with the next progress; skipped files are counted by finished.
+            break
         case let .fileFailed(_, message, willRetry):
             guard !willRetry else { return }
             change(id) { t in

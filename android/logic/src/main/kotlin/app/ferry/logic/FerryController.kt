@@ -419,6 +419,9 @@ class FerryController(
                 is SendUpdate.FileSent -> change { it.copy(filesDone = it.filesDone + 1) }
                 is SendUpdate.FileFailed -> if (!update.willRetry) change { it.copy(filesFailed = it.filesFailed + 1) }
                 is SendUpdate.Notice -> {}
+                // A resumed file's bytes arrive with the next Progress; skipped files are counted by Finished.
+                is SendUpdate.FileResumed -> {}
+                is SendUpdate.FilesSkipped -> {}
                 is SendUpdate.Finished -> finish { t ->
                     val state = if (update.sent == 0u && update.skipped > 0u) TransferState.DECLINED else TransferState.DONE
                     t.copy(state = state, filesDone = update.sent.toInt(), bytesDone = update.bytes.toLong())
@@ -562,6 +565,12 @@ class FerryController(
                     session.received.remove(update.fileId)
                     if (!update.willRetry) change(update.sessionId) { it.copy(filesFailed = it.filesFailed + 1, message = update.message) }
                 }
+                is ReceiveUpdate.FileResumed -> {
+                    val session = sessions[update.sessionId] ?: return
+                    session.received[update.fileId] = update.offset.toLong()
+                    change(update.sessionId) { it.copy(bytesDone = session.received.values.sum()) }
+                }
+                is ReceiveUpdate.FilesSkipped -> {}
                 is ReceiveUpdate.FoldersCreated -> {}
                 is ReceiveUpdate.Declined -> {}
                 is ReceiveUpdate.Finished -> finished(update.sessionId, update.outcome)
