@@ -208,6 +208,42 @@ fn kept(dir: &Path) -> Vec<String> {
 
 const SIZE: usize = 24 * 1024 * 1024;
 
+/// A sender whose send of one file (`SIZE` bytes of `data(SIZE, seed)`) broke in the middle and
+/// then found the receiver unreachable, so the receiver keeps the partial file. Bind every field
+/// that must live on (a field left to `..` is dropped at once: the folders, the receiver).
+struct Broken {
+    inbox: tempfile::TempDir,
+    _src: tempfile::TempDir,
+    file: std::path::PathBuf,
+    content: Vec<u8>,
+    rx: server::ServerHandle,
+    handler: Arc<Scripted>,
+    relay: Relay,
+    owner: Identity,
+    opts: SendOptions,
+    /// How the broken send ended.
+    error: ferry_core::Error,
+}
+
+async fn broken_send(seed: u32) -> Broken {
+    let inbox = tempfile::tempdir().unwrap();
+    let src = tempfile::tempdir().unwrap();
+    let content = data(SIZE, seed);
+    let file = src.path().join("big.bin");
+    std::fs::write(&file, &content).unwrap();
+    let (rx, handler) = receiver(inbox.path(), false).await;
+    let relay = Relay::start(rx.local_addr()).await;
+    let owner = Identity::generate().unwrap();
+    let mut opts = options(&owner, relay.addr.port());
+    opts.timeouts.reconnect = Duration::from_secs(1);
+    // Cut in the middle, then refuse every connection.
+    let watcher = relay.cut_then_refuse(SIZE as u64 / 2);
+    let error = send(&opts, &[&file], &Arc::new(Seen::default())).await.expect_err("the receiver is unreachable");
+    watcher.await.unwrap();
+    eventually("the partial file is kept", || kept(inbox.path()).len() == 2).await;
+    Broken { inbox, _src: src, file, content, rx, handler, relay, owner, opts, error }
+}
+
 /// The connection breaks in the middle of a file and the receiver does not notice (its side stays
 /// open): the sender reconnects by itself, the receiver lets it replace the stalled upload at once,
 /// and only the rest of the file is sent.
@@ -240,26 +276,10 @@ async fn a_break_in_the_middle_heals_within_the_same_send() {
 /// from the start, whatever the receiver holds.
 #[tokio::test]
 async fn a_send_that_gave_up_resumes_when_run_again_and_a_changed_file_starts_over() {
-    let inbox = tempfile::tempdir().unwrap();
-    let src = tempfile::tempdir().unwrap();
-    let content = data(SIZE, 2);
-    let file = src.path().join("big.bin");
-    std::fs::write(&file, &content).unwrap();
-    let (rx, _handler) = receiver(inbox.path(), false).await;
-    let relay = Relay::start(rx.local_addr()).await;
-    let id = Identity::generate().unwrap();
-    let mut opts = options(&id, relay.addr.port());
-    opts.timeouts.reconnect = Duration::from_secs(1);
-
-    // Cut in the middle, then refuse every connection.
-    let watcher = relay.cut_then_refuse(SIZE as u64 / 2);
-    let seen = Arc::new(Seen::default());
-    let e = send(&opts, &[&file], &seen).await.expect_err("the receiver is unreachable");
-    watcher.await.unwrap();
+    let Broken { inbox, _src, file, content, rx: _rx, handler: _handler, relay, owner: _owner, opts, error: e } = broken_send(2).await;
     assert_eq!(e.kind, ErrorKind::Network, "{e}");
     assert!(e.message.contains("send the same files again to resume"), "{e}");
     // Kept, hidden: nothing under the final name.
-    eventually("the partial file is kept", || kept(inbox.path()).len() == 2).await;
     assert!(!inbox.path().join("big.bin").exists());
 
     // Again: only the rest goes through.
@@ -357,20 +377,7 @@ async fn a_cancelled_send_leaves_nothing() {
 /// offset nobody offered, or beyond what is held, is refused.
 #[tokio::test]
 async fn nobody_else_may_continue_a_partial_file() {
-    let inbox = tempfile::tempdir().unwrap();
-    let src = tempfile::tempdir().unwrap();
-    let content = data(SIZE, 5);
-    let file = src.path().join("big.bin");
-    std::fs::write(&file, &content).unwrap();
-    let (rx, handler) = receiver(inbox.path(), false).await;
-    let relay = Relay::start(rx.local_addr()).await;
-    let owner = Identity::generate().unwrap();
-    let mut opts = options(&owner, relay.addr.port());
-    opts.timeouts.reconnect = Duration::from_secs(1);
-    let watcher = relay.cut_then_refuse(SIZE as u64 / 2);
-    send(&opts, &[&file], &Arc::new(Seen::default())).await.expect_err("unreachable");
-    watcher.await.unwrap();
-    eventually("the partial file is kept", || kept(inbox.path()).len() == 2).await;
+    let Broken { inbox, _src, file, content, rx, handler, relay, owner, opts, error: _ } = broken_send(5).await;
 
     // The body a Ferry sender would send, with the modified time the owner's sender gave.
     let mtime = handler
@@ -447,20 +454,7 @@ async fn nobody_else_may_continue_a_partial_file() {
 /// an upload from the start (that goes into a fresh part file), nor remove it with a cancel.
 #[tokio::test]
 async fn a_token_without_the_owners_certificate_never_touches_a_kept_partial() {
-    let inbox = tempfile::tempdir().unwrap();
-    let src = tempfile::tempdir().unwrap();
-    let content = data(SIZE, 6);
-    let file = src.path().join("big.bin");
-    std::fs::write(&file, &content).unwrap();
-    let (rx, _handler) = receiver(inbox.path(), false).await;
-    let relay = Relay::start(rx.local_addr()).await;
-    let owner = Identity::generate().unwrap();
-    let mut opts = options(&owner, relay.addr.port());
-    opts.timeouts.reconnect = Duration::from_secs(1);
-    let watcher = relay.cut_then_refuse(SIZE as u64 / 2);
-    send(&opts, &[&file], &Arc::new(Seen::default())).await.expect_err("unreachable");
-    watcher.await.unwrap();
-    eventually("the partial file is kept", || kept(inbox.path()).len() == 2).await;
+    let Broken { inbox, _src, file, content, rx, handler: _handler, relay, owner, opts, error: _ } = broken_send(6).await;
     let partial = || {
         let name = kept(inbox.path()).into_iter().find(|n| n.ends_with(".partial")).expect("kept");
         std::fs::read(inbox.path().join(name)).unwrap()
