@@ -567,7 +567,10 @@ async fn read_frames(
                     break Err(UploadFailure::Size { received: count.received, declared });
                 }
                 if tx.send(WriterMsg::Data(data)).await.is_err() {
-                    break Ok(()); // the writer failed; its error is reported below
+                    // The writer failed; its error is reported below. As for a cancel, the rest of the
+                    // body is read for a moment so the sender gets that answer, not a reset it would retry.
+                    tokio::spawn(drain(body, CANCEL_DRAIN));
+                    break Ok(());
                 }
                 if count.received - count.reported >= PROGRESS_STEP {
                     count.reported = count.received;
