@@ -99,6 +99,19 @@ pub fn verification_code(fingerprint_a: String, fingerprint_b: String) -> Verifi
     VerificationCode { digits: c.digits, bytes: c.bytes.to_vec() }
 }
 
+/// The QR code of `text` (a pairing code from `pairingCode()`, a link from `links()`), at the
+/// error correction level that fits (medium when it can), or None when the text is too long
+/// for a QR code (over about 2,300 bytes).
+#[uniffi::export]
+pub fn qr_code(text: String) -> Option<QrCode> {
+    let code = qrcode::QrCode::with_error_correction_level(text.as_bytes(), qrcode::EcLevel::M)
+        .or_else(|_| qrcode::QrCode::with_error_correction_level(text.as_bytes(), qrcode::EcLevel::L))
+        .ok()?;
+    let size = u32::try_from(code.width()).ok()?;
+    let dark = code.to_colors().into_iter().map(|c| c == qrcode::Color::Dark).collect();
+    Some(QrCode { size, dark })
+}
+
 /// Closes the descriptors among `items` (`SendItem.Fd`), for an app that took them over and
 /// then does not send after all (`sendFiles` closes them itself, whatever happens).
 #[uniffi::export]
@@ -609,6 +622,24 @@ mod tests {
     use super::*;
     use std::io::Write;
     use std::os::fd::IntoRawFd;
+
+    #[test]
+    fn qr_code_has_the_finder_patterns_and_refuses_what_does_not_fit() {
+        let code = format!("ferry://pair?v=1&fp={}&a=Phone&p=53317&s=https&ip=192.168.1.20", "ab".repeat(32));
+        let qr = qr_code(code).unwrap();
+        let n = qr.size as usize;
+        assert!((21..=177).contains(&n) && (n - 21).is_multiple_of(4), "size {n}");
+        assert_eq!(qr.dark.len(), n * n);
+        let at = |x: usize, y: usize| qr.dark[y * n + x];
+        // The three 7x7 finder squares: a dark ring, a light ring, a dark 3x3 centre.
+        for (ox, oy) in [(0, 0), (n - 7, 0), (0, n - 7)] {
+            for i in 0..7 {
+                assert!(at(ox + i, oy) && at(ox + i, oy + 6) && at(ox, oy + i) && at(ox + 6, oy + i));
+            }
+            assert!(!at(ox + 1, oy + 1) && at(ox + 3, oy + 3));
+        }
+        assert!(qr_code("x".repeat(4000)).is_none());
+    }
 
     struct Quiet;
     impl NodeListener for Quiet {

@@ -402,6 +402,15 @@ pub struct VerificationCode {
     pub bytes: Vec<u8>,
 }
 
+/// A QR code's modules, for an app to draw (a pairing code, a share link) without a QR library.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct QrCode {
+    /// Modules per side (21 to 177), without the quiet zone: draw 4 light modules around it.
+    pub size: u32,
+    /// `size * size` modules, row by row from the top left: true is dark.
+    pub dark: Vec<bool>,
+}
+
 /// A file or folder to send.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
 pub enum SendItem {

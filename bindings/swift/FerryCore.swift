@@ -3287,6 +3287,75 @@ public func FfiConverterTypeOfferedFile_lower(_ value: OfferedFile) -> RustBuffe
 
 
 /**
+ * A QR code's modules, for an app to draw (a pairing code, a share link) without a QR library.
+ */
+public struct QrCode: Equatable, Hashable {
+    /**
+     * Modules per side (21 to 177), without the quiet zone: draw 4 light modules around it.
+     */
+    public var size: UInt32
+    /**
+     * `size * size` modules, row by row from the top left: true is dark.
+     */
+    public var dark: [Bool]
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * Modules per side (21 to 177), without the quiet zone: draw 4 light modules around it.
+         */size: UInt32, 
+        /**
+         * `size * size` modules, row by row from the top left: true is dark.
+         */dark: [Bool]) {
+        self.size = size
+        self.dark = dark
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension QrCode: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeQrCode: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> QrCode {
+        return
+            try QrCode(
+                size: FfiConverterUInt32.read(from: &buf), 
+                dark: FfiConverterSequenceBool.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: QrCode, into buf: inout [UInt8]) {
+        FfiConverterUInt32.write(value.size, into: &buf)
+        FfiConverterSequenceBool.write(value.dark, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeQrCode_lift(_ buf: RustBuffer) throws -> QrCode {
+    return try FfiConverterTypeQrCode.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeQrCode_lower(_ value: QrCode) -> RustBuffer {
+    return FfiConverterTypeQrCode.lower(value)
+}
+
+
+/**
  * Who is sending to us.
  */
 public struct Sender: Equatable, Hashable {
@@ -5447,6 +5516,55 @@ fileprivate struct FfiConverterOptionTypeLogListener: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeQrCode: FfiConverterRustBuffer {
+    typealias SwiftType = QrCode?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeQrCode.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeQrCode.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceBool: FfiConverterRustBuffer {
+    typealias SwiftType = [Bool]
+
+    public static func write(_ value: [Bool], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterBool.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Bool] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [Bool]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterBool.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
     typealias SwiftType = [String]
 
@@ -5643,6 +5761,19 @@ public func ferryVersion() -> String  {
 })
 }
 /**
+ * The QR code of `text` (a pairing code from `pairingCode()`, a link from `links()`), at the
+ * error correction level that fits (medium when it can), or None when the text is too long
+ * for a QR code (over about 2,300 bytes).
+ */
+public func qrCode(text: String) -> QrCode?  {
+    return try!  FfiConverterOptionTypeQrCode.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_ferry_ffi_fn_func_qr_code(
+        FfiConverterString.lower(text),uniffiCallStatus
+    )
+})
+}
+/**
  * Closes the descriptors among `items` (`SendItem.Fd`), for an app that took them over and
  * then does not send after all (`sendFiles` closes them itself, whatever happens).
  */
@@ -5710,6 +5841,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ferry_ffi_checksum_func_ferry_version() != 54560) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_ferry_ffi_checksum_func_qr_code() != 42718) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_ferry_ffi_checksum_func_release_send_items() != 41339) {

@@ -690,6 +690,11 @@ RustBuffer uniffi_ferry_ffi_fn_func_ferry_version(RustCallStatus *_Nonnull out_s
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_FUNC_QR_CODE
+#define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_FUNC_QR_CODE
+RustBuffer uniffi_ferry_ffi_fn_func_qr_code(RustBuffer text, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_FUNC_RELEASE_SEND_ITEMS
 #define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_FN_FUNC_RELEASE_SEND_ITEMS
 void uniffi_ferry_ffi_fn_func_release_send_items(RustBuffer items, RustCallStatus *_Nonnull out_status
@@ -979,6 +984,12 @@ uint16_t uniffi_ferry_ffi_checksum_func_display_safe(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_FUNC_FERRY_VERSION
 #define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_FUNC_FERRY_VERSION
 uint16_t uniffi_ferry_ffi_checksum_func_ferry_version(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_FUNC_QR_CODE
+#define UNIFFI_FFIDEF_UNIFFI_FERRY_FFI_CHECKSUM_FUNC_QR_CODE
+uint16_t uniffi_ferry_ffi_checksum_func_qr_code(void
     
 );
 #endif

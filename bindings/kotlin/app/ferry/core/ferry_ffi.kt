@@ -838,6 +838,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_ferry_ffi_checksum_func_ferry_version(
     ): Int
+    external fun uniffi_ferry_ffi_checksum_func_qr_code(
+    ): Int
     external fun uniffi_ferry_ffi_checksum_func_release_send_items(
     ): Int
     external fun uniffi_ferry_ffi_checksum_func_verification_code(
@@ -1077,6 +1079,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_ferry_ffi_fn_func_ferry_version(uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_ferry_ffi_fn_func_qr_code(`text`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_ferry_ffi_fn_func_release_send_items(`items`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_ferry_ffi_fn_func_verification_code(`fingerprintA`: RustBuffer.ByValue,`fingerprintB`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
@@ -1208,6 +1212,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_ferry_ffi_checksum_func_ferry_version() and 0xFFFF) != 54560) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_ferry_ffi_checksum_func_qr_code() and 0xFFFF) != 42718) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_ferry_ffi_checksum_func_release_send_items() and 0xFFFF) != 41339) {
@@ -5278,6 +5285,53 @@ public object FfiConverterTypeOfferedFile: FfiConverterRustBuffer<OfferedFile> {
 
 
 /**
+ * A QR code's modules, for an app to draw (a pairing code, a share link) without a QR library.
+ */
+data class QrCode (
+    /**
+     * Modules per side (21 to 177), without the quiet zone: draw 4 light modules around it.
+     */
+    var `size`: kotlin.UInt
+    , 
+    /**
+     * `size * size` modules, row by row from the top left: true is dark.
+     */
+    var `dark`: List<kotlin.Boolean>
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeQrCode: FfiConverterRustBuffer<QrCode> {
+    override fun read(buf: ByteBuffer): QrCode {
+        return QrCode(
+            FfiConverterUInt.read(buf),
+            FfiConverterSequenceBoolean.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: QrCode) = (
+            FfiConverterUInt.allocationSize(value.`size`) +
+            FfiConverterSequenceBoolean.allocationSize(value.`dark`)
+    )
+
+    override fun write(value: QrCode, buf: ByteBuffer) {
+            FfiConverterUInt.write(value.`size`, buf)
+            FfiConverterSequenceBoolean.write(value.`dark`, buf)
+    }
+}
+
+
+
+/**
  * Who is sending to us.
  */
 data class Sender (
@@ -7614,6 +7668,66 @@ public object FfiConverterOptionalTypeLogListener: FfiConverterRustBuffer<LogLis
 /**
  * @suppress
  */
+public object FfiConverterOptionalTypeQrCode: FfiConverterRustBuffer<QrCode?> {
+    override fun read(buf: ByteBuffer): QrCode? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterTypeQrCode.read(buf)
+    }
+
+    override fun allocationSize(value: QrCode?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterTypeQrCode.allocationSize(value)
+        }
+    }
+
+    override fun write(value: QrCode?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterTypeQrCode.write(value, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterSequenceBoolean: FfiConverterRustBuffer<List<kotlin.Boolean>> {
+    override fun read(buf: ByteBuffer): List<kotlin.Boolean> {
+        val len = buf.getInt()
+        return List<kotlin.Boolean>(len) {
+            FfiConverterBoolean.read(buf)
+        }
+    }
+
+    override fun allocationSize(value: List<kotlin.Boolean>): ULong {
+        val sizeForLength = 4UL
+        val sizeForItems = value.map { FfiConverterBoolean.allocationSize(it) }.sum()
+        return sizeForLength + sizeForItems
+    }
+
+    override fun write(value: List<kotlin.Boolean>, buf: ByteBuffer) {
+        buf.putInt(value.size)
+        value.iterator().forEach {
+            FfiConverterBoolean.write(it, buf)
+        }
+    }
+}
+
+
+
+
+/**
+ * @suppress
+ */
 public object FfiConverterSequenceString: FfiConverterRustBuffer<List<kotlin.String>> {
     override fun read(buf: ByteBuffer): List<kotlin.String> {
         val len = buf.getInt()
@@ -7782,6 +7896,22 @@ public object FfiConverterSequenceTypeSendItem: FfiConverterRustBuffer<List<Send
     UniffiLib.uniffi_ferry_ffi_fn_func_ferry_version(
     
         _status)
+}
+    )
+    }
+    
+
+        /**
+         * The QR code of `text` (a pairing code from `pairingCode()`, a link from `links()`), at the
+         * error correction level that fits (medium when it can), or None when the text is too long
+         * for a QR code (over about 2,300 bytes).
+         */ fun `qrCode`(`text`: kotlin.String): QrCode? {
+            return FfiConverterOptionalTypeQrCode.lift(
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_ferry_ffi_fn_func_qr_code(
+    
+        
+        FfiConverterString.lower(`text`),_status)
 }
     )
     }
