@@ -11,6 +11,7 @@ struct FerryApp: App {
     @State private var presentation: Presentation
     @State private var background: BackgroundTransfers
     @State private var localNetwork: LocalNetworkProbe
+    @State private var networkWatch: NetworkWatch
     @Environment(\.scenePhase) private var scenePhase
 
     init() {
@@ -23,10 +24,13 @@ struct FerryApp: App {
             // the files stay in Ferry's folder (Files app) as always.
             Task { _ = try? await PhotoSaver.save(media) }
         }
+        // Files saved without asking (quick save): a notification says so (FerryKit words it).
+        model.onQuickSave = { QuickSaveNotification.post($0) }
         _model = State(initialValue: model)
         _presentation = State(initialValue: Presentation(model: model, inbox: ShareInbox()))
         _background = State(initialValue: BackgroundTransfers(model: model))
         _localNetwork = State(initialValue: LocalNetworkProbe(model: model))
+        _networkWatch = State(initialValue: NetworkWatch(model: model))
     }
 
     var body: some Scene {
@@ -41,6 +45,8 @@ struct FerryApp: App {
                     case .active:
                         if !model.hasActiveTransfers { AppFiles.clearOutgoingCopies() }
                         Task { await model.start() }
+                        // Sends that broke while Ferry was in the background reconnect now.
+                        model.cameToForeground()
                         localNetwork.start()
                         presentation.inbox.refresh()
                     case .background:
@@ -83,6 +89,20 @@ final class AppDelegate: NSObject, UIApplicationDelegate, UNUserNotificationCent
     nonisolated func userNotificationCenter(_ center: UNUserNotificationCenter,
                                             willPresent notification: UNNotification) async -> UNNotificationPresentationOptions {
         [.banner, .list]
+    }
+}
+
+/// The notification for files saved without asking ("Saved 3 files from Anna's iPhone"); the
+/// words and the escaping of the sender's alias come from FerryKit (`QuickSaveNotice`).
+enum QuickSaveNotification {
+    @MainActor
+    static func post(_ notice: QuickSaveNotice) {
+        let content = UNMutableNotificationContent()
+        content.title = notice.title
+        content.body = notice.body
+        content.threadIdentifier = "quick-save"
+        let request = UNNotificationRequest(identifier: notice.id, content: content, trigger: nil)
+        UNUserNotificationCenter.current().add(request) { _ in }
     }
 }
 

@@ -48,6 +48,7 @@ struct SettingsView: View {
                         }
                     }
                     Toggle("Save photos and videos to Photos", isOn: saveMediaToPhotos)
+                    Toggle("Skip files already received", isOn: setting(\.skipExisting))
                 } header: {
                     Text("Receiving")
                 } footer: {
@@ -137,11 +138,15 @@ struct SettingsView: View {
     }
 
     private var receivingFooter: String {
-        switch model.settings.quickSave {
+        let quickSave = switch model.settings.quickSave {
         case .off: "Every transfer is asked about, also from trusted devices."
         case .trusted: "Files from trusted devices are saved without asking; others are asked about."
         case .everyone: "Files from anyone on this network are saved without asking."
         }
+        let skip = model.settings.skipExisting
+            ? " Files Ferry has already (same name, size and date) are left out; the sender sees them as skipped."
+            : ""
+        return quickSave + skip
     }
 
     private var status: String {

@@ -59,6 +59,15 @@ struct TransferRow: View {
             if !transfer.state.isFinished {
                 ProgressView(value: transfer.fraction ?? 0)
                     .accessibilityHidden(true)
+                // Speed and time left, read again every second (they fall while nothing arrives).
+                TimelineView(.periodic(from: .now, by: 1)) { _ in
+                    if let speed = transfer.speedText(at: .now) {
+                        Text(speed)
+                            .font(.caption)
+                            .monospacedDigit()
+                            .foregroundStyle(.secondary)
+                    }
+                }
             }
             Text(status)
                 .font(.caption)
@@ -99,12 +108,15 @@ struct TransferRow: View {
             return transfer.direction == .send ? "Waiting for \(shownName(transfer.peerAlias)) to accept…" : "Starting…"
         case .running:
             let percent = transfer.fraction.map { " (\(Int(($0 * 100).rounded()))%)" } ?? ""
-            return "\(transfer.bytesDone.bytes) of \(transfer.bytesTotal.bytes)\(percent)"
+            let resumed = transfer.resumedText.map { " · \($0)" } ?? ""
+            return "\(transfer.bytesDone.bytes) of \(transfer.bytesTotal.bytes)\(percent)\(resumed)"
         case .done:
             let verb = transfer.direction == .send ? "Sent" : "Received"
             let count = transfer.filesDone == 1 ? "1 file" : "\(transfer.filesDone) files"
             let failed = transfer.filesFailed > 0 ? ", \(transfer.filesFailed) failed" : ""
-            return "\(verb) \(count)\(failed)"
+            let skipped = transfer.skippedText.map { ", \($0) (already there)" } ?? ""
+            let resumed = transfer.resumedText.map { " · \($0)" } ?? ""
+            return "\(verb) \(count)\(failed)\(skipped)\(resumed)"
         case .failed:
             return ErrorKinds.describe(kind: transfer.errorKind, message: transfer.message) ?? "Failed."
         case .cancelled:

@@ -129,6 +129,11 @@ public final class FerryModel {
 
     /// Called when a receive ended with saved files (e.g. to add media to the photo library).
     @ObservationIgnored public var onFilesReceived: (@MainActor (HistoryEntry) -> Void)?
+    /// Called when files were saved without asking (quick save): the app posts the notice as a
+    /// local notification.
+    @ObservationIgnored public var onQuickSave: (@MainActor (QuickSaveNotice) -> Void)?
+    /// The clock progress is timed with (speed and time left).
+    @ObservationIgnored var clock: @MainActor () -> ContinuousClock.Instant = { .now }
 
     /// The Ferry library's version.
     public nonisolated static var libraryVersion: String { ferryVersion() }
@@ -167,6 +172,11 @@ public final class FerryModel {
     @ObservationIgnored private var sessions: [String: ReceiveSession] = [:]
     /// Requests the user declined (to tell a decline from a withdrawal).
     @ObservationIgnored private var declinedByUser: Set<String> = []
+    /// Receive sessions that were asked about (the others were saved without asking).
+    @ObservationIgnored private var asked: Set<String> = []
+    /// Files skipped in a session reported before it started (at most one session runs).
+    @ObservationIgnored private var earlySkips: (sessionId: String, count: Int)?
+    @ObservationIgnored private var reconnect = ReconnectTrigger()
     @ObservationIgnored private var discoveryHolders = 0
     @ObservationIgnored private var rescanTask: Task<Void, Never>?
     @ObservationIgnored private var patienceTask: Task<Void, Never>?
@@ -258,7 +268,8 @@ public final class FerryModel {
                 interfacesExclude: [],
                 // Receiving off: every request is asked about, and declined at once.
                 receiveMode: s.receiving ? s.quickSave.receiveMode : .askAll,
-                bindAddress: network.bindAddress
+                bindAddress: network.bindAddress,
+                skipExisting: s.skipExisting
             )
             let started = try await FerryNode.start(config: config, listener: NodeEvents(generation: mine, sink: events))
             // Stopped (or started again) while this start was under way: this node is not wanted.
@@ -306,6 +317,8 @@ public final class FerryModel {
         // Declined requests whose closing the old node would have reported.
         sessions.removeAll()
         declinedByUser.removeAll()
+        asked.removeAll()
+        earlySkips = nil
         nodeState = .stopped
     }
 
@@ -340,7 +353,8 @@ public final class FerryModel {
     // MARK: Settings
 
     /// Changes the settings: validated (throws `SettingsError`), saved, and applied; the node
-    /// restarts when alias, type, port, encryption, PIN, quick save or receiving change (after
+    /// restarts when alias, type, port, encryption, PIN, quick save, receiving or skipping files
+    /// already received change (after
     /// the running receive, if there is one).
     public func updateSettings(_ change: (inout Settings) -> Void) throws {
         var changed = settings
@@ -583,6 +597,32 @@ public final class FerryModel {
         }
     }
 
+    /// Running sends try again now instead of waiting out their back-off after a break (Ferry
+    /// waits up to 4 s between tries). A send whose connection is fine is not disturbed (its
+    /// next break, if any, is retried at once). Sends still waiting for the receiver's answer
+    /// are left alone. Returns how many sends were asked.
+    @discardableResult
+    public func retryNow() -> Int {
+        var count = 0
+        for transfer in transfers where transfer.direction == .send && transfer.state == .running {
+            guard let job = sends[transfer.id] else { continue }
+            job.handle.retryNow()
+            count += 1
+        }
+        return count
+    }
+
+    /// The network path changed (`NWPathMonitor`): when it came back or changed, running sends
+    /// reconnect at once (`retryNow`).
+    public func networkPathChanged(_ path: NetworkPath) {
+        if reconnect.pathChanged(path) { retryNow() }
+    }
+
+    /// The app came to the front: running sends that wait to reconnect try at once.
+    public func cameToForeground() {
+        if reconnect.cameToForeground() { retryNow() }
+    }
+
     /// Cancels every running transfer.
     public func cancelAll() {
         for transfer in transfers where !transfer.state.isFinished {
@@ -753,6 +793,7 @@ public final class FerryModel {
     private func received(_ request: IncomingRequest) {
         let sender = request.sender
         sessions[request.sessionId] = ReceiveSession(sender: sender, files: request.files)
+        asked.insert(request.sessionId)
         guard settings.receiving else {
             declinedByUser.insert(request.sessionId)
             try? node?.answer(sessionId: request.sessionId, decision: .decline)
@@ -788,12 +829,19 @@ public final class FerryModel {
                                       bytesTotal: files.reduce(0) { $0 + Int64(clamping: $1.size) }, filesDone: 0,
                                       filesFailed: 0, state: .running, message: nil, errorKind: nil, startedAt: .now),
                              at: 0)
+            if let early = earlySkips, early.sessionId == sessionId { transfers[0].filesSkipped = early.count }
+            earlySkips = nil
             journal.add(transfers[0])
         case let .progress(sessionId, fileId, received, _):
             guard var session = sessions[sessionId] else { return }
             session.received[fileId] = received
             sessions[sessionId] = session
-            change(Self.receivePrefix + sessionId) { $0.bytesDone = session.receivedTotal }
+            let now = clock()
+            change(Self.receivePrefix + sessionId) { t in
+                t.bytesDone = session.receivedTotal
+                t.reconnecting = false
+                t.speed.record(t.bytesDone, at: now)
+            }
         case let .fileSaved(sessionId, fileId, path):
             guard var session = sessions[sessionId] else { return }
             session.saved.insert(fileId)
@@ -805,9 +853,13 @@ public final class FerryModel {
             // A retried file starts again from zero, and the total goes back with it.
             session.received[fileId] = nil
             sessions[sessionId] = session
+            let now = clock()
             change(Self.receivePrefix + sessionId) { t in
                 t.bytesDone = session.receivedTotal
-                if !willRetry {
+                t.speed.rebase(t.bytesDone, at: now)
+                if willRetry {
+                    t.reconnecting = true
+                } else {
                     t.filesFailed += 1
                     t.message = message
                 }
@@ -816,8 +868,21 @@ public final class FerryModel {
             guard var session = sessions[sessionId] else { return }
             session.received[fileId] = offset
             sessions[sessionId] = session
-            change(Self.receivePrefix + sessionId) { $0.bytesDone = session.receivedTotal }
-        case .foldersCreated, .declined, .filesSkipped:
+            let now = clock()
+            change(Self.receivePrefix + sessionId) { t in
+                t.bytesDone = session.receivedTotal
+                t.resumedAt = Int64(clamping: offset)
+                t.reconnecting = false
+                t.speed.rebase(t.bytesDone, at: now)
+            }
+        case let .filesSkipped(sessionId, fileIds):
+            let id = Self.receivePrefix + sessionId
+            if transfers.contains(where: { $0.id == id }) {
+                change(id) { $0.filesSkipped += fileIds.count }
+            } else {
+                earlySkips = (sessionId, (earlySkips?.sessionId == sessionId ? earlySkips?.count ?? 0 : 0) + fileIds.count)
+            }
+        case .foldersCreated, .declined:
             break
         case let .finished(sessionId, outcome):
             finishReceive(sessionId, outcome: outcome)
@@ -846,6 +911,7 @@ public final class FerryModel {
         let id = Self.receivePrefix + sessionId
         journal.remove(id)
         let session = sessions.removeValue(forKey: sessionId)
+        let wasAsked = asked.remove(sessionId) != nil
         let state: TransferState
         let result: HistoryOutcome
         var message: String?
@@ -884,6 +950,7 @@ public final class FerryModel {
         }
         if let entry, state == .done, !entry.files.isEmpty {
             onFilesReceived?(entry)
+            if !wasAsked, let notice = QuickSaveNotice(entry) { onQuickSave?(notice) }
         }
     }
 
@@ -891,6 +958,7 @@ public final class FerryModel {
     /// dropped with the node.
     private func closeRequest(_ sessionId: String, message: String?) {
         requests.removeAll { $0.sessionId == sessionId }
+        asked.remove(sessionId)
         guard let session = sessions.removeValue(forKey: sessionId) else { return }
         let byUser = declinedByUser.remove(sessionId) != nil
         record(HistoryEntry(id: Self.receivePrefix + sessionId, direction: .receive, peerAlias: session.sender.alias,
@@ -915,18 +983,34 @@ public final class FerryModel {
                 t.bytesTotal = Int64(clamping: totalSize)
             }
         case let .progress(_, _, _, totalSent, totalSize):
+            let now = clock()
             change(id) { t in
                 t.state = .running
+                t.reconnecting = false
                 t.bytesDone = Int64(clamping: totalSent)
                 t.bytesTotal = Int64(clamping: totalSize)
+                t.speed.record(t.bytesDone, at: now)
             }
         case .fileSent:
             change(id) { $0.filesDone += 1 }
-        case .fileResumed, .filesSkipped:
-            // A resumed file's bytes come with the next progress; skipped files are counted by finished.
-            break
+        case let .fileResumed(_, offset, _):
+            // The held bytes come with the next progress, all at once: not speed.
+            change(id) { t in
+                t.resumedAt = Int64(clamping: offset)
+                t.reconnecting = false
+                t.speed.expectJump()
+            }
+        case let .filesSkipped(fileIds):
+            change(id) { $0.filesSkipped = fileIds.count }
         case let .fileFailed(_, message, willRetry):
-            guard !willRetry else { return }
+            guard !willRetry else {
+                // A break (Ferry reconnects) or a checksum retry: the count goes back to what is held.
+                change(id) { t in
+                    t.reconnecting = true
+                    t.speed.expectJump()
+                }
+                return
+            }
             change(id) { t in
                 t.filesFailed += 1
                 t.message = message
@@ -935,9 +1019,12 @@ public final class FerryModel {
             change(id) { $0.message = message }
         case let .finished(sent, skipped, bytes):
             finishSend(id) { t in
-                t.state = sent == 0 && skipped > 0 ? .declined : .done
+                // (Everything skipped: the receiver has it all already, or took none of it.)
+                t.state = .done
                 t.filesDone = Int(sent)
+                t.filesSkipped = Int(skipped)
                 t.bytesDone = Int64(clamping: bytes)
+                t.reconnecting = false
             }
         case let .failed(error, errorKind):
             let kind = errorKindCode(kind: errorKind)

@@ -145,11 +145,43 @@ public struct Transfer: Identifiable, Hashable, Sendable {
     /// The stable error kind of a failed send (`ErrorKinds`).
     public var errorKind: String?
     public var startedAt: Date
+    /// Files not sent because the receiver has them already (or its user left them out).
+    public var filesSkipped: Int = 0
+    /// Where the latest resumed file continued: the bytes the receiver held from an interrupted
+    /// transfer, which did not have to move again.
+    public var resumedAt: Int64?
+    /// The connection broke and Ferry is reconnecting (a send), or waits for the sender to come
+    /// back (a receive); cleared when bytes move again.
+    public var reconnecting = false
+    /// The smoothed speed and time left (read them with the time: `speedText(at:)`).
+    public var speed = TransferSpeed()
 
     /// 0...1, or nil while the size is unknown.
     public var fraction: Double? {
         guard bytesTotal > 0 else { return nil }
         return min(max(Double(bytesDone) / Double(bytesTotal), 0), 1)
+    }
+
+    /// "Resumed at 12.3 MB", once a file continued where an interrupted transfer stopped.
+    public var resumedText: String? {
+        resumedAt.map { "Resumed at \(ByteText.size($0))" }
+    }
+
+    /// "1 file skipped", "3 files skipped" (the receiver had them), or nil.
+    public var skippedText: String? {
+        guard filesSkipped > 0 else { return nil }
+        return filesSkipped == 1 ? "1 file skipped" : "\(filesSkipped) files skipped"
+    }
+
+    /// "2.4 MB/s · 3 min left" while it runs and something meaningful can be said;
+    /// "Reconnecting…" after a break; nil otherwise (too early, finished).
+    public func speedText(at now: ContinuousClock.Instant) -> String? {
+        guard state == .running else { return nil }
+        if reconnecting { return "Reconnecting…" }
+        guard let rate = speed.bytesPerSecond(at: now) else { return nil }
+        if speed.isStalled(at: now) { return "Stalled" }
+        guard let left = speed.timeLeft(remaining: bytesTotal - bytesDone, at: now) else { return ByteText.speed(rate) }
+        return "\(ByteText.speed(rate)) · \(ByteText.timeLeft(left))"
     }
 }
 

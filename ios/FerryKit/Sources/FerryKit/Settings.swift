@@ -63,11 +63,14 @@ public struct Settings: Codable, Hashable, Sendable {
     public var receiving: Bool
     /// Received photos and videos are also added to the photo library.
     public var saveMediaToPhotos: Bool
+    /// Files the receive folder already has (same path and size, and the same checksum or
+    /// modified time) are left out: the sender sees them as skipped.
+    public var skipExisting: Bool
     public var favorites: [Favorite]
 
     public init(alias: String, deviceKind: DeviceType = .mobile, port: Int = Settings.defaultPort, encryption: Bool = true,
                 pin: String? = nil, quickSave: QuickSave = .off, receiving: Bool = true, saveMediaToPhotos: Bool = false,
-                favorites: [Favorite] = []) {
+                favorites: [Favorite] = [], skipExisting: Bool = false) {
         self.alias = alias
         self.deviceKind = deviceKind
         self.port = port
@@ -77,10 +80,11 @@ public struct Settings: Codable, Hashable, Sendable {
         self.receiving = receiving
         self.saveMediaToPhotos = saveMediaToPhotos
         self.favorites = favorites
+        self.skipExisting = skipExisting
     }
 
     private enum CodingKeys: String, CodingKey {
-        case alias, deviceKind, port, encryption, pin, quickSave, receiving, saveMediaToPhotos, favorites
+        case alias, deviceKind, port, encryption, pin, quickSave, receiving, saveMediaToPhotos, favorites, skipExisting
     }
 
     /// Missing keys (a file from an older version) take their defaults.
@@ -95,6 +99,7 @@ public struct Settings: Codable, Hashable, Sendable {
         receiving = try c.decodeIfPresent(Bool.self, forKey: .receiving) ?? receiving
         saveMediaToPhotos = try c.decodeIfPresent(Bool.self, forKey: .saveMediaToPhotos) ?? saveMediaToPhotos
         favorites = try c.decodeIfPresent([Favorite].self, forKey: .favorites) ?? []
+        skipExisting = try c.decodeIfPresent(Bool.self, forKey: .skipExisting) ?? skipExisting
     }
 
     /// These settings, tidied (alias trimmed, an empty PIN is none), or a `SettingsError`.
@@ -119,7 +124,7 @@ public struct Settings: Codable, Hashable, Sendable {
     /// Whether going from these settings to `other` needs the node restarted.
     public func needsRestart(for other: Settings) -> Bool {
         alias != other.alias || deviceKind != other.deviceKind || port != other.port || encryption != other.encryption
-            || pin != other.pin || quickSave != other.quickSave || receiving != other.receiving
+            || pin != other.pin || quickSave != other.quickSave || receiving != other.receiving || skipExisting != other.skipExisting
     }
 }
 
