@@ -26,6 +26,8 @@ final class Relay: @unchecked Sendable {
     private var refusing = false
     private var closed = false
     private var cutCount = 0
+    private var refusedCount = 0
+    private var acceptedCount = 0
     private var connections: [Connection] = []
 
     /// One relayed connection: the sender's socket is closed only under its lock, so that the
@@ -89,6 +91,9 @@ final class Relay: @unchecked Sendable {
 
     /// How many cuts happened.
     var cuts: Int { lock.withLock { cutCount } }
+    /// Connections refused (after a cut) and relayed.
+    var refused: Int { lock.withLock { refusedCount } }
+    var accepted: Int { lock.withLock { acceptedCount } }
 
     /// Connections are taken again.
     func restore() {
@@ -117,7 +122,11 @@ final class Relay: @unchecked Sendable {
                 return
             }
             guard client >= 0 else { continue }
-            if lock.withLock({ refusing }) {
+            let refuse = lock.withLock {
+                if refusing { refusedCount += 1 } else { acceptedCount += 1 }
+                return refusing
+            }
+            if refuse {
                 closeFD(client)
                 continue
             }

@@ -34,10 +34,18 @@ final class ResumeTests: XCTestCase {
         XCTAssertEqual(broken.speedText(at: .now), "Reconnecting…")
         XCTAssertEqual(tx.retryNow(), 1, "a running send is asked to retry")
 
-        // The network goes and comes back (what NWPathMonitor reports): the send retries at once.
+        // Ferry's back-off doubles from 0.25 s to 4 s between tries: after the 4th refused try the
+        // next one is 4 s away. The network goes and comes back then (what NWPathMonitor reports):
+        // the send tries again at once, well before those 4 s.
+        tx.networkPathChanged(NetworkPath(satisfied: true, interfaces: ["en0"]))
         tx.networkPathChanged(NetworkPath(satisfied: false, interfaces: []))
+        try await eventually("four refused tries") { relay.refused >= 4 }
+        let accepted = relay.accepted
+        let back = ContinuousClock.now
         relay.restore()
         tx.networkPathChanged(NetworkPath(satisfied: true, interfaces: ["en0"]))
+        try await eventually("the sender to reconnect") { relay.accepted > accepted }
+        XCTAssertLessThan(ContinuousClock.now - back, .seconds(2), "reconnected at once, not after the back-off")
         let sent = try await tx.finished(id)
         XCTAssertEqual(sent.state, .done, "\(sent)")
         XCTAssertFalse(sent.reconnecting)
