@@ -116,7 +116,7 @@ def check(root: Path) -> list:
 
     info = load_plist(root / "Ferry/Info.plist", p)
     if info is not None:
-        for key in ("NSLocalNetworkUsageDescription", "NSPhotoLibraryAddUsageDescription"):
+        for key in ("NSLocalNetworkUsageDescription", "NSPhotoLibraryAddUsageDescription", "NSCameraUsageDescription"):
             if not str(info.get(key, "")).strip():
                 p.append(f"Ferry/Info.plist: {key} is missing or empty")
         for key in ("UIFileSharingEnabled", "LSSupportsOpeningDocumentsInPlace"):
@@ -124,7 +124,7 @@ def check(root: Path) -> list:
                 p.append(f"Ferry/Info.plist: {key} is not true (received files must show in Files)")
         schemes = [s for t in info.get("CFBundleURLTypes", []) for s in t.get("CFBundleURLSchemes", [])]
         if "ferry" not in schemes:
-            p.append("Ferry/Info.plist: no 'ferry' URL scheme for the share extension's hand-off")
+            p.append("Ferry/Info.plist: no 'ferry' URL scheme (the share extension's hand-off, pairing codes)")
     ent = load_plist(root / "Ferry/Ferry.entitlements", p)
     if ent is not None:
         if ent.get("com.apple.developer.networking.multicast") is not True:
@@ -201,7 +201,8 @@ GOOD_SPEC = {
                        "settings": {"base": {"APPLICATION_EXTENSION_API_ONLY": "YES", "OTHER_LDFLAGS": ["-Wl,-application_extension"]}}},
     },
 }
-GOOD_INFO = {"NSLocalNetworkUsageDescription": "x", "NSPhotoLibraryAddUsageDescription": "x", "UIFileSharingEnabled": True,
+GOOD_INFO = {"NSLocalNetworkUsageDescription": "x", "NSPhotoLibraryAddUsageDescription": "x", "NSCameraUsageDescription": "x",
+             "UIFileSharingEnabled": True,
              "LSSupportsOpeningDocumentsInPlace": True, "CFBundleURLTypes": [{"CFBundleURLSchemes": ["ferry"]}]}
 GOOD_ENT = {"com.apple.developer.networking.multicast": True, "com.apple.security.application-groups": [APP_GROUP]}
 GOOD_EXT = {"NSExtension": {"NSExtensionPointIdentifier": "com.apple.share-services", "NSExtensionPrincipalClass": "X",
@@ -261,6 +262,7 @@ def self_test() -> int:
         ("good", {}, None),
         ("good, flat settings", {"spec": flat_settings(GOOD_SPEC)}, None),
         ("no local network text", {"info": without(GOOD_INFO, "NSLocalNetworkUsageDescription")}, "NSLocalNetworkUsageDescription"),
+        ("no camera text (QR pairing)", {"info": without(GOOD_INFO, "NSCameraUsageDescription")}, "NSCameraUsageDescription"),
         ("no multicast entitlement", {"ent": without(GOOD_ENT, "com.apple.developer.networking.multicast")}, "multicast"),
         ("extension outside the group", {"ext_ent": {"com.apple.security.application-groups": ["group.other"]}}, "FerryShare.entitlements"),
         ("no text activation", {"ext": without(GOOD_EXT, "NSExtension", "NSExtensionAttributes", "NSExtensionActivationRule",

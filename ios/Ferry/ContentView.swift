@@ -31,5 +31,16 @@ struct ContentView: View {
                 OutboxPicker(batch: batch)
             }
         }
+        // A pairing code opened as a link (the Camera app): its result, wherever the user is.
+        .alert("Pairing", isPresented: showingLinkPairing) {
+            Button("OK", role: .cancel) { model.dismissLinkPairing() }
+        } message: {
+            Text(model.linkPairing?.result?.message ?? "Asking the device in the code…")
+        }
+    }
+
+    private var showingLinkPairing: Binding<Bool> {
+        Binding(get: { @MainActor in model.linkPairing?.result != nil },
+                set: { @MainActor shown in if !shown { model.dismissLinkPairing() } })
     }
 }

@@ -39,7 +39,18 @@ struct FerryApp: App {
                 .environment(model)
                 .environment(presentation)
                 .environment(presentation.inbox)
-                .onOpenURL { presentation.inbox.open($0) }
+                // ferry://outbox (the share extension) and ferry://pair (a pairing code's QR
+                // code, recognised by the Camera app).
+                .onOpenURL { url in
+                    switch FerryLink(url) {
+                    case let .pairing(code):
+                        Task { await model.pair(link: code) }
+                    case .outbox:
+                        presentation.inbox.open(url)
+                    case nil:
+                        break
+                    }
+                }
                 .onChange(of: scenePhase, initial: true) { _, phase in
                     switch phase {
                     case .active:

@@ -77,6 +77,13 @@ struct NearbyView: View {
                         Label("Add by IP Address", systemImage: "plus")
                     }
                 }
+                ToolbarItem(placement: .secondaryAction) {
+                    NavigationLink {
+                        PairView()
+                    } label: {
+                        Label("Pair with QR Code", systemImage: "qrcode")
+                    }
+                }
             }
             .alert("Add by IP Address", isPresented: $addingAddress) {
                 TextField("192.168.1.20:53317", text: $address)

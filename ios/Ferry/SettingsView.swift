@@ -102,6 +102,11 @@ struct SettingsView: View {
                             errorMessage = ErrorKinds.message(for: error)
                         }
                     }
+                    NavigationLink {
+                        PairView()
+                    } label: {
+                        Label("Pair with QR Code", systemImage: "qrcode")
+                    }
                 } header: {
                     Text("Trusted devices")
                 } footer: {

@@ -520,6 +520,52 @@ public final class FerryModel {
         host.contains(":") && !host.hasPrefix("[") ? "[\(host)]:\(port)" : "\(host):\(port)"
     }
 
+    // MARK: Pairing
+
+    /// A pairing code from a `ferry://pair` link (the Camera app's QR recognition), being paired
+    /// or its result, until `dismissLinkPairing()`: the app shows it wherever the user is.
+    public private(set) var linkPairing: LinkPairing?
+
+    /// This device's pairing code (`ferry://pair?v=1&fp=...&ip=...`) to show as a QR code; nil
+    /// when Ferry is not running or has no network address.
+    public func pairingCode() -> String? {
+        try? node?.pairingCode()
+    }
+
+    /// Pairs with the device a scanned or pasted code describes: Ferry probes its addresses over
+    /// HTTPS pinned to the code's fingerprint and trusts it only when it proves it. A paired
+    /// device is also kept as a favorite (listed, and reached at that address, where discovery
+    /// does not find it).
+    public func pair(code: String) async -> PairingResult {
+        let text = code.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard FerryLink.isPairingCode(text) else { return .notAFerryCode }
+        guard let current = node else { return .notRunning }
+        let device: Device
+        do {
+            device = try await current.pair(code: text)
+        } catch {
+            return PairingResult(error: error)
+        }
+        if node === current {
+            found[device.fingerprint] = device
+            refreshTrusted()
+        }
+        try? setFavorite(device.fingerprint, favorite: true)
+        return .paired(alias: device.alias, fingerprint: device.fingerprint)
+    }
+
+    /// Pairs with a code that came as a `ferry://pair` link; the progress and result are in
+    /// `linkPairing`.
+    public func pair(link code: String) async {
+        linkPairing = LinkPairing(code: code, result: nil)
+        let result = await pair(code: code)
+        if linkPairing?.code == code { linkPairing = LinkPairing(code: code, result: result) }
+    }
+
+    public func dismissLinkPairing() {
+        linkPairing = nil
+    }
+
     // MARK: Sending
 
     private func target(for device: NearbyDevice) throws -> SendTarget {
