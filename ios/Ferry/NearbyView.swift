@@ -84,6 +84,13 @@ struct NearbyView: View {
                         Label("Pair with QR Code", systemImage: "qrcode")
                     }
                 }
+                ToolbarItem(placement: .secondaryAction) {
+                    NavigationLink {
+                        LinkShareView()
+                    } label: {
+                        Label("Share via Link", systemImage: "link")
+                    }
+                }
             }
             .alert("Add by IP Address", isPresented: $addingAddress) {
                 TextField("192.168.1.20:53317", text: $address)

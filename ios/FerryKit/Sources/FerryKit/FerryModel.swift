@@ -286,6 +286,7 @@ public final class FerryModel {
             if mine == generation { nodeState = .failed(message: ErrorKinds.message(for: error)) }
             return nodeState
         }
+        if receivePage { try? node?.setReceivePage(on: true) }
         refreshFound()
         refreshTrusted()
         probeFavorites()
@@ -306,6 +307,10 @@ public final class FerryModel {
         generation += 1
         restartWhenIdle = false
         current.stop()
+        // The share went with the node's server.
+        linkShare = nil
+        shareResources?.release()
+        shareResources = nil
         found = [:]
         for request in requests {
             closeRequest(request.sessionId, message: "Ferry stopped")
@@ -564,6 +569,68 @@ public final class FerryModel {
 
     public func dismissLinkPairing() {
         linkPairing = nil
+    }
+
+    // MARK: Share via link
+
+    /// The open share via link, if any.
+    public private(set) var linkShare: LinkShareState?
+    /// Whether the receive page is served (browsers upload files; each upload is a request).
+    public private(set) var receivePage = false
+    @ObservationIgnored private var shareCount = 0
+    @ObservationIgnored private var shareResources: SendResources?
+
+    /// Shares files and folders by link, closing any open share: browsers (and LocalSend apps)
+    /// on the network open `linkShare.links` and, once let in (`answerBrowser`, or everyone with
+    /// `approveEveryone`), download. The items' security scopes are held until `stopShare()`.
+    /// Browsers open the share over plain HTTP when encryption is off; with it they must click
+    /// through a certificate warning.
+    public func startShare(items: [OutgoingItem], pin: String? = nil, approveEveryone: Bool = false) throws {
+        let resources = SendResources(items)
+        do {
+            guard !items.isEmpty else { throw FerryModelError.nothingToSend }
+            let current = try requireNode()
+            stopShare()
+            shareCount += 1
+            let info = try current.startShare(items: items.map { SendItem.path(path: $0.url.path(percentEncoded: false)) },
+                                              pin: Self.normalized(pin), approveAll: approveEveryone,
+                                              listener: ShareEvents(generation: generation, share: shareCount, sink: events))
+            shareResources = resources
+            linkShare = LinkShareState(links: info.links, files: info.files, folders: info.folders,
+                                       totalBytes: Int64(clamping: info.totalBytes), pin: Self.normalized(pin),
+                                       approveEveryone: approveEveryone)
+        } catch {
+            resources.release()
+            throw error
+        }
+    }
+
+    /// Lets a browser that asks see the share (it may download until the share stops), or not.
+    public func answerBrowser(_ id: String, approve: Bool) {
+        // Unknown or already over (Ferry declines after two minutes): nothing waits any more.
+        defer { linkShare?.waiting.removeAll { $0.id == id } }
+        try? node?.answerBrowser(requestId: id, approve: approve)
+    }
+
+    /// Closes the share: running downloads stop; browsers must ask again next time.
+    public func stopShare() {
+        if linkShare != nil { _ = node?.stopShare() }
+        linkShare = nil
+        shareResources?.release()
+        shareResources = nil
+    }
+
+    /// Serves the receive page (or stops): browsers open `pageLinks()` and upload files, each
+    /// upload asked about like any request (from "Browser", unverified). Kept while Ferry runs,
+    /// also across restarts.
+    public func setReceivePage(_ on: Bool) throws {
+        if let node { try node.setReceivePage(on: on) }
+        receivePage = on
+    }
+
+    /// The links browsers open to reach this device's pages (the share, the receive page).
+    public func pageLinks() -> [String] {
+        node?.links() ?? []
     }
 
     // MARK: Sending
@@ -833,6 +900,12 @@ public final class FerryModel {
             }
         case let .send(id, update):
             apply(update, to: id)
+        case let .share(generation, share, message):
+            guard generation == self.generation, share == shareCount, linkShare != nil else { return }
+            switch message {
+            case let .browser(request): linkShare?.asked(request)
+            case let .update(update): linkShare?.apply(update)
+            }
         }
     }
 
@@ -1185,6 +1258,7 @@ private extension RequestFile {
 enum Event: Sendable {
     case node(generation: Int, NodeEvent)
     case send(id: String, SendUpdate)
+    case share(generation: Int, share: Int, ShareMessage)
 }
 
 enum NodeEvent: Sendable {
