@@ -161,6 +161,15 @@ def check(root: Path) -> list:
         if m:
             p.append(f"{f.relative_to(root)}: presents a sheet ({m.group(0)}): sheets come from ContentView only (Presentation)")
 
+    # VisionKit's scanner only where it runs (a camera, and iOS allowing it); the camera is
+    # explained in Info.plist (checked above).
+    app_sources = {f: f.read_text() for f in sorted((root / "Ferry").glob("*.swift"))}
+    if any("DataScannerViewController(" in t for t in app_sources.values()):
+        everything = "\n".join(app_sources.values())
+        for guard in ("DataScannerViewController.isSupported", "DataScannerViewController.isAvailable"):
+            if guard not in everything:
+                p.append(f"Ferry: DataScannerViewController is used without checking {guard}")
+
     kit_dir = root / "FerryKit"
     sources = sorted((kit_dir / "Sources").rglob("*.swift"))
     if not sources:
@@ -282,6 +291,10 @@ def self_test() -> int:
         ("the extension links FerryKit", {"spec": {**GOOD_SPEC, "targets": {**GOOD_SPEC["targets"], "FerryShare": {
             **GOOD_SPEC["targets"]["FerryShare"], "dependencies": [{"package": "FerryKit"}]}}}}, "FerryOutbox only"),
         ("a sheet on a sheet", {"view_source": "x.sheet(item: $r) { RequestSheet(request: $0) }\n"}, "sheets come from ContentView only"),
+        ("a scanner without its checks", {"view_source": "let s = DataScannerViewController(recognizedDataTypes: [])\n"},
+         "without checking DataScannerViewController.isSupported"),
+        ("a scanner with its checks", {"view_source": "DataScannerViewController.isSupported && DataScannerViewController.isAvailable\n"
+                                                      "let s = DataScannerViewController(recognizedDataTypes: [])\n"}, None),
         ("the outbox imports the library", {"outbox_source": "import Foundation\nimport FerryCore\n"}, "FerryOutbox imports FerryCore"),
     ]
     failed = 0

@@ -560,9 +560,10 @@ public final class FerryModel {
     }
 
     /// Pairs with a code that came as a `ferry://pair` link; the progress and result are in
-    /// `linkPairing`.
+    /// `linkPairing`. A link may open Ferry before its node runs: it is started first.
     public func pair(link code: String) async {
         linkPairing = LinkPairing(code: code, result: nil)
+        if node == nil { await start() }
         let result = await pair(code: code)
         if linkPairing?.code == code { linkPairing = LinkPairing(code: code, result: result) }
     }

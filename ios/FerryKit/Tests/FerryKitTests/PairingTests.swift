@@ -77,6 +77,11 @@ final class PairingTests: XCTestCase {
         XCTAssertEqual(tx.linkPairing?.result?.succeeded, true, "\(String(describing: tx.linkPairing))")
         tx.dismissLinkPairing()
         XCTAssertNil(tx.linkPairing)
+        // A link that opens Ferry before its node runs (a cold start from the Camera app).
+        let cold = try h.model("Tablet")
+        XCTAssertFalse(cold.nodeState.isRunning)
+        await cold.pair(link: text)
+        XCTAssertEqual(cold.linkPairing?.result, .paired(alias: "Desk", fingerprint: try XCTUnwrap(rx.nodeState.fingerprint)))
 
         XCTAssertEqual(FerryLink(try XCTUnwrap(URL(string: "ferry://outbox?id=1"))), .outbox(try XCTUnwrap(URL(string: "ferry://outbox?id=1"))))
         XCTAssertNil(FerryLink(try XCTUnwrap(URL(string: "ferry://elsewhere"))))
