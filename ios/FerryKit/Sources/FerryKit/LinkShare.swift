@@ -22,8 +22,8 @@ public struct ShareDownload: Identifiable, Hashable, Sendable {
     /// "<address> <file id>".
     public var id: String
     public var address: String
-    /// The file's name as the share offers it (from this device: no escaping needed, but names
-    /// of files shared from elsewhere may hold anything, so show `shownName`).
+    /// The file's name as the share offers it (a name picked from Files may hold anything:
+    /// show `shownName`).
     public var name: String
     public var sent: UInt64
     /// What this download sends (0 for a folder's zip, known only at its end).
@@ -53,8 +53,9 @@ public struct LinkShareState: Hashable, Sendable {
     public var declined: [String] = []
     /// Downloads, newest first (at most `ShareDownload.limit`).
     public var downloads: [ShareDownload] = []
-    /// Wrong PINs given to the share: the last address, and whether PINs are locked for a while.
+    /// How many wrong PINs were given to the share.
     public var wrongPins = 0
+    /// Whether PIN checks are locked for a while after the latest wrong one.
     public var pinLocked = false
 
     /// The link to show as a QR code.
