@@ -12,7 +12,7 @@ mod trailer;
 pub use device::device_info;
 pub use peer::PeerAddr;
 pub(crate) use times::{format_time, parse_time};
-pub use trailer::{parse_sha256_value, trailing_sha256, TrailerError, MAX_SHA256_TRAILER_WAIT, SHA256_TRAILER};
+pub use trailer::{parse_sha256_value, sha256_from_trailer_values, trailing_sha256, TrailerError, MAX_SHA256_TRAILER_WAIT, SHA256_TRAILER};
 
 /// The protocol version Ferry speaks.
 pub const PROTOCOL_VERSION: &str = "2.1";

@@ -43,12 +43,17 @@ pub fn parse_sha256_value(v: &[u8]) -> Option<String> {
 /// The SHA-256 in a body's trailer fields: exactly one [`SHA256_TRAILER`] with a valid value.
 /// Other fields are ignored (the HTTP layer bounds their size and count).
 pub fn trailing_sha256(trailers: &HeaderMap) -> Result<String, TrailerError> {
-    let mut values = trailers.get_all(SHA256_TRAILER).iter();
+    sha256_from_trailer_values(trailers.get_all(SHA256_TRAILER).iter().map(|v| v.as_bytes()))
+}
+
+/// The SHA-256 of the values a trailer gave [`SHA256_TRAILER`] (in order): exactly one, valid.
+pub fn sha256_from_trailer_values<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> Result<String, TrailerError> {
+    let mut values = values.into_iter();
     let first = values.next().ok_or(TrailerError::Missing)?;
     if values.next().is_some() {
         return Err(TrailerError::Duplicated);
     }
-    parse_sha256_value(first.as_bytes()).ok_or(TrailerError::Malformed)
+    parse_sha256_value(first).ok_or(TrailerError::Malformed)
 }
 
 #[cfg(test)]
