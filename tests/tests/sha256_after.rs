@@ -206,7 +206,7 @@ async fn open(raw: &Raw, body: &serde_json::Value) -> String {
 
 /// A chunked upload of `data` (in chunks of at most 64 KiB) ending with `trailer` (raw lines,
 /// each ending in CRLF); `end`: whether the body's last chunk and trailer are sent at all.
-fn chunked(path: &str, data: &[u8], trailer: &str, end: bool) -> (Vec<u8>, Vec<u8>) {
+fn chunked(path: &str, data: &[u8], trailer: &str, end: bool) -> Upload {
     let head = format!("POST {path} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTrailer: {TRAILER}\r\nConnection: close\r\n\r\n");
     let mut body = Vec::new();
     for c in data.chunks(64 * 1024) {
@@ -222,11 +222,14 @@ fn chunked(path: &str, data: &[u8], trailer: &str, end: bool) -> (Vec<u8>, Vec<u
     (head.into_bytes(), body)
 }
 
+/// A request head and body.
+type Upload = (Vec<u8>, Vec<u8>);
+
 /// How a hostile or broken upload of a negotiated file ends, and with which answer.
 struct Case {
     name: &'static str,
     /// The upload: head and body, from the file's upload path, data and right digest.
-    upload: fn(&str, &[u8], &str) -> (Vec<u8>, Vec<u8>),
+    upload: fn(&str, &[u8], &str) -> Upload,
     /// The answer expected (`None`: any refusal, or the connection closed).
     status: Option<u16>,
     /// Words of the answer's message.
