@@ -42,7 +42,7 @@ fn content(len: usize, seed: u32) -> Vec<u8> {
 async fn ferry_to_ferry_over_http_sends_the_checksum_after_the_body() {
     let n = Node::start(NodeConfig { https: false, ..Default::default() }).await;
     let src = tempfile::tempdir().unwrap();
-    let files = [("empty.bin", content(0, 1)), ("small.txt", content(10, 2)), ("big.bin", content(3 * 1024 * 1024 + 5, 3))];
+    let files = [("empty.bin", content(0, 1)), ("small.txt", content(10, 2)), ("big.bin", content(9 * 1024 * 1024 + 5, 3))];
     for (name, data) in &files {
         std::fs::write(src.path().join(name), data).unwrap();
     }
@@ -411,6 +411,8 @@ async fn broken_half(t: &Target, raw: &Raw, owner: &Identity, data: &[u8]) -> (S
     };
     let held = offered["ferry"]["resume"]["f0"]["offset"].as_u64().expect("an offer") as usize;
     assert!(held > 0 && held <= data.len() / 2, "{held}");
+    // What the receiver hashed as the bytes arrived is exactly what it kept.
+    assert_eq!(offered["ferry"]["resume"]["f0"]["sha256"].as_str(), Some(sha256_hex(&data[..held]).as_str()));
     let sid = offered["sessionId"].as_str().unwrap();
     (format!("{}&offset={held}", upload_path(sid, "f0", offered["files"]["f0"].as_str().unwrap())), held)
 }
@@ -420,7 +422,8 @@ async fn broken_half(t: &Target, raw: &Raw, owner: &Identity, data: &[u8]) -> (S
 /// of only the bytes sent is refused and nothing is saved.
 #[tokio::test]
 async fn a_resumed_upload_is_checked_over_the_whole_file() {
-    let data = content(1024 * 1024, 13);
+    // Big enough that the receiver hashes on a thread beside its writes, before and after the break.
+    let data = content(18 * 1024 * 1024, 13);
     for whole in [true, false] {
         let t = Target::start(TargetConfig::default()).await;
         let owner = Identity::generate().unwrap();
