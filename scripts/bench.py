@@ -487,6 +487,9 @@ def part_wire(big):
     if FERRY_B:
         results["wire_b_to_a_http_ratio"] = ratio("b_ferry_http", "ferry_http")
         results["wire_b_to_a_https_ratio"] = ratio("b_ferry_https", "ferry_https")
+        # The same targets for the other build, from the same runs (the A/B of the HTTP targets).
+        results["wire_b_ferry_http_to_tcp_pipe_ratio"] = ratio("b_ferry_http", "tcp_pipe")
+        results["wire_b_ferry_http_to_ferry_https_ratio"] = ratio("b_ferry_http", "b_ferry_https")
 
 
 def part_tree():

@@ -261,11 +261,12 @@ impl Connection {
 
     /// Sends a request and reads the whole (bounded) response body.
     pub async fn request(&mut self, method: Method, path_and_query: &str, body: Body, content_length: Option<u64>) -> Result<Reply> {
-        self.request_typed(method, path_and_query, body, content_length, None).await
+        self.request_typed(method, path_and_query, body, content_length, None, None).await
     }
 
     /// Like [`Connection::request`], with a `Content-Type` (strict receivers parse JSON only
-    /// when it says so).
+    /// when it says so) and the trailer field the body ends with (`trailer`: the body is sent
+    /// chunked, without `Content-Length`).
     pub(crate) async fn request_typed(
         &mut self,
         method: Method,
@@ -273,6 +274,7 @@ impl Connection {
         body: Body,
         content_length: Option<u64>,
         content_type: Option<&'static str>,
+        trailer: Option<&'static str>,
     ) -> Result<Reply> {
         if !self.is_open() {
             self.reopen().await?;
@@ -288,6 +290,10 @@ impl Connection {
         }
         if let Some(ct) = content_type {
             req = req.header(hyper::header::CONTENT_TYPE, ct);
+        }
+        if let Some(field) = trailer {
+            // hyper sends only the trailer fields a request announces.
+            req = req.header(hyper::header::TRAILER, field);
         }
         let req = req.body(body).map_err(|e| Error::new(ErrorKind::Internal, e.to_string()))?;
         let resp = self.sender.send_request(req).await.map_err(|e| Error::new(ErrorKind::Network, format!("request failed: {e}")))?;
@@ -311,7 +317,7 @@ impl Connection {
     }
 
     async fn small(&mut self, method: Method, path: &str, body: Body, len: Option<u64>, ct: Option<&'static str>) -> Result<Reply> {
-        tokio::time::timeout(SMALL_REQUEST_TIMEOUT, self.request_typed(method, path, body, len, ct))
+        tokio::time::timeout(SMALL_REQUEST_TIMEOUT, self.request_typed(method, path, body, len, ct, None))
             .await
             .map_err(|_| Error::new(ErrorKind::Timeout, "the peer did not answer in time"))?
     }
@@ -364,7 +370,7 @@ impl Connection {
         }
         let body = serde_json::to_vec(req).expect("serialisable");
         let len = body.len() as u64;
-        let reply = tokio::time::timeout(wait, self.request_typed(Method::POST, &path, bytes_body(body), Some(len), Some(JSON)))
+        let reply = tokio::time::timeout(wait, self.request_typed(Method::POST, &path, bytes_body(body), Some(len), Some(JSON), None))
             .await
             .map_err(|_| stopped_answering(format!("no answer to the request in {}", seconds(wait))))??;
         match reply.status {
@@ -402,11 +408,14 @@ impl Connection {
         size: u64,
         deadlines: UploadDeadlines,
     ) -> Result<UploadStatus> {
-        self.upload_from(session_id, file_id, token, body, size, 0, deadlines).await
+        self.upload_from(session_id, file_id, token, body, size, 0, deadlines, false).await
     }
 
     /// [`Connection::upload`] of the bytes from `offset` on of a file of `size` bytes (Ferry's
     /// `resume`: `&offset=` on `v2/upload`; the body holds the `size - offset` bytes left).
+    /// `sha256_after`: the body is sent chunked and ends with the trailer
+    /// [`SHA256_TRAILER`](crate::protocol::SHA256_TRAILER) (Ferry's `sha256After`; the body
+    /// yields it as its last frame).
     #[allow(clippy::too_many_arguments)]
     pub async fn upload_from(
         &mut self,
@@ -417,6 +426,7 @@ impl Connection {
         size: u64,
         offset: u64,
         deadlines: UploadDeadlines,
+        sha256_after: bool,
     ) -> Result<UploadStatus> {
         let mut path = format!(
             "{API_PREFIX}v2/upload?sessionId={}&fileId={}&token={}",
@@ -469,7 +479,8 @@ impl Connection {
             }
         };
         let reply = tokio::select! {
-            r = self.request_typed(Method::POST, &path, watched, Some(size), Some("application/octet-stream")) => r?,
+            r = self.request_typed(Method::POST, &path, watched, (!sha256_after).then_some(size), Some("application/octet-stream"),
+                sha256_after.then_some(crate::protocol::SHA256_TRAILER)) => r?,
             e = watchdog => return Err(e),
         };
         // What the receiver said, bounded (it is shown to a person, escaped).

@@ -8,9 +8,11 @@ use std::collections::HashMap;
 mod device;
 mod peer;
 mod times;
+mod trailer;
 pub use device::device_info;
 pub use peer::PeerAddr;
 pub(crate) use times::{format_time, parse_time};
+pub use trailer::{parse_sha256_value, sha256_from_trailer_values, trailing_sha256, TrailerError, MAX_SHA256_TRAILER_WAIT, SHA256_TRAILER};
 
 /// The protocol version Ferry speaks.
 pub const PROTOCOL_VERSION: &str = "2.1";
@@ -24,6 +26,9 @@ pub(crate) const FERRY_EXT_VERSION: u32 = 1;
 pub(crate) const FEATURE_EMPTY_DIRS: &str = "emptyDirs";
 /// Feature: resuming interrupted uploads (see [`ResumeOffer`] and `docs/ARCHITECTURE.md`).
 pub(crate) const FEATURE_RESUME: &str = "resume";
+/// Feature: a file's SHA-256 may follow its upload's body in a chunked trailer
+/// ([`SHA256_TRAILER`]) instead of coming in the prepare-upload request (see `docs/ARCHITECTURE.md`).
+pub(crate) const FEATURE_SHA256_AFTER: &str = "sha256After";
 /// Most files (plus empty folders) one prepare-upload request may carry; parsing stops here.
 pub(crate) const MAX_PREPARE_FILES: usize = 100_000;
 /// Most empty folders one prepare-upload request may carry; parsing stops here.
@@ -99,7 +104,10 @@ pub struct FerryExt {
 
 impl FerryExt {
     pub fn current() -> Self {
-        FerryExt { version: FERRY_EXT_VERSION, features: vec![FEATURE_EMPTY_DIRS.to_string(), FEATURE_RESUME.to_string()] }
+        FerryExt {
+            version: FERRY_EXT_VERSION,
+            features: vec![FEATURE_EMPTY_DIRS.to_string(), FEATURE_RESUME.to_string(), FEATURE_SHA256_AFTER.to_string()],
+        }
     }
     pub fn has(&self, feature: &str) -> bool {
         self.features.iter().any(|f| f == feature)
@@ -179,6 +187,11 @@ pub struct FileDto {
     pub preview: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<FileMetadata>,
+    /// Never on the wire: set by the receiver for a file without `sha256` in a request that says
+    /// its checksums follow the bodies (`ferry.sha256After`, Ferry's feature `sha256After`). Such
+    /// a file is saved only when its upload ends with a trailer holding its SHA-256.
+    #[serde(skip)]
+    pub sha256_after: bool,
 }
 
 fn default_file_type() -> String {
@@ -209,6 +222,10 @@ pub struct PrepareExt {
     /// Folders (relative, `/`-separated) to create even though no file is in them.
     #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "bounded_dirs")]
     pub empty_dirs: Vec<String>,
+    /// The files of this request without `sha256` get theirs after their upload's body, in the
+    /// trailer [`SHA256_TRAILER`] (sent only to receivers that announced `sha256After`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sha256_after: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -224,14 +241,33 @@ pub struct PrepareUploadRequest {
 /// A prepare-upload request as a receiver reads it: the files as a list, each with its map key
 /// as `id`, in the order sent. Parsing stops at [`MAX_PREPARE_FILES`] files or
 /// [`MAX_PREPARE_FILES_MEMORY`] bytes of them. Duplicate keys are kept (the receiver refuses them).
+/// With `ferry.sha256After`, each file without a checksum is marked [`FileDto::sha256_after`].
 #[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(from = "IncomingPrepareWire")]
 pub struct IncomingPrepare {
     pub info: DeviceInfo,
-    #[serde(deserialize_with = "bounded_file_list")]
     pub files: Vec<FileDto>,
-    #[serde(default)]
     pub ferry: Option<PrepareExt>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct IncomingPrepareWire {
+    info: DeviceInfo,
+    #[serde(deserialize_with = "bounded_file_list")]
+    files: Vec<FileDto>,
+    #[serde(default)]
+    ferry: Option<PrepareExt>,
+}
+
+impl From<IncomingPrepareWire> for IncomingPrepare {
+    fn from(w: IncomingPrepareWire) -> IncomingPrepare {
+        let mut files = w.files;
+        if w.ferry.as_ref().is_some_and(|f| f.sha256_after) {
+            files.iter_mut().filter(|f| f.checksum().is_none()).for_each(|f| f.sha256_after = true);
+        }
+        IncomingPrepare { info: w.info, files, ferry: w.ferry }
+    }
 }
 
 impl FileDto {

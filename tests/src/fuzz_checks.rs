@@ -24,6 +24,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("range", range),
     ("content_range", content_range),
     ("pairing", pairing),
+    ("sha256_trailer", sha256_trailer),
 ];
 
 /// Unicode format characters (general category Cf): they reorder or hide what a name shows
@@ -312,5 +313,23 @@ pub fn pairing(data: &[u8]) {
         assert_eq!(c.peer_addresses().len(), c.addresses.len());
         let again = PairingCode::parse(&c.to_string()).expect("a parsed code prints to a valid one");
         assert_eq!(again, c, "{s:?} does not round-trip");
+    }
+}
+
+/// `sha256_trailer`: the values of `x-ferry-sha256` trailer fields (one per line) as a receiver
+/// reads the checksum that follows a body. What is taken is one value of 64 hex digits, lowercased.
+pub fn sha256_trailer(data: &[u8]) {
+    use ferry_core::protocol::{parse_sha256_value, sha256_from_trailer_values, TrailerError};
+    if let Some(s) = parse_sha256_value(data) {
+        assert_eq!(s.len(), 64);
+        assert!(s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)), "{s:?}");
+        assert!(s.as_bytes().eq_ignore_ascii_case(data), "not what was sent: {s:?}");
+    }
+    let values: Vec<&[u8]> = if data.is_empty() { vec![] } else { data.split(|&b| b == b'\n').collect() };
+    match sha256_from_trailer_values(values.iter().copied()) {
+        Ok(s) => assert!(values.len() == 1 && parse_sha256_value(values[0]) == Some(s)),
+        Err(TrailerError::Missing) => assert!(values.is_empty()),
+        Err(TrailerError::Duplicated) => assert!(values.len() > 1),
+        Err(TrailerError::Malformed) => assert!(values.len() == 1 && parse_sha256_value(values[0]).is_none()),
     }
 }

@@ -92,3 +92,8 @@ fn replay_range() {
 fn replay_content_range() {
     replay("content_range");
 }
+
+#[test]
+fn replay_sha256_trailer() {
+    replay("sha256_trailer");
+}

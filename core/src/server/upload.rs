@@ -1,7 +1,7 @@
 //! `upload`: reading a file's body against the session and writing it (hashing on the way) to its sink.
 
 use super::*;
-use crate::protocol::parse_content_range;
+use crate::protocol::{parse_content_range, trailing_sha256, TrailerError, MAX_SHA256_TRAILER_WAIT};
 
 /// Writes every chunk, with as few system calls as the kernel allows.
 pub(super) fn write_all_vectored(file: &mut File, chunks: &[Bytes]) -> std::io::Result<()> {
@@ -20,7 +20,17 @@ pub(super) fn write_all_vectored(file: &mut File, chunks: &[Bytes]) -> std::io::
 
 pub(super) enum WriterMsg {
     Data(Bytes),
-    Finish,
+    /// The body ended, with what its trailer said of the checksum (`None`: no trailer at all).
+    Finish(Option<std::result::Result<String, TrailerError>>),
+}
+
+/// The checksum a file is checked against before it is saved.
+enum Expect {
+    None,
+    /// Given in the prepare-upload request.
+    Given(String),
+    /// In the trailer after the upload's body (Ferry's `sha256After`).
+    After,
 }
 
 pub(super) enum UploadFailure {
@@ -29,6 +39,8 @@ pub(super) enum UploadFailure {
         declared: u64,
     },
     Checksum,
+    /// The file's checksum was to follow its body and did not, or not readably.
+    ChecksumMissing(TrailerError),
     Io(Error),
     Aborted,
     /// Less than [`ServerLimits::min_progress`] arrived in a [`ServerLimits::body_stall_timeout`].
@@ -172,6 +184,10 @@ pub(super) async fn upload(shared: &Arc<Shared>, ip: IpAddr, peer_fp: Option<&st
     };
     let mut guard = UploadGuard { shared: shared.clone(), session_id: session_id.clone(), file_id: file_id.clone(), armed: true };
     if let Some(range) = req.headers().get("x-content-range") {
+        if claimed.dto.sha256_after {
+            // Pieces carry no checksum after them: such a file comes whole.
+            return message(StatusCode::BAD_REQUEST, "This file's checksum follows its body: it cannot come in pieces");
+        }
         let Some(range) = range.to_str().ok().and_then(parse_content_range).filter(|_| offset == 0) else {
             return message(StatusCode::BAD_REQUEST, "Invalid X-Content-Range");
         };
@@ -254,7 +270,7 @@ async fn upload_piece(
     let (outcome, _) = read_frames(shared, session_id, dto, first, body, cancels, &claimed.activity, &tx, until).await;
     let result = match outcome {
         Ok(()) => {
-            let _ = tx.send(WriterMsg::Finish).await;
+            let _ = tx.send(WriterMsg::Finish(None)).await;
             drop(tx);
             writer.await.unwrap_or_else(|_| Err(UploadFailure::Io(Error::new(ErrorKind::Internal, "writer panicked"))))
         }
@@ -331,10 +347,10 @@ pub(super) async fn receive_body(
     let (tx, rx) = tokio::sync::mpsc::channel::<WriterMsg>(WRITER_QUEUE);
     let writer = spawn_writer(shared, session_id, claimed, offset, rx);
     let cancels = (&claimed.cancel, &claimed.upload_cancel);
-    let (outcome, counted) = read_frames(shared, session_id, dto, offset, body, cancels, &claimed.activity, &tx, dto.size).await;
+    let (outcome, mut counted) = read_frames(shared, session_id, dto, offset, body, cancels, &claimed.activity, &tx, dto.size).await;
     match outcome {
         Ok(()) => {
-            let _ = tx.send(WriterMsg::Finish).await;
+            let _ = tx.send(WriterMsg::Finish(counted.trailer.take())).await;
             drop(tx);
         }
         Err(e) => {
@@ -350,10 +366,12 @@ pub(super) async fn receive_body(
     result
 }
 
-/// Bytes of one body: read so far, and told to the handler so far.
+/// Bytes of one body: read so far, and told to the handler so far; what its trailer said of the
+/// checksum, when it had one.
 struct BodyCount {
     received: u64,
     reported: u64,
+    trailer: Option<std::result::Result<String, TrailerError>>,
 }
 
 fn progress_event(session_id: &str, dto: &FileDto, received: u64) -> ReceiveEvent {
@@ -373,7 +391,12 @@ fn spawn_writer(
     let receive_dir = shared.opts.receive_dir.clone();
     let (handler, sid, offered) = (shared.handler.clone(), session_id.to_string(), dto.clone());
     let (record, discard) = (claimed.record.clone(), claimed.discard.clone());
-    let expected = if shared.opts.verify_checksums { dto.checksum() } else { None };
+    let expected = match dto.checksum() {
+        _ if !shared.opts.verify_checksums => Expect::None,
+        Some(sum) => Expect::Given(sum),
+        None if dto.sha256_after => Expect::After,
+        None => Expect::None,
+    };
     let modified = dto.metadata.as_ref().and_then(|m| m.modified.as_deref()).and_then(parse_time);
     let accessed = dto.metadata.as_ref().and_then(|m| m.accessed.as_deref()).and_then(parse_time);
     tokio::task::spawn_blocking(move || -> std::result::Result<Option<PathBuf>, UploadFailure> {
@@ -390,7 +413,8 @@ fn spawn_writer(
         };
         // A resumable file is hashed as it arrives (from its start), so that a break records the
         // hash of what is held and the next offer reads nothing.
-        let mut hashed = Hashed { hasher: (expected.is_some() || (record.is_some() && offset == 0)).then(Sha256::new), written: offset };
+        let checks = !matches!(expected, Expect::None);
+        let mut hashed = Hashed { hasher: (checks || (record.is_some() && offset == 0)).then(Sha256::new), written: offset };
         match write_stream(&mut sink, rx, declared, expected, &mut hashed) {
             Ok(()) => sink.commit(modified, accessed).map_err(UploadFailure::Io),
             Err(e) => {
@@ -418,12 +442,12 @@ struct Hashed {
 
 /// Writes what comes through `rx` into `sink` until [`WriterMsg::Finish`], hashing it when a
 /// hasher is given (from the start of the file: the bytes held are hashed first); Ok when size and
-/// checksum match.
+/// checksum (given, or from the trailer) match.
 fn write_stream(
     sink: &mut Sink,
     mut rx: tokio::sync::mpsc::Receiver<WriterMsg>,
     declared: u64,
-    expected: Option<String>,
+    expected: Expect,
     hashed: &mut Hashed,
 ) -> std::result::Result<(), UploadFailure> {
     if hashed.written > 0 {
@@ -432,29 +456,33 @@ fn write_stream(
             hash_held(sink.file(), hashed.written, h).map_err(|e| UploadFailure::Io(Error::io("cannot read the partial file", e)))?;
         }
     }
-    copy_stream(sink, &mut rx, declared, &mut hashed.hasher, &mut hashed.written)?;
-    if let (Some(h), Some(want)) = (hashed.hasher.take(), expected) {
-        if hex::encode(h.finalize()) != want {
-            return Err(UploadFailure::Checksum);
-        }
+    let trailer = copy_stream(sink, &mut rx, declared, &mut hashed.hasher, &mut hashed.written)?;
+    let want = match expected {
+        Expect::None => return Ok(()),
+        Expect::Given(want) => want,
+        // A trailer that was not asked for is not looked at.
+        Expect::After => trailer.unwrap_or(Err(TrailerError::Missing)).map_err(UploadFailure::ChecksumMissing)?,
+    };
+    match hashed.hasher.take().map(|h| hex::encode(h.finalize())) {
+        Some(have) if have == want => Ok(()),
+        _ => Err(UploadFailure::Checksum),
     }
-    Ok(())
 }
 
 /// Writes what comes through `rx` into `sink` (hashing what was written into `hasher`) until
 /// [`WriterMsg::Finish`]; `written` bytes are there already (it counts on), `declared` must be
-/// there at the end.
+/// there at the end. Returns what the body's trailer said of the checksum.
 fn copy_stream(
     sink: &mut Sink,
     rx: &mut tokio::sync::mpsc::Receiver<WriterMsg>,
     declared: u64,
     hasher: &mut Option<Sha256>,
     written: &mut u64,
-) -> std::result::Result<(), UploadFailure> {
+) -> std::result::Result<Option<std::result::Result<String, TrailerError>>, UploadFailure> {
     let mut msgs: Vec<WriterMsg> = Vec::with_capacity(WRITER_QUEUE);
     let mut batch: Vec<Bytes> = Vec::with_capacity(WRITER_QUEUE);
-    let mut finished = false;
-    while !finished {
+    let mut finished = None;
+    while finished.is_none() {
         // Everything that is waiting goes out in one vectored write.
         if rx.blocking_recv_many(&mut msgs, WRITER_QUEUE) == 0 {
             return Err(UploadFailure::Aborted);
@@ -462,7 +490,7 @@ fn copy_stream(
         for m in msgs.drain(..) {
             match m {
                 WriterMsg::Data(chunk) => batch.push(chunk),
-                WriterMsg::Finish => finished = true,
+                WriterMsg::Finish(trailer) => finished = Some(trailer),
             }
         }
         write_all_vectored(sink.file(), &batch).map_err(|e| UploadFailure::Io(Error::io("cannot write received file", e)))?;
@@ -476,7 +504,7 @@ fn copy_stream(
     if *written != declared {
         return Err(UploadFailure::Size { received: *written, declared });
     }
-    Ok(())
+    Ok(finished.flatten())
 }
 
 /// Adds the first `len` bytes of `file` to `h` (positional reads: the write position stays).
@@ -518,7 +546,10 @@ async fn read_frames(
     tx: &tokio::sync::mpsc::Sender<WriterMsg>,
     declared: u64,
 ) -> (std::result::Result<(), UploadFailure>, BodyCount) {
-    let mut count = BodyCount { received: offset, reported: offset };
+    let mut count = BodyCount { received: offset, reported: offset, trailer: None };
+    // Once the declared bytes are in, the rest (a chunked body's end and trailer) comes soon.
+    let mut end_by =
+        (offset >= declared).then(|| tokio::time::Instant::now() + MAX_SHA256_TRAILER_WAIT.min(shared.limits.body_stall_timeout));
     // Progress is counted over windows of `body_stall_timeout`: fewer than `min_progress` bytes
     // in one (a trickle, or nothing) fails the file; only such progress keeps the session alive.
     let stall = shared.limits.body_stall_timeout;
@@ -537,9 +568,11 @@ async fn read_frames(
             }
             // Its sender came back on another connection: this one is dead.
             _ = upload_cancel.cancelled() => break Err(UploadFailure::Aborted),
-            f = tokio::time::timeout_at(window_end, body.frame()) => match f {
+            f = tokio::time::timeout_at(end_by.map_or(window_end, |e| e.min(window_end)), body.frame()) => match f {
                 Ok(f) => f,
-                Err(_) if in_window < min_progress => break Err(UploadFailure::Stalled),
+                Err(_) if in_window < min_progress || end_by.is_some_and(|e| tokio::time::Instant::now() >= e) => {
+                    break Err(UploadFailure::Stalled)
+                }
                 Err(_) => {
                     window_end = tokio::time::Instant::now() + stall;
                     in_window = 0;
@@ -554,7 +587,16 @@ async fn read_frames(
                 break Err(UploadFailure::Aborted);
             }
             Some(Ok(frame)) => {
-                let Ok(data) = frame.into_data() else { continue };
+                let data = match frame.into_data() {
+                    Ok(data) => data,
+                    Err(frame) => {
+                        // hyper bounds a trailer section (16 KiB, as many fields as headers).
+                        if let Ok(t) = frame.into_trailers() {
+                            count.trailer = Some(trailing_sha256(&t));
+                        }
+                        continue;
+                    }
+                };
                 count.received += data.len() as u64;
                 in_window += data.len() as u64;
                 unmarked += data.len() as u64;
@@ -565,6 +607,9 @@ async fn read_frames(
                 }
                 if count.received > declared {
                     break Err(UploadFailure::Size { received: count.received, declared });
+                }
+                if count.received == declared && end_by.is_none() {
+                    end_by = Some(tokio::time::Instant::now() + MAX_SHA256_TRAILER_WAIT.min(stall));
                 }
                 if tx.send(WriterMsg::Data(data)).await.is_err() {
                     // The writer failed; its error is reported below. As for a cancel, the rest of the
@@ -616,6 +661,9 @@ pub(super) fn finish_upload(
             }
             Err(UploadFailure::Checksum) => {
                 (message(StatusCode::UNPROCESSABLE_ENTITY, "Checksum mismatch"), Some("checksum mismatch".to_string()))
+            }
+            Err(UploadFailure::ChecksumMissing(e)) => {
+                (message(StatusCode::UNPROCESSABLE_ENTITY, e.describe()), Some(e.describe().to_string()))
             }
             Err(UploadFailure::Size { received, declared }) => {
                 let m = if received > declared {
