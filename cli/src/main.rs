@@ -398,9 +398,6 @@ fn check_writable(dir: &std::path::Path) -> Result<(), Error> {
     }
 }
 
-/// From this many bytes to hash, `ferry send` says that it computes checksums before asking.
-const CHECKSUM_NOTICE_BYTES: u64 = 50_000_000;
-
 /// How long a receiver stopped with Ctrl+C keeps answering the running uploads that it cancelled.
 const CANCEL_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
 
@@ -561,12 +558,6 @@ async fn send_cmd(config_dir: Option<PathBuf>, args: SendArgs, out: Output) -> R
         opts.checksums = send::Checksums::Always;
     }
     let ui = Arc::new(output::SendUi::new(out.clone(), &selection));
-    // Checksums (plain HTTP, or --checksum) read every file once before the request: say so when
-    // that takes a noticeable time.
-    let total: u64 = selection.files.iter().map(|f| f.size).sum();
-    if (args.target.http || args.checksum) && total >= CHECKSUM_NOTICE_BYTES {
-        out.line(&format!("Computing checksums of {}...", output::human_size(total)));
-    }
     let cancel = ferry_core::CancellationToken::new();
     let c2 = cancel.clone();
     tokio::spawn(async move {

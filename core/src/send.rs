@@ -285,7 +285,9 @@ pub enum SendEvent {
         error: String,
         retry: bool,
     },
-    /// The peer does not support a Ferry addition (the message says which) and it was left out.
+    /// Something the person sending should know: the peer does not support a Ferry addition (the
+    /// message says which) and it was left out, or the files are read for their checksums before
+    /// the request.
     Notice {
         message: String,
     },
@@ -691,6 +693,15 @@ pub async fn send_files(
     // is read once, hashed as it is sent, and the request goes out at once. Checksums asked for
     // (`Always`) stay in the request, where a receiver can also compare the files it has.
     let sha256_after = supports_sha256_after && opts.checksums == Checksums::Auto && wants_checksums(opts);
+    if !sha256_after && wants_checksums(opts) {
+        // Every file is read once before the request: say so when that takes a noticeable time.
+        let total: u64 = selection.files.iter().filter(|f| f.source.rereadable()).map(|f| f.size).sum();
+        if total >= HASH_NOTICE_BYTES {
+            let why = if supports_sha256_after { "checksums were asked for" } else { "this receiver takes them only in the request" };
+            let message = format!("computing the checksums of {:.1} MB before sending ({why})...", total as f64 / 1e6);
+            observer.on_event(SendEvent::Notice { message });
+        }
+    }
     let hashes = if sha256_after { vec![None; selection.files.len()] } else { hash_if_wanted(opts, selection, &cancel).await? };
     // Receivers close idle connections (Ferry after 30 s); hashing a large selection can take
     // longer, so ask on a fresh connection, pinned to the identity learned in the hello.
@@ -768,6 +779,9 @@ fn wants_checksums(opts: &SendOptions) -> bool {
         Checksums::Auto => opts.peer.protocol == Protocol::Http,
     }
 }
+
+/// Hashing more than this before the request is announced ([`SendEvent::Notice`]).
+const HASH_NOTICE_BYTES: u64 = 50_000_000;
 
 /// SHA-256 of every file when the checksum policy wants them, for the request.
 async fn hash_if_wanted(opts: &SendOptions, selection: &Selection, cancel: &CancellationToken) -> Result<Vec<Option<String>>> {
