@@ -75,6 +75,17 @@ impl FileSource {
         }
     }
 
+    /// The length and modification time of a file that can be read again (`None` for a stream,
+    /// or when they cannot be read): two equal stamps around a read say the file did not change.
+    fn stamp(&self) -> Option<(u64, Option<std::time::SystemTime>)> {
+        let meta = match self {
+            FileSource::Path(p) => std::fs::metadata(p).ok()?,
+            FileSource::Descriptor(d) if d.seekable => d.file.metadata().ok()?,
+            FileSource::Descriptor(_) => return None,
+        };
+        Some((meta.len(), meta.modified().ok()))
+    }
+
     /// Opens the bytes from their start.
     pub fn open(&self) -> Result<Box<dyn Read + Send>> {
         self.open_at(0)
@@ -572,9 +583,22 @@ async fn hash_files(files: &[LocalFile], cancel: &CancellationToken) -> Result<V
 /// a handful of them (no allocation, zeroing or page faults per chunk). `sha256_after`: the
 /// reader hashes the whole file as it reads (the first `offset` bytes too, read but not sent) and
 /// the body ends with the trailer [`SHA256_TRAILER`] (Ferry's `sha256After`).
-fn file_body(file: &LocalFile, file_id: String, observer: Arc<dyn SendObserver>, offset: u64, sha256_after: bool) -> Result<Body> {
-    let mut reader = file.source.open_at(if sha256_after { 0 } else { offset })?;
+fn file_body(
+    file: &LocalFile,
+    file_id: String,
+    observer: Arc<dyn SendObserver>,
+    offset: u64,
+    sha256_after: bool,
+    changed: Arc<AtomicBool>,
+) -> Result<Body> {
+    let start = if sha256_after { 0 } else { offset };
     let (size, what) = (file.size, file.source.describe());
+    // A file being written while it is read would arrive torn (old and new parts) and, with the
+    // checksum computed as it is read, look whole: its length and modification time before the
+    // first read and after the last one must agree, and no more than its size is read.
+    let source = file.source.clone();
+    let before = source.stamp();
+    let mut reader = file.source.open_at(start)?.take(size.saturating_sub(start));
     let (tx, mut rx) = tokio::sync::mpsc::channel::<std::io::Result<hyper::body::Frame<Bytes>>>(READ_AHEAD);
     let (home, pool) = std::sync::mpsc::channel::<Vec<u8>>();
     // A small file gets a small buffer (one byte more than its size, to see the end at once).
@@ -592,6 +616,13 @@ fn file_body(file: &LocalFile, file_id: String, observer: Arc<dyn SendObserver>,
             let mut buf = pool.try_recv().unwrap_or_else(|_| vec![0u8; chunk_len]);
             let chunk = match reader.read(&mut buf) {
                 Ok(0) => {
+                    let whole = reader.limit() == 0 && before.is_none_or(|b| b.0 == size);
+                    if !whole || source.stamp() != before {
+                        changed.store(true, Ordering::SeqCst);
+                        let e = std::io::Error::other(format!("{what}: the file changed while it was being sent"));
+                        let _ = tx.blocking_send(Err(e));
+                        return;
+                    }
                     if let Some(h) = hasher.take() {
                         let mut trailer = hyper::HeaderMap::new();
                         trailer.insert(SHA256_TRAILER, hex::encode(h.finalize()).parse().expect("hex is a header value"));
@@ -719,7 +750,7 @@ pub async fn send_files(
         }
         PrepareOutcome::Accepted(r) => r,
     };
-    let (accepted, mut queue) = accepted_jobs(&resp, &req, &by_id)?;
+    let (accepted, mut queue) = accepted_jobs(&resp, &req, &by_id, supports_resume)?;
     queue.iter_mut().for_each(|job| job.sha256_after = sha256_after);
     let skipped = by_id.len() - queue.len();
     let session_id = resp.session_id.clone();
@@ -852,10 +883,12 @@ fn accepted_jobs(
     resp: &PrepareUploadResponse,
     req: &PrepareUploadRequest,
     by_id: &HashMap<String, LocalFile>,
+    resume: bool,
 ) -> Result<(Vec<FileDto>, VecDeque<Job>)> {
     let mut accepted: Vec<FileDto> = Vec::new();
     let mut queue = VecDeque::new();
-    let offers = resp.ferry.as_ref().map(|f| &f.resume);
+    // Offers count only from a receiver that announced `resume` and proved its identity (HTTPS).
+    let offers = resp.ferry.as_ref().filter(|_| resume).map(|f| &f.resume);
     let mut sorted: Vec<_> = resp.files.iter().collect();
     sorted.sort_by(|a, b| by_id.get(a.0).map(|f| &f.name).cmp(&by_id.get(b.0).map(|f| &f.name)));
     for (id, token) in sorted {
@@ -1023,6 +1056,7 @@ async fn upload_one(
     // A stream cannot be read again, so it gets one try.
     let max_tries = if rereadable { UPLOAD_TRIES } else { 1 };
     let mut tries = 0;
+    let changed = Arc::new(AtomicBool::new(false));
     let mut broken_since: Option<tokio::time::Instant> = None;
     let mut wait = RECONNECT_FIRST_WAIT;
     loop {
@@ -1044,12 +1078,17 @@ async fn upload_one(
                     }
                 }
             }
-            let body = file_body(&job.file, job.id.clone(), observer.clone(), offset, job.sha256_after)?;
+            let body = file_body(&job.file, job.id.clone(), observer.clone(), offset, job.sha256_after, changed.clone())?;
             let (size, deadlines) = (job.file.size, opts.timeouts.upload());
             let status = c.upload_from(session_id, &job.id, &job.token, body, size, offset, deadlines, job.sha256_after).await?;
             Ok::<_, Error>((status, job.file.size - offset))
         };
-        let failure = match attempt.await {
+        let outcome = attempt.await;
+        if changed.load(Ordering::SeqCst) {
+            // The body was broken off before its end: the receiver saved nothing of this try.
+            return Err(Error::new(ErrorKind::Io, "the file changed while it was being sent; send it again"));
+        }
+        let failure = match outcome {
             Ok((UploadStatus::Ok, n)) => return Ok(n),
             Ok((UploadStatus::ChecksumMismatch, _)) if tries < max_tries => {
                 offset = 0;
@@ -1057,9 +1096,7 @@ async fn upload_one(
                 observer.on_event(SendEvent::FileFailed { file_id: job.id.clone(), error: "checksum mismatch".into(), retry: true });
                 continue;
             }
-            Ok((UploadStatus::ChecksumMismatch, _)) => {
-                return Err(Error::new(ErrorKind::ChecksumMismatch, format!("{}: checksum mismatch", job.file.name)))
-            }
+            Ok((UploadStatus::ChecksumMismatch, _)) => return Err(Error::new(ErrorKind::ChecksumMismatch, "checksum mismatch")),
             // A resume the receiver no longer takes (its partial file went away): from the start.
             Ok((UploadStatus::Rejected(e), _)) if offset > 0 && e.kind == ErrorKind::Protocol && tries < max_tries => {
                 offset = 0;
@@ -1148,6 +1185,39 @@ mod tests {
         assert!(stream.source.open().is_err(), "a stream cannot be read twice");
     }
 
+    /// A file written to (or grown) while it is read is not sent as if whole: the body breaks off
+    /// before its end (no trailer), and the flag tells the upload why.
+    #[tokio::test]
+    async fn a_file_that_changes_while_it_is_read_breaks_its_body_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.bin");
+        for grow in [false, true] {
+            std::fs::write(&path, vec![7u8; 4 << 20]).unwrap();
+            let sel = Selection::from_paths(std::slice::from_ref(&path)).unwrap();
+            let changed = Arc::new(AtomicBool::new(false));
+            let mut body = file_body(&sel.files[0], "f".into(), Arc::new(|_: SendEvent| {}), 0, true, changed.clone()).unwrap();
+            // The first chunk is out; then the file changes under the reader.
+            body.frame().await.unwrap().unwrap();
+            let f = std::fs::OpenOptions::new().write(true).append(grow).open(&path).unwrap();
+            f.write_all_at(b"changed", if grow { 4 << 20 } else { 0 }).unwrap();
+            f.set_modified(std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000)).unwrap();
+            drop(f);
+            let mut broke = false;
+            while let Some(frame) = body.frame().await {
+                match frame {
+                    Ok(frame) => assert!(frame.is_data(), "a trailer after a change (grow: {grow})"),
+                    Err(_) => broke = true,
+                }
+            }
+            assert!(broke && changed.load(Ordering::SeqCst), "grow: {grow}");
+        }
+        // Unchanged, the same file reads to its end and its trailer.
+        let sel = Selection::from_paths(std::slice::from_ref(&path)).unwrap();
+        let changed = Arc::new(AtomicBool::new(false));
+        let got = file_body(&sel.files[0], "f".into(), Arc::new(|_: SendEvent| {}), 0, true, changed.clone()).unwrap().collect().await;
+        assert!(got.unwrap().trailers().is_some() && !changed.load(Ordering::SeqCst));
+    }
+
     /// With `sha256After` the body ends with the trailer, whose SHA-256 covers the whole file also
     /// when only the bytes past an offset are sent (a resumed upload); without it, no trailer.
     #[tokio::test]
@@ -1158,13 +1228,17 @@ mod tests {
         let sel = Selection::from_paths(&[dir.path().join("a.bin")]).unwrap();
         let whole = hex::encode(Sha256::digest(&content));
         for offset in [0usize, 1, 300_000, 700_000] {
-            let body = file_body(&sel.files[0], "f".into(), Arc::new(|_: SendEvent| {}), offset as u64, true).unwrap();
+            let body = file_body(&sel.files[0], "f".into(), Arc::new(|_: SendEvent| {}), offset as u64, true, Default::default()).unwrap();
             let got = body.collect().await.unwrap();
             let trailer = got.trailers().and_then(|t| t.get(SHA256_TRAILER)).map(|v| v.to_str().unwrap().to_string());
             assert_eq!(trailer.as_deref(), Some(whole.as_str()), "offset {offset}");
             assert!(got.to_bytes()[..] == content[offset..], "offset {offset}");
         }
-        let got = file_body(&sel.files[0], "f".into(), Arc::new(|_: SendEvent| {}), 5, false).unwrap().collect().await.unwrap();
+        let got = file_body(&sel.files[0], "f".into(), Arc::new(|_: SendEvent| {}), 5, false, Default::default())
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
         assert!(got.trailers().is_none());
         assert!(got.to_bytes()[..] == content[5..]);
     }

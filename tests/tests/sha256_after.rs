@@ -130,8 +130,17 @@ async fn localsend_receiver(seen: Arc<Mutex<Seen>>) -> (std::net::SocketAddr, to
                                 .keys()
                                 .map(|k| (k.clone(), serde_json::json!(format!("t-{k}"))))
                                 .collect();
+                            // Offers to resume every file from byte 1, with the SHA-256 of that first
+                            // byte of each: a receiver that never announced `resume` (nor proved who it
+                            // is) must not be believed, so every body still comes whole.
+                            let offers: serde_json::Map<_, _> = req["files"]
+                                .as_object()
+                                .unwrap()
+                                .keys()
+                                .map(|k| (k.clone(), serde_json::json!({"offset": 1, "sha256": sha256_hex(&[FIRST_BYTE])})))
+                                .collect();
                             seen.lock().unwrap().prepare = Some(req);
-                            serde_json::json!({"sessionId": "s1", "files": tokens}).to_string()
+                            serde_json::json!({"sessionId": "s1", "files": tokens, "ferry": {"resume": offers}}).to_string()
                         }
                         "/api/localsend/v2/upload" => {
                             seen.lock().unwrap().uploads.push((head.clone(), body));
@@ -151,14 +160,19 @@ async fn localsend_receiver(seen: Arc<Mutex<Seen>>) -> (std::net::SocketAddr, to
     (addr, task)
 }
 
+/// The first byte of every file [`a_localsend_receiver_still_gets_every_checksum_in_the_request`] sends.
+const FIRST_BYTE: u8 = 0x5a;
+
 /// A plain LocalSend receiver over HTTP gets what it always got: every `sha256` in the request,
 /// no `ferry` object, and uploads with `Content-Length` and no trailer.
+/// Resume offers from it (it never announced `resume`) are not taken: each file comes whole.
 #[tokio::test]
 async fn a_localsend_receiver_still_gets_every_checksum_in_the_request() {
     let seen = Arc::new(Mutex::new(Seen::default()));
     let (addr, task) = localsend_receiver(seen.clone()).await;
     let src = tempfile::tempdir().unwrap();
-    let files = [("a.bin", content(100_000, 4)), ("b.bin", content(7, 5))];
+    let mut files = [("a.bin", content(100_000, 4)), ("b.bin", content(7, 5))];
+    files.iter_mut().for_each(|(_, d)| d[0] = FIRST_BYTE);
     for (name, data) in &files {
         std::fs::write(src.path().join(name), data).unwrap();
     }
@@ -180,7 +194,7 @@ async fn a_localsend_receiver_still_gets_every_checksum_in_the_request() {
     assert_eq!(sums, files.iter().map(|(n, d)| (n.to_string(), sha256_hex(d))).collect::<Vec<_>>());
     assert_eq!(seen.uploads.len(), 2);
     for (head, body) in &seen.uploads {
-        assert!(head.contains("content-length:"), "{head}");
+        assert!(head.contains("content-length:") && !head.contains("offset="), "{head}");
         assert!(!head.contains("transfer-encoding") && !head.contains("trailer"), "{head}");
         assert!(files.iter().any(|(_, d)| d == body));
     }
