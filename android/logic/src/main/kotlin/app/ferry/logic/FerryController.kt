@@ -110,6 +110,11 @@ class FerryController(
     /** Per receive session: offered files, and where each went. */
     private val sessions = ConcurrentHashMap<String, ReceiveSession>()
     private val openDocs = ConcurrentHashMap<Pair<String, String>, SavedDocument>()
+    /** The speed of each running transfer, by transfer id. */
+    private val meters = ConcurrentHashMap<String, RateMeter>()
+    private var speedTicker: Job? = null
+    /** Files a receive skipped (the folder has them), told before its session started; bounded. */
+    private val skippedEarly = ConcurrentHashMap<String, Int>()
 
     private var discoveryHolders = 0
     private var rescanJob: Job? = null
@@ -143,6 +148,7 @@ class FerryController(
             // whatever quick save says.
             receiveMode = s.receiveMode,
             bindAddress = network.bindAddress,
+            skipExisting = s.skipExisting,
         )
         val state = try {
             // FerryNode.start is a suspend function; this runs on the app's node thread
@@ -188,8 +194,12 @@ class FerryController(
 
     private fun requireNode(): FerryNode = ferry ?: throw IllegalStateException("Ferry is not running")
 
-    /** The network changed (Wi-Fi joined or left): listen and announce afresh when idle, else rescan. */
+    /**
+     * The network changed (Wi-Fi joined or left): sends waiting to reconnect try at once
+     * ([retryNow]); the node listens and announces afresh when idle, else rescans.
+     */
     fun onNetworkChanged() {
+        retryNow()
         if (ferry == null) {
             // A node that could not start (no network yet) gets another try.
             if (_node.value is NodeState.Failed) start()
@@ -368,12 +378,29 @@ class FerryController(
             n.sendFiles(target, items, pin, SendProgress(id))
         } catch (e: Exception) {
             _transfers.update { list -> list.filter { it.id != id } }
+            meters.remove(id)
             throw e
         }
         // The final update may already have come (and removed nothing): keep the handle only while running.
         sends[id] = handle
         if (handle.isFinished()) sends.remove(id)
         return id
+    }
+
+    /**
+     * Sends whose connection broke and that wait to reconnect ([Transfer.retrying]) try again at
+     * once instead of waiting out their back-off: the network came back, or the app came to the
+     * foreground. Each continues where the receiver holds (shown as [Transfer.resumedAtBytes]).
+     * Returns how many were asked.
+     */
+    fun retryNow(): Int {
+        var asked = 0
+        for (t in _transfers.value) {
+            if (t.direction != Direction.SEND || !t.retrying || t.state.finished) continue
+            val h = sends[t.id] ?: continue
+            runCatching { h.retryNow() }.onSuccess { asked++ }
+        }
+        return asked
     }
 
     /** Sends a text message. True when the receiver showed it. */
@@ -401,6 +428,12 @@ class FerryController(
     }
 
     private inner class SendProgress(private val id: String) : TransferListener {
+        private val meter = RateMeter().also { meters[id] = it }
+        /** A file resumed: the next total jumps by bytes that did not move now. */
+        @Volatile private var rebaseNext = false
+        /** Files counted by [SendUpdate.FilesSkipped]. */
+        @Volatile private var skipped = 0
+
         override fun onUpdate(update: SendUpdate) {
             val terminal = update is SendUpdate.Finished || update is SendUpdate.Failed
             guard("send update ${update::class.simpleName}", onFailure = { e -> if (terminal) { sends.remove(id); forceEnd(id, e) } }) {
@@ -414,17 +447,34 @@ class FerryController(
                 is SendUpdate.Waiting -> change { it.copy(state = TransferState.WAITING) }
                 is SendUpdate.Accepted -> change { it.copy(state = TransferState.RUNNING, bytesTotal = update.totalSize.toLong()) }
                 is SendUpdate.Progress -> {
-                    change { it.copy(state = TransferState.RUNNING, bytesDone = update.totalSent.toLong(), bytesTotal = update.totalSize.toLong()) }
+                    val total = update.totalSent.toLong()
+                    synchronized(meter) { if (rebaseNext) meter.rebase(total) else meter.add(clock(), total) }
+                    rebaseNext = false
+                    change {
+                        measured(it.copy(state = TransferState.RUNNING, bytesDone = total, bytesTotal = update.totalSize.toLong(), retrying = false))
+                    }
+                    tickSpeeds()
                 }
-                is SendUpdate.FileSent -> change { it.copy(filesDone = it.filesDone + 1) }
-                is SendUpdate.FileFailed -> if (!update.willRetry) change { it.copy(filesFailed = it.filesFailed + 1) }
+                is SendUpdate.FileSent -> change { it.copy(filesDone = it.filesDone + 1, retrying = false) }
+                is SendUpdate.FileFailed ->
+                    if (update.willRetry) change { it.copy(retrying = true, message = update.message) }
+                    else change { it.copy(filesFailed = it.filesFailed + 1, retrying = false) }
                 is SendUpdate.Notice -> {}
-                // A resumed file's bytes arrive with the next Progress; skipped files are counted by Finished.
-                is SendUpdate.FileResumed -> {}
-                is SendUpdate.FilesSkipped -> {}
+                // The file continues where the receiver holds: its kept bytes come with the next Progress.
+                is SendUpdate.FileResumed -> {
+                    rebaseNext = true
+                    change { it.copy(resumedAtBytes = update.offset.toLong(), retrying = false, message = null) }
+                }
+                is SendUpdate.FilesSkipped -> {
+                    skipped += update.fileIds.size
+                    change { it.copy(filesSkipped = skipped) }
+                }
+                // Nothing to send (204): every file was skipped, the receiver had them all (a
+                // person cannot accept none of a request's files: that is a decline, a 403).
                 is SendUpdate.Finished -> finish { t ->
-                    val state = if (update.sent == 0u && update.skipped > 0u) TransferState.DECLINED else TransferState.DONE
-                    t.copy(state = state, filesDone = update.sent.toInt(), bytesDone = update.bytes.toLong())
+                    val skippedAll = if (update.sent == 0u && skipped == 0) update.skipped.toInt() else skipped
+                    t.copy(state = TransferState.DONE, filesDone = update.sent.toInt(), bytesDone = update.bytes.toLong(),
+                        filesSkipped = skippedAll, retrying = false, message = t.message.takeIf { !t.retrying })
                 }
                 is SendUpdate.Failed -> finish { t ->
                     val kind = errorKindCode(update.kind)
@@ -433,7 +483,7 @@ class FerryController(
                         ErrorKinds.DECLINED -> TransferState.DECLINED
                         else -> TransferState.FAILED
                     }
-                    t.copy(state = state, message = update.error, errorKind = kind)
+                    t.copy(state = state, message = update.error, errorKind = kind, retrying = false)
                 }
             }
         }
@@ -448,6 +498,7 @@ class FerryController(
          */
         private fun finish(f: (Transfer) -> Transfer) {
             sends.remove(id)
+            meters.remove(id)
             val t = _transfers.value.firstOrNull { it.id == id }?.takeIf { !it.state.finished }?.let(f) ?: return
             change { t }
             val outcome = when (t.state) {
@@ -541,18 +592,24 @@ class FerryController(
                         // transfer) is still to come: nothing is received while off.
                         ferry?.cancelReceive()
                     }
+                    // A request asked about made a session first; quick save accepts without one.
+                    val asked = sessions.containsKey(update.sessionId)
                     val session = ReceiveSession(update.sender, update.files)
                     sessions[update.sessionId] = session
+                    meters[RECEIVE + update.sessionId] = RateMeter()
                     _requests.update { list -> list.filter { it.sessionId != update.sessionId } }
                     val t = Transfer(RECEIVE + update.sessionId, Direction.RECEIVE, update.sender.alias, update.sender.fingerprint,
-                        update.files.map { it.name }, 0, update.files.sumOf { it.size.toLong() }, 0, 0, TransferState.RUNNING, startedAtMs = clock())
+                        update.files.map { it.name }, 0, update.files.sumOf { it.size.toLong() }, 0, 0, TransferState.RUNNING, startedAtMs = clock(),
+                        savedWithoutAsking = !asked, filesSkipped = skippedEarly.remove(update.sessionId) ?: 0)
                     _transfers.update { listOf(t) + it }
                 }
                 is ReceiveUpdate.Progress -> {
                     val session = sessions[update.sessionId] ?: return
                     session.received[update.fileId] = update.received.toLong()
                     val done = session.received.values.sum()
-                    change(update.sessionId) { it.copy(bytesDone = done) }
+                    meters[RECEIVE + update.sessionId]?.let { m -> synchronized(m) { m.add(clock(), done) } }
+                    change(update.sessionId) { measured(it.copy(bytesDone = done)) }
+                    tickSpeeds()
                 }
                 is ReceiveUpdate.FileSaved -> {
                     val session = sessions[update.sessionId] ?: return
@@ -568,9 +625,16 @@ class FerryController(
                 is ReceiveUpdate.FileResumed -> {
                     val session = sessions[update.sessionId] ?: return
                     session.received[update.fileId] = update.offset.toLong()
-                    change(update.sessionId) { it.copy(bytesDone = session.received.values.sum()) }
+                    val done = session.received.values.sum()
+                    meters[RECEIVE + update.sessionId]?.let { m -> synchronized(m) { m.rebase(done) } }
+                    change(update.sessionId) { it.copy(bytesDone = done, resumedAtBytes = update.offset.toLong()) }
                 }
-                is ReceiveUpdate.FilesSkipped -> {}
+                // Told when the request is answered, before the session starts: counted when it does.
+                is ReceiveUpdate.FilesSkipped -> {
+                    if (skippedEarly.size >= MAX_SKIPPED_EARLY) skippedEarly.clear()
+                    skippedEarly.merge(update.sessionId, update.fileIds.size, Int::plus)
+                    change(update.sessionId) { it.copy(filesSkipped = it.filesSkipped + (skippedEarly.remove(update.sessionId) ?: 0)) }
+                }
                 is ReceiveUpdate.FoldersCreated -> {}
                 is ReceiveUpdate.Declined -> {}
                 is ReceiveUpdate.Finished -> finished(update.sessionId, update.outcome)
@@ -584,6 +648,7 @@ class FerryController(
 
         private fun finished(sessionId: String, outcome: TransferOutcome) {
             val session = sessions.remove(sessionId)
+            meters.remove(RECEIVE + sessionId)
             val (state, result) = when (outcome) {
                 is TransferOutcome.Finished -> if (outcome.failed > 0u) TransferState.DONE to HistoryOutcome.PARTIAL else TransferState.DONE to HistoryOutcome.DONE
                 TransferOutcome.CancelledBySender, TransferOutcome.CancelledByReceiver -> TransferState.CANCELLED to HistoryOutcome.CANCELLED
@@ -625,6 +690,31 @@ class FerryController(
             // A lock still running is not forgotten by a later report without one.
             val kept = old?.lockedUntilMs?.takeIf { it > now }
             PinWarning(update.ip, update.failures.toInt(), listOfNotNull(until, kept).maxOrNull(), now)
+        }
+    }
+
+    /** [t] with its speed and time left as of now (unchanged when it has no meter). */
+    private fun measured(t: Transfer): Transfer {
+        val m = meters[t.id] ?: return t
+        if (t.state.finished) return t
+        val rate = synchronized(m) { m.rate(clock()) }
+        return t.copy(bytesPerSecond = rate?.toLong(), secondsLeft = timeLeftSeconds(t.bytesDone, t.bytesTotal, rate))
+    }
+
+    /**
+     * While bytes move, speeds are measured again every second even without updates, so that a
+     * stall shows (the speed falls, the time left goes) instead of the last speed staying.
+     */
+    private fun tickSpeeds() {
+        synchronized(meters) {
+            if (speedTicker?.isActive == true) return
+            speedTicker = scope.launch {
+                while (isActive) {
+                    delay(SPEED_TICK_MS)
+                    _transfers.update { list -> list.map { if (meters.containsKey(it.id)) measured(it) else it } }
+                    if (_transfers.value.none { !it.state.finished && meters.containsKey(it.id) }) break
+                }
+            }
         }
     }
 
@@ -744,6 +834,10 @@ class FerryController(
         const val MAX_LOCK_SECONDS = 365L * 24 * 3600
         /** How many [problems] are kept. */
         const val MAX_PROBLEMS = 20
+        /** How often speeds are measured again while bytes move. */
+        const val SPEED_TICK_MS = 1_000L
+        /** Most sessions whose skipped files wait for their start (a session with nothing left to receive never starts). */
+        const val MAX_SKIPPED_EARLY = 64
 
         fun hostPort(host: String, port: Int) = if (host.contains(':') && !host.startsWith("[")) "[$host]:$port" else "$host:$port"
     }

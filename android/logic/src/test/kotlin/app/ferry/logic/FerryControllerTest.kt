@@ -193,6 +193,7 @@ class FerryControllerTest {
         val sent = tx.finished(id)
         assertEquals(TransferState.DONE, sent.state)
         assertEquals(1, sent.filesDone)
+        assertEquals(2, sent.filesSkipped, "the files left out are skipped, not failed")
         assertEquals(listOf("two.txt"), inbox("Receiver").list()!!.filter { !it.startsWith(".") }.sorted())
         assertEquals(HistoryOutcome.PARTIAL, tx.history.await("history") { it.isNotEmpty() }.first().outcome)
         rx.transfers.await("receive done") { l -> l.any { it.state == TransferState.DONE } }
