@@ -318,6 +318,27 @@ class FerryController(
         return merge(mapOf(d.fingerprint to d), _settings.value).first { it.fingerprint == d.fingerprint }
     }
 
+    /** This device's pairing code (`ferry://pair?v=1&fp=...&ip=...`), to show as a QR code. Throws when the node is not running. */
+    fun pairingCode(): String = requireNode().pairingCode()
+
+    /**
+     * Pairs with the device a pairing code describes (scanned, opened as a link or pasted:
+     * hostile input, checked by the core): its addresses are probed over HTTPS pinned to the
+     * code's fingerprint, and only a device that proves it is trusted, listed and kept as a
+     * favorite. Never throws: the result says what happened ([PairResult.message]).
+     */
+    suspend fun pair(code: String): PairResult {
+        val d = try {
+            requireNode().pair(code.trim())
+        } catch (e: Exception) {
+            return PairResult.of(e)
+        }
+        found.update { it + (d.fingerprint to d) }
+        refreshTrusted()
+        runCatching { setFavorite(d.fingerprint, true) }
+        return PairResult.Paired(shownName(d.alias), d.fingerprint)
+    }
+
     /** Keeps a device in the list (and reaches it at its last address when discovery does not). */
     fun setFavorite(fingerprint: String, favorite: Boolean) {
         updateSettings { s ->

@@ -207,7 +207,9 @@ class FerryControllerTest {
         val entry = rx.history.await("declined in history") { l -> l.any { it.outcome == HistoryOutcome.DECLINED } }.first()
         assertEquals(3, entry.files.size)
         assertTrue(rx.requests.value.isEmpty())
-        assertEquals(HistoryOutcome.DECLINED, tx.history.value.first().outcome, "a finished transfer is in the history")
+        // Recorded right after it ends (the transfer ends first): waited for, bounded.
+        tx.history.await("the declined send in the history") { h -> h.firstOrNull()?.outcome == HistoryOutcome.DECLINED }
+        Unit
     }
 
     @Test

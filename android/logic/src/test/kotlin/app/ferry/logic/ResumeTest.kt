@@ -167,7 +167,8 @@ class ResumeTest {
             assertEquals(TransferState.DONE, got.state, "$got")
             assertNotNull(got.resumedAtBytes)
             assertTrue(got.savedWithoutAsking)
-            assertEquals("Saved 1 file from Sender", QuickSaveNotice.of(got, rx.history.value.firstOrNull { it.id == got.id })?.title)
+            val entry = rx.history.await("the receive recorded") { h -> h.any { it.id == got.id } }.first { it.id == got.id }
+            assertEquals("Saved 1 file from Sender", QuickSaveNotice.of(got, entry)?.title)
             Unit
         }
     }
@@ -190,7 +191,8 @@ class ResumeTest {
         assertEquals(1, second.filesDone)
         assertEquals(1, second.filesSkipped)
         assertEquals("1 skipped by the receiver", TransferText.notes(second) { "$it" })
-        assertEquals(HistoryOutcome.PARTIAL, tx.history.value.first { it.id == second.id }.outcome, "one of two files went")
+        assertEquals(HistoryOutcome.PARTIAL, tx.history.await("the second send recorded") { h -> h.any { it.id == second.id } }
+            .first { it.id == second.id }.outcome, "one of two files went")
         val skippedThere = rx.transfers.await("the receive with a skipped file", 30) { l -> l.any { it.filesSkipped > 0 && it.state.finished } }
             .first { it.filesSkipped > 0 }
         assertEquals(1, skippedThere.filesSkipped)

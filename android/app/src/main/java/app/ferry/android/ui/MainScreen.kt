@@ -32,6 +32,7 @@ fun MainScreen(vm: MainViewModel) {
     val request by vm.shownRequest.collectAsStateWithLifecycle()
     val texts by vm.texts.collectAsStateWithLifecycle()
     val pin by vm.outbox.pinRequest.collectAsStateWithLifecycle()
+    val pairing by vm.pairing.state.collectAsStateWithLifecycle()
     val snackbar = remember { SnackbarHostState() }
     val gate = rememberPermissionGate()
 
@@ -92,6 +93,7 @@ fun MainScreen(vm: MainViewModel) {
             onDismiss = { vm.answerPin(null) },
         )
     }
+    pairing?.let { PairSheet(vm.pairing, it) }
     PermissionDialogs(gate)
 }
 

@@ -16,10 +16,12 @@ import app.ferry.android.SendResult
 import app.ferry.android.userMessage
 import app.ferry.logic.Destination
 import app.ferry.logic.NearbyDevice
+import app.ferry.logic.PairingModel
 import app.ferry.logic.PendingRequest
 import app.ferry.logic.Settings
 import app.ferry.logic.shownName
 import kotlinx.coroutines.CancellationException
+import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.flow.Flow
@@ -56,6 +58,9 @@ class MainViewModel(application: Application) : AndroidViewModel(application) {
     val pinWarning = controller.pinWarning
 
     val outbox = Outbox(app, viewModelScope)
+
+    /** The "Pair with QR" screen (its logic in :logic; pairing writes settings: off the main thread). */
+    val pairing = PairingModel(CoroutineScope(viewModelScope.coroutineContext + Dispatchers.IO), controller::pairingCode, controller::pair)
 
     private val _tab = MutableStateFlow(Tab.NEARBY)
     val tab: StateFlow<Tab> = _tab.asStateFlow()
