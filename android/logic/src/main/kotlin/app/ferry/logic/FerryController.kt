@@ -1,5 +1,6 @@
 package app.ferry.logic
 
+import app.ferry.core.BrowserRequest
 import app.ferry.core.Decision
 import app.ferry.core.Device
 import app.ferry.core.FerryException
@@ -14,6 +15,8 @@ import app.ferry.core.ReceiveUpdate
 import app.ferry.core.SendItem
 import app.ferry.core.SendTarget
 import app.ferry.core.SendUpdate
+import app.ferry.core.ShareListener
+import app.ferry.core.ShareUpdate
 import app.ferry.core.Sender
 import app.ferry.core.TransferHandle
 import app.ferry.core.TransferListener
@@ -77,6 +80,9 @@ class FerryController(
     private val _trusted = MutableStateFlow<List<TrustedEntry>>(emptyList())
     private val _pinWarning = MutableStateFlow<PinWarning?>(null)
     private val _problems = MutableStateFlow<List<Problem>>(emptyList())
+    private val _linkShare = MutableStateFlow<LinkShareState?>(null)
+    private val _receivePage = MutableStateFlow(false)
+    private val shareGeneration = AtomicInteger()
 
     val settings: StateFlow<Settings> = _settings.asStateFlow()
     val node: StateFlow<NodeState> = _node.asStateFlow()
@@ -98,6 +104,10 @@ class FerryController(
     val pinWarning: StateFlow<PinWarning?> = _pinWarning.asStateFlow()
     /** Internal failures caught in calls from the node (newest last, at most [MAX_PROBLEMS]): for logs and bug reports. */
     val problems: StateFlow<List<Problem>> = _problems.asStateFlow()
+    /** The open share via link, or null. It closes when the node stops (or restarts after a settings change). */
+    val linkShare: StateFlow<LinkShareState?> = _linkShare.asStateFlow()
+    /** Browsers may upload through the receive page (each upload asked about as a request from "Browser"). */
+    val receivePage: StateFlow<Boolean> = _receivePage.asStateFlow()
 
     private val nodeLock = Any()
     @Volatile private var ferry: FerryNode? = null
@@ -110,6 +120,12 @@ class FerryController(
     /** Per receive session: offered files, and where each went. */
     private val sessions = ConcurrentHashMap<String, ReceiveSession>()
     private val openDocs = ConcurrentHashMap<Pair<String, String>, SavedDocument>()
+    /**
+     * Where each received file went, by (session, file id): kept apart from [sessions], since the
+     * node may open a file before the listener hears that its session started. Dropped when the
+     * session ends.
+     */
+    private val locations = ConcurrentHashMap<Pair<String, String>, String>()
     /** The speed of each running transfer, by transfer id. */
     private val meters = ConcurrentHashMap<String, RateMeter>()
     private var speedTicker: Job? = null
@@ -121,7 +137,6 @@ class FerryController(
 
     private class ReceiveSession(val sender: Sender, val files: List<OfferedFile>) {
         val received = ConcurrentHashMap<String, Long>()
-        val locations = ConcurrentHashMap<String, String>()
         val saved = ConcurrentHashMap.newKeySet<String>()
     }
 
@@ -175,6 +190,9 @@ class FerryController(
             n.destroy()
             found.value = emptyMap()
             _requests.value = emptyList()
+            // The node's share and receive page end with it.
+            _linkShare.value = null
+            _receivePage.value = false
             _node.value = NodeState.Stopped
         }
     }
@@ -533,6 +551,66 @@ class FerryController(
         }
     }
 
+    // ---- share and receive via link -------------------------------------------------------
+
+    /**
+     * Opens a share of [items] (files, folders, descriptors, which Ferry takes over and closes) for
+     * browsers and LocalSend apps on the network, closing any open one; its state is in
+     * [linkShare]. Each new browser waits for [answerBrowser] unless [approveAll]. Throws
+     * [FerryException] for bad input, IllegalStateException when the node is not running.
+     */
+    fun startShare(items: List<SendItem>, pin: String? = null, approveAll: Boolean = false): LinkShareState {
+        val n = try {
+            requireNode()
+        } catch (e: Exception) {
+            releaseSendItems(items)
+            throw e
+        }
+        _linkShare.value = null
+        val info = n.startShare(items, pin, approveAll, ShareEvents(shareGeneration.incrementAndGet()))
+        val state = LinkShareState.of(info)
+        _linkShare.value = state
+        return state
+    }
+
+    /** Lets a browser that asked ([BrowserAsk.id]) see the share, or not. A request already over is only dropped from the list. */
+    fun answerBrowser(id: String, approve: Boolean) {
+        try {
+            requireNode().answerBrowser(id, approve)
+        } catch (e: FerryException) {
+            // Timed out or answered already: nothing waits any more.
+        } finally {
+            _linkShare.update { it?.answered(id) }
+        }
+    }
+
+    /** Closes the share: running downloads stop, browsers must ask again next time. */
+    fun stopShare() {
+        shareGeneration.incrementAndGet()
+        ferry?.stopShare()
+        _linkShare.value = null
+    }
+
+    /** Serves the receive page (or stops): browsers open [links] and upload, each upload asked about. */
+    fun setReceivePage(on: Boolean) {
+        requireNode().setReceivePage(on)
+        _receivePage.value = on
+    }
+
+    /** The links browsers open to reach this device's pages, one per address (empty when the node is not running). */
+    fun links(): List<String> = ferry?.links() ?: emptyList()
+
+    /** The events of share number [generation]: those of a share closed since are dropped. */
+    private inner class ShareEvents(private val generation: Int) : ShareListener {
+        override fun onBrowser(request: BrowserRequest) = guard("browser request") {
+            if (generation == shareGeneration.get()) _linkShare.update { it?.asked(request, clock()) }
+        }
+
+        override fun onShare(update: ShareUpdate) = guard("share update ${update::class.simpleName}") {
+            if (generation == shareGeneration.get()) _linkShare.update { it?.after(update) }
+        }
+    }
+
     // ---- receiving ---------------------------------------------------------------------
 
     /** Accepts a request: every file, or only [fileIds]. [trustSender] also trusts a verified sender. */
@@ -635,7 +713,7 @@ class FerryController(
                 is ReceiveUpdate.FileSaved -> {
                     val session = sessions[update.sessionId] ?: return
                     session.saved.add(update.fileId)
-                    update.path?.let { session.locations[update.fileId] = it }
+                    update.path?.let { locations[update.sessionId to update.fileId] = it }
                     change(update.sessionId) { it.copy(filesDone = session.saved.size) }
                 }
                 is ReceiveUpdate.FileFailed -> {
@@ -685,15 +763,19 @@ class FerryController(
             change(sessionId) { it.copy(state = state, message = message ?: it.message) }
             openDocs.keys.removeAll { it.first == sessionId }
             if (session != null) {
-                val files = session.files.filter { it.id in session.saved }.map { f -> HistoryFile(f.name, f.size.toLong(), session.locations[f.id]) }
+                val files = session.files.filter { it.id in session.saved }.map { f -> HistoryFile(f.name, f.size.toLong(), locations[sessionId to f.id]) }
                 record(HistoryEntry(RECEIVE + sessionId, Direction.RECEIVE, session.sender.alias, session.sender.fingerprint, files,
                     files.sumOf { it.size }, result, message ?: t?.message, clock()))
             }
+            locations.keys.removeAll { it.first == sessionId }
+            skippedEarly.remove(sessionId)
             maybeRestart()
         }
 
         private fun closed(sessionId: String) {
             _requests.update { list -> list.filter { it.sessionId != sessionId } }
+            locations.keys.removeAll { it.first == sessionId }
+            skippedEarly.remove(sessionId)
             val session = sessions.remove(sessionId) ?: return
             val byUs = declined.remove(sessionId)
             record(HistoryEntry(RECEIVE + sessionId, Direction.RECEIVE, session.sender.alias, session.sender.fingerprint,
@@ -753,7 +835,7 @@ class FerryController(
             return try {
                 val doc = s.create(dest, sessionId, file)
                 openDocs[sessionId to file.id] = doc
-                sessions[sessionId]?.locations?.put(file.id, doc.location)
+                locations[sessionId to file.id] = doc.location
                 FileDestination.Descriptor(doc.fd)
             } catch (e: Throwable) {
                 // Errors too (an API missing on this Android version): the file is refused, the node goes on.
@@ -767,7 +849,7 @@ class FerryController(
             try {
                 if (complete) doc.publish() else {
                     doc.discard()
-                    sessions[sessionId]?.locations?.remove(fileId)
+                    locations.remove(sessionId to fileId)
                 }
             } catch (e: Throwable) {
                 // The document stays as it is; nothing else to do from here.

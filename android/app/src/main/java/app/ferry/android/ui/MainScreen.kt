@@ -33,6 +33,7 @@ fun MainScreen(vm: MainViewModel) {
     val texts by vm.texts.collectAsStateWithLifecycle()
     val pin by vm.outbox.pinRequest.collectAsStateWithLifecycle()
     val pairing by vm.pairing.state.collectAsStateWithLifecycle()
+    val linkSheet by vm.linkSheet.collectAsStateWithLifecycle()
     val snackbar = remember { SnackbarHostState() }
     val gate = rememberPermissionGate()
 
@@ -94,6 +95,7 @@ fun MainScreen(vm: MainViewModel) {
         )
     }
     pairing?.let { PairSheet(vm.pairing, it) }
+    if (linkSheet) LinkSheet(vm)
     PermissionDialogs(gate)
 }
 

@@ -13,6 +13,7 @@ import androidx.compose.foundation.lazy.items
 import androidx.compose.foundation.selection.toggleable
 import androidx.compose.material.icons.Icons
 import androidx.compose.material.icons.outlined.Add
+import androidx.compose.material.icons.outlined.Link
 import androidx.compose.material.icons.outlined.QrCode
 import androidx.compose.material.icons.outlined.Close
 import androidx.compose.material.icons.outlined.GppMaybe
@@ -87,6 +88,9 @@ fun NearbyScreen(vm: MainViewModel, gate: PermissionGate, modifier: Modifier = M
         TopAppBar(
             title = { Text(stringResource(R.string.app_name)) },
             actions = {
+                IconButton(onClick = { gate.request(Permissions.network) { missing -> if (missing.isEmpty()) vm.openLinkSheet() } }) {
+                    Icon(Icons.Outlined.Link, contentDescription = stringResource(R.string.link_title))
+                }
                 IconButton(onClick = { vm.pairing.open() }) {
                     Icon(Icons.Outlined.QrCode, contentDescription = stringResource(R.string.pair_title))
                 }
