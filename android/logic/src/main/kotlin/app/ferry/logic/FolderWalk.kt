@@ -59,10 +59,10 @@ object FolderWalk {
         var stopped: String? = null
         val seen = HashSet<String>()
         // Depth first, in the provider's order; each entry: (folder id, its relative path, its depth).
-        val stack = ArrayDeque<Triple<String, String, Int>>()
-        stack.addLast(Triple(rootId, safeName(rootName).ifEmpty { "Folder" }, 0))
+        val stack = ArrayList<Triple<String, String, Int>>()
+        stack.add(Triple(rootId, safeName(rootName).ifEmpty { "Folder" }, 0))
         walk@ while (stack.isNotEmpty()) {
-            val (id, path, depth) = stack.removeLast()
+            val (id, path, depth) = stack.removeAt(stack.lastIndex)
             if (!seen.add(id)) continue
             if (++folders > limits.maxFolders) {
                 stopped = "more than ${limits.maxFolders} folders"
@@ -97,7 +97,7 @@ object FolderWalk {
                 files += WalkedFile(c.id, childPath, size)
             }
             // Pushed in reverse: the first subfolder is walked first.
-            subfolders.asReversed().forEach { stack.addLast(it) }
+            subfolders.asReversed().forEach { stack.add(it) }
         }
         if (more > 0) messages += "and $more more left out"
         return WalkResult(files, messages, stopped)

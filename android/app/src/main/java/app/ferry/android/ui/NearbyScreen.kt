@@ -229,6 +229,10 @@ fun NearbyScreen(vm: MainViewModel, gate: PermissionGate, modifier: Modifier = M
                 vm.send(target, Outgoing.Text(text))
             },
             onDismiss = { sendTo = null },
+            onFolder = { tree ->
+                sendTo = null
+                vm.send(target, Outgoing.Folder(tree))
+            },
         )
     }
 }
