@@ -490,7 +490,9 @@ class FerryController(
                     synchronized(meter) { if (rebaseNext) meter.rebase(total) else meter.add(clock(), total) }
                     rebaseNext = false
                     change {
-                        measured(it.copy(state = TransferState.RUNNING, bytesDone = total, bytesTotal = update.totalSize.toLong(), retrying = false))
+                        // Bytes move again after a break: its message (the break's) goes with it.
+                        measured(it.copy(state = TransferState.RUNNING, bytesDone = total, bytesTotal = update.totalSize.toLong(), retrying = false,
+                            message = if (it.retrying) null else it.message))
                     }
                     tickSpeeds()
                 }

@@ -24,6 +24,7 @@ import androidx.compose.ui.res.stringResource
 import androidx.lifecycle.compose.collectAsStateWithLifecycle
 import app.ferry.android.Permissions
 import app.ferry.android.R
+import app.ferry.logic.NodeState
 
 /** The app: Nearby, History and Settings, with the request sheet, texts and PIN prompts on top. */
 @Composable
@@ -94,7 +95,13 @@ fun MainScreen(vm: MainViewModel) {
             onDismiss = { vm.answerPin(null) },
         )
     }
-    pairing?.let { PairSheet(vm.pairing, it) }
+    pairing?.let { p ->
+        // Opened by a link before the node ran (a cold start): its own code shows once it runs.
+        val node by vm.node.collectAsStateWithLifecycle()
+        val running = node is NodeState.Running
+        LaunchedEffect(running) { if (running && p.ownCode == null) vm.pairing.open() }
+        PairSheet(vm.pairing, p)
+    }
     if (linkSheet) LinkSheet(vm)
     PermissionDialogs(gate)
 }
