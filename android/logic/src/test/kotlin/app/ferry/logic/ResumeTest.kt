@@ -110,9 +110,9 @@ class ResumeTest {
         root.deleteRecursively()
     }
 
-    private fun controller(name: String, change: (Settings) -> Settings = { it }): FerryController {
+    private fun controller(name: String, clock: () -> Long = System::currentTimeMillis, change: (Settings) -> Settings = { it }): FerryController {
         val c = FerryController(File(root, name), DeviceInfo(name, "JVM test", DeviceKind.DESKTOP, File(root, "$name-inbox")), scope,
-            network = NetworkOptions(discovery = false, bindAddress = "127.0.0.1", scanLingerMs = 0))
+            network = NetworkOptions(discovery = false, bindAddress = "127.0.0.1", scanLingerMs = 0), clock = clock)
         c.updateSettings { change(it.copy(port = 0)) }
         controllers.add(c)
         val s = c.start()
@@ -171,6 +171,32 @@ class ResumeTest {
             assertEquals("Saved 1 file from Sender", QuickSaveNotice.of(got, entry)?.title)
             Unit
         }
+    }
+
+    /**
+     * The speed and time left reach the model as bytes move (a clock that moves a second a
+     * reading: loopback is too fast to see otherwise; two progress updates are enough).
+     */
+    @Test
+    fun speedAndTimeLeftShowWhileBytesMove(): Unit = runBlocking {
+        val rx = controller("Receiver") { it.copy(quickSave = QuickSave.EVERYONE) }
+        val now = AtomicLong(1_000_000)
+        val tx = controller("Sender", clock = { now.addAndGet(1_000) })
+        val big = file("big.bin", 32 shl 20)
+        val seen = CopyOnWriteArrayList<Transfer>()
+        val watcher = launch(Dispatchers.Default) { tx.transfers.collect { l -> l.firstOrNull()?.let { seen.add(it) } } }
+        val id = tx.send(tx.addByAddress("127.0.0.1:${rx.port()}"), listOf(SendItem.Path(big.path)))
+        val done = tx.finished(id)
+        watcher.cancel()
+        assertEquals(TransferState.DONE, done.state)
+        val measured = seen.filter { it.state == TransferState.RUNNING && it.bytesPerSecond != null }
+        assertTrue(measured.isNotEmpty(), "a speed was shown: ${seen.size} states")
+        assertTrue(measured.all { it.bytesPerSecond!! > 0 }, "$measured")
+        assertTrue(measured.any { it.secondsLeft != null }, "a time left was shown")
+        assertNull(seen.first { it.state == TransferState.RUNNING }.bytesPerSecond, "nothing before bytes moved")
+        val line = TransferText.speed(measured.first { it.secondsLeft != null }) { "$it B" }
+        assertTrue(line != null && line.endsWith(" left") && line.contains(" B/s"), "$line")
+        assertNull(TransferText.speed(done) { "$it" }, "an ended transfer shows no speed")
     }
 
     @Test
