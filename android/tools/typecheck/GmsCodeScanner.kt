@@ -12,7 +12,6 @@ import com.google.mlkit.vision.barcode.common.Barcode
 class GmsBarcodeScannerOptions private constructor() {
     class Builder {
         fun setBarcodeFormats(format: Int, vararg moreFormats: Int): Builder = throw RuntimeException()
-        fun enableAutoZoom(): Builder = throw RuntimeException()
         fun build(): GmsBarcodeScannerOptions = throw RuntimeException()
     }
 }

@@ -15,7 +15,6 @@ object CodeScanner {
     fun scan(context: Context, onResult: (String?) -> Unit, onError: (String) -> Unit) {
         val options = GmsBarcodeScannerOptions.Builder()
             .setBarcodeFormats(Barcode.FORMAT_QR_CODE)
-            .enableAutoZoom()
             .build()
         try {
             GmsBarcodeScanning.getClient(context, options).startScan()
