@@ -75,6 +75,7 @@ fun LinkSheet(vm: MainViewModel) {
                     }
                 }
                 Text(stringResource(R.string.link_certificate_hint), style = MaterialTheme.typography.bodySmall, textAlign = TextAlign.Center)
+                Text(stringResource(R.string.link_keep_open), style = MaterialTheme.typography.bodySmall, textAlign = TextAlign.Center)
                 s.asking.forEach { ask ->
                     ListItem(
                         headlineContent = { Text(stringResource(R.string.link_browser_asks, ask.address)) },
