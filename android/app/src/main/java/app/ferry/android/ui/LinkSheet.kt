@@ -25,6 +25,7 @@ import androidx.compose.material3.Text
 import androidx.compose.material3.rememberModalBottomSheetState
 import androidx.compose.runtime.Composable
 import androidx.compose.runtime.getValue
+import androidx.compose.runtime.remember
 import androidx.compose.ui.Alignment
 import androidx.compose.ui.Modifier
 import androidx.compose.ui.platform.LocalContext
@@ -35,6 +36,7 @@ import androidx.compose.ui.unit.dp
 import androidx.lifecycle.compose.collectAsStateWithLifecycle
 import app.ferry.android.R
 import app.ferry.android.formatSize
+import app.ferry.logic.QrImage
 
 /**
  * Share via link (files for any browser on the network: the links, the first as a QR code, the
@@ -108,10 +110,10 @@ fun LinkSheet(vm: MainViewModel) {
                 trailingContent = { Switch(checked = receivePage, onCheckedChange = vm::setReceivePage) },
             )
             if (receivePage && share == null) {
-                val links = vm.links()
-                links.firstOrNull()?.let { first ->
-                    app.ferry.logic.QrImage.of(first)?.let { QrCode(it, stringResource(R.string.link_qr), Modifier.widthIn(max = 220.dp).fillMaxWidth()) }
-                }
+                // Read once per switch (a call into the node), not at every recomposition.
+                val links = remember(receivePage) { vm.links() }
+                val qr = remember(links) { links.firstOrNull()?.let { QrImage.of(it) } }
+                qr?.let { QrCode(it, stringResource(R.string.link_qr), Modifier.widthIn(max = 220.dp).fillMaxWidth()) }
                 SelectionContainer { Column { links.forEach { Text(it) } } }
             }
         }
