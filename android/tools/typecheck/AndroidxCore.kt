@@ -18,6 +18,7 @@ class NotificationCompat {
         fun setSmallIcon(icon: Int): Builder = throw RuntimeException()
         fun setContentTitle(title: CharSequence?): Builder = throw RuntimeException()
         fun setContentText(text: CharSequence?): Builder = throw RuntimeException()
+        fun setSubText(text: CharSequence?): Builder = throw RuntimeException()
         fun setStyle(style: Style?): Builder = throw RuntimeException()
         fun setOngoing(ongoing: Boolean): Builder = throw RuntimeException()
         fun setOnlyAlertOnce(onlyAlertOnce: Boolean): Builder = throw RuntimeException()

@@ -87,6 +87,8 @@ class FerryApp : Application() {
         Notifications.cancelStaleRequests(this)
 
         NetworkWatcher(this) {
+            // The network is back: sends waiting to reconnect try now (they run without the node too).
+            controller.retryNow()
             scope.launch(nodeDispatcher) {
                 // A node that could not start (no network yet) gets another chance.
                 if (controller.node.value is NodeState.Running) controller.onNetworkChanged()
@@ -122,6 +124,8 @@ class FerryApp : Application() {
             override fun onStart(owner: LifecycleOwner) {
                 _onScreen.value = startedActivities.incrementAndGet() > 0
                 dataSyncExhausted.value = false
+                // Back in the foreground (the process may have been frozen): broken sends try again now.
+                controller.retryNow()
                 stopJob?.cancel()
                 stopJob = null
                 scope.launch { startNode() }

@@ -11,6 +11,7 @@ import androidx.lifecycle.LifecycleService
 import androidx.lifecycle.lifecycleScope
 import app.ferry.android.platform.TransferLocks
 import app.ferry.logic.KeepAlive
+import app.ferry.logic.QuickSaveNotice
 import app.ferry.logic.RequestPrompt
 import app.ferry.logic.Transfer
 import kotlinx.coroutines.delay
@@ -183,7 +184,10 @@ class FerryService : LifecycleService() {
                 val entry = withTimeoutOrNull(HISTORY_WAIT_MS) {
                     app.controller.history.first { h -> h.any { it.id == t.id } }
                 }?.firstOrNull { it.id == t.id }
-                Notifications.postResult(this@FerryService, t, entry)
+                // Saved without asking (quick save): say so, and open the history.
+                val quick = QuickSaveNotice.of(t, entry)
+                if (quick != null) Notifications.postQuickSave(this@FerryService, quick, entry?.files?.map { it.name } ?: t.fileNames)
+                else Notifications.postResult(this@FerryService, t, entry)
             }
         }
         seen.retainAll(transfers.map { it.id }.toSet())

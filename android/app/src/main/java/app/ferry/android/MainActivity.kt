@@ -13,6 +13,7 @@ import app.ferry.android.ui.MainScreen
 import app.ferry.android.ui.MainViewModel
 import app.ferry.android.ui.Tab
 import app.ferry.android.ui.theme.FerryTheme
+import app.ferry.logic.PairingSource
 
 /**
  * The app's screen. Notifications open it on a request (its sheet), on the history, or to open
@@ -35,6 +36,9 @@ class MainActivity : ComponentActivity() {
     }
 
     private fun handle(intent: Intent) {
+        // A pairing code opened as a link (ferry://pair?..., from the camera's QR recognition):
+        // the pairing screen asks before anything is probed or trusted.
+        if (intent.action == Intent.ACTION_VIEW) intent.dataString?.let { viewModel.pairing.offer(it, PairingSource.LINK) }
         intent.getStringExtra(EXTRA_REQUEST)?.let(viewModel::showRequest)
         intent.getStringExtra(EXTRA_TAB)?.let { name -> Tab.entries.firstOrNull { it.name == name }?.let(viewModel::selectTab) }
         intent.getStringExtra(EXTRA_OPEN)?.let { location ->

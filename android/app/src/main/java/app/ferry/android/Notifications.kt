@@ -29,9 +29,11 @@ import app.ferry.logic.HistoryEntry
 import app.ferry.logic.NodeState
 import app.ferry.logic.PendingRequest
 import app.ferry.logic.PinWarning
+import app.ferry.logic.QuickSaveNotice
 import app.ferry.logic.ReceivedText
 import app.ferry.logic.Transfer
 import app.ferry.logic.TransferState
+import app.ferry.logic.TransferText
 import app.ferry.logic.shownName
 import app.ferry.logic.shownText
 
@@ -46,6 +48,8 @@ data class ServiceStatus(val node: NodeState, val alias: String, val progress: P
         val filesTotal: Int,
         val bytesDone: Long,
         val bytesTotal: Long,
+        /** The one running transfer (speed, time left, resumed, skipped), or null when several run. */
+        val single: Transfer? = null,
     ) {
         val count: Int get() = transferIds.size
         val percent: Int? get() = if (bytesTotal > 0) (bytesDone * 100 / bytesTotal).toInt().coerceIn(0, 100) else null
@@ -64,6 +68,7 @@ data class ServiceStatus(val node: NodeState, val alias: String, val progress: P
                 filesTotal = running.sumOf { it.fileNames.size },
                 bytesDone = running.sumOf { it.bytesDone },
                 bytesTotal = running.sumOf { it.bytesTotal },
+                single = running.singleOrNull(),
             )
         }
     }
@@ -165,6 +170,13 @@ object Notifications {
                     ),
                 )
                 .setProgress(100, percent ?: 0, percent == null || p.waiting)
+            // "2.1 MB/s · 1 min left", "Resumed at 12 MB" (decided in :logic).
+            p.single?.let { t ->
+                val size = { b: Long -> context.formatSize(b) }
+                val line = listOfNotNull(TransferText.speed(t, size), TransferText.notes(t, size)).joinToString(" · ")
+                if (line.isNotEmpty()) builder.setSubText(line)
+            }
+            builder
                 .addAction(
                     R.drawable.ic_notification,
                     context.getString(R.string.action_cancel),
@@ -264,6 +276,21 @@ object Notifications {
             builder.addAction(R.drawable.ic_notification, context.getString(R.string.action_open), openApp(context, open, "open:" + t.id))
         }
         post(context, t.id, ID_RESULT, builder.build())
+    }
+
+    /**
+     * Files saved without asking (quick save): "Saved 3 files from Anna" ([QuickSaveNotice], the
+     * alias shown safe), opening the history. Posted instead of [postResult]'s "Received".
+     */
+    fun postQuickSave(context: Context, n: QuickSaveNotice, files: List<String>) {
+        val builder = NotificationCompat.Builder(context, CHANNEL_TRANSFERS)
+            .setSmallIcon(R.drawable.ic_notification)
+            .setContentTitle(n.title)
+            .setContentText(files.joinToString(", ") { shownName(it) })
+            .setCategory(NotificationCompat.CATEGORY_STATUS)
+            .setAutoCancel(true)
+            .setContentIntent(openApp(context, MainActivity.intent(context, tab = Tab.HISTORY), "history:" + n.transferId))
+        post(context, n.transferId, ID_RESULT, builder.build())
     }
 
     // ---- texts -------------------------------------------------------------------------------

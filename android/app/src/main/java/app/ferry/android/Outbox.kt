@@ -2,10 +2,14 @@ package app.ferry.android
 
 import android.net.Uri
 import android.util.Log
+import app.ferry.android.platform.SafTree
 import app.ferry.android.platform.SharedContent
 import app.ferry.core.FerryException
 import app.ferry.core.SendItem
 import app.ferry.logic.ErrorKinds
+import app.ferry.logic.FolderWalk
+import app.ferry.logic.WalkLimits
+import app.ferry.logic.shownName
 import app.ferry.logic.NearbyDevice
 import app.ferry.logic.NodeState
 import kotlinx.coroutines.CancellationException
@@ -23,6 +27,8 @@ import kotlinx.coroutines.withContext
 sealed interface Outgoing {
     data class Files(val uris: List<Uri>) : Outgoing
     data class Text(val text: String) : Outgoing
+    /** A folder the user picked (a document tree URI), sent with its structure. */
+    data class Folder(val tree: Uri) : Outgoing
 }
 
 /** A send the receiver wants a PIN for; [wrongPin] when the last one given was wrong. */
@@ -58,6 +64,7 @@ class Outbox(private val app: FerryApp, private val scope: CoroutineScope) {
             when (outgoing) {
                 is Outgoing.Files -> sendFiles(device, outgoing, pin, report)
                 is Outgoing.Text -> sendText(device, outgoing, pin)
+                is Outgoing.Folder -> sendFolder(device, outgoing, pin, report)
             }
         }
 
@@ -84,6 +91,42 @@ class Outbox(private val app: FerryApp, private val scope: CoroutineScope) {
         return SendResult.Started(id)
     }
 
+    /**
+     * Walks the folder ([FolderWalk]: bounded, safe relative paths), opens its files in place and
+     * sends them; what was left out (unreadable folders and files, bounds reached) is reported.
+     */
+    private fun sendFolder(device: NearbyDevice, folder: Outgoing.Folder, pin: String?, report: (String) -> Unit): SendResult {
+        val tree = try {
+            SafTree(app, folder.tree)
+        } catch (e: RuntimeException) {
+            return SendResult.Failed(app.getString(R.string.error_open_folder, e.message.orEmpty()))
+        }
+        val walk = FolderWalk.walk(tree, tree.rootId, tree.rootName(), FOLDER_LIMITS)
+        val items = ArrayList<SendItem>()
+        val failed = ArrayList<String>()
+        for (f in walk.files) {
+            try {
+                items += tree.open(f)
+            } catch (e: Exception) {
+                Log.w(TAG, "cannot open ${f.relativePath}", e)
+                failed += shownName(f.relativePath)
+            }
+        }
+        val left = walk.skipped + listOfNotNull(
+            walk.stoppedBecause?.let { app.getString(R.string.folder_stopped, it) },
+            failed.takeIf { it.isNotEmpty() }?.let { app.getString(R.string.error_open_some, it.take(5).joinToString(", ")) },
+        )
+        if (left.isNotEmpty()) report(left.joinToString("\n"))
+        if (items.isEmpty()) return SendResult.Failed(app.getString(R.string.error_folder_empty))
+        val id = try {
+            controller.send(device, items, pin)
+        } catch (e: Exception) {
+            return SendResult.Failed(app.userMessage(e))
+        }
+        watchForPin(id, device, folder)
+        return SendResult.Started(id)
+    }
+
     private suspend fun sendText(device: NearbyDevice, text: Outgoing.Text, pin: String?): SendResult = try {
         SendResult.TextSent(controller.sendText(device, text.text, pin))
     } catch (e: FerryException.PinRequired) {
@@ -99,7 +142,7 @@ class Outbox(private val app: FerryApp, private val scope: CoroutineScope) {
     }
 
     /** A file send learns about the PIN from the receiver after it started: watch how it ends. */
-    private fun watchForPin(id: String, device: NearbyDevice, files: Outgoing.Files) {
+    private fun watchForPin(id: String, device: NearbyDevice, files: Outgoing) {
         scope.launch {
             val t = controller.transfers.map { list -> list.firstOrNull { it.id == id } }
                 .first { it == null || it.state.finished } ?: return@launch
@@ -112,6 +155,12 @@ class Outbox(private val app: FerryApp, private val scope: CoroutineScope) {
 
     companion object {
         private const val TAG = "Ferry"
+
+        /**
+         * A folder's bounds: every file is an open descriptor until the send ends (older Android
+         * versions allow a process about 1024), and the walk's queries cost time.
+         */
+        val FOLDER_LIMITS = WalkLimits(maxDepth = 32, maxFiles = 800, maxFolders = 2_000)
 
         /** Whether a failed transfer failed for want of the right PIN (the PIN dialog handles it). */
         fun isPinError(errorKind: String?) = errorKind == ErrorKinds.PIN_REQUIRED || errorKind == ErrorKinds.INVALID_PIN

@@ -1,5 +1,6 @@
 package app.ferry.logic
 
+import app.ferry.core.BrowserRequest
 import app.ferry.core.Decision
 import app.ferry.core.Device
 import app.ferry.core.FerryException
@@ -14,6 +15,8 @@ import app.ferry.core.ReceiveUpdate
 import app.ferry.core.SendItem
 import app.ferry.core.SendTarget
 import app.ferry.core.SendUpdate
+import app.ferry.core.ShareListener
+import app.ferry.core.ShareUpdate
 import app.ferry.core.Sender
 import app.ferry.core.TransferHandle
 import app.ferry.core.TransferListener
@@ -77,6 +80,9 @@ class FerryController(
     private val _trusted = MutableStateFlow<List<TrustedEntry>>(emptyList())
     private val _pinWarning = MutableStateFlow<PinWarning?>(null)
     private val _problems = MutableStateFlow<List<Problem>>(emptyList())
+    private val _linkShare = MutableStateFlow<LinkShareState?>(null)
+    private val _receivePage = MutableStateFlow(false)
+    private val shareGeneration = AtomicInteger()
 
     val settings: StateFlow<Settings> = _settings.asStateFlow()
     val node: StateFlow<NodeState> = _node.asStateFlow()
@@ -98,6 +104,10 @@ class FerryController(
     val pinWarning: StateFlow<PinWarning?> = _pinWarning.asStateFlow()
     /** Internal failures caught in calls from the node (newest last, at most [MAX_PROBLEMS]): for logs and bug reports. */
     val problems: StateFlow<List<Problem>> = _problems.asStateFlow()
+    /** The open share via link, or null. It closes when the node stops (or restarts after a settings change). */
+    val linkShare: StateFlow<LinkShareState?> = _linkShare.asStateFlow()
+    /** Browsers may upload through the receive page (each upload asked about as a request from "Browser"). */
+    val receivePage: StateFlow<Boolean> = _receivePage.asStateFlow()
 
     private val nodeLock = Any()
     @Volatile private var ferry: FerryNode? = null
@@ -110,13 +120,23 @@ class FerryController(
     /** Per receive session: offered files, and where each went. */
     private val sessions = ConcurrentHashMap<String, ReceiveSession>()
     private val openDocs = ConcurrentHashMap<Pair<String, String>, SavedDocument>()
+    /**
+     * Where each received file went, by (session, file id): kept apart from [sessions], since the
+     * node may open a file before the listener hears that its session started. Dropped when the
+     * session ends.
+     */
+    private val locations = ConcurrentHashMap<Pair<String, String>, String>()
+    /** The speed of each running transfer, by transfer id. */
+    private val meters = ConcurrentHashMap<String, RateMeter>()
+    private var speedTicker: Job? = null
+    /** Files a receive skipped (the folder has them), told before its session started; bounded. */
+    private val skippedEarly = ConcurrentHashMap<String, Int>()
 
     private var discoveryHolders = 0
     private var rescanJob: Job? = null
 
     private class ReceiveSession(val sender: Sender, val files: List<OfferedFile>) {
         val received = ConcurrentHashMap<String, Long>()
-        val locations = ConcurrentHashMap<String, String>()
         val saved = ConcurrentHashMap.newKeySet<String>()
     }
 
@@ -143,6 +163,7 @@ class FerryController(
             // whatever quick save says.
             receiveMode = s.receiveMode,
             bindAddress = network.bindAddress,
+            skipExisting = s.skipExisting,
         )
         val state = try {
             // FerryNode.start is a suspend function; this runs on the app's node thread
@@ -169,6 +190,9 @@ class FerryController(
             n.destroy()
             found.value = emptyMap()
             _requests.value = emptyList()
+            // The node's share and receive page end with it.
+            _linkShare.value = null
+            _receivePage.value = false
             _node.value = NodeState.Stopped
         }
     }
@@ -188,8 +212,12 @@ class FerryController(
 
     private fun requireNode(): FerryNode = ferry ?: throw IllegalStateException("Ferry is not running")
 
-    /** The network changed (Wi-Fi joined or left): listen and announce afresh when idle, else rescan. */
+    /**
+     * The network changed (Wi-Fi joined or left): sends waiting to reconnect try at once
+     * ([retryNow]); the node listens and announces afresh when idle, else rescans.
+     */
     fun onNetworkChanged() {
+        retryNow()
         if (ferry == null) {
             // A node that could not start (no network yet) gets another try.
             if (_node.value is NodeState.Failed) start()
@@ -308,6 +336,27 @@ class FerryController(
         return merge(mapOf(d.fingerprint to d), _settings.value).first { it.fingerprint == d.fingerprint }
     }
 
+    /** This device's pairing code (`ferry://pair?v=1&fp=...&ip=...`), to show as a QR code. Throws when the node is not running. */
+    fun pairingCode(): String = requireNode().pairingCode()
+
+    /**
+     * Pairs with the device a pairing code describes (scanned, opened as a link or pasted:
+     * hostile input, checked by the core): its addresses are probed over HTTPS pinned to the
+     * code's fingerprint, and only a device that proves it is trusted, listed and kept as a
+     * favorite. Never throws: the result says what happened ([PairResult.message]).
+     */
+    suspend fun pair(code: String): PairResult {
+        val d = try {
+            requireNode().pair(code.trim())
+        } catch (e: Exception) {
+            return PairResult.of(e)
+        }
+        found.update { it + (d.fingerprint to d) }
+        refreshTrusted()
+        runCatching { setFavorite(d.fingerprint, true) }
+        return PairResult.Paired(shownName(d.alias), d.fingerprint)
+    }
+
     /** Keeps a device in the list (and reaches it at its last address when discovery does not). */
     fun setFavorite(fingerprint: String, favorite: Boolean) {
         updateSettings { s ->
@@ -368,12 +417,29 @@ class FerryController(
             n.sendFiles(target, items, pin, SendProgress(id))
         } catch (e: Exception) {
             _transfers.update { list -> list.filter { it.id != id } }
+            meters.remove(id)
             throw e
         }
         // The final update may already have come (and removed nothing): keep the handle only while running.
         sends[id] = handle
         if (handle.isFinished()) sends.remove(id)
         return id
+    }
+
+    /**
+     * Sends whose connection broke and that wait to reconnect ([Transfer.retrying]) try again at
+     * once instead of waiting out their back-off: the network came back, or the app came to the
+     * foreground. Each continues where the receiver holds (shown as [Transfer.resumedAtBytes]).
+     * Returns how many were asked.
+     */
+    fun retryNow(): Int {
+        var asked = 0
+        for (t in _transfers.value) {
+            if (t.direction != Direction.SEND || !t.retrying || t.state.finished) continue
+            val h = sends[t.id] ?: continue
+            runCatching { h.retryNow() }.onSuccess { asked++ }
+        }
+        return asked
     }
 
     /** Sends a text message. True when the receiver showed it. */
@@ -401,6 +467,12 @@ class FerryController(
     }
 
     private inner class SendProgress(private val id: String) : TransferListener {
+        private val meter = RateMeter().also { meters[id] = it }
+        /** A file resumed: the next total jumps by bytes that did not move now. */
+        @Volatile private var rebaseNext = false
+        /** Files counted by [SendUpdate.FilesSkipped]. */
+        @Volatile private var skipped = 0
+
         override fun onUpdate(update: SendUpdate) {
             val terminal = update is SendUpdate.Finished || update is SendUpdate.Failed
             guard("send update ${update::class.simpleName}", onFailure = { e -> if (terminal) { sends.remove(id); forceEnd(id, e) } }) {
@@ -414,17 +486,36 @@ class FerryController(
                 is SendUpdate.Waiting -> change { it.copy(state = TransferState.WAITING) }
                 is SendUpdate.Accepted -> change { it.copy(state = TransferState.RUNNING, bytesTotal = update.totalSize.toLong()) }
                 is SendUpdate.Progress -> {
-                    change { it.copy(state = TransferState.RUNNING, bytesDone = update.totalSent.toLong(), bytesTotal = update.totalSize.toLong()) }
+                    val total = update.totalSent.toLong()
+                    synchronized(meter) { if (rebaseNext) meter.rebase(total) else meter.add(clock(), total) }
+                    rebaseNext = false
+                    change {
+                        // Bytes move again after a break: its message (the break's) goes with it.
+                        measured(it.copy(state = TransferState.RUNNING, bytesDone = total, bytesTotal = update.totalSize.toLong(), retrying = false,
+                            message = if (it.retrying) null else it.message))
+                    }
+                    tickSpeeds()
                 }
-                is SendUpdate.FileSent -> change { it.copy(filesDone = it.filesDone + 1) }
-                is SendUpdate.FileFailed -> if (!update.willRetry) change { it.copy(filesFailed = it.filesFailed + 1) }
+                is SendUpdate.FileSent -> change { it.copy(filesDone = it.filesDone + 1, retrying = false) }
+                is SendUpdate.FileFailed ->
+                    if (update.willRetry) change { it.copy(retrying = true, message = update.message) }
+                    else change { it.copy(filesFailed = it.filesFailed + 1, retrying = false) }
                 is SendUpdate.Notice -> {}
-                // A resumed file's bytes arrive with the next Progress; skipped files are counted by Finished.
-                is SendUpdate.FileResumed -> {}
-                is SendUpdate.FilesSkipped -> {}
+                // The file continues where the receiver holds: its kept bytes come with the next Progress.
+                is SendUpdate.FileResumed -> {
+                    rebaseNext = true
+                    change { it.copy(resumedAtBytes = update.offset.toLong(), retrying = false, message = null) }
+                }
+                is SendUpdate.FilesSkipped -> {
+                    skipped += update.fileIds.size
+                    change { it.copy(filesSkipped = skipped) }
+                }
+                // Nothing to send (204): every file was skipped, the receiver had them all (a
+                // person cannot accept none of a request's files: that is a decline, a 403).
                 is SendUpdate.Finished -> finish { t ->
-                    val state = if (update.sent == 0u && update.skipped > 0u) TransferState.DECLINED else TransferState.DONE
-                    t.copy(state = state, filesDone = update.sent.toInt(), bytesDone = update.bytes.toLong())
+                    val skippedAll = if (update.sent == 0u && skipped == 0) update.skipped.toInt() else skipped
+                    t.copy(state = TransferState.DONE, filesDone = update.sent.toInt(), bytesDone = update.bytes.toLong(),
+                        filesSkipped = skippedAll, retrying = false, message = t.message.takeIf { !t.retrying })
                 }
                 is SendUpdate.Failed -> finish { t ->
                     val kind = errorKindCode(update.kind)
@@ -433,7 +524,7 @@ class FerryController(
                         ErrorKinds.DECLINED -> TransferState.DECLINED
                         else -> TransferState.FAILED
                     }
-                    t.copy(state = state, message = update.error, errorKind = kind)
+                    t.copy(state = state, message = update.error, errorKind = kind, retrying = false)
                 }
             }
         }
@@ -448,6 +539,7 @@ class FerryController(
          */
         private fun finish(f: (Transfer) -> Transfer) {
             sends.remove(id)
+            meters.remove(id)
             val t = _transfers.value.firstOrNull { it.id == id }?.takeIf { !it.state.finished }?.let(f) ?: return
             change { t }
             val outcome = when (t.state) {
@@ -458,6 +550,66 @@ class FerryController(
             }
             record(HistoryEntry(id, Direction.SEND, t.peerAlias, t.peerFingerprint,
                 t.fileNames.map { HistoryFile(it, 0, null) }, t.bytesDone, outcome, t.message, clock()))
+        }
+    }
+
+    // ---- share and receive via link -------------------------------------------------------
+
+    /**
+     * Opens a share of [items] (files, folders, descriptors, which Ferry takes over and closes) for
+     * browsers and LocalSend apps on the network, closing any open one; its state is in
+     * [linkShare]. Each new browser waits for [answerBrowser] unless [approveAll]. Throws
+     * [FerryException] for bad input, IllegalStateException when the node is not running.
+     */
+    fun startShare(items: List<SendItem>, pin: String? = null, approveAll: Boolean = false): LinkShareState {
+        val n = try {
+            requireNode()
+        } catch (e: Exception) {
+            releaseSendItems(items)
+            throw e
+        }
+        _linkShare.value = null
+        val info = n.startShare(items, pin, approveAll, ShareEvents(shareGeneration.incrementAndGet()))
+        val state = LinkShareState.of(info)
+        _linkShare.value = state
+        return state
+    }
+
+    /** Lets a browser that asked ([BrowserAsk.id]) see the share, or not. A request already over is only dropped from the list. */
+    fun answerBrowser(id: String, approve: Boolean) {
+        try {
+            requireNode().answerBrowser(id, approve)
+        } catch (e: FerryException) {
+            // Timed out or answered already: nothing waits any more.
+        } finally {
+            _linkShare.update { it?.answered(id) }
+        }
+    }
+
+    /** Closes the share: running downloads stop, browsers must ask again next time. */
+    fun stopShare() {
+        shareGeneration.incrementAndGet()
+        ferry?.stopShare()
+        _linkShare.value = null
+    }
+
+    /** Serves the receive page (or stops): browsers open [links] and upload, each upload asked about. */
+    fun setReceivePage(on: Boolean) {
+        requireNode().setReceivePage(on)
+        _receivePage.value = on
+    }
+
+    /** The links browsers open to reach this device's pages, one per address (empty when the node is not running). */
+    fun links(): List<String> = ferry?.links() ?: emptyList()
+
+    /** The events of share number [generation]: those of a share closed since are dropped. */
+    private inner class ShareEvents(private val generation: Int) : ShareListener {
+        override fun onBrowser(request: BrowserRequest) = guard("browser request") {
+            if (generation == shareGeneration.get()) _linkShare.update { it?.asked(request, clock()) }
+        }
+
+        override fun onShare(update: ShareUpdate) = guard("share update ${update::class.simpleName}") {
+            if (generation == shareGeneration.get()) _linkShare.update { it?.after(update) }
         }
     }
 
@@ -541,23 +693,29 @@ class FerryController(
                         // transfer) is still to come: nothing is received while off.
                         ferry?.cancelReceive()
                     }
+                    // A request asked about made a session first; quick save accepts without one.
+                    val asked = sessions.containsKey(update.sessionId)
                     val session = ReceiveSession(update.sender, update.files)
                     sessions[update.sessionId] = session
+                    meters[RECEIVE + update.sessionId] = RateMeter()
                     _requests.update { list -> list.filter { it.sessionId != update.sessionId } }
                     val t = Transfer(RECEIVE + update.sessionId, Direction.RECEIVE, update.sender.alias, update.sender.fingerprint,
-                        update.files.map { it.name }, 0, update.files.sumOf { it.size.toLong() }, 0, 0, TransferState.RUNNING, startedAtMs = clock())
+                        update.files.map { it.name }, 0, update.files.sumOf { it.size.toLong() }, 0, 0, TransferState.RUNNING, startedAtMs = clock(),
+                        savedWithoutAsking = !asked, filesSkipped = skippedEarly.remove(update.sessionId) ?: 0)
                     _transfers.update { listOf(t) + it }
                 }
                 is ReceiveUpdate.Progress -> {
                     val session = sessions[update.sessionId] ?: return
                     session.received[update.fileId] = update.received.toLong()
                     val done = session.received.values.sum()
-                    change(update.sessionId) { it.copy(bytesDone = done) }
+                    meters[RECEIVE + update.sessionId]?.let { m -> synchronized(m) { m.add(clock(), done) } }
+                    change(update.sessionId) { measured(it.copy(bytesDone = done)) }
+                    tickSpeeds()
                 }
                 is ReceiveUpdate.FileSaved -> {
                     val session = sessions[update.sessionId] ?: return
                     session.saved.add(update.fileId)
-                    update.path?.let { session.locations[update.fileId] = it }
+                    update.path?.let { locations[update.sessionId to update.fileId] = it }
                     change(update.sessionId) { it.copy(filesDone = session.saved.size) }
                 }
                 is ReceiveUpdate.FileFailed -> {
@@ -568,9 +726,16 @@ class FerryController(
                 is ReceiveUpdate.FileResumed -> {
                     val session = sessions[update.sessionId] ?: return
                     session.received[update.fileId] = update.offset.toLong()
-                    change(update.sessionId) { it.copy(bytesDone = session.received.values.sum()) }
+                    val done = session.received.values.sum()
+                    meters[RECEIVE + update.sessionId]?.let { m -> synchronized(m) { m.rebase(done) } }
+                    change(update.sessionId) { it.copy(bytesDone = done, resumedAtBytes = update.offset.toLong()) }
                 }
-                is ReceiveUpdate.FilesSkipped -> {}
+                // Told when the request is answered, before the session starts: counted when it does.
+                is ReceiveUpdate.FilesSkipped -> {
+                    if (skippedEarly.size >= MAX_SKIPPED_EARLY) skippedEarly.clear()
+                    skippedEarly.merge(update.sessionId, update.fileIds.size, Int::plus)
+                    change(update.sessionId) { it.copy(filesSkipped = it.filesSkipped + (skippedEarly.remove(update.sessionId) ?: 0)) }
+                }
                 is ReceiveUpdate.FoldersCreated -> {}
                 is ReceiveUpdate.Declined -> {}
                 is ReceiveUpdate.Finished -> finished(update.sessionId, update.outcome)
@@ -584,6 +749,7 @@ class FerryController(
 
         private fun finished(sessionId: String, outcome: TransferOutcome) {
             val session = sessions.remove(sessionId)
+            meters.remove(RECEIVE + sessionId)
             val (state, result) = when (outcome) {
                 is TransferOutcome.Finished -> if (outcome.failed > 0u) TransferState.DONE to HistoryOutcome.PARTIAL else TransferState.DONE to HistoryOutcome.DONE
                 TransferOutcome.CancelledBySender, TransferOutcome.CancelledByReceiver -> TransferState.CANCELLED to HistoryOutcome.CANCELLED
@@ -599,15 +765,19 @@ class FerryController(
             change(sessionId) { it.copy(state = state, message = message ?: it.message) }
             openDocs.keys.removeAll { it.first == sessionId }
             if (session != null) {
-                val files = session.files.filter { it.id in session.saved }.map { f -> HistoryFile(f.name, f.size.toLong(), session.locations[f.id]) }
+                val files = session.files.filter { it.id in session.saved }.map { f -> HistoryFile(f.name, f.size.toLong(), locations[sessionId to f.id]) }
                 record(HistoryEntry(RECEIVE + sessionId, Direction.RECEIVE, session.sender.alias, session.sender.fingerprint, files,
                     files.sumOf { it.size }, result, message ?: t?.message, clock()))
             }
+            locations.keys.removeAll { it.first == sessionId }
+            skippedEarly.remove(sessionId)
             maybeRestart()
         }
 
         private fun closed(sessionId: String) {
             _requests.update { list -> list.filter { it.sessionId != sessionId } }
+            locations.keys.removeAll { it.first == sessionId }
+            skippedEarly.remove(sessionId)
             val session = sessions.remove(sessionId) ?: return
             val byUs = declined.remove(sessionId)
             record(HistoryEntry(RECEIVE + sessionId, Direction.RECEIVE, session.sender.alias, session.sender.fingerprint,
@@ -628,6 +798,31 @@ class FerryController(
         }
     }
 
+    /** [t] with its speed and time left as of now (unchanged when it has no meter). */
+    private fun measured(t: Transfer): Transfer {
+        val m = meters[t.id] ?: return t
+        if (t.state.finished) return t
+        val rate = synchronized(m) { m.rate(clock()) }
+        return t.copy(bytesPerSecond = rate?.toLong(), secondsLeft = timeLeftSeconds(t.bytesDone, t.bytesTotal, rate))
+    }
+
+    /**
+     * While bytes move, speeds are measured again every second even without updates, so that a
+     * stall shows (the speed falls, the time left goes) instead of the last speed staying.
+     */
+    private fun tickSpeeds() {
+        synchronized(meters) {
+            if (speedTicker?.isActive == true) return
+            speedTicker = scope.launch {
+                while (isActive) {
+                    delay(SPEED_TICK_MS)
+                    _transfers.update { list -> list.map { if (meters.containsKey(it.id)) measured(it) else it } }
+                    if (_transfers.value.none { !it.state.finished && meters.containsKey(it.id) }) break
+                }
+            }
+        }
+    }
+
     private fun maybeRestart() {
         val now = synchronized(nodeLock) { (restartWhenIdle && !isReceiving()).also { if (it) restartWhenIdle = false } }
         if (now) scope.launch { restart() }
@@ -642,7 +837,7 @@ class FerryController(
             return try {
                 val doc = s.create(dest, sessionId, file)
                 openDocs[sessionId to file.id] = doc
-                sessions[sessionId]?.locations?.put(file.id, doc.location)
+                locations[sessionId to file.id] = doc.location
                 FileDestination.Descriptor(doc.fd)
             } catch (e: Throwable) {
                 // Errors too (an API missing on this Android version): the file is refused, the node goes on.
@@ -656,7 +851,7 @@ class FerryController(
             try {
                 if (complete) doc.publish() else {
                     doc.discard()
-                    sessions[sessionId]?.locations?.remove(fileId)
+                    locations.remove(sessionId to fileId)
                 }
             } catch (e: Throwable) {
                 // The document stays as it is; nothing else to do from here.
@@ -744,6 +939,10 @@ class FerryController(
         const val MAX_LOCK_SECONDS = 365L * 24 * 3600
         /** How many [problems] are kept. */
         const val MAX_PROBLEMS = 20
+        /** How often speeds are measured again while bytes move. */
+        const val SPEED_TICK_MS = 1_000L
+        /** Most sessions whose skipped files wait for their start (a session with nothing left to receive never starts). */
+        const val MAX_SKIPPED_EARLY = 64
 
         fun hostPort(host: String, port: Int) = if (host.contains(':') && !host.startsWith("[")) "[$host]:$port" else "$host:$port"
     }

@@ -104,6 +104,18 @@ data class Transfer(
     /** The stable error kind of a failed send ("declined", "pin_required", ...). */
     val errorKind: String? = null,
     val startedAtMs: Long,
+    /** The connection broke and Ferry is reconnecting (FerryController.retryNow tries at once). */
+    val retrying: Boolean = false,
+    /** Where the last resumed file continued (bytes kept from an interrupted transfer), or null. */
+    val resumedAtBytes: Long? = null,
+    /** Files left out because the receiver already had them ("3 already there, skipped"). */
+    val filesSkipped: Int = 0,
+    /** Received without anyone being asked (quick save: a trusted device, or everyone). */
+    val savedWithoutAsking: Boolean = false,
+    /** Smoothed speed in bytes per second, null until it means something ([RateMeter]). */
+    val bytesPerSecond: Long? = null,
+    /** Seconds left at [bytesPerSecond], null until it means something ([timeLeftSeconds]). */
+    val secondsLeft: Long? = null,
 ) {
     /** 0..1, or null while the size is unknown. */
     val fraction: Float? get() = if (bytesTotal > 0) (bytesDone.toDouble() / bytesTotal).toFloat().coerceIn(0f, 1f) else null

@@ -51,6 +51,8 @@ data class Settings(
     /** Receiving stays on (Android: the foreground service runs). */
     val receiving: Boolean = true,
     val favorites: List<Favorite> = emptyList(),
+    /** Files the receive folder already has (same path, size, checksum or modified time) are left out; senders see them skipped. */
+    val skipExisting: Boolean = false,
 ) {
     /** Throws IllegalArgumentException with a message for people when a value is unusable. */
     fun validate(): Settings {
@@ -71,7 +73,7 @@ data class Settings(
     /** Whether going from this to [other] needs the node restarted. */
     fun needsRestart(other: Settings): Boolean =
         alias != other.alias || deviceKind != other.deviceKind || port != other.port ||
-            encryption != other.encryption || pin != other.pin || receiveMode != other.receiveMode ||
+            encryption != other.encryption || pin != other.pin || receiveMode != other.receiveMode || skipExisting != other.skipExisting ||
             (destination is Destination.Directory || other.destination is Destination.Directory) && destination != other.destination
 
     companion object {
@@ -117,6 +119,7 @@ class SettingsStore(private val file: File, private val defaults: () -> Settings
             destination = destination,
             receiving = p.getProperty("receiving")?.toBooleanStrictOrNull() ?: d.receiving,
             favorites = favorites,
+            skipExisting = p.getProperty("skipExisting")?.toBooleanStrictOrNull() ?: d.skipExisting,
         )
         return try { s.validate() } catch (_: IllegalArgumentException) { d }
     }
@@ -143,6 +146,7 @@ class SettingsStore(private val file: File, private val defaults: () -> Settings
             }
         }
         p.setProperty("receiving", s.receiving.toString())
+        p.setProperty("skipExisting", s.skipExisting.toString())
         p.setProperty("favorites", s.favorites.size.toString())
         s.favorites.forEachIndexed { i, f ->
             p.setProperty("favorite.$i.fingerprint", f.fingerprint)

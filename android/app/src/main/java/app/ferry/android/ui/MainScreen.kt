@@ -24,6 +24,7 @@ import androidx.compose.ui.res.stringResource
 import androidx.lifecycle.compose.collectAsStateWithLifecycle
 import app.ferry.android.Permissions
 import app.ferry.android.R
+import app.ferry.logic.NodeState
 
 /** The app: Nearby, History and Settings, with the request sheet, texts and PIN prompts on top. */
 @Composable
@@ -32,6 +33,8 @@ fun MainScreen(vm: MainViewModel) {
     val request by vm.shownRequest.collectAsStateWithLifecycle()
     val texts by vm.texts.collectAsStateWithLifecycle()
     val pin by vm.outbox.pinRequest.collectAsStateWithLifecycle()
+    val pairing by vm.pairing.state.collectAsStateWithLifecycle()
+    val linkSheet by vm.linkSheet.collectAsStateWithLifecycle()
     val snackbar = remember { SnackbarHostState() }
     val gate = rememberPermissionGate()
 
@@ -92,6 +95,14 @@ fun MainScreen(vm: MainViewModel) {
             onDismiss = { vm.answerPin(null) },
         )
     }
+    pairing?.let { p ->
+        // Opened by a link before the node ran (a cold start): its own code shows once it runs.
+        val node by vm.node.collectAsStateWithLifecycle()
+        val running = node is NodeState.Running
+        LaunchedEffect(running) { if (running && p.ownCode == null) vm.pairing.open() }
+        PairSheet(vm.pairing, p)
+    }
+    if (linkSheet) LinkSheet(vm)
     PermissionDialogs(gate)
 }
 

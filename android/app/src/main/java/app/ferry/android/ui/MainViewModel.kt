@@ -14,12 +14,17 @@ import app.ferry.android.Outgoing
 import app.ferry.android.R
 import app.ferry.android.SendResult
 import app.ferry.android.userMessage
+import app.ferry.android.platform.SharedContent
+import app.ferry.core.SendItem
 import app.ferry.logic.Destination
+import app.ferry.logic.NodeState
 import app.ferry.logic.NearbyDevice
+import app.ferry.logic.PairingModel
 import app.ferry.logic.PendingRequest
 import app.ferry.logic.Settings
 import app.ferry.logic.shownName
 import kotlinx.coroutines.CancellationException
+import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.flow.Flow
@@ -56,6 +61,60 @@ class MainViewModel(application: Application) : AndroidViewModel(application) {
     val pinWarning = controller.pinWarning
 
     val outbox = Outbox(app, viewModelScope)
+
+    val linkShare = controller.linkShare
+    val receivePage = controller.receivePage
+    private val _linkSheet = MutableStateFlow(false)
+    /** The "Share via link" sheet is open. */
+    val linkSheet: StateFlow<Boolean> = _linkSheet.asStateFlow()
+
+    fun openLinkSheet() {
+        _linkSheet.value = true
+    }
+
+    fun closeLinkSheet() {
+        _linkSheet.value = false
+    }
+
+    /** Shares documents by link (opened in place; those that cannot be opened are named in a message). */
+    fun shareByLink(uris: List<Uri>) = io {
+        if (uris.isEmpty()) return@io
+        if (app.startNode() !is NodeState.Running) {
+            report(app.getString(R.string.error_not_running))
+            return@io
+        }
+        val items = ArrayList<SendItem>()
+        val failed = ArrayList<String>()
+        for (uri in uris) {
+            try {
+                items += SharedContent.open(app, uri)
+            } catch (e: Exception) {
+                failed += SharedContent.fallbackName(uri)
+            }
+        }
+        if (failed.isNotEmpty()) report(app.getString(R.string.error_open_some_shared, failed.joinToString(", ") { shownName(it) }))
+        if (items.isEmpty()) return@io
+        // The controller owns the descriptors from here and closes them on any failure.
+        controller.startShare(items)
+    }
+
+    fun answerBrowser(id: String, approve: Boolean) = io { controller.answerBrowser(id, approve) }
+
+    fun stopShare() = io { controller.stopShare() }
+
+    fun setReceivePage(on: Boolean) = io {
+        if (on && app.startNode() !is NodeState.Running) {
+            report(app.getString(R.string.error_not_running))
+            return@io
+        }
+        controller.setReceivePage(on)
+    }
+
+    /** The links browsers open (the receive page's), one per address. */
+    fun links(): List<String> = controller.links()
+
+    /** The "Pair with QR" screen (its logic in :logic; pairing writes settings: off the main thread). */
+    val pairing = PairingModel(CoroutineScope(viewModelScope.coroutineContext + Dispatchers.IO), controller::pairingCode, controller::pair)
 
     private val _tab = MutableStateFlow(Tab.NEARBY)
     val tab: StateFlow<Tab> = _tab.asStateFlow()

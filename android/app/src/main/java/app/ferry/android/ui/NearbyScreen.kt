@@ -13,6 +13,8 @@ import androidx.compose.foundation.lazy.items
 import androidx.compose.foundation.selection.toggleable
 import androidx.compose.material.icons.Icons
 import androidx.compose.material.icons.outlined.Add
+import androidx.compose.material.icons.outlined.Link
+import androidx.compose.material.icons.outlined.QrCode
 import androidx.compose.material.icons.outlined.Close
 import androidx.compose.material.icons.outlined.GppMaybe
 import androidx.compose.material.icons.outlined.WifiOff
@@ -86,6 +88,12 @@ fun NearbyScreen(vm: MainViewModel, gate: PermissionGate, modifier: Modifier = M
         TopAppBar(
             title = { Text(stringResource(R.string.app_name)) },
             actions = {
+                IconButton(onClick = { gate.request(Permissions.network) { missing -> if (missing.isEmpty()) vm.openLinkSheet() } }) {
+                    Icon(Icons.Outlined.Link, contentDescription = stringResource(R.string.link_title))
+                }
+                IconButton(onClick = { vm.pairing.open() }) {
+                    Icon(Icons.Outlined.QrCode, contentDescription = stringResource(R.string.pair_title))
+                }
                 IconButton(onClick = { gate.request(Permissions.network) { missing -> if (missing.isEmpty()) showAdd = true } }) {
                     Icon(Icons.Outlined.Add, contentDescription = stringResource(R.string.add_title))
                 }
@@ -221,6 +229,10 @@ fun NearbyScreen(vm: MainViewModel, gate: PermissionGate, modifier: Modifier = M
                 vm.send(target, Outgoing.Text(text))
             },
             onDismiss = { sendTo = null },
+            onFolder = { tree ->
+                sendTo = null
+                vm.send(target, Outgoing.Folder(tree))
+            },
         )
     }
 }

@@ -17,6 +17,7 @@ import androidx.compose.foundation.verticalScroll
 import androidx.compose.material.icons.Icons
 import androidx.compose.material.icons.automirrored.outlined.Chat
 import androidx.compose.material.icons.outlined.Description
+import androidx.compose.material.icons.outlined.Folder
 import androidx.compose.material.icons.outlined.PhotoLibrary
 import androidx.compose.material3.Button
 import androidx.compose.material3.ExperimentalMaterial3Api
@@ -50,6 +51,7 @@ fun SendSheet(
     onFiles: (List<Uri>) -> Unit,
     onText: (String) -> Unit,
     onDismiss: () -> Unit,
+    onFolder: ((Uri) -> Unit)? = null,
 ) {
     val sheetState = rememberModalBottomSheetState(skipPartiallyExpanded = true)
     var text by rememberSaveable { mutableStateOf("") }
@@ -58,6 +60,9 @@ fun SendSheet(
     }
     val pickMedia = rememberLauncherForActivityResult(ActivityResultContracts.PickMultipleVisualMedia()) { uris ->
         if (uris.isNotEmpty()) onFiles(uris)
+    }
+    val pickFolder = rememberLauncherForActivityResult(ActivityResultContracts.OpenDocumentTree()) { uri ->
+        if (uri != null) onFolder?.invoke(uri)
     }
 
     ModalBottomSheet(onDismissRequest = onDismiss, sheetState = sheetState) {
@@ -88,6 +93,12 @@ fun SendSheet(
                 ) {
                     Icon(Icons.Outlined.PhotoLibrary, contentDescription = null, modifier = Modifier.padding(end = 8.dp))
                     Text(stringResource(R.string.send_media))
+                }
+            }
+            if (onFolder != null) {
+                FilledTonalButton(onClick = { pickFolder.launch(null) }, modifier = Modifier.fillMaxWidth()) {
+                    Icon(Icons.Outlined.Folder, contentDescription = null, modifier = Modifier.padding(end = 8.dp))
+                    Text(stringResource(R.string.send_folder))
                 }
             }
             OutlinedTextField(

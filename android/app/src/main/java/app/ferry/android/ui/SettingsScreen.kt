@@ -98,6 +98,14 @@ fun SettingsScreen(vm: MainViewModel, modifier: Modifier = Modifier) {
                     if (settings.pin == null) stringResource(R.string.settings_pin_none) else stringResource(R.string.settings_pin_set),
                 ) { editing = Editing.PIN }
             }
+            item {
+                SwitchRow(
+                    title = stringResource(R.string.settings_skip_existing),
+                    summary = stringResource(R.string.settings_skip_existing_summary),
+                    checked = settings.skipExisting,
+                    onCheckedChange = { on -> vm.updateSettings { it.copy(skipExisting = on) } },
+                )
+            }
 
             item { SectionHeader(R.string.settings_section_network) }
             item {

@@ -132,6 +132,7 @@ private fun SharedSummary(outgoing: Outgoing?) {
             val n = outgoing.uris.size
             Text(pluralStringResource(R.plurals.share_files_title, n, n), style = MaterialTheme.typography.headlineSmall)
         }
+        is Outgoing.Folder -> Text(stringResource(R.string.send_folder), style = MaterialTheme.typography.headlineSmall)
         is Outgoing.Text -> {
             Text(stringResource(R.string.share_text_title), style = MaterialTheme.typography.headlineSmall)
             Text(

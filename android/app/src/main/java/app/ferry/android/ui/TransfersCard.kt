@@ -29,6 +29,7 @@ import app.ferry.android.formatSize
 import app.ferry.logic.Direction
 import app.ferry.logic.Transfer
 import app.ferry.logic.TransferState
+import app.ferry.logic.TransferText
 import app.ferry.logic.shownName
 
 /** Running transfers (with progress and Cancel) and those that ended, until cleared. */
@@ -77,6 +78,12 @@ fun TransferRow(t: Transfer, onCancel: () -> Unit, modifier: Modifier = Modifier
                     style = MaterialTheme.typography.bodySmall,
                     color = if (t.state == TransferState.FAILED) MaterialTheme.colorScheme.error else MaterialTheme.colorScheme.onSurfaceVariant,
                 )
+                // Speed and time left, "Reconnecting…", "Resumed at 12 MB", "3 already there, skipped" (decided in :logic).
+                val context = LocalContext.current
+                val size = { b: Long -> context.formatSize(b) }
+                listOfNotNull(TransferText.speed(t, size), TransferText.notes(t, size)).forEach { line ->
+                    Text(line, style = MaterialTheme.typography.bodySmall, color = MaterialTheme.colorScheme.onSurfaceVariant)
+                }
             }
             if (!t.state.finished) {
                 IconButton(onClick = onCancel) {
