@@ -292,6 +292,8 @@ class FerryControllerTest {
         // Receiving on: quick save saves without asking.
         assertEquals(TransferState.DONE, tx.finished(tx.send(tx.find(rx), listOf(SendItem.Path(f.path)))).state)
         assertTrue(File(inbox("Receiver"), "quick.txt").exists())
+        // A settings change while the receive still ends would restart the node later, when idle.
+        rx.transfers.await("the receive to end") { l -> l.none { it.direction == Direction.RECEIVE && !it.state.finished } }
 
         // Receiving off while the app keeps the node running (the app is open): declined, nothing written.
         rx.updateSettings { it.copy(receiving = false) }
@@ -332,6 +334,9 @@ class FerryControllerTest {
         val f = file("auto.txt", 10)
         assertEquals(TransferState.DONE, tx.finished(tx.send(device, listOf(SendItem.Path(f.path)))).state)
         assertTrue(rx.requests.value.isEmpty())
+        // The receiving side ends a moment after the sender: a settings change while it still
+        // receives would restart the node later (when idle), under the next send's feet.
+        rx.transfers.await("the receive to end") { l -> l.none { it.direction == Direction.RECEIVE && !it.state.finished } }
 
         // Quick save off: trusted devices are asked too.
         rx.updateSettings { it.copy(quickSave = QuickSave.OFF) }
