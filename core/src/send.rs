@@ -5,7 +5,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::identity::Identity;
 use crate::protocol::format_time;
 use crate::protocol::{
-    mime_for, DeviceInfo, FileDto, FileMetadata, PeerAddr, PrepareExt, PrepareUploadRequest, PrepareUploadResponse, Protocol, ResumeOffer,
+    mime_for, DeviceInfo, FileDto, FileMetadata, PeerAddr, PrepareAnswerExt, PrepareExt, PrepareUploadRequest, Protocol, ResumeOffer,
     API_PREFIX, FEATURE_EMPTY_DIRS, FEATURE_RESUME,
 };
 use crate::util::random_id;
@@ -639,22 +639,25 @@ pub async fn send_files(
     if !conn.is_open() || hashed_at.elapsed() > IDLE_REUSE_LIMIT {
         conn = opts.connect().await?;
     }
-    let (req, by_id) = build_request(opts, selection, hashes, supports_dirs);
+    let req = build_request(opts, selection, hashes, supports_dirs);
+    let offered = selection.files.len();
     observer.on_event(SendEvent::WaitingForAcceptance);
-    let resp = match ask(&mut conn, opts, &req, &cancel).await? {
+    let resp = match ask(&mut conn, opts, req, &cancel).await? {
         PrepareOutcome::NothingToSend => {
-            return Ok(SendReport { session_id: None, sent: 0, skipped: by_id.len(), bytes: 0, receiver_fingerprint: receiver_fp })
+            return Ok(SendReport { session_id: None, sent: 0, skipped: offered, bytes: 0, receiver_fingerprint: receiver_fp })
         }
         PrepareOutcome::Accepted(r) => r,
     };
-    let (accepted, queue) = accepted_jobs(&resp, &req, &by_id)?;
-    let skipped = by_id.len() - queue.len();
     let session_id = resp.session_id.clone();
+    let (accepted, queue) = accepted_jobs(resp, selection)?;
+    let skipped = offered - queue.len();
     observer.on_event(SendEvent::Accepted { session_id: session_id.clone(), files: accepted });
     if skipped > 0 {
-        let mut file_ids: Vec<String> = by_id.keys().filter(|id| !resp.files.contains_key(*id)).cloned().collect();
-        file_ids.sort_by(|a, b| by_id[a].name.cmp(&by_id[b].name));
-        observer.on_event(SendEvent::FilesSkipped { file_ids });
+        let mut taken = vec![false; offered];
+        queue.iter().filter_map(|j| file_index(&j.id, offered)).for_each(|i| taken[i] = true);
+        let mut left: Vec<usize> = (0..offered).filter(|&i| !taken[i]).collect();
+        left.sort_by(|&a, &b| selection.files[a].name.cmp(&selection.files[b].name));
+        observer.on_event(SendEvent::FilesSkipped { file_ids: left.into_iter().map(|i| i.to_string()).collect() });
     }
     let (sent, bytes) = run_uploads(opts, conn, &session_id, queue, observer, &cancel, supports_resume).await?;
     Ok(SendReport { session_id: Some(session_id), sent, skipped, bytes, receiver_fingerprint: receiver_fp })
@@ -709,46 +712,59 @@ async fn hash_if_wanted(opts: &SendOptions, selection: &Selection, cancel: &Canc
     }
 }
 
-/// The prepare-upload request (a fresh id per file) and the files by id.
-fn build_request(
-    opts: &SendOptions,
-    selection: &Selection,
-    hashes: Vec<Option<String>>,
-    supports_dirs: bool,
-) -> (PrepareUploadRequest, HashMap<String, LocalFile>) {
-    let mut files = HashMap::with_capacity(selection.files.len());
-    let mut by_id = HashMap::with_capacity(selection.files.len());
-    for (f, sha) in selection.files.iter().zip(hashes) {
-        let id = random_id();
-        let metadata = (f.modified.is_some() || f.accessed.is_some())
-            .then(|| FileMetadata { modified: f.modified.and_then(format_time), accessed: f.accessed.and_then(format_time) });
-        files.insert(
-            id.clone(),
-            FileDto {
-                id: id.clone(),
-                file_name: f.name.clone(),
-                size: f.size,
-                file_type: f.mime.clone().unwrap_or_else(|| mime_for(&f.name).to_string()),
-                sha256: sha,
-                hash: None,
-                preview: None,
-                metadata,
-            },
-        );
-        by_id.insert(id, f.clone());
+/// A file's description for the receiver; file `i` of the selection has the id `i` (an id needs
+/// only be unique within its request: the tokens are the secrets).
+fn describe(i: usize, f: &LocalFile, sha256: Option<String>) -> FileDto {
+    let metadata = (f.modified.is_some() || f.accessed.is_some())
+        .then(|| FileMetadata { modified: f.modified.and_then(format_time), accessed: f.accessed.and_then(format_time) });
+    FileDto {
+        id: i.to_string(),
+        file_name: f.name.clone(),
+        size: f.size,
+        file_type: f.mime.clone().unwrap_or_else(|| mime_for(&f.name).to_string()),
+        sha256,
+        hash: None,
+        preview: None,
+        metadata,
     }
-    let mut req = PrepareUploadRequest { info: opts.info.clone(), files, ferry: None };
+}
+
+/// The index in a selection of `len` files of the file with the id `id` (see [`describe`]).
+fn file_index(id: &str, len: usize) -> Option<usize> {
+    let i: usize = id.parse().ok()?;
+    (i < len && i.to_string() == id).then_some(i)
+}
+
+/// The prepare-upload request's JSON, written file by file straight from the selection (no map of
+/// every file's description: a request may carry 100,000).
+fn build_request(opts: &SendOptions, selection: &Selection, hashes: Vec<Option<String>>, supports_dirs: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256 + selection.files.len() * 200);
+    out.extend_from_slice(b"{\"info\":");
+    serde_json::to_writer(&mut out, &opts.info).expect("serialisable");
+    out.extend_from_slice(b",\"files\":{");
+    for (i, (f, sha)) in selection.files.iter().zip(hashes).enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let dto = describe(i, f, sha);
+        serde_json::to_writer(&mut out, &dto.id).expect("serialisable");
+        out.push(b':');
+        serde_json::to_writer(&mut out, &dto).expect("serialisable");
+    }
+    out.push(b'}');
     if supports_dirs && !selection.empty_dirs.is_empty() {
         // Ferry receivers accept a request of only empty folders.
-        req.ferry = Some(PrepareExt { empty_dirs: selection.empty_dirs.clone() });
+        out.extend_from_slice(b",\"ferry\":");
+        serde_json::to_writer(&mut out, &PrepareExt { empty_dirs: selection.empty_dirs.clone() }).expect("serialisable");
     }
-    (req, by_id)
+    out.push(b'}');
+    out
 }
 
 /// Asks the receiver (waiting for its decision); a timeout or `cancel` withdraws the request.
-async fn ask(conn: &mut Connection, opts: &SendOptions, req: &PrepareUploadRequest, cancel: &CancellationToken) -> Result<PrepareOutcome> {
+async fn ask(conn: &mut Connection, opts: &SendOptions, req: Vec<u8>, cancel: &CancellationToken) -> Result<PrepareOutcome<Answer>> {
     tokio::select! {
-        r = conn.prepare_upload(req, opts.pin.as_deref(), opts.timeouts.decision) => match r {
+        r = conn.prepare_upload_body(req, opts.pin.as_deref(), opts.timeouts.decision) => match r {
             Err(e) if e.kind == ErrorKind::Timeout => {
                 opts.cancel_on_receiver(None).await;
                 Err(e)
@@ -763,24 +779,61 @@ async fn ask(conn: &mut Connection, opts: &SendOptions, req: &PrepareUploadReque
     }
 }
 
-/// The files the receiver accepted (sorted by name) and one upload job for each.
-fn accepted_jobs(
-    resp: &PrepareUploadResponse,
-    req: &PrepareUploadRequest,
-    by_id: &HashMap<String, LocalFile>,
-) -> Result<(Vec<FileDto>, VecDeque<Job>)> {
-    let mut accepted: Vec<FileDto> = Vec::new();
-    let mut queue = VecDeque::new();
-    let offers = resp.ferry.as_ref().map(|f| &f.resume);
-    let mut sorted: Vec<_> = resp.files.iter().collect();
-    sorted.sort_by(|a, b| by_id.get(a.0).map(|f| &f.name).cmp(&by_id.get(b.0).map(|f| &f.name)));
-    for (id, token) in sorted {
-        let Some(file) = by_id.get(id) else {
-            return Err(Error::protocol(format!("the receiver returned an unknown file id {id:?}")));
-        };
-        accepted.push(req.files[id].clone());
-        let offer = offers.and_then(|o| o.get(id)).filter(|o| o.offset > 0 && o.offset < file.size && o.sha256.is_some()).cloned();
-        queue.push_back(Job { file: file.clone(), id: id.clone(), token: token.clone(), offer });
+/// The prepare-upload answer as the sender keeps it: the tokens by file index (no map of ids: a
+/// request may carry 100,000 files).
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Answer {
+    session_id: String,
+    #[serde(deserialize_with = "tokens_by_index")]
+    files: Vec<(usize, String)>,
+    #[serde(default)]
+    ferry: Option<PrepareAnswerExt>,
+}
+
+/// `files` of an answer: `{"<id>": "<token>", ...}`, each id one of ours (see [`describe`]).
+fn tokens_by_index<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<(usize, String)>, D::Error> {
+    struct V;
+    impl<'de> serde::de::Visitor<'de> for V {
+        type Value = Vec<(usize, String)>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a map of file ids to tokens")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<Self::Value, A::Error> {
+            let mut out = Vec::with_capacity(map.size_hint().unwrap_or(0).min(1 << 20));
+            while let Some((id, token)) = map.next_entry::<std::borrow::Cow<'de, str>, String>()? {
+                let Some(i) = file_index(&id, usize::MAX) else {
+                    return Err(serde::de::Error::custom(format!("unknown file id {id:?}")));
+                };
+                out.push((i, token));
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_map(V)
+}
+
+/// The files the receiver accepted (sorted by name, described without their times and checksums)
+/// and one upload job for each.
+fn accepted_jobs(resp: Answer, selection: &Selection) -> Result<(Vec<FileDto>, VecDeque<Job>)> {
+    let files = &selection.files;
+    let mut sorted = resp.files;
+    if let Some(&(i, _)) = sorted.iter().find(|(i, _)| *i >= files.len()) {
+        return Err(Error::protocol(format!("the receiver returned an unknown file id \"{i}\"")));
+    }
+    sorted.sort_unstable_by(|a, b| files[a.0].name.cmp(&files[b.0].name).then(a.0.cmp(&b.0)));
+    if sorted.windows(2).any(|w| w[0].0 == w[1].0) {
+        return Err(Error::protocol("the receiver returned a file id twice"));
+    }
+    let offers = resp.ferry.map(|f| f.resume).unwrap_or_default();
+    let mut accepted: Vec<FileDto> = Vec::with_capacity(sorted.len());
+    let mut queue = VecDeque::with_capacity(sorted.len());
+    for (i, token) in sorted {
+        let file = &files[i];
+        let dto = FileDto { metadata: None, ..describe(i, file, None) };
+        let offer = offers.get(&dto.id).filter(|o| o.offset > 0 && o.offset < file.size && o.sha256.is_some()).cloned();
+        queue.push_back(Job { file: file.clone(), id: dto.id.clone(), token, offer });
+        accepted.push(dto);
     }
     Ok((accepted, queue))
 }

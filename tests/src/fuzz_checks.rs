@@ -24,6 +24,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("range", range),
     ("content_range", content_range),
     ("pairing", pairing),
+    ("file_list", file_list),
 ];
 
 /// Unicode format characters (general category Cf): they reorder or hide what a name shows
@@ -312,5 +313,24 @@ pub fn pairing(data: &[u8]) {
         assert_eq!(c.peer_addresses().len(), c.addresses.len());
         let again = PairingCode::parse(&c.to_string()).expect("a parsed code prints to a valid one");
         assert_eq!(again, c, "{s:?} does not round-trip");
+    }
+}
+
+/// `file_list`: the receiver's prepare-upload parser (streamed, counted) never panics, never
+/// returns more items than its cap, takes only valid JSON, and agrees with a plain parse about
+/// how many files a request carries.
+pub fn file_list(data: &[u8]) {
+    use ferry_core::server::{parse_file_list_capped, ListError};
+    const CAP: usize = 64;
+    match parse_file_list_capped(data, CAP, 256 * 1024) {
+        Ok(n) => {
+            assert!(n <= CAP, "{n} items over the cap of {CAP}");
+            let v: serde_json::Value = serde_json::from_slice(data).expect("the parser took what is not JSON");
+            let files = v["files"].as_object().map(|m| m.len()).expect("taken without a files map");
+            // A repeated key is one entry in a JSON map but two files for the parser (the receiver refuses them).
+            assert!(files <= n, "{files} files in the map, {n} counted");
+        }
+        Err(ListError::Invalid(_) | ListError::TooManyItems | ListError::TooLarge | ListError::EntryTooLarge) => {}
+        Err(ListError::Busy) => panic!("a plain cap answered busy"),
     }
 }
