@@ -357,14 +357,17 @@ impl Connection {
     /// `POST v2/prepare-upload`. Waits as long as the receiver's user takes to decide, but no
     /// longer than `wait`: a receiver silent for that long is `ErrorKind::Timeout`.
     pub(crate) async fn prepare_upload(&mut self, req: &PrepareUploadRequest, pin: Option<&str>, wait: Duration) -> Result<PrepareOutcome> {
-        self.prepare_upload_body(serde_json::to_vec(req).expect("serialisable"), pin, wait).await
+        let body = serde_json::to_vec(req).expect("serialisable");
+        let len = body.len() as u64;
+        self.prepare_upload_body(bytes_body(body), len, pin, wait).await
     }
 
-    /// [`Connection::prepare_upload`] with the request already written (`body`: its JSON), the
-    /// answer read as `R`.
+    /// [`Connection::prepare_upload`] with the request already written (`body`: its JSON, `len`
+    /// bytes), the answer read as `R`.
     pub(crate) async fn prepare_upload_body<R: serde::de::DeserializeOwned>(
         &mut self,
-        body: Vec<u8>,
+        body: Body,
+        len: u64,
         pin: Option<&str>,
         wait: Duration,
     ) -> Result<PrepareOutcome<R>> {
@@ -373,8 +376,7 @@ impl Connection {
             path.push_str("?pin=");
             path.push_str(&percent_encode(pin));
         }
-        let len = body.len() as u64;
-        let reply = tokio::time::timeout(wait, self.request_typed(Method::POST, &path, bytes_body(body), Some(len), Some(JSON)))
+        let reply = tokio::time::timeout(wait, self.request_typed(Method::POST, &path, body, Some(len), Some(JSON)))
             .await
             .map_err(|_| stopped_answering(format!("no answer to the request in {}", seconds(wait))))??;
         match reply.status {

@@ -188,6 +188,8 @@ impl Selection {
                 return Err(Error::invalid(format!("{}: not a file or folder", p.display())));
             }
         }
+        // A selection may hold 100,000 files: no room left over from growing.
+        sel.files.shrink_to_fit();
         if sel.files.is_empty() && sel.empty_dirs.is_empty() {
             return Err(Error::invalid("nothing to send"));
         }
@@ -649,17 +651,17 @@ pub async fn send_files(
         PrepareOutcome::Accepted(r) => r,
     };
     let session_id = resp.session_id.clone();
-    let (accepted, queue) = accepted_jobs(resp, selection)?;
+    let (accepted, queue, offers) = accepted_jobs(resp, selection)?;
     let skipped = offered - queue.len();
     observer.on_event(SendEvent::Accepted { session_id: session_id.clone(), files: accepted });
     if skipped > 0 {
         let mut taken = vec![false; offered];
-        queue.iter().filter_map(|j| file_index(&j.id, offered)).for_each(|i| taken[i] = true);
+        queue.iter().for_each(|&(i, _)| taken[i] = true);
         let mut left: Vec<usize> = (0..offered).filter(|&i| !taken[i]).collect();
         left.sort_by(|&a, &b| selection.files[a].name.cmp(&selection.files[b].name));
         observer.on_event(SendEvent::FilesSkipped { file_ids: left.into_iter().map(|i| i.to_string()).collect() });
     }
-    let (sent, bytes) = run_uploads(opts, conn, &session_id, queue, observer, &cancel, supports_resume).await?;
+    let (sent, bytes) = upload_in_batches(opts, conn, &session_id, queue, offers, selection, observer, &cancel, supports_resume).await?;
     Ok(SendReport { session_id: Some(session_id), sent, skipped, bytes, receiver_fingerprint: receiver_fp })
 }
 
@@ -735,10 +737,15 @@ fn file_index(id: &str, len: usize) -> Option<usize> {
     (i < len && i.to_string() == id).then_some(i)
 }
 
+/// Pieces of a request body: a request of 100,000 files (some 20 MB) is never one allocation, and
+/// each piece is freed once sent.
+const REQUEST_PIECE: usize = 64 * 1024;
+
 /// The prepare-upload request's JSON, written file by file straight from the selection (no map of
-/// every file's description: a request may carry 100,000).
-fn build_request(opts: &SendOptions, selection: &Selection, hashes: Vec<Option<String>>, supports_dirs: bool) -> Vec<u8> {
-    let mut out = Vec::with_capacity(256 + selection.files.len() * 200);
+/// every file's description: a request may carry 100,000), as a body in pieces and its length.
+fn build_request(opts: &SendOptions, selection: &Selection, hashes: Vec<Option<String>>, supports_dirs: bool) -> (Body, u64) {
+    let mut pieces = Vec::new();
+    let mut out = Vec::with_capacity(REQUEST_PIECE + 4096);
     out.extend_from_slice(b"{\"info\":");
     serde_json::to_writer(&mut out, &opts.info).expect("serialisable");
     out.extend_from_slice(b",\"files\":{");
@@ -750,6 +757,9 @@ fn build_request(opts: &SendOptions, selection: &Selection, hashes: Vec<Option<S
         serde_json::to_writer(&mut out, &dto.id).expect("serialisable");
         out.push(b':');
         serde_json::to_writer(&mut out, &dto).expect("serialisable");
+        if out.len() >= REQUEST_PIECE {
+            pieces.push(Bytes::from(std::mem::replace(&mut out, Vec::with_capacity(REQUEST_PIECE + 4096))));
+        }
     }
     out.push(b'}');
     if supports_dirs && !selection.empty_dirs.is_empty() {
@@ -758,13 +768,16 @@ fn build_request(opts: &SendOptions, selection: &Selection, hashes: Vec<Option<S
         serde_json::to_writer(&mut out, &PrepareExt { empty_dirs: selection.empty_dirs.clone() }).expect("serialisable");
     }
     out.push(b'}');
-    out
+    pieces.push(Bytes::from(out));
+    let len = pieces.iter().map(|p| p.len() as u64).sum();
+    let frames = futures_util::stream::iter(pieces.into_iter().map(|p| Ok(hyper::body::Frame::data(p))));
+    (BodyExt::boxed(StreamBody::new(frames)), len)
 }
 
 /// Asks the receiver (waiting for its decision); a timeout or `cancel` withdraws the request.
-async fn ask(conn: &mut Connection, opts: &SendOptions, req: Vec<u8>, cancel: &CancellationToken) -> Result<PrepareOutcome<Answer>> {
+async fn ask(conn: &mut Connection, opts: &SendOptions, req: (Body, u64), cancel: &CancellationToken) -> Result<PrepareOutcome<Answer>> {
     tokio::select! {
-        r = conn.prepare_upload_body(req, opts.pin.as_deref(), opts.timeouts.decision) => match r {
+        r = conn.prepare_upload_body(req.0, req.1, opts.pin.as_deref(), opts.timeouts.decision) => match r {
             Err(e) if e.kind == ErrorKind::Timeout => {
                 opts.cancel_on_receiver(None).await;
                 Err(e)
@@ -786,26 +799,52 @@ async fn ask(conn: &mut Connection, opts: &SendOptions, req: Vec<u8>, cancel: &C
 struct Answer {
     session_id: String,
     #[serde(deserialize_with = "tokens_by_index")]
-    files: Vec<(usize, String)>,
+    files: Vec<(usize, Token)>,
     #[serde(default)]
     ferry: Option<PrepareAnswerExt>,
 }
 
+/// A file's upload token as the receiver gave it: Ferry's (32 lowercase hex digits) kept as its
+/// bytes, anything else as text.
+enum Token {
+    Hex([u8; 16]),
+    Text(Box<str>),
+}
+
+impl Token {
+    fn new(s: &str) -> Token {
+        let mut bytes = [0u8; 16];
+        match hex::decode_to_slice(s, &mut bytes) {
+            Ok(()) if hex::encode(bytes) == s => Token::Hex(bytes),
+            _ => Token::Text(s.into()),
+        }
+    }
+}
+
+impl std::fmt::Display for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            Token::Hex(b) => f.write_str(&hex::encode(b)),
+            Token::Text(s) => f.write_str(s),
+        }
+    }
+}
+
 /// `files` of an answer: `{"<id>": "<token>", ...}`, each id one of ours (see [`describe`]).
-fn tokens_by_index<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<(usize, String)>, D::Error> {
+fn tokens_by_index<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<(usize, Token)>, D::Error> {
     struct V;
     impl<'de> serde::de::Visitor<'de> for V {
-        type Value = Vec<(usize, String)>;
+        type Value = Vec<(usize, Token)>;
         fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
             f.write_str("a map of file ids to tokens")
         }
         fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<Self::Value, A::Error> {
             let mut out = Vec::with_capacity(map.size_hint().unwrap_or(0).min(1 << 20));
-            while let Some((id, token)) = map.next_entry::<std::borrow::Cow<'de, str>, String>()? {
+            while let Some((id, token)) = map.next_entry::<std::borrow::Cow<'de, str>, std::borrow::Cow<'de, str>>()? {
                 let Some(i) = file_index(&id, usize::MAX) else {
                     return Err(serde::de::Error::custom(format!("unknown file id {id:?}")));
                 };
-                out.push((i, token));
+                out.push((i, Token::new(&token)));
             }
             Ok(out)
         }
@@ -813,9 +852,10 @@ fn tokens_by_index<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Resul
     d.deserialize_map(V)
 }
 
-/// The files the receiver accepted (sorted by name, described without their times and checksums)
-/// and one upload job for each.
-fn accepted_jobs(resp: Answer, selection: &Selection) -> Result<(Vec<FileDto>, VecDeque<Job>)> {
+/// The files the receiver accepted (sorted by name, described without their times and checksums),
+/// their selection indexes with their tokens in that order, and the offers to resume by index.
+#[allow(clippy::type_complexity)]
+fn accepted_jobs(resp: Answer, selection: &Selection) -> Result<(Vec<FileDto>, VecDeque<(usize, Token)>, HashMap<usize, ResumeOffer>)> {
     let files = &selection.files;
     let mut sorted = resp.files;
     if let Some(&(i, _)) = sorted.iter().find(|(i, _)| *i >= files.len()) {
@@ -825,17 +865,65 @@ fn accepted_jobs(resp: Answer, selection: &Selection) -> Result<(Vec<FileDto>, V
     if sorted.windows(2).any(|w| w[0].0 == w[1].0) {
         return Err(Error::protocol("the receiver returned a file id twice"));
     }
-    let offers = resp.ferry.map(|f| f.resume).unwrap_or_default();
-    let mut accepted: Vec<FileDto> = Vec::with_capacity(sorted.len());
-    let mut queue = VecDeque::with_capacity(sorted.len());
-    for (i, token) in sorted {
-        let file = &files[i];
-        let dto = FileDto { metadata: None, ..describe(i, file, None) };
-        let offer = offers.get(&dto.id).filter(|o| o.offset > 0 && o.offset < file.size && o.sha256.is_some()).cloned();
-        queue.push_back(Job { file: file.clone(), id: dto.id.clone(), token, offer });
-        accepted.push(dto);
+    let mut offers = HashMap::new();
+    for (id, offer) in resp.ferry.map(|f| f.resume).unwrap_or_default() {
+        if let Some(i) =
+            file_index(&id, files.len()).filter(|&i| offer.offset > 0 && offer.offset < files[i].size && offer.sha256.is_some())
+        {
+            offers.insert(i, offer);
+        }
     }
-    Ok((accepted, queue))
+    let accepted = sorted.iter().map(|&(i, _)| FileDto { metadata: None, ..describe(i, &files[i], None) }).collect();
+    Ok((accepted, sorted.into(), offers))
+}
+
+/// Most upload jobs (each with a copy of its file's description) that exist at once.
+const JOBS_AT_ONCE: usize = 4096;
+
+/// Uploads the accepted files (`pending`: selection indexes and tokens, in order) in batches of
+/// [`JOBS_AT_ONCE`] through [`run_uploads`], so that the jobs of a session of 100,000 files do not
+/// all exist at once; the first batch uses `conn`. Returns files and bytes sent.
+#[allow(clippy::too_many_arguments)]
+async fn upload_in_batches(
+    opts: &SendOptions,
+    conn: Connection,
+    session_id: &str,
+    mut pending: VecDeque<(usize, Token)>,
+    mut offers: HashMap<usize, ResumeOffer>,
+    selection: &Selection,
+    observer: Arc<dyn SendObserver>,
+    cancel: &CancellationToken,
+    resume: bool,
+) -> Result<(usize, u64)> {
+    let (mut sent, mut bytes, mut conn) = (0, 0, Some(conn));
+    loop {
+        let batch = pending.len().min(JOBS_AT_ONCE);
+        let queue: VecDeque<Job> = pending
+            .drain(..batch)
+            .map(|(i, token)| Job {
+                file: selection.files[i].clone(),
+                id: i.to_string(),
+                token: token.to_string(),
+                offer: offers.remove(&i),
+            })
+            .collect();
+        let conn = match conn.take() {
+            Some(c) => c,
+            None => match opts.connect().await {
+                Ok(c) => c,
+                Err(e) => {
+                    opts.cancel_on_receiver_keeping(Some(session_id), resume).await;
+                    return Err(e);
+                }
+            },
+        };
+        let (n, b) = run_uploads(opts, conn, session_id, queue, observer.clone(), cancel, resume).await?;
+        sent += n;
+        bytes += b;
+        if pending.is_empty() {
+            return Ok((sent, bytes));
+        }
+    }
 }
 
 /// Uploads the queue with up to `opts.parallel` workers (the first one reuses `conn`). On a
@@ -1087,6 +1175,23 @@ async fn upload_one(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn file_ids_are_indexes_and_tokens_come_back_as_given() {
+        assert_eq!(file_index("0", 3), Some(0));
+        assert_eq!(file_index("2", 3), Some(2));
+        for bad in ["3", "01", "+1", "-0", " 1", "1 ", "", "x", "18446744073709551616"] {
+            assert_eq!(file_index(bad, 3), None, "{bad:?}");
+        }
+        for t in ["00112233445566778899aabbccddeeff", "00112233445566778899AABBCCDDEEFF", "abc", "", "00112233445566778899aabbccddeeff00"] {
+            assert_eq!(Token::new(t).to_string(), t);
+        }
+        assert!(matches!(Token::new("00112233445566778899aabbccddeeff"), Token::Hex(_)));
+        let a: Answer = serde_json::from_str(r#"{"sessionId":"s","files":{"1":"t1","0":"00112233445566778899aabbccddeeff"}}"#).unwrap();
+        let got: Vec<(usize, String)> = a.files.iter().map(|(i, t)| (*i, t.to_string())).collect();
+        assert_eq!(got, [(1, "t1".to_string()), (0, "00112233445566778899aabbccddeeff".to_string())]);
+        assert!(serde_json::from_str::<Answer>(r#"{"sessionId":"s","files":{"f0":"t"}}"#).is_err());
+    }
+
     use super::*;
     use std::io::Write;
 

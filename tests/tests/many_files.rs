@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const P: &str = "/api/localsend/v2/prepare-upload";
 
@@ -118,7 +118,11 @@ async fn post_all(raw: &Raw, body: &str) -> RawResponse {
         let _ = wr.flush().await;
         wr
     });
-    let r = read_response(&mut rd).await;
+    // A big list is parsed as it arrives; on a loaded machine the answer may take longer than the
+    // 10 s `read_response` waits for each read.
+    let mut first = [0u8; 1];
+    let n = tokio::time::timeout(Duration::from_secs(120), rd.read(&mut first)).await.expect("an answer within 120 s").unwrap();
+    let r = read_response(&mut (&first[..n]).chain(rd)).await;
     drop(writer.await);
     r
 }
@@ -133,7 +137,7 @@ async fn a_localsend_request_of_100000_files_is_taken_in_one_piece() {
     assert!(body.len() > 20 * 1024 * 1024, "{} bytes", body.len());
     let raw = n.from("127.40.0.1");
     let t0 = Instant::now();
-    let r = raw.send("POST", P, body.as_bytes()).await;
+    let r = post_all(&raw, &body).await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body[..r.body.len().min(300)]));
     println!("100,000 files answered in {:?}", t0.elapsed());
     let v = r.json();
@@ -144,7 +148,7 @@ async fn a_localsend_request_of_100000_files_is_taken_in_one_piece() {
     n.handle.cancel_session();
     eventually("session over", || !n.handle.busy()).await;
     // The list's memory went back with the session: the same request fits again.
-    let r = raw.send("POST", P, body.as_bytes()).await;
+    let r = post_all(&raw, &body).await;
     assert_eq!(r.status, 200, "{}", r.message());
     n.handle.cancel_session();
 }
