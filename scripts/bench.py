@@ -4,7 +4,8 @@ in one run on loopback (discovery in a namespace pair, as root).
 
 Release binaries: target/release/ferry and target/release/ferry-raw-baseline.
 Environment: RUNS (default 3), SIZE_MIB (1024), SMALL_FILES (10000), BIG_RSS_MIB (4096),
-TREE_DIR (where the `tree` part writes; default the work folder),
+TREE_DIR (where the `tree` part writes; default the work folder), FILES_BIG (the `tree` part again
+with this many files, e.g. 100000, RUNS_BIG times, default 1; off by default: minutes on a small machine),
 SKIP (comma-separated parts to leave out: raw,big,small,medium,rss,startup,discovery,resume,wire,tree).
 `wire` and `tree` compare with the system's tools in the same run (socat, openssl, tar);
 FERRY_B=<another ferry binary> adds that build's HTTP and HTTPS runs to `wire` and its HTTPS run to
@@ -30,6 +31,8 @@ FERRY_B = os.environ.get("FERRY_B")  # optional second build for the wire part's
 RUNS = int(os.environ.get("RUNS", "3"))
 SIZE_MIB = int(os.environ.get("SIZE_MIB", "1024"))
 SMALL_FILES = int(os.environ.get("SMALL_FILES", "10000"))
+FILES_BIG = int(os.environ.get("FILES_BIG", "0"))  # the tree part again with this many files (e.g. 100000)
+RUNS_BIG = int(os.environ.get("RUNS_BIG", "1"))
 BIG_RSS_MIB = int(os.environ.get("BIG_RSS_MIB", "4096"))
 SKIP = set(filter(None, os.environ.get("SKIP", "").split(",")))
 STEP_TIMEOUT = 900  # seconds, for any one process
@@ -496,11 +499,19 @@ def part_tree():
     """SMALL_FILES files of 4 KiB in folders of 100 (a photo library or a source tree): Ferry ->
     Ferry over HTTPS beside `tar -x` of the same files into the same file system, interleaved;
     files/s, their ratio within each run, and Ferry's first and last 1,000 files/s. Both write
-    into TREE_DIR when set (e.g. a folder on disk), else into the work folder (RAM when it fits)."""
+    into TREE_DIR when set (e.g. a folder on disk), else into the work folder (RAM when it fits).
+    With FILES_BIG=N (e.g. 100000) the same again with N files (RUNS_BIG runs, default 1) as
+    `tree_big_*`, with the first and last 10,000 too."""
+    tree_part(SMALL_FILES, "tree_4k", RUNS)
+    if FILES_BIG:
+        tree_part(FILES_BIG, "tree_big", RUNS_BIG)
+
+
+def tree_part(count, key, runs):
     into = os.environ.get("TREE_DIR") or W
     os.makedirs(into, exist_ok=True)
     d = os.path.join(W, "tree")
-    for i in range(SMALL_FILES):
+    for i in range(count):
         sub = os.path.join(d, f"d{i // 100:03d}")
         if i % 100 == 0:
             os.makedirs(sub)
@@ -508,9 +519,10 @@ def part_tree():
             f.write(os.urandom(4096))
     archive = os.path.join(W, "tree.tar")
     subprocess.run(["tar", "-cf", archive, "-C", W, "tree"], check=True)
-    k = min(1000, SMALL_FILES // 2)
-    ferry, tar, ratios, first, last, b_ferry, rss = [], [], [], [], [], [], []
-    for run in range(RUNS):
+    ks = sorted({min(1000, count // 2), min(10000, count // 2)})
+    ferry, tar, ratios, b_ferry, rss, b_rss = [], [], [], [], [], []
+    first, last = {k: [] for k in ks}, {k: [] for k in ks}
+    for run in range(runs):
         def run_tar():
             out = tempfile.mkdtemp(dir=into, prefix="tar.")
             t0 = time.monotonic()
@@ -519,20 +531,22 @@ def part_tree():
             if not same_files(d, os.path.join(out, "tree")):
                 raise RuntimeError("tar copy differs")
             shutil.rmtree(out)
-            return SMALL_FILES / secs
+            return count / secs
 
         def run_ferry(binary=None):
             secs, _, _, r = ferry_once([d], False, into=into, binary=binary)
             done = sorted(r.times("fileDone"))
-            if len(done) != SMALL_FILES:
-                raise RuntimeError(f"{len(done)} of {SMALL_FILES} small files reported")
+            if len(done) != count:
+                raise RuntimeError(f"{len(done)} of {count} small files reported")
             if binary:
-                return SMALL_FILES / secs
+                b_rss.append((r.sender_rss.mib(), r.rss.mib()))
+                return count / secs
             start = r.times("sessionStarted")[0]
             rss.append((r.sender_rss.mib(), r.rss.mib()))
-            first.append(k / (done[k - 1] - start))
-            last.append(k / (done[-1] - done[-k - 1]))
-            return SMALL_FILES / secs
+            for k in ks:
+                first[k].append(k / (done[k - 1] - start))
+                last[k].append(k / (done[-1] - done[-k - 1]))
+            return count / secs
 
         if run % 2:
             t = run_tar()
@@ -541,27 +555,37 @@ def part_tree():
             f = run_ferry()
             t = run_tar()
         if FERRY_B:
-            b_ferry.append(run_ferry(FERRY_B) / f)
+            try:
+                b_ferry.append(run_ferry(FERRY_B) / f)
+            except RuntimeError as e:  # an older build may not take this many files
+                notes.append(f"{key}: FERRY_B failed: {str(e)[:200]}")
         ferry.append(f)
         tar.append(t)
         ratios.append(f / t)
-    log(f"tree {SMALL_FILES} x 4 KiB: ferry https {[round(v) for v in ferry]}, tar -x {[round(v) for v in tar]} files/s; "
-        f"ferry first {k} {[round(v) for v in first]}, last {k} {[round(v) for v in last]} files/s")
-    if FERRY_B:
-        log(f"tree: FERRY_B files/s to FERRY_BIN's in the same run {[round(v, 3) for v in b_ferry]}")
-        results["tree_4k_b_to_a_ratio"] = round(statistics.median(b_ferry), 3)
-    results["tree_4k_ferry_https_files_per_s"] = median(ferry)
-    results["tree_4k_peak_rss_sender_mib"] = max(a for a, _ in rss)
-    results["tree_4k_peak_rss_receiver_mib"] = max(b for _, b in rss)
-    results["tree_4k_tar_x_files_per_s"] = median(tar)
-    results["tree_4k_ferry_to_tar_ratio"] = round(statistics.median(ratios), 3)
-    results["tree_4k_ferry_first_1000_files_per_s"] = median(first)
-    results["tree_4k_ferry_last_1000_files_per_s"] = median(last)
-    results["tree_4k_ferry_last_to_first_ratio"] = round(statistics.median([b / a for a, b in zip(first, last)]), 3)
+    k1 = ks[0]
+    log(f"tree {count} x 4 KiB: ferry https {[round(v) for v in ferry]}, tar -x {[round(v) for v in tar]} files/s; "
+        f"ferry first {k1} {[round(v) for v in first[k1]]}, last {k1} {[round(v) for v in last[k1]]} files/s; "
+        f"peak RSS sender/receiver {rss} MiB")
+    if b_ferry:
+        log(f"tree: FERRY_B files/s to FERRY_BIN's in the same run {[round(v, 3) for v in b_ferry]}, its peak RSS {b_rss} MiB")
+        results[f"{key}_b_to_a_ratio"] = round(statistics.median(b_ferry), 3)
+        results[f"{key}_b_peak_rss_sender_mib"] = max(a for a, _ in b_rss)
+        results[f"{key}_b_peak_rss_receiver_mib"] = max(b for _, b in b_rss)
+    results[f"{key}_files"] = count
+    results[f"{key}_ferry_https_files_per_s"] = median(ferry)
+    results[f"{key}_peak_rss_sender_mib"] = max(a for a, _ in rss)
+    results[f"{key}_peak_rss_receiver_mib"] = max(b for _, b in rss)
+    results[f"{key}_tar_x_files_per_s"] = median(tar)
+    results[f"{key}_ferry_to_tar_ratio"] = round(statistics.median(ratios), 3)
+    for k in ks:
+        results[f"{key}_ferry_first_{k}_files_per_s"] = median(first[k])
+        results[f"{key}_ferry_last_{k}_files_per_s"] = median(last[k])
+        results[f"{key}_ferry_last_to_first_{k}_ratio"] = round(statistics.median([b / a for a, b in zip(first[k], last[k])]), 3)
+    results[f"{key}_ferry_last_to_first_ratio"] = results[f"{key}_ferry_last_to_first_{ks[0]}_ratio"]
     shutil.rmtree(d)
     os.unlink(archive)
-    results["tree_4k_on_disk"] = int(subprocess.run(["stat", "-f", "-c", "%T", into], capture_output=True, text=True).stdout.strip()
-                                     not in ("tmpfs", "ramfs"))
+    results[f"{key}_on_disk"] = int(subprocess.run(["stat", "-f", "-c", "%T", into], capture_output=True, text=True).stdout.strip()
+                                    not in ("tmpfs", "ramfs"))
 
 
 def main():

@@ -1,19 +1,18 @@
 //! What the CLI prints: progress bars and sentences for people, or one JSON object per line.
 
-use crate::events::{DeviceEntry, Event, FileEntry, Interface, SenderEntry};
+use crate::events::{DeviceEntry, Event, Interface, SenderEntry};
 use ferry_core::client::RemoteDevice;
 use ferry_core::discovery::{ChosenInterface, Device, DiscoveryEvent};
 use ferry_core::display::{escape, escape_text, is_format};
 use ferry_core::identity::short_fingerprint;
 use ferry_core::node::NodeListener;
-use ferry_core::progress::TransferProgress;
 use ferry_core::protocol::{FileDto, Protocol};
 use ferry_core::send::{Selection, SendEvent, SendObserver, SendReport};
 use ferry_core::server::{Decision, IncomingRequest, ReceiveEvent, SenderInfo, SessionOutcome};
 use ferry_core::trust::TrustedDevice;
 use ferry_core::Error;
 use indicatif::{ProgressBar, ProgressStyle};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::io::{BufRead, Write};
 use std::net::IpAddr;
 use std::path::Path;
@@ -202,23 +201,46 @@ struct Progress {
 #[derive(Default)]
 struct ProgressState {
     bar: Option<ProgressBar>,
-    /// The files' names as the peer gave them (escaped when shown).
-    names: HashMap<String, String>,
-    sizes: HashMap<String, u64>,
-    bytes: TransferProgress,
+    /// The transfer's files (shared with the event that announced them, never copied: a transfer
+    /// may have 100,000) and their indexes sorted by id. Names are as the peer gave them
+    /// (escaped when shown).
+    files: Arc<Vec<FileDto>>,
+    by_id: Vec<u32>,
+    /// The bytes each file has reached, by index; a retried file starts again from zero.
+    reached: Vec<u64>,
+    total: u64,
+    total_size: u64,
     /// When the transfer started.
     started: Option<Instant>,
 }
 
+impl ProgressState {
+    fn index(&self, file_id: &str) -> Option<usize> {
+        let files = &self.files;
+        self.by_id.binary_search_by(|&i| files[i as usize].id.as_str().cmp(file_id)).ok().map(|k| self.by_id[k] as usize)
+    }
+    /// `file_id` has reached `bytes`; returns what it had reached before.
+    fn reach(&mut self, file_id: &str, bytes: u64) -> u64 {
+        let Some(i) = self.index(file_id) else { return 0 };
+        let before = std::mem::replace(&mut self.reached[i], bytes);
+        self.total = self.total.saturating_add(bytes).saturating_sub(before);
+        before
+    }
+}
+
 impl Progress {
     /// A new transfer of `files`; `show_bar` draws a bar (where there is a terminal).
-    fn start(&self, files: &[FileDto], show_bar: bool) {
+    fn start(&self, files: Arc<Vec<FileDto>>, show_bar: bool) {
         let mut st = self.state.lock().unwrap();
-        st.names = files.iter().map(|f| (f.id.clone(), f.file_name.clone())).collect();
-        st.sizes = files.iter().map(|f| (f.id.clone(), f.size)).collect();
-        st.bytes = TransferProgress::new(files);
+        let mut by_id: Vec<u32> = (0..files.len() as u32).collect();
+        by_id.sort_unstable_by(|&a, &b| files[a as usize].id.cmp(&files[b as usize].id));
+        st.total_size = ferry_core::protocol::total_size(files.iter());
+        st.total = 0;
+        st.reached = vec![0; files.len()];
+        st.by_id = by_id;
+        st.files = files;
         st.started = Some(Instant::now());
-        st.bar = if show_bar { bar(st.bytes.total_size()) } else { None };
+        st.bar = if show_bar { bar(st.total_size) } else { None };
         *SHOWN_BAR.lock().unwrap() = st.bar.clone();
     }
 
@@ -229,20 +251,21 @@ impl Progress {
 
     /// The name of `file_id` as the peer gave it (for JSON, which escapes by itself).
     fn raw_name(&self, file_id: &str) -> Option<String> {
-        self.state.lock().unwrap().names.get(file_id).cloned()
+        let st = self.state.lock().unwrap();
+        st.index(file_id).map(|i| st.files[i].file_name.clone())
     }
 
     /// The bytes transferred so far and the time since the start (none before a start).
     fn totals(&self) -> (u64, Option<Duration>) {
         let st = self.state.lock().unwrap();
-        (st.bytes.total(), st.started.map(|t| t.elapsed()))
+        (st.total, st.started.map(|t| t.elapsed()))
     }
 
     /// `file_id` has reached `bytes`; the bar moves by the difference.
     fn advance(&self, file_id: &str, bytes: u64) {
         let mut st = self.state.lock().unwrap();
-        let prev = st.bytes.advance(file_id, bytes);
-        let name = st.names.get(file_id).map(|n| escape(n).into_owned());
+        let prev = st.reach(file_id, bytes);
+        let name = st.index(file_id).map(|i| escape(&st.files[i].file_name).into_owned());
         if let Some(b) = st.bar.as_ref() {
             b.inc(bytes.saturating_sub(prev));
             if let Some(n) = name {
@@ -253,7 +276,10 @@ impl Progress {
 
     /// `file_id` arrived whole: all its bytes count.
     fn complete(&self, file_id: &str) {
-        let size = self.state.lock().unwrap().sizes.get(file_id).copied();
+        let size = {
+            let st = self.state.lock().unwrap();
+            st.index(file_id).map(|i| st.files[i].size)
+        };
         if let Some(size) = size {
             self.advance(file_id, size);
         }
@@ -262,7 +288,7 @@ impl Progress {
     /// `file_id` failed: its bytes come off the bar (a retry starts from zero).
     fn rewind(&self, file_id: &str) {
         let mut st = self.state.lock().unwrap();
-        let prev = st.bytes.rewind(file_id);
+        let prev = st.reach(file_id, 0);
         if let Some(b) = st.bar.as_ref() {
             b.set_position(b.position().saturating_sub(prev));
         }
@@ -311,6 +337,28 @@ impl Output {
     }
 
     /// Prints one `--json` event line.
+    /// [`Output::event`] for an event whose `files` is left empty: the list is written entry by
+    /// entry from `files` (a transfer may list 100,000 files; neither the list nor the whole line
+    /// is copied first).
+    pub fn event_with_files(&self, e: Event, files: &[FileDto]) {
+        const EMPTY: &str = "\"files\":[]";
+        let Ok(text) = serde_json::to_string(&e) else { return };
+        // Peer strings before the list are escaped JSON: an unescaped `"files":[]` is the field itself.
+        let Some(at) = text.find(EMPTY) else { return self.event(e) };
+        let (head, tail) = text.split_at(at + EMPTY.len() - 1);
+        let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+        let _ = out.write_all(json_terminal_safe(head).as_bytes());
+        for (i, f) in files.iter().enumerate() {
+            if i > 0 {
+                let _ = out.write_all(b",");
+            }
+            let Ok(entry) = serde_json::to_string(&FileEntryRef { id: &f.id, name: &f.file_name, size: f.size }) else { return };
+            let _ = out.write_all(json_terminal_safe(&entry).as_bytes());
+        }
+        let _ = writeln!(out, "{}", json_terminal_safe(tail));
+        let _ = out.flush();
+    }
+
     pub fn event(&self, e: Event) {
         let Ok(text) = serde_json::to_string(&e) else { return };
         let line = json_terminal_safe(&text).into_owned();
@@ -641,22 +689,22 @@ impl SendObserver for SendUi {
         if !matches!(e, SendEvent::WaitingForAcceptance) {
             self.out.settle();
         }
-        match &e {
+        let e = match e {
             SendEvent::Accepted { session_id, files } => {
                 *self.accepted_at.lock().unwrap() = Some(Instant::now());
                 let total: u64 = ferry_core::protocol::total_size(files.iter());
                 if json {
-                    self.out.event(Event::Accepted {
-                        session_id: session_id.clone(),
-                        files: file_entries(files),
-                        offered_count: self.offered,
-                        bytes: total,
-                    });
+                    let event = Event::Accepted { session_id, files: Vec::new(), offered_count: self.offered, bytes: total };
+                    self.out.event_with_files(event, &files);
                 } else {
                     println!("Accepted: {} of {} file(s), {}", files.len(), self.offered, human_size(total));
                 }
-                self.progress.start(files, !json);
+                self.progress.start(Arc::new(files), !json);
+                return;
             }
+            e => e,
+        };
+        match &e {
             SendEvent::FileProgress { file_id, sent, size } => {
                 self.progress.advance(file_id, *sent);
                 if json {
@@ -949,8 +997,12 @@ impl ReceiveUi {
 }
 
 /// Files as the JSON events list them.
-fn file_entries(files: &[FileDto]) -> Vec<FileEntry> {
-    files.iter().map(|f| FileEntry { id: f.id.clone(), name: f.file_name.clone(), size: f.size }).collect()
+/// A [`crate::events::FileEntry`] written from a file description without copying it (the same JSON).
+#[derive(serde::Serialize)]
+struct FileEntryRef<'a> {
+    id: &'a str,
+    name: &'a str,
+    size: u64,
 }
 
 fn describe_files(files: &[FileDto]) -> String {
@@ -999,13 +1051,14 @@ impl ReceiveUi {
         std::thread::spawn(move || {
             let show = || {
                 if out.json {
-                    out.event(Event::Request {
+                    let event = Event::Request {
                         session_id: request.session_id.clone(),
                         sender: ReceiveUi::sender_json(&request.sender),
-                        files: file_entries(&request.files),
+                        files: Vec::new(),
                         empty_folders: request.empty_dirs.clone(),
                         bytes: request.total_size(),
-                    });
+                    };
+                    out.event_with_files(event, &request.files);
                 } else {
                     let s = &request.sender;
                     // A request declined before its body was read has no alias.
@@ -1074,16 +1127,13 @@ impl ReceiveUi {
                 self.unsaved.store(0, std::sync::atomic::Ordering::Relaxed);
                 let total: u64 = ferry_core::protocol::total_size(files.iter());
                 if json {
-                    self.out.event(Event::SessionStarted {
-                        session_id,
-                        sender: ReceiveUi::sender_json(&sender),
-                        files: file_entries(&files),
-                        bytes: total,
-                    });
+                    let event =
+                        Event::SessionStarted { session_id, sender: ReceiveUi::sender_json(&sender), files: Vec::new(), bytes: total };
+                    self.out.event_with_files(event, &files);
                 } else {
                     println!("Receiving {} file(s), {} from {}", files.len(), human_size(total), ReceiveUi::sender_line(&sender));
                 }
-                self.progress.start(&files, !json);
+                self.progress.start(files, !json);
             }
             ReceiveEvent::Declined { sender } => {
                 if json {

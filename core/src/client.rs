@@ -120,9 +120,9 @@ pub struct RemoteDevice {
 
 /// The answer to prepare-upload.
 #[derive(Debug, Clone)]
-pub enum PrepareOutcome {
+pub enum PrepareOutcome<R = PrepareUploadResponse> {
     /// 200: the accepted files and their tokens.
-    Accepted(PrepareUploadResponse),
+    Accepted(R),
     /// 204: nothing to transfer (text shown, or an empty selection accepted).
     NothingToSend,
 }
@@ -363,14 +363,26 @@ impl Connection {
     /// `POST v2/prepare-upload`. Waits as long as the receiver's user takes to decide, but no
     /// longer than `wait`: a receiver silent for that long is `ErrorKind::Timeout`.
     pub(crate) async fn prepare_upload(&mut self, req: &PrepareUploadRequest, pin: Option<&str>, wait: Duration) -> Result<PrepareOutcome> {
+        let body = serde_json::to_vec(req).expect("serialisable");
+        let len = body.len() as u64;
+        self.prepare_upload_body(bytes_body(body), len, pin, wait).await
+    }
+
+    /// [`Connection::prepare_upload`] with the request already written (`body`: its JSON, `len`
+    /// bytes), the answer read as `R`.
+    pub(crate) async fn prepare_upload_body<R: serde::de::DeserializeOwned>(
+        &mut self,
+        body: Body,
+        len: u64,
+        pin: Option<&str>,
+        wait: Duration,
+    ) -> Result<PrepareOutcome<R>> {
         let mut path = format!("{API_PREFIX}v2/prepare-upload");
         if let Some(pin) = pin {
             path.push_str("?pin=");
             path.push_str(&percent_encode(pin));
         }
-        let body = serde_json::to_vec(req).expect("serialisable");
-        let len = body.len() as u64;
-        let reply = tokio::time::timeout(wait, self.request_typed(Method::POST, &path, bytes_body(body), Some(len), Some(JSON), None))
+        let reply = tokio::time::timeout(wait, self.request_typed(Method::POST, &path, body, Some(len), Some(JSON), None))
             .await
             .map_err(|_| stopped_answering(format!("no answer to the request in {}", seconds(wait))))??;
         match reply.status {

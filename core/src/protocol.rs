@@ -262,11 +262,18 @@ struct IncomingPrepareWire {
 
 impl From<IncomingPrepareWire> for IncomingPrepare {
     fn from(w: IncomingPrepareWire) -> IncomingPrepare {
-        let mut files = w.files;
-        if w.ferry.as_ref().is_some_and(|f| f.sha256_after) {
+        IncomingPrepare::new(w.info, w.files, w.ferry)
+    }
+}
+
+impl IncomingPrepare {
+    /// The request as read; with `ferry.sha256After`, each file without a checksum is marked
+    /// [`FileDto::sha256_after`] (its checksum must follow its body).
+    pub(crate) fn new(info: DeviceInfo, mut files: Vec<FileDto>, ferry: Option<PrepareExt>) -> IncomingPrepare {
+        if ferry.as_ref().is_some_and(|f| f.sha256_after) {
             files.iter_mut().filter(|f| f.checksum().is_none()).for_each(|f| f.sha256_after = true);
         }
-        IncomingPrepare { info: w.info, files, ferry: w.ferry }
+        IncomingPrepare { info, files, ferry }
     }
 }
 

@@ -5,7 +5,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::identity::Identity;
 use crate::protocol::format_time;
 use crate::protocol::{
-    mime_for, DeviceInfo, FileDto, FileMetadata, PeerAddr, PrepareExt, PrepareUploadRequest, PrepareUploadResponse, Protocol, ResumeOffer,
+    mime_for, DeviceInfo, FileDto, FileMetadata, PeerAddr, PrepareAnswerExt, PrepareExt, PrepareUploadRequest, Protocol, ResumeOffer,
     API_PREFIX, FEATURE_EMPTY_DIRS, FEATURE_RESUME, FEATURE_SHA256_AFTER, SHA256_TRAILER,
 };
 use crate::util::random_id;
@@ -202,6 +202,8 @@ impl Selection {
                 return Err(Error::invalid(format!("{}: not a file or folder", p.display())));
             }
         }
+        // A selection may hold 100,000 files: no room left over from growing.
+        sel.files.shrink_to_fit();
         if sel.files.is_empty() && sel.empty_dirs.is_empty() {
             return Err(Error::invalid("nothing to send"));
         }
@@ -739,28 +741,28 @@ pub async fn send_files(
     if !conn.is_open() || hashed_at.elapsed() > IDLE_REUSE_LIMIT {
         conn = opts.connect().await?;
     }
-    let (mut req, by_id) = build_request(opts, selection, hashes, supports_dirs);
-    if sha256_after {
-        req.ferry.get_or_insert_with(PrepareExt::default).sha256_after = true;
-    }
+    let req = build_request(opts, selection, hashes, supports_dirs, sha256_after);
+    let offered = selection.files.len();
     observer.on_event(SendEvent::WaitingForAcceptance);
-    let resp = match ask(&mut conn, opts, &req, &cancel).await? {
+    let resp = match ask(&mut conn, opts, req, &cancel).await? {
         PrepareOutcome::NothingToSend => {
-            return Ok(SendReport { session_id: None, sent: 0, skipped: by_id.len(), bytes: 0, receiver_fingerprint: receiver_fp })
+            return Ok(SendReport { session_id: None, sent: 0, skipped: offered, bytes: 0, receiver_fingerprint: receiver_fp })
         }
         PrepareOutcome::Accepted(r) => r,
     };
-    let (accepted, mut queue) = accepted_jobs(&resp, &req, &by_id, supports_resume)?;
-    queue.iter_mut().for_each(|job| job.sha256_after = sha256_after);
-    let skipped = by_id.len() - queue.len();
     let session_id = resp.session_id.clone();
+    let (accepted, queue, offers) = accepted_jobs(resp, selection, supports_resume)?;
+    let skipped = offered - queue.len();
     observer.on_event(SendEvent::Accepted { session_id: session_id.clone(), files: accepted });
     if skipped > 0 {
-        let mut file_ids: Vec<String> = by_id.keys().filter(|id| !resp.files.contains_key(*id)).cloned().collect();
-        file_ids.sort_by(|a, b| by_id[a].name.cmp(&by_id[b].name));
-        observer.on_event(SendEvent::FilesSkipped { file_ids });
+        let mut taken = vec![false; offered];
+        queue.iter().for_each(|&(i, _)| taken[i] = true);
+        let mut left: Vec<usize> = (0..offered).filter(|&i| !taken[i]).collect();
+        left.sort_by(|&a, &b| selection.files[a].name.cmp(&selection.files[b].name));
+        observer.on_event(SendEvent::FilesSkipped { file_ids: left.into_iter().map(|i| i.to_string()).collect() });
     }
-    let (sent, bytes) = run_uploads(opts, conn, &session_id, queue, observer, &cancel, supports_resume).await?;
+    let batches = Batches { queue, offers, resume: supports_resume, sha256_after };
+    let (sent, bytes) = upload_in_batches(opts, conn, &session_id, batches, selection, observer, &cancel).await?;
     Ok(SendReport { session_id: Some(session_id), sent, skipped, bytes, receiver_fingerprint: receiver_fp })
 }
 
@@ -823,47 +825,79 @@ async fn hash_if_wanted(opts: &SendOptions, selection: &Selection, cancel: &Canc
     }
 }
 
-/// The prepare-upload request (a fresh id per file) and the files by id.
+/// A file's description for the receiver; file `i` of the selection has the id `i` (an id needs
+/// only be unique within its request: the tokens are the secrets).
+fn describe(i: usize, f: &LocalFile, sha256: Option<String>) -> FileDto {
+    let metadata = (f.modified.is_some() || f.accessed.is_some())
+        .then(|| FileMetadata { modified: f.modified.and_then(format_time), accessed: f.accessed.and_then(format_time) });
+    FileDto {
+        id: i.to_string(),
+        file_name: f.name.clone(),
+        size: f.size,
+        file_type: f.mime.clone().unwrap_or_else(|| mime_for(&f.name).to_string()),
+        sha256,
+        hash: None,
+        preview: None,
+        metadata,
+        sha256_after: false,
+    }
+}
+
+/// The index in a selection of `len` files of the file with the id `id` (see [`describe`]).
+fn file_index(id: &str, len: usize) -> Option<usize> {
+    let i: usize = id.parse().ok()?;
+    (i < len && i.to_string() == id).then_some(i)
+}
+
+/// Pieces of a request body: a request of 100,000 files (some 20 MB) is never one allocation, and
+/// each piece is freed once sent.
+const REQUEST_PIECE: usize = 64 * 1024;
+
+/// The prepare-upload request's JSON, written file by file straight from the selection (no map of
+/// every file's description: a request may carry 100,000), as a body in pieces and its length.
+/// `sha256_after`: the files' checksums follow their bodies (Ferry's `sha256After`).
 fn build_request(
     opts: &SendOptions,
     selection: &Selection,
     hashes: Vec<Option<String>>,
     supports_dirs: bool,
-) -> (PrepareUploadRequest, HashMap<String, LocalFile>) {
-    let mut files = HashMap::with_capacity(selection.files.len());
-    let mut by_id = HashMap::with_capacity(selection.files.len());
-    for (f, sha) in selection.files.iter().zip(hashes) {
-        let id = random_id();
-        let metadata = (f.modified.is_some() || f.accessed.is_some())
-            .then(|| FileMetadata { modified: f.modified.and_then(format_time), accessed: f.accessed.and_then(format_time) });
-        files.insert(
-            id.clone(),
-            FileDto {
-                id: id.clone(),
-                file_name: f.name.clone(),
-                size: f.size,
-                file_type: f.mime.clone().unwrap_or_else(|| mime_for(&f.name).to_string()),
-                sha256: sha,
-                hash: None,
-                preview: None,
-                metadata,
-                sha256_after: false,
-            },
-        );
-        by_id.insert(id, f.clone());
+    sha256_after: bool,
+) -> (Body, u64) {
+    let mut pieces = Vec::new();
+    let mut out = Vec::with_capacity(REQUEST_PIECE + 4096);
+    out.extend_from_slice(b"{\"info\":");
+    serde_json::to_writer(&mut out, &opts.info).expect("serialisable");
+    out.extend_from_slice(b",\"files\":{");
+    for (i, (f, sha)) in selection.files.iter().zip(hashes).enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let dto = describe(i, f, sha);
+        serde_json::to_writer(&mut out, &dto.id).expect("serialisable");
+        out.push(b':');
+        serde_json::to_writer(&mut out, &dto).expect("serialisable");
+        if out.len() >= REQUEST_PIECE {
+            pieces.push(Bytes::from(std::mem::replace(&mut out, Vec::with_capacity(REQUEST_PIECE + 4096))));
+        }
     }
-    let mut req = PrepareUploadRequest { info: opts.info.clone(), files, ferry: None };
-    if supports_dirs && !selection.empty_dirs.is_empty() {
-        // Ferry receivers accept a request of only empty folders.
-        req.ferry = Some(PrepareExt { empty_dirs: selection.empty_dirs.clone(), ..PrepareExt::default() });
+    out.push(b'}');
+    // Ferry receivers accept a request of only empty folders.
+    let empty_dirs = if supports_dirs { selection.empty_dirs.clone() } else { Vec::new() };
+    if !empty_dirs.is_empty() || sha256_after {
+        out.extend_from_slice(b",\"ferry\":");
+        serde_json::to_writer(&mut out, &PrepareExt { empty_dirs, sha256_after }).expect("serialisable");
     }
-    (req, by_id)
+    out.push(b'}');
+    pieces.push(Bytes::from(out));
+    let len = pieces.iter().map(|p| p.len() as u64).sum();
+    let frames = futures_util::stream::iter(pieces.into_iter().map(|p| Ok(hyper::body::Frame::data(p))));
+    (BodyExt::boxed(StreamBody::new(frames)), len)
 }
 
 /// Asks the receiver (waiting for its decision); a timeout or `cancel` withdraws the request.
-async fn ask(conn: &mut Connection, opts: &SendOptions, req: &PrepareUploadRequest, cancel: &CancellationToken) -> Result<PrepareOutcome> {
+async fn ask(conn: &mut Connection, opts: &SendOptions, req: (Body, u64), cancel: &CancellationToken) -> Result<PrepareOutcome<Answer>> {
     tokio::select! {
-        r = conn.prepare_upload(req, opts.pin.as_deref(), opts.timeouts.decision) => match r {
+        r = conn.prepare_upload_body(req.0, req.1, opts.pin.as_deref(), opts.timeouts.decision) => match r {
             Err(e) if e.kind == ErrorKind::Timeout => {
                 opts.cancel_on_receiver(None).await;
                 Err(e)
@@ -878,28 +912,152 @@ async fn ask(conn: &mut Connection, opts: &SendOptions, req: &PrepareUploadReque
     }
 }
 
-/// The files the receiver accepted (sorted by name) and one upload job for each.
-fn accepted_jobs(
-    resp: &PrepareUploadResponse,
-    req: &PrepareUploadRequest,
-    by_id: &HashMap<String, LocalFile>,
-    resume: bool,
-) -> Result<(Vec<FileDto>, VecDeque<Job>)> {
-    let mut accepted: Vec<FileDto> = Vec::new();
-    let mut queue = VecDeque::new();
-    // Offers count only from a receiver that announced `resume` and proved its identity (HTTPS).
-    let offers = resp.ferry.as_ref().filter(|_| resume).map(|f| &f.resume);
-    let mut sorted: Vec<_> = resp.files.iter().collect();
-    sorted.sort_by(|a, b| by_id.get(a.0).map(|f| &f.name).cmp(&by_id.get(b.0).map(|f| &f.name)));
-    for (id, token) in sorted {
-        let Some(file) = by_id.get(id) else {
-            return Err(Error::protocol(format!("the receiver returned an unknown file id {id:?}")));
-        };
-        accepted.push(req.files[id].clone());
-        let offer = offers.and_then(|o| o.get(id)).filter(|o| o.offset > 0 && o.offset < file.size && o.sha256.is_some()).cloned();
-        queue.push_back(Job { file: file.clone(), id: id.clone(), token: token.clone(), offer, sha256_after: false });
+/// The prepare-upload answer as the sender keeps it: the tokens by file index (no map of ids: a
+/// request may carry 100,000 files).
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Answer {
+    session_id: String,
+    #[serde(deserialize_with = "tokens_by_index")]
+    files: Vec<(usize, Token)>,
+    #[serde(default)]
+    ferry: Option<PrepareAnswerExt>,
+}
+
+/// A file's upload token as the receiver gave it: Ferry's (32 lowercase hex digits) kept as its
+/// bytes, anything else as text.
+enum Token {
+    Hex([u8; 16]),
+    Text(Box<str>),
+}
+
+impl Token {
+    fn new(s: &str) -> Token {
+        let mut bytes = [0u8; 16];
+        match hex::decode_to_slice(s, &mut bytes) {
+            Ok(()) if hex::encode(bytes) == s => Token::Hex(bytes),
+            _ => Token::Text(s.into()),
+        }
     }
-    Ok((accepted, queue))
+}
+
+impl std::fmt::Display for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            Token::Hex(b) => f.write_str(&hex::encode(b)),
+            Token::Text(s) => f.write_str(s),
+        }
+    }
+}
+
+/// `files` of an answer: `{"<id>": "<token>", ...}`, each id one of ours (see [`describe`]).
+fn tokens_by_index<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<(usize, Token)>, D::Error> {
+    struct V;
+    impl<'de> serde::de::Visitor<'de> for V {
+        type Value = Vec<(usize, Token)>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a map of file ids to tokens")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<Self::Value, A::Error> {
+            let mut out = Vec::with_capacity(map.size_hint().unwrap_or(0).min(1 << 20));
+            while let Some((id, token)) = map.next_entry::<std::borrow::Cow<'de, str>, std::borrow::Cow<'de, str>>()? {
+                let Some(i) = file_index(&id, usize::MAX) else {
+                    return Err(serde::de::Error::custom(format!("unknown file id {id:?}")));
+                };
+                out.push((i, Token::new(&token)));
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_map(V)
+}
+
+/// The files the receiver accepted (sorted by name, described without their times and checksums),
+/// their selection indexes with their tokens in that order, and the offers to resume by index.
+/// Offers count only from a receiver that announced `resume` and proved its identity (`resume`).
+#[allow(clippy::type_complexity)]
+fn accepted_jobs(
+    resp: Answer,
+    selection: &Selection,
+    resume: bool,
+) -> Result<(Vec<FileDto>, VecDeque<(usize, Token)>, HashMap<usize, ResumeOffer>)> {
+    let files = &selection.files;
+    let mut sorted = resp.files;
+    if let Some(&(i, _)) = sorted.iter().find(|(i, _)| *i >= files.len()) {
+        return Err(Error::protocol(format!("the receiver returned an unknown file id \"{i}\"")));
+    }
+    sorted.sort_unstable_by(|a, b| files[a.0].name.cmp(&files[b.0].name).then(a.0.cmp(&b.0)));
+    if sorted.windows(2).any(|w| w[0].0 == w[1].0) {
+        return Err(Error::protocol("the receiver returned a file id twice"));
+    }
+    let mut offers = HashMap::new();
+    for (id, offer) in resp.ferry.filter(|_| resume).map(|f| f.resume).unwrap_or_default() {
+        if let Some(i) =
+            file_index(&id, files.len()).filter(|&i| offer.offset > 0 && offer.offset < files[i].size && offer.sha256.is_some())
+        {
+            offers.insert(i, offer);
+        }
+    }
+    let accepted = sorted.iter().map(|&(i, _)| FileDto { metadata: None, ..describe(i, &files[i], None) }).collect();
+    Ok((accepted, sorted.into(), offers))
+}
+
+/// What [`upload_in_batches`] uploads: the accepted files (selection indexes and tokens, in
+/// order), the receiver's offers to resume by index (`resume`: it continues interrupted files),
+/// and whether checksums follow the bodies (`sha256_after`).
+struct Batches {
+    queue: VecDeque<(usize, Token)>,
+    offers: HashMap<usize, ResumeOffer>,
+    resume: bool,
+    sha256_after: bool,
+}
+
+/// Most upload jobs (each with a copy of its file's description) that exist at once.
+const JOBS_AT_ONCE: usize = 4096;
+
+/// Uploads the accepted files (`pending`: selection indexes and tokens, in order) in batches of
+/// [`JOBS_AT_ONCE`] through [`run_uploads`], so that the jobs of a session of 100,000 files do not
+/// all exist at once; the first batch uses `conn`. Returns files and bytes sent.
+async fn upload_in_batches(
+    opts: &SendOptions,
+    conn: Connection,
+    session_id: &str,
+    batches: Batches,
+    selection: &Selection,
+    observer: Arc<dyn SendObserver>,
+    cancel: &CancellationToken,
+) -> Result<(usize, u64)> {
+    let Batches { queue: mut pending, mut offers, resume, sha256_after } = batches;
+    let (mut sent, mut bytes, mut conn) = (0, 0, Some(conn));
+    loop {
+        let batch = pending.len().min(JOBS_AT_ONCE);
+        let queue: VecDeque<Job> = pending
+            .drain(..batch)
+            .map(|(i, token)| Job {
+                file: selection.files[i].clone(),
+                id: i.to_string(),
+                token: token.to_string(),
+                offer: offers.remove(&i),
+                sha256_after,
+            })
+            .collect();
+        let conn = match conn.take() {
+            Some(c) => c,
+            None => match opts.connect().await {
+                Ok(c) => c,
+                Err(e) => {
+                    opts.cancel_on_receiver_keeping(Some(session_id), resume).await;
+                    return Err(e);
+                }
+            },
+        };
+        let (n, b) = run_uploads(opts, conn, session_id, queue, observer.clone(), cancel, resume).await?;
+        sent += n;
+        bytes += b;
+        if pending.is_empty() {
+            return Ok((sent, bytes));
+        }
+    }
 }
 
 /// Uploads the queue with up to `opts.parallel` workers (the first one reuses `conn`). On a
@@ -1156,6 +1314,23 @@ async fn upload_one(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn file_ids_are_indexes_and_tokens_come_back_as_given() {
+        assert_eq!(file_index("0", 3), Some(0));
+        assert_eq!(file_index("2", 3), Some(2));
+        for bad in ["3", "01", "+1", "-0", " 1", "1 ", "", "x", "18446744073709551616"] {
+            assert_eq!(file_index(bad, 3), None, "{bad:?}");
+        }
+        for t in ["00112233445566778899aabbccddeeff", "00112233445566778899AABBCCDDEEFF", "abc", "", "00112233445566778899aabbccddeeff00"] {
+            assert_eq!(Token::new(t).to_string(), t);
+        }
+        assert!(matches!(Token::new("00112233445566778899aabbccddeeff"), Token::Hex(_)));
+        let a: Answer = serde_json::from_str(r#"{"sessionId":"s","files":{"1":"t1","0":"00112233445566778899aabbccddeeff"}}"#).unwrap();
+        let got: Vec<(usize, String)> = a.files.iter().map(|(i, t)| (*i, t.to_string())).collect();
+        assert_eq!(got, [(1, "t1".to_string()), (0, "00112233445566778899aabbccddeeff".to_string())]);
+        assert!(serde_json::from_str::<Answer>(r#"{"sessionId":"s","files":{"f0":"t"}}"#).is_err());
+    }
+
     use super::*;
     use std::io::Write;
 

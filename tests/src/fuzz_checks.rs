@@ -25,6 +25,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("content_range", content_range),
     ("pairing", pairing),
     ("sha256_trailer", sha256_trailer),
+    ("file_list", file_list),
 ];
 
 /// Unicode format characters (general category Cf): they reorder or hide what a name shows
@@ -331,5 +332,24 @@ pub fn sha256_trailer(data: &[u8]) {
         Err(TrailerError::Missing) => assert!(values.is_empty()),
         Err(TrailerError::Duplicated) => assert!(values.len() > 1),
         Err(TrailerError::Malformed) => assert!(values.len() == 1 && parse_sha256_value(values[0]).is_none()),
+    }
+}
+
+/// `file_list`: the receiver's prepare-upload parser (streamed, counted) never panics, never
+/// returns more items than its cap, takes only valid JSON, and agrees with a plain parse about
+/// how many files a request carries.
+pub fn file_list(data: &[u8]) {
+    use ferry_core::server::{parse_file_list_capped, ListError};
+    const CAP: usize = 64;
+    match parse_file_list_capped(data, CAP, 256 * 1024) {
+        Ok(n) => {
+            assert!(n <= CAP, "{n} items over the cap of {CAP}");
+            let v: serde_json::Value = serde_json::from_slice(data).expect("the parser took what is not JSON");
+            let files = v["files"].as_object().map(|m| m.len()).expect("taken without a files map");
+            // A repeated key is one entry in a JSON map but two files for the parser (the receiver refuses them).
+            assert!(files <= n, "{files} files in the map, {n} counted");
+        }
+        Err(ListError::Invalid(_) | ListError::TooManyItems | ListError::TooLarge | ListError::EntryTooLarge) => {}
+        Err(ListError::Busy) => panic!("a plain cap answered busy"),
     }
 }

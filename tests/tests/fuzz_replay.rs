@@ -59,6 +59,11 @@ fn replay_wire_json() {
 }
 
 #[test]
+fn replay_file_list() {
+    replay("file_list");
+}
+
+#[test]
 fn replay_multicast() {
     replay("multicast");
 }

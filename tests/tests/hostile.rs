@@ -641,9 +641,11 @@ fn all_attacks() -> Vec<Attack> {
         let head = format!("POST {PREPARE} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
         let st = exchange_raw_within(&t.raw(ATTACKER), head.as_bytes(), body.as_bytes(), Duration::from_secs(35)).await?.status;
         println!("json_100k_files: {n} files answered {st} after {:?}", t0.elapsed());
-        // The answer depends on HOSTILE_MANY_FILES (a few files are accepted, 100,000 are over a
-        // stranger's body share: 413), so any refusal or acceptance is fine; time is what is tested.
-        check!(st == 200 || st == 400 || st == 413, "{n} files answered {st}");
+        // The answer depends on HOSTILE_MANY_FILES and the limits (100,000 such files fit a
+        // stranger's share of the file-list budget; the body is parsed as it arrives, within the
+        // harness's 3 s body deadline, which a debug build under load may miss: 408), so any
+        // refusal or acceptance is fine; time is what is tested.
+        check!(st == 200 || st == 400 || st == 408 || st == 413, "{n} files answered {st}");
         t.handle.cancel_session();
         Ok(())
     }
@@ -657,17 +659,17 @@ fn all_attacks() -> Vec<Attack> {
         }
         s.push_str("}}");
         let st = prepare_raw(&t, s.as_bytes()).await?;
-        // From a stranger, a body this big is over its share before the file cap is counted: 413.
-        check!(st == 413, "100,001 files answered {st}");
+        // The file cap is counted while the list is parsed: 400 at the 100,001st file.
+        check!(st == 400, "100,001 files answered {st}");
         check!(t.inside().is_empty(), "files made from a refused request");
         Ok(())
     }
     json_over_cap_body ["json"] plain => |t| {
-        let body = vec![b' '; 40 * 1024 * 1024];
+        let body = vec![b' '; 65 * 1024 * 1024];
         let r = exchange(&t.raw(ATTACKER), "POST", PREPARE, "", &body).await;
         if let Ok(r) = r {
-            // Its declared length is over a stranger's share: refused unread.
-            check!(r.status == 413, "a 40 MiB body answered {}", r.status);
+            // Its declared length is over the body cap (64 MiB): refused unread.
+            check!(r.status == 413, "a 65 MiB body answered {}", r.status);
         }
         Ok(())
     }

@@ -347,7 +347,7 @@ async fn folder_bombs_are_refused_before_anything_happens() {
 async fn oversized_bodies_are_refused_unread() {
     let n = LNode::start(None, &[], ServerLimits::default()).await;
     let raw = Raw::https(n.addr(), None).from_source("127.8.0.1");
-    let mut s = start_request(&raw, P, 31 * 1024 * 1024, b"{").await;
+    let mut s = start_request(&raw, P, 65 * 1024 * 1024, b"{").await;
     let t0 = Instant::now();
     assert_eq!(read_response(&mut s).await.status, 413);
     assert!(t0.elapsed() < Duration::from_secs(3));
@@ -356,11 +356,11 @@ async fn oversized_bodies_are_refused_unread() {
     n.honest(&raw, None, "after-big.txt", Duration::from_secs(5)).await;
 }
 
-/// A file list that would take too much memory once parsed is refused while parsing (here 100,000
-/// tiny entries in a 4 MB body), before anyone is asked.
+/// A file list that would take more memory once parsed than one address may hold is refused while
+/// parsing (here 100,000 tiny entries in a 4 MB body against an 8 MiB share), before anyone is asked.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn file_lists_too_big_for_memory_are_refused() {
-    let n = LNode::start(None, &[], ServerLimits::default()).await;
+    let n = LNode::start(None, &[], ServerLimits { file_list_memory_per_address: 8 * 1024 * 1024, ..Default::default() }).await;
     let raw = Raw::https(n.addr(), None).from_source("127.9.0.1");
     let mut files = serde_json::Map::new();
     for i in 0..100_000 {
@@ -370,33 +370,61 @@ async fn file_lists_too_big_for_memory_are_refused() {
     let mut body = prepare_body("HUGE", &[]);
     body["files"] = serde_json::Value::Object(files);
     let r = raw.post_json(P, &body).await;
-    assert_eq!(r.status, 400, "{}", r.message());
+    assert_eq!(r.status, 413, "{}", r.message());
     assert!(n.handler.requests().is_empty() && !n.handle.busy());
     n.honest(&raw, None, "after-huge.txt", Duration::from_secs(5)).await;
 }
 
-/// JSON bodies being read count against one byte budget across connections: while one body
-/// holds most of it, another big body is answered 503 at once; the first gets 408 at its deadline.
+/// The opening of a prepare-upload body followed by `count` small files (about 250 bytes each
+/// once parsed), without the end.
+fn open_list(count: usize) -> Vec<u8> {
+    let mut s = String::from(r#"{"info":{"alias":"L","fingerprint":"F"},"files":{"#);
+    for i in 0..count {
+        s.push_str(&format!(r#""{i}":{{"id":"{i}","fileName":"d/f{i}.bin","size":1}},"#));
+    }
+    s.into_bytes()
+}
+
+/// File lists being parsed count against one memory budget across connections: while one stalled
+/// body holds most of the strangers' part, another list is answered 503 at once; the first gets
+/// 408 at its deadline and its list goes back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn json_bodies_share_one_memory_budget() {
-    let limits = ServerLimits { large_body_timeout: Duration::from_secs(3), ..Default::default() };
+    let limits = ServerLimits {
+        large_body_timeout: Duration::from_secs(3),
+        file_list_memory: 4 * 1024 * 1024,
+        file_list_memory_per_address: 4 * 1024 * 1024,
+        file_list_trusted_reserve: 1024 * 1024,
+        ..Default::default()
+    };
     let n = LNode::start(None, &[], limits).await;
     let a = Raw::https(n.addr(), None).from_source("127.10.0.1");
     let b = Raw::https(n.addr(), None).from_source("127.10.0.2");
-    let mut first = start_request(&a, P, 6 * 1024 * 1024, &vec![b' '; 6 * 1024 * 1024 - 1]).await;
-    // Let the server take in what was sent. Kept as a sleep: the server shows no sign of how much
-    // of its budget a body holds, so there is no event to wait for.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    // The answer may come (and the connection close) before everything is written.
-    let (mut rd, mut wr) = tokio::io::split(start_request(&b, P, 4 * 1024 * 1024, b"").await);
-    let writer = tokio::spawn(async move {
-        let _ = wr.write_all(&vec![b' '; 4 * 1024 * 1024]).await;
-        let _ = wr.flush().await;
-        wr
-    });
-    let r = read_response(&mut rd).await;
-    drop(writer.await);
-    assert_eq!(r.status, 503, "{}", r.message());
+    let held = open_list(10_000);
+    let mut first = start_request(&a, P, held.len() + 1_000_000, &held).await;
+    // Kept as a sleep: the server shows no sign of how much of its budget a body holds, and a list
+    // asked about before the first is parsed would take the budget first. Then ask until it is full.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut status = 0;
+    for _ in 0..50 {
+        let mut next = open_list(4_000);
+        next.extend_from_slice(b"\"end\":{\"id\":\"\",\"fileName\":\"end\",\"size\":1}}}");
+        let (mut rd, mut wr) = tokio::io::split(start_request(&b, P, next.len(), b"").await);
+        let writer = tokio::spawn(async move {
+            let _ = wr.write_all(&next).await;
+            let _ = wr.flush().await;
+            wr
+        });
+        let r = read_response(&mut rd).await;
+        drop(writer.await);
+        n.handle.cancel_session();
+        status = r.status;
+        if status == 503 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 503);
     assert_eq!(read_response(&mut first).await.status, 408);
     let honest = Raw::https(n.addr(), None).from_source("127.10.0.3");
     n.honest(&honest, None, "after-budget.txt", Duration::from_secs(5)).await;
@@ -536,32 +564,56 @@ async fn trickled_upload_fails_and_does_not_keep_the_session() {
     n.honest(&other, None, "after-trickle.txt", Duration::from_secs(10)).await;
 }
 
-/// One address cannot hold the JSON budget: a stranger's body is at most its share (bigger is
-/// 413 unread), a second body from the same address beyond the share is 503, and meanwhile
-/// other senders get in. A body slower than the minimum rate is cut off long before the flat
-/// deadline.
+/// One address cannot hold the file-list budget: a stranger's list is at most its share (bigger is
+/// 413), a second list from the same address beyond the share is 503, and meanwhile other senders
+/// get in. A body slower than the minimum rate is cut off long before the flat deadline.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_address_cannot_hold_the_json_budget() {
-    let limits = ServerLimits { large_body_timeout: Duration::from_secs(60), body_grace: Duration::from_secs(1), ..Default::default() };
+    let limits = ServerLimits {
+        large_body_timeout: Duration::from_secs(60),
+        body_grace: Duration::from_secs(1),
+        file_list_memory: 8 * 1024 * 1024,
+        file_list_memory_per_address: 3 * 1024 * 1024,
+        file_list_trusted_reserve: 1024 * 1024,
+        ..Default::default()
+    };
     let n = LNode::start(None, &[], limits).await;
     let a = Raw::https(n.addr(), None).from_source("127.15.0.1");
-    let mut whole = start_request(&a, P, 12 * 1024 * 1024, b"").await;
-    let r = tokio::time::timeout(Duration::from_secs(5), read_response(&mut whole))
-        .await
-        .expect("a 12 MiB body from a stranger was waited for");
-    assert_eq!(r.status, 413, "{}", r.message());
-    let _held = start_request(&a, P, 6 * 1024 * 1024, &vec![b' '; 6 * 1024 * 1024 - 1]).await;
-    // Kept as a sleep: the server shows no sign of how much of its budget a body holds.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let (mut rd, mut wr) = tokio::io::split(start_request(&a, P, 1024 * 1024, b"").await);
+    let mut whole = open_list(20_000);
+    whole.extend_from_slice(b"\"end\":{\"id\":\"\",\"fileName\":\"end\",\"size\":1}}}");
+    let (mut rd, mut wr) = tokio::io::split(start_request(&a, P, whole.len(), b"").await);
     let writer = tokio::spawn(async move {
-        let _ = wr.write_all(&vec![b' '; 1024 * 1024]).await;
+        let _ = wr.write_all(&whole).await;
         let _ = wr.flush().await;
         wr
     });
-    let r = read_response(&mut rd).await;
+    let r = tokio::time::timeout(Duration::from_secs(10), read_response(&mut rd)).await.expect("a list over the share was waited for");
     drop(writer.await);
-    assert_eq!(r.status, 503, "{}", r.message());
+    assert_eq!(r.status, 413, "{}", r.message());
+    let list = open_list(10_000);
+    let _held = start_request(&a, P, list.len() + 1_000_000, &list).await;
+    // Kept as a sleep, as above.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut status = 0;
+    for _ in 0..50 {
+        let mut next = open_list(4_000);
+        next.extend_from_slice(b"\"end\":{\"id\":\"\",\"fileName\":\"end\",\"size\":1}}}");
+        let (mut rd, mut wr) = tokio::io::split(start_request(&a, P, next.len(), b"").await);
+        let writer = tokio::spawn(async move {
+            let _ = wr.write_all(&next).await;
+            let _ = wr.flush().await;
+            wr
+        });
+        let r = read_response(&mut rd).await;
+        drop(writer.await);
+        n.handle.cancel_session();
+        status = r.status;
+        if status == 503 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, 503);
     let honest = Raw::https(n.addr(), None).from_source("127.15.0.2");
     n.honest(&honest, None, "past-the-hog.txt", Duration::from_secs(5)).await;
     // 10 bytes of a declared 100 KiB: the deadline is 1 s + 100 KiB at 256 KiB/s, not 60 s.

@@ -74,6 +74,17 @@ pub struct ServerLimits {
     /// A browser approved for a share that makes no request and runs no download for this long is
     /// forgotten (it asks again; with `auto_accept` it is approved again at once).
     pub browser_idle_timeout: Duration,
+    /// Files plus empty folders one prepare-upload request may carry (parsing stops at the next).
+    pub max_files_per_request: usize,
+    /// Memory the file lists of prepare-upload requests may take, all together: the lists being
+    /// parsed, the frames of their bodies waiting for the parser, and the list of the request
+    /// that is asked about or being received (held until its session ends). Over it: 503.
+    pub file_list_memory: usize,
+    /// What one address (an IPv6 /64) that is not a trusted device may hold of
+    /// `file_list_memory` at once (a bigger list is answered 413).
+    pub file_list_memory_per_address: usize,
+    /// The part of `file_list_memory` only verified trusted devices may use.
+    pub file_list_trusted_reserve: usize,
 }
 
 impl Default for ServerLimits {
@@ -98,6 +109,10 @@ impl Default for ServerLimits {
             pin_forget_after: Duration::from_secs(3600),
             pin_table_max: 4096,
             browser_idle_timeout: Duration::from_secs(600),
+            max_files_per_request: crate::protocol::MAX_PREPARE_FILES,
+            file_list_memory: FILE_LIST_MEMORY,
+            file_list_memory_per_address: FILE_LIST_MEMORY_PER_ADDRESS,
+            file_list_trusted_reserve: FILE_LIST_TRUSTED_RESERVE,
         }
     }
 }
@@ -150,6 +165,36 @@ impl BudgetHold {
         *used.1.entry(self.key).or_insert(0) += n;
         self.held += n;
         true
+    }
+}
+
+impl BudgetHold {
+    /// [`BudgetHold::try_add`] saying why not: more than this hold may ever have is
+    /// [`ListError::TooLarge`], more than is free now [`ListError::Busy`].
+    pub(super) fn take(&mut self, n: usize) -> std::result::Result<(), ListError> {
+        if self.try_add(n) {
+            return Ok(());
+        }
+        let b = &self.budget;
+        let cap = if self.trusted { b.total } else { (b.total - b.reserve).min(b.per_address) };
+        Err(if self.held + n > cap { ListError::TooLarge } else { ListError::Busy })
+    }
+
+    /// Gives `n` of the held bytes back.
+    pub(super) fn release(&mut self, n: usize) {
+        let n = n.min(self.held);
+        if n == 0 {
+            return;
+        }
+        let mut used = self.budget.used.lock().unwrap();
+        used.0 -= n;
+        if let Some(k) = used.1.get_mut(&self.key) {
+            *k -= n;
+            if *k == 0 {
+                used.1.remove(&self.key);
+            }
+        }
+        self.held -= n;
     }
 }
 

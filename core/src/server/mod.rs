@@ -9,9 +9,9 @@
 //! a share of the connections per address (a full table makes room for whoever holds least),
 //! deadlines on every request head and body (a minimum rate), a minimum progress rate on uploads
 //! and an idle timeout on sessions counted from the last real progress, a deadline on unanswered
-//! requests, one memory budget for JSON bodies (a share per address and a reserve for trusted
-//! devices) plus caps on what a parsed file list may take (files and empty folders counted
-//! together), and caps on text messages.
+//! requests, one memory budget for the file lists of prepare-upload bodies, parsed as they arrive
+//! (a share per address and a reserve for trusted devices), caps on files and empty folders
+//! counted together and on each entry's size, and caps on text messages.
 //!
 //! By concern: this module holds the public API ([`start`], [`ServerOptions`], the handler and
 //! its events) and the shared state; `accept` takes connections (fair shares, TLS, the idle
@@ -27,7 +27,7 @@
 use crate::error::{Error, ErrorKind, Result};
 use crate::identity::Identity;
 use crate::protocol::parse_time;
-use crate::protocol::{DeviceInfo, DeviceType, ErrorBody, FileDto, IncomingPrepare, ResumeOffer, FEATURE_RESUME};
+use crate::protocol::{DeviceInfo, DeviceType, ErrorBody, FileDto, IncomingPrepare, PrepareExt, ResumeOffer, FEATURE_RESUME};
 use crate::resume::{HashBudget, ResumeRecord, MAX_HASHED_PER_REQUEST, MAX_HASHING_TIME};
 use crate::storage::{sanitize_relative_path, PartFile, ReceiveDir};
 use crate::trust::TrustStore;
@@ -52,6 +52,7 @@ use tokio_util::sync::CancellationToken;
 
 mod accept;
 mod download;
+mod file_list;
 mod limits;
 mod prepare;
 mod route;
@@ -61,6 +62,8 @@ mod upload;
 
 use accept::*;
 use download::*;
+use file_list::*;
+pub use file_list::{parse_file_list_capped, ListError, MAX_ENTRY_BYTES};
 pub use limits::ServerLimits;
 use limits::*;
 use prepare::*;
@@ -69,38 +72,30 @@ use session::*;
 use sink::*;
 use upload::*;
 
-/// Largest prepare-upload body accepted. Together with [`JSON_BYTES_BUDGET`], the parsing caps of
-/// `protocol` (at most 12 MiB of parsed file list, one list at a time) and small connection
-/// buffers, this keeps the receiver's memory under 64 MiB whatever peers send (measured with
-/// `ferry receive`: at most 61 MB, with an accepted 45,000-file session and 250 connections
-/// holding 60 KB request heads). A request of about 35,000 files with checksums (45,000 without)
-/// fits; bigger ones are refused (400/413) before anyone is asked.
-///
-/// Only a verified trusted sender may send that much; a body from anyone else may be at most
-/// [`JSON_SHARE_PER_ADDRESS`] (about 17,000 files with checksums).
-const MAX_JSON_BODY: usize = 12 * 1024 * 1024;
+/// Largest prepare-upload body accepted (from anyone). The body is parsed as it arrives and never
+/// held whole (`file_list`): what it costs in memory is its parsed file list, counted against
+/// [`ServerLimits::file_list_memory`], and a few frames waiting for the parser. 64 MiB holds
+/// 100,000 files of LocalSend's apps (about 250 bytes each) with room for checksums.
+const MAX_PREPARE_BODY: usize = 64 * 1024 * 1024;
+/// Default of [`ServerLimits::file_list_memory`]: with the receiver's own 10 MiB and the
+/// session's tokens and answer, a request of 100,000 files keeps it under 64 MiB.
+const FILE_LIST_MEMORY: usize = 40 * 1024 * 1024;
+/// Default of [`ServerLimits::file_list_memory_per_address`]: 100,000 files as LocalSend's apps
+/// describe them (about 330 bytes each in memory) fit.
+const FILE_LIST_MEMORY_PER_ADDRESS: usize = 36 * 1024 * 1024;
+/// Default of [`ServerLimits::file_list_trusted_reserve`].
+const FILE_LIST_TRUSTED_RESERVE: usize = 4 * 1024 * 1024;
 /// Largest register body (a device description is well under 2 KiB).
 const MAX_SMALL_BODY: usize = 16 * 1024;
-/// Bytes of JSON bodies being read, counted together over every connection. A body that would
-/// take more is answered 503 at once, so hostile bodies cannot add up to unbounded memory (and a
-/// slow body only holds the bytes it actually sent).
-const JSON_BYTES_BUDGET: usize = 12 * 1024 * 1024;
-/// What one address (an IPv6 /64) that is not a trusted device may hold of [`JSON_BYTES_BUDGET`]
-/// at once, so that one stranger never holds it all.
-const JSON_SHARE_PER_ADDRESS: usize = 6 * 1024 * 1024;
-/// The part of [`JSON_BYTES_BUDGET`] only verified trusted senders (known by their TLS
-/// certificate before the body is read) may use: strangers together hold at most the rest.
-const JSON_TRUSTED_RESERVE: usize = 3 * 1024 * 1024;
-/// The same for small bodies (register), which are read even while a session runs.
+/// Bytes of small bodies (register) being read, counted together over every connection (they are
+/// read even while a session runs); over it 503 at once.
 const SMALL_BYTES_BUDGET: usize = 2 * 1024 * 1024;
 const SMALL_SHARE_PER_ADDRESS: usize = 128 * 1024;
 const SMALL_TRUSTED_RESERVE: usize = 256 * 1024;
 /// Largest text message (its `preview`, in bytes of UTF-8). Longer texts are answered 413; a
 /// sender with more to say sends a file. LocalSend's apps send texts of a few KiB.
 pub(crate) const MAX_TEXT_BYTES: usize = 256 * 1024;
-/// Files plus empty folders in one request.
-const MAX_ITEMS_PER_REQUEST: usize = crate::protocol::MAX_PREPARE_FILES;
-/// Empty folders in one request (also counted in [`MAX_ITEMS_PER_REQUEST`]).
+/// Empty folders in one request (also counted in [`ServerLimits::max_files_per_request`]).
 const MAX_EMPTY_DIRS: usize = crate::protocol::MAX_PREPARE_EMPTY_DIRS;
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Wrong PINs from one address before that address is refused (until
@@ -319,10 +314,7 @@ struct Shared {
     handler: Arc<dyn ReceiveHandler>,
     session: Mutex<Option<Session>>,
     pin: Mutex<PinState>,
-    /// Held from parsing a prepare-upload body until its session exists (or the request is
-    /// refused), so that one parsed file list exists at a time.
-    parse_lock: tokio::sync::Mutex<()>,
-    /// Bytes of JSON bodies being read, see [`JSON_BYTES_BUDGET`].
+    /// Memory of file lists, see [`ServerLimits::file_list_memory`].
     json_budget: Arc<ByteBudget>,
     /// Bytes of small bodies being read, see [`SMALL_BYTES_BUDGET`].
     small_budget: Arc<ByteBudget>,
@@ -416,8 +408,7 @@ pub async fn start_with_limits(opts: ServerOptions, limits: ServerLimits, handle
         handler,
         session: Mutex::new(None),
         pin: Mutex::new(PinState::default()),
-        parse_lock: tokio::sync::Mutex::new(()),
-        json_budget: ByteBudget::new(JSON_BYTES_BUDGET, JSON_SHARE_PER_ADDRESS, JSON_TRUSTED_RESERVE),
+        json_budget: ByteBudget::new(limits.file_list_memory, limits.file_list_memory_per_address, limits.file_list_trusted_reserve),
         small_budget: ByteBudget::new(SMALL_BYTES_BUDGET, SMALL_SHARE_PER_ADDRESS, SMALL_TRUSTED_RESERVE),
         texts: Mutex::new(HashMap::new()),
         limits,

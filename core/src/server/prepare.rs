@@ -38,11 +38,16 @@ pub(super) async fn prepare_upload(shared: &Arc<Shared>, ip: IpAddr, peer_fp: Op
     if blocked(shared, trusted_cert, peer_fp) {
         return message(StatusCode::CONFLICT, "Blocked by another session");
     }
-    let (body, parse_guard) = match read_request(shared, req, ip, trusted_cert, peer_fp).await {
+    // Parsed as it arrives, every file counted against the file-list budget; the hold goes with
+    // the session (or the refusal).
+    let (body, list_hold) = match read_file_list(shared, req, ip, trusted_cert).await {
         Ok(b) => b,
         Err(r) => return r,
     };
-    if let Err(r) = check_counts(&body) {
+    if blocked(shared, trusted_cert, peer_fp) {
+        return message(StatusCode::CONFLICT, "Blocked by another session");
+    }
+    if let Err(r) = check_counts(&body, shared.limits.max_files_per_request) {
         return r;
     }
     let sender = sender_of(shared, &body, peer_fp, ip);
@@ -60,7 +65,8 @@ pub(super) async fn prepare_upload(shared: &Arc<Shared>, ip: IpAddr, peer_fp: Op
     if let Err(r) = check_files(&files, &empty_dirs) {
         return r;
     }
-    files.sort_by(|a, b| a.file_name.cmp(&b.file_name));
+    // In place: a merge sort would take half the list again.
+    files.sort_unstable_by(|a, b| a.file_name.cmp(&b.file_name));
     let files = Arc::new(files);
 
     let id = random_id();
@@ -68,7 +74,6 @@ pub(super) async fn prepare_upload(shared: &Arc<Shared>, ip: IpAddr, peer_fp: Op
     if let Err(r) = open_pending(shared, &id, &sender, trusted_cert, peer_fp, resume, &cancel) {
         return r;
     }
-    drop(parse_guard);
     let mut pending = PendingGuard { shared, id: id.clone(), armed: true, asked: false };
 
     let decision = match decide(shared, &mut pending, &sender, &files, &empty_dirs, &cancel).await {
@@ -106,7 +111,7 @@ pub(super) async fn prepare_upload(shared: &Arc<Shared>, ip: IpAddr, peer_fp: Op
         }
         return empty(StatusCode::NO_CONTENT);
     }
-    let tokens = match activate(shared, &mut pending, &accepted) {
+    let tokens = match activate(shared, &mut pending, &accepted, list_hold) {
         Ok(t) => t,
         Err(r) => return r,
     };
@@ -142,40 +147,14 @@ fn refuse_unread(shared: &Shared, ip: IpAddr, peer_fp: Option<&str>, trusted_cer
     Some(message(StatusCode::FORBIDDEN, "Declined"))
 }
 
-/// Reads and parses the body. One file list at a time: it is parsed under the parse lock, which
-/// is returned held (until the session exists).
-async fn read_request<'a>(
-    shared: &'a Shared,
-    req: Request<Incoming>,
-    ip: IpAddr,
-    trusted_cert: bool,
-    peer_fp: Option<&str>,
-) -> std::result::Result<(IncomingPrepare, tokio::sync::MutexGuard<'a, ()>), Resp> {
-    let (chunks, budget) = read_body(shared, req, ip, trusted_cert, MAX_JSON_BODY, shared.limits.large_body_timeout).await?;
-    let Ok(parse_guard) = tokio::time::timeout(shared.limits.large_body_timeout, shared.parse_lock.lock()).await else {
-        return Err(message(StatusCode::SERVICE_UNAVAILABLE, "Busy; try again later"));
-    };
-    if blocked(shared, trusted_cert, peer_fp) {
-        return Err(message(StatusCode::CONFLICT, "Blocked by another session"));
-    }
-    // Parsing stops at the caps of `protocol` (files, folders, memory), off the async threads.
-    let parsed = tokio::task::spawn_blocking(move || parse_chunks::<IncomingPrepare>(chunks)).await;
-    drop(budget);
-    match parsed {
-        Ok(Ok(b)) => Ok((b, parse_guard)),
-        Ok(Err(r)) => Err(r),
-        Err(_) => Err(message(StatusCode::INTERNAL_SERVER_ERROR, "Parsing failed")),
-    }
-}
-
 /// At least one item, and one budget for files and folders, checked before anything is created
 /// or anyone is asked.
-fn check_counts(body: &IncomingPrepare) -> std::result::Result<(), Resp> {
+fn check_counts(body: &IncomingPrepare, max_items: usize) -> std::result::Result<(), Resp> {
     let dir_count = body.ferry.as_ref().map_or(0, |f| f.empty_dirs.len());
     if body.files.is_empty() && dir_count == 0 {
         return Err(message(StatusCode::BAD_REQUEST, "Request must contain at least one file"));
     }
-    if dir_count > MAX_EMPTY_DIRS || body.files.len() + dir_count > MAX_ITEMS_PER_REQUEST {
+    if dir_count > MAX_EMPTY_DIRS || body.files.len() + dir_count > max_items {
         return Err(message(StatusCode::BAD_REQUEST, "Too many files and folders in one request"));
     }
     Ok(())
@@ -272,6 +251,7 @@ fn open_pending(
             last_activity: Arc::new(AtomicU64::new(shared.now_ms())),
             resume,
             discard: Arc::new(AtomicBool::new(false)),
+            list_hold: None,
         });
         preempted
     };
@@ -331,8 +311,12 @@ fn fresh_folders(shared: &Shared, files: Arc<Vec<FileDto>>, dirs: Vec<String>) -
         return (files, dirs);
     }
     let new = |p: &str, is_dir: bool| crate::storage::renamed_path(&renamed, p, is_dir).unwrap_or_else(|| p.to_string());
-    let files = files.iter().map(|f| FileDto { file_name: new(&f.file_name, false), ..f.clone() }).collect();
-    (Arc::new(files), dirs.iter().map(|d| new(d, true)).collect())
+    // In place when nobody else holds the list (else a copy: an app may still show the request).
+    let mut files = files;
+    for f in Arc::make_mut(&mut files) {
+        f.file_name = new(&f.file_name, false);
+    }
+    (files, dirs.iter().map(|d| new(d, true)).collect())
 }
 
 /// Creates the accepted request's empty folders; returns those made.
@@ -348,7 +332,12 @@ fn create_empty_dirs(shared: &Shared, empty_dirs: &[String]) -> Vec<PathBuf> {
 }
 
 /// Turns the pending session into an active one with the `accepted` files; returns their tokens.
-fn activate(shared: &Shared, pending: &mut PendingGuard<'_>, accepted: &Arc<Vec<FileDto>>) -> std::result::Result<Vec<[u8; 16]>, Resp> {
+fn activate(
+    shared: &Shared,
+    pending: &mut PendingGuard<'_>,
+    accepted: &Arc<Vec<FileDto>>,
+    list_hold: ListHold,
+) -> std::result::Result<Vec<[u8; 16]>, Resp> {
     let slots: Vec<SessionFile> = accepted
         .iter()
         .map(|_| SessionFile { token: random_id_bytes(), state: FileState::Pending, tries: 0, upload_cancel: None, piece: None })
@@ -362,6 +351,7 @@ fn activate(shared: &Shared, pending: &mut PendingGuard<'_>, accepted: &Arc<Vec<
     session.files = accepted.clone();
     session.slots = slots;
     session.by_id = by_id;
+    session.list_hold = Some(list_hold);
     session.phase = Phase::Active;
     session.last_activity.store(shared.now_ms(), Ordering::Relaxed);
     pending.armed = false;
@@ -423,17 +413,18 @@ async fn look_at_disk(
         let deadline = std::time::Instant::now() + MAX_HASHING_TIME;
         let stop = move || cancel.is_cancelled() || std::time::Instant::now() >= deadline;
         let mut budget = HashBudget::new(MAX_HASHED_PER_REQUEST, &stop);
-        let mut kept = Vec::with_capacity(accepted.len());
+        // Files left out, by index: the list itself is copied only when some are (it may hold 100,000).
+        let mut left_out = vec![false; accepted.len()];
         let mut skipped = Vec::new();
         let mut offers = Vec::new();
-        for dto in accepted.iter() {
+        for (i, dto) in accepted.iter().enumerate() {
             if (budget.stop)() {
-                kept.push(dto.clone());
-                continue;
+                break;
             }
             let modified = dto.metadata.as_ref().and_then(|m| m.modified.as_deref()).and_then(parse_time);
             if skip && dir.has_same_within(&dto.file_name, dto.size, modified, dto.checksum().as_deref(), &mut budget) {
                 skipped.push(dto.id.clone());
+                left_out[i] = true;
                 continue;
             }
             if let Some(fp) = &resume_fp {
@@ -442,7 +433,6 @@ async fn look_at_disk(
                     offers.push((dto.id.clone(), ResumeOffer { offset, sha256 }));
                 }
             }
-            kept.push(dto.clone());
         }
         // This request continues an interrupted transfer of the same verified sender (it holds a
         // kept part of one of its files): the files that transfer already saved whole (same path,
@@ -450,20 +440,21 @@ async fn look_at_disk(
         // send again moves only what is missing, and no `name (2)` copies appear.
         if !skip && !offers.is_empty() {
             let offered: HashSet<&str> = offers.iter().map(|(id, _)| id.as_str()).collect();
-            kept.retain(|dto| {
+            for (i, dto) in accepted.iter().enumerate() {
                 if offered.contains(dto.id.as_str()) || (budget.stop)() {
-                    return true;
+                    continue;
                 }
                 let modified = dto.metadata.as_ref().and_then(|m| m.modified.as_deref()).and_then(parse_time);
                 let have =
                     modified.is_some() && dir.has_same_within(&dto.file_name, dto.size, modified, dto.checksum().as_deref(), &mut budget);
                 if have {
                     skipped.push(dto.id.clone());
+                    left_out[i] = true;
                 }
-                !have
-            });
+            }
         }
-        let accepted = if skipped.is_empty() { accepted } else { Arc::new(kept) };
+        let kept = || accepted.iter().zip(&left_out).filter(|(_, out)| !**out).map(|(dto, _)| dto.clone()).collect::<Vec<_>>();
+        let accepted = if skipped.is_empty() { accepted } else { Arc::new(kept()) };
         (accepted, skipped, offers)
     })
     .await;

@@ -46,6 +46,8 @@ pub(super) struct Session {
     pub(super) resume: bool,
     /// Set when the session is cancelled (not broken off): its partial files are removed.
     pub(super) discard: Arc<AtomicBool>,
+    /// The accepted file list's memory in the file-list budget, given back when the session ends.
+    pub(super) list_hold: Option<ListHold>,
 }
 
 impl Session {
