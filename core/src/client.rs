@@ -420,14 +420,14 @@ impl Connection {
         size: u64,
         deadlines: UploadDeadlines,
     ) -> Result<UploadStatus> {
-        self.upload_from(session_id, file_id, token, body, size, 0, deadlines, false).await
+        self.upload_from(session_id, file_id, token, body, size, 0, deadlines, None).await
     }
 
     /// [`Connection::upload`] of the bytes from `offset` on of a file of `size` bytes (Ferry's
     /// `resume`: `&offset=` on `v2/upload`; the body holds the `size - offset` bytes left).
-    /// `sha256_after`: the body is sent chunked and ends with the trailer
-    /// [`SHA256_TRAILER`](crate::protocol::SHA256_TRAILER) (Ferry's `sha256After`; the body
-    /// yields it as its last frame).
+    /// `after`: the body is sent chunked and ends with the trailer of that checksum
+    /// ([`ChecksumAlgo::trailer_name`](crate::protocol::ChecksumAlgo::trailer_name), Ferry's
+    /// `blake3After` or `sha256After`; the body yields it as its last frame).
     #[allow(clippy::too_many_arguments)]
     pub async fn upload_from(
         &mut self,
@@ -438,7 +438,7 @@ impl Connection {
         size: u64,
         offset: u64,
         deadlines: UploadDeadlines,
-        sha256_after: bool,
+        after: Option<crate::protocol::ChecksumAlgo>,
     ) -> Result<UploadStatus> {
         let mut path = format!(
             "{API_PREFIX}v2/upload?sessionId={}&fileId={}&token={}",
@@ -491,8 +491,8 @@ impl Connection {
             }
         };
         let reply = tokio::select! {
-            r = self.request_typed(Method::POST, &path, watched, (!sha256_after).then_some(size), Some("application/octet-stream"),
-                sha256_after.then_some(crate::protocol::SHA256_TRAILER)) => r?,
+            r = self.request_typed(Method::POST, &path, watched, after.is_none().then_some(size), Some("application/octet-stream"),
+                after.map(crate::protocol::ChecksumAlgo::trailer_name)) => r?,
             e = watchdog => return Err(e),
         };
         // What the receiver said, bounded (it is shown to a person, escaped).

@@ -59,7 +59,7 @@ mod tests {
             hash: None,
             preview: None,
             metadata: None,
-            sha256_after: false,
+            checksum_after: None,
         }
     }
 

@@ -12,7 +12,10 @@ mod trailer;
 pub use device::device_info;
 pub use peer::PeerAddr;
 pub(crate) use times::{format_time, parse_time};
-pub use trailer::{parse_sha256_value, sha256_from_trailer_values, trailing_sha256, TrailerError, MAX_SHA256_TRAILER_WAIT, SHA256_TRAILER};
+pub use trailer::{
+    parse_sha256_value, sha256_from_trailer_values, trailing_checksum, trailing_sha256, ChecksumAlgo, FileHasher, TrailerError,
+    BLAKE3_TRAILER, MAX_SHA256_TRAILER_WAIT, SHA256_TRAILER,
+};
 
 /// The protocol version Ferry speaks.
 pub const PROTOCOL_VERSION: &str = "2.1";
@@ -29,6 +32,9 @@ pub(crate) const FEATURE_RESUME: &str = "resume";
 /// Feature: a file's SHA-256 may follow its upload's body in a chunked trailer
 /// ([`SHA256_TRAILER`]) instead of coming in the prepare-upload request (see `docs/ARCHITECTURE.md`).
 pub(crate) const FEATURE_SHA256_AFTER: &str = "sha256After";
+/// Feature: a file's BLAKE3 may follow its upload's body in a chunked trailer ([`BLAKE3_TRAILER`]);
+/// Ferry senders prefer it to `sha256After` (see `docs/ARCHITECTURE.md`).
+pub(crate) const FEATURE_BLAKE3_AFTER: &str = "blake3After";
 /// Most files (plus empty folders) one prepare-upload request may carry; parsing stops here.
 pub(crate) const MAX_PREPARE_FILES: usize = 100_000;
 /// Most empty folders one prepare-upload request may carry; parsing stops here.
@@ -106,7 +112,12 @@ impl FerryExt {
     pub fn current() -> Self {
         FerryExt {
             version: FERRY_EXT_VERSION,
-            features: vec![FEATURE_EMPTY_DIRS.to_string(), FEATURE_RESUME.to_string(), FEATURE_SHA256_AFTER.to_string()],
+            features: vec![
+                FEATURE_EMPTY_DIRS.to_string(),
+                FEATURE_RESUME.to_string(),
+                FEATURE_SHA256_AFTER.to_string(),
+                FEATURE_BLAKE3_AFTER.to_string(),
+            ],
         }
     }
     pub fn has(&self, feature: &str) -> bool {
@@ -188,10 +199,11 @@ pub struct FileDto {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<FileMetadata>,
     /// Never on the wire: set by the receiver for a file without `sha256` in a request that says
-    /// its checksums follow the bodies (`ferry.sha256After`, Ferry's feature `sha256After`). Such
-    /// a file is saved only when its upload ends with a trailer holding its SHA-256.
+    /// its checksums follow the bodies (`ferry.blake3After` or `ferry.sha256After`, Ferry's
+    /// features of those names). Such a file is saved only when its upload ends with a trailer
+    /// holding its checksum of that kind.
     #[serde(skip)]
-    pub sha256_after: bool,
+    pub checksum_after: Option<ChecksumAlgo>,
 }
 
 fn default_file_type() -> String {
@@ -226,6 +238,21 @@ pub struct PrepareExt {
     /// trailer [`SHA256_TRAILER`] (sent only to receivers that announced `sha256After`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub sha256_after: bool,
+    /// The same with BLAKE3 in the trailer [`BLAKE3_TRAILER`] (sent only to receivers that
+    /// announced `blake3After`). A request that says both gets BLAKE3.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub blake3_after: bool,
+}
+
+impl PrepareExt {
+    /// The checksum that follows the bodies of this request's files without `sha256`.
+    pub fn checksum_after(&self) -> Option<ChecksumAlgo> {
+        if self.blake3_after {
+            Some(ChecksumAlgo::Blake3)
+        } else {
+            self.sha256_after.then_some(ChecksumAlgo::Sha256)
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -241,7 +268,8 @@ pub struct PrepareUploadRequest {
 /// A prepare-upload request as a receiver reads it: the files as a list, each with its map key
 /// as `id`, in the order sent. Parsing stops at [`MAX_PREPARE_FILES`] files or
 /// [`MAX_PREPARE_FILES_MEMORY`] bytes of them. Duplicate keys are kept (the receiver refuses them).
-/// With `ferry.sha256After`, each file without a checksum is marked [`FileDto::sha256_after`].
+/// With `ferry.blake3After` or `ferry.sha256After`, each file without a checksum is marked
+/// [`FileDto::checksum_after`].
 #[derive(Debug, Clone, Deserialize)]
 #[serde(from = "IncomingPrepareWire")]
 pub struct IncomingPrepare {
@@ -267,11 +295,11 @@ impl From<IncomingPrepareWire> for IncomingPrepare {
 }
 
 impl IncomingPrepare {
-    /// The request as read; with `ferry.sha256After`, each file without a checksum is marked
-    /// [`FileDto::sha256_after`] (its checksum must follow its body).
+    /// The request as read; when `ferry` says checksums follow the bodies (`blake3After` or
+    /// `sha256After`), each file without a checksum is marked [`FileDto::checksum_after`].
     pub(crate) fn new(info: DeviceInfo, mut files: Vec<FileDto>, ferry: Option<PrepareExt>) -> IncomingPrepare {
-        if ferry.as_ref().is_some_and(|f| f.sha256_after) {
-            files.iter_mut().filter(|f| f.checksum().is_none()).for_each(|f| f.sha256_after = true);
+        if let Some(algo) = ferry.as_ref().and_then(PrepareExt::checksum_after) {
+            files.iter_mut().filter(|f| f.checksum().is_none()).for_each(|f| f.checksum_after = Some(algo));
         }
         IncomingPrepare { info, files, ferry }
     }

@@ -5,8 +5,8 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::identity::Identity;
 use crate::protocol::format_time;
 use crate::protocol::{
-    mime_for, DeviceInfo, FileDto, FileMetadata, PeerAddr, PrepareAnswerExt, PrepareExt, PrepareUploadRequest, Protocol, ResumeOffer,
-    API_PREFIX, FEATURE_EMPTY_DIRS, FEATURE_RESUME, FEATURE_SHA256_AFTER, SHA256_TRAILER,
+    mime_for, ChecksumAlgo, DeviceInfo, FileDto, FileHasher, FileMetadata, PeerAddr, PrepareAnswerExt, PrepareExt, PrepareUploadRequest,
+    Protocol, ResumeOffer, API_PREFIX, FEATURE_BLAKE3_AFTER, FEATURE_EMPTY_DIRS, FEATURE_RESUME, FEATURE_SHA256_AFTER,
 };
 use crate::util::random_id;
 use bytes::Bytes;
@@ -507,7 +507,7 @@ pub async fn send_text(opts: &SendOptions, text: &str, observer: &dyn SendObserv
         hash: None,
         preview: Some(text.to_string()),
         metadata: None,
-        sha256_after: false,
+        checksum_after: None,
     };
     let req = PrepareUploadRequest { info: opts.info.clone(), files: HashMap::from([(id.clone(), dto)]), ferry: None };
     observer.on_event(SendEvent::WaitingForAcceptance);
@@ -582,18 +582,18 @@ async fn hash_files(files: &[LocalFile], cancel: &CancellationToken) -> Result<V
 
 /// A file body read on a blocking thread (a few chunks ahead of the socket), reporting
 /// progress. Chunk buffers come back to the reader once sent, so a transfer of any size reuses
-/// a handful of them (no allocation, zeroing or page faults per chunk). `sha256_after`: the
-/// reader hashes the whole file as it reads (the first `offset` bytes too, read but not sent) and
-/// the body ends with the trailer [`SHA256_TRAILER`] (Ferry's `sha256After`).
+/// a handful of them (no allocation, zeroing or page faults per chunk). `after`: the reader
+/// hashes the whole file as it reads (the first `offset` bytes too, read but not sent) and the
+/// body ends with the trailer of that checksum (Ferry's `blake3After` or `sha256After`).
 fn file_body(
     file: &LocalFile,
     file_id: String,
     observer: Arc<dyn SendObserver>,
     offset: u64,
-    sha256_after: bool,
+    after: Option<ChecksumAlgo>,
     changed: Arc<AtomicBool>,
 ) -> Result<Body> {
-    let start = if sha256_after { 0 } else { offset };
+    let start = if after.is_some() { 0 } else { offset };
     let (size, what) = (file.size, file.source.describe());
     // A file being written while it is read would arrive torn (old and new parts) and, with the
     // checksum computed as it is read, look whole: its length and modification time before the
@@ -606,7 +606,7 @@ fn file_body(
     // A small file gets a small buffer (one byte more than its size, to see the end at once).
     let chunk_len = usize::try_from(size).unwrap_or(usize::MAX).saturating_add(1).min(READ_CHUNK);
     tokio::task::spawn_blocking(move || {
-        let mut hasher = sha256_after.then(Sha256::new);
+        let mut hasher = after.map(ChecksumAlgo::hasher);
         if let Some(h) = hasher.as_mut().filter(|_| offset > 0) {
             // A resumed file's checksum covers the bytes the receiver holds too.
             if let Err(e) = hash_prefix(&mut reader, offset, h) {
@@ -627,7 +627,7 @@ fn file_body(
                     }
                     if let Some(h) = hasher.take() {
                         let mut trailer = hyper::HeaderMap::new();
-                        trailer.insert(SHA256_TRAILER, hex::encode(h.finalize()).parse().expect("hex is a header value"));
+                        trailer.insert(h.algo().trailer_name(), h.finalize_hex().parse().expect("hex is a header value"));
                         let _ = tx.blocking_send(Ok(hyper::body::Frame::trailers(trailer)));
                     }
                     return;
@@ -664,7 +664,7 @@ fn file_body(
 }
 
 /// Adds the next `len` bytes of `r` to `h`.
-fn hash_prefix(r: &mut dyn Read, len: u64, h: &mut Sha256) -> std::io::Result<()> {
+fn hash_prefix(r: &mut dyn Read, len: u64, h: &mut FileHasher) -> std::io::Result<()> {
     let mut buf = vec![0u8; READ_CHUNK];
     let mut left = len;
     while left > 0 {
@@ -707,8 +707,9 @@ struct Job {
     token: String,
     /// What the receiver holds of this file from an earlier transfer.
     offer: Option<ResumeOffer>,
-    /// Its SHA-256 follows the body (Ferry's `sha256After`) instead of being in the request.
-    sha256_after: bool,
+    /// Its checksum follows the body, of this kind (Ferry's `blake3After`, `sha256After`), instead
+    /// of being in the request.
+    checksum_after: Option<ChecksumAlgo>,
 }
 
 /// Sends a selection. `cancel` stops it and cancels the session on the receiver.
@@ -718,30 +719,31 @@ pub async fn send_files(
     observer: Arc<dyn SendObserver>,
     cancel: CancellationToken,
 ) -> Result<SendReport> {
-    let Greeted { mut conn, opts: pinned, receiver_fp, supports_dirs, supports_resume, supports_sha256_after } =
+    let Greeted { mut conn, opts: pinned, receiver_fp, supports_dirs, supports_resume, checksum_after: supported_after } =
         greet(opts, selection, observer.as_ref(), &cancel).await?;
     let opts = &pinned;
     let hashed_at = std::time::Instant::now();
     // Over plain HTTP, a receiver that takes the checksum after the body gets it there: each file
     // is read once, hashed as it is sent, and the request goes out at once. Checksums asked for
     // (`Always`) stay in the request, where a receiver can also compare the files it has.
-    let sha256_after = supports_sha256_after && opts.checksums == Checksums::Auto && wants_checksums(opts);
-    if !sha256_after && wants_checksums(opts) {
+    let checksum_after = supported_after.filter(|_| opts.checksums == Checksums::Auto && wants_checksums(opts));
+    if checksum_after.is_none() && wants_checksums(opts) {
         // Every file is read once before the request: say so when that takes a noticeable time.
         let total: u64 = selection.files.iter().filter(|f| f.source.rereadable()).map(|f| f.size).sum();
         if total >= HASH_NOTICE_BYTES {
-            let why = if supports_sha256_after { "checksums were asked for" } else { "this receiver takes them only in the request" };
+            let why = if supported_after.is_some() { "checksums were asked for" } else { "this receiver takes them only in the request" };
             let message = format!("computing the checksums of {:.1} MB before sending ({why})...", total as f64 / 1e6);
             observer.on_event(SendEvent::Notice { message });
         }
     }
-    let hashes = if sha256_after { vec![None; selection.files.len()] } else { hash_if_wanted(opts, selection, &cancel).await? };
+    let hashes =
+        if checksum_after.is_some() { vec![None; selection.files.len()] } else { hash_if_wanted(opts, selection, &cancel).await? };
     // Receivers close idle connections (Ferry after 30 s); hashing a large selection can take
     // longer, so ask on a fresh connection, pinned to the identity learned in the hello.
     if !conn.is_open() || hashed_at.elapsed() > IDLE_REUSE_LIMIT {
         conn = opts.connect().await?;
     }
-    let req = build_request(opts, selection, hashes, supports_dirs, sha256_after);
+    let req = build_request(opts, selection, hashes, supports_dirs, checksum_after);
     let offered = selection.files.len();
     observer.on_event(SendEvent::WaitingForAcceptance);
     let resp = match ask(&mut conn, opts, req, &cancel).await? {
@@ -761,7 +763,7 @@ pub async fn send_files(
         left.sort_by(|&a, &b| selection.files[a].name.cmp(&selection.files[b].name));
         observer.on_event(SendEvent::FilesSkipped { file_ids: left.into_iter().map(|i| i.to_string()).collect() });
     }
-    let batches = Batches { queue, offers, resume: supports_resume, sha256_after };
+    let batches = Batches { queue, offers, resume: supports_resume, checksum_after };
     let (sent, bytes) = upload_in_batches(opts, conn, &session_id, batches, selection, observer, &cancel).await?;
     Ok(SendReport { session_id: Some(session_id), sent, skipped, bytes, receiver_fingerprint: receiver_fp })
 }
@@ -775,8 +777,9 @@ struct Greeted {
     supports_dirs: bool,
     /// The receiver proved its identity and continues interrupted files (Ferry's `resume`).
     supports_resume: bool,
-    /// The receiver takes a file's checksum after its body (Ferry's `sha256After`).
-    supports_sha256_after: bool,
+    /// The checksum the receiver takes after a file's body, the best it announced (Ferry's
+    /// `blake3After`, else `sha256After`).
+    checksum_after: Option<ChecksumAlgo>,
 }
 
 /// Says hello to the receiver, pins every later connection to the identity it proved, and tells
@@ -791,7 +794,11 @@ async fn greet(opts: &SendOptions, selection: &Selection, observer: &dyn SendObs
     let pinned = SendOptions { expected_fingerprint: receiver_fp.clone().or_else(|| opts.expected_fingerprint.clone()), ..opts.clone() };
     let supports_dirs = device.info.ferry_has(FEATURE_EMPTY_DIRS);
     let supports_resume = device.verified && device.info.ferry_has(FEATURE_RESUME);
-    let supports_sha256_after = device.info.ferry_has(FEATURE_SHA256_AFTER);
+    let checksum_after = if device.info.ferry_has(FEATURE_BLAKE3_AFTER) {
+        Some(ChecksumAlgo::Blake3)
+    } else {
+        device.info.ferry_has(FEATURE_SHA256_AFTER).then_some(ChecksumAlgo::Sha256)
+    };
     observer.on_event(SendEvent::Connected { device });
     if !selection.empty_dirs.is_empty() && !supports_dirs {
         observer.on_event(SendEvent::Notice {
@@ -801,7 +808,7 @@ async fn greet(opts: &SendOptions, selection: &Selection, observer: &dyn SendObs
     if selection.files.is_empty() && !supports_dirs {
         return Err(Error::invalid("nothing to send: only empty folders, and the receiver cannot create them"));
     }
-    Ok(Greeted { conn, opts: pinned, receiver_fp, supports_dirs, supports_resume, supports_sha256_after })
+    Ok(Greeted { conn, opts: pinned, receiver_fp, supports_dirs, supports_resume, checksum_after })
 }
 
 /// Whether the checksum policy wants checksums (`Auto`: over plain HTTP only).
@@ -839,7 +846,7 @@ fn describe(i: usize, f: &LocalFile, sha256: Option<String>) -> FileDto {
         hash: None,
         preview: None,
         metadata,
-        sha256_after: false,
+        checksum_after: None,
     }
 }
 
@@ -855,13 +862,13 @@ const REQUEST_PIECE: usize = 64 * 1024;
 
 /// The prepare-upload request's JSON, written file by file straight from the selection (no map of
 /// every file's description: a request may carry 100,000), as a body in pieces and its length.
-/// `sha256_after`: the files' checksums follow their bodies (Ferry's `sha256After`).
+/// `checksum_after`: the files' checksums follow their bodies (Ferry's `blake3After` or `sha256After`).
 fn build_request(
     opts: &SendOptions,
     selection: &Selection,
     hashes: Vec<Option<String>>,
     supports_dirs: bool,
-    sha256_after: bool,
+    checksum_after: Option<ChecksumAlgo>,
 ) -> (Body, u64) {
     let mut pieces = Vec::new();
     let mut out = Vec::with_capacity(REQUEST_PIECE + 4096);
@@ -883,9 +890,10 @@ fn build_request(
     out.push(b'}');
     // Ferry receivers accept a request of only empty folders.
     let empty_dirs = if supports_dirs { selection.empty_dirs.clone() } else { Vec::new() };
-    if !empty_dirs.is_empty() || sha256_after {
+    if !empty_dirs.is_empty() || checksum_after.is_some() {
         out.extend_from_slice(b",\"ferry\":");
-        serde_json::to_writer(&mut out, &PrepareExt { empty_dirs, sha256_after }).expect("serialisable");
+        let (sha256_after, blake3_after) = (checksum_after == Some(ChecksumAlgo::Sha256), checksum_after == Some(ChecksumAlgo::Blake3));
+        serde_json::to_writer(&mut out, &PrepareExt { empty_dirs, sha256_after, blake3_after }).expect("serialisable");
     }
     out.push(b'}');
     pieces.push(Bytes::from(out));
@@ -1004,12 +1012,12 @@ fn accepted_jobs(
 
 /// What [`upload_in_batches`] uploads: the accepted files (selection indexes and tokens, in
 /// order), the receiver's offers to resume by index (`resume`: it continues interrupted files),
-/// and whether checksums follow the bodies (`sha256_after`).
+/// and which checksum follows the bodies (`checksum_after`).
 struct Batches {
     queue: VecDeque<(usize, Token)>,
     offers: HashMap<usize, ResumeOffer>,
     resume: bool,
-    sha256_after: bool,
+    checksum_after: Option<ChecksumAlgo>,
 }
 
 /// Most upload jobs (each with a copy of its file's description) that exist at once.
@@ -1027,7 +1035,7 @@ async fn upload_in_batches(
     observer: Arc<dyn SendObserver>,
     cancel: &CancellationToken,
 ) -> Result<(usize, u64)> {
-    let Batches { queue: mut pending, mut offers, resume, sha256_after } = batches;
+    let Batches { queue: mut pending, mut offers, resume, checksum_after } = batches;
     let (mut sent, mut bytes, mut conn) = (0, 0, Some(conn));
     loop {
         let batch = pending.len().min(JOBS_AT_ONCE);
@@ -1038,7 +1046,7 @@ async fn upload_in_batches(
                 id: i.to_string(),
                 token: token.to_string(),
                 offer: offers.remove(&i),
-                sha256_after,
+                checksum_after,
             })
             .collect();
         let conn = match conn.take() {
@@ -1236,9 +1244,9 @@ async fn upload_one(
                     }
                 }
             }
-            let body = file_body(&job.file, job.id.clone(), observer.clone(), offset, job.sha256_after, changed.clone())?;
+            let body = file_body(&job.file, job.id.clone(), observer.clone(), offset, job.checksum_after, changed.clone())?;
             let (size, deadlines) = (job.file.size, opts.timeouts.upload());
-            let status = c.upload_from(session_id, &job.id, &job.token, body, size, offset, deadlines, job.sha256_after).await?;
+            let status = c.upload_from(session_id, &job.id, &job.token, body, size, offset, deadlines, job.checksum_after).await?;
             Ok::<_, Error>((status, job.file.size - offset))
         };
         let outcome = attempt.await;
@@ -1370,7 +1378,8 @@ mod tests {
             std::fs::write(&path, vec![7u8; 4 << 20]).unwrap();
             let sel = Selection::from_paths(std::slice::from_ref(&path)).unwrap();
             let changed = Arc::new(AtomicBool::new(false));
-            let mut body = file_body(&sel.files[0], "f".into(), Arc::new(|_: SendEvent| {}), 0, true, changed.clone()).unwrap();
+            let mut body =
+                file_body(&sel.files[0], "f".into(), Arc::new(|_: SendEvent| {}), 0, Some(ChecksumAlgo::Blake3), changed.clone()).unwrap();
             // The first chunk is out; then the file changes under the reader.
             body.frame().await.unwrap().unwrap();
             let f = std::fs::OpenOptions::new().write(true).append(grow).open(&path).unwrap();
@@ -1389,7 +1398,10 @@ mod tests {
         // Unchanged, the same file reads to its end and its trailer.
         let sel = Selection::from_paths(std::slice::from_ref(&path)).unwrap();
         let changed = Arc::new(AtomicBool::new(false));
-        let got = file_body(&sel.files[0], "f".into(), Arc::new(|_: SendEvent| {}), 0, true, changed.clone()).unwrap().collect().await;
+        let got = file_body(&sel.files[0], "f".into(), Arc::new(|_: SendEvent| {}), 0, Some(ChecksumAlgo::Blake3), changed.clone())
+            .unwrap()
+            .collect()
+            .await;
         assert!(got.unwrap().trailers().is_some() && !changed.load(Ordering::SeqCst));
     }
 
@@ -1403,13 +1415,18 @@ mod tests {
         let sel = Selection::from_paths(&[dir.path().join("a.bin")]).unwrap();
         let whole = hex::encode(Sha256::digest(&content));
         for offset in [0usize, 1, 300_000, 700_000] {
-            let body = file_body(&sel.files[0], "f".into(), Arc::new(|_: SendEvent| {}), offset as u64, true, Default::default()).unwrap();
-            let got = body.collect().await.unwrap();
-            let trailer = got.trailers().and_then(|t| t.get(SHA256_TRAILER)).map(|v| v.to_str().unwrap().to_string());
-            assert_eq!(trailer.as_deref(), Some(whole.as_str()), "offset {offset}");
-            assert!(got.to_bytes()[..] == content[offset..], "offset {offset}");
+            for (algo, whole) in [(ChecksumAlgo::Sha256, &whole), (ChecksumAlgo::Blake3, &blake3::hash(&content).to_hex().to_string())] {
+                let body = file_body(&sel.files[0], "f".into(), Arc::new(|_: SendEvent| {}), offset as u64, Some(algo), Default::default())
+                    .unwrap();
+                let got = body.collect().await.unwrap();
+                let trailers = got.trailers().expect("a trailer");
+                let trailer = trailers.get(algo.trailer_name()).map(|v| v.to_str().unwrap().to_string());
+                assert_eq!(trailer.as_deref(), Some(whole.as_str()), "offset {offset}");
+                assert_eq!(trailers.len(), 1, "only the negotiated field");
+                assert!(got.to_bytes()[..] == content[offset..], "offset {offset}");
+            }
         }
-        let got = file_body(&sel.files[0], "f".into(), Arc::new(|_: SendEvent| {}), 5, false, Default::default())
+        let got = file_body(&sel.files[0], "f".into(), Arc::new(|_: SendEvent| {}), 5, None, Default::default())
             .unwrap()
             .collect()
             .await

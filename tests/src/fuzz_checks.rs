@@ -317,8 +317,9 @@ pub fn pairing(data: &[u8]) {
     }
 }
 
-/// `sha256_trailer`: the values of `x-ferry-sha256` trailer fields (one per line) as a receiver
-/// reads the checksum that follows a body. What is taken is one value of 64 hex digits, lowercased.
+/// `sha256_trailer`: the values of `x-ferry-sha256` or `x-ferry-blake3` trailer fields (one per
+/// line) as a receiver reads the checksum that follows a body (both kinds go through the same
+/// parser; only the field's name differs). What is taken is one value of 64 hex digits, lowercased.
 pub fn sha256_trailer(data: &[u8]) {
     use ferry_core::protocol::{parse_sha256_value, sha256_from_trailer_values, TrailerError};
     if let Some(s) = parse_sha256_value(data) {

@@ -354,7 +354,7 @@ fn listing_json(list: &ShareList) -> Bytes {
             hash: None,
             preview: None,
             metadata: None,
-            sha256_after: false,
+            checksum_after: None,
         };
         files.insert(f.id.clone(), serde_json::to_value(dto).expect("serialisable"));
     }

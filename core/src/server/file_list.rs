@@ -216,19 +216,24 @@ impl<'de> Visitor<'de> for Ext<'_, '_> {
         d.deserialize_map(self)
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Self::Value, A::Error> {
-        let (mut dirs, mut sha256_after) = (None, None);
+        let (mut dirs, mut sha256_after, mut blake3_after) = (None, None, None);
         while let Some(key) = map.next_key::<String>()? {
             match key.as_str() {
                 "emptyDirs" if dirs.is_none() => dirs = Some(map.next_value_seed(Dirs(&mut *self.0))?),
                 "sha256After" if sha256_after.is_none() => sha256_after = Some(map.next_value::<bool>()?),
-                "emptyDirs" | "sha256After" => return Err(A::Error::custom(format!("duplicate field `{key}`"))),
+                "blake3After" if blake3_after.is_none() => blake3_after = Some(map.next_value::<bool>()?),
+                "emptyDirs" | "sha256After" | "blake3After" => return Err(A::Error::custom(format!("duplicate field `{key}`"))),
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
             self.0.mark();
         }
-        Ok(Some(PrepareExt { empty_dirs: dirs.unwrap_or_default(), sha256_after: sha256_after.unwrap_or(false) }))
+        Ok(Some(PrepareExt {
+            empty_dirs: dirs.unwrap_or_default(),
+            sha256_after: sha256_after.unwrap_or(false),
+            blake3_after: blake3_after.unwrap_or(false),
+        }))
     }
 }
 

@@ -1,7 +1,7 @@
 //! `upload`: reading a file's body against the session and writing it (hashing on the way) to its sink.
 
 use super::*;
-use crate::protocol::{parse_content_range, trailing_sha256, TrailerError, MAX_SHA256_TRAILER_WAIT};
+use crate::protocol::{parse_content_range, trailing_checksum, ChecksumAlgo, FileHasher, TrailerError, MAX_SHA256_TRAILER_WAIT};
 
 /// Writes every chunk, with as few system calls as the kernel allows.
 pub(super) fn write_all_vectored(file: &mut File, chunks: &[Bytes]) -> std::io::Result<()> {
@@ -29,8 +29,8 @@ enum Expect {
     None,
     /// Given in the prepare-upload request.
     Given(String),
-    /// In the trailer after the upload's body (Ferry's `sha256After`).
-    After,
+    /// In the trailer after the upload's body, of this kind (Ferry's `sha256After`, `blake3After`).
+    After(ChecksumAlgo),
 }
 
 pub(super) enum UploadFailure {
@@ -184,7 +184,7 @@ pub(super) async fn upload(shared: &Arc<Shared>, ip: IpAddr, peer_fp: Option<&st
     };
     let mut guard = UploadGuard { shared: shared.clone(), session_id: session_id.clone(), file_id: file_id.clone(), armed: true };
     if let Some(range) = req.headers().get("x-content-range") {
-        if claimed.dto.sha256_after {
+        if claimed.dto.checksum_after.is_some() {
             // Pieces carry no checksum after them: such a file comes whole.
             return message(StatusCode::BAD_REQUEST, "This file's checksum follows its body: it cannot come in pieces");
         }
@@ -221,7 +221,7 @@ pub(super) async fn upload(shared: &Arc<Shared>, ip: IpAddr, peer_fp: Option<&st
 pub(super) struct HeldPiece {
     next: u64,
     sink: Sink,
-    hasher: Option<Sha256>,
+    hasher: Option<FileHasher>,
 }
 
 /// Receives one piece of a file sent in pieces: each must start where the last one ended (the
@@ -259,7 +259,7 @@ async fn upload_piece(
             Some(p) => *p,
             None => {
                 let sink = Sink::Part(receive_dir.begin_file(&name).map_err(UploadFailure::Io)?);
-                HeldPiece { next: 0, sink, hasher: wants_hash.then(Sha256::new) }
+                HeldPiece { next: 0, sink, hasher: wants_hash.then(|| ChecksumAlgo::Sha256.hasher()) }
             }
         };
         copy_stream(&mut piece.sink, &mut rx, until, &mut piece.hasher, &mut first.clone())?;
@@ -295,7 +295,7 @@ async fn upload_piece(
     let modified = dto.metadata.as_ref().and_then(|m| m.modified.as_deref()).and_then(parse_time);
     let accessed = dto.metadata.as_ref().and_then(|m| m.accessed.as_deref()).and_then(parse_time);
     let matches = match (piece.hasher, expected) {
-        (Some(h), Some(want)) => hex::encode(h.finalize()) == want,
+        (Some(h), Some(want)) => h.finalize_hex() == want,
         _ => true,
     };
     let checked = if matches { Ok(piece.sink) } else { Err(UploadFailure::Checksum) };
@@ -394,8 +394,7 @@ fn spawn_writer(
     let expected = match dto.checksum() {
         _ if !shared.opts.verify_checksums => Expect::None,
         Some(sum) => Expect::Given(sum),
-        None if dto.sha256_after => Expect::After,
-        None => Expect::None,
+        None => dto.checksum_after.map_or(Expect::None, Expect::After),
     };
     let modified = dto.metadata.as_ref().and_then(|m| m.modified.as_deref()).and_then(parse_time);
     let accessed = dto.metadata.as_ref().and_then(|m| m.accessed.as_deref()).and_then(parse_time);
@@ -414,13 +413,19 @@ fn spawn_writer(
         // A resumable file is hashed as it arrives (from its start), so that a break records the
         // hash of what is held and the next offer reads nothing.
         let checks = !matches!(expected, Expect::None);
-        let mut hashed = Hashed { hasher: (checks || (record.is_some() && offset == 0)).then(Sha256::new), written: offset };
+        let algo = match &expected {
+            Expect::After(algo) => *algo,
+            _ => ChecksumAlgo::Sha256,
+        };
+        let mut hashed = Hashed { hasher: (checks || (record.is_some() && offset == 0)).then(|| algo.hasher()), written: offset };
         match write_stream(&mut sink, rx, declared, expected, &mut hashed) {
             Ok(()) => sink.commit(modified, accessed).map_err(UploadFailure::Io),
             Err(e) => {
                 // A break keeps what arrived; a cancel, a bad checksum or a wrong size does not.
                 if matches!(e, UploadFailure::Aborted | UploadFailure::Io(_)) && !discard.load(Ordering::SeqCst) {
-                    let prefix = hashed.hasher.take().map(|h| (hashed.written, hex::encode(h.finalize())));
+                    // A resume record holds a SHA-256 of what is held; another hash is not kept.
+                    let prefix =
+                        hashed.hasher.take().filter(|h| h.algo() == ChecksumAlgo::Sha256).map(|h| (hashed.written, h.finalize_hex()));
                     if sink.keep(prefix) {
                         // The bounds of kept files hold while the receiver runs, not only at its start.
                         drop(sink);
@@ -436,7 +441,7 @@ fn spawn_writer(
 /// What a writer has written (counting the bytes held before it) and, when it hashes, the hash of
 /// all of them.
 struct Hashed {
-    hasher: Option<Sha256>,
+    hasher: Option<FileHasher>,
     written: u64,
 }
 
@@ -461,9 +466,9 @@ fn write_stream(
         Expect::None => return Ok(()),
         Expect::Given(want) => want,
         // A trailer that was not asked for is not looked at.
-        Expect::After => trailer.unwrap_or(Err(TrailerError::Missing)).map_err(UploadFailure::ChecksumMissing)?,
+        Expect::After(_) => trailer.unwrap_or(Err(TrailerError::Missing)).map_err(UploadFailure::ChecksumMissing)?,
     };
-    match hashed.hasher.take().map(|h| hex::encode(h.finalize())) {
+    match hashed.hasher.take().map(FileHasher::finalize_hex) {
         Some(have) if have == want => Ok(()),
         _ => Err(UploadFailure::Checksum),
     }
@@ -476,7 +481,7 @@ fn copy_stream(
     sink: &mut Sink,
     rx: &mut tokio::sync::mpsc::Receiver<WriterMsg>,
     declared: u64,
-    hasher: &mut Option<Sha256>,
+    hasher: &mut Option<FileHasher>,
     written: &mut u64,
 ) -> std::result::Result<Option<std::result::Result<String, TrailerError>>, UploadFailure> {
     let mut msgs: Vec<WriterMsg> = Vec::with_capacity(WRITER_QUEUE);
@@ -508,7 +513,7 @@ fn copy_stream(
 }
 
 /// Adds the first `len` bytes of `file` to `h` (positional reads: the write position stays).
-fn hash_held(file: &File, len: u64, h: &mut Sha256) -> std::io::Result<()> {
+fn hash_held(file: &File, len: u64, h: &mut FileHasher) -> std::io::Result<()> {
     use std::os::unix::fs::FileExt;
     let mut buf = vec![0u8; 256 * 1024];
     let mut pos = 0u64;
@@ -592,7 +597,7 @@ async fn read_frames(
                     Err(frame) => {
                         // hyper bounds a trailer section (16 KiB, as many fields as headers).
                         if let Ok(t) = frame.into_trailers() {
-                            count.trailer = Some(trailing_sha256(&t));
+                            count.trailer = Some(trailing_checksum(&t, dto.checksum_after.unwrap_or(ChecksumAlgo::Sha256)));
                         }
                         continue;
                     }
