@@ -17,6 +17,7 @@
 //! when a receiver starts on the folder ([`crate::storage::ReceiveDir::new`]), whenever an upload
 //! keeps a file and when a session ends ([`crate::storage::ReceiveDir::trim_kept`]).
 
+use crate::protocol::{ChecksumAlgo, FileHasher};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::io::Read;
@@ -163,8 +164,16 @@ pub fn prefix_sha256(r: impl Read, len: u64) -> std::io::Result<String> {
 
 /// [`prefix_sha256`], giving up (an `Interrupted` error) as soon as `stop` says so (checked every
 /// 256 KiB).
-pub(crate) fn prefix_sha256_until(mut r: impl Read, len: u64, stop: &dyn Fn() -> bool) -> std::io::Result<String> {
-    let mut h = Sha256::new();
+pub(crate) fn prefix_sha256_until(r: impl Read, len: u64, stop: &dyn Fn() -> bool) -> std::io::Result<String> {
+    let mut h = ChecksumAlgo::Sha256.hasher();
+    hash_next(r, len, &mut h, stop)?;
+    Ok(h.finalize_hex())
+}
+
+/// Adds the next `len` bytes `r` gives to `h`; an `UnexpectedEof` error when it ends sooner, an
+/// `Interrupted` one as soon as `stop` says so (checked every 256 KiB). The one loop behind the
+/// prefix hashes: a resume offer's, a resumed upload's on the sender, the held bytes on the receiver.
+pub(crate) fn hash_next(mut r: impl Read, len: u64, h: &mut FileHasher, stop: &dyn Fn() -> bool) -> std::io::Result<()> {
     let mut buf = vec![0u8; 256 * 1024];
     let mut left = len;
     while left > 0 {
@@ -173,7 +182,7 @@ pub(crate) fn prefix_sha256_until(mut r: impl Read, len: u64, stop: &dyn Fn() ->
         }
         let want = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
         let n = match r.read(&mut buf[..want]) {
-            Ok(0) => return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the file is shorter than the offset")),
+            Ok(0) => return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the file is shorter than the bytes held")),
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
@@ -181,7 +190,7 @@ pub(crate) fn prefix_sha256_until(mut r: impl Read, len: u64, stop: &dyn Fn() ->
         h.update(&buf[..n]);
         left -= n as u64;
     }
-    Ok(hex::encode(h.finalize()))
+    Ok(())
 }
 
 #[cfg(test)]

@@ -5,8 +5,8 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::identity::Identity;
 use crate::protocol::format_time;
 use crate::protocol::{
-    mime_for, ChecksumAlgo, DeviceInfo, FileDto, FileHasher, FileMetadata, PeerAddr, PrepareAnswerExt, PrepareExt, PrepareUploadRequest,
-    Protocol, ResumeOffer, API_PREFIX, FEATURE_BLAKE3_AFTER, FEATURE_EMPTY_DIRS, FEATURE_RESUME, FEATURE_SHA256_AFTER,
+    mime_for, ChecksumAlgo, DeviceInfo, FileDto, FileMetadata, PeerAddr, PrepareAnswerExt, PrepareExt, PrepareUploadRequest, Protocol,
+    ResumeOffer, API_PREFIX, FEATURE_BLAKE3_AFTER, FEATURE_EMPTY_DIRS, FEATURE_RESUME, FEATURE_SHA256_AFTER,
 };
 use crate::util::random_id;
 use bytes::Bytes;
@@ -391,8 +391,8 @@ impl SendTimeouts {
 pub enum Checksums {
     /// Over plain HTTP only. Over HTTPS every byte is already authenticated by TLS (AES-GCM or
     /// ChaCha20-Poly1305), and hashing a big file costs more than encrypting it: it would be
-    /// read twice and hashed on both sides. To a Ferry receiver (feature `sha256After`) the
-    /// checksum follows each file's body, computed while the file is read for the upload; to
+    /// read twice and hashed on both sides. To a Ferry receiver (feature `blake3After`, or
+    /// `sha256After` from older Ferry) the checksum follows each file's body, computed while the file is read for the upload; to
     /// others it is in the request, so every file is read once before it.
     #[default]
     Auto,
@@ -609,7 +609,7 @@ fn file_body(
         let mut hasher = after.map(ChecksumAlgo::hasher);
         if let Some(h) = hasher.as_mut().filter(|_| offset > 0) {
             // A resumed file's checksum covers the bytes the receiver holds too.
-            if let Err(e) = hash_prefix(&mut reader, offset, h) {
+            if let Err(e) = crate::resume::hash_next(&mut reader, offset, h, &|| false) {
                 let _ = tx.blocking_send(Err(std::io::Error::new(e.kind(), format!("{what}: {e}"))));
                 return;
             }
@@ -661,25 +661,6 @@ fn file_body(
         Ok(frame)
     });
     Ok(BodyExt::boxed(StreamBody::new(stream)))
-}
-
-/// Adds the next `len` bytes of `r` to `h`.
-fn hash_prefix(r: &mut dyn Read, len: u64, h: &mut FileHasher) -> std::io::Result<()> {
-    let mut buf = vec![0u8; READ_CHUNK];
-    let mut left = len;
-    while left > 0 {
-        let want = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
-        match r.read(&mut buf[..want]) {
-            Ok(0) => return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the file is shorter than the bytes held")),
-            Ok(n) => {
-                h.update(&buf[..n]);
-                left -= n as u64;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }
 
 /// A chunk read from a file; its buffer goes back to the reader when the chunk is dropped.

@@ -514,19 +514,22 @@ fn copy_stream(
 
 /// Adds the first `len` bytes of `file` to `h` (positional reads: the write position stays).
 fn hash_held(file: &File, len: u64, h: &mut FileHasher) -> std::io::Result<()> {
-    use std::os::unix::fs::FileExt;
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut pos = 0u64;
-    while pos < len {
-        let want = usize::try_from(len - pos).unwrap_or(usize::MAX).min(buf.len());
-        let n = file.read_at(&mut buf[..want], pos)?;
-        if n == 0 {
-            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the partial file is shorter than its offset"));
-        }
-        h.update(&buf[..n]);
-        pos += n as u64;
+    crate::resume::hash_next(HeldReader { file, pos: 0 }, len, h, &|| false)
+}
+
+/// Reads a file from its start with positional reads: the write position stays where it is.
+struct HeldReader<'a> {
+    file: &'a File,
+    pos: u64,
+}
+
+impl std::io::Read for HeldReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let n = self.file.read_at(buf, self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
     }
-    Ok(())
 }
 
 /// How long the body of an upload that the receiver cancelled is still read.
